@@ -1,0 +1,398 @@
+"""The harvest: source → validate → classify → fetch → convert → scan → publish, one entry at a
+time, each entry in its own transaction, with a job report kept in the database.
+
+Incremental and idempotent: an entry whose metadata and files are as last seen costs two
+look-ups and creates or updates nothing. A changed file becomes a new Distribution and the
+earlier one is kept with its date. An entry gone from the source is withdrawn, not deleted.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.models import (
+    ClassificationEvent,
+    Dataset,
+    DatasetStatus,
+    DataTable,
+    Department,
+    Distribution,
+    HarvestJob,
+    HarvestJobEntry,
+    HarvestSource,
+    OpenClass,
+    utcnow,
+)
+from portal.storage import Storage
+
+from .classify import classify, parse_open_class
+from .convert import DEFAULT_ROW_GROUP_BYTES, ConversionError, TableInfo, convert_csv, convert_xlsx
+from .entry import CatalogEntry, FileRef, files_fingerprint
+from .pii import scan_parquet
+from .sources import FetchError, SourceError, fetch_file
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("created", "updated", "unchanged", "withdrawn", "held", "failed")
+
+
+@dataclass
+class EntryResult:
+    source_id: str
+    open_class: str | None
+    action: str
+    reason: str | None = None
+    dataset_id: int | None = None
+
+    def as_dict(self) -> dict:
+        return {"source_id": self.source_id, "open_class": self.open_class, "action": self.action,
+                "reason": self.reason}
+
+
+@dataclass
+class JobReport:
+    job_id: int | None
+    source: str
+    entries: list[EntryResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(ACTIONS, 0)
+        for e in self.entries:
+            counts[e.action] += 1
+        return counts
+
+    def as_dict(self) -> dict:
+        data = {"counts": self.counts, "entries": [e.as_dict() for e in self.entries]}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+class _EntryFailed(Exception):
+    """One entry cannot be applied; the harvest goes on."""
+
+
+@dataclass
+class _FetchedFile:
+    ref: FileRef
+    path: Path
+    sha256: str
+    size: int
+
+
+Progress = Callable[[int, int, str], None]
+DatasetListener = Callable[[Session, Dataset], None]
+
+
+class Harvester:
+    def __init__(self, sessions: sessionmaker[Session], storage: Storage, *,
+                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, timeout: float = 60.0,
+                 listeners: list[DatasetListener] | None = None):
+        self.sessions = sessions
+        self.storage = storage
+        self.row_group_bytes = row_group_bytes
+        self.timeout = timeout
+        # Called inside each entry's transaction with the dataset as it now is (the search
+        # index subscribes here; the harvest is its only writer).
+        self.listeners = listeners or []
+
+    # ------------------------------------------------------------------ the job
+
+    def run(self, source, progress: Progress | None = None) -> JobReport:  # noqa: ANN001
+        with self.sessions.begin() as s:
+            src = s.scalar(select(HarvestSource).where(
+                HarvestSource.kind == source.kind, HarvestSource.location == source.location))
+            if src is None:
+                src = HarvestSource(kind=source.kind, location=source.location)
+                s.add(src)
+                s.flush()
+            job = HarvestJob(source_id=src.id)
+            s.add(job)
+            s.flush()
+            source_id, job_id = src.id, job.id
+        report = JobReport(job_id=job_id, source=source.location)
+        try:
+            entries = source.list_entries()
+        except SourceError as exc:
+            report.error = str(exc)
+            self._finish(job_id, report, status="failed")
+            return report
+
+        listed: set[str] = set()
+        actor = f"harvest job {job_id}"
+        for n, entry in enumerate(entries, start=1):
+            listed.add(entry.source_ref)
+            result = self._apply_safely(entry, source, source_id, job_id, actor)
+            report.entries.append(result)
+            if progress:
+                progress(n, len(entries), entry.source_ref)
+        report.entries.extend(self._withdraw_missing(source_id, job_id, listed, actor))
+        self._finish(job_id, report, status="finished")
+        return report
+
+    def _finish(self, job_id: int, report: JobReport, status: str) -> None:
+        with self.sessions.begin() as s:
+            job = s.get(HarvestJob, job_id)
+            job.status, job.error, job.counts, job.finished_at = status, report.error, report.counts, utcnow()
+
+    def _apply_safely(self, entry: CatalogEntry, source, source_id: int, job_id: int, actor: str) -> EntryResult:  # noqa: ANN001
+        try:
+            if entry.problems:
+                raise _EntryFailed("；".join(entry.problems))
+            with self.sessions.begin() as s:
+                result = self._apply(s, entry, source, source_id, actor)
+                s.add(_job_entry(job_id, result))
+            return result
+        except _EntryFailed as exc:
+            result = EntryResult(entry.source_ref, None, "failed", str(exc))
+        except Exception as exc:  # one entry never stops the harvest
+            log.exception("entry %s failed", entry.source_ref)
+            result = EntryResult(entry.source_ref, None, "failed", f"内部错误 / internal error: {exc!r}"[:500])
+        with self.sessions.begin() as s:
+            result.dataset_id = self._record_broken(s, entry, source_id, result.reason)
+            s.add(_job_entry(job_id, result))
+        return result
+
+    # ------------------------------------------------------------------ one entry
+
+    def _apply(self, s: Session, entry: CatalogEntry, source, source_id: int, actor: str) -> EntryResult:  # noqa: ANN001
+        department = _department(s, entry)
+        ds = s.scalar(select(Dataset).where(Dataset.name == entry.name))
+        if ds is not None and ds.department_id != department.id:
+            # 一数一源 (Art. 17): one providing department per dataset.
+            raise _EntryFailed(f"「{entry.name}」已由「{ds.department.name}」提供，一数一源 / "
+                               f"already provided by another department")
+        meta_fp = entry.metadata_fingerprint()
+        decision = classify(entry.open_class, entry.legal_basis)
+        open_class = decision.open_class.value if decision.open_class else None
+        fetches_files = decision.hold_reason is None and decision.open_class is not OpenClass.NOT_OPEN
+
+        hints = [f.version_hint for f in entry.files]
+        files_fp = files_fingerprint(hints) if fetches_files and all(hints) else None
+        if not fetches_files:
+            files_fp = "-"  # no file is looked at
+        if ds is not None and _unchanged(ds, meta_fp, files_fp):
+            return _still(ds, entry)
+
+        with tempfile.TemporaryDirectory(dir=self.storage.scratch()) as scratch:
+            fetched: list[_FetchedFile] | None = None
+            if fetches_files and files_fp is None:
+                # No version hint (spreadsheet files): fetch, and compare contents.
+                fetched = self._fetch(entry, source, Path(scratch))
+                files_fp = files_fingerprint([f"sha256:{f.sha256}" for f in fetched])
+                if ds is not None and _unchanged(ds, meta_fp, files_fp):
+                    return _still(ds, entry)
+
+            created = ds is None
+            if created:
+                ds = Dataset(name=entry.name, source_ref=entry.source_ref, department=department, title="")
+                s.add(ds)
+            before = (None, None) if created else (ds.open_class, ds.status)
+            _copy_metadata(ds, entry, source_id)
+
+            hold_reason = decision.hold_reason
+            if decision.open_class is OpenClass.NOT_OPEN and decision.hold_reason is None:
+                status = DatasetStatus.INTERNAL.value
+                self._purge_files(ds)  # no byte of not-open data stays on the portal side
+            elif hold_reason:
+                status = DatasetStatus.HELD.value
+            else:
+                reuse = ds.files_fingerprint == files_fp and ds.current_distributions
+                if not reuse:
+                    if not entry.files:
+                        raise _EntryFailed("目录条目没有数据文件 / no data file in the entry")
+                    if fetched is None:
+                        fetched = self._fetch(entry, source, Path(scratch))
+                    self._store(s, ds, fetched, Path(scratch))
+                status = DatasetStatus.PUBLISHED.value
+                if decision.open_class is OpenClass.UNCONDITIONAL:
+                    hits = [h for t in _current_tables(ds) for h in scan_parquet(self.storage.path(t.parquet_path))]
+                    if hits:
+                        status = DatasetStatus.HELD.value
+                        hold_reason = "发现个人信息，待部门审核 / personal information found: " + \
+                                      "；".join(h.describe() for h in hits)
+
+            ds.open_class, ds.status, ds.hold_reason = open_class, status, hold_reason
+            ds.metadata_fingerprint, ds.files_fingerprint = meta_fp, files_fp
+            ds.withdrawn_at = None
+            ds.updated_at = utcnow()
+            s.flush()
+            if before != (open_class, status):
+                s.add(ClassificationEvent(
+                    dataset_id=ds.id, from_class=before[0], to_class=open_class, from_status=before[1],
+                    to_status=status, legal_basis=entry.legal_basis, actor=actor,
+                    note=hold_reason or f"目录开放类型：{entry.open_class}"))
+            self._notify(s, ds)
+        action = "held" if status == DatasetStatus.HELD.value else ("created" if created else "updated")
+        return EntryResult(entry.source_ref, open_class, action, hold_reason, ds.id)
+
+    def _fetch(self, entry: CatalogEntry, source, scratch: Path) -> list[_FetchedFile]:  # noqa: ANN001
+        if not entry.files:
+            raise _EntryFailed("目录条目没有数据文件 / no data file in the entry")
+        fetched = []
+        for i, ref in enumerate(entry.files):
+            dest = scratch / f"source-{i}"
+            try:
+                sha, size = fetch_file(ref, dest, headers=source.download_headers, timeout=self.timeout)
+            except FetchError as exc:
+                raise _EntryFailed(str(exc)) from exc
+            fetched.append(_FetchedFile(ref, dest, sha, size))
+        return fetched
+
+    def _store(self, s: Session, ds: Dataset, fetched: list[_FetchedFile], scratch: Path) -> None:
+        """Convert new files, move them into storage, and make them the current distributions;
+        files already current (same sha256) are kept as they are."""
+        current = {d.sha256: d for d in ds.current_distributions}
+        keep: set[str] = set()
+        now = utcnow()
+        for i, f in enumerate(fetched):
+            if f.sha256 in current:
+                keep.add(f.sha256)
+                continue
+            media = f.ref.media_format or _sniff_media(f.path)
+            workdir = scratch / f"work-{i}"
+            workdir.mkdir()
+            try:
+                if media == "xlsx":
+                    tables = convert_xlsx(f.path, workdir, row_group_bytes=self.row_group_bytes)
+                else:
+                    tables = [convert_csv(f.path, workdir / "table-0.parquet", workdir / "table-0.csv",
+                                          row_group_bytes=self.row_group_bytes)]
+            except ConversionError as exc:
+                raise _EntryFailed(f"{f.ref.name}: {exc}") from exc
+            folder = self.storage.distribution_dir(ds.name, f.sha256)
+            dist = Distribution(
+                source_name=f.ref.name, source_url=f.ref.url, media_format=media, sha256=f.sha256,
+                size=f.size, encoding=tables[0].encoding if media == "csv" else None, fetched_at=now,
+                original_path=self.storage.put(f.path, f"{folder}/original.{media}"))
+            for position, t in enumerate(tables):
+                dist.tables.append(_table_row(self.storage, folder, position, t))
+            ds.distributions.append(dist)
+            keep.add(f.sha256)
+        for sha, dist in current.items():
+            if sha not in keep:
+                dist.superseded_at = now  # earlier version kept, with its date
+
+    def _purge_files(self, ds: Dataset) -> None:
+        now = utcnow()
+        for dist in ds.distributions:
+            self.storage.remove_tree(dist.original_path.rsplit("/", 1)[0])
+            if dist.superseded_at is None:
+                dist.superseded_at = now
+        ds.files_fingerprint = None
+
+    def _record_broken(self, s: Session, entry: CatalogEntry, source_id: int, reason: str) -> int | None:
+        """A new entry that failed is kept as held, so its department sees the problem; an
+        existing dataset stays as it was (nothing published is lost to a broken update)."""
+        if not entry.name or not entry.department_code or entry.problems:
+            return None
+        if s.scalar(select(Dataset.id).where(Dataset.name == entry.name)) is not None:
+            return None
+        department = _department(s, entry)
+        ds = Dataset(name=entry.name, source_ref=entry.source_ref, department=department, title="")
+        _copy_metadata(ds, entry, source_id)
+        parsed = parse_open_class(entry.open_class)
+        ds.open_class = parsed.value if parsed else None
+        ds.status, ds.hold_reason = DatasetStatus.HELD.value, reason
+        s.add(ds)
+        s.flush()
+        s.add(ClassificationEvent(dataset_id=ds.id, from_class=None, to_class=ds.open_class, from_status=None,
+                                  to_status=ds.status, legal_basis=entry.legal_basis, actor="harvest",
+                                  note=reason))
+        return ds.id
+
+    def _withdraw_missing(self, source_id: int, job_id: int, listed: set[str], actor: str) -> list[EntryResult]:
+        results = []
+        with self.sessions.begin() as s:
+            gone = s.scalars(select(Dataset).where(
+                Dataset.source_id == source_id, Dataset.status != DatasetStatus.WITHDRAWN.value)).all()
+            for ds in gone:
+                if ds.source_ref in listed:
+                    continue
+                s.add(ClassificationEvent(dataset_id=ds.id, from_class=ds.open_class, to_class=ds.open_class,
+                                          from_status=ds.status, to_status=DatasetStatus.WITHDRAWN.value,
+                                          legal_basis=ds.legal_basis, actor=actor, note="已从来源目录中删除 / gone from the source"))
+                ds.status, ds.withdrawn_at, ds.updated_at = DatasetStatus.WITHDRAWN.value, utcnow(), utcnow()
+                result = EntryResult(ds.source_ref, ds.open_class, "withdrawn", None, ds.id)
+                s.add(_job_entry(job_id, result))
+                self._notify(s, ds)
+                results.append(result)
+        return results
+
+    def _notify(self, s: Session, ds: Dataset) -> None:
+        for listener in self.listeners:
+            listener(s, ds)
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _unchanged(ds: Dataset, meta_fp: str, files_fp: str | None) -> bool:
+    return (ds.status != DatasetStatus.WITHDRAWN.value and ds.metadata_fingerprint == meta_fp
+            and files_fp is not None and ds.files_fingerprint == files_fp)
+
+
+def _still(ds: Dataset, entry: CatalogEntry) -> EntryResult:
+    """Nothing changed in the source. A held entry is reported as held again, so the report
+    keeps telling the department what waits for it."""
+    if ds.status == DatasetStatus.HELD.value:
+        return EntryResult(entry.source_ref, ds.open_class, "held", ds.hold_reason, ds.id)
+    return EntryResult(entry.source_ref, ds.open_class, "unchanged", None, ds.id)
+
+
+def _department(s: Session, entry: CatalogEntry) -> Department:
+    dept = s.scalar(select(Department).where(Department.code == entry.department_code))
+    if dept is None:
+        dept = Department(code=entry.department_code, name=entry.department_name or entry.department_code)
+        s.add(dept)
+        s.flush()
+    elif entry.department_name and dept.name != entry.department_name:
+        dept.name = entry.department_name
+    return dept
+
+
+def _copy_metadata(ds: Dataset, entry: CatalogEntry, source_id: int) -> None:
+    ds.title = entry.title or entry.name
+    ds.summary = entry.summary or ""
+    ds.resource_code = entry.resource_code
+    ds.domain = entry.domain
+    ds.data_format = entry.data_format
+    ds.share_class = entry.share_class
+    ds.share_conditions = entry.share_conditions
+    ds.open_conditions = entry.open_conditions
+    ds.legal_basis = entry.legal_basis
+    ds.update_cycle = entry.update_cycle
+    ds.published_date = entry.published_date()
+    ds.tags = list(entry.tags)
+    ds.source_fields = {"open_class": entry.open_class, **entry.extra}
+    ds.source_id = source_id
+    ds.source_ref = entry.source_ref
+
+
+def _current_tables(ds: Dataset) -> list[DataTable]:
+    return [t for d in ds.current_distributions for t in d.tables]
+
+
+def _table_row(storage: Storage, folder: str, position: int, t: TableInfo) -> DataTable:
+    return DataTable(
+        position=position, sheet=t.sheet, row_count=t.row_count, schema=t.schema,
+        parquet_path=storage.put(t.parquet, f"{folder}/table-{position}.parquet"),
+        csv_path=storage.put(t.csv, f"{folder}/table-{position}.csv"))
+
+
+def _sniff_media(path: Path) -> str:
+    with open(path, "rb") as f:
+        return "xlsx" if f.read(4) == b"PK\x03\x04" else "csv"
+
+
+def _job_entry(job_id: int, r: EntryResult) -> HarvestJobEntry:
+    return HarvestJobEntry(job_id=job_id, source_ref=r.source_id, open_class=r.open_class, action=r.action,
+                           reason=r.reason, dataset_id=r.dataset_id)
+

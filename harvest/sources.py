@@ -1,0 +1,340 @@
+"""Sources of catalog entries: a CKAN action API, or a department's catalog spreadsheet.
+
+A source lists all its entries up front (list_entries); if it cannot be read as a whole it
+raises SourceError, and the harvest stops with a non-zero exit without withdrawing anything.
+A problem in one entry is carried in that entry (CatalogEntry.problems) instead.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import zipfile
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import requests
+
+from .convert import ConversionError, detect_encoding
+from .entry import CatalogEntry, FileRef, clean
+
+
+class SourceError(Exception):
+    """The source as a whole cannot be read."""
+
+
+class FetchError(Exception):
+    """One data file cannot be fetched."""
+
+
+DATA_FORMATS = {"csv", "xlsx", "txt", "tsv"}
+MAX_FILE_BYTES = 20 << 30  # refuse absurd files rather than fill the disk
+
+
+def _format_of(name: str, declared: str | None) -> str | None:
+    declared = (declared or "").strip().lower().lstrip(".")
+    if declared in DATA_FORMATS:
+        return "xlsx" if declared == "xlsx" else "csv"
+    suffix = Path(urlparse(name).path).suffix.lower().lstrip(".")
+    if suffix in DATA_FORMATS:
+        return "xlsx" if suffix == "xlsx" else "csv"
+    return None
+
+
+# --------------------------------------------------------------------------- fetching
+
+def fetch_file(ref: FileRef, dest: Path, *, headers: dict | None = None, timeout: float = 60.0) -> tuple[str, int]:
+    """Copy or download a file to dest, hashing as it streams. Returns (sha256, size)."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        if ref.path:
+            with open(ref.path, "rb") as fin, open(dest, "wb") as fout:
+                while chunk := fin.read(1 << 20):
+                    digest.update(chunk)
+                    fout.write(chunk)
+                    size += len(chunk)
+        else:
+            with requests.get(ref.url, headers=headers or {}, stream=True, timeout=timeout) as resp:
+                if resp.status_code != 200:
+                    raise FetchError(f"下载失败 HTTP {resp.status_code} / download failed: {ref.url}")
+                with open(dest, "wb") as fout:
+                    for chunk in resp.iter_content(1 << 20):
+                        size += len(chunk)
+                        if size > MAX_FILE_BYTES:
+                            raise FetchError("文件过大 / file too large")
+                        digest.update(chunk)
+                        fout.write(chunk)
+    except FileNotFoundError as exc:
+        raise FetchError(f"数据文件不存在 / data file not found: {ref.path}") from exc
+    except requests.RequestException as exc:
+        raise FetchError(f"无法下载数据文件 / dead link: {ref.url} ({type(exc).__name__})") from exc
+    except OSError as exc:
+        raise FetchError(f"无法读取数据文件 / cannot read data file: {exc}") from exc
+    return digest.hexdigest(), size
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- CKAN
+
+class CkanSource:
+    """The internal sharing platform's CKAN action API, read with ckanapi.
+
+    Organizations are departments, datasets are entries, uploaded resources are data files;
+    catalog fields travel as dataset extras. Private datasets are read with the token.
+    """
+
+    kind = "ckan"
+    PAGE = 1000  # CKAN caps rows at 1000
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0):
+        from ckanapi import RemoteCKAN
+
+        self.location = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.api = RemoteCKAN(self.location, apikey=token, user_agent="dongchangfu-portal-harvester/0.1")
+
+    @property
+    def download_headers(self) -> dict:
+        return {"Authorization": self.token} if self.token else {}
+
+    def list_entries(self) -> list[CatalogEntry]:
+        from ckanapi.errors import CKANAPIError
+
+        packages: list[dict] = []
+        start = 0
+        try:
+            while True:
+                page = self.api.action.package_search(
+                    q="*:*", rows=self.PAGE, start=start, sort="name asc",
+                    include_private=True, include_drafts=False)
+                packages.extend(page["results"])
+                start += self.PAGE
+                if start >= page["count"] or not page["results"]:
+                    break
+        except (CKANAPIError, requests.RequestException, OSError, ValueError) as exc:
+            raise SourceError(f"无法读取 CKAN 目录 / cannot read the CKAN catalog at {self.location}: {exc}") from exc
+        return [self.entry_of(p) for p in packages]
+
+    def entry_of(self, pkg: dict) -> CatalogEntry:
+        extras = {e["key"]: e.get("value") for e in pkg.get("extras") or [] if e.get("key")}
+        org = pkg.get("organization") or {}
+        entry = CatalogEntry(
+            source_ref=pkg["name"],
+            name=pkg["name"],
+            title=clean(pkg.get("title")) or pkg["name"],
+            summary=clean(pkg.get("notes")) or "",
+            department_code=clean(org.get("name")),
+            department_name=clean(org.get("title")) or clean(org.get("name")),
+            resource_code=clean(extras.pop("resource_code", None)),
+            domain=clean(extras.pop("domain", None)),
+            share_class=clean(extras.pop("share_class", None)),
+            share_conditions=clean(extras.pop("share_conditions", None)),
+            open_class=clean(extras.pop("open_class", None)),
+            open_conditions=clean(extras.pop("open_conditions", None)),
+            legal_basis=clean(extras.pop("legal_basis", None)),
+            update_cycle=clean(extras.pop("update_cycle", None)),
+            published=clean(extras.pop("published", None)),
+            tags=sorted(t.get("display_name") or t["name"] for t in pkg.get("tags") or []),
+            extra={k: v for k, v in extras.items() if v not in (None, "")},
+        )
+        if not entry.department_code:
+            entry.problems.append("数据集没有所属部门（组织） / dataset has no organization")
+        formats = set()
+        for res in pkg.get("resources") or []:
+            url = res.get("url")
+            fmt = _format_of(url or "", res.get("format"))
+            if not url or not fmt:
+                continue
+            formats.add(fmt.upper())
+            name = res.get("name") or unquote(Path(urlparse(url).path).name) or res["id"]
+            hint = "|".join(str(res.get(k) or "") for k in ("id", "url", "last_modified", "size", "hash"))
+            entry.files.append(FileRef(name=name, url=url, media_format=fmt, version_hint=hint))
+        entry.data_format = ", ".join(sorted(formats)) or None
+        return entry
+
+
+# --------------------------------------------------------------------------- spreadsheet
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "resource_code": ("信息资源代码", "资源代码", "resource_code", "code"),
+    "title": ("信息资源名称", "资源名称", "title", "name"),
+    "department_name": ("信息资源提供方", "提供方", "提供单位", "provider", "department"),
+    "department_code": ("信息资源提供方代码", "提供方代码", "provider_code", "department_code"),
+    "summary": ("信息资源摘要", "摘要", "summary", "description"),
+    "domain": ("数据领域", "领域", "domain"),
+    "data_format": ("信息资源格式", "格式", "format"),
+    "share_class": ("共享类型", "共享属性", "share_class"),
+    "share_conditions": ("共享条件", "share_conditions"),
+    "open_class": ("开放类型", "开放属性", "open_class"),
+    "open_conditions": ("开放条件", "open_conditions"),
+    "legal_basis": ("法律依据", "开放依据", "legal_basis"),
+    "update_cycle": ("更新周期", "update_cycle"),
+    "published": ("发布日期", "published", "publish_date"),
+    "data_file": ("数据文件", "data_file", "file"),
+    "tags": ("关键词", "标签", "tags", "keywords"),
+}
+
+
+def _norm_header(text: object) -> str:
+    return re.sub(r"[\s*＊（）()]", "", str(text or "")).lower()
+
+
+_HEADER_LOOKUP = {_norm_header(alias): key for key, aliases in COLUMNS.items() for alias in aliases}
+
+
+class SpreadsheetSource:
+    """A catalog exported by a department: XLSX, or CSV in UTF-8 (with or without BOM), GBK or
+    GB18030. Headers in Chinese, English aliases accepted; title rows above the header are
+    skipped. A 数据文件 is a path relative to the spreadsheet, or a URL."""
+
+    kind = "spreadsheet"
+
+    def __init__(self, path: str | os.PathLike, timeout: float = 60.0):
+        self.path = Path(path).resolve()
+        self.location = str(self.path)
+        self.timeout = timeout
+        self.download_headers: dict = {}
+
+    def list_entries(self) -> list[CatalogEntry]:
+        rows = self._read_rows()
+        header_at, mapping = self._find_header(rows)
+        entries: list[CatalogEntry] = []
+        seen: set[str] = set()
+        for offset, row in enumerate(rows[header_at + 1:], start=header_at + 2):
+            cells = {key: clean(row[i]) if i < len(row) else None for i, key in mapping.items()}
+            if not any(cells.values()):
+                continue  # blank line
+            entry = self._entry_of(cells, offset)
+            if entry.resource_code:
+                key = entry.resource_code.lower()
+                if key in seen:
+                    entry.problems.append(f"信息资源代码重复 / duplicate resource code {entry.resource_code}")
+                    entry.source_ref = f"第{offset}行"
+                seen.add(key)
+            entries.append(entry)
+        return entries
+
+    def _entry_of(self, cells: dict, line: int) -> CatalogEntry:
+        code = cells.get("resource_code")
+        entry = CatalogEntry(
+            source_ref=code or f"第{line}行",
+            name=code.lower() if code else None,
+            title=cells.get("title"),
+            summary=cells.get("summary") or "",
+            department_name=cells.get("department_name"),
+            department_code=cells.get("department_code") or cells.get("department_name"),
+            resource_code=code,
+            domain=cells.get("domain"),
+            data_format=cells.get("data_format"),
+            share_class=cells.get("share_class"),
+            share_conditions=cells.get("share_conditions"),
+            open_class=cells.get("open_class"),
+            open_conditions=cells.get("open_conditions"),
+            legal_basis=cells.get("legal_basis"),
+            update_cycle=cells.get("update_cycle"),
+            published=cells.get("published"),
+            tags=sorted({t for t in re.split(r"[,，;；、\s]+", cells.get("tags") or "") if t}),
+        )
+        if not code:
+            entry.problems.append(f"第{line}行缺少信息资源代码 / row {line}: resource code missing")
+        elif not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z\-_./]{0,99}", code):
+            entry.problems.append(f"信息资源代码格式错误「{code}」/ malformed resource code")
+        if not entry.title:
+            entry.problems.append(f"第{line}行缺少信息资源名称 / row {line}: name missing")
+        if not entry.department_name:
+            entry.problems.append(f"第{line}行缺少信息资源提供方 / row {line}: provider missing")
+        if entry.published and not entry.published_date():
+            entry.extra["published_raw"] = entry.published
+        for part in re.split(r"[;；\n]+", cells.get("data_file") or ""):
+            part = part.strip()
+            if not part:
+                continue
+            if re.match(r"https?://", part):
+                entry.files.append(FileRef(name=unquote(Path(urlparse(part).path).name) or part, url=part,
+                                           media_format=_format_of(part, None)))
+            else:
+                path = (self.path.parent / part).resolve()
+                entry.files.append(FileRef(name=Path(part).name, path=str(path),
+                                           media_format=_format_of(part, None)))
+        return entry
+
+    # ---- reading the sheet
+
+    def _read_rows(self) -> list[list]:
+        if not self.path.exists():
+            raise SourceError(f"目录文件不存在 / catalog file not found: {self.path}")
+        suffix = self.path.suffix.lower()
+        if suffix in (".xlsx", ".xlsm"):
+            return self._read_xlsx()
+        if suffix in (".csv", ".txt", ".tsv"):
+            return self._read_csv()
+        raise SourceError(f"不支持的目录格式 {suffix}（请用 XLSX 或 CSV）/ unsupported catalog format")
+
+    def _read_xlsx(self) -> list[list]:
+        from openpyxl import load_workbook
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        try:
+            wb = load_workbook(self.path, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+            raise SourceError(f"目录电子表格已损坏 / corrupt catalog workbook: {exc}") from exc
+        try:
+            for ws in wb.worksheets:
+                rows = [list(r) for r in ws.iter_rows(values_only=True)]
+                try:
+                    self._find_header(rows)
+                    return rows
+                except SourceError:
+                    continue
+        except zipfile.BadZipFile as exc:
+            raise SourceError(f"目录电子表格已损坏 / corrupt catalog workbook: {exc}") from exc
+        finally:
+            wb.close()
+        raise SourceError("目录中找不到表头（信息资源代码、信息资源名称…）/ no catalog header row found")
+
+    def _read_csv(self) -> list[list]:
+        try:
+            encoding = detect_encoding(self.path)
+        except ConversionError as exc:
+            raise SourceError(str(exc)) from exc
+        data = self.path.read_bytes()
+        for enc in (encoding, "gb18030"):
+            try:
+                text = data.decode("utf-8-sig" if enc.startswith("utf-8") else enc)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise SourceError("目录文件编码无法识别 / unknown catalog encoding")
+        dialect = csv.excel_tab if text.split("\n", 1)[0].count("\t") > text.split("\n", 1)[0].count(",") else csv.excel
+        return [row for row in csv.reader(io.StringIO(text, newline=""), dialect)]
+
+    @staticmethod
+    def _find_header(rows: list[list]) -> tuple[int, dict[int, str]]:
+        for i, row in enumerate(rows[:15]):
+            mapping = {j: _HEADER_LOOKUP[_norm_header(c)] for j, c in enumerate(row)
+                       if _norm_header(c) in _HEADER_LOOKUP}
+            if {"resource_code", "title"} <= set(mapping.values()) or len(mapping) >= 4:
+                return i, mapping
+        raise SourceError("目录中找不到表头（信息资源代码、信息资源名称…）/ no catalog header row found")
+
+
+def open_source(*, ckan: str | None = None, token: str | None = None, catalog: str | None = None,
+                timeout: float = 60.0) -> CkanSource | SpreadsheetSource:
+    if ckan:
+        return CkanSource(ckan, token, timeout)
+    if catalog:
+        return SpreadsheetSource(catalog, timeout)
+    raise SourceError("需要 --ckan URL 或 --catalog PATH / give --ckan URL or --catalog PATH")
+

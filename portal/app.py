@@ -1,0 +1,48 @@
+"""create_app(config=None): settings, database, storage, blueprints."""
+from __future__ import annotations
+
+from flask import Flask, g
+
+from . import PROJECT_ROOT
+from .config import Settings
+from .db import make_engine, make_sessionmaker, upgrade
+from .storage import Storage
+
+
+class PortalContext:
+    """What every part of a running portal shares; kept in app.extensions['portal']."""
+
+    def __init__(self, settings: Settings, *, migrate: bool = True):
+        settings.ensure_dirs()
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        if migrate:
+            upgrade(self.engine)
+        self.sessions = make_sessionmaker(self.engine)
+        self.storage = Storage(settings.files_path)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    settings = Settings.load(config)
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                static_folder=str(PROJECT_ROOT / "static"), instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.load_secret_key(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=50 * 1024 * 1024,
+    )
+    app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
+    ctx = PortalContext(settings)
+    app.extensions["portal"] = ctx
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+    from .views import catalog
+
+    app.register_blueprint(catalog.bp)
+    return app

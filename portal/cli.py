@@ -1,0 +1,146 @@
+"""The `portal` command: init, harvest, demo, serve."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .config import Settings
+
+
+def _context(**overrides):  # noqa: ANN202
+    from .app import PortalContext
+
+    return PortalContext(Settings.load(overrides))
+
+
+@click.group()
+@click.option("--instance", envvar="PORTAL_INSTANCE", help="Instance folder (default ./instance).")
+@click.pass_context
+def main(ctx: click.Context, instance: str | None) -> None:
+    """东昌府区公共数据开放平台 — the Dongchangfu District open-data portal."""
+    ctx.obj = {"instance": instance} if instance else {}
+
+
+@main.command()
+@click.pass_obj
+def init(obj: dict) -> None:
+    """Create or upgrade the database (Alembic migrations)."""
+    ctx = _context(**obj)
+    click.echo(f"database ready: {ctx.engine.url.render_as_string(hide_password=True)}")
+
+
+@main.command()
+@click.option("--ckan", metavar="URL", help="A CKAN action API (the internal sharing platform).")
+@click.option("--token", envvar="PORTAL_CKAN_TOKEN", help="CKAN API token (also for private datasets and files).")
+@click.option("--catalog", metavar="PATH", type=click.Path(dir_okay=False),
+              help="A catalog spreadsheet (XLSX, or CSV in UTF-8/GBK/GB18030).")
+@click.option("--json", "as_json", is_flag=True, help="Print the job report as one JSON object.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.pass_obj
+def harvest(obj: dict, ckan: str | None, token: str | None, catalog: str | None, as_json: bool,
+            progress: bool | None) -> None:
+    """Harvest the internal catalog into the three open classes."""
+    from harvest.run import Harvester
+    from harvest.sources import SourceError, open_source
+
+    if bool(ckan) == bool(catalog):
+        raise click.UsageError("give exactly one of --ckan URL or --catalog PATH")
+    ctx = _context(**obj)
+    try:
+        source = open_source(ckan=ckan, token=token, catalog=catalog, timeout=ctx.settings.http_timeout)
+    except SourceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    harvester = Harvester(ctx.sessions, ctx.storage, row_group_bytes=ctx.settings.parquet_row_group_bytes,
+                          timeout=ctx.settings.http_timeout)
+    report = _run_with_progress(harvester, source, sys.stderr.isatty() if progress is None else progress)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        _print_report(report)
+    if report.error:
+        if not as_json:
+            click.echo(f"错误 / error: {report.error}", err=True)
+        sys.exit(1)
+
+
+def _run_with_progress(harvester, source, show: bool):  # noqa: ANN001, ANN202
+    if not show:
+        return harvester.run(source)
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="条", desc="采集 harvest", file=sys.stderr)
+
+    def progress(done: int, total: int, ref: str) -> None:
+        bar.total = total
+        bar.set_postfix_str(ref[:30], refresh=False)
+        bar.update(done - bar.n)
+
+    try:
+        return harvester.run(source, progress=progress)
+    finally:
+        bar.close()
+
+
+def _print_report(report) -> None:  # noqa: ANN001
+    for e in report.entries:
+        if e.action in ("held", "failed", "withdrawn"):
+            click.echo(f"{e.action:9} {e.source_id}: {e.reason or ''}")
+    counts = report.counts
+    click.echo("job {}: created {created}, updated {updated}, unchanged {unchanged}, withdrawn {withdrawn}, "
+               "held {held}, failed {failed}".format(report.job_id, **counts))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.pass_obj
+def serve(obj: dict, host: str, port: int) -> None:
+    """Serve the portal (a threaded server for one machine; see docs for production)."""
+    from werkzeug.serving import run_simple
+
+    from .app import create_app
+
+    app = create_app(obj)
+    click.echo(f"东昌府区公共数据开放平台: http://{host}:{port}/")
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--serve/--no-serve", "then_serve", default=True, help="Serve the portal after the harvest.")
+@click.option("--entries", default=520, show_default=True, help="How many catalog entries to generate.")
+@click.pass_context
+def demo(click_ctx: click.Context, host: str, port: int, then_serve: bool, entries: int) -> None:
+    """Generate a realistic internal catalog of Dongchangfu District, harvest it, serve it."""
+    from harvest.demo import generate_catalog
+    from harvest.run import Harvester
+    from harvest.sources import SpreadsheetSource
+
+    obj = click_ctx.obj
+    ctx = _context(**obj)
+    folder = ctx.settings.instance_path / "demo-catalog"
+    catalogs = generate_catalog(folder, entries=entries)
+    click.echo(f"demo catalog: {len(catalogs)} department spreadsheets in {folder}")
+    harvester = Harvester(ctx.sessions, ctx.storage, row_group_bytes=ctx.settings.parquet_row_group_bytes)
+    totals: dict[str, int] = {}
+    for path in _progress_iter(catalogs):
+        report = harvester.run(SpreadsheetSource(path))
+        for k, v in report.counts.items():
+            totals[k] = totals.get(k, 0) + v
+    click.echo("harvest: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    if then_serve:
+        click_ctx.invoke(serve, host=host, port=port)
+
+
+def _progress_iter(paths: list[Path]):  # noqa: ANN202
+    from tqdm import tqdm
+
+    return tqdm(paths, unit="部门", desc="采集 harvest", file=sys.stderr, disable=not sys.stderr.isatty())
+
+
+if __name__ == "__main__":
+    main()

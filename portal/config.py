@@ -1,0 +1,71 @@
+"""Settings: defaults, overridden by PORTAL_* environment variables, overridden by create_app(config).
+
+Everything defaults to the instance folder (PORTAL_INSTANCE, default ./instance): the SQLite
+database, the search index and the data files, so a first run needs nothing else.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+def _default_instance() -> Path:
+    return Path(os.environ.get("PORTAL_INSTANCE", "instance")).resolve()
+
+
+@dataclass
+class Settings:
+    instance_path: Path = field(default_factory=_default_instance)
+    database_url: str = ""          # default: sqlite:///<instance>/portal.db
+    files_path: Path | None = None  # default: <instance>/files
+    index_path: Path | None = None  # default: <instance>/index
+    secret_key: str = ""            # default: a random key kept in <instance>/secret_key
+    site_name: str = "东昌府区公共数据开放平台"
+    # Working days a catalog change may wait before the entry must reflect it (Art. 16).
+    catalog_update_working_days: int = 15
+    # Conversion: rows of a Parquet row group are flushed when this many bytes are buffered.
+    parquet_row_group_bytes: int = 64 * 1024 * 1024
+    http_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        self.instance_path = Path(self.instance_path).resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.instance_path / 'portal.db'}"
+        self.files_path = Path(self.files_path or self.instance_path / "files").resolve()
+        self.index_path = Path(self.index_path or self.instance_path / "index").resolve()
+
+    @classmethod
+    def load(cls, overrides: dict | None = None) -> Settings:
+        """Defaults < PORTAL_<NAME> environment variables < explicit overrides."""
+        values: dict = {}
+        for f in fields(cls):
+            env = os.environ.get(f"PORTAL_{f.name.upper()}")
+            if f.name == "instance_path":
+                env = os.environ.get("PORTAL_INSTANCE")
+            if env is not None and env != "":
+                values[f.name] = int(env) if f.type in ("int", int) else (
+                    float(env) if f.type in ("float", float) else env)
+        for key, value in (overrides or {}).items():
+            key = key.lower()
+            if key == "instance":
+                key = "instance_path"
+            if key in {f.name for f in fields(cls)}:
+                values[key] = value
+        return cls(**values)
+
+    def ensure_dirs(self) -> None:
+        for path in (self.instance_path, self.files_path, self.index_path):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def load_secret_key(self) -> str:
+        """A stable secret per instance: generated once and kept beside the database."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.instance_path / "secret_key"
+        if not key_file.exists():
+            self.ensure_dirs()
+            key_file.write_text(os.urandom(32).hex())
+            key_file.chmod(0o600)
+        self.secret_key = key_file.read_text().strip()
+        return self.secret_key

@@ -1,0 +1,20 @@
+"""SQLAlchemy 2.0 typed models, one module per domain. Alembic migrations make the tables."""
+from .base import Base, utcnow
+from .catalog import (
+    PUBLIC_CLASSES,
+    AppendOnlyError,
+    ClassificationEvent,
+    Dataset,
+    DatasetStatus,
+    DataTable,
+    Department,
+    Distribution,
+    OpenClass,
+)
+from .harvest import HarvestJob, HarvestJobEntry, HarvestSource
+
+__all__ = [
+    "Base", "utcnow", "PUBLIC_CLASSES", "AppendOnlyError", "ClassificationEvent", "DataTable",
+    "Dataset", "DatasetStatus", "Department", "Distribution", "OpenClass", "HarvestJob",
+    "HarvestJobEntry", "HarvestSource",
+]

@@ -1,0 +1,178 @@
+"""The catalog: departments, datasets, their files and the classification history."""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, utcnow
+
+
+class OpenClass(enum.StrEnum):
+    """The three open classes of Art. 22."""
+
+    UNCONDITIONAL = "unconditional"  # 无条件开放
+    CONDITIONAL = "conditional"      # 有条件开放
+    NOT_OPEN = "not_open"            # 不予开放
+
+    @property
+    def label_zh(self) -> str:
+        return {"unconditional": "无条件开放", "conditional": "有条件开放", "not_open": "不予开放"}[self.value]
+
+
+PUBLIC_CLASSES = (OpenClass.UNCONDITIONAL.value, OpenClass.CONDITIONAL.value)
+
+
+class DatasetStatus(enum.StrEnum):
+    PUBLISHED = "published"   # on the portal (unconditional or conditional)
+    INTERNAL = "internal"     # not open: metadata kept for its department, never public
+    HELD = "held"             # waiting for the department to fix a problem (hold_reason)
+    WITHDRAWN = "withdrawn"   # gone from its source, or withdrawn by its department
+
+
+class Department(Base):
+    """A 政务部门: provides data (one source per datum, Art. 17)."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(100), unique=True)  # CKAN organization name or 提供方代码
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    datasets: Mapped[list[Dataset]] = relationship(back_populates="department")
+
+
+class Dataset(Base):
+    """One catalog entry (信息资源) as the portal keeps it."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (Index("ix_datasets_status_class", "status", "open_class"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # CKAN dataset name, or the lower-cased 信息资源代码 for spreadsheets.
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    resource_code: Mapped[str | None] = mapped_column(String(100), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    domain: Mapped[str | None] = mapped_column(String(100))
+    data_format: Mapped[str | None] = mapped_column(String(100))
+    share_class: Mapped[str | None] = mapped_column(String(100))
+    share_conditions: Mapped[str | None] = mapped_column(Text)
+    open_class: Mapped[str | None] = mapped_column(String(20))  # OpenClass, or None while unknown
+    open_conditions: Mapped[str | None] = mapped_column(Text)
+    legal_basis: Mapped[str | None] = mapped_column(Text)
+    update_cycle: Mapped[str | None] = mapped_column(String(50))
+    published_date: Mapped[date | None]
+    tags: Mapped[list] = mapped_column(default=list)
+    # What the source said, exactly (unknown open-class words, extra fields) for the department.
+    source_fields: Mapped[dict] = mapped_column(default=dict)
+
+    status: Mapped[str] = mapped_column(String(20), default=DatasetStatus.HELD.value)
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("harvest_sources.id"), index=True)
+    source_ref: Mapped[str] = mapped_column(String(200))  # CKAN name / 信息资源代码 as in the source
+    # Fingerprints of what the source last said, so an unchanged entry costs no work.
+    metadata_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    files_fingerprint: Mapped[str | None] = mapped_column(String(64))
+
+    download_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None]
+
+    department: Mapped[Department] = relationship(back_populates="datasets")
+    distributions: Mapped[list[Distribution]] = relationship(
+        back_populates="dataset", order_by="Distribution.fetched_at", cascade="all, delete-orphan")
+    classification_events: Mapped[list[ClassificationEvent]] = relationship(
+        back_populates="dataset", order_by="ClassificationEvent.id")
+
+    @property
+    def is_public(self) -> bool:
+        return self.status == DatasetStatus.PUBLISHED.value and self.open_class in PUBLIC_CLASSES
+
+    @property
+    def current_distributions(self) -> list[Distribution]:
+        return [d for d in self.distributions if d.superseded_at is None]
+
+
+class Distribution(Base):
+    """A data file as fetched from the source: one version of one resource.
+
+    A changed file makes a new Distribution and marks the earlier one superseded (kept, with
+    its date); the current ones have superseded_at NULL.
+    """
+
+    __tablename__ = "distributions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    source_name: Mapped[str] = mapped_column(String(500))  # file name or resource name
+    source_url: Mapped[str | None] = mapped_column(Text)
+    media_format: Mapped[str] = mapped_column(String(20))   # csv, xlsx
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    encoding: Mapped[str | None] = mapped_column(String(30))  # detected, for CSV sources
+    original_path: Mapped[str] = mapped_column(Text)          # relative to the files folder
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    superseded_at: Mapped[datetime | None]
+
+    dataset: Mapped[Dataset] = relationship(back_populates="distributions")
+    tables: Mapped[list[DataTable]] = relationship(
+        back_populates="distribution", order_by="DataTable.position", cascade="all, delete-orphan")
+
+
+class DataTable(Base):
+    """One table of a distribution (a CSV, or one sheet of a workbook), converted."""
+
+    __tablename__ = "data_tables"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    distribution_id: Mapped[int] = mapped_column(ForeignKey("distributions.id"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    sheet: Mapped[str | None] = mapped_column(String(200))
+    parquet_path: Mapped[str] = mapped_column(Text)
+    csv_path: Mapped[str] = mapped_column(Text)  # UTF-8
+    row_count: Mapped[int]
+    # [{"name": ..., "type": ...}] in pyarrow type names
+    schema: Mapped[list] = mapped_column(default=list)
+
+    distribution: Mapped[Distribution] = relationship(back_populates="tables")
+
+
+class ClassificationEvent(Base):
+    """Append-only history of every classification and reclassification (design: rules).
+
+    Rows are never updated or deleted: an ORM guard below refuses it, and the migration adds
+    database triggers that refuse it to any other client as well.
+    """
+
+    __tablename__ = "classification_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    from_class: Mapped[str | None] = mapped_column(String(20))
+    to_class: Mapped[str | None] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    legal_basis: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))  # "harvest job 12" or a user
+    note: Mapped[str | None] = mapped_column(Text)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="classification_events")
+
+
+class AppendOnlyError(RuntimeError):
+    pass
+
+
+@event.listens_for(ClassificationEvent, "before_update")
+@event.listens_for(ClassificationEvent, "before_delete")
+def _refuse_change(_mapper, _conn, target) -> None:  # noqa: ANN001
+    raise AppendOnlyError("classification history is append-only")
+
