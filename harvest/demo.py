@@ -295,7 +295,7 @@ class _Row:
     def idcard(self, *_):
         birth = dt.date(1940, 1, 1) + dt.timedelta(days=self.r.randint(0, 25000))
         body = f"371502{birth:%Y%m%d}{self.r.randint(100, 999)}"
-        return body + ric.calc_check_digit(body)
+        return body + ric.calc_check_digit(body + "0")  # stdnum expects a placeholder check digit
 
     def mobile(self, *_):
         return f"1{self.r.choice('3578')}{self.r.randint(100000000, 999999999)}"

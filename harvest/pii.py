@@ -1,8 +1,10 @@
 """Personal information scan, run on unconditional data before it is published (Art. 29:
 防止被采集人信息泄露). A hit holds the entry, and the reason names the column.
 
-Looks for 18-digit resident ID numbers whose check digit is valid (python-stdnum's
-stdnum.cn.ric, which also checks the birth date) and mainland mobile numbers. Regular
+Looks for 18-digit resident ID numbers whose check digit and birth date are valid (python-
+stdnum's stdnum.cn.ric) and mainland mobile numbers. The birth place is deliberately not
+checked: people keep numbers whose region code has since been renamed (372501 → 371502),
+and the scan must not miss them. Regular
 expressions run inside Arrow (RE2) over whole columns; only candidate values reach Python
 for the check-digit test, so large files scan quickly.
 """
@@ -51,12 +53,23 @@ def scan_parquet(path: Path, *, max_rows: int | None = None) -> list[PiiHit]:
             candidates = pc.filter(text, pc.fill_null(pc.match_substring_regex(text, _ID_CANDIDATE), False))
             if len(candidates):
                 valid = sum(1 for v in candidates.to_pylist() if any(
-                    ric.is_valid(m.upper()) for m in _ID_IN_TEXT.findall(v)))
+                    is_id_number(m) for m in _ID_IN_TEXT.findall(v)))
                 _count(counts, name, "id_number", valid)
         seen += batch.num_rows
         if max_rows and seen >= max_rows:
             break
     return [PiiHit(column, kind, n) for (column, kind), n in counts.items() if n]
+
+
+def is_id_number(text: str) -> bool:
+    number = text.upper()
+    if len(number) != 18 or ric.calc_check_digit(number) != number[-1]:
+        return False
+    try:
+        ric.get_birth_date(number)
+    except Exception:  # stdnum raises InvalidComponent for an impossible date
+        return False
+    return True
 
 
 def _count(counts: dict, column: str, kind: str, n: int) -> None:

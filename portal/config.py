@@ -25,7 +25,7 @@ class Settings:
     # Working days a catalog change may wait before the entry must reflect it (Art. 16).
     catalog_update_working_days: int = 15
     # Conversion: rows of a Parquet row group are flushed when this many bytes are buffered.
-    parquet_row_group_bytes: int = 64 * 1024 * 1024
+    parquet_row_group_bytes: int = 56 * 1024 * 1024
     http_timeout: float = 60.0
 
     def __post_init__(self) -> None:
