@@ -120,17 +120,24 @@ def convert_csv(src: Path, parquet_out: Path, csv_out: Path, *, encoding: str | 
                 csv_is_utf8_copy: bool = False) -> TableInfo:
     """Convert one CSV file. `csv_out` receives the file as UTF-8 (unless the caller already
     made src a UTF-8 file and says so with csv_is_utf8_copy, then src is moved there)."""
-    encoding = encoding or detect_encoding(src)
-    try:
-        info = _csv_to_parquet(src, parquet_out, encoding, row_group_bytes)
-    except _NotUtf8:
-        encoding = "gb18030"
-        info = _csv_to_parquet(src, parquet_out, encoding, row_group_bytes)
+    info = csv_to_parquet(src, parquet_out, encoding=encoding, row_group_bytes=row_group_bytes)
     if csv_is_utf8_copy:
         shutil.move(str(src), csv_out)
     else:
-        transcode_to_utf8(src, csv_out, encoding)
-    info.csv, info.sheet, info.encoding = csv_out, sheet, encoding
+        transcode_to_utf8(src, csv_out, info.encoding)
+    info.csv, info.sheet = csv_out, sheet
+    return info
+
+
+def csv_to_parquet(src: Path, out: Path, *, encoding: str | None = None,
+                   row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES) -> TableInfo:
+    encoding = encoding or detect_encoding(src)
+    try:
+        info = _csv_to_parquet(src, out, encoding, row_group_bytes)
+    except _NotUtf8:
+        encoding = "gb18030"
+        info = _csv_to_parquet(src, out, encoding, row_group_bytes)
+    info.encoding = encoding
     return info
 
 

@@ -199,6 +199,7 @@ class Harvester:
             _copy_metadata(ds, entry, source_id)
 
             hold_reason = decision.hold_reason
+            warnings: list[str] = []
             if decision.open_class is OpenClass.NOT_OPEN and decision.hold_reason is None:
                 status = DatasetStatus.INTERNAL.value
                 self._purge_files(ds)  # no byte of not-open data stays on the portal side
@@ -211,7 +212,7 @@ class Harvester:
                         raise _EntryFailed("目录条目没有数据文件 / no data file in the entry")
                     if fetched is None:
                         fetched = self._fetch(entry, source, Path(scratch))
-                    self._store(s, ds, fetched, Path(scratch))
+                    warnings = self._store(s, ds, fetched, Path(scratch))
                 status = DatasetStatus.PUBLISHED.value
                 if decision.open_class is OpenClass.UNCONDITIONAL:
                     hits = [h for t in _current_tables(ds) for h in scan_parquet(self.storage.path(t.parquet_path))]
@@ -232,7 +233,7 @@ class Harvester:
                     note=hold_reason or f"目录开放类型：{entry.open_class}"))
             self._notify(s, ds)
         action = "held" if status == DatasetStatus.HELD.value else ("created" if created else "updated")
-        return EntryResult(entry.source_ref, open_class, action, hold_reason, ds.id)
+        return EntryResult(entry.source_ref, open_class, action, hold_reason or "；".join(warnings) or None, ds.id)
 
     def _fetch(self, entry: CatalogEntry, source, scratch: Path) -> list[_FetchedFile]:  # noqa: ANN001
         if not entry.files:
@@ -247,9 +248,11 @@ class Harvester:
             fetched.append(_FetchedFile(ref, dest, sha, size))
         return fetched
 
-    def _store(self, s: Session, ds: Dataset, fetched: list[_FetchedFile], scratch: Path) -> None:
+    def _store(self, s: Session, ds: Dataset, fetched: list[_FetchedFile], scratch: Path) -> list[str]:
         """Convert new files, move them into storage, and make them the current distributions;
-        files already current (same sha256) are kept as they are."""
+        files already current (same sha256) are kept as they are. Returns warnings for the
+        department (rows left out of the Parquet file; the UTF-8 CSV keeps them)."""
+        warnings = []
         current = {d.sha256: d for d in ds.current_distributions}
         keep: set[str] = set()
         now = utcnow()
@@ -268,6 +271,9 @@ class Harvester:
                                           row_group_bytes=self.row_group_bytes)]
             except ConversionError as exc:
                 raise _EntryFailed(f"{f.ref.name}: {exc}") from exc
+            warnings += [f"{f.ref.name}{'「' + t.sheet + '」' if t.sheet else ''}：{t.skipped_rows} 行字段数不符，"
+                         f"未转入 Parquet（CSV 保留原样） / {t.skipped_rows} malformed rows skipped"
+                         for t in tables if t.skipped_rows]
             folder = self.storage.distribution_dir(ds.name, f.sha256)
             dist = Distribution(
                 source_name=f.ref.name, source_url=f.ref.url, media_format=media, sha256=f.sha256,
@@ -280,6 +286,7 @@ class Harvester:
         for sha, dist in current.items():
             if sha not in keep:
                 dist.superseded_at = now  # earlier version kept, with its date
+        return warnings
 
     def _purge_files(self, ds: Dataset) -> None:
         now = utcnow()

@@ -258,3 +258,12 @@ def test_xlsx_catalog_and_workbook_data_with_two_sheets(ctx, tmp_path):
     assert actions(run(ctx, cat)) == {"371502-JTJ-0001": "created"}
     [dist] = dataset(ctx, "371502-jtj-0001").distributions
     assert dist.media_format == "xlsx" and [t.sheet for t in dist.tables] == ["学校", "说明"]
+
+
+def test_malformed_data_rows_are_reported_and_kept_in_the_csv(ctx, tmp_path):
+    (tmp_path / "d.csv").write_text("名称,数量\n甲,1\n乙\n丙,3\n", encoding="utf-8")
+    report = run(ctx, write_catalog(tmp_path / "c.csv", [entry("371502-ZFJ-0001", "甲", file="d.csv")]))
+    [result] = report.entries
+    assert result.action == "created" and "1 行字段数不符" in result.reason
+    table = dataset(ctx, "371502-zfj-0001").distributions[0].tables[0]
+    assert table.row_count == 2 and "乙" in ctx.storage.path(table.csv_path).read_text(encoding="utf-8")
