@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import itertools
 import re
 import shutil
 import zipfile
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -193,12 +195,16 @@ def _write_parquet(src, out, encoding, delimiter, forced, row_group_bytes) -> Ta
     schema = reader.schema
     if not schema.names or all(not n.strip() for n in schema.names):
         raise ConversionError("CSV 没有表头 / the CSV has no header row")
+    try:
+        first = reader.read_next_batch()
+    except StopIteration:
+        first = None
     tmp = out.with_name(out.name + ".part")
     rows = 0
-    with pq.ParquetWriter(tmp, schema, compression="snappy") as writer:
+    with pq.ParquetWriter(tmp, schema, compression="snappy", use_dictionary=_dictionary_columns(first)) as writer:
         pending: list[pa.RecordBatch] = []
         pending_bytes = pending_rows = 0
-        for batch in reader:
+        for batch in itertools.chain([first] if first is not None else [], reader):
             pending.append(batch)
             pending_bytes += batch.nbytes
             pending_rows += batch.num_rows
@@ -209,6 +215,17 @@ def _write_parquet(src, out, encoding, delimiter, forced, row_group_bytes) -> Ta
     tmp.replace(out)
     return TableInfo(sheet=None, parquet=out, csv=out, row_count=rows, schema=schema_of(schema),
                      skipped_rows=skipped)
+
+
+def _dictionary_columns(sample: pa.RecordBatch | None) -> list[str] | bool:
+    """Dictionary-encode the columns that repeat values in the first batch. A column that is
+    (nearly) unique there — record ids, licence numbers, coordinates — only pays for a
+    dictionary Parquet abandons at 1 MB: skipping it made conversion ~20% faster and the file
+    smaller than pyarrow's defaults (benchmarks/harvest.py)."""
+    if sample is None or sample.num_rows < 100:
+        return True
+    return [field.name for field, column in zip(sample.schema, sample.columns, strict=True)
+            if pc.count_distinct(column).as_py() < 0.97 * sample.num_rows]
 
 
 def _flush(writer: pq.ParquetWriter, schema: pa.Schema, batches: list[pa.RecordBatch]) -> int:

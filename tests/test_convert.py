@@ -97,3 +97,13 @@ def test_an_unknown_encoding_has_a_clear_message(tmp_path):
     (tmp_path / "x.csv").write_bytes(bytes(range(128, 256)) * 10)
     with pytest.raises(ConversionError, match="编码"):
         detect_encoding(tmp_path / "x.csv")
+
+
+def test_only_repeating_columns_are_dictionary_encoded(tmp_path):
+    rows = [[f"JY{i:014d}", ["古楼街道", "柳园街道", "新区街道"][i % 3]] for i in range(5000)]
+    src = write_csv(tmp_path / "in.csv", ["许可证编号", "所属街道"], rows)
+    convert_csv(src, tmp_path / "o.parquet", tmp_path / "o.csv")
+    group = pq.ParquetFile(tmp_path / "o.parquet").metadata.row_group(0)
+    encodings = {group.column(i).path_in_schema: group.column(i).encodings for i in range(group.num_columns)}
+    assert any("DICTIONARY" in e for e in encodings["所属街道"])
+    assert not any("DICTIONARY" in e for e in encodings["许可证编号"])
