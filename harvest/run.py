@@ -89,20 +89,22 @@ class _FetchedFile:
 
 
 Progress = Callable[[int, int, str], None]
-DatasetListener = Callable[[Session, Dataset], None]
+# Keeps the search index in step with the database (portal.search.sync.sync).
+IndexSync = Callable[[], object]
 
 
 class Harvester:
     def __init__(self, sessions: sessionmaker[Session], storage: Storage, *,
                  row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, timeout: float = 60.0,
-                 listeners: list[DatasetListener] | None = None):
+                 sync_index: IndexSync | None = None, sync_every: int = 500):
         self.sessions = sessions
         self.storage = storage
         self.row_group_bytes = row_group_bytes
         self.timeout = timeout
-        # Called inside each entry's transaction with the dataset as it now is (the search
-        # index subscribes here; the harvest is its only writer).
-        self.listeners = listeners or []
+        # The harvest is the search index's only writer: every dataset it touches is marked
+        # search_dirty in the entry's transaction, and sync_index() applies the marks.
+        self.sync_index = sync_index
+        self.sync_every = sync_every
 
     # ------------------------------------------------------------------ the job
 
@@ -134,7 +136,11 @@ class Harvester:
             report.entries.append(result)
             if progress:
                 progress(n, len(entries), entry.source_ref)
+            if self.sync_index and n % self.sync_every == 0:
+                self.sync_index()
         report.entries.extend(self._withdraw_missing(source_id, job_id, listed, actor))
+        if self.sync_index:
+            self.sync_index()
         self._finish(job_id, report, status="finished")
         return report
 
@@ -225,13 +231,13 @@ class Harvester:
             ds.metadata_fingerprint, ds.files_fingerprint = meta_fp, files_fp
             ds.withdrawn_at = None
             ds.updated_at = utcnow()
+            ds.search_dirty = True
             s.flush()
             if before != (open_class, status):
                 s.add(ClassificationEvent(
                     dataset_id=ds.id, from_class=before[0], to_class=open_class, from_status=before[1],
                     to_status=status, legal_basis=entry.legal_basis, actor=actor,
                     note=hold_reason or f"目录开放类型：{entry.open_class}"))
-            self._notify(s, ds)
         action = "held" if status == DatasetStatus.HELD.value else ("created" if created else "updated")
         return EntryResult(entry.source_ref, open_class, action, hold_reason or "；".join(warnings) or None, ds.id)
 
@@ -328,15 +334,11 @@ class Harvester:
                                           from_status=ds.status, to_status=DatasetStatus.WITHDRAWN.value,
                                           legal_basis=ds.legal_basis, actor=actor, note="已从来源目录中删除 / gone from the source"))
                 ds.status, ds.withdrawn_at, ds.updated_at = DatasetStatus.WITHDRAWN.value, utcnow(), utcnow()
+                ds.search_dirty = True
                 result = EntryResult(ds.source_ref, ds.open_class, "withdrawn", None, ds.id)
                 s.add(_job_entry(job_id, result))
-                self._notify(s, ds)
                 results.append(result)
         return results
-
-    def _notify(self, s: Session, ds: Dataset) -> None:
-        for listener in self.listeners:
-            listener(s, ds)
 
 
 # ---------------------------------------------------------------------- helpers

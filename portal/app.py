@@ -20,6 +20,26 @@ class PortalContext:
             upgrade(self.engine)
         self.sessions = make_sessionmaker(self.engine)
         self.storage = Storage(settings.files_path)
+        self._search = None
+
+    @property
+    def search(self):  # noqa: ANN201
+        """The search backend (Whoosh in the instance's index folder), opened on first use."""
+        if self._search is None:
+            from .search import open_backend
+            from .search.sync import popularity
+
+            self._search = open_backend(self.settings.index_path, popularity=popularity(self.sessions))
+        return self._search
+
+    def harvester(self):  # noqa: ANN201
+        """A harvester that keeps this instance's search index in step."""
+        from harvest.run import Harvester
+
+        from .search.sync import sync
+
+        return Harvester(self.sessions, self.storage, row_group_bytes=self.settings.parquet_row_group_bytes,
+                         timeout=self.settings.http_timeout, sync_index=lambda: sync(self.sessions, self.search))
 
 
 def create_app(config: dict | None = None) -> Flask:

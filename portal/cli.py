@@ -43,7 +43,6 @@ def init(obj: dict) -> None:
 def harvest(obj: dict, ckan: str | None, token: str | None, catalog: str | None, as_json: bool,
             progress: bool | None) -> None:
     """Harvest the internal catalog into the three open classes."""
-    from harvest.run import Harvester
     from harvest.sources import SourceError, open_source
 
     if bool(ckan) == bool(catalog):
@@ -53,9 +52,7 @@ def harvest(obj: dict, ckan: str | None, token: str | None, catalog: str | None,
         source = open_source(ckan=ckan, token=token, catalog=catalog, timeout=ctx.settings.http_timeout)
     except SourceError as exc:
         raise click.ClickException(str(exc)) from exc
-    harvester = Harvester(ctx.sessions, ctx.storage, row_group_bytes=ctx.settings.parquet_row_group_bytes,
-                          timeout=ctx.settings.http_timeout)
-    report = _run_with_progress(harvester, source, sys.stderr.isatty() if progress is None else progress)
+    report = _run_with_progress(ctx.harvester(), source, sys.stderr.isatty() if progress is None else progress)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
@@ -94,6 +91,26 @@ def _print_report(report) -> None:  # noqa: ANN001
 
 
 @main.command()
+@click.pass_obj
+def reindex(obj: dict) -> None:
+    """Rebuild the search index from the database (the index holds public datasets only)."""
+    from tqdm import tqdm
+
+    from .search.sync import reindex as rebuild
+
+    ctx = _context(**obj)
+    bar = tqdm(total=0, unit="项", desc="索引 reindex", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    n = rebuild(ctx.sessions, ctx.search, progress=progress)
+    bar.close()
+    click.echo(f"indexed {n} public datasets into {ctx.settings.index_path}")
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.pass_obj
@@ -117,7 +134,6 @@ def serve(obj: dict, host: str, port: int) -> None:
 def demo(click_ctx: click.Context, host: str, port: int, then_serve: bool, entries: int) -> None:
     """Generate a realistic internal catalog of Dongchangfu District, harvest it, serve it."""
     from harvest.demo import generate_catalog
-    from harvest.run import Harvester
     from harvest.sources import SpreadsheetSource
 
     obj = click_ctx.obj
@@ -125,7 +141,7 @@ def demo(click_ctx: click.Context, host: str, port: int, then_serve: bool, entri
     folder = ctx.settings.instance_path / "demo-catalog"
     catalogs = generate_catalog(folder, entries=entries)
     click.echo(f"demo catalog: {len(catalogs)} department spreadsheets in {folder}")
-    harvester = Harvester(ctx.sessions, ctx.storage, row_group_bytes=ctx.settings.parquet_row_group_bytes)
+    harvester = ctx.harvester()
     totals: dict[str, int] = {}
     for path in _progress_iter(catalogs):
         report = harvester.run(SpreadsheetSource(path))

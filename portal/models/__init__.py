@@ -9,12 +9,13 @@ from .catalog import (
     DataTable,
     Department,
     Distribution,
+    DownloadEvent,
     OpenClass,
 )
 from .harvest import HarvestJob, HarvestJobEntry, HarvestSource
 
 __all__ = [
     "Base", "utcnow", "PUBLIC_CLASSES", "AppendOnlyError", "ClassificationEvent", "DataTable",
-    "Dataset", "DatasetStatus", "Department", "Distribution", "OpenClass", "HarvestJob",
+    "Dataset", "DatasetStatus", "Department", "Distribution", "DownloadEvent", "OpenClass", "HarvestJob",
     "HarvestJobEntry", "HarvestSource",
 ]

@@ -81,6 +81,9 @@ class Dataset(Base):
     files_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     download_count: Mapped[int] = mapped_column(default=0)
+    # Set in the same transaction as any change a search index must see; cleared once the
+    # index has committed it. A killed harvest leaves it set, so the next sync catches up.
+    search_dirty: Mapped[bool] = mapped_column(default=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[datetime | None]
@@ -140,8 +143,22 @@ class DataTable(Base):
     row_count: Mapped[int]
     # [{"name": ..., "type": ...}] in pyarrow type names
     schema: Mapped[list] = mapped_column(default=list)
+    # Every download format: {"csv": {"path", "size", "sha256"}, "parquet": ..., "xlsx": ..., "json": ...}
+    formats: Mapped[dict] = mapped_column(default=dict)
 
     distribution: Mapped[Distribution] = relationship(back_populates="tables")
+
+
+class DownloadEvent(Base):
+    """One download (or the first request of a resumed one): counts and trends."""
+
+    __tablename__ = "download_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    table_id: Mapped[int | None] = mapped_column(ForeignKey("data_tables.id"))
+    format: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class ClassificationEvent(Base):
