@@ -119,10 +119,11 @@ _BAD_COLUMN = re.compile(r"In CSV column #(\d+): CSV conversion error")
 
 def convert_csv(src: Path, parquet_out: Path, csv_out: Path, *, encoding: str | None = None,
                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, sheet: str | None = None,
-                csv_is_utf8_copy: bool = False) -> TableInfo:
+                csv_is_utf8_copy: bool = False, metadata: dict[str, str] | None = None) -> TableInfo:
     """Convert one CSV file. `csv_out` receives the file as UTF-8 (unless the caller already
     made src a UTF-8 file and says so with csv_is_utf8_copy, then src is moved there)."""
-    info = csv_to_parquet(src, parquet_out, encoding=encoding, row_group_bytes=row_group_bytes)
+    info = csv_to_parquet(src, parquet_out, encoding=encoding, row_group_bytes=row_group_bytes,
+                          metadata=metadata)
     if csv_is_utf8_copy:
         shutil.move(str(src), csv_out)
     else:
@@ -132,13 +133,14 @@ def convert_csv(src: Path, parquet_out: Path, csv_out: Path, *, encoding: str | 
 
 
 def csv_to_parquet(src: Path, out: Path, *, encoding: str | None = None,
-                   row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES) -> TableInfo:
+                   row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, metadata: dict[str, str] | None = None) -> TableInfo:
+    """`metadata` goes into the Parquet file's key-value metadata (the attribution)."""
     encoding = encoding or detect_encoding(src)
     try:
-        info = _csv_to_parquet(src, out, encoding, row_group_bytes)
+        info = _csv_to_parquet(src, out, encoding, row_group_bytes, metadata)
     except _NotUtf8:
         encoding = "gb18030"
-        info = _csv_to_parquet(src, out, encoding, row_group_bytes)
+        info = _csv_to_parquet(src, out, encoding, row_group_bytes, metadata)
     info.encoding = encoding
     return info
 
@@ -147,7 +149,7 @@ class _NotUtf8(Exception):
     pass
 
 
-def _csv_to_parquet(src: Path, out: Path, encoding: str, row_group_bytes: int) -> TableInfo:
+def _csv_to_parquet(src: Path, out: Path, encoding: str, row_group_bytes: int, metadata: dict | None) -> TableInfo:
     delimiter = _sniff_delimiter(src, encoding)
     text_columns = _identifier_columns(src, encoding, delimiter)
     # pyarrow decodes UTF-8 natively; other encodings go through a Python transcoding stream.
@@ -155,7 +157,7 @@ def _csv_to_parquet(src: Path, out: Path, encoding: str, row_group_bytes: int) -
     forced: dict[str, pa.DataType] = {name: pa.string() for name in text_columns}
     for _attempt in range(64):
         try:
-            return _write_parquet(src, out, arrow_encoding, delimiter, forced, row_group_bytes)
+            return _write_parquet(src, out, arrow_encoding, delimiter, forced, row_group_bytes, metadata)
         except pa.ArrowInvalid as exc:
             message = str(exc)
             if "UTF8" in message and arrow_encoding == "utf8":
@@ -175,7 +177,7 @@ def _column_names(src: Path, encoding: str, delimiter: str) -> list[str]:
     return reader.schema.names
 
 
-def _write_parquet(src, out, encoding, delimiter, forced, row_group_bytes) -> TableInfo:  # noqa: ANN001
+def _write_parquet(src, out, encoding, delimiter, forced, row_group_bytes, metadata) -> TableInfo:  # noqa: ANN001
     skipped = 0
 
     def skip_row(_row) -> str:  # noqa: ANN001
@@ -201,7 +203,8 @@ def _write_parquet(src, out, encoding, delimiter, forced, row_group_bytes) -> Ta
         first = None
     tmp = out.with_name(out.name + ".part")
     rows = 0
-    with pq.ParquetWriter(tmp, schema, compression="snappy", use_dictionary=_dictionary_columns(first)) as writer:
+    file_schema = schema.with_metadata(metadata) if metadata else schema
+    with pq.ParquetWriter(tmp, file_schema, compression="snappy", use_dictionary=_dictionary_columns(first)) as writer:
         pending: list[pa.RecordBatch] = []
         pending_bytes = pending_rows = 0
         for batch in itertools.chain([first] if first is not None else [], reader):
@@ -243,7 +246,8 @@ def schema_of(schema: pa.Schema) -> list[dict]:
 
 # --------------------------------------------------------------------------- XLSX
 
-def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES) -> list[TableInfo]:
+def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
+                 metadata: dict[str, str] | None = None) -> list[TableInfo]:
     """Every non-empty sheet becomes a table."""
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
@@ -264,7 +268,8 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
                 continue
             info = convert_csv(sheet_csv, workdir / f"table-{position}.parquet",
                                workdir / f"table-{position}.csv", encoding="utf-8",
-                               row_group_bytes=row_group_bytes, sheet=ws.title, csv_is_utf8_copy=True)
+                               row_group_bytes=row_group_bytes, sheet=ws.title, csv_is_utf8_copy=True,
+                               metadata=metadata)
             tables.append(info)
     except zipfile.BadZipFile as exc:
         raise ConversionError(f"电子表格已损坏 / corrupt workbook: {exc}") from exc

@@ -34,6 +34,7 @@ from portal.storage import Storage
 from .classify import classify, parse_open_class
 from .convert import DEFAULT_ROW_GROUP_BYTES, ConversionError, TableInfo, convert_csv, convert_xlsx
 from .entry import CatalogEntry, FileRef, files_fingerprint
+from .formats import file_facts, parquet_metadata, write_json, write_xlsx
 from .pii import scan_parquet
 from .sources import FetchError, SourceError, fetch_file
 
@@ -269,12 +270,13 @@ class Harvester:
             media = f.ref.media_format or _sniff_media(f.path)
             workdir = scratch / f"work-{i}"
             workdir.mkdir()
+            meta = parquet_metadata(ds.department.name, ds.title, now.date(), ds.name)
             try:
                 if media == "xlsx":
-                    tables = convert_xlsx(f.path, workdir, row_group_bytes=self.row_group_bytes)
+                    tables = convert_xlsx(f.path, workdir, row_group_bytes=self.row_group_bytes, metadata=meta)
                 else:
                     tables = [convert_csv(f.path, workdir / "table-0.parquet", workdir / "table-0.csv",
-                                          row_group_bytes=self.row_group_bytes)]
+                                          row_group_bytes=self.row_group_bytes, metadata=meta)]
             except ConversionError as exc:
                 raise _EntryFailed(f"{f.ref.name}: {exc}") from exc
             warnings += [f"{f.ref.name}{'「' + t.sheet + '」' if t.sheet else ''}：{t.skipped_rows} 行字段数不符，"
@@ -286,7 +288,7 @@ class Harvester:
                 size=f.size, encoding=tables[0].encoding if media == "csv" else None, fetched_at=now,
                 original_path=self.storage.put(f.path, f"{folder}/original.{media}"))
             for position, t in enumerate(tables):
-                dist.tables.append(_table_row(self.storage, folder, position, t))
+                dist.tables.append(_table_row(self.storage, folder, position, t, workdir, meta))
             ds.distributions.append(dist)
             keep.add(f.sha256)
         for sha, dist in current.items():
@@ -389,11 +391,20 @@ def _current_tables(ds: Dataset) -> list[DataTable]:
     return [t for d in ds.current_distributions for t in d.tables]
 
 
-def _table_row(storage: Storage, folder: str, position: int, t: TableInfo) -> DataTable:
-    return DataTable(
-        position=position, sheet=t.sheet, row_count=t.row_count, schema=t.schema,
-        parquet_path=storage.put(t.parquet, f"{folder}/table-{position}.parquet"),
-        csv_path=storage.put(t.csv, f"{folder}/table-{position}.csv"))
+def _table_row(storage: Storage, folder: str, position: int, t: TableInfo, workdir: Path, meta: dict) -> DataTable:
+    """Store a converted table in every download format, each with its size and sha256."""
+    made = {"csv": t.csv, "parquet": t.parquet}
+    xlsx, json_file = workdir / f"table-{position}.xlsx", workdir / f"table-{position}.json"
+    if write_xlsx(t.parquet, xlsx, meta):
+        made["xlsx"] = xlsx
+    write_json(t.parquet, json_file, meta)
+    made["json"] = json_file
+    formats = {}
+    for fmt, path in made.items():
+        facts = file_facts(path)
+        formats[fmt] = {"path": storage.put(path, f"{folder}/table-{position}.{fmt}"), **facts}
+    return DataTable(position=position, sheet=t.sheet, row_count=t.row_count, schema=t.schema, formats=formats,
+                     parquet_path=formats["parquet"]["path"], csv_path=formats["csv"]["path"])
 
 
 def _sniff_media(path: Path) -> str:

@@ -62,7 +62,13 @@ def create_app(config: dict | None = None) -> Flask:
         if session is not None:
             session.close()
 
-    from .views import catalog
+    from . import i18n
+    from .views import api, catalog, downloads
 
+    i18n.init_app(app)
     app.register_blueprint(catalog.bp)
+    app.register_blueprint(downloads.bp)
+    app.register_blueprint(api.bp)
+    app.jinja_env.globals.update(OPEN_CLASS_LABELS={"unconditional": "无条件开放", "conditional": "有条件开放",
+                                                    "not_open": "不予开放"})
     return app

@@ -31,3 +31,56 @@ def departments_with_counts(session: Session) -> list[tuple[Department, int]]:
         .group_by(Dataset.department_id).subquery()
     return list(session.execute(select(Department, sub.c.n).join(sub, sub.c.department_id == Department.id)
                                 .order_by(sub.c.n.desc(), Department.name)).all())
+
+
+# ---------------------------------------------------------------------- dataset page
+
+def attribution_line(ds: Dataset, date=None) -> str:  # noqa: ANN001
+    """Art. 25: the source department and the date the data was obtained (today, by default)."""
+    import datetime as dt
+
+    from harvest.formats import attribution
+
+    return attribution(ds.department.name, ds.title, (date or dt.date.today()).isoformat())
+
+
+def preview(storage, table, page: int, rows: int) -> dict:  # noqa: ANN001
+    """A page of the first PREVIEW_LIMIT rows, read from the Parquet file's first batch only."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(storage.path(table.parquet_path))
+    limit = min(PREVIEW_LIMIT, table.row_count)
+    first = next(pf.iter_batches(batch_size=PREVIEW_LIMIT), None)
+    pages = max((limit + rows - 1) // rows, 1)
+    page = min(page, pages)
+    data = first.slice((page - 1) * rows, rows).to_pylist() if first is not None else []
+    return {"columns": pf.schema_arrow.names, "rows": data, "page": page, "pages": pages, "limit": limit}
+
+
+PREVIEW_LIMIT = 1000
+
+
+def history(ds: Dataset) -> list[Distribution]:
+    """Every version of every file, newest first (the update history)."""
+    return sorted(ds.distributions, key=lambda d: d.fetched_at, reverse=True)
+
+
+# ---------------------------------------------------------------------- open lists (Art. 23)
+
+LIST_COLUMNS = [("resource_code", "信息资源代码"), ("title", "信息资源名称"), ("domain", "数据领域"),
+                ("data_format", "信息资源格式"), ("update_cycle", "更新周期"), ("published_date", "发布日期")]
+CONDITIONAL_COLUMNS = [("open_conditions", "开放条件"), ("legal_basis", "法律依据")]
+
+
+def open_lists(session: Session, department: Department) -> dict[str, list[Dataset]]:
+    """The department's 无条件开放清单 and 有条件开放清单: what it publishes, by class."""
+    rows = session.scalars(public_datasets().where(Dataset.department_id == department.id)
+                           .order_by(Dataset.resource_code, Dataset.name)).all()
+    return {cls: [d for d in rows if d.open_class == cls] for cls in PUBLIC_CLASSES}
+
+
+def list_table(datasets: list[Dataset], open_class: str) -> tuple[list[str], list[list[str]]]:
+    columns = LIST_COLUMNS + (CONDITIONAL_COLUMNS if open_class == "conditional" else [])
+    header = [label for _, label in columns]
+    rows = [["" if getattr(d, attr) is None else str(getattr(d, attr)) for attr, _ in columns] for d in datasets]
+    return header, rows

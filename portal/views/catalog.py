@@ -1,67 +1,110 @@
-"""Public pages: home, dataset list, dataset page, open downloads. Thin: query, render."""
+"""Public pages: home, search, dataset, department, domain, open lists. Thin: parse, ask, render."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, send_file
-from sqlalchemy import func, or_, select
+from flask import Blueprint, abort, render_template, request, url_for
+from sqlalchemy import func, select
 
-from ..catalog import counts_by_class, departments_with_counts, get_public_dataset, public_datasets
-from ..models import Dataset, DataTable, Department, Distribution, OpenClass
+from .. import catalog
+from ..models import Dataset, Department, OpenClass
+from ..search import FACETS, SORTS, SearchQuery
 from ..web import db, portal
 
 bp = Blueprint("catalog", __name__)
 PAGE_SIZE = 20
+PREVIEW_ROWS = 20
+
+
+def search_query(args, **preset) -> SearchQuery:  # noqa: ANN001
+    filters = {f: [v for v in args.getlist(f) if v] for f in FACETS}
+    for facet, value in preset.items():
+        filters[facet] = [value]
+    page = max(args.get("page", 1, type=int) or 1, 1)
+    sort = args.get("sort", "relevance")
+    return SearchQuery(q=args.get("q", "").strip()[:200], filters={k: v for k, v in filters.items() if v},
+                       sort=sort if sort in SORTS else "relevance", start=(page - 1) * PAGE_SIZE, rows=PAGE_SIZE)
 
 
 @bp.get("/")
 def home():
     s = db()
-    newest = s.scalars(public_datasets().order_by(Dataset.published_date.desc().nulls_last(), Dataset.id.desc())
-                       .limit(8)).all()
-    domains = s.execute(public_datasets().with_only_columns(Dataset.domain, func.count())
+    newest = s.scalars(catalog.public_datasets().order_by(Dataset.published_date.desc().nulls_last(),
+                                                          Dataset.id.desc()).limit(6)).all()
+    popular = s.scalars(catalog.public_datasets().where(Dataset.download_count > 0)
+                        .order_by(Dataset.download_count.desc(), Dataset.id).limit(6)).all()
+    domains = s.execute(catalog.public_datasets().with_only_columns(Dataset.domain, func.count())
                         .group_by(Dataset.domain).order_by(func.count().desc())).all()
-    return render_template("home.html", counts=counts_by_class(s), newest=newest, domains=domains,
-                           departments=departments_with_counts(s))
+    return render_template("home.html", counts=catalog.counts_by_class(s), newest=newest, popular=popular,
+                           domains=domains, departments=catalog.departments_with_counts(s)[:12])
+
+
+def _search_page(title: str, heading_note: str | None = None, **preset):  # noqa: ANN202
+    query = search_query(request.args, **preset)
+    result = portal().search.search(query)
+    suggestions = _suggestions(query, result) if not result.total else []
+    return render_template("search.html", title=title, note=heading_note, query=query, result=result,
+                           page=query.start // PAGE_SIZE + 1, page_size=PAGE_SIZE, preset=preset,
+                           suggestions=suggestions, facet_names=FACETS)
+
+
+def _suggestions(query: SearchQuery, result) -> list[dict]:  # noqa: ANN001
+    """What to try when nothing matched: without the filters, or one word at a time."""
+    backend = portal().search
+    tries: list[dict] = []
+    if query.filters:
+        n = backend.search(SearchQuery(q=query.q, rows=0)).total
+        if n:
+            tries.append({"word": None, "href": url_for("catalog.search", q=query.q), "count": n})
+    if len(result.terms) > 1:
+        for term in result.terms[:4]:
+            n = backend.search(SearchQuery(q=term, rows=0)).total
+            if n:
+                tries.append({"word": term, "href": url_for("catalog.search", q=term), "count": n})
+    return tries
+
+
+@bp.get("/search")
+def search():
+    return _search_page("数据目录")
 
 
 @bp.get("/datasets")
 def datasets():
-    s = db()
-    query = public_datasets()
-    q = request.args.get("q", "").strip()
-    if q:
-        like = f"%{q}%"
-        query = query.where(or_(Dataset.title.ilike(like), Dataset.summary.ilike(like),
-                                Dataset.resource_code.ilike(like)))
-    if dept := request.args.get("department"):
-        query = query.join(Department).where(Department.code == dept)
-    if cls := request.args.get("open_class"):
-        query = query.where(Dataset.open_class == cls)
-    if domain := request.args.get("domain"):
-        query = query.where(Dataset.domain == domain)
-    total = s.scalar(query.with_only_columns(func.count()).order_by(None))
-    page = max(request.args.get("page", 1, type=int), 1)
-    rows = s.scalars(query.order_by(Dataset.title).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    return render_template("datasets.html", rows=rows, total=total, page=page, page_size=PAGE_SIZE, q=q)
+    return search()
+
+
+@bp.get("/department/<code>")
+def department(code: str):
+    dept = db().scalar(select(Department).where(Department.code == code)) or abort(404)
+    return _search_page(dept.name, heading_note="department", department=code)
+
+
+@bp.get("/domain/<path:name>")
+def domain(name: str):
+    exists = db().scalar(catalog.public_datasets().with_only_columns(func.count()).where(Dataset.domain == name))
+    if not exists:
+        abort(404)
+    return _search_page(name, heading_note="domain", domain=name)
 
 
 @bp.get("/dataset/<name>")
 def dataset(name: str):
-    ds = get_public_dataset(db(), name) or abort(404)
-    return render_template("dataset.html", ds=ds, OpenClass=OpenClass)
+    ds = catalog.get_public_dataset(db(), name) or abort(404)
+    page = max(request.args.get("preview", 1, type=int) or 1, 1)
+    previews = {}
+    if ds.open_class == OpenClass.UNCONDITIONAL.value:
+        previews = {t.id: catalog.preview(portal().storage, t, page, PREVIEW_ROWS)
+                    for d in ds.current_distributions for t in d.tables}
+    return render_template("dataset.html", ds=ds, previews=previews, preview_page=page,
+                           attribution=catalog.attribution_line(ds), history=catalog.history(ds))
 
 
-@bp.get("/dataset/<name>/download/<int:table_id>.<fmt>")
-def download(name: str, table_id: int, fmt: str):
-    """Unconditional data only; conditional data needs a grant (licensing issue)."""
+@bp.get("/lists")
+def lists():
+    return render_template("lists_index.html", departments=catalog.departments_with_counts(db()))
+
+
+@bp.get("/department/<code>/lists")
+def department_lists(code: str):
     s = db()
-    ds = get_public_dataset(s, name)
-    if ds is None or ds.open_class != OpenClass.UNCONDITIONAL.value or fmt not in ("csv", "parquet"):
-        abort(404)
-    table = s.scalar(select(DataTable).join(Distribution).where(
-        DataTable.id == table_id, Distribution.dataset_id == ds.id, Distribution.superseded_at.is_(None)))
-    if table is None:
-        abort(404)
-    path = portal().storage.path(table.csv_path if fmt == "csv" else table.parquet_path)
-    ds.download_count += 1
-    s.commit()
-    return send_file(path, as_attachment=True, download_name=f"{ds.title}.{fmt}", conditional=True)
+    dept = s.scalar(select(Department).where(Department.code == code)) or abort(404)
+    return render_template("lists.html", dept=dept, lists=catalog.open_lists(s, dept))

@@ -1,0 +1,76 @@
+"""Download formats made at publication, each carrying the attribution (Art. 25):
+Parquet key-value metadata (written by the converter), XLSX document properties, and a
+JSON file that wraps the rows with its source. CSV stays the department's own data as UTF-8.
+
+Made once when a file version is published, so a download is a plain file on disk (Range,
+ETag, sendfile) and its size and sha256 can be shown before anyone downloads.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+XLSX_MAX_ROWS = 1_048_575  # the sheet's limit, less the header row
+SITE = "东昌府区公共数据开放平台"
+
+
+def attribution(department: str, title: str, date: dt.date | str) -> str:
+    """The line a user copies: 数据来源：<department>《<title>》，获取日期：<date>，东昌府区公共数据开放平台."""
+    return f"数据来源：{department}《{title}》，获取日期：{date}，{SITE}"
+
+
+def parquet_metadata(department: str, title: str, version_date: dt.date, name: str) -> dict[str, str]:
+    return {"source_department": department, "dataset": title, "dataset_name": name, "publisher": SITE,
+            "version_date": version_date.isoformat(),
+            "attribution": attribution(department, title, version_date.isoformat())}
+
+
+def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
+    """A workbook of the table, streamed; False when the table is too long for a sheet."""
+    from openpyxl import Workbook
+
+    pf = pq.ParquetFile(parquet)
+    if pf.metadata.num_rows > XLSX_MAX_ROWS:
+        return False
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("数据")
+    ws.append(pf.schema_arrow.names)
+    for batch in pf.iter_batches(batch_size=10_000):
+        for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+            ws.append(list(row))
+    props = wb.properties
+    props.title = meta["dataset"]
+    props.creator = meta["source_department"]
+    props.description = meta["attribution"]
+    props.subject = f"{meta['publisher']} · {meta['dataset_name']}"
+    props.keywords = "东昌府区; 公共数据开放"
+    wb.save(dest)
+    return True
+
+
+def write_json(parquet: Path, dest: Path, meta: dict[str, str]) -> None:
+    """{"source": {...attribution...}, "fields": [...], "rows": [{...}, ...]}, streamed."""
+    pf = pq.ParquetFile(parquet)
+    with open(dest, "w", encoding="utf-8") as f:
+        f.write('{"source": ' + json.dumps(meta, ensure_ascii=False))
+        f.write(', "fields": ' + json.dumps([{"name": fld.name, "type": str(fld.type)} for fld in pf.schema_arrow],
+                                            ensure_ascii=False))
+        f.write(', "rows": [')
+        first = True
+        for batch in pf.iter_batches(batch_size=10_000):
+            for record in batch.to_pylist():
+                f.write(("" if first else ",\n") + json.dumps(record, ensure_ascii=False, default=str))
+                first = False
+        f.write("]}\n")
+
+
+def file_facts(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}

@@ -1,0 +1,80 @@
+"""The attribution bundle (ZIP): the data, datapackage.json (Frictionless), ATTRIBUTION.txt.
+
+Built once per table and day (the acquisition date is in it) into the storage's .cache
+folder, then served as a file, so Range and resumption work like any download.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import zipfile
+from pathlib import Path
+
+from .models import Dataset, DataTable
+from .storage import Storage
+
+FRICTIONLESS_TYPES = {"int": "integer", "uint": "integer", "double": "number", "float": "number",
+                      "decimal": "number", "bool": "boolean", "date32": "date", "date64": "date",
+                      "timestamp": "datetime", "time": "time", "string": "string", "large_string": "string"}
+
+
+def field_type(arrow_type: str) -> str:
+    for prefix, kind in FRICTIONLESS_TYPES.items():
+        if arrow_type.startswith(prefix):
+            return kind
+    return "any"
+
+
+def datapackage(ds: Dataset, table: DataTable, path: str = "data.csv") -> dict:
+    csv_facts = table.formats["csv"]
+    return {
+        "profile": "tabular-data-package",
+        "name": ds.name.lower(),
+        "title": ds.title,
+        "description": ds.summary,
+        "version": table.distribution.fetched_at.date().isoformat(),
+        "sources": [{"title": ds.department.name}],
+        "contributors": [{"title": ds.department.name, "role": "author"}],
+        "keywords": list(ds.tags or []),
+        "resources": [{
+            "name": "data", "path": path, "profile": "tabular-data-resource", "format": "csv",
+            "mediatype": "text/csv", "encoding": "utf-8", "bytes": csv_facts["size"],
+            "hash": f"sha256:{csv_facts['sha256']}",
+            "schema": {"fields": [{"name": f["name"], "type": field_type(f["type"])} for f in table.schema]},
+        }],
+    }
+
+
+def attribution_text(ds: Dataset, table: DataTable, today: dt.date) -> str:
+    from harvest.formats import attribution
+
+    return "\n".join([
+        attribution(ds.department.name, ds.title, today.isoformat()),
+        "",
+        f"提供部门 / Source department: {ds.department.name}",
+        f"数据集 / Dataset: {ds.title} ({ds.name})",
+        f"信息资源代码 / Resource code: {ds.resource_code or '—'}",
+        "开放类型 / Open class: 无条件开放 (unconditional)",
+        f"数据版本 / Version: {table.distribution.fetched_at.date().isoformat()}  sha256 {table.distribution.sha256}",
+        f"获取日期 / Acquired: {today.isoformat()}",
+        "",
+        "依据《东昌府区政务数据资源管理暂行办法》第二十五条，利用本数据形成的数据产品应注明数据来源和获取日期。",
+        "Under Art. 25 of the Dongchangfu measures, products built on this data state its source and the date it was obtained.",
+        "",
+    ])
+
+
+def bundle_path(storage: Storage, ds: Dataset, table: DataTable, today: dt.date) -> Path:
+    relative = f".cache/bundles/{table.id}-{table.distribution.sha256[:16]}-{today.isoformat()}.zip"
+    path = storage.path(relative)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.write(storage.path(table.formats["csv"]["path"]), "data.csv")
+        zf.writestr("datapackage.json", json.dumps(datapackage(ds, table), ensure_ascii=False, indent=2))
+        zf.writestr("ATTRIBUTION.txt", attribution_text(ds, table, today))
+    os.replace(tmp, path)  # concurrent builders race harmlessly: same content, atomic rename
+    return path

@@ -1,0 +1,62 @@
+"""Simplified Chinese by default, English at a click (Flask-Babel); and the large-text 关怀版.
+
+Messages are written in Chinese in the templates and translated in
+portal/translations/en/LC_MESSAGES/messages.po. Catalog text (titles, summaries, department
+names) is never translated: it stays as the department wrote it.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from flask import Blueprint, Flask, g, redirect, request
+from flask_babel import Babel
+
+LANGUAGES = {"zh": "中文", "en": "English"}
+COOKIE_AGE = 365 * 24 * 3600
+
+bp = Blueprint("i18n", __name__)
+
+
+def select_locale() -> str:
+    lang = request.args.get("lang") or request.cookies.get("lang")
+    return lang if lang in LANGUAGES else "zh"
+
+
+def init_app(app: Flask) -> None:
+    from pathlib import Path
+
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "zh")
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
+    Babel(app, locale_selector=select_locale)
+
+    @app.before_request
+    def _view_settings() -> None:
+        g.lang = select_locale()
+        g.care = request.cookies.get("care") == "1"
+
+    app.register_blueprint(bp)
+
+
+def _back() -> str:
+    """Return to the page the user came from, never to another site."""
+    target = request.args.get("next") or request.referrer or "/"
+    parsed = urlparse(target)
+    if parsed.netloc and parsed.netloc != request.host:
+        return "/"
+    return parsed.path + (f"?{parsed.query}" if parsed.query else "") or "/"
+
+
+@bp.get("/lang/<code>")
+def set_language(code: str):
+    response = redirect(_back())
+    if code in LANGUAGES:
+        response.set_cookie("lang", code, max_age=COOKIE_AGE, samesite="Lax", httponly=True)
+    return response
+
+
+@bp.get("/care/<state>")
+def set_care(state: str):
+    """关怀版: larger text and stronger contrast, remembered in a cookie."""
+    response = redirect(_back())
+    response.set_cookie("care", "1" if state == "on" else "0", max_age=COOKIE_AGE, samesite="Lax", httponly=True)
+    return response

@@ -1,0 +1,141 @@
+"""The read side of CKAN's action API, so CKAN clients (ckanapi, harvesters) work against the
+portal: package_search and package_show, in CKAN's shapes. Not-open, held, withdrawn and
+unknown names answer 404 as CKAN does."""
+from __future__ import annotations
+
+import json
+import re
+
+from flask import Blueprint, jsonify, request, url_for
+from sqlalchemy.orm import selectinload
+
+from .. import catalog
+from ..models import Dataset, Distribution, OpenClass
+from ..search import FACETS, SearchQuery
+from ..web import db, portal
+
+bp = Blueprint("api", __name__, url_prefix="/api/3/action")
+
+# CKAN facet and fq names → ours
+CKAN_FIELDS = {"organization": "department", "groups": "domain", "res_format": "format",
+               "open_class": "open_class", "update_cycle": "update_cycle", "domain": "domain",
+               "department": "department", "format": "format"}
+OURS_TO_CKAN = {"department": "organization", "domain": "groups", "format": "res_format",
+                "open_class": "open_class", "update_cycle": "update_cycle"}
+SORTS = {"score desc": "relevance", "relevance": "relevance", "metadata_modified desc": "newest",
+         "metadata_created desc": "newest", "name asc": "name", "title_string asc": "name",
+         "downloads desc": "downloads"}
+MAX_ROWS = 1000
+
+
+def _help(action: str) -> str:
+    return url_for("api.help_show", name=action, _external=True)
+
+
+def ok(action: str, result):  # noqa: ANN001, ANN201
+    return jsonify({"help": _help(action), "success": True, "result": result})
+
+
+def error(action: str, status: int, kind: str, message: str, **extra):  # noqa: ANN201
+    body = {"help": _help(action), "success": False, "error": {"__type": kind, "message": message, **extra}}
+    return jsonify(body), status
+
+
+@bp.get("/help_show")
+def help_show():
+    return ok("help_show", f"{request.args.get('name', '')}: see /api/docs")
+
+
+def parse_fq(fq: str) -> dict[str, list[str]]:
+    """CKAN filter queries: organization:dcf-scjgj res_format:"CSV" +groups:交通运输 ..."""
+    filters: dict[str, list[str]] = {}
+    for m in re.finditer(r'\+?([\w.]+):(?:"([^"]*)"|(\S+))', fq or ""):
+        field = CKAN_FIELDS.get(m.group(1))
+        if field:
+            filters.setdefault(field, []).append(m.group(2) if m.group(2) is not None else m.group(3))
+    return filters
+
+
+@bp.get("/package_search")
+def package_search():
+    args = request.args
+    try:
+        rows = min(max(int(args.get("rows", 10)), 0), MAX_ROWS)
+        start = max(int(args.get("start", 0)), 0)
+        facet_fields = json.loads(args.get("facet.field", "[]")) if args.get("facet.field") else \
+            list(OURS_TO_CKAN.values())
+        facet_limit = int(args.get("facet.limit", 50))
+    except (ValueError, TypeError):
+        return error("package_search", 409, "Validation Error", "rows, start and facet.limit must be integers; "
+                     "facet.field a JSON list")
+    q = args.get("q", "")
+    if q.strip() in ("*:*", "*"):
+        q = ""
+    sort = SORTS.get(args.get("sort", "score desc").strip().lower(), "relevance")
+    result = portal().search.search(SearchQuery(q=q, filters=parse_fq(args.get("fq", "")), sort=sort,
+                                                start=start, rows=rows, facet_limit=facet_limit))
+    by_name = _packages([h.name for h in result.hits])
+    facets, search_facets = {}, {}
+    for ours in FACETS:
+        name = OURS_TO_CKAN[ours]
+        if name not in facet_fields and ours not in facet_fields:
+            continue
+        values = result.facets.get(ours, [])
+        facets[name] = {v.value: v.count for v in values}
+        search_facets[name] = {"title": name, "items": [
+            {"name": v.value, "display_name": v.label, "count": v.count} for v in values]}
+    return ok("package_search", {
+        "count": result.total, "sort": args.get("sort", "score desc"), "facets": facets,
+        "search_facets": search_facets, "results": [by_name[h.name] for h in result.hits if h.name in by_name]})
+
+
+@bp.get("/package_show")
+def package_show():
+    name = request.args.get("id") or request.args.get("name_or_id") or ""
+    ds = catalog.get_public_dataset(db(), name)
+    if ds is None:
+        return error("package_show", 404, "Not Found Error", "Not found")
+    return ok("package_show", package_dict(ds))
+
+
+def _packages(names: list[str]) -> dict[str, dict]:
+    if not names:
+        return {}
+    rows = db().scalars(catalog.public_datasets().where(Dataset.name.in_(names)).options(
+        selectinload(Dataset.department), selectinload(Dataset.distributions).selectinload(Distribution.tables)))
+    return {d.name: package_dict(d) for d in rows}
+
+
+def package_dict(ds: Dataset) -> dict:
+    page = url_for("catalog.dataset", name=ds.name, _external=True)
+    extras = {"resource_code": ds.resource_code, "open_class": ds.open_class, "domain": ds.domain,
+              "update_cycle": ds.update_cycle, "share_class": ds.share_class,
+              "published": ds.published_date.isoformat() if ds.published_date else None,
+              "attribution": catalog.attribution_line(ds)}
+    if ds.open_class == OpenClass.CONDITIONAL.value:
+        extras.update(open_conditions=ds.open_conditions, legal_basis=ds.legal_basis)
+    resources = []
+    for dist in ds.current_distributions:
+        for t in dist.tables:
+            for fmt, facts in t.formats.items():
+                if ds.open_class == OpenClass.UNCONDITIONAL.value:
+                    url = url_for("downloads.download", name=ds.name, table_id=t.id, fmt=fmt, _external=True)
+                else:  # conditional: the link leads to the licence flow, never to data
+                    url = f"{page}#apply"
+                resources.append({
+                    "id": f"{t.id}-{fmt}", "package_id": ds.name, "name": f"{t.sheet or dist.source_name} ({fmt.upper()})",
+                    "format": fmt.upper(), "url": url, "size": facts["size"], "hash": f"sha256:{facts['sha256']}",
+                    "last_modified": dist.fetched_at.isoformat(), "url_type": None,
+                    "restricted": ds.open_class == OpenClass.CONDITIONAL.value})
+    return {
+        "id": ds.name, "name": ds.name, "title": ds.title, "notes": ds.summary, "url": page, "type": "dataset",
+        "state": "active", "private": False, "owner_org": ds.department.code,
+        "organization": {"name": ds.department.code, "title": ds.department.name},
+        "groups": [{"name": ds.domain, "title": ds.domain}] if ds.domain else [],
+        "tags": [{"name": t, "display_name": t} for t in ds.tags or []], "num_tags": len(ds.tags or []),
+        "license_id": ds.open_class, "license_title": OpenClass(ds.open_class).label_zh,
+        "metadata_created": ds.created_at.isoformat(), "metadata_modified": ds.updated_at.isoformat(),
+        "extras": [{"key": k, "value": v} for k, v in extras.items() if v is not None],
+        "resources": resources, "num_resources": len(resources),
+    }
+

@@ -1,0 +1,110 @@
+"""Downloads of unconditional data, the attribution bundle, and the open lists as files.
+
+Files are streamed from disk by send_file (constant memory; Range, ETag, Last-Modified,
+304 and 206 come from Werkzeug); Chinese file names go out as RFC 5987 filename*.
+Conditional data is never served here: a grant is needed (licensing issue).
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from flask import Blueprint, abort, request, send_file
+from sqlalchemy import select, update
+
+from .. import catalog
+from ..bundle import bundle_path
+from ..models import Dataset, DataTable, Department, Distribution, DownloadEvent, OpenClass
+from ..web import db, portal
+
+bp = Blueprint("downloads", __name__)
+MEDIA = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet",
+         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+         "json": "application/json", "zip": "application/zip"}
+
+
+def _open_table(name: str, table_id: int) -> tuple[Dataset, DataTable]:
+    s = db()
+    ds = catalog.get_public_dataset(s, name)
+    if ds is None or ds.open_class != OpenClass.UNCONDITIONAL.value:
+        abort(404)
+    table = s.scalar(select(DataTable).join(Distribution).where(DataTable.id == table_id,
+                                                               Distribution.dataset_id == ds.id))
+    if table is None:
+        abort(404)
+    return ds, table
+
+
+def _count(ds: Dataset, table: DataTable, fmt: str) -> None:
+    """A download counts once: not again for the later parts of a resumed one."""
+    rng = request.headers.get("Range", "")
+    if request.method != "GET" or (rng and not rng.replace(" ", "").startswith("bytes=0-")):
+        return
+    if request.headers.get("If-None-Match") or request.headers.get("If-Modified-Since"):
+        return
+    s = db()
+    s.execute(update(Dataset).where(Dataset.id == ds.id).values(download_count=Dataset.download_count + 1))
+    s.add(DownloadEvent(dataset_id=ds.id, table_id=table.id, format=fmt))
+    s.commit()
+
+
+def _file_name(ds: Dataset, table: DataTable, ext: str) -> str:
+    sheet = f"-{table.sheet}" if table.sheet and len(table.distribution.tables) > 1 else ""
+    version = table.distribution.fetched_at.date().isoformat()
+    return f"{ds.title}{sheet}-{version}.{ext}"
+
+
+@bp.route("/dataset/<name>/download/<int:table_id>.<fmt>", methods=["GET", "HEAD"])
+def download(name: str, table_id: int, fmt: str):
+    ds, table = _open_table(name, table_id)
+    entry = table.formats.get(fmt) or abort(404)
+    path = portal().storage.path(entry["path"])
+    response = send_file(path, mimetype=MEDIA[fmt], as_attachment=True, download_name=_file_name(ds, table, fmt),
+                         conditional=True, etag=entry["sha256"], last_modified=table.distribution.fetched_at,
+                         max_age=3600)
+    if response.status_code in (200, 206):
+        _count(ds, table, fmt)
+    return response
+
+
+@bp.route("/dataset/<name>/bundle/<int:table_id>.zip", methods=["GET", "HEAD"])
+def bundle(name: str, table_id: int):
+    """Data + datapackage.json + ATTRIBUTION.txt, dated today (the acquisition date)."""
+    ds, table = _open_table(name, table_id)
+    today = dt.date.today()
+    path = bundle_path(portal().storage, ds, table, today)
+    response = send_file(path, mimetype=MEDIA["zip"], as_attachment=True,
+                         download_name=_file_name(ds, table, "zip"), conditional=True, max_age=0)
+    if response.status_code in (200, 206):
+        _count(ds, table, "bundle")
+    return response
+
+
+@bp.get("/department/<code>/lists/<open_class>.<fmt>")
+def list_file(code: str, open_class: str, fmt: str):
+    s = db()
+    dept = s.scalar(select(Department).where(Department.code == code)) or abort(404)
+    if open_class not in ("unconditional", "conditional") or fmt not in ("csv", "xlsx"):
+        abort(404)
+    header, rows = catalog.list_table(catalog.open_lists(s, dept)[open_class], open_class)
+    title = f"{dept.name}{'无条件开放清单' if open_class == 'unconditional' else '有条件开放清单'}"
+    buf = io.BytesIO()
+    if fmt == "csv":
+        text = io.StringIO()
+        csv.writer(text).writerows([header, *rows])
+        buf.write(text.getvalue().encode("utf-8-sig"))  # the BOM lets Excel read Chinese correctly
+    else:
+        from openpyxl import Workbook
+
+        wb = Workbook()
+        ws = wb.active
+        ws.title = "开放清单"
+        ws.append(header)
+        for row in rows:
+            ws.append(row)
+        wb.properties.title, wb.properties.creator = title, dept.name
+        wb.save(buf)
+    buf.seek(0)
+    return send_file(buf, mimetype=MEDIA[fmt], as_attachment=True,
+                     download_name=f"{title}-{dt.date.today().isoformat()}.{fmt}")
