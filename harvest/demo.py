@@ -349,7 +349,7 @@ def plan(entries: int = 520, seed: int = 2020) -> list[DemoEntry]:
             cls, basis, cond = "不予开放", rnd.choice(NOT_OPEN_BASES), None
         out.append(DemoEntry(dept, code_for(dept), full_title, domain, columns, tags, cls, basis, cond,
                              cycle=rnd.choice(CYCLES),
-                             published=dt.date(year, 1, 1) + dt.timedelta(days=rnd.randint(0, 330))))
+                             published=dt.date(year, 1, 1) + dt.timedelta(days=rnd.randint(0, 290))))
     # Alternate spellings the catalog uses: English class names on some entries.
     for e in out[5::37]:
         e.open_class_text = {"无条件开放": "unconditional", "有条件开放": "conditional", "不予开放": "not_open"}[e.open_class_text]
