@@ -69,6 +69,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(catalog.bp)
     app.register_blueprint(downloads.bp)
     app.register_blueprint(api.bp)
+    # CKAN answers under /api/action as well as /api/3/action; ckanapi uses the former.
+    app.register_blueprint(api.bp, url_prefix="/api/action", name="api_unversioned")
     app.jinja_env.globals.update(OPEN_CLASS_LABELS={"unconditional": "无条件开放", "conditional": "有条件开放",
                                                     "not_open": "不予开放"})
     return app

@@ -74,3 +74,54 @@ def app(settings: Settings):  # noqa: ANN201
 @pytest.fixture
 def client(app):  # noqa: ANN001, ANN201
     return app.test_client()
+
+
+@pytest.fixture
+def portal_data(app, tmp_path):
+    """A harvested catalog with one dataset of every kind, indexed for search.
+
+    371502-scj-0001 药品零售企业名录        unconditional, GBK CSV, 3 rows
+    371502-scj-0002 企业信用风险分类结果    conditional
+    371502-scj-0003 执法检查底稿            not open
+    371502-scj-0004 公益岗位人员名单        held (ID numbers)
+    371502-jty-0001 公交站点位置            unconditional, other department, 45 rows
+    371502-jty-0002 Bus routes (English)    unconditional, withdrawn by a second harvest
+    """
+    from harvest.sources import SpreadsheetSource
+    from tests.catalogs import PHARMACIES, entry, write_catalog, write_csv
+
+    ctx = app.extensions["portal"]
+    header, rows = PHARMACIES
+    write_csv(tmp_path / "src/p.csv", header, rows, "gbk")
+    write_csv(tmp_path / "src/ids.csv", ["姓名", "身份证号"], [["张三", "11010519491231002X"]])
+    write_csv(tmp_path / "src/stops.csv", ["站点名称", "所属街道", "经度", "纬度"],
+              [[f"东昌路{i}号站", "古楼街道", f"115.9{i % 10}", f"36.4{i % 10}"] for i in range(45)])
+    scj = [entry("371502-SCJ-0001", "药品零售企业名录", file="p.csv", 关键词="药店、许可"),
+           entry("371502-SCJ-0002", "企业信用风险分类结果", "有条件开放", file="p.csv", 开放条件="仅限监管用途"),
+           entry("371502-SCJ-0003", "执法检查底稿", "不予开放", file="p.csv"),
+           entry("371502-SCJ-0004", "公益岗位人员名单", file="ids.csv")]
+    jty = [entry("371502-JTY-0001", "公交站点位置", file="stops.csv", dept="东昌府区交通运输局", dept_code="dcf-jtysj",
+                 数据领域="交通运输", 发布日期="2025-06-01", 更新周期="每日"),
+           entry("371502-JTY-0002", "Bus routes", file="stops.csv", dept="东昌府区交通运输局", dept_code="dcf-jtysj",
+                 数据领域="交通运输", 信息资源摘要="Bus routes and stops of the district")]
+    harvester = ctx.harvester()
+    harvester.run(SpreadsheetSource(write_catalog(tmp_path / "src/scj.csv", scj)))
+    jty_catalog = write_catalog(tmp_path / "src/jty.csv", jty)
+    harvester.run(SpreadsheetSource(jty_catalog))
+    write_catalog(jty_catalog, jty[:1])  # the English entry leaves the catalog: withdrawn
+    harvester.run(SpreadsheetSource(jty_catalog))
+    return ctx
+
+
+@pytest.fixture
+def live_server(app):
+    """The app on a real socket (for ckanapi and the browser)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()

@@ -1,56 +1,155 @@
-"""Public pages show what is published and nothing else (rules.md 6)."""
+"""Public pages show what is published and nothing else (rules.md 6), in both languages."""
 from __future__ import annotations
+
+import re
 
 import pytest
 
-from harvest.run import Harvester
-from harvest.sources import SpreadsheetSource
-from tests.catalogs import PHARMACIES, entry, write_catalog, write_csv
+HIDDEN = ["执法检查底稿", "公益岗位人员名单", "Bus routes"]
 
 
-@pytest.fixture
-def harvested(app, tmp_path):
-    ctx = app.extensions["portal"]
-    header, rows = PHARMACIES
-    write_csv(tmp_path / "p.csv", header, rows)
-    write_csv(tmp_path / "ids.csv", ["姓名", "身份证号"], [["张三", "11010519491231002X"]])
-    cat = write_catalog(tmp_path / "c.csv", [
-        entry("371502-SCJ-0001", "药品零售企业名录", file="p.csv"),
-        entry("371502-SCJ-0002", "企业信用风险分类结果", "有条件开放", file="p.csv", 开放条件="仅限监管用途"),
-        entry("371502-SCJ-0003", "执法检查底稿", "不予开放", file="p.csv"),
-        entry("371502-SCJ-0004", "公益岗位人员名单", file="ids.csv"),
-    ])
-    Harvester(ctx.sessions, ctx.storage).run(SpreadsheetSource(cat))
-    return ctx
+def text(response) -> str:
+    assert response.status_code == 200, response.status_code
+    return response.get_data(as_text=True)
 
 
-def test_home_counts_and_lists_only_public_data(client, harvested):
-    page = client.get("/").get_data(as_text=True)
-    assert "药品零售企业名录" in page and "企业信用风险分类结果" in page
-    assert "执法检查底稿" not in page and "公益岗位人员名单" not in page
-    assert "无条件开放数据 <strong>1</strong>" in page and "有条件开放数据 <strong>1</strong>" in page
+def test_home_counts_newest_and_domains(client, portal_data):
+    page = text(client.get("/"))
+    assert "药品零售企业名录" in page and "企业信用风险分类结果" in page and "公交站点位置" in page
+    assert not any(h in page for h in HIDDEN)
+    assert re.search(r"<strong>2</strong>\s*项无条件开放数据", page)
+    assert re.search(r"<strong>1</strong>\s*项有条件开放数据", page)
+    assert "/domain/%E4%BA%A4%E9%80%9A%E8%BF%90%E8%BE%93" in page  # 交通运输
 
 
-@pytest.mark.parametrize("name", ["371502-scj-0003", "371502-scj-0004", "no-such-dataset"])
-def test_not_open_held_and_unknown_datasets_are_not_found(client, harvested, name):
+@pytest.mark.parametrize("name", ["371502-scj-0003", "371502-scj-0004", "371502-jty-0002", "no-such-dataset"])
+def test_not_open_held_withdrawn_and_unknown_are_not_found(client, portal_data, name):
     assert client.get(f"/dataset/{name}").status_code == 404
     assert client.get(f"/dataset/{name}/download/1.csv").status_code == 404
+    assert client.get(f"/dataset/{name}/bundle/1.zip").status_code == 404
 
 
-def test_dataset_list_search_never_finds_hidden_entries(client, harvested):
-    assert "执法检查底稿" not in client.get("/datasets?q=执法").get_data(as_text=True)
-    assert "药品零售企业名录" in client.get("/datasets?q=药品").get_data(as_text=True)
+@pytest.mark.parametrize("q", ["执法", "公益岗位", "身份证号", "Bus", "routes", "底稿"])
+def test_search_never_finds_hidden_datasets(client, portal_data, q):
+    page = text(client.get("/search", query_string={"q": q}))
+    assert not any(h in page for h in HIDDEN)
+    assert "没有找到符合条件的数据" in page
 
 
-def test_unconditional_data_downloads_and_conditional_does_not(client, harvested):
-    page = client.get("/dataset/371502-scj-0001").get_data(as_text=True)
-    assert "企业名称" in page and "下载 CSV" in page
-    link = page.split('href="')[[i for i, part in enumerate(page.split('href="')) if ".csv" in part[:80]][0]].split('"')[0]
-    response = client.get(link)
-    assert response.status_code == 200 and "聊城市鲁西大药房古楼店" in response.get_data(as_text=True)
-    conditional = client.get("/dataset/371502-scj-0002").get_data(as_text=True)
-    assert "仅限监管用途" in conditional and "法律依据" in conditional and "下载 CSV" not in conditional
-    with harvested.sessions() as s:
-        from portal.models import DataTable
-        ids = [t.id for t in s.query(DataTable).all()]
-    assert all(client.get(f"/dataset/371502-scj-0002/download/{i}.csv").status_code == 404 for i in ids)
+def test_search_chinese_word_finds_longer_title_with_highlight(client, portal_data):
+    page = text(client.get("/search", query_string={"q": "药品"}))
+    assert "<mark>药品</mark>零售企业名录" in page
+    assert "共 1 项" in page
+
+
+def test_search_by_field_name_code_and_department(client, portal_data):
+    assert "公交站点位置" in text(client.get("/search", query_string={"q": "经度"}))
+    assert "药品零售企业名录" in text(client.get("/search", query_string={"q": "371502-SCJ-0001"}))
+    page = text(client.get("/search", query_string={"q": "交通运输局"}))
+    assert "公交站点位置" in page and "药品零售企业名录" not in page
+
+
+def test_facets_filter_and_count(client, portal_data):
+    page = text(client.get("/search"))
+    assert "共 3 项" in page
+    assert re.search(r"有条件开放</a> <span class=\"n\">1</span>", page)
+    filtered = text(client.get("/search", query_string={"open_class": "conditional"}))
+    assert "共 1 项" in filtered and "企业信用风险分类结果" in filtered and "公交站点位置" not in filtered
+
+
+def test_empty_result_suggests_what_to_try(client, portal_data):
+    page = text(client.get("/search", query_string={"q": "药品 火星"}))
+    assert "没有找到符合条件的数据" in page and "只搜「药品」" in page
+    filtered = text(client.get("/search", query_string={"q": "药品", "open_class": "conditional"}))
+    assert "去掉筛选条件" in filtered
+
+
+def test_sort_by_name_and_newest(client, portal_data):
+    newest = text(client.get("/search", query_string={"sort": "newest"}))
+    assert newest.index("公交站点位置") < newest.index("药品零售企业名录")  # 2025-06-01 before 2024-03-01
+
+
+def test_paging(client, portal_data):
+    from portal.views import catalog
+    catalog.PAGE_SIZE, old = 2, catalog.PAGE_SIZE
+    try:
+        first = text(client.get("/search", query_string={"sort": "name"}))
+        second = text(client.get("/search", query_string={"sort": "name", "page": 2}))
+    finally:
+        catalog.PAGE_SIZE = old
+    titles = lambda page: re.findall(r'class="hit-title"><a href="/dataset/([^"]+)"', page)  # noqa: E731
+    assert len(titles(first)) == 2 and len(titles(second)) == 1
+    assert not set(titles(first)) & set(titles(second))
+    assert "第 1 / 2 页" in first and 'rel="next"' in first
+
+
+def test_dataset_page_shows_every_catalog_field_schema_preview_downloads_and_attribution(client, portal_data):
+    page = text(client.get("/dataset/371502-scj-0001"))
+    for expected in ["371502-SCJ-0001", "东昌府区市场监督管理局", "市场监管", "每月", "2024-03-01", "药店",
+                     "企业名称", "string", "聊城市鲁西大药房古楼店", "CSV", "XLSX", "JSON", "PARQUET",
+                     "数据来源：东昌府区市场监督管理局《药品零售企业名录》，获取日期：", "当前版本", "package_show"]:
+        assert expected in page, expected
+    assert len(re.findall(r"<code class=\"sha\">[0-9a-f]{64}</code>", page)) == 4
+
+
+def test_conditional_page_shows_conditions_and_basis_but_no_data(client, portal_data):
+    page = text(client.get("/dataset/371502-scj-0002"))
+    assert "仅限监管用途" in page and "《中华人民共和国数据安全法》第三十八条" in page
+    assert "可申请的字段" in page and "企业名称" in page
+    assert "聊城市鲁西大药房古楼店" not in page and "/download/" not in page
+
+
+def test_preview_pages(client, portal_data):
+    from portal.views import catalog
+    catalog.PREVIEW_ROWS, old = 20, catalog.PREVIEW_ROWS
+    first = text(client.get("/dataset/371502-jty-0001"))
+    third = text(client.get("/dataset/371502-jty-0001", query_string={"preview": 3}))
+    catalog.PREVIEW_ROWS = old
+    assert "东昌路0号站" in first and "东昌路19号站" in first and "东昌路20号站" not in first
+    assert "东昌路40号站" in third and "第 3 / 3 页" in third
+
+
+def test_department_domain_and_open_lists(client, portal_data):
+    dept = text(client.get("/department/dcf-scjgj"))
+    assert "药品零售企业名录" in dept and "公交站点位置" not in dept and "执法检查底稿" not in dept
+    domain = text(client.get("/domain/交通运输"))
+    assert "公交站点位置" in domain and "药品零售企业名录" not in domain
+    lists = text(client.get("/department/dcf-scjgj/lists"))
+    unconditional, conditional = lists.split('id="conditional"')
+    assert "药品零售企业名录" in unconditional and "企业信用风险分类结果" in conditional
+    assert "仅限监管用途" in conditional and not any(h in lists for h in HIDDEN)
+    assert client.get("/department/nope").status_code == 404
+
+
+def test_open_list_files(client, portal_data):
+    import io
+
+    from openpyxl import load_workbook
+
+    csv_text = client.get("/department/dcf-scjgj/lists/conditional.csv").get_data().decode("utf-8-sig")
+    assert csv_text.splitlines()[0].startswith("信息资源代码,信息资源名称") and "企业信用风险分类结果" in csv_text
+    assert "法律依据" in csv_text.splitlines()[0]
+    xlsx = client.get("/department/dcf-scjgj/lists/unconditional.xlsx")
+    rows = list(load_workbook(io.BytesIO(xlsx.get_data())).active.iter_rows(values_only=True))
+    assert rows[1][:2] == ("371502-SCJ-0001", "药品零售企业名录") and len(rows) == 2
+
+
+def test_english_at_a_click_catalog_text_unchanged(client, portal_data):
+    switched = client.get("/lang/en", headers={"Referer": "http://localhost/dataset/371502-scj-0001"})
+    assert switched.status_code == 302 and switched.headers["Location"] == "/dataset/371502-scj-0001"
+    page = text(client.get("/dataset/371502-scj-0001"))
+    assert "Catalog record" in page and "Resource code" in page and 'lang="en"' in page
+    assert "药品零售企业名录" in page  # the department's own words stay
+    assert "目录信息" in text(client.get("/dataset/371502-scj-0001", query_string={"lang": "zh"}))
+
+
+def test_language_switch_never_redirects_off_site(client):
+    response = client.get("/lang/en", query_string={"next": "https://evil.example/phish"})
+    assert response.headers["Location"] == "/"
+
+
+def test_care_mode_enlarges_text(client, portal_data):
+    client.get("/care/on")
+    assert '<body class="care">' in text(client.get("/"))
+    client.get("/care/off")
+    assert '<body class="">' in text(client.get("/"))

@@ -20,7 +20,9 @@ _WORD = re.compile(r"\w", re.UNICODE)
 _CODE = re.compile(r"[0-9A-Za-z]+(?:[-_./][0-9A-Za-z]+)*")
 
 
-def tokenize(text: str | None) -> list[str]:
+def tokenize(text: str | None, compounds: bool = True) -> list[str]:
+    """Words of a text. `compounds` adds whole codes (371502-slj-0001) beside their parts;
+    queries leave them out, so "SLJ-0001" finds 371502-SLJ-0001 by its parts."""
     if not text:
         return []
     text = unicodedata.normalize("NFKC", text)
@@ -30,7 +32,7 @@ def tokenize(text: str | None) -> list[str]:
         _chinese(text[start:m.start()], words)
         parts = re.split(r"[-_./]", m.group().lower())
         words.extend(stem(p) if _LATIN.match(p) else p for p in parts)
-        if len(parts) > 1:
+        if compounds and len(parts) > 1:
             words.append(m.group().lower())  # the whole code too, for exact look-ups
         start = m.end()
     _chinese(text[start:], words)
@@ -45,6 +47,6 @@ def _chinese(text: str, words: list[str]) -> None:
 def query_terms(text: str) -> list[str]:
     """Distinct words of a query, longest first (longer words make better highlights)."""
     seen: dict[str, None] = {}
-    for word in tokenize(text):
+    for word in tokenize(text, compounds=False):
         seen.setdefault(word, None)
     return sorted(seen, key=len, reverse=True)

@@ -41,9 +41,21 @@ def error(action: str, status: int, kind: str, message: str, **extra):  # noqa: 
     return jsonify(body), status
 
 
-@bp.get("/help_show")
+@bp.route("/help_show", methods=["GET", "POST"])
 def help_show():
     return ok("help_show", f"{request.args.get('name', '')}: see /api/docs")
+
+
+def params() -> dict:
+    """CKAN clients send GET parameters, or POST a JSON body (ckanapi does)."""
+    data = request.args.to_dict()
+    if request.method == "POST":
+        body = request.get_json(silent=True)
+        if isinstance(body, dict):
+            data.update(body)
+        else:
+            data.update(request.form.to_dict())
+    return data
 
 
 def parse_fq(fq: str) -> dict[str, list[str]]:
@@ -56,23 +68,24 @@ def parse_fq(fq: str) -> dict[str, list[str]]:
     return filters
 
 
-@bp.get("/package_search")
+@bp.route("/package_search", methods=["GET", "POST"])
 def package_search():
-    args = request.args
+    args = params()
     try:
         rows = min(max(int(args.get("rows", 10)), 0), MAX_ROWS)
         start = max(int(args.get("start", 0)), 0)
-        facet_fields = json.loads(args.get("facet.field", "[]")) if args.get("facet.field") else \
-            list(OURS_TO_CKAN.values())
+        facet_fields = args.get("facet.field") or list(OURS_TO_CKAN.values())
+        if isinstance(facet_fields, str):
+            facet_fields = json.loads(facet_fields)
         facet_limit = int(args.get("facet.limit", 50))
     except (ValueError, TypeError):
         return error("package_search", 409, "Validation Error", "rows, start and facet.limit must be integers; "
                      "facet.field a JSON list")
-    q = args.get("q", "")
+    q = str(args.get("q") or "")
     if q.strip() in ("*:*", "*"):
         q = ""
-    sort = SORTS.get(args.get("sort", "score desc").strip().lower(), "relevance")
-    result = portal().search.search(SearchQuery(q=q, filters=parse_fq(args.get("fq", "")), sort=sort,
+    sort = SORTS.get(str(args.get("sort") or "score desc").strip().lower(), "relevance")
+    result = portal().search.search(SearchQuery(q=q, filters=parse_fq(str(args.get("fq") or "")), sort=sort,
                                                 start=start, rows=rows, facet_limit=facet_limit))
     by_name = _packages([h.name for h in result.hits])
     facets, search_facets = {}, {}
@@ -89,9 +102,10 @@ def package_search():
         "search_facets": search_facets, "results": [by_name[h.name] for h in result.hits if h.name in by_name]})
 
 
-@bp.get("/package_show")
+@bp.route("/package_show", methods=["GET", "POST"])
 def package_show():
-    name = request.args.get("id") or request.args.get("name_or_id") or ""
+    args = params()
+    name = str(args.get("id") or args.get("name_or_id") or "")
     ds = catalog.get_public_dataset(db(), name)
     if ds is None:
         return error("package_show", 404, "Not Found Error", "Not found")

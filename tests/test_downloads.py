@@ -1,0 +1,115 @@
+"""Downloads: every format, resumable, cacheable, Chinese names, attribution in the files."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import zipfile
+from urllib.parse import unquote
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import select
+
+from portal.models import Dataset, DataTable, Distribution, DownloadEvent
+
+
+def table_of(ctx, name) -> DataTable:
+    with ctx.sessions() as s:
+        return s.scalar(select(DataTable).join(Distribution).join(Dataset).where(Dataset.name == name))
+
+
+def downloads_of(ctx, name) -> int:
+    with ctx.sessions() as s:
+        return s.scalar(select(Dataset.download_count).where(Dataset.name == name))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "json", "parquet"])
+def test_every_format_downloads_with_its_published_size_and_sha256(client, portal_data, fmt):
+    t = table_of(portal_data, "371502-scj-0001")
+    response = client.get(f"/dataset/371502-scj-0001/download/{t.id}.{fmt}")
+    body = response.get_data()
+    assert response.status_code == 200
+    assert len(body) == t.formats[fmt]["size"] and hashlib.sha256(body).hexdigest() == t.formats[fmt]["sha256"]
+
+
+def test_chinese_file_name_etag_and_last_modified(client, portal_data):
+    t = table_of(portal_data, "371502-scj-0001")
+    response = client.get(f"/dataset/371502-scj-0001/download/{t.id}.csv")
+    disposition = response.headers["Content-Disposition"]
+    assert "filename*=UTF-8''" in disposition
+    assert unquote(disposition.split("filename*=UTF-8''")[1]).startswith("药品零售企业名录-")
+    assert response.headers["ETag"].strip('"') == t.formats["csv"]["sha256"]
+    assert response.headers["Last-Modified"] and response.headers["Accept-Ranges"] == "bytes"
+    assert "聊城市鲁西大药房古楼店" in response.get_data().decode("utf-8")  # GBK source, UTF-8 out
+
+
+def test_a_broken_download_resumes_with_range(client, portal_data):
+    t = table_of(portal_data, "371502-scj-0001")
+    url = f"/dataset/371502-scj-0001/download/{t.id}.csv"
+    whole = client.get(url).get_data()
+    part = client.get(url, headers={"Range": "bytes=10-", "If-Range": client.get(url).headers["ETag"]})
+    assert part.status_code == 206 and part.get_data() == whole[10:]
+    assert part.headers["Content-Range"] == f"bytes 10-{len(whole) - 1}/{len(whole)}"
+
+
+def test_conditional_requests_answer_304(client, portal_data):
+    t = table_of(portal_data, "371502-scj-0001")
+    url = f"/dataset/371502-scj-0001/download/{t.id}.parquet"
+    etag = client.get(url).headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_downloads_are_counted_once_per_download(client, portal_data):
+    t = table_of(portal_data, "371502-scj-0001")
+    url = f"/dataset/371502-scj-0001/download/{t.id}.csv"
+    client.get(url)
+    client.get(url, headers={"Range": "bytes=5-"})  # the rest of the same download
+    client.head(url)
+    assert downloads_of(portal_data, "371502-scj-0001") == 1
+    with portal_data.sessions() as s:
+        assert [(e.format, e.table_id) for e in s.scalars(select(DownloadEvent))] == [("csv", t.id)]
+
+
+def test_attribution_travels_in_parquet_xlsx_and_json(client, portal_data):
+    from openpyxl import load_workbook
+
+    t = table_of(portal_data, "371502-scj-0001")
+    base = f"/dataset/371502-scj-0001/download/{t.id}"
+    meta = pq.read_schema(io.BytesIO(client.get(f"{base}.parquet").get_data())).metadata
+    assert meta[b"source_department"].decode() == "东昌府区市场监督管理局"
+    assert "数据来源：东昌府区市场监督管理局《药品零售企业名录》" in meta[b"attribution"].decode()
+    props = load_workbook(io.BytesIO(client.get(f"{base}.xlsx").get_data())).properties
+    assert props.creator == "东昌府区市场监督管理局" and "药品零售企业名录" in props.description
+    data = json.loads(client.get(f"{base}.json").get_data())
+    assert data["source"]["dataset"] == "药品零售企业名录" and len(data["rows"]) == 3
+    assert data["rows"][0]["企业名称"] == "聊城市鲁西大药房古楼店"
+
+
+def test_bundle_has_data_datapackage_and_dated_attribution(client, portal_data):
+    t = table_of(portal_data, "371502-scj-0001")
+    response = client.get(f"/dataset/371502-scj-0001/bundle/{t.id}.zip")
+    zf = zipfile.ZipFile(io.BytesIO(response.get_data()))
+    assert sorted(zf.namelist()) == ["ATTRIBUTION.txt", "data.csv", "datapackage.json"]
+    attribution = zf.read("ATTRIBUTION.txt").decode()
+    assert f"获取日期：{dt.date.today().isoformat()}" in attribution and "东昌府区市场监督管理局" in attribution
+    package = json.loads(zf.read("datapackage.json"))
+    resource = package["resources"][0]
+    assert resource["path"] == "data.csv" and resource["hash"] == f"sha256:{t.formats['csv']['sha256']}"
+    assert [f["name"] for f in resource["schema"]["fields"]] == ["企业名称", "所属街道", "许可证编号", "经营面积"]
+    assert resource["schema"]["fields"][3]["type"] == "number"
+    assert hashlib.sha256(zf.read("data.csv")).hexdigest() == t.formats["csv"]["sha256"]
+
+
+def test_conditional_data_is_never_served(client, portal_data):
+    t = table_of(portal_data, "371502-scj-0002")
+    for fmt in ("csv", "xlsx", "json", "parquet"):
+        assert client.get(f"/dataset/371502-scj-0002/download/{t.id}.{fmt}").status_code == 404
+    assert client.get(f"/dataset/371502-scj-0002/bundle/{t.id}.zip").status_code == 404
+
+
+def test_a_table_of_another_dataset_is_not_served_under_this_name(client, portal_data):
+    other = table_of(portal_data, "371502-scj-0002")  # conditional data, asked for via an open dataset
+    assert client.get(f"/dataset/371502-scj-0001/download/{other.id}.csv").status_code == 404
+    assert client.get("/dataset/371502-scj-0001/download/1.exe").status_code == 404

@@ -1,0 +1,121 @@
+"""The search backend on its own: words, facets, sorting, paging, refresh, escaping."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from portal.search import SearchDoc, SearchQuery
+from portal.search.whoosh_backend import WhooshBackend
+
+
+def doc(name, title, **kw) -> SearchDoc:
+    defaults = {"department": "dcf-scjgj", "department_name": "东昌府区市场监督管理局", "domain": "市场监管",
+                "open_class": "unconditional", "format": "CSV", "update_cycle": "每月"}
+    return SearchDoc(name=name, title=title, **{**defaults, **kw})
+
+
+DOCS = [
+    doc("drugs", "药品零售企业名录", summary="全区药店", fields=["企业名称", "许可证编号"],
+        resource_code="371502-SCJ-0001", published=dt.date(2024, 3, 1)),
+    doc("food", "食品经营许可信息", summary="含药品经营以外的食品许可", published=dt.date(2025, 1, 1)),
+    doc("bus", "公交站点位置", department="dcf-jtysj", department_name="东昌府区交通运输局", domain="交通运输",
+        format="XLSX", update_cycle="每日", fields=["站点名称", "经度"], published=dt.date(2023, 5, 1)),
+    doc("hosp", "Hospitals of the district", summary="Beds and addresses of hospitals", domain="医疗卫生",
+        open_class="conditional", tags=["医院"], published=dt.date(2022, 1, 1)),
+    doc("xss", "<script>alert(1)</script>药品", summary="a < b & c", published=dt.date(2021, 1, 1)),
+]
+
+
+@pytest.fixture
+def backend(tmp_path):
+    b = WhooshBackend(tmp_path / "index", refresh_seconds=0)
+    b.rebuild(DOCS)
+    return b
+
+
+def names(result) -> list[str]:
+    return [h.name for h in result.hits]
+
+
+def test_chinese_word_finds_longer_titles_title_first(backend):
+    result = backend.search(SearchQuery(q="药品"))
+    assert names(result)[0] == "drugs"  # title match outranks the summary match
+    assert set(names(result)) == {"drugs", "food", "xss"}
+
+
+def test_english_words_are_stemmed_and_case_insensitive(backend):
+    assert names(backend.search(SearchQuery(q="HOSPITAL"))) == ["hosp"]
+    assert names(backend.search(SearchQuery(q="addresses"))) == ["hosp"]
+
+
+@pytest.mark.parametrize("q", ["371502-SCJ-0001", "scj-0001", "371502 0001"])
+def test_catalog_codes(backend, q):
+    assert names(backend.search(SearchQuery(q=q))) == ["drugs"]
+
+
+def test_fields_tags_and_department_are_searched(backend):
+    assert names(backend.search(SearchQuery(q="许可证编号"))) == ["drugs"]
+    assert names(backend.search(SearchQuery(q="医院"))) == ["hosp"]
+    assert names(backend.search(SearchQuery(q="交通运输局"))) == ["bus"]
+
+
+def test_every_word_must_match(backend):
+    assert names(backend.search(SearchQuery(q="药品 名录"))) == ["drugs"]
+    assert backend.search(SearchQuery(q="药品 公交")).total == 0
+
+
+def test_facet_counts_and_filters(backend):
+    result = backend.search(SearchQuery())
+    counts = {f: {v.value: v.count for v in values} for f, values in result.facets.items()}
+    assert counts["department"] == {"dcf-scjgj": 4, "dcf-jtysj": 1}
+    assert counts["open_class"] == {"unconditional": 4, "conditional": 1}
+    assert counts["format"] == {"CSV": 4, "XLSX": 1}
+    labels = {v.value: v.label for v in result.facets["department"]}
+    assert labels["dcf-jtysj"] == "东昌府区交通运输局"
+    narrowed = backend.search(SearchQuery(q="药品", filters={"domain": ["市场监管"], "format": ["CSV"]}))
+    assert narrowed.total == 3
+    both = backend.search(SearchQuery(filters={"update_cycle": ["每日", "每月"]}))  # OR within a facet
+    assert both.total == 5
+
+
+@pytest.mark.parametrize("sort,expected", [
+    ("newest", ["food", "drugs", "bus", "hosp", "xss"]),
+    ("name", sorted([d.name for d in DOCS], key=lambda n: next(d.title for d in DOCS if d.name == n))),
+])
+def test_sorting(backend, sort, expected):
+    assert names(backend.search(SearchQuery(sort=sort))) == expected
+
+
+def test_most_downloaded_uses_the_live_counts(tmp_path):
+    counts = {"bus": 50, "hosp": 7}
+    backend = WhooshBackend(tmp_path / "i", popularity=lambda: counts)
+    backend.rebuild(DOCS)
+    assert names(backend.search(SearchQuery(sort="downloads")))[:2] == ["bus", "hosp"]
+
+
+def test_pages_do_not_overlap_and_cover_everything(backend):
+    pages = [names(backend.search(SearchQuery(sort="newest", start=s, rows=2))) for s in (0, 2, 4)]
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert sum(pages, []) == names(backend.search(SearchQuery(sort="newest")))
+
+
+def test_highlights_escape_html(backend):
+    [hit] = [h for h in backend.search(SearchQuery(q="药品")).hits if h.name == "xss"]
+    assert "<script>" not in hit.title_html and "&lt;script&gt;" in hit.title_html
+    assert "<mark>药品</mark>" in hit.title_html
+    assert str(hit.summary_html) == "a &lt; b &amp; c"
+
+
+def test_a_reader_sees_the_writers_new_commits(tmp_path):
+    writer = WhooshBackend(tmp_path / "i")
+    writer.rebuild(DOCS[:1])
+    reader = WhooshBackend(tmp_path / "i", refresh_seconds=0)  # another web worker
+    assert reader.search(SearchQuery()).total == 1
+    writer.index([DOCS[2]])
+    assert names(reader.search(SearchQuery(q="公交"))) == ["bus"]
+    writer.remove(["drugs"])
+    assert reader.search(SearchQuery(q="药品")).total == 0
+    writer.index([doc("bus", "公交线路（新）", published=dt.date(2026, 1, 1))])  # replace, not duplicate
+    assert reader.search(SearchQuery()).total == 1
+    assert reader.search(SearchQuery(q="线路")).hits[0].title == "公交线路（新）"
