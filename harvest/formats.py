@@ -15,6 +15,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 XLSX_MAX_ROWS = 1_048_575  # the sheet's limit, less the header row
+# JSON of a longer table is gigabytes that no one parses whole; the CSV, Parquet and (later)
+# the data API serve such tables.
+JSON_MAX_ROWS = 1_000_000
 SITE = "东昌府区公共数据开放平台"
 
 
@@ -52,9 +55,12 @@ def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
     return True
 
 
-def write_json(parquet: Path, dest: Path, meta: dict[str, str]) -> None:
-    """{"source": {...attribution...}, "fields": [...], "rows": [{...}, ...]}, streamed."""
+def write_json(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
+    """{"source": {...attribution...}, "fields": [...], "rows": [{...}, ...]}, streamed;
+    False when the table is longer than JSON_MAX_ROWS."""
     pf = pq.ParquetFile(parquet)
+    if pf.metadata.num_rows > JSON_MAX_ROWS:
+        return False
     with open(dest, "w", encoding="utf-8") as f:
         f.write('{"source": ' + json.dumps(meta, ensure_ascii=False))
         f.write(', "fields": ' + json.dumps([{"name": fld.name, "type": str(fld.type)} for fld in pf.schema_arrow],
@@ -66,6 +72,7 @@ def write_json(parquet: Path, dest: Path, meta: dict[str, str]) -> None:
                 f.write(("" if first else ",\n") + json.dumps(record, ensure_ascii=False, default=str))
                 first = False
         f.write("]}\n")
+    return True
 
 
 def file_facts(path: Path) -> dict:

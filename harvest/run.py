@@ -397,8 +397,8 @@ def _table_row(storage: Storage, folder: str, position: int, t: TableInfo, workd
     xlsx, json_file = workdir / f"table-{position}.xlsx", workdir / f"table-{position}.json"
     if write_xlsx(t.parquet, xlsx, meta):
         made["xlsx"] = xlsx
-    write_json(t.parquet, json_file, meta)
-    made["json"] = json_file
+    if write_json(t.parquet, json_file, meta):
+        made["json"] = json_file
     formats = {}
     for fmt, path in made.items():
         facts = file_facts(path)

@@ -1,0 +1,18 @@
+"""gunicorn settings for the portal: gunicorn -c python:portal.gunicorn_config portal.wsgi:app
+
+gthread workers: the worker's main thread keeps telling the arbiter it is alive while other
+threads stream files, so a slow client's long download is never cut by the worker timeout
+(a sync worker was killed at 30 s, mid-file, with status 200 already sent). Files go out
+with sendfile() through wsgi.file_wrapper.
+"""
+import multiprocessing
+import os
+
+bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("PORTAL_WORKERS", max(2, multiprocessing.cpu_count())))
+threads = int(os.environ.get("PORTAL_THREADS", 16))
+timeout = 60            # a stuck worker (not a slow download) is replaced after this
+graceful_timeout = 30
+keepalive = 5
+accesslog = "-"
