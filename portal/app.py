@@ -50,6 +50,11 @@ def create_app(config: dict | None = None) -> Flask:
         SECRET_KEY=settings.load_secret_key(),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.https,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.https,
+        PREFERRED_URL_SCHEME="https" if settings.https else "http",
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: a form left open for hours still posts
         MAX_CONTENT_LENGTH=50 * 1024 * 1024,
     )
     app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
@@ -62,10 +67,19 @@ def create_app(config: dict | None = None) -> Flask:
         if session is not None:
             session.close()
 
-    from . import i18n
-    from .views import api, catalog, downloads
+    from flask_wtf.csrf import CSRFProtect
 
+    from . import auth, i18n, limits
+    from .views import accounts, admin, api, catalog, downloads
+
+    csrf = CSRFProtect(app)  # every form; the read-only CKAN API (GET, or POST by CKAN clients) is exempt
+    for view in (api.package_search, api.package_show, api.help_show):
+        csrf.exempt(view)
+    limits.init_app(app, settings.redis_url)
+    auth.init_app(app)
     i18n.init_app(app)
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(catalog.bp)
     app.register_blueprint(downloads.bp)
     app.register_blueprint(api.bp)

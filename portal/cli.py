@@ -90,6 +90,31 @@ def _print_report(report) -> None:  # noqa: ANN001
                "held {held}, failed {failed}".format(report.job_id, **counts))
 
 
+@main.group()
+def users() -> None:
+    """Accounts."""
+
+
+@users.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--name", default="大数据局管理员", show_default=True)
+@click.password_option(help="At least 10 characters; asked for when not given.")
+@click.pass_obj
+def create_admin(obj: dict, email: str, name: str, password: str) -> None:
+    """Make the first bureau (大数据局) account; the bureau then appoints curators."""
+    from .accounts import AccountError
+    from .accounts import create_admin as make
+
+    ctx = _context(**obj)
+    with ctx.sessions() as s:
+        try:
+            user = make(s, email, password, name)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        s.commit()
+        click.echo(f"bureau account {user.email} (id {user.id}) created")
+
+
 @main.command()
 @click.pass_obj
 def reindex(obj: dict) -> None:

@@ -27,6 +27,10 @@ class Settings:
     # Conversion: rows of a Parquet row group are flushed when this many bytes are buffered.
     parquet_row_group_bytes: int = 56 * 1024 * 1024
     http_timeout: float = 60.0
+    smtp_url: str = ""     # smtp://user:pass@host:587?starttls; empty: mail stays in the outbox
+    redis_url: str = ""    # rate-limit storage; empty: in memory (one process)
+    https: bool = False    # behind HTTPS: cookies get the Secure flag
+    base_url: str = "http://127.0.0.1:5000"  # for links in mail sent outside a request
 
     def __post_init__(self) -> None:
         self.instance_path = Path(self.instance_path).resolve()
@@ -44,8 +48,11 @@ class Settings:
             if f.name == "instance_path":
                 env = os.environ.get("PORTAL_INSTANCE")
             if env is not None and env != "":
-                values[f.name] = int(env) if f.type in ("int", int) else (
-                    float(env) if f.type in ("float", float) else env)
+                if f.type in ("bool", bool):
+                    values[f.name] = env.lower() in ("1", "true", "yes", "on")
+                else:
+                    values[f.name] = int(env) if f.type in ("int", int) else (
+                        float(env) if f.type in ("float", float) else env)
         for key, value in (overrides or {}).items():
             key = key.lower()
             if key == "instance":

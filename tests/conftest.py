@@ -15,6 +15,15 @@ from portal.db import make_engine, upgrade
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 
 
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(monkeypatch):
+    """scrypt costs ~70 ms a hash by design; the suite hashes hundreds of passwords.
+    test_accounts.py::test_passwords_are_stored_with_scrypt checks the real setting."""
+    from portal import accounts
+
+    monkeypatch.setattr(accounts, "PASSWORD_METHOD", "pbkdf2:sha256:1000")
+
+
 def pytest_report_header(config) -> str:  # noqa: ANN001
     return f"database: {PG_URL or 'SQLite (a new file per test)'}"
 
@@ -125,3 +134,57 @@ def live_server(app):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+# ---------------------------------------------------------------------- accounts
+
+def hidden_fields(html: str) -> dict:
+    """The hidden inputs of the first form on a page (CSRF token, nonce)."""
+    import re
+
+    return dict(re.findall(r'<input[^>]*name="(csrf_token|nonce)"[^>]*value="([^"]*)"', html))
+
+
+def post_form(client, url: str, data: dict, page: str | None = None, **kw):  # noqa: ANN001, ANN201
+    """Fetch the form (or `page`), then post it with its hidden fields, as a browser would."""
+    html = client.get(page or url).get_data(as_text=True)
+    return client.post(url, data={**hidden_fields(html), **data}, **kw)
+
+
+@pytest.fixture
+def make_user(app):
+    """Create users straight through the service (verified unless told otherwise)."""
+    from portal import accounts
+    from portal.models import Department, utcnow
+
+    ctx = app.extensions["portal"]
+    counter = {"n": 0}
+
+    def make(kind="citizen", *, bureau=False, curator_of=None, verified=True, researcher_verified=False,
+             password="Long-enough-pass-1", **extra):
+        counter["n"] += 1
+        with ctx.sessions() as s:
+            reg = accounts.Registration(email=extra.pop("email", f"user{counter['n']}@example.cn"), password=password,
+                                        name=extra.pop("name", f"用户{counter['n']}"), kind=kind,
+                                        company_name="聊城市鲁西化工有限公司" if kind == "company" else None,
+                                        credit_code="91371500MA3C56L392" if kind == "company" else None,
+                                        institution="聊城大学" if kind == "researcher" else None)
+            user = accounts.register(s, reg)
+            user.is_bureau = bureau
+            if verified:
+                user.email_verified_at = utcnow()
+            if researcher_verified:
+                user.researcher_verified_at = utcnow()
+            if curator_of:
+                dept = s.query(Department).filter_by(code=curator_of).one_or_none()
+                if dept is None:
+                    dept = Department(code=curator_of, name=f"部门{curator_of}")
+                    s.add(dept)
+                user.curator_department = dept
+            s.commit()
+            return user.id, reg.email, password
+    return make
+
+
+def login(client, email: str, password: str):  # noqa: ANN001, ANN201
+    return post_form(client, "/login", {"email": email, "password": password})

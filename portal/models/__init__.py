@@ -1,4 +1,5 @@
 """SQLAlchemy 2.0 typed models, one module per domain. Alembic migrations make the tables."""
+from .accounts import ApiToken, AuditEvent, OutboxMessage, User, UserKind
 from .base import Base, utcnow
 from .catalog import (
     PUBLIC_CLASSES,
@@ -15,6 +16,7 @@ from .catalog import (
 from .harvest import HarvestJob, HarvestJobEntry, HarvestSource
 
 __all__ = [
+    "ApiToken", "AuditEvent", "OutboxMessage", "User", "UserKind",
     "Base", "utcnow", "PUBLIC_CLASSES", "AppendOnlyError", "ClassificationEvent", "DataTable",
     "Dataset", "DatasetStatus", "Department", "Distribution", "DownloadEvent", "OpenClass", "HarvestJob",
     "HarvestJobEntry", "HarvestSource",

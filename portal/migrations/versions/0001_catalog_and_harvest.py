@@ -10,6 +10,8 @@ client of the database, not only this application's ORM.
 import sqlalchemy as sa
 from alembic import op
 
+from portal.migrations.versions import append_only
+
 revision = '0001'
 down_revision = None
 branch_labels = None
@@ -154,7 +156,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_data_tables_distribution_id'), ['distribution_id'], unique=False)
 
     # ### end Alembic commands ###
-    _append_only('classification_events')
+    append_only('classification_events')
 
 
 def downgrade() -> None:
@@ -190,16 +192,3 @@ def downgrade() -> None:
     op.drop_table('departments')
     # ### end Alembic commands ###
 
-
-def _append_only(table: str) -> None:
-    """Refuse UPDATE and DELETE on an audit table, in the database itself."""
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("""
-            CREATE OR REPLACE FUNCTION refuse_change() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql""")
-        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                   "FOR EACH ROW EXECUTE FUNCTION refuse_change()")
-    else:
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")

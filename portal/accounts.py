@@ -1,0 +1,282 @@
+"""Accounts as plain functions over a session: registration, verification, passwords, roles,
+API tokens. Views call these; so do the CLI and the tests. Nothing here reads a request.
+
+Passwords: Werkzeug's scrypt. Links: itsdangerous, signed with the instance secret, salted
+per purpose, expiring; a reset link also carries a fingerprint of the current password hash,
+so it works once. Tokens: 'dcf_' + 32 random bytes, shown once, stored as SHA-256.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from stdnum.cn import uscc
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .audit import record
+from .models import ApiToken, Department, User, UserKind, utcnow
+
+PASSWORD_METHOD = "scrypt"  # Werkzeug's scrypt (n=2**15, r=8, p=1)
+VERIFY_MAX_AGE = 3 * 24 * 3600
+RESET_MAX_AGE = 2 * 3600
+TOKEN_DAYS = (30, 90, 365)
+MIN_PASSWORD = 10
+COMMON_PASSWORDS = {"password123", "1234567890", "qwertyuiop", "a123456789", "123456789a", "iloveyou123",
+                    "password1234", "abcdefghij", "1q2w3e4r5t", "qwerty123456", "woaini1314", "88888888888"}
+
+
+class AccountError(ValueError):
+    """A message for the person at the form (Chinese, then English)."""
+
+
+# ---------------------------------------------------------------------- validation
+
+def normalize_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email) or len(email) > 254:
+        raise AccountError("邮箱地址格式不正确 / not a valid email address")
+    return email
+
+
+def check_password(password: str, email: str = "") -> None:
+    """Long enough, not one kind of character, not common, not the email's name."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"密码至少 {MIN_PASSWORD} 位 / the password needs at least {MIN_PASSWORD} characters")
+    if password.isdigit() or password.isalpha() or len(set(password)) < 5:
+        raise AccountError("密码太简单：请混合字母、数字或符号 / too simple: mix letters, digits or symbols")
+    local = email.split("@")[0].lower()
+    if password.lower() in COMMON_PASSWORDS or (len(local) >= 4 and local in password.lower()):
+        raise AccountError("密码太常见或包含邮箱名 / too common, or contains your email name")
+
+
+def check_credit_code(code: str) -> str:
+    """统一社会信用代码: 18 characters with a valid check digit (python-stdnum)."""
+    code = (code or "").strip().upper()
+    if not uscc.is_valid(code):
+        raise AccountError("统一社会信用代码不正确（请核对 18 位代码及校验位） / invalid unified social credit code")
+    return uscc.compact(code)
+
+
+# ---------------------------------------------------------------------- registration
+
+@dataclass
+class Registration:
+    email: str
+    password: str
+    name: str
+    kind: str = UserKind.CITIZEN.value
+    company_name: str | None = None
+    credit_code: str | None = None
+    institution: str | None = None
+
+
+def register(session: Session, form: Registration, ip: str | None = None) -> User:
+    email = normalize_email(form.email)
+    check_password(form.password, email)
+    if form.kind not in {k.value for k in UserKind}:
+        raise AccountError("请选择用户类型 / choose a kind of account")
+    if not (form.name or "").strip():
+        raise AccountError("请填写姓名或称呼 / give your name")
+    user = User(email=email, password_hash=generate_password_hash(form.password, method=PASSWORD_METHOD), name=form.name.strip(),
+                kind=form.kind)
+    if form.kind == UserKind.COMPANY.value:
+        if not (form.company_name or "").strip():
+            raise AccountError("请填写企业名称 / give the company's name")
+        user.company_name, user.credit_code = form.company_name.strip(), check_credit_code(form.credit_code or "")
+    if form.kind == UserKind.RESEARCHER.value:
+        if not (form.institution or "").strip():
+            raise AccountError("请填写所在高校或科研机构 / give your university or institute")
+        user.institution = form.institution.strip()
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise AccountError("该邮箱已注册，请直接登录或找回密码 / this email is already registered")
+    session.add(user)
+    session.flush()
+    record(session, "register", actor=user, target=f"user:{user.id}", ip=ip, kind=user.kind)
+    return user
+
+
+def find_user(session: Session, email: str) -> User | None:
+    try:
+        return session.scalar(select(User).where(User.email == normalize_email(email)))
+    except AccountError:
+        return None
+
+
+def authenticate(session: Session, email: str, password: str, ip: str | None = None) -> User:
+    """The user, or AccountError with one message for every failure (no hint which part)."""
+    user = find_user(session, email)
+    if user is None or not check_password_hash(user.password_hash, password):
+        record(session, "login_failed", actor=user, target=f"user:{user.id}" if user else None, ip=ip,
+               email=(email or "")[:254])
+        raise AccountError("邮箱或密码不正确 / wrong email or password")
+    if user.email_verified_at is None:
+        raise AccountError("请先点击验证邮件中的链接完成邮箱验证 / verify your email address first")
+    user.last_login_at = utcnow()
+    record(session, "login", actor=user, target=f"user:{user.id}", ip=ip)
+    return user
+
+
+# ---------------------------------------------------------------------- signed links
+
+def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=f"dongchangfu-portal:{purpose}")
+
+
+def _password_fingerprint(user: User) -> str:
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def make_verify_token(secret: str, user: User) -> str:
+    return _serializer(secret, "verify-email").dumps({"u": user.id, "e": user.email})
+
+
+def make_reset_token(secret: str, user: User) -> str:
+    return _serializer(secret, "reset-password").dumps({"u": user.id, "p": _password_fingerprint(user)})
+
+
+def _load(secret: str, purpose: str, token: str, max_age: int) -> dict:
+    try:
+        data = _serializer(secret, purpose).loads(token, max_age=max_age)
+    except SignatureExpired as exc:
+        raise AccountError("链接已过期，请重新申请 / the link has expired: ask for a new one") from exc
+    except BadSignature as exc:
+        raise AccountError("链接无效或已被修改 / the link is invalid or was altered") from exc
+    if not isinstance(data, dict):
+        raise AccountError("链接无效或已被修改 / the link is invalid or was altered")
+    return data
+
+
+def verify_email(session: Session, secret: str, token: str, ip: str | None = None) -> User:
+    data = _load(secret, "verify-email", token, VERIFY_MAX_AGE)
+    user = session.get(User, data.get("u"))
+    if user is None or user.email != data.get("e"):
+        raise AccountError("链接无效或已被修改 / the link is invalid or was altered")
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+        record(session, "email_verified", actor=user, target=f"user:{user.id}", ip=ip)
+    return user
+
+
+def reset_password(session: Session, secret: str, token: str, new_password: str, ip: str | None = None) -> User:
+    data = _load(secret, "reset-password", token, RESET_MAX_AGE)
+    user = session.get(User, data.get("u"))
+    if user is None:
+        raise AccountError("链接无效或已被修改 / the link is invalid or was altered")
+    if data.get("p") != _password_fingerprint(user):
+        raise AccountError("此链接已使用过，请重新申请 / this link was already used: ask for a new one")
+    check_password(new_password, user.email)
+    user.password_hash = generate_password_hash(new_password, method=PASSWORD_METHOD)
+    user.session_version += 1  # every other session ends
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()  # the reset link proves the address too
+    record(session, "password_reset", actor=user, target=f"user:{user.id}", ip=ip)
+    return user
+
+
+# ---------------------------------------------------------------------- roles
+
+def create_admin(session: Session, email: str, password: str, name: str = "大数据局管理员") -> User:
+    """The first bureau account (CLI); verified, since whoever runs the CLI owns the address."""
+    user = register(session, Registration(email=email, password=password, name=name))
+    user.is_bureau = True
+    user.email_verified_at = utcnow()
+    record(session, "role_bureau_granted", actor=None, target=f"user:{user.id}", via="cli")
+    return user
+
+
+def _require_bureau(actor: User) -> None:
+    if not actor.is_bureau:
+        raise PermissionError("only the bureau may do this")
+
+
+def appoint_curator(session: Session, actor: User, user: User, department: Department | None,
+                    ip: str | None = None) -> None:
+    """The bureau makes a user curator of one department (or none)."""
+    _require_bureau(actor)
+    before = user.curator_department.code if user.curator_department else None
+    user.curator_department = department
+    record(session, "role_curator_changed", actor=actor, target=f"user:{user.id}", ip=ip,
+           before=before, after=department.code if department else None)
+
+
+def set_bureau(session: Session, actor: User, user: User, grant: bool, ip: str | None = None) -> None:
+    _require_bureau(actor)
+    if not grant and user.id == actor.id:
+        raise AccountError("不能撤销自己的大数据局角色 / you cannot remove your own bureau role")
+    if not grant and session.scalar(select(func.count()).select_from(User).where(User.is_bureau.is_(True))) <= 1:
+        raise AccountError("至少保留一个大数据局账号 / keep at least one bureau account")
+    user.is_bureau = grant
+    record(session, "role_bureau_granted" if grant else "role_bureau_revoked", actor=actor,
+           target=f"user:{user.id}", ip=ip)
+
+
+def verify_researcher(session: Session, actor: User, user: User, ip: str | None = None) -> None:
+    _require_bureau(actor)
+    if user.kind != UserKind.RESEARCHER.value:
+        raise AccountError("该用户不是科研人员 / not a researcher account")
+    user.researcher_verified_at, user.researcher_verified_by_id = utcnow(), actor.id
+    record(session, "researcher_verified", actor=actor, target=f"user:{user.id}", ip=ip,
+           institution=user.institution)
+
+
+# ---------------------------------------------------------------------- API tokens
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User, name: str, days: int, ip: str | None = None) -> tuple[ApiToken, str]:
+    """Returns the row and the token itself, which is shown once and never stored."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise AccountError("请为令牌命名（100 字以内） / name the token (up to 100 characters)")
+    if days not in TOKEN_DAYS:
+        raise AccountError("有效期只能是 30、90 或 365 天 / validity is 30, 90 or 365 days")
+    token = "dcf_" + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=name, token_hash=_hash_token(token), prefix=token[:10],
+                   expires_at=utcnow() + dt.timedelta(days=days))
+    session.add(row)
+    session.flush()
+    record(session, "token_created", actor=user, target=f"token:{row.id}", ip=ip, name=name, days=days)
+    return row, token
+
+
+def revoke_token(session: Session, user: User, token_id: int, ip: str | None = None) -> ApiToken:
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:  # another user's token is "not found", not "forbidden"
+        raise LookupError("no such token")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        record(session, "token_revoked", actor=user, target=f"token:{row.id}", ip=ip)
+    return row
+
+
+TOKEN_AUDIT_EVERY = dt.timedelta(minutes=1)
+
+
+def user_for_token(session: Session, token: str, ip: str | None = None) -> User | None:
+    """The token's user if it is valid (not revoked, not expired); its use is recorded
+    (last use always; an audit event at most once a minute per token)."""
+    if not token or not token.startswith("dcf_"):
+        return None
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
+    now = utcnow()
+    if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
+        record(session, "token_refused", actor=row.user if row else None,
+               target=f"token:{row.id}" if row else None, ip=ip)
+        return None
+    if row.last_used_at is None or now - _aware(row.last_used_at) >= TOKEN_AUDIT_EVERY:
+        record(session, "token_used", actor=row.user, target=f"token:{row.id}", ip=ip)
+    row.last_used_at = now
+    return row.user
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite gives naive datetimes back; they were stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

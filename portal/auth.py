@@ -1,0 +1,68 @@
+"""Who is asking, and may they: Flask-Login sessions, API tokens, role checks.
+
+Authorization is decided here on the server for every request and object; templates only
+hide what the server would refuse anyway.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Flask, abort, request
+from flask_login import LoginManager, current_user
+
+from . import accounts
+from .models import User
+
+login_manager = LoginManager()
+login_manager.login_view = "accounts.login"
+login_manager.login_message = "请先登录 / please log in"
+login_manager.session_protection = "strong"
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+
+
+@login_manager.user_loader
+def _load_user(session_id: str) -> User | None:
+    """Session ids are 'user:version'; a password reset bumps the version, ending old sessions."""
+    from .web import db
+
+    try:
+        user_id, version = (int(part) for part in session_id.split(":"))
+    except ValueError:
+        return None
+    user = db().get(User, user_id)
+    return user if user is not None and user.session_version == version else None
+
+
+@login_manager.request_loader
+def _token_user(req) -> User | None:  # noqa: ANN001
+    """`Authorization: Bearer dcf_...` (scripts and API clients)."""
+    from .web import db
+
+    header = req.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() not in ("bearer", "token") or not token:
+        return None
+    session = db()
+    user = accounts.user_for_token(session, token.strip(), ip=req.remote_addr)
+    session.commit()  # last use and the audit event, whatever the request does next
+    if user is None:
+        abort(401, description="令牌无效、已过期或已撤销 / the token is invalid, expired or revoked")
+    return user
+
+
+def bureau_required(view):  # noqa: ANN001, ANN201
+    @wraps(view)
+    def wrapper(*args, **kwargs):  # noqa: ANN202
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not current_user.is_bureau:
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def client_ip() -> str | None:
+    return request.remote_addr

@@ -1,0 +1,213 @@
+"""Register, verify, log in and out, reset the password, the account page and its API tokens.
+Thin: forms in, portal.accounts out."""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from .. import accounts, mail
+from ..accounts import AccountError, Registration
+from ..forms import ActionForm, EmailForm, LoginForm, NewPasswordForm, RegisterForm, TokenForm
+from ..limits import limiter
+from ..web import db, portal
+
+bp = Blueprint("accounts", __name__)
+
+
+def _secret() -> str:
+    return current_app.config["SECRET_KEY"]
+
+
+def _ip() -> str | None:
+    return request.remote_addr
+
+
+def _send_verification(user) -> None:  # noqa: ANN001
+    link = url_for("accounts.verify", token=accounts.make_verify_token(_secret(), user), _external=True)
+    mail.send(db(), user.email, "请验证您的邮箱 · 东昌府区公共数据开放平台",
+              f"{user.name}，您好：\n\n请在 3 天内打开以下链接，完成邮箱验证：\n{link}\n\n"
+              f"Please open this link within 3 days to verify your email address.\n",
+              smtp_url=portal().settings.smtp_url)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit("20 per hour", methods=["POST"])
+def register():
+    form = RegisterForm()
+    if form.validate_on_submit():
+        s = db()
+        try:
+            user = accounts.register(s, Registration(
+                email=form.email.data, password=form.password.data, name=form.name.data, kind=form.kind.data,
+                company_name=form.company_name.data, credit_code=form.credit_code.data,
+                institution=form.institution.data), ip=_ip())
+        except AccountError as exc:
+            s.rollback()
+            form.form_errors.append(str(exc))
+        else:
+            _send_verification(user)
+            s.commit()
+            form.consume()
+            flash("注册成功。验证邮件已发送，请打开邮件中的链接完成验证。/ Registered: open the link in the email we sent.")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/register.html", form=form)
+
+
+@bp.get("/verify/<token>")
+def verify(token: str):
+    s = db()
+    try:
+        accounts.verify_email(s, _secret(), token, ip=_ip())
+    except AccountError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("accounts.resend"))
+    s.commit()
+    flash("邮箱已验证，请登录。/ Email verified: please log in.")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+@limiter.limit("5 per hour", methods=["POST"])
+def resend():
+    form = EmailForm()
+    if form.validate_on_submit():
+        s = db()
+        user = accounts.find_user(s, form.email.data)
+        if user is not None and user.email_verified_at is None:
+            _send_verification(user)
+            s.commit()
+        form.consume()
+        flash("如该邮箱已注册且未验证，验证邮件已重新发送。/ If the address is registered and unverified, a new link was sent.")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/email_form.html", form=form, title="重新发送验证邮件")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        s = db()
+        try:
+            user = accounts.authenticate(s, form.email.data, form.password.data, ip=_ip())
+        except AccountError as exc:
+            s.commit()  # the failed attempt stays in the audit trail
+            form.form_errors.append(str(exc))
+        else:
+            s.commit()
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")) or url_for("accounts.account"))
+    return render_template("accounts/login.html", form=form)
+
+
+def _safe_next(target: str | None) -> str | None:
+    if not target:
+        return None
+    parsed = urlparse(target)
+    return target if not parsed.scheme and not parsed.netloc and target.startswith("/") else None
+
+
+@bp.post("/logout")
+def logout():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    logout_user()
+    flash("已退出登录。/ Logged out.")
+    return redirect(url_for("catalog.home"))
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@limiter.limit("5 per hour", methods=["POST"])
+def reset_request():
+    form = EmailForm()
+    if form.validate_on_submit():
+        s = db()
+        user = accounts.find_user(s, form.email.data)
+        if user is not None:
+            link = url_for("accounts.reset", token=accounts.make_reset_token(_secret(), user), _external=True)
+            mail.send(s, user.email, "重设密码 · 东昌府区公共数据开放平台",
+                      f"{user.name}，您好：\n\n请在 2 小时内打开以下链接重设密码（仅可使用一次）：\n{link}\n\n"
+                      f"Open this link within 2 hours to set a new password (it works once).\n",
+                      smtp_url=portal().settings.smtp_url)
+            s.commit()
+        form.consume()
+        # The same answer whether or not the address is registered: no one learns who has an account.
+        flash("如该邮箱已注册，重设密码的链接已发送。/ If the address is registered, a reset link was sent.")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/email_form.html", form=form, title="找回密码")
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
+def reset(token: str):
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        s = db()
+        try:
+            accounts.reset_password(s, _secret(), token, form.password.data, ip=_ip())
+        except AccountError as exc:
+            s.rollback()
+            form.form_errors.append(str(exc))
+        else:
+            s.commit()
+            form.consume()
+            logout_user()
+            flash("密码已重设，请用新密码登录。/ Password changed: log in with the new one.")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/reset.html", form=form)
+
+
+@bp.get("/account")
+@login_required
+def account():
+    return render_template("accounts/account.html", form=TokenForm(), action=ActionForm(), new_token=None)
+
+
+@bp.post("/account/tokens")
+@login_required
+def create_token():
+    form = TokenForm()
+    new_token = None
+    if form.validate_on_submit():
+        s = db()
+        try:
+            _row, new_token = accounts.create_token(s, current_user, form.name.data, int(form.days.data), ip=_ip())
+        except AccountError as exc:
+            s.rollback()
+            form.form_errors.append(str(exc))
+        else:
+            s.commit()
+            form.consume()
+            form = TokenForm(formdata=None)
+    status = 200 if new_token or not form.errors else 400
+    return render_template("accounts/account.html", form=form, action=ActionForm(), new_token=new_token), status
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    s = db()
+    try:
+        accounts.revoke_token(s, current_user, token_id, ip=_ip())
+    except LookupError:
+        abort(404)
+    s.commit()
+    flash("令牌已撤销，立即失效。/ Token revoked: it stopped working now.")
+    return redirect(url_for("accounts.account"))
+
+
+@bp.get("/api/me")
+def me():
+    """Who the token (or session) belongs to: lets scripts check their token."""
+    if not current_user.is_authenticated:
+        return {"success": False, "error": {"message": "需要登录或 API 令牌 / log in or send an API token"}}, 401
+    u = current_user
+    return {"success": True, "result": {
+        "id": u.id, "email": u.email, "name": u.name, "kind": u.kind, "bureau": u.is_bureau,
+        "curator_of": u.curator_department.code if u.curator_department else None,
+        "verified_researcher": u.is_verified_researcher}}
