@@ -1,0 +1,93 @@
+"""Mail through a real SMTP conversation (a small server on loopback), and the outbox when
+SMTP fails; rate limits kept in Redis when PORTAL_REDIS_URL is set."""
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import socketserver
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from portal import mail
+from portal.models import OutboxMessage
+
+
+class _SMTPHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        self.wfile.write(b"220 test ESMTP\r\n")
+        data, in_data = [], False
+        for raw in self.rfile:
+            line = raw.decode("utf-8", "replace")
+            if in_data:
+                if line.rstrip("\r\n") == ".":
+                    in_data = False
+                    self.server.messages.append("".join(data))
+                    self.wfile.write(b"250 queued\r\n")
+                else:
+                    data.append(line)
+                continue
+            verb = line[:4].upper()
+            if verb in ("EHLO", "HELO"):
+                self.wfile.write(b"250 test\r\n")
+            elif verb == "DATA":
+                in_data = True
+                self.wfile.write(b"354 go on\r\n")
+            elif verb == "QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+@pytest.fixture
+def smtp_server():
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler)
+    server.messages = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def test_mail_goes_through_smtp_and_is_kept(ctx, smtp_server):
+    with ctx.sessions() as s:
+        message = mail.send(s, "li@example.cn", "验证邮箱", "链接：http://x/verify/abc",
+                            smtp_url=f"smtp://127.0.0.1:{smtp_server.server_address[1]}")
+        s.commit()
+        assert message.sent_at is not None and message.error is None
+    [sent] = smtp_server.messages
+    received = email.message_from_string(sent, policy=email.policy.default)
+    assert received["To"] == "li@example.cn" and received["Subject"] == "验证邮箱"
+    assert "http://x/verify/abc" in received.get_content()
+
+
+def test_a_failed_smtp_send_stays_in_the_outbox(ctx):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    with ctx.sessions() as s:
+        mail.send(s, "li@example.cn", "重设密码", "body", smtp_url=f"smtp://127.0.0.1:{dead_port}")
+        s.commit()
+        kept = s.scalar(select(OutboxMessage))
+        assert kept.sent_at is None and "Connection" in kept.error and kept.body == "body"
+
+
+def test_rate_limits_in_redis(tmp_path, database_url):
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/7"
+    try:
+        client_redis = redis.Redis.from_url(url)
+        client_redis.flushdb()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    from portal.app import create_app
+    from tests.conftest import login
+
+    app = create_app({"instance": tmp_path / "i", "database_url": database_url, "redis_url": url})
+    client = app.test_client()
+    statuses = [login(client, "nobody@example.cn", "Wrong-password-1").status_code for _ in range(11)]
+    assert statuses[-1] == 429
+    assert any(b"LIMITS" in key or b"login" in key for key in client_redis.keys("*"))
+    app.extensions["portal"].engine.dispose()
