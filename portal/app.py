@@ -70,7 +70,7 @@ def create_app(config: dict | None = None) -> Flask:
     from flask_wtf.csrf import CSRFProtect
 
     from . import auth, i18n, limits
-    from .views import accounts, admin, api, catalog, downloads
+    from .views import accounts, admin, api, catalog, downloads, licensing
 
     csrf = CSRFProtect(app)  # every form; the read-only CKAN API (GET, or POST by CKAN clients) is exempt
     for view in (api.package_search, api.package_show, api.help_show):
@@ -80,6 +80,7 @@ def create_app(config: dict | None = None) -> Flask:
     i18n.init_app(app)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(licensing.bp)
     app.register_blueprint(catalog.bp)
     app.register_blueprint(downloads.bp)
     app.register_blueprint(api.bp)

@@ -24,6 +24,8 @@ class Settings:
     site_name: str = "东昌府区公共数据开放平台"
     # Working days a catalog change may wait before the entry must reflect it (Art. 16).
     catalog_update_working_days: int = 15
+    # Working days a provider has to decide a conditional-data application (Zhoucun Art. 13).
+    consent_working_days: int = 10
     # Conversion: rows of a Parquet row group are flushed when this many bytes are buffered.
     parquet_row_group_bytes: int = 56 * 1024 * 1024
     http_timeout: float = 60.0

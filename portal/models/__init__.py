@@ -14,8 +14,21 @@ from .catalog import (
     OpenClass,
 )
 from .harvest import HarvestJob, HarvestJobEntry, HarvestSource
+from .licensing import (
+    Agreement,
+    Application,
+    ApplicationEvent,
+    ApplicationItem,
+    AppStatus,
+    Grant,
+    LicensedDownload,
+    Purpose,
+    UsageReport,
+)
 
 __all__ = [
+    "Agreement", "Application", "ApplicationEvent", "ApplicationItem", "AppStatus", "Grant", "LicensedDownload",
+    "Purpose", "UsageReport",
     "ApiToken", "AuditEvent", "OutboxMessage", "User", "UserKind",
     "Base", "utcnow", "PUBLIC_CLASSES", "AppendOnlyError", "ClassificationEvent", "DataTable",
     "Dataset", "DatasetStatus", "Department", "Distribution", "DownloadEvent", "OpenClass", "HarvestJob",

@@ -1,0 +1,234 @@
+"""Applications for conditional data (Art. 25): the purpose decides the route, the providing
+department decides within a working-day deadline, and approval leads to an agreement.
+
+Transitions (who → from → to):
+    applicant  apply                       → submitted (consent, research) | interest (commercial)
+    curator    request_info   submitted    → info_requested
+    applicant  answer         info_requested → submitted (deadline counted again from the answer)
+    curator    approve        submitted    → approved (fields, rows, term)
+    curator    refuse         submitted | info_requested → refused (reasons required)
+    applicant  withdraw       submitted | info_requested | approved | interest → withdrawn
+    applicant  accept         approved     → granted (agreement stored, grant issued: grants.py)
+Everything else is refused. Each transition is a compare-and-set on (status, version), so of
+two curators deciding at once exactly one decision stands.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal.audit import record
+from portal.models import (
+    Application,
+    ApplicationEvent,
+    ApplicationItem,
+    AppStatus,
+    Dataset,
+    OpenClass,
+    Purpose,
+    User,
+    utcnow,
+)
+
+from .workdays import add_working_days
+
+CONSENT_WORKING_DAYS = 10  # Zoucun Art. 13, Ministry of Agriculture, Changsha Art. 10
+MAX_PERIOD_DAYS = 3 * 366
+MIN_REASON = 10
+
+
+class LicenceError(ValueError):
+    """A message for the person at the form."""
+
+
+class Conflict(LicenceError):
+    """Someone else changed the application first."""
+
+
+@dataclass
+class Request:
+    datasets: list[tuple[Dataset, list[str] | None]]  # (dataset, fields or None for all)
+    purpose: str
+    scenario: str
+    security_measures: str
+    period_from: dt.date
+    period_until: dt.date
+
+
+def apply(session: Session, applicant: User, req: Request, *, working_days: int = CONSENT_WORKING_DAYS,
+          today: dt.date | None = None, ip: str | None = None) -> list[Application]:
+    """One application per providing department (one source per datum: each decides its own)."""
+    today = today or dt.date.today()
+    try:
+        purpose = Purpose(req.purpose)
+    except ValueError as exc:
+        raise LicenceError("请选择用途类别 / choose a purpose") from exc
+    if not req.datasets:
+        raise LicenceError("请至少选择一个有条件开放数据集 / choose at least one conditional dataset")
+    for ds, fields in req.datasets:
+        if not ds.is_public or ds.open_class != OpenClass.CONDITIONAL.value:
+            raise LicenceError(f"「{ds.title}」不是可申请的有条件开放数据 / not conditional data")
+        known = {f["name"] for d in ds.current_distributions for t in d.tables for f in t.schema}
+        if fields is not None and (not fields or not set(fields) <= known):
+            raise LicenceError(f"「{ds.title}」没有所选字段 / unknown fields for this dataset")
+    if len((req.scenario or "").strip()) < 10:
+        raise LicenceError("请具体说明使用场景（至少 10 字） / describe the use (10 characters or more)")
+    if len((req.security_measures or "").strip()) < 10:
+        raise LicenceError("请说明将采取的安全保护措施（至少 10 字） / describe your security measures")
+    if not (today <= req.period_from <= req.period_until) or (req.period_until - req.period_from).days > MAX_PERIOD_DAYS:
+        raise LicenceError("使用期限不正确（自今日起，最长三年） / the period must start today or later, 3 years at most")
+    if purpose is Purpose.RESEARCH and not applicant.is_verified_researcher:
+        raise LicenceError("科研教育途径仅限所在机构经大数据局认证的科研人员 / the research route needs a "
+                           "researcher whose institution the bureau has verified")
+    by_department: dict[int, list[tuple[Dataset, list[str] | None]]] = defaultdict(list)
+    for ds, fields in req.datasets:
+        by_department[ds.department_id].append((ds, fields))
+    made = []
+    for department_id, items in by_department.items():
+        route = purpose.route
+        status = AppStatus.INTEREST if route == "tender" else AppStatus.SUBMITTED
+        app = Application(
+            number=f"SQ{today:%Y%m%d}-{secrets.token_hex(3).upper()}", applicant=applicant,
+            department_id=department_id, purpose=purpose.value, route=route, scenario=req.scenario.strip(),
+            security_measures=req.security_measures.strip(), period_from=req.period_from,
+            period_until=req.period_until, status=status.value,
+            items=[ApplicationItem(dataset=ds, fields_requested=fields) for ds, fields in items])
+        if status is AppStatus.SUBMITTED:
+            deadline = add_working_days(today, working_days)
+            app.deadline, app.deadline_note = deadline.date, deadline.note
+        session.add(app)
+        session.flush()
+        _event(session, app, applicant, "submitted", None, app.status,
+               "商业开发用途：已登记意向，将通过公开招标等竞争性方式确定 / commercial: interest registered for a "
+               "competitive award" if route == "tender" else None)
+        record(session, "application_submitted", actor=applicant, target=f"application:{app.id}", ip=ip,
+               route=route, datasets=[ds.name for ds, _ in items])
+        made.append(app)
+    return made
+
+
+def _event(session: Session, app: Application, actor: User | None, action: str, before: str | None, after: str,
+           note: str | None = None) -> None:
+    session.add(ApplicationEvent(application_id=app.id, actor_id=actor.id if actor else None, action=action,
+                                 from_status=before, to_status=after, note=note))
+
+
+def _move(session: Session, app: Application, actor: User, action: str, allowed: tuple[AppStatus, ...],
+          to: AppStatus, version: int, note: str | None = None, ip: str | None = None, **values) -> None:
+    """Compare-and-set: applies only if the application is still in an allowed state at the
+    version the actor saw."""
+    if app.status not in {s.value for s in allowed}:
+        raise LicenceError(f"当前状态「{app.status_label}」下不能{ACTION_LABELS[action]} / not allowed now")
+    result = session.execute(
+        update(Application)
+        .where(Application.id == app.id, Application.version == version,
+               Application.status.in_([s.value for s in allowed]))
+        .values(status=to.value, version=Application.version + 1, **values)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        session.rollback()
+        raise Conflict("该申请已被他人处理或已变化，请刷新后查看 / someone else acted on this application first")
+    before = app.status
+    session.refresh(app)
+    _event(session, app, actor, action, before, to.value, note)
+    record(session, f"application_{action}", actor=actor, target=f"application:{app.id}", ip=ip,
+           from_status=before, to_status=to.value)
+
+
+ACTION_LABELS = {"request_info": "要求补充材料", "answer": "补充材料", "approve": "同意", "refuse": "不同意",
+                 "withdraw": "撤回", "accept": "接受协议"}
+
+
+def may_review(user: User, app: Application) -> bool:
+    """The providing department's curators decide (Art. 25)."""
+    return user.curator_department_id is not None and user.curator_department_id == app.department_id
+
+
+def may_view(user: User, app: Application) -> bool:
+    return user.id == app.applicant_id or may_review(user, app) or user.is_bureau
+
+
+def _reviewer(user: User, app: Application) -> None:
+    if not may_review(user, app):
+        raise PermissionError("only the providing department's curators decide")
+
+
+def _owner(user: User, app: Application) -> None:
+    if user.id != app.applicant_id:
+        raise PermissionError("only the applicant")
+
+
+def request_info(session: Session, curator: User, app: Application, version: int, question: str,
+                 ip: str | None = None) -> None:
+    _reviewer(curator, app)
+    if len((question or "").strip()) < 5:
+        raise LicenceError("请写明需要补充的内容 / say what is needed")
+    _move(session, app, curator, "request_info", (AppStatus.SUBMITTED,), AppStatus.INFO_REQUESTED, version,
+          question.strip(), ip, decision_note=question.strip())
+
+
+def answer(session: Session, applicant: User, app: Application, version: int, text: str, *,
+           working_days: int = CONSENT_WORKING_DAYS, today: dt.date | None = None, ip: str | None = None) -> None:
+    _owner(applicant, app)
+    if len((text or "").strip()) < 5:
+        raise LicenceError("请填写补充的内容 / write your answer")
+    deadline = add_working_days(today or dt.date.today(), working_days)
+    _move(session, app, applicant, "answer", (AppStatus.INFO_REQUESTED,), AppStatus.SUBMITTED, version, text.strip(),
+          ip, deadline=deadline.date, deadline_note=f"补充材料后重新计算：{deadline.note}")
+
+
+def approve(session: Session, curator: User, app: Application, version: int, *, fields: dict[int, list[str] | None],
+            row_filters: dict[int, dict | None], valid_from: dt.date, valid_until: dt.date,
+            note: str | None = None, ip: str | None = None) -> None:
+    """`fields` and `row_filters` by ApplicationItem id; None means all fields / all rows."""
+    _reviewer(curator, app)
+    if not (valid_from <= valid_until) or (valid_until - valid_from).days > MAX_PERIOD_DAYS:
+        raise LicenceError("授权期限不正确（最长三年） / the term is wrong (3 years at most)")
+    for item in app.items:
+        chosen = fields.get(item.id, item.fields_requested)
+        allowed = set(item.fields_requested) if item.fields_requested is not None else \
+            {f["name"] for d in item.dataset.current_distributions for t in d.tables for f in t.schema}
+        if chosen is not None and (not chosen or not set(chosen) <= allowed):
+            raise LicenceError(f"「{item.dataset.title}」的授权字段须在申请范围内 / fields beyond the request")
+    _move(session, app, curator, "approve", (AppStatus.SUBMITTED,), AppStatus.APPROVED, version, note, ip,
+          decided_at=utcnow(), decided_by_id=curator.id, decision_note=note, approved_from=valid_from,
+          approved_until=valid_until)
+    for item in app.items:
+        item.fields_approved = fields.get(item.id, item.fields_requested)
+        item.row_filter = row_filters.get(item.id) or None
+
+
+def refuse(session: Session, curator: User, app: Application, version: int, reasons: str, ip: str | None = None) -> None:
+    """不同意的，应当说明理由 (Art. 25): no refusal without reasons."""
+    _reviewer(curator, app)
+    if len((reasons or "").strip()) < MIN_REASON:
+        raise LicenceError(f"不同意的，应当说明理由（至少 {MIN_REASON} 字） / a refusal must give its reasons")
+    _move(session, app, curator, "refuse", (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED), AppStatus.REFUSED,
+          version, reasons.strip(), ip, decided_at=utcnow(), decided_by_id=curator.id, decision_note=reasons.strip())
+
+
+def withdraw(session: Session, applicant: User, app: Application, version: int, ip: str | None = None) -> None:
+    _owner(applicant, app)
+    _move(session, app, applicant, "withdraw",
+          (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED, AppStatus.APPROVED, AppStatus.INTEREST),
+          AppStatus.WITHDRAWN, version, None, ip)
+
+
+def overdue(session: Session, today: dt.date | None = None) -> list[Application]:
+    """Applications waiting for the provider past their deadline: flagged to the bureau."""
+    today = today or dt.date.today()
+    return list(session.scalars(select(Application).where(
+        Application.status == AppStatus.SUBMITTED.value, Application.deadline < today).order_by(Application.deadline)))
+
+
+def queue(session: Session, department_id: int | None) -> list[Application]:
+    """A department's applications (all departments for None), open ones first by deadline."""
+    query = select(Application).order_by(Application.deadline.is_(None), Application.deadline, Application.id)
+    if department_id is not None:
+        query = query.where(Application.department_id == department_id)
+    return list(session.scalars(query))

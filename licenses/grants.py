@@ -1,0 +1,239 @@
+"""Agreements, grants, licensed downloads and usage reports.
+
+Accepting the agreement stores its exact text, template version, who, when and from where
+(unchangeable rows), and issues a grant with a licence number that anyone can check at
+/licences/<number>. Licensed data leaves only through a signed link bound to the user, the
+grant and the dataset, expiring in minutes, and only within the grant's fields and rows.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.audit import record
+from portal.models import (
+    Agreement,
+    Application,
+    ApplicationItem,
+    AppStatus,
+    Grant,
+    LicensedDownload,
+    UsageReport,
+    User,
+    utcnow,
+)
+from portal.storage import Storage
+
+from .agreement_text import TEMPLATE_VERSION, render_agreement
+from .applications import LicenceError, _move, _owner
+
+LINK_MAX_AGE = 15 * 60
+REPORT_EVERY_MONTHS = 6
+
+
+def agreement_for(app: Application, site_url: str) -> str:
+    """The agreement the applicant is asked to accept (made from the current template)."""
+    if app.status != AppStatus.APPROVED.value:
+        raise LicenceError("只有已同意的申请才有待签协议 / only an approved application has an agreement to accept")
+    return render_agreement(app, site_url)
+
+
+def accept(session: Session, applicant: User, app: Application, version: int, text_seen_sha256: str,
+           site_url: str, ip: str | None = None) -> Grant:
+    """The applicant accepts the agreement they were shown (its sha256 must match: no one
+    accepts a text that changed under them)."""
+    _owner(applicant, app)
+    text = agreement_for(app, site_url)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    if sha != text_seen_sha256:
+        raise LicenceError("协议内容已更新，请重新阅读后再确认 / the agreement changed: read it again")
+    _move(session, app, applicant, "accept", (AppStatus.APPROVED,), AppStatus.GRANTED, version, None, ip)
+    agreement = Agreement(application_id=app.id, template_version=TEMPLATE_VERSION, text=text, sha256=sha,
+                          accepted_by_id=applicant.id, accepted_ip=ip)
+    session.add(agreement)
+    session.flush()
+    grant = Grant(licence_number=_licence_number(app.approved_from), user_id=applicant.id, application_id=app.id,
+                  agreement_id=agreement.id, purpose=app.purpose, valid_from=app.approved_from,
+                  valid_until=app.approved_until, report_every_months=REPORT_EVERY_MONTHS)
+    session.add(grant)
+    session.flush()
+    record(session, "grant_issued", actor=applicant, target=f"grant:{grant.id}", ip=ip,
+           licence=grant.licence_number, agreement_sha256=sha)
+    return grant
+
+
+def _licence_number(start: dt.date) -> str:
+    body = f"{start:%Y}{secrets.randbelow(10**8):08d}"
+    check = "0123456789X"[sum(int(c) * (i + 1) for i, c in enumerate(body)) % 11]  # catches a mistyped digit
+    return f"DCFL-{body[:4]}-{body[4:]}{check}"
+
+
+def may_revoke(user: User, grant: Grant) -> bool:
+    return user.is_bureau or (user.curator_department_id is not None
+                              and user.curator_department_id == grant.application.department_id)
+
+
+def revoke(session: Session, actor: User, grant: Grant, reason: str, ip: str | None = None) -> None:
+    if not may_revoke(actor, grant):
+        raise PermissionError("only the provider or the bureau revokes")
+    if len((reason or "").strip()) < 10:
+        raise LicenceError("撤销授权须说明理由（至少 10 字） / a revocation must give its reasons")
+    if grant.revoked_at is not None:
+        raise LicenceError("该授权已撤销 / already revoked")
+    grant.revoked_at, grant.revoked_by_id, grant.revoke_reason = utcnow(), actor.id, reason.strip()
+    record(session, "grant_revoked", actor=actor, target=f"grant:{grant.id}", ip=ip, reason=reason.strip())
+
+
+def by_licence(session: Session, number: str) -> Grant | None:
+    return session.scalar(select(Grant).where(Grant.licence_number == number.strip().upper()))
+
+
+# ---------------------------------------------------------------------- licensed downloads
+
+def _links(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="dongchangfu-portal:licensed-download")
+
+
+def download_link_token(secret: str, user: User, grant: Grant, item: ApplicationItem) -> str:
+    return _links(secret).dumps({"u": user.id, "g": grant.id, "i": item.id})
+
+
+def check_download(session: Session, secret: str, token: str, user: User, grant_id: int) -> tuple[Grant, ApplicationItem]:
+    """The grant and item the link is for — if it is genuine, fresh, this user's, and the
+    grant is valid today. Raises PermissionError otherwise (every case looks the same outside)."""
+    try:
+        data = _links(secret).loads(token, max_age=LINK_MAX_AGE)
+    except SignatureExpired as exc:
+        raise PermissionError("下载链接已过期，请回到授权页面重新获取 / the link expired") from exc
+    except BadSignature as exc:
+        raise PermissionError("下载链接无效 / invalid link") from exc
+    if not isinstance(data, dict) or data.get("u") != user.id or data.get("g") != grant_id:
+        raise PermissionError("下载链接不属于当前用户或授权 / not your link")
+    grant = session.get(Grant, grant_id)
+    item = session.get(ApplicationItem, data.get("i"))
+    if grant is None or item is None or item.application_id != grant.application_id or grant.user_id != user.id:
+        raise PermissionError("下载链接无效 / invalid link")
+    state = grant.state()
+    if state != "valid":
+        raise PermissionError({"revoked": "授权已撤销 / the grant was revoked",
+                               "expired": "授权已过期 / the grant has expired"}.get(state, "授权尚未生效 / not valid yet"))
+    return grant, item
+
+
+@dataclass
+class LicensedFile:
+    path: Path
+    rows: int
+    name: str
+
+
+def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: ApplicationItem, user: User,
+                       site_url: str, ip: str | None = None) -> LicensedFile:
+    """CSV and Parquet with only the granted fields and rows, ATTRIBUTION.txt,
+    datapackage.json and the accepted agreement; logged with bytes and time."""
+    from harvest.formats import attribution
+    from portal.bundle import field_type
+
+    started = time.perf_counter()
+    ds = item.dataset
+    today = dt.date.today()
+    tables = [t for d in ds.current_distributions for t in d.tables]
+    if not tables:
+        raise LicenceError("数据文件暂不可用 / no data file")
+    table = tables[0]
+    data = pq.read_table(storage.path(table.parquet_path))
+    if item.row_filter:
+        mask = None
+        for column, values in item.row_filter.items():
+            if column not in data.column_names:
+                continue
+            hit = pc.is_in(pc.cast(data[column], pa.string()), value_set=pa.array([str(v) for v in values]))
+            mask = hit if mask is None else pc.and_(mask, hit)
+        if mask is not None:
+            data = data.filter(mask)
+    if item.fields_approved is not None:
+        data = data.select([f for f in item.fields_approved if f in data.column_names])
+    licence_url = f"{site_url.rstrip('/')}/licences/{grant.licence_number}"
+    line = attribution(ds.department.name, ds.title, today.isoformat())
+    meta = {"source_department": ds.department.name, "dataset": ds.title, "licence_number": grant.licence_number,
+            "licence_url": licence_url, "permitted_purpose": grant.application.purpose_label,
+            "valid_until": grant.valid_until.isoformat(), "attribution": line}
+    folder = storage.path(f".cache/licensed/{grant.id}-{item.id}-{today.isoformat()}-{secrets.token_hex(4)}")
+    folder.mkdir(parents=True)
+    parquet_path = folder / "data.parquet"
+    pq.write_table(data.replace_schema_metadata(meta), parquet_path)
+    csv_path = folder / "data.csv"
+    pacsv.write_csv(data, csv_path)
+    text = "\n".join([
+        line, "",
+        f"提供部门 / Source department: {ds.department.name}",
+        f"数据集 / Dataset: {ds.title} ({ds.name})",
+        f"获取日期 / Acquired: {today.isoformat()}",
+        f"授权编号 / Licence number: {grant.licence_number}",
+        f"许可用途 / Permitted purpose: {grant.application.purpose_label} — {grant.application.scenario}",
+        f"有效期至 / Valid until: {grant.valid_until.isoformat()}",
+        f"授权核验 / Check the licence: {licence_url}",
+        f"字段 / Fields: {', '.join(data.column_names)}",
+        f"行数 / Rows: {data.num_rows}" + (f"（仅限 {json.dumps(item.row_filter, ensure_ascii=False)}）" if item.row_filter else ""),
+        "", "不得向第三方提供；仅限上述用途；利用本数据形成的产品须注明数据来源和获取日期。",
+        "No passing on to third parties; use for the purpose above only; products state the source and date.", ""])
+    package = {"profile": "tabular-data-package", "name": ds.name.lower(), "title": ds.title,
+               "licenses": [{"name": grant.licence_number, "path": licence_url, "title": "有条件开放数据使用授权"}],
+               "sources": [{"title": ds.department.name}],
+               "resources": [{"name": "data", "path": "data.csv", "format": "csv", "encoding": "utf-8",
+                              "schema": {"fields": [{"name": f.name, "type": field_type(str(f.type))} for f in data.schema]}}]}
+    zip_path = folder / f"{ds.name}-{grant.licence_number}.zip"
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.write(csv_path, "data.csv")
+        zf.write(parquet_path, "data.parquet")
+        zf.writestr("ATTRIBUTION.txt", text)
+        zf.writestr("datapackage.json", json.dumps(package, ensure_ascii=False, indent=2))
+        zf.writestr("AGREEMENT.txt", grant.agreement.text)
+    size = zip_path.stat().st_size
+    session.add(LicensedDownload(grant_id=grant.id, user_id=user.id, dataset_id=ds.id, bytes=size,
+                                 seconds=time.perf_counter() - started, rows=data.num_rows))
+    record(session, "licensed_download", actor=user, target=f"grant:{grant.id}", ip=ip, dataset=ds.name,
+           rows=data.num_rows, bytes=size)
+    return LicensedFile(zip_path, data.num_rows, f"{ds.title}-{grant.licence_number}.zip")
+
+
+# ---------------------------------------------------------------------- follow-up
+
+def report_usage(session: Session, user: User, grant: Grant, what_built: str, where_used: str,
+                 ip: str | None = None) -> UsageReport:
+    if grant.user_id != user.id:
+        raise PermissionError("only the grant holder reports")
+    if len((what_built or "").strip()) < 5 or len((where_used or "").strip()) < 2:
+        raise LicenceError("请说明开发利用情况和数据出现在何处 / say what you built and where the data appears")
+    report = UsageReport(what_built=what_built.strip(), where_used=where_used.strip())
+    grant.reports.append(report)
+    record(session, "usage_reported", actor=user, target=f"grant:{grant.id}", ip=ip)
+    return report
+
+
+def next_report_due(grant: Grant) -> dt.date:
+    last = max([r.submitted_at.date() for r in grant.reports], default=grant.valid_from)
+    month = last.month - 1 + grant.report_every_months
+    year, month = last.year + month // 12, month % 12 + 1
+    return dt.date(year, month, min(last.day, 28))
+
+
+def missing_reports(session: Session, today: dt.date | None = None) -> list[tuple[Grant, dt.date]]:
+    """Grants in force whose usage report is overdue (the bureau tracks use, Art. 25)."""
+    today = today or dt.date.today()
+    grants = session.scalars(select(Grant).where(Grant.revoked_at.is_(None), Grant.valid_until >= today))
+    return [(g, due) for g in grants if (due := next_report_due(g)) < today]

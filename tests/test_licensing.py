@@ -1,0 +1,423 @@
+"""Conditional data: routes, transitions, deadlines, agreements, grants, licensed downloads,
+licence checks, follow-up — on the real database, through the services and the web."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import threading
+import zipfile
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DatabaseError
+
+from licenses import applications as apps
+from licenses import grants
+from licenses.applications import Conflict, LicenceError
+from portal.models import (
+    Agreement,
+    AppendOnlyError,
+    Application,
+    ApplicationEvent,
+    Dataset,
+    Grant,
+    LicensedDownload,
+    OutboxMessage,
+    User,
+)
+from tests.conftest import login, post_form
+
+TODAY = dt.date.today()
+SCENARIO = "用于城市药品供应保障分析，形成街道级监测看板"
+SECURITY = "专人管理，加密存储，访问留痕，不联网传输原始数据"
+
+
+@pytest.fixture
+def people(portal_data, make_user):
+    return {"applicant": make_user("company"), "curator": make_user(curator_of="dcf-scjgj"),
+            "other_curator": make_user(curator_of="dcf-jtysj"), "bureau": make_user(bureau=True),
+            "researcher": make_user("researcher"), "verified": make_user("researcher", researcher_verified=True),
+            "stranger": make_user("citizen")}
+
+
+def user(s, people, who) -> User:
+    return s.get(User, people[who][0])
+
+
+def conditional(s) -> Dataset:
+    return s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0002"))
+
+
+def submit(s, applicant, purpose="governance", fields=None, **kw) -> Application:
+    [app] = apps.apply(s, applicant, apps.Request(
+        datasets=[(conditional(s), fields)], purpose=purpose, scenario=SCENARIO, security_measures=SECURITY,
+        period_from=TODAY, period_until=TODAY + dt.timedelta(days=180)), **kw)
+    s.commit()
+    return app
+
+
+def approve(s, curator, app, fields=None, rows=None):
+    item = app.items[0]
+    apps.approve(s, curator, app, app.version, fields={item.id: fields} if fields else {},
+                 row_filters={item.id: rows} if rows else {}, valid_from=TODAY,
+                 valid_until=TODAY + dt.timedelta(days=90))
+    s.commit()
+
+
+def accept(s, applicant, app, site="http://portal.test") -> Grant:
+    import hashlib
+    sha = hashlib.sha256(grants.agreement_for(app, site).encode()).hexdigest()
+    grant = grants.accept(s, applicant, app, app.version, sha, site, ip="10.1.2.3")
+    s.commit()
+    return grant
+
+
+# ---------------------------------------------------------------------- routes
+
+def test_purpose_decides_the_route(portal_data, people):
+    with portal_data.sessions() as s:
+        consent = submit(s, user(s, people, "applicant"), "innovation")
+        assert (consent.route, consent.status) == ("consent", "submitted")
+        assert consent.deadline > TODAY and "工作日" in consent.deadline_note
+        tender = submit(s, user(s, people, "applicant"), "commercial")
+        assert (tender.route, tender.status, tender.deadline) == ("tender", "interest", None)
+        research = submit(s, user(s, people, "verified"), "research")
+        assert (research.route, research.status) == ("research", "submitted")
+
+
+def test_research_route_needs_a_verified_institution(portal_data, people):
+    with portal_data.sessions() as s:
+        with pytest.raises(LicenceError, match="经大数据局认证"):
+            submit(s, user(s, people, "researcher"), "research")
+        with pytest.raises(LicenceError, match="经大数据局认证"):
+            submit(s, user(s, people, "applicant"), "research")
+
+
+@pytest.mark.parametrize("name", ["371502-scj-0001", "371502-scj-0003"])  # unconditional, not open
+def test_only_conditional_data_is_applied_for(portal_data, people, name):
+    with portal_data.sessions() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == name))
+        with pytest.raises(LicenceError):
+            apps.apply(s, user(s, people, "applicant"), apps.Request(
+                [(ds, None)], "governance", SCENARIO, SECURITY, TODAY, TODAY + dt.timedelta(days=30)))
+
+
+# ---------------------------------------------------------------------- transitions
+
+ACTIONS = {
+    "request_info": lambda s, p, a: apps.request_info(s, user(s, p, "curator"), a, a.version, "请补充安全措施说明"),
+    "answer": lambda s, p, a: apps.answer(s, user(s, p, "applicant"), a, a.version, "已补充：双人复核"),
+    "approve": lambda s, p, a: approve(s, user(s, p, "curator"), a),
+    "refuse": lambda s, p, a: apps.refuse(s, user(s, p, "curator"), a, a.version, "用途与开放条件不符，不予同意"),
+    "withdraw": lambda s, p, a: apps.withdraw(s, user(s, p, "applicant"), a, a.version),
+    "accept": lambda s, p, a: accept(s, user(s, p, "applicant"), a),
+}
+REACH = {  # how to bring a fresh application into each state
+    "submitted": [], "info_requested": ["request_info"], "approved": ["approve"], "refused": ["refuse"],
+    "withdrawn": ["withdraw"], "granted": ["approve", "accept"],
+}
+ALLOWED = {
+    "submitted": {"request_info", "approve", "refuse", "withdraw"},
+    "info_requested": {"answer", "refuse", "withdraw"},
+    "approved": {"withdraw", "accept"},
+    "refused": set(), "withdrawn": set(), "granted": set(),
+}
+TRANSITIONS = [(state, action) for state in REACH for action in ACTIONS]
+
+
+@pytest.mark.parametrize("state,action", TRANSITIONS, ids=[f"{s}-{a}" for s, a in TRANSITIONS])
+def test_every_transition_is_allowed_or_refused(portal_data, people, state, action):
+    with portal_data.sessions() as s:
+        app = submit(s, user(s, people, "applicant"))
+        for step in REACH[state]:
+            ACTIONS[step](s, people, app)
+            s.commit()
+        assert app.status == state
+        if action in ALLOWED[state]:
+            ACTIONS[action](s, people, app)
+            s.commit()
+            assert app.status != state
+        else:
+            with pytest.raises(LicenceError):
+                ACTIONS[action](s, people, app)
+            s.rollback()
+            assert s.get(Application, app.id).status == state
+
+
+def test_a_refusal_needs_reasons_and_shows_them(portal_data, people):
+    with portal_data.sessions() as s:
+        app = submit(s, user(s, people, "applicant"))
+        with pytest.raises(LicenceError, match="应当说明理由"):
+            apps.refuse(s, user(s, people, "curator"), app, app.version, "不行")
+        s.rollback()
+        apps.refuse(s, user(s, people, "curator"), app, app.version, "申请用途超出开放条件载明的监管用途")
+        s.commit()
+        assert app.decision_note == "申请用途超出开放条件载明的监管用途"
+        assert [e.action for e in app.events] == ["submitted", "refuse"]
+
+
+def test_only_the_providers_curators_decide_and_only_the_applicant_acts(portal_data, people):
+    with portal_data.sessions() as s:
+        app = submit(s, user(s, people, "applicant"))
+        for who in ("other_curator", "bureau", "stranger", "applicant"):
+            with pytest.raises(PermissionError):
+                apps.refuse(s, user(s, people, who), app, app.version, "理由足够长的不同意意见")
+        for who in ("curator", "stranger"):
+            with pytest.raises(PermissionError):
+                apps.withdraw(s, user(s, people, who), app, app.version)
+
+
+def test_two_curators_deciding_at_once_exactly_one_stands(portal_data, people, make_user):
+    second_curator = make_user(curator_of="dcf-scjgj")
+    with portal_data.sessions() as s:
+        app_id = submit(s, user(s, people, "applicant")).id
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def decide(curator_id, decision):
+        with portal_data.sessions() as s:
+            app, curator = s.get(Application, app_id), s.get(User, curator_id)
+            version = app.version
+            barrier.wait()
+            try:
+                if decision == "approve":
+                    apps.approve(s, curator, app, version, fields={}, row_filters={}, valid_from=TODAY,
+                                 valid_until=TODAY + dt.timedelta(days=30))
+                else:
+                    apps.refuse(s, curator, app, version, "同一时间的另一个决定：不同意")
+                s.commit()
+                outcomes.append(decision)
+            except Conflict:
+                outcomes.append("conflict")
+            except Exception as exc:  # SQLite may report the race as a lock; it must still lose cleanly
+                s.rollback()
+                outcomes.append(f"lost:{type(exc).__name__}")
+
+    threads = [threading.Thread(target=decide, args=(people["curator"][0], "approve")),
+               threading.Thread(target=decide, args=(second_curator[0], "refuse"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [o for o in outcomes if o in ("approve", "refuse")]
+    assert len(winners) == 1, outcomes
+    with portal_data.sessions() as s:
+        app = s.get(Application, app_id)
+        assert app.status == {"approve": "approved", "refuse": "refused"}[winners[0]]
+        assert [e.action for e in app.events] == ["submitted", winners[0]]
+
+
+def test_answering_a_request_for_information_counts_the_deadline_again(portal_data, people):
+    with portal_data.sessions() as s:
+        app = submit(s, user(s, people, "applicant"), today=TODAY - dt.timedelta(days=40))
+        assert app.deadline < TODAY  # overdue: flagged to the bureau
+        assert app in apps.overdue(s)
+        apps.request_info(s, user(s, people, "curator"), app, app.version, "请说明数据保存位置")
+        apps.answer(s, user(s, people, "applicant"), app, app.version, "保存在单位内网服务器")
+        s.commit()
+        assert app.status == "submitted" and app.deadline > TODAY and app not in apps.overdue(s)
+
+
+# ---------------------------------------------------------------------- agreements and grants
+
+def test_acceptance_stores_the_agreement_unchangeable_and_issues_a_grant(portal_data, people):
+    with portal_data.sessions() as s:
+        app = submit(s, user(s, people, "applicant"))
+        approve(s, user(s, people, "curator"), app, fields=["企业名称", "所属街道"])
+        grant = accept(s, user(s, people, "applicant"), app)
+        agreement = grant.agreement
+        for clause in ("东昌府区市场监督管理局", "聊城市鲁西化工有限公司", "企业名称、所属街道", "城市治理",
+                       "不得将数据提供、转让或出售给任何第三方", "注明数据来源和获取日期", "开发利用情况报告",
+                       "No third-party transfer", "2026-11-v1"):
+            assert clause in agreement.text, clause
+        assert (agreement.accepted_by_id, agreement.accepted_ip, agreement.template_version) == (
+            people["applicant"][0], "10.1.2.3", "2026-11-v1")
+        assert re.fullmatch(r"DCFL-\d{4}-\d{8}[0-9X]", grant.licence_number)
+        assert grant.state() == "valid" and grant.valid_until == TODAY + dt.timedelta(days=90)
+        agreement.text = "改过的协议"
+        with pytest.raises(AppendOnlyError):
+            s.commit()
+    with portal_data.engine.connect() as conn, pytest.raises(DatabaseError, match="append-only"):
+        conn.execute(text("UPDATE agreements SET text = 'x'"))
+        conn.commit()
+
+
+def test_an_agreement_that_changed_under_the_applicant_is_not_accepted(portal_data, people):
+    with portal_data.sessions() as s:
+        app = submit(s, user(s, people, "applicant"))
+        approve(s, user(s, people, "curator"), app)
+        with pytest.raises(LicenceError, match="协议内容已更新"):
+            grants.accept(s, user(s, people, "applicant"), app, app.version, "0" * 64, "http://portal.test")
+
+
+def test_revocation_needs_reasons_and_the_right_people(portal_data, people):
+    with portal_data.sessions() as s:
+        app = submit(s, user(s, people, "applicant"))
+        approve(s, user(s, people, "curator"), app)
+        grant = accept(s, user(s, people, "applicant"), app)
+        for who in ("other_curator", "applicant", "stranger"):
+            with pytest.raises(PermissionError):
+                grants.revoke(s, user(s, people, who), grant, "违反协议向第三方提供数据")
+        with pytest.raises(LicenceError):
+            grants.revoke(s, user(s, people, "bureau"), grant, "违约")
+        grants.revoke(s, user(s, people, "bureau"), grant, "违反协议向第三方提供数据")
+        s.commit()
+        assert grant.state() == "revoked"
+
+
+def test_missing_usage_reports_are_listed_for_the_bureau(portal_data, people):
+    with portal_data.sessions() as s:
+        app = submit(s, user(s, people, "applicant"))
+        approve(s, user(s, people, "curator"), app)
+        grant = accept(s, user(s, people, "applicant"), app)
+        grant.valid_from = TODAY - dt.timedelta(days=220)  # in force for 7 months, no report yet
+        grant.valid_until = TODAY + dt.timedelta(days=400)
+        s.commit()
+        assert [g.id for g, _ in grants.missing_reports(s)] == [grant.id]
+        grants.report_usage(s, user(s, people, "applicant"), grant, "街道药店分布看板", "区卫健委内部系统")
+        s.commit()
+        assert grants.missing_reports(s) == []
+        assert [g.id for g, _ in grants.missing_reports(s, TODAY + dt.timedelta(days=200))] == [grant.id]
+        with pytest.raises(PermissionError):
+            grants.report_usage(s, user(s, people, "stranger"), grant, "冒名报告内容", "别处")
+
+
+# ---------------------------------------------------------------------- through the web
+
+def granted(portal_data, people, fields=None, rows=None) -> Grant:
+    with portal_data.sessions() as s:
+        app = submit(s, user(s, people, "applicant"))
+        approve(s, user(s, people, "curator"), app, fields=fields, rows=rows)
+        grant = accept(s, user(s, people, "applicant"), app)
+        grant.agreement.text  # loaded for the test to compare after the session  # noqa: B018
+        return grant
+
+
+def download_link(client, people) -> str:
+    _, email, password = people["applicant"]
+    login(client, email, password)
+    page = client.get("/grants").get_data(as_text=True)
+    return re.search(r'href="(/grants/\d+/download/[^"]+)"', page).group(1)
+
+
+def test_licensed_download_holds_only_the_granted_fields_and_rows(app, portal_data, people):
+    grant = granted(portal_data, people, fields=["企业名称", "所属街道"], rows={"所属街道": ["古楼街道", "新区街道"]})
+    client = app.test_client()
+    response = client.get(download_link(client, people))
+    assert response.status_code == 200
+    zf = zipfile.ZipFile(io.BytesIO(response.get_data()))
+    assert sorted(zf.namelist()) == ["AGREEMENT.txt", "ATTRIBUTION.txt", "data.csv", "data.parquet", "datapackage.json"]
+    csv_lines = zf.read("data.csv").decode().splitlines()
+    assert csv_lines[0] == '"企业名称","所属街道"' and len(csv_lines) == 3
+    assert "柳园街道" not in zf.read("data.csv").decode() and "许可证编号" not in zf.read("data.csv").decode()
+    table = pq.read_table(io.BytesIO(zf.read("data.parquet")))
+    assert table.column_names == ["企业名称", "所属街道"] and table.num_rows == 2
+    assert table.schema.metadata[b"licence_number"].decode() == grant.licence_number
+    attribution = zf.read("ATTRIBUTION.txt").decode()
+    for expected in ("东昌府区市场监督管理局", "企业信用风险分类结果", grant.licence_number, "城市治理",
+                     str(grant.valid_until), f"/licences/{grant.licence_number}", TODAY.isoformat()):
+        assert expected in attribution
+    assert zf.read("AGREEMENT.txt").decode() == grant.agreement.text
+    with portal_data.sessions() as s:
+        [logged] = s.scalars(select(LicensedDownload)).all()
+        assert logged.rows == 2 and logged.bytes == len(response.get_data())
+
+
+def test_download_links_refused_for_others_tampering_expiry_and_revocation(app, portal_data, people, monkeypatch):
+    grant = granted(portal_data, people)
+    owner = app.test_client()
+    link = download_link(owner, people)
+    other = app.test_client()
+    _, email, password = people["stranger"]
+    login(other, email, password)
+    assert other.get(link).status_code == 403                      # another user's link
+    assert app.test_client().get(link).status_code == 302          # anonymous: log in first
+    assert owner.get(link[:-3] + "xyz").status_code == 403         # tampered
+    monkeypatch.setattr(grants, "LINK_MAX_AGE", -1)
+    assert owner.get(link).status_code == 403                      # expired link
+    monkeypatch.setattr(grants, "LINK_MAX_AGE", 900)
+    assert owner.get(link).status_code == 200
+    with portal_data.sessions() as s:
+        g = s.get(Grant, grant.id)
+        g.valid_until = TODAY - dt.timedelta(days=1)
+        s.commit()
+    assert "授权已过期" in owner.get(link).get_data(as_text=True)    # expired grant
+    with portal_data.sessions() as s:
+        g = s.get(Grant, grant.id)
+        g.valid_until = TODAY + dt.timedelta(days=10)
+        grants.revoke(s, s.get(User, people["bureau"][0]), g, "违反协议约定的用途使用数据")
+        s.commit()
+    assert "授权已撤销" in owner.get(link).get_data(as_text=True)    # revoked: stops at once
+
+
+def test_the_public_licence_page(app, portal_data, people):
+    grant = granted(portal_data, people)
+    client = app.test_client()
+    page = client.get(f"/licences/{grant.licence_number}").get_data(as_text=True)
+    assert "有效" in page and "企业信用风险分类结果" in page and "城市治理" in page
+    assert client.get("/licences/DCFL-2026-000000000").status_code == 404
+    with portal_data.sessions() as s:
+        grants.revoke(s, s.get(User, people["curator"][0]), s.get(Grant, grant.id), "数据用于协议之外的商业用途")
+        s.commit()
+    page = client.get(f"/licences/{grant.licence_number}").get_data(as_text=True)
+    assert "已撤销" in page and "数据用于协议之外的商业用途" in page
+
+
+def test_applications_are_private_to_applicant_provider_and_bureau(app, portal_data, people):
+    with portal_data.sessions() as s:
+        application = submit(s, user(s, people, "applicant"))
+    for who, status in [("applicant", 200), ("curator", 200), ("bureau", 200), ("other_curator", 404),
+                        ("stranger", 404)]:
+        client = app.test_client()
+        login(client, *people[who][1:])
+        assert client.get(f"/applications/{application.id}").status_code == status, who
+    client = app.test_client()
+    login(client, *people["other_curator"][1:])
+    response = post_form(client, f"/applications/{application.id}/decide",
+                         {"decision": "refuse", "note": "别的部门想替人做决定", "version": "1"}, page="/account")
+    assert response.status_code == 404
+
+
+def test_apply_through_the_web_and_notifications(app, portal_data, people):
+    client = app.test_client()
+    login(client, *people["applicant"][1:])
+    response = post_form(client, "/apply?dataset=371502-scj-0002", {
+        "dataset": "371502-scj-0002", "purpose": "social", "scenario": SCENARIO, "security": SECURITY,
+        "period_from": TODAY.isoformat(), "period_until": (TODAY + dt.timedelta(days=60)).isoformat(),
+        "fields_371502-scj-0002": ["企业名称"]})
+    assert response.status_code == 302
+    mine = client.get("/applications").get_data(as_text=True)
+    assert "待审核" in mine and "企业信用风险分类结果" in mine
+    with portal_data.sessions() as s:
+        application = s.scalar(select(Application))
+        assert application.items[0].fields_requested == ["企业名称"]
+        to = {m.to for m in s.scalars(select(OutboxMessage))}
+        assert people["applicant"][1] in to and people["curator"][1] in to
+    bad = post_form(client, "/apply?dataset=371502-scj-0002", {"dataset": "371502-scj-0002", "purpose": "social",
+                                                               "scenario": "短", "security": SECURITY,
+                                                               "all_fields_371502-scj-0002": "1",
+                                                               "period_from": TODAY.isoformat(),
+                                                               "period_until": TODAY.isoformat()})
+    assert bad.status_code == 400 and "请具体说明使用场景" in bad.get_data(as_text=True)
+
+
+def test_history_events_are_unchangeable(portal_data, people):
+    with portal_data.sessions() as s:
+        submit(s, user(s, people, "applicant"))
+        event = s.scalar(select(ApplicationEvent))
+        event.note = "改写历史"
+        with pytest.raises(AppendOnlyError):
+            s.commit()
+
+
+def test_a_second_accept_of_the_same_agreement_does_nothing(portal_data, people):
+    with portal_data.sessions() as s:
+        app = submit(s, user(s, people, "applicant"))
+        approve(s, user(s, people, "curator"), app)
+        accept(s, user(s, people, "applicant"), app)
+        with pytest.raises(LicenceError):
+            accept(s, user(s, people, "applicant"), app)
+        s.rollback()
+        assert len(s.scalars(select(Agreement)).all()) == 1 and len(s.scalars(select(Grant)).all()) == 1
