@@ -70,6 +70,8 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
         raise LicenceError("请选择用途类别 / choose a purpose") from exc
     if not req.datasets:
         raise LicenceError("请至少选择一个有条件开放数据集 / choose at least one conditional dataset")
+    if len({ds.id for ds, _ in req.datasets}) != len(req.datasets):
+        raise LicenceError("同一数据集只能申请一次 / each dataset once")
     for ds, fields in req.datasets:
         if not ds.is_public or ds.open_class != OpenClass.CONDITIONAL.value:
             raise LicenceError(f"「{ds.title}」不是可申请的有条件开放数据 / not conditional data")

@@ -421,3 +421,23 @@ def test_a_second_accept_of_the_same_agreement_does_nothing(portal_data, people)
             accept(s, user(s, people, "applicant"), app)
         s.rollback()
         assert len(s.scalars(select(Agreement)).all()) == 1 and len(s.scalars(select(Grant)).all()) == 1
+
+
+def test_the_same_dataset_twice_in_one_application_is_refused(portal_data, people):
+    with portal_data.sessions() as s:
+        ds = conditional(s)
+        with pytest.raises(LicenceError, match="同一数据集只能申请一次"):
+            apps.apply(s, user(s, people, "applicant"), apps.Request(
+                [(ds, None), (ds, ["企业名称"])], "governance", SCENARIO, SECURITY, TODAY, TODAY + dt.timedelta(days=30)))
+
+
+def test_each_step_notifies_the_applicant_on_the_account_page(app, portal_data, people):
+    with portal_data.sessions() as s:
+        application = submit(s, user(s, people, "applicant"))
+        apps.refuse(s, user(s, people, "curator"), application, application.version, "用途与开放条件不符，不予同意")
+        from licenses import notify
+        notify.application_step(s, application, "refuse", "http://portal.test")
+        s.commit()
+    client = app.test_client()
+    login(client, *people["applicant"][1:])
+    assert "申请未获同意" in client.get("/account").get_data(as_text=True)

@@ -160,10 +160,21 @@ def reset(token: str):
     return render_template("accounts/reset.html", form=form)
 
 
+def _notifications() -> list:
+    """The latest messages sent to this user (the same as the mails): shown on the account page."""
+    from sqlalchemy import select
+
+    from ..models import OutboxMessage
+
+    return db().scalars(select(OutboxMessage).where(OutboxMessage.to == current_user.email)
+                        .order_by(OutboxMessage.id.desc()).limit(10)).all()
+
+
 @bp.get("/account")
 @login_required
 def account():
-    return render_template("accounts/account.html", form=TokenForm(), action=ActionForm(), new_token=None)
+    return render_template("accounts/account.html", form=TokenForm(), action=ActionForm(), new_token=None,
+                           notifications=_notifications())
 
 
 @bp.post("/account/tokens")
@@ -183,7 +194,8 @@ def create_token():
             form.consume()
             form = TokenForm(formdata=None)
     status = 200 if new_token or not form.errors else 400
-    return render_template("accounts/account.html", form=form, action=ActionForm(), new_token=new_token), status
+    return render_template("accounts/account.html", form=form, action=ActionForm(), new_token=new_token,
+                           notifications=_notifications()), status
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")

@@ -54,7 +54,7 @@ def _date(name: str, default: dt.date | None = None) -> dt.date:
 @login_required
 def apply():
     s = db()
-    names = request.values.getlist("dataset")
+    names = list(dict.fromkeys(request.values.getlist("dataset")))  # in the query and the form: once each
     datasets = [d for d in (catalog.get_public_dataset(s, n) for n in names) if d is not None]
     datasets = [d for d in datasets if d.open_class == OpenClass.CONDITIONAL.value]
     if not datasets:
