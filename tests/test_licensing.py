@@ -323,6 +323,9 @@ def test_licensed_download_holds_only_the_granted_fields_and_rows(app, portal_da
     with portal_data.sessions() as s:
         [logged] = s.scalars(select(LicensedDownload)).all()
         assert logged.rows == 2 and logged.bytes == len(response.get_data())
+    response.close()
+    leftovers = portal_data.storage.root / ".cache" / "licensed"
+    assert not leftovers.exists() or not any(leftovers.iterdir())  # made for one download, not kept
 
 
 def test_download_links_refused_for_others_tampering_expiry_and_revocation(app, portal_data, people, monkeypatch):

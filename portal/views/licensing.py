@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import shutil
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
@@ -210,8 +211,11 @@ def licensed_download(grant_id: int, token: str):
         return render_template("licensing/refused.html", reason=str(exc)), 403
     made = grants.build_licensed_zip(s, portal().storage, grant, item, current_user, _site(), ip=request.remote_addr)
     s.commit()
-    return send_file(made.path, mimetype="application/zip", as_attachment=True, download_name=made.name,
-                     max_age=0)
+    # Licensed data is made for this one download and not kept: the folder goes at once, the
+    # open file is still sent (POSIX keeps an unlinked file readable while it is open).
+    handle = open(made.path, "rb")  # noqa: SIM115 (closed by the response)
+    shutil.rmtree(made.path.parent, ignore_errors=True)
+    return send_file(handle, mimetype="application/zip", as_attachment=True, download_name=made.name, max_age=0)
 
 
 @bp.post("/grants/<int:grant_id>/report")
