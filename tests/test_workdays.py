@@ -22,3 +22,7 @@ def test_past_the_last_year_the_calendar_knows():
     # 25, 28–31 Dec = 5 (2026 known; 1 Jan 2027 onward counted Mon–Fri), 1 Jan (Fri) 6, 4–7 Jan 7–10
     assert deadline.date == dt.date(2027, 1, 7)
     assert "周一至周五" in deadline.note and "Monday to Friday" in deadline.note
+
+
+def test_a_tender_standstill_of_five_working_days():
+    assert add_working_days(dt.date(2026, 11, 20), 5).date == dt.date(2026, 11, 27)  # Fri → next Fri

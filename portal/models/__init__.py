@@ -25,8 +25,21 @@ from .licensing import (
     Purpose,
     UsageReport,
 )
+from .tenders import (
+    Bid,
+    Evaluator,
+    Objection,
+    Score,
+    Tender,
+    TenderDataset,
+    TenderEvent,
+    TenderQuestion,
+    TenderStatus,
+)
 
 __all__ = [
+    "Bid", "Evaluator", "Objection", "Score", "Tender", "TenderDataset", "TenderEvent", "TenderQuestion",
+    "TenderStatus",
     "Agreement", "Application", "ApplicationEvent", "ApplicationItem", "AppStatus", "Grant", "LicensedDownload",
     "Purpose", "UsageReport",
     "ApiToken", "AuditEvent", "OutboxMessage", "User", "UserKind",
