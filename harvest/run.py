@@ -33,6 +33,7 @@ from portal.storage import Storage
 
 from .classify import classify, parse_open_class
 from .convert import DEFAULT_ROW_GROUP_BYTES, ConversionError, TableInfo, convert_csv, convert_xlsx
+from .curation import PENDING_REASON, apply_edits, pending_restriction, purge_files
 from .entry import CatalogEntry, FileRef, files_fingerprint
 from .formats import file_facts, parquet_metadata, write_json, write_xlsx
 from .pii import scan_parquet
@@ -178,7 +179,10 @@ class Harvester:
             raise _EntryFailed(f"「{entry.name}」已由「{ds.department.name}」提供，一数一源 / "
                                f"already provided by another department")
         meta_fp = entry.metadata_fingerprint()
-        decision = classify(entry.open_class, entry.legal_basis)
+        raw_class, basis = entry.open_class, entry.legal_basis
+        if ds is not None and ds.class_override:  # the department reclassified it in the console
+            raw_class, basis = ds.class_override, ds.override_basis
+        decision = classify(raw_class, basis)
         open_class = decision.open_class.value if decision.open_class else None
         fetches_files = decision.hold_reason is None and decision.open_class is not OpenClass.NOT_OPEN
 
@@ -228,6 +232,8 @@ class Harvester:
                         hold_reason = "发现个人信息，待部门审核 / personal information found: " + \
                                       "；".join(h.describe() for h in hits)
 
+            if status == DatasetStatus.PUBLISHED.value and pending_restriction(s, ds):
+                status, hold_reason = DatasetStatus.HELD.value, PENDING_REASON  # stays out of view until decided
             ds.open_class, ds.status, ds.hold_reason = open_class, status, hold_reason
             ds.metadata_fingerprint, ds.files_fingerprint = meta_fp, files_fp
             ds.withdrawn_at = None
@@ -297,12 +303,7 @@ class Harvester:
         return warnings
 
     def _purge_files(self, ds: Dataset) -> None:
-        now = utcnow()
-        for dist in ds.distributions:
-            self.storage.remove_tree(dist.original_path.rsplit("/", 1)[0])
-            if dist.superseded_at is None:
-                dist.superseded_at = now
-        ds.files_fingerprint = None
+        purge_files(self.storage, ds)
 
     def _record_broken(self, s: Session, entry: CatalogEntry, source_id: int, reason: str) -> int | None:
         """A new entry that failed is kept as held, so its department sees the problem; an
@@ -382,9 +383,11 @@ def _copy_metadata(ds: Dataset, entry: CatalogEntry, source_id: int) -> None:
     ds.update_cycle = entry.update_cycle
     ds.published_date = entry.published_date()
     ds.tags = list(entry.tags)
-    ds.source_fields = {"open_class": entry.open_class, **entry.extra}
+    ds.source_fields = {"open_class": entry.open_class, **entry.extra,
+                        "catalog": {"title": ds.title, "summary": ds.summary, "domain": ds.domain, "tags": ds.tags}}
     ds.source_id = source_id
     ds.source_ref = entry.source_ref
+    apply_edits(ds)
 
 
 def _current_tables(ds: Dataset) -> list[DataTable]:

@@ -14,6 +14,13 @@ def public_datasets() -> Select[tuple[Dataset]]:
                                  Dataset.open_class.in_(PUBLIC_CLASSES))
 
 
+def only_public(session: Session, names: list[str]) -> set[str]:
+    """Which of these names are public right now: a safety net between the index and a page."""
+    if not names:
+        return set()
+    return set(session.scalars(public_datasets().with_only_columns(Dataset.name).where(Dataset.name.in_(names))))
+
+
 def get_public_dataset(session: Session, name: str) -> Dataset | None:
     return session.scalar(public_datasets().where(Dataset.name == name).options(
         selectinload(Dataset.distributions).selectinload(Distribution.tables),

@@ -12,6 +12,7 @@ from .catalog import (
     Distribution,
     DownloadEvent,
     OpenClass,
+    RestrictionRequest,
 )
 from .harvest import HarvestJob, HarvestJobEntry, HarvestSource
 from .licensing import (
@@ -44,6 +45,6 @@ __all__ = [
     "Purpose", "UsageReport",
     "ApiToken", "AuditEvent", "OutboxMessage", "User", "UserKind",
     "Base", "utcnow", "PUBLIC_CLASSES", "AppendOnlyError", "ClassificationEvent", "DataTable",
-    "Dataset", "DatasetStatus", "Department", "Distribution", "DownloadEvent", "OpenClass", "HarvestJob",
+    "Dataset", "DatasetStatus", "Department", "Distribution", "DownloadEvent", "OpenClass", "RestrictionRequest", "HarvestJob",
     "HarvestJobEntry", "HarvestSource",
 ]

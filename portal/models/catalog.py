@@ -70,6 +70,13 @@ class Dataset(Base):
     tags: Mapped[list] = mapped_column(default=list)
     # What the source said, exactly (unknown open-class words, extra fields) for the department.
     source_fields: Mapped[dict] = mapped_column(default=dict)
+    # The department's edits of public metadata in the console ({"title", "summary", "tags",
+    # "domain", "title_en"}): applied over the catalog's values by every harvest.
+    edits: Mapped[dict] = mapped_column(default=dict)
+    # The department's reclassification in the console, with its legal basis; the harvest
+    # classifies by it instead of the catalog's word until the department clears it.
+    class_override: Mapped[str | None] = mapped_column(String(20))
+    override_basis: Mapped[str | None] = mapped_column(Text)
 
     status: Mapped[str] = mapped_column(String(20), default=DatasetStatus.HELD.value)
     hold_reason: Mapped[str | None] = mapped_column(Text)
@@ -147,6 +154,27 @@ class DataTable(Base):
     formats: Mapped[dict] = mapped_column(default=dict)
 
     distribution: Mapped[Distribution] = relationship(back_populates="tables")
+
+
+class RestrictionRequest(Base):
+    """Restricting a published dataset needs the bureau's approval; meanwhile it is held."""
+
+    __tablename__ = "restriction_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    from_class: Mapped[str] = mapped_column(String(20))
+    to_class: Mapped[str] = mapped_column(String(20))
+    legal_basis: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decision: Mapped[str | None] = mapped_column(String(20))  # approved | rejected; None while pending
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+
+    dataset: Mapped[Dataset] = relationship()
 
 
 class DownloadEvent(Base):

@@ -153,6 +153,7 @@ class WhooshBackend:
         with self._writer() as writer:
             for doc in docs:
                 writer.update_document(**whoosh_document(doc))
+        self._checked_at = 0.0  # this process wrote: its next search looks at once
 
     def remove(self, names: Iterable[str]) -> None:
         names = list(names)
@@ -161,6 +162,7 @@ class WhooshBackend:
         with self._writer() as writer:
             for name in names:
                 writer.delete_by_term("name", name)
+        self._checked_at = 0.0
 
     def rebuild(self, docs: Iterable[SearchDoc], progress: Callable[[int], None] | None = None) -> int:
         """Replace the whole index. Words are made here; Whoosh indexes them in one process
@@ -182,6 +184,7 @@ class WhooshBackend:
             writer.cancel()
             raise
         writer.commit(mergetype=writing.CLEAR)
+        self._checked_at = 0.0
         return n
 
     # ------------------------------------------------------------------ reading

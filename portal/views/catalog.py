@@ -40,6 +40,9 @@ def home():
 def _search_page(title: str, heading_note: str | None = None, **preset):  # noqa: ANN202
     query = search_query(request.args, **preset)
     result = portal().search.search(query)
+    # The index follows the database within a sync; a page never shows a hit that is not public now.
+    public = catalog.only_public(db(), [h.name for h in result.hits])
+    result.hits = [h for h in result.hits if h.name in public]
     suggestions = _suggestions(query, result) if not result.total else []
     return render_template("search.html", title=title, note=heading_note, query=query, result=result,
                            page=query.start // PAGE_SIZE + 1, page_size=PAGE_SIZE, preset=preset,

@@ -1,0 +1,220 @@
+"""The department console's rules: reclassification, restriction approval, metadata edits,
+publish and withdraw, catalog freshness. Plain functions over a session.
+
+Opening up takes effect at once. Restricting a published dataset (to conditional or not
+open) needs the bureau's approval and withdraws it from public view meanwhile. Every change
+is in the classification history. Edits and reclassifications survive later harvests: the
+harvest applies `Dataset.edits` over the catalog's values and classifies by
+`Dataset.class_override` while one is set.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.audit import record
+from portal.models import (
+    ClassificationEvent,
+    Dataset,
+    DatasetStatus,
+    OpenClass,
+    RestrictionRequest,
+    User,
+    utcnow,
+)
+from portal.storage import Storage
+
+from .classify import has_legal_basis
+
+PENDING_REASON = "限制开放申请待大数据局审批，期间暂停公开 / restriction awaiting the bureau's approval"
+OPENNESS = {None: -1, OpenClass.NOT_OPEN.value: 0, OpenClass.CONDITIONAL.value: 1, OpenClass.UNCONDITIONAL.value: 2}
+EDITABLE = ("title", "summary", "tags", "domain", "title_en")
+
+
+class CurationError(ValueError):
+    pass
+
+
+def may_curate(user: User, ds: Dataset) -> bool:
+    return user.curator_department_id is not None and user.curator_department_id == ds.department_id
+
+
+def _curator(user: User, ds: Dataset) -> None:
+    if not may_curate(user, ds):
+        raise PermissionError("curators act on their own department's datasets only")
+
+
+def apply_edits(ds: Dataset) -> None:
+    """The department's edits over the catalog's values (called by every harvest)."""
+    edits = ds.edits or {}  # a new Dataset has none until it is flushed
+    for key in ("title", "summary", "domain"):
+        if edits.get(key):
+            setattr(ds, key, edits[key])
+    if edits.get("tags"):
+        ds.tags = list(edits["tags"])
+
+
+def pending_restriction(session: Session, ds: Dataset) -> RestrictionRequest | None:
+    if ds.id is None:
+        return None
+    return session.scalar(select(RestrictionRequest).where(RestrictionRequest.dataset_id == ds.id,
+                                                           RestrictionRequest.decision.is_(None)))
+
+
+def _history(session: Session, ds: Dataset, actor: User, before: tuple, basis: str | None, note: str) -> None:
+    session.add(ClassificationEvent(dataset_id=ds.id, from_class=before[0], to_class=ds.open_class,
+                                    from_status=before[1], to_status=ds.status, legal_basis=basis,
+                                    actor=f"user {actor.id} ({actor.email})", note=note))
+    ds.search_dirty = True
+    ds.updated_at = utcnow()
+
+
+def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, to_class: str, legal_basis: str,
+               reason: str = "", ip: str | None = None) -> str:
+    """Returns 'applied' (opening up, at once) or 'pending' (a restriction for the bureau)."""
+    _curator(curator, ds)
+    if to_class not in OPENNESS or to_class is None:
+        raise CurationError("请选择开放类型 / choose an open class")
+    if to_class != OpenClass.UNCONDITIONAL.value and not has_legal_basis(legal_basis):
+        raise CurationError("有条件开放和不予开放须写明法律依据 / a restriction needs its legal basis")
+    if to_class == ds.open_class and ds.status != DatasetStatus.HELD.value:
+        raise CurationError("开放类型未改变 / the class is unchanged")
+    if pending_restriction(session, ds):
+        raise CurationError("已有待审批的限制开放申请 / a restriction is already waiting for the bureau")
+    before = (ds.open_class, ds.status)
+    ds.class_override, ds.override_basis = to_class, legal_basis or None
+    restricting = ds.status == DatasetStatus.PUBLISHED.value and OPENNESS[to_class] < OPENNESS[ds.open_class]
+    if restricting:
+        session.add(RestrictionRequest(dataset_id=ds.id, requested_by_id=curator.id, from_class=ds.open_class,
+                                       to_class=to_class, legal_basis=legal_basis, reason=reason or ""))
+        ds.status, ds.hold_reason = DatasetStatus.HELD.value, PENDING_REASON
+        _history(session, ds, curator, before, legal_basis, f"申请限制为{OpenClass(to_class).label_zh}：{reason}")
+        record(session, "restriction_requested", actor=curator, target=f"dataset:{ds.name}", ip=ip, to=to_class)
+        return "pending"
+    _set_class(storage, ds, to_class)
+    _history(session, ds, curator, before, legal_basis, reason or "部门在控制台调整开放类型")
+    record(session, "reclassified", actor=curator, target=f"dataset:{ds.name}", ip=ip, to=to_class)
+    return "applied"
+
+
+def purge_files(storage: Storage, ds: Dataset) -> None:
+    """Not open: no byte of its data stays on the portal side (earlier versions included)."""
+    now = utcnow()
+    for dist in ds.distributions:
+        storage.remove_tree(dist.original_path.rsplit("/", 1)[0])
+        if dist.superseded_at is None:
+            dist.superseded_at = now
+    ds.files_fingerprint = None
+
+
+def _set_class(storage: Storage, ds: Dataset, to_class: str) -> None:
+    """Make the class effective now. Data already fetched is published; a dataset whose file
+    was never fetched (it was not open) waits for the next harvest to fetch it."""
+    from .pii import scan_parquet
+
+    ds.open_class = to_class
+    if to_class == OpenClass.NOT_OPEN.value:
+        ds.status, ds.hold_reason = DatasetStatus.INTERNAL.value, None
+        purge_files(storage, ds)
+        return
+    tables = [t for d in ds.current_distributions for t in d.tables]
+    if not tables:
+        ds.status, ds.hold_reason = DatasetStatus.HELD.value, "等待下次采集获取数据文件 / waiting for the next harvest to fetch the data"
+        ds.metadata_fingerprint = None  # the next harvest processes it again
+        return
+    ds.status, ds.hold_reason = DatasetStatus.PUBLISHED.value, None
+    if to_class == OpenClass.UNCONDITIONAL.value:  # opened up: the same personal-information scan
+        hits = [h for t in tables for h in scan_parquet(storage.path(t.parquet_path))]
+        if hits:
+            ds.status = DatasetStatus.HELD.value
+            ds.hold_reason = "发现个人信息，待部门审核 / personal information found: " + "；".join(h.describe() for h in hits)
+
+
+def decide_restriction(session: Session, storage: Storage, bureau: User, request: RestrictionRequest, approve: bool,
+                       note: str = "", ip: str | None = None) -> None:
+    if not bureau.is_bureau:
+        raise PermissionError("the bureau decides restrictions")
+    if request.decision is not None:
+        raise CurationError("该申请已处理 / already decided")
+    ds = request.dataset
+    before = (ds.open_class, ds.status)
+    request.decision, request.decided_by_id, request.decided_at, request.note = (
+        "approved" if approve else "rejected"), bureau.id, utcnow(), note or None
+    if approve:
+        _set_class(storage, ds, request.to_class)
+    else:
+        ds.class_override, ds.override_basis = None, None  # back to the catalog's class
+        ds.status, ds.hold_reason = DatasetStatus.PUBLISHED.value, None
+    _history(session, ds, bureau, before, request.legal_basis,
+             f"大数据局{'批准' if approve else '驳回'}限制开放申请" + (f"：{note}" if note else ""))
+    record(session, "restriction_decided", actor=bureau, target=f"dataset:{ds.name}", ip=ip,
+           decision=request.decision)
+
+
+def edit_metadata(session: Session, curator: User, ds: Dataset, changes: dict, ip: str | None = None) -> None:
+    _curator(curator, ds)
+    edits = dict(ds.edits or {})
+    for key, value in changes.items():
+        if key not in EDITABLE:
+            continue
+        if key == "tags":
+            value = [t for t in (value or []) if t]
+        else:
+            value = (value or "").strip()
+        if value:
+            edits[key] = value
+        else:
+            edits.pop(key, None)
+    if edits.get("title") is not None and len(edits["title"]) > 500:
+        raise CurationError("名称过长 / the title is too long")
+    catalog = (ds.source_fields or {}).get("catalog", {})
+    for key in ("title", "summary", "domain", "tags"):  # back to the catalog's value when an edit is cleared
+        if key not in edits and key in catalog:
+            setattr(ds, key, catalog[key])
+    ds.edits = edits
+    apply_edits(ds)
+    ds.search_dirty, ds.updated_at = True, utcnow()
+    record(session, "metadata_edited", actor=curator, target=f"dataset:{ds.name}", ip=ip, fields=sorted(changes))
+
+
+def withdraw(session: Session, curator: User, ds: Dataset, reason: str, ip: str | None = None) -> None:
+    _curator(curator, ds)
+    if ds.status != DatasetStatus.PUBLISHED.value:
+        raise CurationError("只有已发布的数据可以撤回 / only a published dataset is withdrawn")
+    before = (ds.open_class, ds.status)
+    ds.status, ds.withdrawn_at, ds.hold_reason = DatasetStatus.WITHDRAWN.value, utcnow(), reason or "部门撤回"
+    _history(session, ds, curator, before, ds.legal_basis, f"部门撤回：{reason}")
+    record(session, "dataset_withdrawn", actor=curator, target=f"dataset:{ds.name}", ip=ip)
+
+
+def publish(session: Session, curator: User, ds: Dataset, ip: str | None = None) -> None:
+    """Publish again a dataset the department withdrew (its class and files unchanged)."""
+    _curator(curator, ds)
+    if ds.status != DatasetStatus.WITHDRAWN.value or ds.open_class not in (OpenClass.UNCONDITIONAL.value,
+                                                                          OpenClass.CONDITIONAL.value):
+        raise CurationError("只有已撤回的开放数据可以重新发布 / only a withdrawn open dataset is published again")
+    if not ds.current_distributions:
+        raise CurationError("没有数据文件，等待采集 / no data file yet")
+    before = (ds.open_class, ds.status)
+    ds.status, ds.withdrawn_at, ds.hold_reason = DatasetStatus.PUBLISHED.value, None, None
+    _history(session, ds, curator, before, ds.legal_basis, "部门重新发布")
+    record(session, "dataset_published", actor=curator, target=f"dataset:{ds.name}", ip=ip)
+
+
+CYCLE_DAYS = {"实时": 1, "每日": 1, "每周": 7, "每月": 31, "每季度": 92, "每半年": 183, "每年": 366}
+
+
+def stale(ds: Dataset, today: dt.date | None = None) -> str | None:
+    """Why an entry counts as out of date (Art. 14–16), or None."""
+    today = today or dt.date.today()
+    days = CYCLE_DAYS.get((ds.update_cycle or "").strip())
+    if days is None or not ds.distributions:
+        return None
+    last = max(d.fetched_at for d in ds.distributions).date()
+    published = ds.published_date or last
+    newest = max(last, published)
+    if (today - newest).days > days * 1.5:
+        return f"更新周期为「{ds.update_cycle}」，最近一次更新在 {newest} / not updated within its cycle"
+    return None
