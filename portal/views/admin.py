@@ -2,15 +2,23 @@
 (The dashboard and the rest of /admin come with the console issue.)"""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import csv
+import datetime as dt
+import io
+import json
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import or_, select
 
-from .. import accounts
+from licenses import applications as apps
+from licenses import grants
+
+from .. import accounts, charts, stats
 from ..accounts import AccountError
 from ..auth import bureau_required
 from ..forms import ActionForm, CuratorForm
-from ..models import AuditEvent, Department, OutboxMessage, User
+from ..models import AuditEvent, Department, HarvestJob, OutboxMessage, User
 from ..web import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -92,10 +100,92 @@ def outbox():
     return render_template("admin/outbox.html", messages=messages)
 
 
+def _audit_query():  # noqa: ANN202
+    """The audit trail filtered by action, actor (email), target and dates."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc())
+    args = request.args
+    if action := args.get("action"):
+        query = query.where(AuditEvent.action == action)
+    if actor := args.get("actor", "").strip():
+        query = query.join(User, User.id == AuditEvent.actor_id).where(User.email.ilike(f"%{actor}%"))
+    if target := args.get("target", "").strip():
+        query = query.where(AuditEvent.target.ilike(f"%{target}%"))
+    for name, op in (("from", "__ge__"), ("until", "__lt__")):
+        if value := args.get(name):
+            try:
+                day = dt.date.fromisoformat(value) + (dt.timedelta(days=1) if name == "until" else dt.timedelta())
+            except ValueError:
+                continue
+            query = query.where(getattr(AuditEvent.at, op)(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)))
+    return query
+
+
 @bp.get("/audit")
 @bureau_required
 def audit():
-    query = select(AuditEvent).order_by(AuditEvent.id.desc())
-    if action := request.args.get("action"):
-        query = query.where(AuditEvent.action == action)
-    return render_template("admin/audit.html", events=db().scalars(query.limit(500)).all(), action=action)
+    actions = db().scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).all()
+    return render_template("admin/audit.html", events=db().scalars(_audit_query().limit(500)).all(),
+                           actions=actions, args=request.args)
+
+
+@bp.get("/audit.csv")
+@bureau_required
+def audit_csv():
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["id", "at", "action", "actor_id", "target", "ip", "detail"])
+    for e in db().scalars(_audit_query()):
+        writer.writerow([e.id, e.at.isoformat(), e.action, e.actor_id or "", e.target or "", e.ip or "",
+                         json.dumps(e.detail, ensure_ascii=False)])
+    return Response(buf.getvalue().encode("utf-8-sig"), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=audit.csv"})
+
+
+@bp.get("/")
+@bureau_required
+def dashboard():
+    s = db()
+    labels, series = stats.class_by_department(s)
+    total = sum(sum(v) for v in series.values()) or 1
+    opened = sum(series["无条件开放"]) + sum(series["有条件开放"])
+    days = stats.decision_days(s)
+    downloads = stats.downloads_per_day(s)
+    return render_template(
+        "admin/dashboard.html", class_chart=charts.stacked_bars("各部门数据条目（按开放类型）", labels, series),
+        labels=labels, series=series, opening_rate=opened / total, downloads=downloads,
+        downloads_chart=charts.line("近 30 天下载量（含授权下载）", downloads), routes=stats.applications_by_route(s),
+        median=stats.percentile(days, 50), p90=stats.percentile(days, 90), decided=len(days),
+        overdue=apps.overdue(s), tenders=stats.tenders_by_status(s), evaluation=stats.evaluation(s),
+        missing_reports=grants.missing_reports(s))
+
+
+@bp.get("/evaluation.csv")
+@bureau_required
+def evaluation_csv():
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["部门", "代码", "目录条目", "已开放", "开放率", "暂缓", "未按周期更新", "数据申请", "按期办结率",
+                     "办理天数中位数", "下载次数"])
+    for r in stats.evaluation(db()):
+        writer.writerow([r.department, r.code, r.entries, r.published, f"{r.opening_rate:.1%}", r.held, r.stale,
+                         r.applications, "" if r.on_time is None else f"{r.on_time:.0%}",
+                         "" if r.median_days is None else f"{r.median_days:.1f}", r.downloads])
+    return Response(buf.getvalue().encode("utf-8-sig"), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=evaluation.csv"})
+
+
+@bp.get("/harvest")
+@bureau_required
+def harvest_jobs():
+    s = db()
+    jobs = s.scalars(select(HarvestJob).order_by(HarvestJob.id.desc()).limit(100)).all()
+    job = s.get(HarvestJob, request.args.get("job", type=int)) if request.args.get("job") else None
+    return render_template("admin/harvest.html", jobs=jobs, job=job)
+
+
+@bp.get("/duplicates")
+@bureau_required
+def duplicates():
+    from harvest.duplicates import likely_duplicates
+
+    return render_template("admin/duplicates.html", pairs=likely_duplicates(db()))
