@@ -16,4 +16,4 @@ def test_upgrade_is_idempotent(ctx):
 
     upgrade(ctx.engine)  # a second upgrade at head changes nothing and does not fail
     with ctx.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0006"
+        assert MigrationContext.configure(conn).get_current_revision() == "0007"

@@ -14,6 +14,7 @@ from .catalog import (
     OpenClass,
     RestrictionRequest,
 )
+from .feedback import DataRequest, ErrorReport, Rating, ShowcaseItem
 from .harvest import HarvestJob, HarvestJobEntry, HarvestSource
 from .licensing import (
     Agreement,
@@ -39,6 +40,7 @@ from .tenders import (
 )
 
 __all__ = [
+    "DataRequest", "ErrorReport", "Rating", "ShowcaseItem",
     "Bid", "Evaluator", "Objection", "Score", "Tender", "TenderDataset", "TenderEvent", "TenderQuestion",
     "TenderStatus",
     "Agreement", "Application", "ApplicationEvent", "ApplicationItem", "AppStatus", "Grant", "LicensedDownload",

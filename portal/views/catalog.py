@@ -4,8 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request, url_for
 from sqlalchemy import func, select
 
+from harvest.feedback import rating_summary
+
 from .. import catalog
-from ..models import Dataset, Department, OpenClass
+from ..forms import ActionForm
+from ..models import Dataset, Department, ErrorReport, OpenClass, Rating
 from ..search import FACETS, SORTS, SearchQuery
 from ..web import db, portal
 
@@ -97,8 +100,13 @@ def dataset(name: str):
     if ds.open_class == OpenClass.UNCONDITIONAL.value:
         previews = {t.id: catalog.preview(portal().storage, t, page, PREVIEW_ROWS)
                     for d in ds.current_distributions for t in d.tables}
+    s = db()
+    reports = s.scalars(select(ErrorReport).where(ErrorReport.dataset_id == ds.id).order_by(ErrorReport.id.desc())).all()
+    comments = s.scalars(select(Rating).where(Rating.dataset_id == ds.id, Rating.comment.is_not(None))
+                         .order_by(Rating.id.desc()).limit(20)).all()
     return render_template("dataset.html", ds=ds, previews=previews, preview_page=page,
-                           attribution=catalog.attribution_line(ds), history=catalog.history(ds))
+                           attribution=catalog.attribution_line(ds), history=catalog.history(ds), reports=reports,
+                           comments=comments, rating=rating_summary(s, ds), action=ActionForm())
 
 
 @bp.get("/lists")

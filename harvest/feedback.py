@@ -1,0 +1,123 @@
+"""The public's voice, as rules: error reports answered publicly by the provider within a
+working-day deadline; ratings; data requests routed by the bureau and answered by the
+department; showcase items whose licence numbers are checked against the grants."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from licenses.workdays import add_working_days
+from portal.audit import record
+from portal.models import (
+    DataRequest,
+    Dataset,
+    Department,
+    ErrorReport,
+    Grant,
+    Rating,
+    ShowcaseItem,
+    User,
+    utcnow,
+)
+
+ERROR_REPORT_WORKING_DAYS = 5
+REQUEST_WORKING_DAYS = 10
+
+
+class FeedbackError(ValueError):
+    pass
+
+
+def _text(value: str | None, least: int, message: str) -> str:
+    value = (value or "").strip()
+    if len(value) < least:
+        raise FeedbackError(message)
+    return value
+
+
+def report_error(session: Session, user: User, ds: Dataset, text: str, today: dt.date | None = None) -> ErrorReport:
+    if not ds.is_public:
+        raise FeedbackError("数据不存在 / no such dataset")
+    report = ErrorReport(dataset_id=ds.id, reporter_id=user.id,
+                         text=_text(text, 5, "请具体说明疑义或错误（至少 5 字） / describe the doubt or error"),
+                         deadline=add_working_days(today or dt.date.today(), ERROR_REPORT_WORKING_DAYS).date)
+    session.add(report)
+    record(session, "error_reported", actor=user, target=f"dataset:{ds.name}")
+    return report
+
+
+def answer_error(session: Session, curator: User, report: ErrorReport, answer: str) -> None:
+    if curator.curator_department_id != report.dataset.department_id:
+        raise PermissionError("the providing department answers")
+    report.answer = _text(answer, 2, "请填写答复 / write the answer")
+    report.answered_by_id, report.answered_at = curator.id, utcnow()
+    record(session, "error_answered", actor=curator, target=f"dataset:{report.dataset.name}")
+
+
+def rate(session: Session, user: User, ds: Dataset, stars: int, comment: str = "") -> Rating:
+    if not ds.is_public:
+        raise FeedbackError("数据不存在 / no such dataset")
+    if stars not in range(1, 6):
+        raise FeedbackError("评分为 1–5 星 / 1 to 5 stars")
+    rating = session.scalar(select(Rating).where(Rating.dataset_id == ds.id, Rating.user_id == user.id))
+    if rating is None:
+        rating = Rating(dataset_id=ds.id, user_id=user.id, stars=stars)
+        session.add(rating)
+    rating.stars, rating.comment = stars, (comment or "").strip()[:1000] or None
+    return rating
+
+
+def rating_summary(session: Session, ds: Dataset) -> tuple[float | None, int]:
+    avg, n = session.execute(select(func.avg(Rating.stars), func.count()).where(Rating.dataset_id == ds.id)).one()
+    return (float(avg) if avg is not None else None), n
+
+
+def ask_for_data(session: Session, user: User, title: str, description: str) -> DataRequest:
+    request = DataRequest(requester_id=user.id, title=_text(title, 2, "请填写需要的数据 / name the data you need")[:200],
+                          description=_text(description, 10, "请说明用途和需要的内容（至少 10 字） / describe the need"))
+    session.add(request)
+    record(session, "data_requested", actor=user, target="data_request")
+    return request
+
+
+def route_request(session: Session, bureau: User, request: DataRequest, department: Department,
+                  today: dt.date | None = None) -> None:
+    if not bureau.is_bureau:
+        raise PermissionError("the bureau routes requests")
+    request.department_id, request.routed_at = department.id, utcnow()
+    request.deadline = add_working_days(today or dt.date.today(), REQUEST_WORKING_DAYS).date
+    record(session, "data_request_routed", actor=bureau, target=f"data_request:{request.id}", to=department.code)
+
+
+def answer_request(session: Session, curator: User, request: DataRequest, answer: str) -> None:
+    if request.department_id is None or curator.curator_department_id != request.department_id:
+        raise PermissionError("the department it was routed to answers")
+    request.answer, request.answered_at = _text(answer, 2, "请填写答复 / write the answer"), utcnow()
+    record(session, "data_request_answered", actor=curator, target=f"data_request:{request.id}")
+
+
+def add_showcase(session: Session, user: User, title: str, description: str, url: str, attribution: str,
+                 dataset_names: list[str], licence_number: str = "") -> ShowcaseItem:
+    if url and not url.startswith(("http://", "https://")):
+        raise FeedbackError("网址须以 http:// 或 https:// 开头 / the address starts with http(s)://")
+    item = ShowcaseItem(user_id=user.id, title=_text(title, 2, "请填写名称 / give a title")[:200],
+                        description=_text(description, 10, "请介绍这个应用（至少 10 字） / describe it"),
+                        url=url or None,
+                        attribution=_text(attribution, 5, "请写明数据来源和获取日期（第二十五条） / state the source and date"),
+                        datasets=[n for n in dataset_names if n], licence_number=(licence_number or "").strip().upper() or None)
+    session.add(item)
+    return item
+
+
+def licence_check(session: Session, item: ShowcaseItem) -> str | None:
+    """'valid' | 'expired' | 'revoked' | 'not_yet_valid' | 'unknown' | 'not_theirs'; None without a number."""
+    if not item.licence_number:
+        return None
+    grant = session.scalar(select(Grant).where(Grant.licence_number == item.licence_number))
+    if grant is None:
+        return "unknown"
+    if grant.user_id != item.user_id:
+        return "not_theirs"
+    return grant.state()
