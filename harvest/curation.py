@@ -203,6 +203,22 @@ def publish(session: Session, curator: User, ds: Dataset, ip: str | None = None)
     record(session, "dataset_published", actor=curator, target=f"dataset:{ds.name}", ip=ip)
 
 
+CATALOG_FIX_WORKING_DAYS = 15  # Art. 16: a catalog entry reflects a change within 15 working days
+
+
+def overdue_fix(ds: Dataset, today: dt.date | None = None) -> dt.date | None:
+    """The date by which a held entry should have been fixed in the catalog, if it has passed."""
+    from licenses.workdays import add_working_days
+
+    if ds.status != DatasetStatus.HELD.value:
+        return None
+    held_since = max((e.at for e in ds.classification_events if e.to_status == DatasetStatus.HELD.value), default=None)
+    if held_since is None:
+        return None
+    due = add_working_days(held_since.date(), CATALOG_FIX_WORKING_DAYS).date
+    return due if due < (today or dt.date.today()) else None
+
+
 CYCLE_DAYS = {"实时": 1, "每日": 1, "每周": 7, "每月": 31, "每季度": 92, "每半年": 183, "每年": 366}
 
 

@@ -478,3 +478,55 @@ def _write_xlsx_sheets(path: Path, sheets: list[tuple[str, list[list]]]) -> None
     wb.properties.created = dt.datetime(2025, 1, 1)
     wb.properties.modified = dt.datetime(2025, 1, 1)
     wb.save(path)
+
+
+DEMO_PASSWORD_NOTE = "demo accounts (this instance only):"
+
+
+def demo_accounts_and_activity(ctx, password: str) -> list[tuple[str, str]]:  # noqa: ANN001
+    """Accounts to try the portal with, and some activity so the console and the dashboard
+    have something to show: applications through the real services, and downloads spread
+    over the last month (demo data, made here, not measured)."""
+    from sqlalchemy import select
+
+    from licenses import applications as apps
+    from portal import accounts
+    from portal.models import Dataset, Department, DownloadEvent, User, utcnow
+
+    made = []
+    with ctx.sessions() as s:
+        if s.scalar(select(User.id)) is not None:
+            return []
+        bureau = accounts.create_admin(s, "bureau@demo.dongchangfu.example", password, "大数据局演示账号")
+        curator = accounts.register(s, accounts.Registration("curator@demo.dongchangfu.example", password, "市场监管局数据管理员"))
+        company = accounts.register(s, accounts.Registration("company@demo.dongchangfu.example", password, "张经理", "company",
+                                                             company_name="聊城市鲁西数据科技有限公司",
+                                                             credit_code="91371500MA3C56L392"))
+        for user in (curator, company):
+            user.email_verified_at = utcnow()
+        curator.curator_department = s.scalar(select(Department).where(Department.code == "dcf-scjgj"))
+        s.flush()
+        made = [(u.email, role) for u, role in ((bureau, "大数据局"), (curator, "市场监管局管理员"), (company, "企业"))]
+        # the demo curator's own department first, so their console has a queue to show
+        conditional = s.scalars(select(Dataset).where(Dataset.open_class == "conditional", Dataset.status == "published")
+                                .order_by(Dataset.department_id != curator.curator_department_id, Dataset.id).limit(6)).all()
+        today = dt.date.today()
+        for i, ds in enumerate(conditional):
+            [application] = apps.apply(s, company, apps.Request(
+                [(ds, None)], ["governance", "social", "innovation"][i % 3], "用于街道级城市治理分析看板，按月更新",
+                "专人管理，加密存储，访问留痕", today, today + dt.timedelta(days=180)), today=today - dt.timedelta(days=3 * i))
+            s.flush()
+            reviewer = s.scalar(select(User).where(User.curator_department_id == application.department_id))
+            if reviewer is not None and i % 2 == 0:
+                apps.refuse(s, reviewer, application, application.version, "演示：用途与开放条件不符，请补充说明后重新申请")
+        rnd = random.Random(7)
+        open_ids = s.scalars(select(Dataset.id).where(Dataset.open_class == "unconditional",
+                                                      Dataset.status == "published")).all()
+        for day in range(30):
+            for _ in range(rnd.randint(3, 25)):
+                ds_id = rnd.choice(open_ids)
+                s.add(DownloadEvent(dataset_id=ds_id, format=rnd.choice(["csv", "xlsx", "json", "parquet"]),
+                                    at=utcnow() - dt.timedelta(days=day, hours=rnd.randint(0, 20))))
+                s.get(Dataset, ds_id).download_count += 1
+        s.commit()
+    return made

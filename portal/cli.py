@@ -173,6 +173,14 @@ def demo(click_ctx: click.Context, host: str, port: int, then_serve: bool, entri
         for k, v in report.counts.items():
             totals[k] = totals.get(k, 0) + v
     click.echo("harvest: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    import secrets
+
+    from harvest.demo import demo_accounts_and_activity
+
+    password = "Demo-" + secrets.token_urlsafe(9)
+    accounts = demo_accounts_and_activity(ctx, password)
+    if accounts:
+        click.echo(f"demo accounts (password {password}): " + "; ".join(f"{e} ({r})" for e, r in accounts))
     if then_serve:
         click_ctx.invoke(serve, host=host, port=port)
 

@@ -158,3 +158,13 @@ def test_entries_not_updated_within_their_cycle_are_flagged(app, portal_data, cu
     ds = get(portal_data, "371502-scj-0001")  # 每月, fetched today
     assert stale(ds) is None
     assert "每月" in stale(ds, dt.date.today() + dt.timedelta(days=60))
+
+
+def test_held_entries_not_fixed_within_15_working_days_are_flagged(app, portal_data, curators):
+    from harvest.curation import overdue_fix
+
+    ds = get(portal_data, "371502-scj-0004")  # held today (ID numbers)
+    assert overdue_fix(ds) is None
+    due = overdue_fix(ds, dt.date.today() + dt.timedelta(days=40))
+    assert due is not None and due > dt.date.today()
+    assert overdue_fix(get(portal_data, "371502-scj-0001"), dt.date.today() + dt.timedelta(days=40)) is None

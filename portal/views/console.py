@@ -61,7 +61,8 @@ def home():
     department_id = _department_id()
     s = db()
     datasets = s.scalars(select(Dataset).where(Dataset.department_id == department_id)
-                         .options(selectinload(Dataset.distributions).selectinload(Distribution.tables))
+                         .options(selectinload(Dataset.distributions).selectinload(Distribution.tables),
+                                  selectinload(Dataset.classification_events))
                          .order_by(Dataset.status, Dataset.resource_code)).all()
     counts = Counter((d.open_class or "unknown", d.status) for d in datasets)
     held = [d for d in datasets if d.status == "held"]
@@ -69,7 +70,8 @@ def home():
     pending = s.scalars(select(RestrictionRequest).join(Dataset).where(
         Dataset.department_id == department_id, RestrictionRequest.decision.is_(None))).all()
     queue = [a for a in apps.queue(s, department_id) if a.status in ("submitted", "info_requested")]
-    return render_template("console/home.html", datasets=datasets, counts=counts, held=held, stale=stale,
+    overdue = {d.id: due for d in held if (due := curation.overdue_fix(d))}
+    return render_template("console/home.html", datasets=datasets, counts=counts, held=held, stale=stale, overdue=overdue,
                            pending=pending, queue=queue, fix_for=fix_for, department=current_user.curator_department)
 
 
