@@ -122,12 +122,19 @@ def main() -> None:
     file_path = instance / "files" / rel
     size = file_path.stat().st_size
 
-    portal_port, nginx_port = free_port(), free_port()
-    env = {**os.environ, "PORTAL_INSTANCE": str(instance), "PORTAL_BIND": f"127.0.0.1:{portal_port}",
-           "PORTAL_WORKERS": "2"}
-    gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
+    portal_port, nginx_port, accel_port, front_port = free_port(), free_port(), free_port(), free_port()
+
+    def start_gunicorn(port: int, **extra) -> subprocess.Popen:
+        env = {**os.environ, "PORTAL_INSTANCE": str(instance), "PORTAL_BIND": f"127.0.0.1:{port}",
+               "PORTAL_WORKERS": "2", **extra}
+        return subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
                                  "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    gunicorn = start_gunicorn(portal_port)
+    wait_for(f"http://127.0.0.1:{portal_port}/")  # one at a time: both would migrate the same database
+    # The production path: nginx in front; the portal authorizes, nginx sends (X-Accel-Redirect).
+    accel = start_gunicorn(accel_port, PORTAL_X_ACCEL_PREFIX="/_files")
     nginx_dir = args.workdir / "nginx"
     nginx_dir.mkdir(exist_ok=True)
     (nginx_dir / "nginx.conf").write_text(f"""
@@ -136,7 +143,10 @@ events {{ worker_connections 256; }}
 http {{ access_log off; sendfile on; tcp_nopush on; client_body_temp_path {nginx_dir}/body;
   proxy_temp_path {nginx_dir}/proxy; fastcgi_temp_path {nginx_dir}/fcgi; uwsgi_temp_path {nginx_dir}/uwsgi;
   scgi_temp_path {nginx_dir}/scgi;
-  server {{ listen 127.0.0.1:{nginx_port}; location = /file.csv {{ alias {file_path}; }} }} }}
+  server {{ listen 127.0.0.1:{nginx_port}; location = /file.csv {{ alias {file_path}; }} }}
+  server {{ listen 127.0.0.1:{front_port};
+    location /_files/ {{ internal; alias {instance / 'files'}/; }}
+    location / {{ proxy_pass http://127.0.0.1:{accel_port}; proxy_set_header Host $host; }} }} }}
 """)
     nginx = subprocess.Popen(["nginx", "-c", str(nginx_dir / "nginx.conf"), "-p", str(nginx_dir)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -144,25 +154,30 @@ http {{ access_log off; sendfile on; tcp_nopush on; client_body_temp_path {nginx
     try:
         portal_url = f"http://127.0.0.1:{portal_port}{path}"
         nginx_url = f"http://127.0.0.1:{nginx_port}/file.csv"
-        wait_for(f"http://127.0.0.1:{portal_port}/")
+        front_url = f"http://127.0.0.1:{front_port}{path}"
+        wait_for(f"http://127.0.0.1:{accel_port}/")
         wait_for(nginx_url.replace("/file.csv", "/"))
         fetch(portal_url)  # warm the page cache, open the app's files
-        runs: dict[str, list[float]] = {"portal": [], "nginx": []}
+        runs: dict[str, list[float]] = {"portal": [], "nginx": [], "portal_behind_nginx": []}
         peaks: dict = {}
         stop = threading.Event()
         sampler = threading.Thread(target=rss_sampler, args=(lambda: children(gunicorn.pid), stop, peaks))
         sampler.start()
         for i in range(args.repeat):
-            for name, url in (("nginx", nginx_url), ("portal", portal_url)):
+            for name, url in (("nginx", nginx_url), ("portal", portal_url), ("portal_behind_nginx", front_url)):
                 seconds, got, status = fetch(url)
                 assert got == size and status == 200, (name, got, status)
                 runs[name].append(size / 2**20 / seconds)
-                print(f"  run {i + 1} {name:6}: {runs[name][-1]:.0f} MB/s", flush=True)
+                print(f"  run {i + 1} {name:19}: {runs[name][-1]:.0f} MB/s", flush=True)
         stop.set()
         sampler.join()
         portal_mbps, nginx_mbps = statistics.median(runs["portal"]), statistics.median(runs["nginx"])
+        front_mbps = statistics.median(runs["portal_behind_nginx"])
         results.update(portal_mb_s=portal_mbps, nginx_mb_s=nginx_mbps, ratio=portal_mbps / nginx_mbps,
+                       portal_behind_nginx_mb_s=front_mbps, ratio_behind_nginx=front_mbps / nginx_mbps,
                        gunicorn_peak_rss_mb=peaks.get("mb"), runs=runs)
+        print(f"  => portal behind nginx (X-Accel-Redirect) {front_mbps:.0f} MB/s: {front_mbps / nginx_mbps:.2f}× nginx",
+              flush=True)
         print(f"  => portal {portal_mbps:.0f} MB/s vs nginx {nginx_mbps:.0f} MB/s: {portal_mbps / nginx_mbps:.2f}× "
               f"(target ≥ 0.9); gunicorn master + workers peak RSS {peaks.get('mb')} MB during the downloads",
               flush=True)
@@ -173,7 +188,7 @@ http {{ access_log off; sendfile on; tcp_nopush on; client_body_temp_path {nginx
         print(f"  => {got / 2**20:.0f} of {size / 2**20:.0f} MB in {seconds:.0f} s, status {status}: "
               f"{'complete' if got == size else 'CUT SHORT'}", flush=True)
     finally:
-        for proc in (gunicorn, nginx):
+        for proc in (gunicorn, accel, nginx):
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
     out = ROOT / "benchmarks" / "results" / "download.json"

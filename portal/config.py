@@ -32,6 +32,9 @@ class Settings:
     smtp_url: str = ""     # smtp://user:pass@host:587?starttls; empty: mail stays in the outbox
     redis_url: str = ""    # rate-limit storage; empty: in memory (one process)
     https: bool = False    # behind HTTPS: cookies get the Secure flag
+    # Behind nginx: the portal authorizes a download and nginx sends the file from an
+    # `internal` location with this prefix (X-Accel-Redirect); empty: the portal sends it.
+    x_accel_prefix: str = ""
     base_url: str = "http://127.0.0.1:5000"  # for links in mail sent outside a request
 
     def __post_init__(self) -> None:

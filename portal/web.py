@@ -1,7 +1,10 @@
 """Small helpers shared by the views."""
 from __future__ import annotations
 
-from flask import current_app, g
+from pathlib import Path
+from urllib.parse import quote
+
+from flask import Response, current_app, g, send_file
 from sqlalchemy.orm import Session
 
 from .app import PortalContext
@@ -16,3 +19,21 @@ def db() -> Session:
     if "db" not in g:
         g.db = portal().sessions()
     return g.db
+
+
+def send_stored_file(path: Path, **kwargs) -> Response:
+    """A stored file, already authorized by the caller: sent by the portal (send_file: Range,
+    ETag, 304), or — with PORTAL_X_ACCEL_PREFIX behind nginx — handed to nginx with
+    X-Accel-Redirect, so the bytes go out at nginx's speed from its internal location."""
+    prefix = portal().settings.x_accel_prefix
+    if not prefix:
+        return send_file(path, **kwargs)
+    relative = path.resolve().relative_to(portal().storage.root).as_posix()
+    response = send_file(path, **kwargs)  # the headers (type, disposition, ETag) as the portal would send them
+    response.direct_passthrough = False
+    response.set_data(b"")
+    response.headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(relative)
+    for header in ("Content-Length", "Content-Range", "Accept-Ranges", "Last-Modified"):
+        response.headers.pop(header, None)  # nginx sets them from the file itself
+    response.status_code = 200
+    return response

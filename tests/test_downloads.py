@@ -113,3 +113,20 @@ def test_a_table_of_another_dataset_is_not_served_under_this_name(client, portal
     other = table_of(portal_data, "371502-scj-0002")  # conditional data, asked for via an open dataset
     assert client.get(f"/dataset/371502-scj-0001/download/{other.id}.csv").status_code == 404
     assert client.get("/dataset/371502-scj-0001/download/1.exe").status_code == 404
+
+
+def test_behind_nginx_the_portal_authorizes_and_nginx_sends(tmp_path, database_url, portal_data):
+    """PORTAL_X_ACCEL_PREFIX: the answer carries X-Accel-Redirect to the stored file, no body."""
+    from portal.app import create_app
+
+    app = create_app({"instance": portal_data.settings.instance_path, "database_url": database_url,
+                      "x_accel_prefix": "/_files"})
+    client = app.test_client()
+    t = table_of(portal_data, "371502-scj-0001")
+    response = client.get(f"/dataset/371502-scj-0001/download/{t.id}.csv")
+    assert response.status_code == 200 and response.get_data() == b""
+    assert response.headers["X-Accel-Redirect"] == "/_files/" + t.formats["csv"]["path"]
+    assert "filename*=UTF-8''" in response.headers["Content-Disposition"]
+    assert client.get(f"/dataset/371502-scj-0002/download/{t.id}.csv").status_code == 404  # still authorized first
+    assert downloads_of(portal_data, "371502-scj-0001") == 1
+    app.extensions["portal"].engine.dispose()

@@ -17,3 +17,15 @@ def test_upgrade_is_idempotent(ctx):
     upgrade(ctx.engine)  # a second upgrade at head changes nothing and does not fail
     with ctx.engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0007"
+
+
+def test_processes_starting_at_once_migrate_once(settings):
+    """Gunicorn workers start together; each runs the migrations: one migrates, the rest wait."""
+    import subprocess
+    import sys
+
+    code = ("from portal.app import PortalContext; from portal.config import Settings; "
+            f"PortalContext(Settings(instance_path={str(settings.instance_path)!r}, database_url={settings.database_url!r}))")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors

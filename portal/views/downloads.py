@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from .. import catalog
 from ..bundle import bundle_path
 from ..models import Dataset, DataTable, Department, Distribution, DownloadEvent, OpenClass
-from ..web import db, portal
+from ..web import db, portal, send_stored_file
 
 bp = Blueprint("downloads", __name__)
 MEDIA = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet",
@@ -60,9 +60,9 @@ def download(name: str, table_id: int, fmt: str):
     ds, table = _open_table(name, table_id)
     entry = table.formats.get(fmt) or abort(404)
     path = portal().storage.path(entry["path"])
-    response = send_file(path, mimetype=MEDIA[fmt], as_attachment=True, download_name=_file_name(ds, table, fmt),
-                         conditional=True, etag=entry["sha256"], last_modified=table.distribution.fetched_at,
-                         max_age=3600)
+    response = send_stored_file(path, mimetype=MEDIA[fmt], as_attachment=True,
+                                download_name=_file_name(ds, table, fmt), conditional=True, etag=entry["sha256"],
+                                last_modified=table.distribution.fetched_at, max_age=3600)
     if response.status_code in (200, 206):
         _count(ds, table, fmt)
     return response
@@ -74,8 +74,8 @@ def bundle(name: str, table_id: int):
     ds, table = _open_table(name, table_id)
     today = dt.date.today()
     path = bundle_path(portal().storage, ds, table, today)
-    response = send_file(path, mimetype=MEDIA["zip"], as_attachment=True,
-                         download_name=_file_name(ds, table, "zip"), conditional=True, max_age=0)
+    response = send_stored_file(path, mimetype=MEDIA["zip"], as_attachment=True,
+                                download_name=_file_name(ds, table, "zip"), conditional=True, max_age=0)
     if response.status_code in (200, 206):
         _count(ds, table, "bundle")
     return response
