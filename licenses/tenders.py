@@ -43,6 +43,7 @@ from portal.models import (
     TenderStatus,
     User,
     UserKind,
+    as_utc,
     utcnow,
 )
 
@@ -57,10 +58,6 @@ BID_FIELDS = ("plan", "security", "public_value", "price")
 
 def _now(now: dt.datetime | None) -> dt.datetime:
     return now or utcnow()
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _event(session: Session, tender: Tender, action: str, note: str | None = None) -> None:
@@ -101,7 +98,7 @@ def open_tender(session: Session, bureau: User, draft: TenderDraft, ip: str | No
     criteria = draft.criteria or DEFAULT_CRITERIA
     if sum(c["weight"] for c in criteria) != 100 or any(c["weight"] <= 0 for c in criteria):
         raise LicenceError("评审因素权重须为正数且合计 100 / weights must be positive and add up to 100")
-    if _aware(draft.closes_at) <= _aware(draft.opens_at):
+    if as_utc(draft.closes_at) <= as_utc(draft.opens_at):
         raise LicenceError("投标截止时间须晚于开始时间 / the window must end after it starts")
     if not (1 <= draft.licence_months <= 60) or draft.min_bids < 1:
         raise LicenceError("授权期限 1–60 个月，最少有效投标数至少 1 / term 1–60 months, minimum bids ≥ 1")
@@ -139,7 +136,7 @@ def link_interest(session: Session, tender: Tender, application: Application) ->
 # ---------------------------------------------------------------------- questions
 
 def ask(session: Session, user: User, tender: Tender, question: str, now: dt.datetime | None = None) -> TenderQuestion:
-    if tender.status != TenderStatus.OPEN.value or _now(now) >= _aware(tender.closes_at):
+    if tender.status != TenderStatus.OPEN.value or _now(now) >= as_utc(tender.closes_at):
         raise LicenceError("投标已截止，不再受理提问 / the window is closed")
     if len((question or "").strip()) < 5:
         raise LicenceError("请写明问题 / write the question")
@@ -182,9 +179,9 @@ def submit_bid(session: Session, secret: str, bidder: User, tender: Tender, cont
     moment = _now(now)
     if not qualified(bidder):
         raise LicenceError("仅已验证的企业账户可以投标 / only verified company accounts may bid")
-    if tender.status != TenderStatus.OPEN.value or moment < _aware(tender.opens_at):
+    if tender.status != TenderStatus.OPEN.value or moment < as_utc(tender.opens_at):
         raise LicenceError("该招标当前不接受投标 / this tender does not take bids now")
-    if moment >= _aware(tender.closes_at):
+    if moment >= as_utc(tender.closes_at):
         raise LicenceError("投标已截止，逾期投标不予受理 / the window has closed: late bids are refused")
     clean = {k: str(content.get(k, "")).strip() for k in BID_FIELDS}
     if any(len(clean[k]) < 2 for k in ("plan", "security", "public_value")):
@@ -215,7 +212,7 @@ def _active_bid(session: Session, tender: Tender, bidder: User) -> Bid | None:
 
 def withdraw_bid(session: Session, bidder: User, tender: Tender, now: dt.datetime | None = None,
                  ip: str | None = None) -> None:
-    if tender.status != TenderStatus.OPEN.value or _now(now) >= _aware(tender.closes_at):
+    if tender.status != TenderStatus.OPEN.value or _now(now) >= as_utc(tender.closes_at):
         raise LicenceError("投标已截止，不能撤回 / the window is closed")
     bid = _active_bid(session, tender, bidder)
     if bid is None:
@@ -230,7 +227,7 @@ def valid_bids(tender: Tender) -> list[Bid]:
 
 def open_bid(secret: str, tender: Tender, bid: Bid, now: dt.datetime | None = None) -> dict:
     """The bid's content — only once the window has closed. No role is exempt."""
-    if _now(now) < _aware(tender.closes_at) or tender.status == TenderStatus.OPEN.value:
+    if _now(now) < as_utc(tender.closes_at) or tender.status == TenderStatus.OPEN.value:
         raise PermissionError("投标截止前任何人不得查看投标内容 / sealed until the window closes")
     try:
         data = json.loads(_fernet(secret, tender).decrypt(bid.sealed))
@@ -257,7 +254,7 @@ def close(session: Session, bureau: User, tender: Tender, now: dt.datetime | Non
     _bureau(bureau)
     if tender.status != TenderStatus.OPEN.value:
         raise LicenceError("该招标不在投标阶段 / not open")
-    if _now(now) < _aware(tender.closes_at):
+    if _now(now) < as_utc(tender.closes_at):
         raise LicenceError("投标尚未截止 / the window has not closed yet")
     bids = valid_bids(tender)
     if len(bids) < tender.min_bids:
@@ -276,7 +273,7 @@ def reopen(session: Session, bureau: User, tender: Tender, opens_at: dt.datetime
     _bureau(bureau)
     if tender.status != TenderStatus.FAILED.value:
         raise LicenceError("只有流标的招标可以重新招标 / only a failed tender is re-opened")
-    if _aware(closes_at) <= _aware(opens_at):
+    if as_utc(closes_at) <= as_utc(opens_at):
         raise LicenceError("投标截止时间须晚于开始时间 / the window must end after it starts")
     for bid in valid_bids(tender):
         bid.status = "void"
@@ -348,7 +345,7 @@ def ranking(session: Session, tender: Tender) -> list[Ranked]:
         means = {k: sum(v) / len(v) for k, v in by.items()}
         total = round(sum(means.get(k, 0.0) * w / 100 for k, w in weights.items()), 4)
         rows.append((bid, total, means))
-    rows.sort(key=lambda r: (-r[1], -r[2].get("price", 0.0), _aware(r[0].submitted_at), r[0].id))
+    rows.sort(key=lambda r: (-r[1], -r[2].get("price", 0.0), as_utc(r[0].submitted_at), r[0].id))
     return [Ranked(bid, total, means, i + 1) for i, (bid, total, means) in enumerate(rows)]
 
 

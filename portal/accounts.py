@@ -20,7 +20,7 @@ from stdnum.cn import uscc
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .audit import record
-from .models import ApiToken, Department, User, UserKind, utcnow
+from .models import ApiToken, Department, User, UserKind, as_utc, utcnow
 
 PASSWORD_METHOD = "scrypt"  # Werkzeug's scrypt (n=2**15, r=8, p=1)
 VERIFY_MAX_AGE = 3 * 24 * 3600
@@ -267,16 +267,12 @@ def user_for_token(session: Session, token: str, ip: str | None = None) -> User 
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
     now = utcnow()
-    if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
+    if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= now:
         record(session, "token_refused", actor=row.user if row else None,
                target=f"token:{row.id}" if row else None, ip=ip)
         return None
-    if row.last_used_at is None or now - _aware(row.last_used_at) >= TOKEN_AUDIT_EVERY:
+    if row.last_used_at is None or now - as_utc(row.last_used_at) >= TOKEN_AUDIT_EVERY:
         record(session, "token_used", actor=row.user, target=f"token:{row.id}", ip=ip)
     row.last_used_at = now
     return row.user
 
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite gives naive datetimes back; they were stored as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -1,6 +1,6 @@
 """SQLAlchemy 2.0 typed models, one module per domain. Alembic migrations make the tables."""
 from .accounts import ApiToken, AuditEvent, OutboxMessage, User, UserKind
-from .base import Base, utcnow
+from .base import Base, as_utc, utcnow
 from .catalog import (
     PUBLIC_CLASSES,
     AppendOnlyError,
@@ -46,7 +46,7 @@ __all__ = [
     "Agreement", "Application", "ApplicationEvent", "ApplicationItem", "AppStatus", "Grant", "LicensedDownload",
     "Purpose", "UsageReport",
     "ApiToken", "AuditEvent", "OutboxMessage", "User", "UserKind",
-    "Base", "utcnow", "PUBLIC_CLASSES", "AppendOnlyError", "ClassificationEvent", "DataTable",
+    "Base", "as_utc", "utcnow", "PUBLIC_CLASSES", "AppendOnlyError", "ClassificationEvent", "DataTable",
     "Dataset", "DatasetStatus", "Department", "Distribution", "DownloadEvent", "OpenClass", "RestrictionRequest", "HarvestJob",
     "HarvestJobEntry", "HarvestSource",
 ]

@@ -13,7 +13,7 @@ from licenses.applications import LicenceError
 from portal import catalog, mail
 
 from ..forms import ActionForm
-from ..models import Application, Bid, Objection, Score, Tender, TenderQuestion, TenderStatus, utcnow
+from ..models import Application, Bid, Objection, Score, Tender, TenderQuestion, TenderStatus, as_utc, utcnow
 from ..web import db, portal
 
 bp = Blueprint("tenders", __name__)
@@ -73,7 +73,7 @@ def show(number: str):
                            mine=mine, own_scores=own_scores, action=ActionForm(), now=now,
                            qualified=current_user.is_authenticated and svc.qualified(current_user),
                            may_evaluate=current_user.is_authenticated and svc.may_evaluate(current_user, tender),
-                           closed=now >= svc._aware(tender.closes_at), today=dt.date.today())
+                           closed=now >= as_utc(tender.closes_at), today=dt.date.today())
 
 
 @bp.post("/tenders/<number>/questions")
