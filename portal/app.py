@@ -73,7 +73,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .views import accounts, admin, api, catalog, console, downloads, feedback, licensing, tenders
 
     csrf = CSRFProtect(app)  # every form; the read-only CKAN API (GET, or POST by CKAN clients) is exempt
-    for view in (api.package_search, api.package_show, api.help_show):
+    for view in (api.package_search, api.package_show, api.help_show, api.status_show, api.package_list,
+                 api.current_package_list_with_resources, api.organization_list, api.organization_show,
+                 api.group_list, api.tag_list, api.resource_show):
         csrf.exempt(view)
     limits.init_app(app, settings.redis_url)
     auth.init_app(app)

@@ -60,3 +60,40 @@ def test_get_requests_under_api_3(client, portal_data):
     assert body["result"]["facets"] == {"groups": {"交通运输": 1}}
     missing = client.get("/api/3/action/package_show", query_string={"id": "371502-scj-0003"})
     assert missing.status_code == 404 and missing.json["error"]["__type"] == "Not Found Error"
+
+
+def test_the_rest_of_the_ckan_read_api_with_ckanapi(ckan):
+    assert ckan.action.status_show()["api_version"] == 3
+    assert ckan.action.package_list() == ["371502-jty-0001", "371502-scj-0001", "371502-scj-0002"]
+    assert ckan.action.package_list(limit=1, offset=1) == ["371502-scj-0001"]
+    current = ckan.action.current_package_list_with_resources(limit=10)
+    assert {p["name"] for p in current} == {"371502-jty-0001", "371502-scj-0001", "371502-scj-0002"}
+    assert ckan.action.organization_list() == ["dcf-jtysj", "dcf-scjgj"]
+    orgs = {o["name"]: o for o in ckan.action.organization_list(all_fields=True)}
+    assert orgs["dcf-scjgj"]["package_count"] == 2 and orgs["dcf-scjgj"]["title"] == "东昌府区市场监督管理局"
+    org = ckan.action.organization_show(id="dcf-scjgj", include_datasets=True)
+    assert sorted(p["name"] for p in org["packages"]) == ["371502-scj-0001", "371502-scj-0002"]
+    assert ckan.action.group_list() == ["交通运输", "市场监管"]
+    assert "药店" in ckan.action.tag_list() and ckan.action.tag_list(query="药") == ["药店"]
+    resource = ckan.action.package_show(id="371502-scj-0001")["resources"][0]
+    assert ckan.action.resource_show(id=resource["id"])["url"] == resource["url"]
+
+
+@pytest.mark.parametrize("action,params", [("organization_show", {"id": "nope"}), ("resource_show", {"id": "999999-csv"}),
+                                           ("resource_show", {"id": "garbage"})])
+def test_unknown_objects_are_not_found(ckan, action, params):
+    with pytest.raises(NotFound):
+        ckan.call_action(action, params)
+
+
+def test_resources_of_hidden_datasets_are_not_found(ckan, portal_data):
+    from sqlalchemy import select
+
+    from portal.models import DataTable, Dataset, Distribution
+    with portal_data.sessions() as s:
+        ids = s.scalars(select(DataTable.id).join(Distribution).join(Dataset)
+                        .where(Dataset.name.in_(["371502-scj-0004", "371502-jty-0002"]))).all()
+    assert ids
+    for table_id in ids:
+        with pytest.raises(NotFound):
+            ckan.action.resource_show(id=f"{table_id}-csv")

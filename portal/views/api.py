@@ -7,10 +7,11 @@ import json
 import re
 
 from flask import Blueprint, jsonify, request, url_for
+from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
 from .. import catalog
-from ..models import Dataset, Distribution, OpenClass
+from ..models import Dataset, DataTable, Distribution, OpenClass
 from ..search import FACETS, SearchQuery
 from ..web import db, portal
 
@@ -153,3 +154,126 @@ def package_dict(ds: Dataset) -> dict:
         "resources": resources, "num_resources": len(resources),
     }
 
+
+
+# ---------------------------------------------------------------------- the rest of CKAN's read side
+
+def _int(args: dict, name: str, default: int, most: int = MAX_ROWS) -> int:
+    value = args.get(name)
+    if value in (None, ""):
+        return default
+    number = int(value)  # ValueError → 409 below
+    if number < 0:
+        raise ValueError(name)
+    return min(number, most)
+
+
+def _bad(action: str, exc: Exception):  # noqa: ANN202
+    return error(action, 409, "Validation Error", f"invalid parameter: {exc}")
+
+
+@bp.route("/status_show", methods=["GET", "POST"])
+def status_show():
+    return ok("status_show", {"site_title": "东昌府区公共数据开放平台", "site_url": request.host_url.rstrip("/"),
+                              "site_description": "Dongchangfu District open-data portal (CKAN-compatible read API)",
+                              "ckan_version": "2.12.0", "api_version": 3, "locale_default": "zh_Hans_CN",
+                              "extensions": []})
+
+
+@bp.route("/package_list", methods=["GET", "POST"])
+def package_list():
+    args = params()
+    try:
+        limit, offset = _int(args, "limit", MAX_ROWS), _int(args, "offset", 0, 10**9)
+    except ValueError as exc:
+        return _bad("package_list", exc)
+    names = db().scalars(catalog.public_datasets().with_only_columns(Dataset.name).order_by(Dataset.name)
+                         .limit(limit).offset(offset)).all()
+    return ok("package_list", list(names))
+
+
+@bp.route("/current_package_list_with_resources", methods=["GET", "POST"])
+def current_package_list_with_resources():
+    args = params()
+    try:
+        limit, offset = _int(args, "limit", 100), _int(args, "offset", 0, 10**9)
+    except ValueError as exc:
+        return _bad("current_package_list_with_resources", exc)
+    rows = db().scalars(catalog.public_datasets().order_by(Dataset.updated_at.desc(), Dataset.id.desc())
+                        .limit(limit).offset(offset).options(
+                            selectinload(Dataset.department),
+                            selectinload(Dataset.distributions).selectinload(Distribution.tables))).all()
+    return ok("current_package_list_with_resources", [package_dict(d) for d in rows])
+
+
+def _organizations() -> list[tuple]:
+    return catalog.departments_with_counts(db())
+
+
+def _org_dict(dept, count: int) -> dict:  # noqa: ANN001
+    return {"id": dept.code, "name": dept.code, "title": dept.name, "display_name": dept.name, "type": "organization",
+            "is_organization": True, "state": "active", "package_count": count, "description": ""}
+
+
+@bp.route("/organization_list", methods=["GET", "POST"])
+def organization_list():
+    args = params()
+    orgs = sorted(_organizations(), key=lambda pair: pair[0].code)
+    if str(args.get("all_fields", "")).lower() in ("true", "1"):
+        return ok("organization_list", [_org_dict(d, n) for d, n in orgs])
+    return ok("organization_list", [d.code for d, _ in orgs])
+
+
+@bp.route("/organization_show", methods=["GET", "POST"])
+def organization_show():
+    args = params()
+    code = str(args.get("id") or "")
+    found = next(((d, n) for d, n in _organizations() if d.code == code), None)
+    if found is None:
+        return error("organization_show", 404, "Not Found Error", "Not found")
+    result = _org_dict(*found)
+    if str(args.get("include_datasets", "")).lower() in ("true", "1"):
+        rows = db().scalars(catalog.public_datasets().where(Dataset.department_id == found[0].id)
+                            .order_by(Dataset.name).limit(1000).options(
+                                selectinload(Dataset.department),
+                                selectinload(Dataset.distributions).selectinload(Distribution.tables))).all()
+        result["packages"] = [package_dict(d) for d in rows]
+    return ok("organization_show", result)
+
+
+@bp.route("/group_list", methods=["GET", "POST"])
+def group_list():
+    """Groups are the domains (数据领域)."""
+    args = params()
+    rows = db().execute(catalog.public_datasets().with_only_columns(Dataset.domain, func.count())
+                        .where(Dataset.domain.is_not(None)).group_by(Dataset.domain).order_by(Dataset.domain)).all()
+    if str(args.get("all_fields", "")).lower() in ("true", "1"):
+        return ok("group_list", [{"id": d, "name": d, "title": d, "display_name": d, "package_count": n,
+                                  "type": "group", "state": "active"} for d, n in rows])
+    return ok("group_list", [d for d, _ in rows])
+
+
+@bp.route("/tag_list", methods=["GET", "POST"])
+def tag_list():
+    args = params()
+    query = str(args.get("query") or "").strip().lower()
+    tags = sorted({t for tags in db().scalars(catalog.public_datasets().with_only_columns(Dataset.tags)) for t in tags or []})
+    return ok("tag_list", [t for t in tags if query in t.lower()])
+
+
+@bp.route("/resource_show", methods=["GET", "POST"])
+def resource_show():
+    args = params()
+    resource_id = str(args.get("id") or "")
+    table_id, _, fmt = resource_id.partition("-")
+    if not table_id.isdigit():
+        return error("resource_show", 404, "Not Found Error", "Not found")
+    s = db()
+    table = s.get(DataTable, int(table_id))
+    ds = catalog.get_public_dataset(s, table.distribution.dataset.name) if table is not None else None
+    if ds is None or table.distribution.superseded_at is not None:
+        return error("resource_show", 404, "Not Found Error", "Not found")
+    for resource in package_dict(ds)["resources"]:
+        if resource["id"] == resource_id:
+            return ok("resource_show", resource)
+    return error("resource_show", 404, "Not Found Error", "Not found")
