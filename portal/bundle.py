@@ -26,24 +26,30 @@ def field_type(arrow_type: str) -> str:
     return "any"
 
 
-def datapackage(ds: Dataset, table: DataTable, path: str = "data.csv") -> dict:
+def resource(table: DataTable, name: str, path: str) -> dict:
+    """A Frictionless tabular data resource for a table's UTF-8 CSV at `path`."""
     csv_facts = table.formats["csv"]
+    return {"name": name, "path": path, "profile": "tabular-data-resource", "format": "csv", "mediatype": "text/csv",
+            "encoding": "utf-8", "bytes": csv_facts["size"], "hash": f"sha256:{csv_facts['sha256']}",
+            "schema": {"fields": [{"name": f["name"], "type": field_type(f["type"])} for f in table.schema]}}
+
+
+def package(ds: Dataset, resources: list[dict], version: str) -> dict:
     return {
         "profile": "tabular-data-package",
         "name": ds.name.lower(),
         "title": ds.title,
         "description": ds.summary,
-        "version": table.distribution.fetched_at.date().isoformat(),
+        "version": version,
         "sources": [{"title": ds.department.name}],
         "contributors": [{"title": ds.department.name, "role": "author"}],
         "keywords": list(ds.tags or []),
-        "resources": [{
-            "name": "data", "path": path, "profile": "tabular-data-resource", "format": "csv",
-            "mediatype": "text/csv", "encoding": "utf-8", "bytes": csv_facts["size"],
-            "hash": f"sha256:{csv_facts['sha256']}",
-            "schema": {"fields": [{"name": f["name"], "type": field_type(f["type"])} for f in table.schema]},
-        }],
+        "resources": resources,
     }
+
+
+def datapackage(ds: Dataset, table: DataTable, path: str = "data.csv") -> dict:
+    return package(ds, [resource(table, "data", path)], table.distribution.fetched_at.date().isoformat())
 
 
 def attribution_text(ds: Dataset, table: DataTable, today: dt.date) -> str:

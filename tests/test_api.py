@@ -89,7 +89,7 @@ def test_unknown_objects_are_not_found(ckan, action, params):
 def test_resources_of_hidden_datasets_are_not_found(ckan, portal_data):
     from sqlalchemy import select
 
-    from portal.models import DataTable, Dataset, Distribution
+    from portal.models import Dataset, DataTable, Distribution
     with portal_data.sessions() as s:
         ids = s.scalars(select(DataTable.id).join(Distribution).join(Dataset)
                         .where(Dataset.name.in_(["371502-scj-0004", "371502-jty-0002"]))).all()

@@ -130,3 +130,16 @@ def test_behind_nginx_the_portal_authorizes_and_nginx_sends(tmp_path, database_u
     assert client.get(f"/dataset/371502-scj-0002/download/{t.id}.csv").status_code == 404  # still authorized first
     assert downloads_of(portal_data, "371502-scj-0001") == 1
     app.extensions["portal"].engine.dispose()
+
+
+def test_datapackage_json_validates_with_frictionless(live_server, portal_data):
+    frictionless = pytest.importorskip("frictionless")
+    import requests
+
+    url = f"{live_server}/dataset/371502-scj-0001/datapackage.json"
+    descriptor = requests.get(url, timeout=10).json()
+    assert descriptor["resources"][0]["path"].startswith(live_server)
+    assert descriptor["resources"][0]["schema"]["fields"][3] == {"name": "经营面积", "type": "number"}
+    report = frictionless.validate(url)  # reads the package and every row of its CSV over HTTP
+    assert report.valid, report.flatten(["type", "note"])
+    assert requests.get(f"{live_server}/dataset/371502-scj-0002/datapackage.json", timeout=10).status_code == 404

@@ -108,3 +108,24 @@ def list_file(code: str, open_class: str, fmt: str):
     buf.seek(0)
     return send_file(buf, mimetype=MEDIA[fmt], as_attachment=True,
                      download_name=f"{title}-{dt.date.today().isoformat()}.{fmt}")
+
+
+@bp.get("/dataset/<name>/datapackage.json")
+def datapackage_json(name: str):
+    """The dataset as a Frictionless data package: each current table's UTF-8 CSV by URL,
+    with its schema, size and sha256. Unconditional data only; conditional data needs a grant."""
+    from flask import jsonify, url_for
+
+    from ..bundle import package, resource
+
+    ds = catalog.get_public_dataset(db(), name)
+    if ds is None or ds.open_class != OpenClass.UNCONDITIONAL.value:
+        abort(404)
+    tables = [t for d in ds.current_distributions for t in d.tables]
+    resources = [resource(t, f"table-{i}" if len(tables) > 1 else "data",
+                          url_for("downloads.download", name=ds.name, table_id=t.id, fmt="csv", _external=True))
+                 for i, t in enumerate(tables)]
+    version = max(d.fetched_at for d in ds.current_distributions).date().isoformat()
+    response = jsonify(package(ds, resources, version))
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
