@@ -70,7 +70,7 @@ def create_app(config: dict | None = None) -> Flask:
     from flask_wtf.csrf import CSRFProtect
 
     from . import auth, i18n, limits
-    from .views import accounts, admin, api, catalog, console, downloads, feedback, licensing, tenders
+    from .views import accounts, admin, api, catalog, console, dcat, downloads, feedback, licensing, tenders
 
     csrf = CSRFProtect(app)  # every form; the read-only CKAN API (GET, or POST by CKAN clients) is exempt
     for view in (api.package_search, api.package_show, api.help_show, api.status_show, api.package_list,
@@ -86,6 +86,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(tenders.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(feedback.bp)
+    app.register_blueprint(dcat.bp)
     app.register_blueprint(catalog.bp)
     app.register_blueprint(downloads.bp)
     app.register_blueprint(api.bp)
