@@ -56,6 +56,7 @@ def test_get_requests_under_api_3(client, portal_data):
     response = client.get("/api/3/action/package_search",
                           query_string={"q": "公交", "fq": 'groups:"交通运输"', "facet.field": '["groups"]'})
     body = response.json
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert body["success"] is True and body["result"]["count"] == 1
     assert body["result"]["facets"] == {"groups": {"交通运输": 1}}
     missing = client.get("/api/3/action/package_show", query_string={"id": "371502-scj-0003"})

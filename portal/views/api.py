@@ -29,6 +29,13 @@ SORTS = {"score desc": "relevance", "relevance": "relevance", "metadata_modified
 MAX_ROWS = 1000
 
 
+@bp.after_request
+def _cors(response):  # noqa: ANN001, ANN202
+    """The public read API answers any origin (it reads public data only, no cookies needed)."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
 def _help(action: str) -> str:
     return url_for("api.help_show", name=action, _external=True)
 
