@@ -146,7 +146,7 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     """CSV and Parquet with only the granted fields and rows, ATTRIBUTION.txt,
     datapackage.json and the accepted agreement; logged with bytes and time."""
     from harvest.formats import attribution
-    from portal.bundle import field_type
+    from portal.bundle import field_type, package
 
     started = time.perf_counter()
     ds = item.dataset
@@ -191,17 +191,17 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
         f"行数 / Rows: {data.num_rows}" + (f"（仅限 {json.dumps(item.row_filter, ensure_ascii=False)}）" if item.row_filter else ""),
         "", "不得向第三方提供；仅限上述用途；利用本数据形成的产品须注明数据来源和获取日期。",
         "No passing on to third parties; use for the purpose above only; products state the source and date.", ""])
-    package = {"profile": "tabular-data-package", "name": ds.name.lower(), "title": ds.title,
-               "licenses": [{"name": grant.licence_number, "path": licence_url, "title": "有条件开放数据使用授权"}],
-               "sources": [{"title": ds.department.name}],
-               "resources": [{"name": "data", "path": "data.csv", "format": "csv", "encoding": "utf-8",
-                              "schema": {"fields": [{"name": f.name, "type": field_type(str(f.type))} for f in data.schema]}}]}
+    descriptor = package(ds, [{"name": "data", "path": "data.csv", "profile": "tabular-data-resource",
+                               "format": "csv", "mediatype": "text/csv", "encoding": "utf-8",
+                               "schema": {"fields": [{"name": f.name, "type": field_type(str(f.type))}
+                                                     for f in data.schema]}}], today.isoformat())
+    descriptor["licenses"] = [{"name": grant.licence_number, "path": licence_url, "title": "有条件开放数据使用授权"}]
     zip_path = folder / f"{ds.name}-{grant.licence_number}.zip"
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.write(csv_path, "data.csv")
         zf.write(parquet_path, "data.parquet")
         zf.writestr("ATTRIBUTION.txt", text)
-        zf.writestr("datapackage.json", json.dumps(package, ensure_ascii=False, indent=2))
+        zf.writestr("datapackage.json", json.dumps(descriptor, ensure_ascii=False, indent=2))
         zf.writestr("AGREEMENT.txt", grant.agreement.text)
     size = zip_path.stat().st_size
     session.add(LicensedDownload(grant_id=grant.id, user_id=user.id, dataset_id=ds.id, bytes=size,

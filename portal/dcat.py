@@ -50,7 +50,7 @@ def add_dataset(g: Graph, base: str, ds: Dataset) -> URIRef:
         g.add((node, DCTERMS.title, Literal(ds.edits["title_en"], lang="en")))
     g.add((node, DCTERMS.description, Literal(ds.summary or ds.title, lang="zh")))
     g.add((node, DCTERMS.identifier, Literal(ds.resource_code or ds.name)))
-    g.add((node, DCAT.landingPage, _page(g, node)))
+    g.add((node, DCAT.landingPage, _document(g, str(node))))  # the dataset's page is its URI
     g.add((node, DCTERMS.publisher, _agent(g, base, ds.department.code, ds.department.name)))
     point = BNode()
     g.add((point, RDF.type, VCARD.Kind))
@@ -89,9 +89,8 @@ def add_dataset(g: Graph, base: str, ds: Dataset) -> URIRef:
     return node
 
 
-def _page(g: Graph, node: URIRef) -> URIRef:
-    g.add((node, RDF.type, DCAT.Dataset))
-    page = URIRef(str(node))
+def _document(g: Graph, url: str) -> URIRef:
+    page = URIRef(url)
     g.add((page, RDF.type, FOAF.Document))
     return page
 
@@ -130,7 +129,7 @@ def catalog_graph(base: str, datasets: list[Dataset], page: int, pages: int) -> 
     g.add((node, DCTERMS.title, Literal("Dongchangfu District Open Data Portal", lang="en")))
     g.add((node, DCTERMS.description, Literal("东昌府区政务数据的无条件开放和有条件开放目录", lang="zh")))
     g.add((node, DCTERMS.publisher, _agent(g, base, "bureau", "东昌府区大数据局")))
-    g.add((node, FOAF.homepage, _homepage(g, base)))
+    g.add((node, FOAF.homepage, _document(g, f"{base}/")))
     for ds in datasets:
         g.add((node, DCAT.dataset, add_dataset(g, base, ds)))
     if pages > 1:  # Hydra-style paging, as DCAT-AP recommends for large catalogs
@@ -143,8 +142,3 @@ def catalog_graph(base: str, datasets: list[Dataset], page: int, pages: int) -> 
         g.add((view, hydra.last, URIRef(f"{base}/catalog.ttl?page={pages}")))
     return g
 
-
-def _homepage(g: Graph, base: str) -> URIRef:
-    home = URIRef(f"{base}/")
-    g.add((home, RDF.type, FOAF.Document))
-    return home
