@@ -134,6 +134,26 @@ def check_download(session: Session, secret: str, token: str, user: User, grant_
     return grant, item
 
 
+def grant_for_api(session: Session, user: User, dataset_id: int,
+                  today: dt.date | None = None) -> tuple[Grant, ApplicationItem] | None:
+    """The user's grant in force today that covers this dataset, with its item (the granted
+    fields and rows); the newest if several. The data API serves licensed rows only through this."""
+    today = today or dt.date.today()
+    row = session.execute(
+        select(Grant, ApplicationItem).join(ApplicationItem, ApplicationItem.application_id == Grant.application_id)
+        .where(Grant.user_id == user.id, ApplicationItem.dataset_id == dataset_id, Grant.revoked_at.is_(None),
+               Grant.valid_from <= today, Grant.valid_until >= today)
+        .order_by(Grant.valid_until.desc(), Grant.id.desc()).limit(1)).first()
+    return (row[0], row[1]) if row else None
+
+
+def log_api_rows(session: Session, user: User, grant: Grant, dataset_id: int, rows: int, size: int,
+                 seconds: float) -> None:
+    """Every call that returns licensed rows is a licensed download in the grant's log."""
+    session.add(LicensedDownload(grant_id=grant.id, user_id=user.id, dataset_id=dataset_id, bytes=size,
+                                 seconds=seconds, rows=rows))
+
+
 @dataclass
 class LicensedFile:
     path: Path

@@ -70,7 +70,19 @@ def create_app(config: dict | None = None) -> Flask:
     from flask_wtf.csrf import CSRFProtect
 
     from . import auth, i18n, limits
-    from .views import accounts, admin, api, catalog, console, dcat, downloads, feedback, licensing, tenders
+    from .views import (
+        accounts,
+        admin,
+        api,
+        catalog,
+        console,
+        data_api,
+        dcat,
+        downloads,
+        feedback,
+        licensing,
+        tenders,
+    )
 
     csrf = CSRFProtect(app)  # every form; the read-only CKAN API (GET, or POST by CKAN clients) is exempt
     for view in (api.package_search, api.package_show, api.help_show, api.status_show, api.package_list,
@@ -90,6 +102,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(catalog.bp)
     app.register_blueprint(downloads.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(data_api.bp)
     # CKAN answers under /api/action as well as /api/3/action; ckanapi uses the former.
     app.register_blueprint(api.bp, url_prefix="/api/action", name="api_unversioned")
     app.jinja_env.globals.update(OPEN_CLASS_LABELS={"unconditional": "无条件开放", "conditional": "有条件开放",

@@ -1,0 +1,210 @@
+"""The data API: rows of a dataset's table, as JSON or CSV.
+
+    GET /api/data/<name>?fields=a,b&eq[a]=x&gte[b]=10&q=药店&sort=-b&limit=100&offset=0&format=csv
+
+Unconditional datasets answer anyone. Conditional ones answer only the holder of a grant in
+force (API token or session), within the grant's fields and rows, and each call is logged
+as a licensed download. Not-open, held and withdrawn datasets are 404 like any unknown name.
+Every answer states its source department and acquisition date (Art. 25).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import time
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from flask import Blueprint, Response, current_app, request, url_for
+from flask_login import current_user
+
+from licenses.grants import grant_for_api, log_api_rows
+
+from .. import catalog, rows
+from ..limits import limiter
+from ..models import DataTable, OpenClass
+from ..web import db, portal
+
+bp = Blueprint("data_api", __name__, url_prefix="/api/data")
+COMPARISONS = ("eq", *rows.RANGE_OPERATORS)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **headers: str):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):  # noqa: ANN202
+    return _json({"error": {"status": exc.status, "message": exc.message}}, exc.status, exc.headers)
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    """Readable from any web page; a licensed call carries its token, never cookies."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Allow-Headers"] = "Authorization"
+    response.headers["Access-Control-Expose-Headers"] = "Link, X-Attribution, X-Total-Count"
+    return response
+
+
+def _rate() -> str:
+    return current_app.config.get("DATA_API_RATE", "600 per minute")
+
+
+def _json(body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status,
+                    headers=headers or {}, mimetype="application/json")
+
+
+def parse_query(args) -> rows.RowQuery:  # noqa: ANN001
+    """Query-string parameters → RowQuery. Comparisons are written deepObject style:
+    eq[column]=value (repeat it for any of several values), gt/gte/lt/lte[column]=value."""
+    query = rows.RowQuery()
+    for key in args:
+        op, bracket, rest = key.partition("[")
+        if not bracket:
+            continue
+        if op not in COMPARISONS or not rest.endswith("]") or not rest[:-1]:
+            raise rows.QueryError(f"无法识别的参数 {key} / unknown parameter {key!r}: "
+                                  "write eq[column], gt[column], gte[column], lt[column] or lte[column]")
+        column = rest[:-1]
+        if op == "eq":
+            query.equals.setdefault(column, []).extend(args.getlist(key))
+        else:
+            query.ranges.setdefault(column, {})[op] = args.get(key)
+    if fields := [f.strip() for raw in args.getlist("fields") for f in raw.split(",") if f.strip()]:
+        query.fields = list(dict.fromkeys(fields))
+    query.text = args.get("q", "")[:200]
+    for part in (p.strip() for p in args.get("sort", "").split(",")):
+        if part:
+            query.sort.append((part[1:], True) if part.startswith("-") else (part.lstrip("+"), False))
+    try:
+        query.limit = int(args.get("limit", rows.DEFAULT_LIMIT))
+        query.offset = int(args.get("offset", 0))
+    except ValueError as exc:
+        raise rows.QueryError("limit 和 offset 须为整数 / limit and offset must be integers") from exc
+    query.count = args.get("count", "").lower() in ("1", "true", "yes")
+    return query
+
+
+def _table(ds, table_id: str | None) -> DataTable:  # noqa: ANN001
+    tables = [t for d in ds.current_distributions for t in d.tables]
+    if table_id not in (None, ""):
+        tables = [t for t in tables if str(t.id) == table_id]
+    if not tables:
+        raise ApiError(404, "没有该数据表 / no such table")
+    return tables[0]
+
+
+def _scope(ds):  # noqa: ANN001, ANN202
+    """What the asker may see: everything of unconditional data; the grant's part of conditional data."""
+    if ds.open_class == OpenClass.UNCONDITIONAL.value:
+        return rows.Scope(), None, None
+    apply_url = url_for("catalog.dataset", name=ds.name, _external=True) + "#apply"
+    if not current_user.is_authenticated:
+        raise ApiError(401, f"有条件开放数据须凭授权访问，请使用 API 令牌 / conditional data needs a grant: "
+                            f"send an API token (Authorization: Bearer ...); apply at {apply_url}",
+                       **{"WWW-Authenticate": 'Bearer realm="portal"'})
+    found = grant_for_api(db(), current_user, ds.id)
+    if found is None:
+        raise ApiError(403, f"您没有该数据集的有效授权 / you hold no grant in force for this dataset; apply at {apply_url}")
+    grant, item = found
+    return rows.Scope(fields=item.fields_approved, row_filter=item.row_filter), grant, item
+
+
+def _jsonable(table: pa.Table) -> list[dict]:
+    """Dates as ISO text, NaN as null, decimals as numbers: JSON any client reads."""
+    columns = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        t = column.type
+        if pa.types.is_temporal(t):
+            column = pc.strftime(column, format="%Y-%m-%d" if pa.types.is_date(t) else "%Y-%m-%dT%H:%M:%S")
+        elif pa.types.is_floating(t):
+            column = pc.if_else(pc.is_nan(column), pa.scalar(None, t), column)
+        elif pa.types.is_decimal(t):
+            column = pc.cast(column, pa.float64())
+        columns[name] = column
+    return pa.table(columns).to_pylist() if columns else []
+
+
+@bp.route("/<name>", methods=["GET"])
+@limiter.limit(_rate)
+def table_rows(name: str):
+    started = time.perf_counter()
+    s = db()
+    ds = catalog.get_public_dataset(s, name)
+    if ds is None:
+        raise ApiError(404, "未找到该数据集 / dataset not found")
+    table = _table(ds, request.args.get("table"))
+    scope, grant, _item = _scope(ds)
+    fmt = request.args.get("format", "json").lower()
+    if fmt not in ("json", "csv"):
+        raise ApiError(400, "format 须为 json 或 csv / format must be json or csv")
+    try:
+        query = parse_query(request.args)
+        page = rows.query_rows(portal().storage.path(table.parquet_path), query, scope)
+    except rows.QueryError as exc:
+        raise ApiError(400, str(exc)) from exc
+
+    today = dt.date.today().isoformat()
+    attribution = catalog.attribution_line(ds)
+    headers = {"X-Attribution": quote(attribution)}
+    if page.more:
+        nxt = request.args.to_dict(flat=False) | {"offset": [str(query.offset + query.limit)]}
+        next_url = url_for("data_api.table_rows", name=ds.name, _external=True) + "?" + "&".join(
+            f"{quote(k)}={quote(v)}" for k, values in nxt.items() for v in values)
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    else:
+        next_url = None
+    if page.total is not None:
+        headers["X-Total-Count"] = str(page.total)
+    licence = None
+    if grant is not None:
+        licence = {"number": grant.licence_number, "valid_until": grant.valid_until.isoformat(),
+                   "url": url_for("licensing.licence", number=grant.licence_number, _external=True)}
+        headers["X-Licence-Number"] = grant.licence_number
+
+    if fmt == "csv":
+        buf = io.BytesIO()
+        pacsv.write_csv(page.table, buf)
+        body = buf.getvalue()
+        headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(ds.name)}-{today}.csv"
+        response = Response(body, headers=headers, mimetype="text/csv")
+    else:
+        response = _json({
+            "dataset": ds.name, "title": ds.title, "table": table.id,
+            "source": ds.department.name, "acquired": today, "attribution": attribution, "licence": licence,
+            "fields": [{"name": f.name, "type": str(f.type)} for f in page.schema],
+            "records": _jsonable(page.table), "offset": query.offset, "limit": query.limit,
+            "more": page.more, "next": next_url, "total": page.total}, headers=headers)
+    if grant is not None:
+        log_api_rows(s, current_user, grant, ds.id, page.table.num_rows, len(response.get_data()),
+                     time.perf_counter() - started)
+        s.commit()
+    return response
+
+
+@bp.route("/<name>/fields", methods=["GET"])
+@limiter.limit(_rate)
+def table_fields(name: str):
+    """The tables of a dataset and the columns the asker may query, with their types."""
+    s = db()
+    ds = catalog.get_public_dataset(s, name)
+    if ds is None:
+        raise ApiError(404, "未找到该数据集 / dataset not found")
+    scope, grant, _ = _scope(ds)
+    tables = []
+    for dist in ds.current_distributions:
+        for t in dist.tables:
+            visible = [c for c in t.schema if scope.fields is None or c["name"] in scope.fields]
+            tables.append({"table": t.id, "name": t.sheet or dist.source_name, "rows": t.row_count if grant is None
+                           and not scope.row_filter else None, "fields": visible,
+                           "rows_url": url_for("data_api.table_rows", name=ds.name, table=t.id, _external=True)})
+    return _json({"dataset": ds.name, "title": ds.title, "open_class": ds.open_class,
+                  "licence": grant.licence_number if grant else None, "tables": tables})
+

@@ -1,0 +1,191 @@
+"""The data API: rows of unconditional data for anyone, licensed rows for a grant holder's
+token — checked against pandas reading the same source file, on the real database."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from harvest.sources import SpreadsheetSource
+from licenses import grants
+from portal import accounts
+from portal.models import Grant, LicensedDownload, User
+from tests.catalogs import entry, write_catalog, write_csv
+from tests.test_licensing import accept, approve, submit
+
+STREETS = ["古楼街道", "柳园街道", "新区街道", "湖西街道", "道口铺街道"]
+KINDS = ["餐饮服务", "食品销售", "药品零售"]
+INSPECTIONS = "371502-scj-0101"
+
+
+@pytest.fixture
+def inspections(portal_data, tmp_path):
+    """2,500 inspection records (integers, dates, decimals, Chinese text) harvested like any entry."""
+    header = ["记录编号", "企业名称", "所属街道", "业务类别", "检查日期", "从业人数", "营业面积"]
+    rows = [[i, f"聊城市{STREETS[i % 5]}第{i}号{KINDS[i % 3][:2]}店", STREETS[i % 5], KINDS[i % 3],
+             (dt.date(2024, 1, 1) + dt.timedelta(days=i % 400)).isoformat(), (i * 7) % 90 + 1,
+             f"{(i * 13) % 1000 / 4:.2f}"] for i in range(2500)]
+    source = write_csv(tmp_path / "src/inspections.csv", header, rows)
+    portal_data.harvester().run(SpreadsheetSource(write_catalog(
+        tmp_path / "src/more.csv", [entry("371502-SCJ-0101", "市场主体检查记录", file="inspections.csv")])))
+    return pd.read_csv(source, dtype={"企业名称": str})
+
+
+def records(response) -> list[dict]:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["records"]
+
+
+def test_filters_sort_and_columns_match_pandas_on_the_source_file(client, inspections):
+    response = client.get(f"/api/data/{INSPECTIONS}", query_string={
+        "fields": "记录编号,所属街道,检查日期,从业人数", "eq[所属街道]": ["柳园街道", "湖西街道"],
+        "gte[检查日期]": "2024-03-01", "lt[检查日期]": "2024-06-01", "gt[从业人数]": "40",
+        "sort": "-从业人数,记录编号", "limit": "50"})
+    got = records(response)
+    frame = inspections
+    expected = frame[frame["所属街道"].isin(["柳园街道", "湖西街道"]) & (frame["检查日期"] >= "2024-03-01")
+                     & (frame["检查日期"] < "2024-06-01") & (frame["从业人数"] > 40)]
+    expected = expected.sort_values(["从业人数", "记录编号"], ascending=[False, True])
+    assert [r["记录编号"] for r in got] == expected["记录编号"].head(50).tolist()
+    assert set(got[0]) == {"记录编号", "所属街道", "检查日期", "从业人数"}
+    assert got[0]["检查日期"] == expected["检查日期"].iloc[0]  # dates as ISO text
+    body = response.get_json()
+    assert body["more"] is (len(expected) > 50) and body["source"] == "东昌府区市场监督管理局"
+    assert dt.date.today().isoformat() in body["attribution"]  # source and acquisition date (Art. 25)
+
+
+def test_text_match_finds_rows_by_any_word_in_text_columns(client, inspections):
+    got = records(client.get(f"/api/data/{INSPECTIONS}", query_string={"q": "新区 药品", "limit": "1000"}))
+    frame = inspections
+    text = frame["企业名称"] + frame["所属街道"] + frame["业务类别"]
+    expected = frame[text.str.contains("新区") & text.str.contains("药品")]
+    assert sorted(r["记录编号"] for r in got) == sorted(expected["记录编号"]) and len(got) > 0
+
+
+def test_pages_walk_every_row_once_with_and_without_a_sort(client, inspections):
+    for sort in ("", "营业面积"):
+        seen, offset = [], 0
+        while True:
+            body = client.get(f"/api/data/{INSPECTIONS}", query_string={
+                "fields": "记录编号", "limit": "1000", "offset": str(offset), "sort": sort}).get_json()
+            seen += [r["记录编号"] for r in body["records"]]
+            if not body["more"]:
+                assert body["next"] is None
+                break
+            assert f"offset={offset + 1000}" in body["next"]
+            offset += 1000
+        assert sorted(seen) == list(range(2500)) and len(seen) == 2500
+
+
+def test_count_csv_and_the_row_cap(client, inspections):
+    response = client.get(f"/api/data/{INSPECTIONS}", query_string={"eq[业务类别]": "药品零售", "count": "true",
+                                                                     "format": "csv", "limit": "5"})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert int(response.headers["X-Total-Count"]) == int((inspections["业务类别"] == "药品零售").sum())
+    lines = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert lines[0][0] == "记录编号" and len(lines) == 6 and {line[3] for line in lines[1:]} == {"药品零售"}
+    assert 'rel="next"' in response.headers["Link"] and "东昌府区市场监督管理局" in _unquote(response.headers["X-Attribution"])
+    capped = client.get(f"/api/data/{INSPECTIONS}", query_string={"limit": "5000"})
+    assert capped.status_code == 400 and "1000" in capped.get_json()["error"]["message"]
+
+
+def _unquote(value: str) -> str:
+    from urllib.parse import unquote
+    return unquote(value)
+
+
+@pytest.mark.parametrize(("params", "says"), [
+    ({"eq[没有的列]": "1"}, "没有的列"),
+    ({"gt[从业人数]": "很多"}, "从业人数"),
+    ({"gte[检查日期]": "2024-13-45"}, "检查日期"),
+    ({"between[从业人数]": "1"}, "between"),
+    ({"sort": "-不存在"}, "不存在"),
+    ({"fields": "记录编号,密码"}, "密码"),
+    ({"limit": "abc"}, "limit"),
+    ({"offset": "-3"}, "offset"),
+    ({"format": "xml"}, "format"),
+])
+def test_bad_parameters_get_a_clear_400(client, inspections, params, says):
+    response = client.get(f"/api/data/{INSPECTIONS}", query_string=params)
+    assert response.status_code == 400
+    assert says in response.get_json()["error"]["message"]
+
+
+def test_nothing_not_open_held_or_withdrawn_is_served(client, portal_data):
+    for name in ("371502-scj-0003", "371502-scj-0004", "371502-jty-0002", "no-such-thing"):
+        response = client.get(f"/api/data/{name}")
+        assert response.status_code == 404, name
+        assert client.get(f"/api/data/{name}/fields").status_code == 404
+
+
+def test_fields_lists_tables_and_columns(client, inspections):
+    body = client.get(f"/api/data/{INSPECTIONS}/fields").get_json()
+    [table] = body["tables"]
+    assert [f["name"] for f in table["fields"]][:3] == ["记录编号", "企业名称", "所属街道"] and table["rows"] == 2500
+
+
+# ---------------------------------------------------------------------- licensed rows
+
+CONDITIONAL = "371502-scj-0002"
+
+
+def token_for(portal_data, user_id: int) -> str:
+    with portal_data.sessions() as s:
+        _, token = accounts.create_token(s, s.get(User, user_id), "data api", 30)
+        s.commit()
+        return token
+
+
+@pytest.fixture
+def holder(portal_data, make_user):
+    """A company holding a grant on the conditional dataset: two fields, two streets."""
+    applicant, curator = make_user("company"), make_user(curator_of="dcf-scjgj")
+    with portal_data.sessions() as s:
+        app = submit(s, s.get(User, applicant[0]))
+        approve(s, s.get(User, curator[0]), app, fields=["企业名称", "所属街道"],
+                rows={"所属街道": ["古楼街道", "新区街道"]})
+        grant = accept(s, s.get(User, applicant[0]), app)
+        return {"token": token_for(portal_data, applicant[0]), "grant_id": grant.id, "licence": grant.licence_number}
+
+
+def test_conditional_rows_need_a_grant(client, portal_data, holder, make_user):
+    anonymous = client.get(f"/api/data/{CONDITIONAL}")
+    assert anonymous.status_code == 401 and "Bearer" in anonymous.headers["WWW-Authenticate"]
+    stranger = token_for(portal_data, make_user("company")[0])
+    refused = client.get(f"/api/data/{CONDITIONAL}", headers={"Authorization": f"Bearer {stranger}"})
+    assert refused.status_code == 403 and "#apply" in refused.get_json()["error"]["message"]
+    tampered = client.get(f"/api/data/{CONDITIONAL}", headers={"Authorization": f"Bearer {holder['token']}x"})
+    assert tampered.status_code == 401
+
+
+def test_a_grant_holder_gets_only_the_granted_fields_and_rows(client, portal_data, holder):
+    auth = {"Authorization": f"Bearer {holder['token']}"}
+    body = client.get(f"/api/data/{CONDITIONAL}", headers=auth).get_json()
+    assert [f["name"] for f in body["fields"]] == ["企业名称", "所属街道"]
+    assert sorted(r["所属街道"] for r in body["records"]) == ["古楼街道", "新区街道"]
+    assert body["licence"]["number"] == holder["licence"]
+    # No parameter widens the grant: another field is unknown, another street finds nothing.
+    wider = client.get(f"/api/data/{CONDITIONAL}", headers=auth, query_string={"fields": "许可证编号"})
+    assert wider.status_code == 400 and "许可证编号" in wider.get_json()["error"]["message"]
+    assert client.get(f"/api/data/{CONDITIONAL}", headers=auth,
+                      query_string={"eq[所属街道]": "柳园街道"}).get_json()["records"] == []
+    assert client.get(f"/api/data/{CONDITIONAL}", headers=auth, query_string={"q": "水城"}).get_json()["records"] == []
+    fields = client.get(f"/api/data/{CONDITIONAL}/fields", headers=auth).get_json()
+    assert [f["name"] for f in fields["tables"][0]["fields"]] == ["企业名称", "所属街道"]
+    with portal_data.sessions() as s:
+        logged = s.scalars(select(LicensedDownload).where(LicensedDownload.grant_id == holder["grant_id"])).all()
+        assert [entry.rows for entry in logged] == [2, 0, 0]  # every call that returned licensed rows (or none)
+
+
+def test_a_revoked_grant_stops_the_api_at_once(client, portal_data, holder, make_user):
+    auth = {"Authorization": f"Bearer {holder['token']}"}
+    assert client.get(f"/api/data/{CONDITIONAL}", headers=auth).status_code == 200
+    bureau = make_user(bureau=True)
+    with portal_data.sessions() as s:
+        grants.revoke(s, s.get(User, bureau[0]), s.get(Grant, holder["grant_id"]), "违反约定用途，向第三方提供了数据")
+        s.commit()
+    assert client.get(f"/api/data/{CONDITIONAL}", headers=auth).status_code == 403
