@@ -1,7 +1,7 @@
 """create_app(config=None): settings, database, storage, blueprints."""
 from __future__ import annotations
 
-from flask import Flask, g
+from flask import Flask, g, jsonify, request
 
 from . import PROJECT_ROOT
 from .config import Settings
@@ -103,8 +103,21 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(downloads.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(data_api.bp)
+    app.register_blueprint(data_api.docs_bp)
     # CKAN answers under /api/action as well as /api/3/action; ckanapi uses the former.
     app.register_blueprint(api.bp, url_prefix="/api/action", name="api_unversioned")
+
+    from werkzeug.exceptions import HTTPException
+
+    @app.errorhandler(HTTPException)
+    def _api_errors_as_json(exc: HTTPException):  # noqa: ANN202
+        """Under /api/ an error is JSON in CKAN's envelope (clients parse it); elsewhere a page."""
+        if not request.path.startswith("/api/"):
+            return exc
+        body = {"success": False, "error": {"__type": exc.name, "message": exc.description or exc.name}}
+        kept = {k: v for k, v in exc.get_response().headers.items() if k in ("Allow", "WWW-Authenticate", "Retry-After")}
+        return jsonify(body), exc.code, kept
+
     app.jinja_env.globals.update(OPEN_CLASS_LABELS={"unconditional": "无条件开放", "conditional": "有条件开放",
                                                     "not_open": "不予开放"})
     return app

@@ -208,3 +208,27 @@ def table_fields(name: str):
     return _json({"dataset": ds.name, "title": ds.title, "open_class": ds.open_class,
                   "licence": grant.licence_number if grant else None, "tables": tables})
 
+
+
+# ---------------------------------------------------------------------- the API's own description
+
+docs_bp = Blueprint("api_docs", __name__)
+
+
+@docs_bp.get("/api/openapi.json")
+def openapi_json():
+    from ..openapi import document
+
+    response = _json(document())
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@docs_bp.get("/api/docs")
+def api_docs():
+    """The OpenAPI document as a page: every operation, its parameters and answers."""
+    from flask import render_template
+
+    from ..openapi import document
+
+    return render_template("api_docs.html", doc=document())
