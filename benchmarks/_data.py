@@ -10,10 +10,11 @@ import pyarrow.csv as pacsv
 from harvest.demo import ROADS, STREETS
 
 
-def big_csv(path: Path, target_bytes: int, seed: int = 7) -> Path:
+def big_csv(path: Path, target_bytes: int = 0, seed: int = 7, rows: int = 0) -> Path:
     """A CSV of business records like the catalog's largest (licences, inspections), about
-    `target_bytes` long: integers, decimals, dates, codes and Chinese text."""
-    if path.exists() and abs(path.stat().st_size - target_bytes) < target_bytes * 0.05:
+    `target_bytes` long, or of exactly `rows` rows: integers, decimals, dates, codes and
+    Chinese text. 记录编号 counts up from 0 (file order), the rest is random."""
+    if path.exists() and (rows or abs(path.stat().st_size - target_bytes) < target_bytes * 0.05):
         return path
     rng = np.random.default_rng(seed)
     streets = np.array(STREETS)
@@ -26,8 +27,8 @@ def big_csv(path: Path, target_bytes: int, seed: int = 7) -> Path:
         ("从业人数", pa.int64()), ("营业面积", pa.float64()), ("经度", pa.float64()), ("纬度", pa.float64()),
         ("检查结果", pa.string())])) as writer:
         written, start = 0, 0
-        while written < target_bytes:
-            n = 200_000
+        while (start < rows) if rows else (written < target_bytes):
+            n = min(200_000, rows - start) if rows else 200_000
             ids = np.arange(start, start + n)
             table = pa.table({
                 "记录编号": ids,

@@ -218,7 +218,9 @@ class Harvester:
                 status = DatasetStatus.HELD.value
             else:
                 reuse = ds.files_fingerprint == files_fp and ds.current_distributions
-                if not reuse:
+                metadata_only = (decision.open_class is OpenClass.CONDITIONAL and not entry.files
+                                 and bool(entry.extra.get("apply_url")))
+                if not reuse and not metadata_only:
                     if not entry.files:
                         raise _EntryFailed("目录条目没有数据文件 / no data file in the entry")
                     if fetched is None:

@@ -151,7 +151,19 @@ class CkanSource:
         if not entry.department_code:
             entry.problems.append("数据集没有所属部门（组织） / dataset has no organization")
         formats = set()
-        for res in pkg.get("resources") or []:
+        taken_tables: set = set()
+        for res in _preferring_csv(pkg.get("resources") or []):
+            if str(res.get("restricted", "")).lower() in ("true", "1"):
+                # Behind a licence at the source (another portal): its link is the page to
+                # apply on, not data. The entry comes as metadata with that link.
+                if str(res.get("url") or "").startswith(("https://", "http://")):
+                    entry.extra.setdefault("apply_url", res["url"])
+                continue
+            if res.get("table_id") is not None:
+                # A portal (this one) lists each table in several formats: one copy is enough.
+                if res["table_id"] in taken_tables:
+                    continue
+                taken_tables.add(res["table_id"])
             url = res.get("url")
             fmt = _format_of(url or "", res.get("format"))
             if not url or not fmt:
@@ -162,6 +174,10 @@ class CkanSource:
             entry.files.append(FileRef(name=name, url=url, media_format=fmt, version_hint=hint))
         entry.data_format = ", ".join(sorted(formats)) or None
         return entry
+
+
+def _preferring_csv(resources: list[dict]) -> list[dict]:
+    return sorted(resources, key=lambda r: str(r.get("format") or "").lower() != "csv")
 
 
 # --------------------------------------------------------------------------- spreadsheet

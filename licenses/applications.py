@@ -75,6 +75,10 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
     for ds, fields in req.datasets:
         if not ds.is_public or ds.open_class != OpenClass.CONDITIONAL.value:
             raise LicenceError(f"「{ds.title}」不是可申请的有条件开放数据 / not conditional data")
+        if not ds.current_distributions and (ds.source_fields or {}).get("apply_url"):
+            # Harvested from another portal without its data: only that portal can grant it.
+            raise LicenceError(f"「{ds.title}」须向数据来源平台申请 / apply at the source portal: "
+                               f"{ds.source_fields['apply_url']}")
         known = {f["name"] for d in ds.current_distributions for t in d.tables for f in t.schema}
         if fields is not None and (not fields or not set(fields) <= known):
             raise LicenceError(f"「{ds.title}」没有所选字段 / unknown fields for this dataset")

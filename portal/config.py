@@ -35,6 +35,8 @@ class Settings:
     # Behind nginx: the portal authorizes a download and nginx sends the file from an
     # `internal` location with this prefix (X-Accel-Redirect); empty: the portal sends it.
     x_accel_prefix: str = ""
+    # Calls per client address to the data API (Flask-Limiter syntax).
+    data_api_rate: str = "600 per minute"
     base_url: str = "http://127.0.0.1:5000"  # for links in mail sent outside a request
 
     def __post_init__(self) -> None:

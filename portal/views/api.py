@@ -147,7 +147,7 @@ def package_dict(ds: Dataset) -> dict:
                 resources.append({
                     "id": f"{t.id}-{fmt}", "package_id": ds.name, "name": f"{t.sheet or dist.source_name} ({fmt.upper()})",
                     "format": fmt.upper(), "url": url, "size": facts["size"], "hash": f"sha256:{facts['sha256']}",
-                    "last_modified": dist.fetched_at.isoformat(), "url_type": None,
+                    "last_modified": dist.fetched_at.isoformat(), "url_type": None, "table_id": t.id,
                     "restricted": ds.open_class == OpenClass.CONDITIONAL.value})
     return {
         "id": ds.name, "name": ds.name, "title": ds.title, "notes": ds.summary, "url": page, "type": "dataset",

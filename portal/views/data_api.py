@@ -53,7 +53,7 @@ def _cors(response: Response) -> Response:
 
 
 def _rate() -> str:
-    return current_app.config.get("DATA_API_RATE", "600 per minute")
+    return current_app.config.get("DATA_API_RATE") or portal().settings.data_api_rate
 
 
 def _json(body: dict, status: int = 200, headers: dict | None = None) -> Response:
