@@ -137,6 +137,11 @@ def main() -> None:
     accel = start_gunicorn(accel_port, PORTAL_X_ACCEL_PREFIX="/_files")
     nginx_dir = args.workdir / "nginx"
     nginx_dir.mkdir(exist_ok=True)
+    # The front is the production configuration itself (deploy/nginx-portal.conf).
+    from portal.config import Settings
+    from portal.deploy import nginx_server
+    front_server = nginx_server(Settings(instance_path=instance), listen=f"127.0.0.1:{front_port}",
+                                upstream=f"127.0.0.1:{accel_port}")
     (nginx_dir / "nginx.conf").write_text(f"""
 worker_processes 2; pid {nginx_dir}/nginx.pid; error_log {nginx_dir}/error.log; daemon off;
 events {{ worker_connections 256; }}
@@ -144,9 +149,7 @@ http {{ access_log off; sendfile on; tcp_nopush on; client_body_temp_path {nginx
   proxy_temp_path {nginx_dir}/proxy; fastcgi_temp_path {nginx_dir}/fcgi; uwsgi_temp_path {nginx_dir}/uwsgi;
   scgi_temp_path {nginx_dir}/scgi;
   server {{ listen 127.0.0.1:{nginx_port}; location = /file.csv {{ alias {file_path}; }} }}
-  server {{ listen 127.0.0.1:{front_port};
-    location /_files/ {{ internal; alias {instance / 'files'}/; }}
-    location / {{ proxy_pass http://127.0.0.1:{accel_port}; proxy_set_header Host $host; }} }} }}
+  {front_server} }}
 """)
     nginx = subprocess.Popen(["nginx", "-c", str(nginx_dir / "nginx.conf"), "-p", str(nginx_dir)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

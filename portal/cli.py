@@ -135,6 +135,22 @@ def reindex(obj: dict) -> None:
     click.echo(f"indexed {n} public datasets into {ctx.settings.index_path}")
 
 
+@main.group()
+def deploy() -> None:
+    """Production configuration files (docs/deploy.md)."""
+
+
+@deploy.command("nginx")
+@click.option("--listen", default="80", show_default=True, help="nginx's listen directive.")
+@click.option("--upstream", default="127.0.0.1:8000", show_default=True, help="gunicorn's address (PORTAL_BIND).")
+@click.pass_obj
+def deploy_nginx(obj: dict, listen: str, upstream: str) -> None:
+    """Print the nginx server block for this instance (include it in nginx's http block)."""
+    from .deploy import nginx_server
+
+    click.echo(nginx_server(Settings.load(obj), listen=listen, upstream=upstream))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)

@@ -35,6 +35,9 @@ class Settings:
     # Behind nginx: the portal authorizes a download and nginx sends the file from an
     # `internal` location with this prefix (X-Accel-Redirect); empty: the portal sends it.
     x_accel_prefix: str = ""
+    # Proxies in front that set X-Forwarded-For/-Proto/-Host (1 behind nginx): the client's
+    # address (rate limits, audit) and https links come from them. 0: trust no such header.
+    proxies: int = 0
     # Calls per client address to the data API (Flask-Limiter syntax).
     data_api_rate: str = "600 per minute"
     base_url: str = "http://127.0.0.1:5000"  # for links in mail sent outside a request

@@ -1,0 +1,159 @@
+"""The production path, as docs/deploy.md sets it up: Debian's nginx with deploy/nginx-portal.conf
+in front of gunicorn (several workers) on loopback, the database of this test run (PostgreSQL
+in CI), Redis for rate limits, files sent by nginx after the portal authorized them."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from portal.config import Settings
+from portal.deploy import nginx_server
+from portal.models import Dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args[0]} exited with {proc.returncode}")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer")
+
+
+@pytest.fixture
+def production(portal_data, settings, tmp_path):
+    if not shutil.which("nginx"):
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's nginx (apt-get install nginx-light)")
+        pytest.skip("nginx is not installed")
+    app_port, web_port = free_port(), free_port()
+    env = {**os.environ, "PORTAL_INSTANCE": str(settings.instance_path), "PORTAL_DATABASE_URL": settings.database_url,
+           "PORTAL_BIND": f"127.0.0.1:{app_port}", "PORTAL_WORKERS": "3", "PORTAL_X_ACCEL_PREFIX": "/_files",
+           "PORTAL_PROXIES": "1", "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/9"}
+    gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
+                                 "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    conf = tmp_path / "nginx"
+    conf.mkdir()
+    server = nginx_server(Settings.load({"instance": settings.instance_path}), listen=f"127.0.0.1:{web_port}",
+                          upstream=f"127.0.0.1:{app_port}")
+    temp = " ".join(f"{kind}_temp_path {conf}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (conf / "nginx.conf").write_text(
+        ""
+        # nginx's workers must read the files folder: here pytest's private temp folder, so
+        # as root they run as root (in production: the nginx user in the portal's group).
+        + ("user root;\n" if os.geteuid() == 0 else "") +
+        f"worker_processes 2; pid {conf}/nginx.pid; error_log {conf}/error.log; daemon off;\n"
+        f"events {{ worker_connections 256; }}\n"
+        f"http {{ include /etc/nginx/mime.types; access_log off; {temp}\n{server}\n}}\n")
+    nginx = subprocess.Popen(["nginx", "-c", str(conf / "nginx.conf"), "-p", str(conf)], start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{web_port}"
+    try:
+        wait_for(f"http://127.0.0.1:{app_port}/api/3/action/status_show", gunicorn)
+        wait_for(f"{base}/api/3/action/status_show", nginx)
+        yield base
+    finally:
+        for proc in (nginx, gunicorn):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def table_of(ctx, name: str):  # noqa: ANN001, ANN201
+    with ctx.sessions() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == name))
+        table = ds.current_distributions[0].tables[0]
+        return table.id, table.formats["csv"]["path"]
+
+
+def test_nginx_sends_authorized_files_and_the_portal_answers_the_rest(production, portal_data):
+    base = production
+    home = requests.get(f"{base}/", timeout=10)
+    assert home.status_code == 200 and "东昌府区公共数据开放平台" in home.text
+    assert requests.get(f"{base}/static/portal.css", timeout=10).status_code == 200
+
+    table_id, relative = table_of(portal_data, "371502-scj-0001")
+    url = f"{base}/dataset/371502-scj-0001/download/{table_id}.csv"
+    response = requests.get(url, timeout=10)
+    on_disk = portal_data.storage.path(relative).read_bytes()
+    assert response.status_code == 200 and response.content == on_disk
+    assert response.headers["Server"] == "nginx"  # the bytes came from nginx
+    assert "X-Accel-Redirect" not in response.headers
+    assert "filename*=UTF-8''" in response.headers["Content-Disposition"]  # the portal's headers kept
+    part = requests.get(url, headers={"Range": "bytes=10-19"}, timeout=10)
+    assert part.status_code == 206 and part.content == on_disk[10:20]
+
+    # The files location is internal: no way around the portal's checks.
+    assert requests.get(f"{base}/_files/{relative}", timeout=10).status_code == 404
+    _, conditional_csv = table_of(portal_data, "371502-scj-0002")
+    assert requests.get(f"{base}/_files/{conditional_csv}", timeout=10).status_code == 404
+    conditional = table_of(portal_data, "371502-scj-0002")[0]
+    assert requests.get(f"{base}/dataset/371502-scj-0002/download/{conditional}.csv", timeout=10).status_code == 404
+
+    api = requests.get(f"{base}/api/3/action/package_search", params={"q": "药品"}, timeout=10).json()
+    assert api["success"] and api["result"]["count"] >= 1
+    rows = requests.get(f"{base}/api/data/371502-scj-0001", timeout=10).json()
+    assert len(rows["records"]) == 3
+
+
+class _FromAddress(requests.adapters.HTTPAdapter):
+    """Connect from another loopback address (Linux answers on all of 127/8): another client."""
+
+    def __init__(self, ip: str):
+        self.ip = ip
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        kwargs["source_address"] = (self.ip, 0)
+        return super().init_poolmanager(*args, **kwargs)
+
+
+def _client(ip: str) -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", _FromAddress(ip))
+    return session
+
+
+def _failed_login(base: str, client: requests.Session, headers: dict | None = None) -> int:
+    from tests.conftest import hidden_fields
+
+    form = hidden_fields(client.get(f"{base}/login", timeout=10).text)
+    return client.post(f"{base}/login", data={**form, "email": "x@example.cn", "password": "wrong-password"},
+                       headers=headers or {}, timeout=10).status_code
+
+
+def test_clients_are_told_apart_behind_the_proxy(production):
+    """Rate limits count per client address as nginx saw it (X-Forwarded-For, one proxy
+    trusted), in Redis, across workers: one client's login attempts do not lock out another,
+    and a forged X-Forwarded-For does not escape the limit."""
+    import redis
+
+    redis.Redis.from_url("redis://127.0.0.1:6379/9").flushdb()
+    base = production
+    first, second = _client("127.0.0.2"), _client("127.0.0.3")
+    statuses = [_failed_login(base, first) for _ in range(12)]
+    assert statuses[:10] == [200] * 10 and statuses[10:] == [429, 429]  # three workers, one count
+    assert _failed_login(base, first, {"X-Forwarded-For": "203.0.113.7"}) == 429
+    assert _failed_login(base, second) == 200
