@@ -135,6 +135,51 @@ def reindex(obj: dict) -> None:
     click.echo(f"indexed {n} public datasets into {ctx.settings.index_path}")
 
 
+def _progress_bar():  # noqa: ANN202
+    from tqdm import tqdm
+
+    bars: dict = {}
+
+    def progress(what: str, done: int, total: int) -> None:
+        bar = bars.get(what) or bars.setdefault(what, tqdm(total=total, desc=what, file=sys.stderr))
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+    return progress
+
+
+@main.command("backup")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.pass_obj
+def backup_cmd(obj: dict, out: str) -> None:
+    """Write a consistent backup (database snapshot, data files, secret) to OUT (.tar or .tar.gz)."""
+    from .backup import backup
+
+    report = backup(_context(**obj), Path(out), progress=_progress_bar())
+    click.echo(f"{out}: {sum(report.tables.values())} rows in {len(report.tables)} tables, "
+               f"{report.files} files ({report.bytes / 2**20:.1f} MB)")
+    if report.missing_files:
+        click.echo(f"warning: {len(report.missing_files)} files referenced by the snapshot were removed while "
+                   f"it was taken: {', '.join(report.missing_files[:5])}", err=True)
+
+
+@main.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def restore_cmd(obj: dict, archive: str) -> None:
+    """Restore ARCHIVE into this (empty) instance, then rebuild the search index."""
+    from .backup import BackupError, restore
+    from .search.sync import reindex as rebuild
+
+    ctx = _context(**obj)
+    try:
+        manifest = restore(ctx, Path(archive), progress=_progress_bar())
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    n = rebuild(ctx.sessions, ctx.search)
+    click.echo(f"restored the backup of {manifest['created_at']} ({manifest['database']}); indexed {n} public datasets")
+
+
 @main.group()
 def deploy() -> None:
     """Production configuration files (docs/deploy.md)."""

@@ -1,0 +1,195 @@
+"""Backup and restore of a whole portal: the database, the data files and the instance
+secret, in one tar file; restoring it into an empty instance gives the same portal.
+
+Consistency: every table is read inside one read-only transaction (REPEATABLE READ on
+PostgreSQL, one read transaction on SQLite's WAL), so rows are a single snapshot even while
+a harvest or the web writes. Files are named by content and never rewritten in place: the
+archive takes those the snapshot refers to (and any others present); a referenced file that
+has vanished since (purged after a reclassification) is reported, never silently dropped.
+
+The database is written as JSON lines per table, independent of the engine, so a backup of
+PostgreSQL restores into SQLite and the other way round. The search index is not kept: it
+is rebuilt from the restored database. The secret key is in the archive (links, sealed bids
+need it): keep backups as carefully as the database itself.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Date, DateTime, Integer, LargeBinary, func, insert, select, text
+from sqlalchemy.engine import Connection
+
+from .models import Base
+
+FORMAT = "dongchangfu-portal-backup/1"
+SKIP_DIRS = (".scratch", ".cache")  # work in progress and caches rebuilt on demand
+
+
+class BackupError(RuntimeError):
+    pass
+
+
+@dataclass
+class BackupReport:
+    path: Path
+    tables: dict[str, int] = field(default_factory=dict)
+    files: int = 0
+    bytes: int = 0
+    missing_files: list[str] = field(default_factory=list)
+
+
+def _plain(value):  # noqa: ANN001, ANN202
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def _revision(conn: Connection) -> str:
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+
+
+def _referenced_files(rows: dict[str, list[dict]]) -> set[str]:
+    paths = {r["original_path"] for r in rows.get("distributions", [])}
+    for t in rows.get("data_tables", []):
+        paths |= {t["parquet_path"], t["csv_path"]} | {f["path"] for f in (t["formats"] or {}).values()}
+    return {p for p in paths if p}
+
+
+def backup(ctx, out: Path, progress: Callable[[str, int, int], None] | None = None) -> BackupReport:  # noqa: ANN001
+    """Write the portal (database snapshot, files, secret) to `out` (a .tar, or .tar.gz)."""
+    report = BackupReport(Path(out))
+    rows: dict[str, list[dict]] = {}
+    with ctx.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        else:
+            conn.execute(text("BEGIN"))  # SQLite: one read transaction = one snapshot (WAL)
+        revision = _revision(conn)
+        tables = Base.metadata.sorted_tables
+        for i, table in enumerate(tables):
+            rows[table.name] = [dict(r._mapping) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+            report.tables[table.name] = len(rows[table.name])
+            if progress:
+                progress("tables", i + 1, len(tables))
+        conn.rollback()
+    referenced = _referenced_files(rows)
+    root = ctx.storage.root
+    present = sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in SKIP_DIRS)
+    mode = "w:gz" if str(out).endswith(".gz") else "w"
+    tmp = Path(f"{out}.part")
+    manifest = {"format": FORMAT, "created_at": dt.datetime.now(dt.UTC).isoformat(), "alembic_revision": revision,
+                "database": ctx.engine.dialect.name, "tables": report.tables, "files": {}}
+    with tarfile.open(tmp, mode) as tar:
+        for name, table_rows in rows.items():
+            data = "".join(json.dumps({k: _plain(v) for k, v in r.items()}, ensure_ascii=False) + "\n"
+                           for r in table_rows).encode()
+            _add_bytes(tar, f"db/{name}.jsonl", data)
+        archived = set()
+        for i, path in enumerate(present):
+            relative = path.relative_to(root).as_posix()
+            try:
+                digest = _sha256(path)
+                tar.add(path, arcname=f"files/{relative}", recursive=False)
+            except FileNotFoundError:
+                continue  # removed while we worked; checked against the snapshot below
+            archived.add(relative)
+            manifest["files"][relative] = digest
+            report.files += 1
+            report.bytes += path.stat().st_size
+            if progress:
+                progress("files", i + 1, len(present))
+        report.missing_files = sorted(referenced - archived)
+        manifest["missing_files"] = report.missing_files
+        _add_bytes(tar, "secret_key", ctx.settings.load_secret_key().encode())
+        _add_bytes(tar, "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode())
+    tmp.replace(out)
+    return report
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = int(dt.datetime.now().timestamp())
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _typed(table, row: dict) -> dict:  # noqa: ANN001
+    out = {}
+    for column in table.columns:
+        value = row.get(column.name)
+        if value is not None:
+            if isinstance(column.type, DateTime):
+                value = dt.datetime.fromisoformat(value)
+            elif isinstance(column.type, Date):
+                value = dt.date.fromisoformat(value)
+            elif isinstance(column.type, LargeBinary):
+                value = base64.b64decode(value)
+        out[column.name] = value
+    return out
+
+
+def restore(ctx, archive: Path, progress: Callable[[str, int, int], None] | None = None) -> dict:  # noqa: ANN001
+    """Restore `archive` into this instance, which must be empty (no datasets, no users).
+    Checks every file's sha256; writes the secret; the caller rebuilds the search index."""
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+        if manifest.get("format") != FORMAT:
+            raise BackupError(f"不是本平台的备份文件 / not a portal backup: {manifest.get('format')!r}")
+        with ctx.engine.begin() as conn:
+            if _revision(conn) != manifest["alembic_revision"]:
+                raise BackupError(f"备份的数据库版本 {manifest['alembic_revision']} 与本程序 {_revision(conn)} 不同 / "
+                                  "the backup's schema version differs from this program's: restore with the same version")
+            for table in Base.metadata.sorted_tables:
+                if conn.execute(select(func.count()).select_from(table)).scalar():
+                    raise BackupError(f"目标实例不是空的（{table.name} 有数据） / the target instance is not empty")
+            tables = Base.metadata.sorted_tables
+            for i, table in enumerate(tables):
+                member = tar.extractfile(f"db/{table.name}.jsonl")
+                batch = [_typed(table, json.loads(line)) for line in member.read().decode().splitlines() if line]
+                for start in range(0, len(batch), 1000):
+                    conn.execute(insert(table), batch[start:start + 1000])
+                if progress:
+                    progress("tables", i + 1, len(tables))
+            if conn.dialect.name == "postgresql":  # the next id after the restored ones
+                for table in tables:
+                    pk = list(table.primary_key.columns)
+                    if len(pk) == 1 and isinstance(pk[0].type, Integer):
+                        conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
+                                          f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"))
+        files = manifest["files"]
+        for i, (relative, digest) in enumerate(files.items()):
+            dest = ctx.storage.path(relative)  # refuses names that would leave the files folder
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(f"files/{relative}") as src, open(dest, "wb") as out:
+                h = hashlib.sha256()
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    h.update(chunk)
+                    out.write(chunk)
+            if h.hexdigest() != digest:
+                raise BackupError(f"备份中的文件已损坏 / a file in the backup is damaged: {relative}")
+            if progress:
+                progress("files", i + 1, len(files))
+        secret = tar.extractfile("secret_key").read().decode().strip()
+        key_file = ctx.settings.instance_path / "secret_key"
+        key_file.write_text(secret)
+        key_file.chmod(0o600)
+        ctx.settings.secret_key = secret
+    return manifest
