@@ -42,6 +42,16 @@ class PortalContext:
                          timeout=self.settings.http_timeout, sync_index=lambda: sync(self.sessions, self.search))
 
 
+def _has_nul(value) -> bool:  # noqa: ANN001
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def create_app(config: dict | None = None) -> Flask:
     settings = Settings.load(config)
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
@@ -107,14 +117,27 @@ def create_app(config: dict | None = None) -> Flask:
     # CKAN answers under /api/action as well as /api/3/action; ckanapi uses the former.
     app.register_blueprint(api.bp, url_prefix="/api/action", name="api_unversioned")
 
-    from werkzeug.exceptions import HTTPException
+    from werkzeug.exceptions import BadRequest, HTTPException
+
+    @app.before_request
+    def _refuse_nul_characters() -> None:
+        """A NUL character is never meaningful input, and PostgreSQL refuses it in text (a 500
+        the attack suite found): refuse it up front, anywhere in the request."""
+        values = [request.path, *request.args.keys(), *request.args.values()]
+        if request.method in ("POST", "PUT", "PATCH"):
+            values += [*request.form.keys(), *request.form.values()]
+            if request.is_json:
+                values.append(request.get_json(silent=True))
+        if any(_has_nul(v) for v in values):
+            raise BadRequest("请求中含有空字符（NUL） / the request contains a NUL character")
 
     @app.errorhandler(HTTPException)
     def _api_errors_as_json(exc: HTTPException):  # noqa: ANN202
         """Under /api/ an error is JSON in CKAN's envelope (clients parse it); elsewhere a page."""
         if not request.path.startswith("/api/"):
             return exc
-        body = {"success": False, "error": {"__type": exc.name, "message": exc.description or exc.name}}
+        body = {"success": False, "error": {"__type": exc.name, "status": exc.code,
+                                            "message": exc.description or exc.name}}
         kept = {k: v for k, v in exc.get_response().headers.items() if k in ("Allow", "WWW-Authenticate", "Retry-After")}
         return jsonify(body), exc.code, kept
 

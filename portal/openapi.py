@@ -51,7 +51,8 @@ def _param(name: str, schema: dict, description: str, *, required: bool = False,
 
 def _ckan(action: str, summary: str, result: dict, params: list[dict], *, not_found: bool = False,
           validation: bool = False) -> dict:
-    responses = {"200": _json(_ok(result), "CKAN success envelope")}
+    responses = {"200": _json(_ok(result), "CKAN success envelope"),
+                 "400": _json(ERROR, "A request the portal refuses outright (a NUL character, a malformed body)")}
     if not_found:
         responses["404"] = _json(ERROR, "Not Found Error (also not-open, held and withdrawn datasets)")
     if validation:
@@ -131,6 +132,7 @@ def document(example_dataset: str = "371502-scj-0001") -> dict:
     refusals = {"401": _json(DATA_ERROR, "Conditional data without a token"),
                 "403": _json(DATA_ERROR, "No grant in force for this dataset"),
                 "404": _json(DATA_ERROR, "No such public dataset or table"),
+                "400": _json(DATA_ERROR, "A parameter the API cannot answer, or a NUL character"),
                 "429": {"description": "Too many calls; wait and retry"}}
     data_paths = {
         "/api/data/{name}": {"get": {
@@ -140,7 +142,7 @@ def document(example_dataset: str = "371502-scj-0001") -> dict:
             "security": [{}, {"token": []}], "parameters": data_params,
             "responses": {"200": {"description": "A page of rows", "content": {
                 "application/json": {"schema": rows_schema}, "text/csv": {"schema": TEXT}}},
-                "400": _json(DATA_ERROR, "A parameter the API cannot answer, said plainly"), **refusals}}},
+                **refusals}}},
         "/api/data/{name}/fields": {"get": {
             "operationId": "data_fields", "tags": ["Data API"], "summary": "Tables and the columns you may query",
             "security": [{}, {"token": []}], "parameters": [data_params[0]],
@@ -152,6 +154,7 @@ def document(example_dataset: str = "371502-scj-0001") -> dict:
             "operationId": "me", "tags": ["Accounts"], "summary": "Whose token this is",
             "security": [{"token": []}],
             "responses": {"200": _json(_ok({"type": "object", "required": ["id", "email"]}), "The token's owner"),
+                          "400": _json(ERROR, "A request the portal refuses outright (a NUL character)"),
                           "401": _json(ERROR, "No token, or an invalid, expired or revoked one")}}},
     }
     return {

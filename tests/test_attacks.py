@@ -32,7 +32,7 @@ HOSTILE = ["../../../../etc/passwd", "..%2F..%2Fsecret_key", "' OR '1'='1", "1; 
            "{{ 'ab' * 3 }}", "${7*7}", "%00", "a" * 3000, "-1", "99999999999999999999", "名单\u202e"]
 QUERY_PROBES = {"q": "' OR 1=1 --", "page": "-5", "rows": "abc", "sort": "name; DROP TABLE users",
                 "start": "99999999999999999999", "limit": "-1", "offset": "x", "fq": 'organization:"\\" OR 1',
-                "id": "../../etc/passwd", "lang": "{{ 'ab' * 3 }}", "format": "../../x", "eq[所属街道]": "' OR 1=1"}
+                "id": "../../etc/passwd", "name": "a\x00b", "lang": "{{ 'ab' * 3 }}", "format": "../../x", "eq[所属街道]": "' OR 1=1"}
 TABLES = [User, Dataset, ClassificationEvent, Application, ApplicationEvent, Grant, Tender, Bid, ErrorReport, Rating]
 
 
@@ -125,7 +125,7 @@ def test_every_route_with_real_and_hostile_values(world, who):
                     response = (client.get(url, query_string=params) if method == "GET" else
                                 client.post(url, data={"reason": "{{ 'ab' * 3 }}", "text": "' OR 1=1 --"}))
                     tried += 1
-                    answered += response.status_code == 200
+                    answered += response.status_code == 200 and not params
                     body = response.get_data(as_text=True) if response.mimetype.startswith(("text/", "application/j")) else ""
                     if response.status_code >= 500:
                         failures.append(f"{method} {url[:120]} {params and 'probes'} → {response.status_code}")
@@ -133,7 +133,7 @@ def test_every_route_with_real_and_hostile_values(world, who):
                         failures.append(f"{method} {url[:120]} leaks {bad}")
                     if method == "POST" and response.status_code < 400 and rule.endpoint not in CSRF_EXEMPT:
                         failures.append(f"POST {url[:120]} without a CSRF token → {response.status_code}")
-    assert tried > 800 and answered > 60  # the sweep reached real pages, not only 404s
+    assert tried > 800 and answered > 40  # the sweep reached real pages, not only 404s
     assert failures == []
     assert counts(ctx) == before  # nothing posted without a CSRF token changed anything
 
@@ -178,6 +178,19 @@ def test_oversized_and_malformed_bodies(world):
         response = client.post("/api/3/action/package_search", data=body, content_type="application/json")
         assert response.status_code < 500, body
     assert client.get("/api/3/action/package_search", query_string={"facet.field": "[not json"}).status_code == 409
+
+
+def test_nul_characters_are_refused_plainly(world):
+    """PostgreSQL cannot store NUL in text; the portal refuses it before any query, anywhere."""
+    app, _, _ = world
+    client = app.test_client()
+    for response in (client.get("/licences/%00"), client.get("/search", query_string={"q": "药\x00品"}),
+                     client.post("/api/3/action/package_show", json={"id": "a\u0000b"})):
+        assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
+    from tests.conftest import hidden_fields
+    form = hidden_fields(client.get("/login").get_data(as_text=True))
+    posted = client.post("/login", data={**form, "email": "a\x00@example.cn", "password": "x"})
+    assert posted.status_code == 400 and "NUL" in posted.get_data(as_text=True)
 
 
 def test_path_traversal_never_reaches_a_file(world):

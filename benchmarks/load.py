@@ -1,0 +1,188 @@
+"""Load on the production path: wrk against nginx in front of gunicorn (deploy/nginx-portal.conf),
+on the demo catalog (~530 entries harvested for real), at 50 and 200 concurrent clients, on
+SQLite and on PostgreSQL. Four mixes: search pages, dataset pages, the JSON APIs (CKAN and
+the data API), and downloads of small files. Prints and saves throughput, p50/p99 and errors.
+
+    python benchmarks/load.py [--seconds 15] [--clients 50 200] [--databases sqlite postgresql]
+
+Needs wrk and nginx (apt-get install wrk nginx-light), gunicorn; PostgreSQL at
+postgresql+psycopg://postgres@127.0.0.1:5432 (a database `portal_load` is made and dropped).
+The data API's per-address limit is raised for the run (every wrk client is 127.0.0.1).
+Results: benchmarks/results/load.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.download import free_port  # noqa: E402
+
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+WORDS = ["药品", "交通", "企业", "学校", "公交", "医疗", "许可", "环境", "统计", "农业", "bus", "371502"]
+
+
+def prepare(instance: Path, database_url: str) -> None:
+    from harvest.demo import generate_catalog
+    from harvest.sources import SpreadsheetSource
+    from portal.app import PortalContext
+    from portal.config import Settings
+
+    ctx = PortalContext(Settings(instance_path=instance, database_url=database_url))
+    harvester = ctx.harvester()
+    for path in generate_catalog(instance.parent / "catalogs", entries=520):
+        harvester.run(SpreadsheetSource(path))
+    ctx.engine.dispose()
+
+
+def mixes(base: str) -> dict[str, list[str]]:
+    """Real URLs of each kind, read from the running portal's own API."""
+    names = requests.get(f"{base}/api/3/action/package_list", timeout=30).json()["result"]
+    packages = [requests.get(f"{base}/api/3/action/package_show", params={"id": n}, timeout=30).json()["result"]
+                for n in names[:120]]
+    unconditional = [p for p in packages if p["license_id"] == "unconditional"]
+    rnd = random.Random(7)
+    downloads = [r["url"].replace(base, "") for p in unconditional for r in p["resources"] if r["format"] == "CSV"]
+    return {
+        "search pages": [f"/search?q={w}" for w in WORDS] + [f"/search?q={w}&page=2" for w in WORDS[:4]] + ["/search"],
+        "dataset pages": [f"/dataset/{p['name']}" for p in rnd.sample(packages, min(60, len(packages)))],
+        "JSON API": [f"/api/3/action/package_search?q={w}&rows=10" for w in WORDS]
+        + [f"/api/3/action/package_show?id={p['name']}" for p in packages[:20]]
+        + [f"/api/data/{p['name']}?limit=50" for p in unconditional[:20]],
+        "downloads": downloads[:60],
+    }
+
+
+LUA = """
+paths = {%s}
+counter = math.random(1, #paths)
+request = function()
+  counter = counter %% #paths + 1
+  return wrk.format("GET", paths[counter])
+end
+"""
+
+
+def run_wrk(base: str, paths: list[str], clients: int, seconds: int, workdir: Path) -> dict:
+    script = workdir / "paths.lua"
+    script.write_text(LUA % ", ".join(json.dumps(p, ensure_ascii=False) for p in paths))
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s", "--latency",
+                          "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 60).stdout
+
+    def ms(label: str) -> float | None:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return None
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    requests_total = re.search(r"(\d+) requests in", out)
+    return {"requests": int(requests_total.group(1)) if requests_total else 0,
+            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": ms("50"), "p99_ms": ms("99"),
+            "errors": (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0)}
+
+
+def serve(instance: Path, database_url: str, workdir: Path):  # noqa: ANN201
+    from portal.config import Settings
+    from portal.deploy import nginx_server
+
+    app_port, web_port = free_port(), free_port()
+    env = {**os.environ, "PORTAL_INSTANCE": str(instance), "PORTAL_DATABASE_URL": database_url,
+           "PORTAL_BIND": f"127.0.0.1:{app_port}", "PORTAL_WORKERS": "4", "PORTAL_THREADS": "16",
+           "PORTAL_X_ACCEL_PREFIX": "/_files", "PORTAL_PROXIES": "1", "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/8",
+           "PORTAL_DATA_API_RATE": "1000000 per minute"}
+    gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
+                                 "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    conf = workdir / "nginx"
+    conf.mkdir(exist_ok=True)
+    server = nginx_server(Settings(instance_path=instance), listen=f"127.0.0.1:{web_port}",
+                          upstream=f"127.0.0.1:{app_port}")
+    temp = " ".join(f"{k}_temp_path {conf}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (conf / "nginx.conf").write_text(
+        ("user root;\n" if os.geteuid() == 0 else "")
+        + f"worker_processes 2; pid {conf}/nginx.pid; error_log {conf}/error.log; daemon off;\n"
+        f"events {{ worker_connections 2048; }}\n"
+        f"http {{ include /etc/nginx/mime.types; access_log off; {temp}\n{server}\n}}\n")
+    nginx = subprocess.Popen(["nginx", "-c", str(conf / "nginx.conf"), "-p", str(conf)], start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{web_port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{base}/api/3/action/status_show", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    return base, (nginx, gunicorn)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--clients", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "portal-bench-load")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/load.json")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if not shutil.which(tool):
+            raise SystemExit(f"needs {tool}: apt-get install wrk nginx-light")
+    results: dict = {"seconds": args.seconds, "runs": []}
+    for database in args.databases:
+        workdir = args.workdir / database
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        instance = workdir / "instance"
+        if database == "postgresql":
+            from sqlalchemy import create_engine, text
+            admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text("DROP DATABASE IF EXISTS portal_load WITH (FORCE)"))
+                conn.execute(text("CREATE DATABASE portal_load"))
+            url = f"{PG_SERVER}/portal_load"
+        else:
+            url = f"sqlite:///{instance / 'portal.db'}"
+        print(f"[{database}] harvesting the demo catalog...", flush=True)
+        prepare(instance, url)
+        base, procs = serve(instance, url, workdir)
+        try:
+            urls = mixes(base)
+            for mix, paths in urls.items():
+                for clients in args.clients:
+                    run = {"database": database, "mix": mix, "clients": clients, "urls": len(paths),
+                           **run_wrk(base, paths, clients, args.seconds, workdir)}
+                    results["runs"].append(run)
+                    print(f"[{database}] {mix:14} {clients:4} clients: {run['rps']:8.0f} req/s, p50 {run['p50_ms']} ms, "
+                          f"p99 {run['p99_ms']} ms, errors {run['errors']} of {run['requests']}", flush=True)
+        finally:
+            for proc in procs:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+        if database == "postgresql":
+            with admin.connect() as conn:
+                conn.execute(text("DROP DATABASE IF EXISTS portal_load WITH (FORCE)"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2))
+    print(f"saved {args.out}")
+
+
+if __name__ == "__main__":
+    main()
