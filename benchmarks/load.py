@@ -56,7 +56,8 @@ def mixes(base: str) -> dict[str, list[str]]:
                 for n in names[:120]]
     unconditional = [p for p in packages if p["license_id"] == "unconditional"]
     rnd = random.Random(7)
-    downloads = [r["url"].replace(base, "") for p in unconditional for r in p["resources"] if r["format"] == "CSV"]
+    from urllib.parse import urlsplit
+    downloads = [urlsplit(r["url"]).path for p in unconditional for r in p["resources"] if r["format"] == "CSV"]
     return {
         "search pages": [f"/search?q={w}" for w in WORDS] + [f"/search?q={w}&page=2" for w in WORDS[:4]] + ["/search"],
         "dataset pages": [f"/dataset/{p['name']}" for p in rnd.sample(packages, min(60, len(packages)))],
@@ -79,9 +80,14 @@ end
 
 def run_wrk(base: str, paths: list[str], clients: int, seconds: int, workdir: Path) -> dict:
     script = workdir / "paths.lua"
-    script.write_text(LUA % ", ".join(json.dumps(p, ensure_ascii=False) for p in paths))
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s", "--latency",
-                          "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 60).stdout
+    from urllib.parse import quote
+
+    script.write_text(LUA % ", ".join(json.dumps(quote(p, safe="/?=&%")) for p in paths))
+    done = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s", "--latency",
+                           "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 60)
+    out = done.stdout
+    if "Requests/sec" not in out:
+        raise SystemExit(f"wrk failed: {done.stdout[-500:]} {done.stderr[-500:]}")
 
     def ms(label: str) -> float | None:
         m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
