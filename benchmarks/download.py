@@ -135,23 +135,16 @@ def main() -> None:
     wait_for(f"http://127.0.0.1:{portal_port}/")  # one at a time: both would migrate the same database
     # The production path: nginx in front; the portal authorizes, nginx sends (X-Accel-Redirect).
     accel = start_gunicorn(accel_port, PORTAL_X_ACCEL_PREFIX="/_files")
-    nginx_dir = args.workdir / "nginx"
-    nginx_dir.mkdir(exist_ok=True)
-    # The front is the production configuration itself (deploy/nginx-portal.conf).
+    # The front is the production configuration itself (deploy/nginx-portal.conf); beside it,
+    # nginx serving the file directly, the yardstick.
     from portal.config import Settings
-    from portal.deploy import nginx_server
+    from portal.deploy import nginx_server, standalone_nginx
     front_server = nginx_server(Settings(instance_path=instance), listen=f"127.0.0.1:{front_port}",
                                 upstream=f"127.0.0.1:{accel_port}")
-    (nginx_dir / "nginx.conf").write_text(f"""
-worker_processes 2; pid {nginx_dir}/nginx.pid; error_log {nginx_dir}/error.log; daemon off;
-events {{ worker_connections 256; }}
-http {{ access_log off; sendfile on; tcp_nopush on; client_body_temp_path {nginx_dir}/body;
-  proxy_temp_path {nginx_dir}/proxy; fastcgi_temp_path {nginx_dir}/fcgi; uwsgi_temp_path {nginx_dir}/uwsgi;
-  scgi_temp_path {nginx_dir}/scgi;
-  server {{ listen 127.0.0.1:{nginx_port}; location = /file.csv {{ alias {file_path}; }} }}
-  {front_server} }}
-""")
-    nginx = subprocess.Popen(["nginx", "-c", str(nginx_dir / "nginx.conf"), "-p", str(nginx_dir)],
+    direct_server = (f"server {{ listen 127.0.0.1:{nginx_port}; sendfile on; tcp_nopush on; "
+                     f"location = /file.csv {{ alias {file_path}; }} }}")
+    conf = standalone_nginx(args.workdir / "nginx", direct_server + "\n" + front_server)
+    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(conf.parent)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     results: dict = {"file_mb": size / 2**20}
     try:

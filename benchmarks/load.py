@@ -106,7 +106,7 @@ def run_wrk(base: str, paths: list[str], clients: int, seconds: int, workdir: Pa
 
 def serve(instance: Path, database_url: str, workdir: Path):  # noqa: ANN201
     from portal.config import Settings
-    from portal.deploy import nginx_server
+    from portal.deploy import nginx_server, standalone_nginx
 
     app_port, web_port = free_port(), free_port()
     env = {**os.environ, "PORTAL_INSTANCE": str(instance), "PORTAL_DATABASE_URL": database_url,
@@ -116,17 +116,10 @@ def serve(instance: Path, database_url: str, workdir: Path):  # noqa: ANN201
     gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
                                  "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    conf = workdir / "nginx"
-    conf.mkdir(exist_ok=True)
-    server = nginx_server(Settings(instance_path=instance), listen=f"127.0.0.1:{web_port}",
-                          upstream=f"127.0.0.1:{app_port}")
-    temp = " ".join(f"{k}_temp_path {conf}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    (conf / "nginx.conf").write_text(
-        ("user root;\n" if os.geteuid() == 0 else "")
-        + f"worker_processes 2; pid {conf}/nginx.pid; error_log {conf}/error.log; daemon off;\n"
-        f"events {{ worker_connections 2048; }}\n"
-        f"http {{ include /etc/nginx/mime.types; access_log off; {temp}\n{server}\n}}\n")
-    nginx = subprocess.Popen(["nginx", "-c", str(conf / "nginx.conf"), "-p", str(conf)], start_new_session=True,
+    conf = standalone_nginx(workdir / "nginx", nginx_server(
+        Settings(instance_path=instance), listen=f"127.0.0.1:{web_port}", upstream=f"127.0.0.1:{app_port}"),
+        worker_connections=2048)
+    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(conf.parent)], start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{web_port}"
     deadline = time.time() + 90

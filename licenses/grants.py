@@ -16,8 +16,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -175,18 +173,10 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     if not tables:
         raise LicenceError("数据文件暂不可用 / no data file")
     table = tables[0]
-    data = pq.read_table(storage.path(table.parquet_path))
-    if item.row_filter:
-        mask = None
-        for column, values in item.row_filter.items():
-            if column not in data.column_names:
-                continue
-            hit = pc.is_in(pc.cast(data[column], pa.string()), value_set=pa.array([str(v) for v in values]))
-            mask = hit if mask is None else pc.and_(mask, hit)
-        if mask is not None:
-            data = data.filter(mask)
-    if item.fields_approved is not None:
-        data = data.select([f for f in item.fields_approved if f in data.column_names])
+    from portal.rows import Scope, scoped_table
+
+    data = scoped_table(pq.read_table(storage.path(table.parquet_path)),
+                        Scope(fields=item.fields_approved, row_filter=item.row_filter))
     licence_url = f"{site_url.rstrip('/')}/licences/{grant.licence_number}"
     line = attribution(ds.department.name, ds.title, today.isoformat())
     meta = {"source_department": ds.department.name, "dataset": ds.title, "licence_number": grant.licence_number,

@@ -105,7 +105,8 @@ def _is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
-_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="rows")
+WORKERS = os.cpu_count() or 2
+_POOL = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="rows")
 
 
 def visible_columns(schema: pa.Schema, scope: Scope) -> list[str]:
@@ -204,6 +205,17 @@ def plan(schema: pa.Schema, query: RowQuery, scope: Scope) -> Plan:
     return p
 
 
+def scoped_table(table: pa.Table, scope: Scope) -> pa.Table:
+    """A whole table cut to the scope (the licensed ZIP): the same rules as the API's plan —
+    rows compared as text, a filter column the file lacks matching nothing — then the fields."""
+    p = plan(table.schema, RowQuery(), scope)
+    if p.nothing:
+        table = table.slice(0, 0)
+    elif p.all_of:
+        table = table.take(pc.indices_nonzero(_matches(table, p)))
+    return table.select(visible_columns(table.schema, scope))
+
+
 def _test(column: pa.ChunkedArray, test: Test) -> pa.Array:
     """True/false per row. A dictionary column is tested once per distinct value."""
     parts = []
@@ -262,7 +274,7 @@ def _row_groups(source: ParquetTable, p: Plan) -> list[int]:
 def _in_order(row_groups: list[int], work: Callable[[int], pa.Table]) -> Iterator[pa.Table]:
     """Results row group by row group, in file order, with as many in flight as there are
     cores; stopping early cancels what has not started."""
-    window = _POOL._max_workers
+    window = WORKERS
     pending = [_POOL.submit(work, rg) for rg in row_groups[:window]]
     next_rg = window
     try:

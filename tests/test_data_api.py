@@ -218,3 +218,17 @@ def test_many_row_groups_and_high_cardinality_text_give_the_same_rows_as_pandas(
                              rows.Scope(fields=["id", "staff"], row_filter={"street": ["湖西街道"]}))
     top = frame[frame.street == "湖西街道"].sort_values(["staff", "id"], ascending=[False, True]).head(20)
     assert scoped.table.column_names == ["id", "staff"] and scoped.table.column("id").to_pylist() == top.id.tolist()
+
+
+def test_the_licensed_zip_and_the_api_cut_a_grant_the_same_way():
+    """A grant whose row filter names a column the file no longer has gives no rows, in the
+    ZIP as in the API — never every row."""
+    import pyarrow as pa
+
+    from portal import rows
+
+    table = pa.table({"企业名称": ["甲", "乙", "丙"], "所属街道": ["古楼街道", "柳园街道", "古楼街道"], "面积": [1, 2, 3]})
+    cut = rows.scoped_table(table, rows.Scope(fields=["企业名称", "面积"], row_filter={"所属街道": ["古楼街道"]}))
+    assert cut.column_names == ["企业名称", "面积"] and cut.column("企业名称").to_pylist() == ["甲", "丙"]
+    gone = rows.scoped_table(table, rows.Scope(row_filter={"已删除的列": ["x"]}))
+    assert gone.num_rows == 0

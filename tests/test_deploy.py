@@ -17,7 +17,7 @@ import requests
 from sqlalchemy import select
 
 from portal.config import Settings
-from portal.deploy import nginx_server
+from portal.deploy import nginx_server, standalone_nginx
 from portal.models import Dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,20 +55,10 @@ def production(portal_data, settings, tmp_path):
     gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
                                  "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    conf = tmp_path / "nginx"
-    conf.mkdir()
-    server = nginx_server(Settings.load({"instance": settings.instance_path}), listen=f"127.0.0.1:{web_port}",
-                          upstream=f"127.0.0.1:{app_port}")
-    temp = " ".join(f"{kind}_temp_path {conf}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    (conf / "nginx.conf").write_text(
-        ""
-        # nginx's workers must read the files folder: here pytest's private temp folder, so
-        # as root they run as root (in production: the nginx user in the portal's group).
-        + ("user root;\n" if os.geteuid() == 0 else "") +
-        f"worker_processes 2; pid {conf}/nginx.pid; error_log {conf}/error.log; daemon off;\n"
-        f"events {{ worker_connections 256; }}\n"
-        f"http {{ include /etc/nginx/mime.types; access_log off; {temp}\n{server}\n}}\n")
-    nginx = subprocess.Popen(["nginx", "-c", str(conf / "nginx.conf"), "-p", str(conf)], start_new_session=True,
+    conf = standalone_nginx(tmp_path / "nginx", nginx_server(
+        Settings.load({"instance": settings.instance_path}), listen=f"127.0.0.1:{web_port}",
+        upstream=f"127.0.0.1:{app_port}"))
+    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(conf.parent)], start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{web_port}"
     try:
