@@ -5,12 +5,15 @@ Datasets are made from the demo catalog's templates (titles, summaries, fields, 
 summaries, the common-word case that made plain Whoosh slow. Every query computes all five
 facets and the first page of 20, sorted by relevance; some queries add a facet filter.
 
-    python benchmarks/search.py [--sizes 10000 100000] [--rounds 5]
+    python benchmarks/search.py [--backend whoosh|postgres|both] [--sizes 10000 100000] [--rounds 5]
+
+The postgres backend runs in the database --database-url names (default: a database
+`portal_bench` on the local server, created if missing).
 
 Reported per size: build seconds; p50/p95/p99 of all queries over all rounds after a first
 "cold" round (each word's postings read from disk once per index generation), and the cold
 round's own p50/p95. Targets: p95 ≤ 15 ms at 10k, ≤ 50 ms at 100k; build ≤ 60 s at 100k.
-Results: benchmarks/results/search.json.
+Results: benchmarks/results/search.json (one entry per backend).
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 from harvest.demo import DEPARTMENTS, RESTRICTED, STREETS, TEMPLATES  # noqa: E402
 from portal.search import SearchDoc, SearchQuery  # noqa: E402
 from portal.search.whoosh_backend import WhooshBackend  # noqa: E402
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/portal_bench"
 
 QUERIES = ["药品", "社区", "学校", "公交 站点", "医疗机构", "企业 许可", "养老", "东昌府区", "空气质量", "统计",
            "古楼街道", "371502-SCJ-0001", "hospital", "停车场", "招聘", "社区 卫生", "食品", "水位", "档案", "农业"]
@@ -67,19 +72,35 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def measure(size: int, rounds: int, workdir: Path) -> dict:
-    path = workdir / f"index-{size}"
-    shutil.rmtree(path, ignore_errors=True)
+def open_backends(kind: str, size: int, workdir: Path, database_url: str):  # noqa: ANN201
+    """A writer, and a reader as a web worker would have it (a separate view of the index)."""
+    if kind == "whoosh":
+        path = workdir / f"index-{size}"
+        shutil.rmtree(path, ignore_errors=True)
+        return WhooshBackend(path), lambda: WhooshBackend(path)
+    from sqlalchemy import create_engine, text
+
+    from portal.db import make_engine
+    from portal.search.postgres_backend import PostgresBackend
+
+    server, name = database_url.rsplit("/", 1)
+    with create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT").connect() as conn:
+        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return PostgresBackend(make_engine(database_url)), lambda: PostgresBackend(make_engine(database_url))
+
+
+def measure(kind: str, size: int, rounds: int, workdir: Path, database_url: str) -> dict:
     docs = make_docs(size)
-    backend = WhooshBackend(path)
+    backend, open_reader = open_backends(kind, size, workdir, database_url)
     from tqdm import tqdm
 
-    bar = tqdm(total=size, desc=f"build {size}", unit="doc", file=sys.stderr)
+    bar = tqdm(total=size, desc=f"{kind} build {size}", unit="doc", file=sys.stderr)
     started = time.perf_counter()
     backend.rebuild(docs, progress=lambda n: bar.update(1))
     build = time.perf_counter() - started
     bar.close()
-    reader = WhooshBackend(path)  # a web worker: a fresh reader over the committed index
+    reader = open_reader()
     started = time.perf_counter()
     reader.search(SearchQuery())
     open_seconds = time.perf_counter() - started
@@ -92,12 +113,12 @@ def measure(size: int, rounds: int, workdir: Path) -> dict:
             (cold if r == 0 else warm).append((time.perf_counter() - t) * 1000)
             totals[query.q + json.dumps(query.filters, ensure_ascii=False)] = result.total
     common = totals["社区{}"] / size
-    out = {"datasets": size, "build_seconds": build, "first_search_seconds": open_seconds,
+    out = {"backend": kind, "datasets": size, "build_seconds": build, "first_search_seconds": open_seconds,
            "queries": len(queries), "rounds": rounds,
            "p50_ms": statistics.median(warm), "p95_ms": percentile(warm, 95), "p99_ms": percentile(warm, 99),
            "cold_p50_ms": statistics.median(cold), "cold_p95_ms": percentile(cold, 95),
            "share_matching_社区": common, "totals": totals}
-    print(f"{size:>7} datasets: build {build:.1f} s, first search (snapshot) {open_seconds * 1000:.0f} ms; "
+    print(f"{kind:>8} {size:>7} datasets: build {build:.1f} s, first search (snapshot) {open_seconds * 1000:.0f} ms; "
           f"p50 {out['p50_ms']:.1f} ms, p95 {out['p95_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms "
           f"(cold round p50 {out['cold_p50_ms']:.1f}, p95 {out['cold_p95_ms']:.1f}); 社区 matches {common:.0%}",
           flush=True)
@@ -106,13 +127,17 @@ def measure(size: int, rounds: int, workdir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["whoosh", "postgres", "both"], default="both")
+    parser.add_argument("--database-url", default=DEFAULT_PG)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "portal-bench-search")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    results = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "sizes": [measure(n, args.rounds, args.workdir)
-                                                                      for n in args.sizes]}
+    kinds = ["whoosh", "postgres"] if args.backend == "both" else [args.backend]
+    results = {"when": time.strftime("%Y-%m-%d %H:%M:%S"),
+               "sizes": [measure(kind, n, args.rounds, args.workdir, args.database_url)
+                         for kind in kinds for n in args.sizes]}
     out = ROOT / "benchmarks" / "results" / "search.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, ensure_ascii=False, indent=2))

@@ -24,12 +24,12 @@ class PortalContext:
 
     @property
     def search(self):  # noqa: ANN201
-        """The search backend (Whoosh in the instance's index folder), opened on first use."""
+        """The search backend the settings name (Whoosh by default), opened on first use."""
         if self._search is None:
             from .search import open_backend
             from .search.sync import popularity
 
-            self._search = open_backend(self.settings.index_path, popularity=popularity(self.sessions))
+            self._search = open_backend(self.settings, self.engine, popularity=popularity(self.sessions))
         return self._search
 
     def harvester(self):  # noqa: ANN201

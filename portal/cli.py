@@ -132,7 +132,9 @@ def reindex(obj: dict) -> None:
 
     n = rebuild(ctx.sessions, ctx.search, progress=progress)
     bar.close()
-    click.echo(f"indexed {n} public datasets into {ctx.settings.index_path}")
+    where = "PostgreSQL (portal_search.document)" if ctx.settings.search_backend == "postgres" \
+        else ctx.settings.index_path
+    click.echo(f"indexed {n} public datasets into {where}")
 
 
 def _progress_bar():  # noqa: ANN202

@@ -19,7 +19,10 @@ class Settings:
     instance_path: Path = field(default_factory=_default_instance)
     database_url: str = ""          # default: sqlite:///<instance>/portal.db
     files_path: Path | None = None  # default: <instance>/files
-    index_path: Path | None = None  # default: <instance>/index
+    index_path: Path | None = None  # default: <instance>/index (the Whoosh backend's folder)
+    # The search engine: "whoosh" (an index folder; nothing else to run) or "postgres"
+    # (full-text search in the portal's PostgreSQL database, shared by every machine).
+    search_backend: str = "whoosh"
     secret_key: str = ""            # default: a random key kept in <instance>/secret_key
     site_name: str = "东昌府区公共数据开放平台"
     # Working days a catalog change may wait before the entry must reflect it (Art. 16).
@@ -48,6 +51,10 @@ class Settings:
             self.database_url = f"sqlite:///{self.instance_path / 'portal.db'}"
         self.files_path = Path(self.files_path or self.instance_path / "files").resolve()
         self.index_path = Path(self.index_path or self.instance_path / "index").resolve()
+        if self.search_backend not in ("whoosh", "postgres"):
+            raise ValueError(f"PORTAL_SEARCH_BACKEND must be whoosh or postgres, not {self.search_backend!r}")
+        if self.search_backend == "postgres" and not self.database_url.startswith("postgresql"):
+            raise ValueError("PORTAL_SEARCH_BACKEND=postgres needs a PostgreSQL database (PORTAL_DATABASE_URL)")
 
     @classmethod
     def load(cls, overrides: dict | None = None) -> Settings:

@@ -13,6 +13,8 @@ from portal.config import Settings
 from portal.db import make_engine, upgrade
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+# On PostgreSQL the suite also searches with PostgreSQL full-text search; on SQLite, Whoosh.
+SEARCH_BACKEND = "postgres" if PG_URL else "whoosh"
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +27,7 @@ def _quick_password_hashing(monkeypatch):
 
 
 def pytest_report_header(config) -> str:  # noqa: ANN001
-    return f"database: {PG_URL or 'SQLite (a new file per test)'}"
+    return f"database: {PG_URL or 'SQLite (a new file per test)'}; search backend: {SEARCH_BACKEND}"
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +38,7 @@ def _postgres_ready():
     engine = create_engine(PG_URL)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("DROP SCHEMA IF EXISTS portal_search CASCADE"))  # the search backend's table
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     engine = make_engine(PG_URL)
@@ -51,7 +54,8 @@ def database_url(tmp_path: Path, _postgres_ready) -> str:
     engine = create_engine(_postgres_ready)
     with engine.begin() as conn:
         tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")).scalars().all()
+            "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname IN ('public', 'portal_search') "
+            "AND tablename <> 'alembic_version'")).scalars().all()
         if tables:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
@@ -60,7 +64,7 @@ def database_url(tmp_path: Path, _postgres_ready) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(instance_path=tmp_path / "instance", database_url=database_url)
+    return Settings(instance_path=tmp_path / "instance", database_url=database_url, search_backend=SEARCH_BACKEND)
 
 
 @pytest.fixture
@@ -75,7 +79,7 @@ def app(settings: Settings):  # noqa: ANN201
     from portal.app import create_app
 
     app = create_app({"instance": settings.instance_path, "database_url": settings.database_url,
-                      "TESTING": True})
+                      "search_backend": settings.search_backend, "TESTING": True})
     yield app
     app.extensions["portal"].engine.dispose()
 

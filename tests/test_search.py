@@ -1,4 +1,7 @@
-"""The search backend on its own: words, facets, sorting, paging, refresh, escaping."""
+"""The search backends on their own: words, facets, sorting, paging, refresh, escaping.
+
+Every case runs on Whoosh, and on PostgreSQL full-text search when the suite runs on
+PostgreSQL: the two engines must answer alike."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,6 +10,7 @@ import pytest
 
 from portal.search import SearchDoc, SearchQuery
 from portal.search.whoosh_backend import WhooshBackend
+from tests.conftest import PG_URL
 
 
 def doc(name, title, **kw) -> SearchDoc:
@@ -27,9 +31,27 @@ DOCS = [
 ]
 
 
+@pytest.fixture(params=["whoosh", "postgres"] if PG_URL else ["whoosh"])
+def make_backend(request, tmp_path, database_url):
+    """Backends over one store: each call is another process's view of the same index."""
+    engines = []
+
+    def make(popularity=None):  # noqa: ANN001, ANN202
+        if request.param == "whoosh":
+            return WhooshBackend(tmp_path / "index", popularity=popularity, refresh_seconds=0)
+        from portal.db import make_engine
+        from portal.search.postgres_backend import PostgresBackend
+
+        engines.append(make_engine(database_url))
+        return PostgresBackend(engines[-1], popularity=popularity)
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
 @pytest.fixture
-def backend(tmp_path):
-    b = WhooshBackend(tmp_path / "index", refresh_seconds=0)
+def backend(make_backend):
+    b = make_backend()
     b.rebuild(DOCS)
     return b
 
@@ -87,9 +109,9 @@ def test_sorting(backend, sort, expected):
     assert names(backend.search(SearchQuery(sort=sort))) == expected
 
 
-def test_most_downloaded_uses_the_live_counts(tmp_path):
+def test_most_downloaded_uses_the_live_counts(make_backend):
     counts = {"bus": 50, "hosp": 7}
-    backend = WhooshBackend(tmp_path / "i", popularity=lambda: counts)
+    backend = make_backend(popularity=lambda: counts)
     backend.rebuild(DOCS)
     assert names(backend.search(SearchQuery(sort="downloads")))[:2] == ["bus", "hosp"]
 
@@ -107,10 +129,10 @@ def test_highlights_escape_html(backend):
     assert str(hit.summary_html) == "a &lt; b &amp; c"
 
 
-def test_a_reader_sees_the_writers_new_commits(tmp_path):
-    writer = WhooshBackend(tmp_path / "i")
+def test_a_reader_sees_the_writers_new_commits(make_backend):
+    writer = make_backend()
     writer.rebuild(DOCS[:1])
-    reader = WhooshBackend(tmp_path / "i", refresh_seconds=0)  # another web worker
+    reader = make_backend()  # another web worker
     assert reader.search(SearchQuery()).total == 1
     writer.index([DOCS[2]])
     assert names(reader.search(SearchQuery(q="公交"))) == ["bus"]
@@ -119,3 +141,19 @@ def test_a_reader_sees_the_writers_new_commits(tmp_path):
     writer.index([doc("bus", "公交线路（新）", published=dt.date(2026, 1, 1))])  # replace, not duplicate
     assert reader.search(SearchQuery()).total == 1
     assert reader.search(SearchQuery(q="线路")).hits[0].title == "公交线路（新）"
+
+
+@pytest.mark.parametrize("q", ["'", "\\", "a & b | !c", "(药品", "药品:*", "' OR 1=1 --", "<->", "药品'"])
+def test_query_syntax_of_the_engine_is_just_text(backend, q):
+    """Quotes, backslashes and the engines' own operators are searched as words, never parsed."""
+    result = backend.search(SearchQuery(q=q))
+    if "药品" in q:
+        assert set(names(result)) == {"drugs", "food", "xss"}
+
+
+def test_words_with_quotes_and_backslashes_are_indexed(make_backend):
+    backend = make_backend()
+    backend.rebuild([doc("odd", "O'Brien\\s 路灯 it's", tags=["a'b"], summary="back\\slash")])
+    assert names(backend.search(SearchQuery(q="O'Brien"))) == ["odd"]
+    assert names(backend.search(SearchQuery(q="back\\slash"))) == ["odd"]
+    assert names(backend.search(SearchQuery(q="路灯", filters={"department": ["dcf-scjgj' OR '1'='1"]}))) == []

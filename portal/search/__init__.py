@@ -1,4 +1,8 @@
-"""Search: a small interface, so another engine can replace Whoosh without touching views.
+"""Search: a small interface, so the engine can change without touching views.
+
+Two engines answer it: Whoosh (an index folder beside the database; the default) and
+PostgreSQL full-text search (a table in the portal's own database; PORTAL_SEARCH_BACKEND=
+postgres), chosen by setting. tests/test_search.py runs the same cases on both.
 
     backend.index(docs)      add or replace datasets
     backend.remove(names)    take datasets out
@@ -11,12 +15,15 @@ portal/search/sync.py is the one place that decides, from the database.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 FACETS = ("department", "domain", "open_class", "format", "update_cycle")
 SORTS = ("relevance", "newest", "downloads", "name")
+OPEN_CLASS_LABELS = {"unconditional": "无条件开放", "conditional": "有条件开放"}
+BACKENDS = ("whoosh", "postgres")
 
 
 @dataclass
@@ -89,7 +96,28 @@ class SearchBackend(Protocol):
     def search(self, query: SearchQuery) -> SearchResult: ...
 
 
-def open_backend(index_path, popularity: Callable[[], dict[str, int]] | None = None) -> SearchBackend:  # noqa: ANN001
+class CachedCounts:
+    """Download counts by dataset name, for the "most downloaded" sort. They change with
+    every download; asked again at most every `seconds` (30 s is fresh enough for a sort)."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]] | None, seconds: float = 30.0):
+        self.counts, self.seconds = counts, seconds
+        self._at, self._value = -seconds, {}
+
+    def __call__(self) -> dict[str, int]:
+        if self.counts is None:
+            return {}
+        if time.monotonic() - self._at > self.seconds:
+            self._value, self._at = self.counts(), time.monotonic()
+        return self._value
+
+
+def open_backend(settings, engine, popularity: Callable[[], dict[str, int]] | None = None) -> SearchBackend:  # noqa: ANN001
+    """The engine the settings name: `whoosh` (index folder) or `postgres` (the database)."""
+    if settings.search_backend == "postgres":
+        from .postgres_backend import PostgresBackend
+
+        return PostgresBackend(engine, popularity=popularity)
     from .whoosh_backend import WhooshBackend
 
-    return WhooshBackend(index_path, popularity=popularity)
+    return WhooshBackend(settings.index_path, popularity=popularity)

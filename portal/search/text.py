@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import numpy as np
 import rjieba
+from markupsafe import Markup, escape
 from whoosh.lang.porter import stem
 
 _LATIN = re.compile(r"^[a-z]+$")
@@ -50,3 +52,29 @@ def query_terms(text: str) -> list[str]:
     for word in tokenize(text, compounds=False):
         seen.setdefault(word, None)
     return sorted(seen, key=len, reverse=True)
+
+
+def highlight(text: str, terms: list[str]) -> Markup:
+    """Escape, then mark every occurrence of a query word (case-insensitive)."""
+    if not text or not terms:
+        return escape(text or "")
+    lowered = text.lower()
+    marks = np.zeros(len(text) + 1, dtype=np.int8)
+    for term in terms:
+        if len(term) < 1:
+            continue
+        start = lowered.find(term)
+        while start != -1:
+            marks[start] += 1
+            marks[start + len(term)] -= 1
+            start = lowered.find(term, start + len(term))
+    inside = np.cumsum(marks)[:len(text)] > 0
+    out, i = [], 0
+    while i < len(text):
+        j = i
+        while j < len(text) and inside[j] == inside[i]:
+            j += 1
+        chunk = escape(text[i:j])
+        out.append(Markup(f"<mark>{chunk}</mark>") if inside[i] else chunk)
+        i = j
+    return Markup("").join(out)

@@ -28,21 +28,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from markupsafe import Markup, escape
 from whoosh import index as whoosh_index
 from whoosh import writing
 from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 
-from . import FACETS, FacetValue, Hit, SearchDoc, SearchQuery, SearchResult
-from .text import query_terms, tokenize
+from . import FACETS, OPEN_CLASS_LABELS, CachedCounts, FacetValue, Hit, SearchDoc, SearchQuery, SearchResult
+from .text import highlight, query_terms, tokenize
 
 # Text fields and how much a match in each counts.
 BOOSTS = {"title": 3.0, "tags": 2.0, "code": 3.0, "summary": 1.0, "department_t": 1.0, "domain_t": 1.0,
           "fields": 1.0}
 K1 = 1.2
 EPOCH = dt.date(1970, 1, 1)
-OPEN_CLASS_LABELS = {"unconditional": "无条件开放", "conditional": "有条件开放"}
 
 
 def _text_field() -> TEXT:
@@ -131,14 +129,13 @@ class WhooshBackend:
             self.ix = whoosh_index.open_dir(self.path)
         else:
             self.ix = whoosh_index.create_in(self.path, SCHEMA)
-        self.popularity = popularity
+        self.popularity = CachedCounts(popularity)
         self.refresh_seconds = refresh_seconds
         self.term_cache_size = term_cache_size
         self._snapshot: _Snapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()      # building snapshots
         self._io = threading.Lock()        # Whoosh readers share file handles
-        self._popular: tuple[float, dict[str, int]] = (0.0, {})
 
     # ------------------------------------------------------------------ writing
 
@@ -243,13 +240,7 @@ class WhooshBackend:
 
     def _popularity(self, snap: _Snapshot) -> np.ndarray:
         counts = np.zeros(snap.size, dtype=np.int64)
-        if self.popularity is None:
-            return counts
-        at, by_name = self._popular
-        if time.monotonic() - at > 30:  # download counts change all the time; 30 s is fresh enough
-            by_name = self.popularity()
-            self._popular = (time.monotonic(), by_name)
-        for name, n in by_name.items():
+        for name, n in self.popularity().items():
             i = snap.docnum.get(name)
             if i is not None:
                 counts[i] = n
@@ -347,29 +338,3 @@ def _blocks(matcher):  # noqa: ANN001, ANN202
         weights.append(matcher.weight())
         matcher.next()
     yield ids, weights
-
-
-def highlight(text: str, terms: list[str]) -> Markup:
-    """Escape, then mark every occurrence of a query word (case-insensitive)."""
-    if not text or not terms:
-        return escape(text or "")
-    lowered = text.lower()
-    marks = np.zeros(len(text) + 1, dtype=np.int8)
-    for term in terms:
-        if len(term) < 1:
-            continue
-        start = lowered.find(term)
-        while start != -1:
-            marks[start] += 1
-            marks[start + len(term)] -= 1
-            start = lowered.find(term, start + len(term))
-    inside = np.cumsum(marks)[:len(text)] > 0
-    out, i = [], 0
-    while i < len(text):
-        j = i
-        while j < len(text) and inside[j] == inside[i]:
-            j += 1
-        chunk = escape(text[i:j])
-        out.append(Markup(f"<mark>{chunk}</mark>") if inside[i] else chunk)
-        i = j
-    return Markup("").join(out)
