@@ -21,6 +21,21 @@ class PortalContext:
         self.sessions = make_sessionmaker(self.engine)
         self.storage = Storage(settings.files_path)
         self._search = None
+        self.redis = None
+        if settings.redis_url and settings.page_cache_seconds > 0:
+            import redis
+
+            from .page_cache import invalidate_on_commit
+
+            self.redis = redis.Redis.from_url(settings.redis_url)
+            invalidate_on_commit(self.sessions, self.redis, self.cache_namespace)
+
+    @property
+    def cache_namespace(self) -> str:
+        """Portals sharing one Redis keep apart: the namespace is their database's."""
+        import hashlib
+
+        return hashlib.sha256(self.settings.database_url.encode()).hexdigest()[:12]
 
     @property
     def search(self):  # noqa: ANN201
@@ -141,7 +156,11 @@ def create_app(config: dict | None = None) -> Flask:
         kept = {k: v for k, v in exc.get_response().headers.items() if k in ("Allow", "WWW-Authenticate", "Retry-After")}
         return jsonify(body), exc.code, kept
 
-    if settings.proxies:
+    if ctx.redis is not None:
+        from .page_cache import PageCache
+
+        app.wsgi_app = PageCache(app.wsgi_app, ctx.redis, ctx.cache_namespace, settings.page_cache_seconds)
+    if settings.proxies:  # outermost: the page cache sees the client's host and scheme
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = settings.proxies

@@ -192,4 +192,8 @@ def restore(ctx, archive: Path, progress: Callable[[str, int, int], None] | None
         key_file.write_text(secret)
         key_file.chmod(0o600)
         ctx.settings.secret_key = secret
+    if ctx.redis is not None:  # rows went in outside the ORM: drop any page cached before
+        from .page_cache import bump
+
+        bump(ctx.redis, ctx.cache_namespace)
     return manifest

@@ -33,7 +33,10 @@ class Settings:
     parquet_row_group_bytes: int = 56 * 1024 * 1024
     http_timeout: float = 60.0
     smtp_url: str = ""     # smtp://user:pass@host:587?starttls; empty: mail stays in the outbox
-    redis_url: str = ""    # rate-limit storage; empty: in memory (one process)
+    redis_url: str = ""    # rate limits and the page cache; empty: limits in memory (one process), no page cache
+    # Anonymous readers' pages and API answers kept in Redis (portal/page_cache.py), dropped at
+    # once when the catalog changes; this many seconds at most (download counts age this much).
+    page_cache_seconds: int = 60
     https: bool = False    # behind HTTPS: cookies get the Secure flag
     # Behind nginx: the portal authorizes a download and nginx sends the file from an
     # `internal` location with this prefix (X-Accel-Redirect); empty: the portal sends it.

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from .. import catalog
 from ..models import Dataset, DataTable, Distribution, OpenClass
+from ..page_cache import cacheable
 from ..search import FACETS, SearchQuery
 from ..web import db, portal
 
@@ -50,6 +51,7 @@ def error(action: str, status: int, kind: str, message: str, **extra):  # noqa: 
 
 
 @bp.route("/help_show", methods=["GET", "POST"])
+@cacheable
 def help_show():
     return ok("help_show", f"{request.args.get('name', '')}: see /api/docs")
 
@@ -77,6 +79,7 @@ def parse_fq(fq: str) -> dict[str, list[str]]:
 
 
 @bp.route("/package_search", methods=["GET", "POST"])
+@cacheable
 def package_search():
     args = params()
     try:
@@ -111,6 +114,7 @@ def package_search():
 
 
 @bp.route("/package_show", methods=["GET", "POST"])
+@cacheable
 def package_show():
     args = params()
     name = str(args.get("id") or args.get("name_or_id") or "")
@@ -180,6 +184,7 @@ def _bad(action: str, exc: Exception):  # noqa: ANN202
 
 
 @bp.route("/status_show", methods=["GET", "POST"])
+@cacheable
 def status_show():
     return ok("status_show", {"site_title": "东昌府区公共数据开放平台", "site_url": request.host_url.rstrip("/"),
                               "site_description": "Dongchangfu District open-data portal (CKAN-compatible read API)",
@@ -188,6 +193,7 @@ def status_show():
 
 
 @bp.route("/package_list", methods=["GET", "POST"])
+@cacheable
 def package_list():
     args = params()
     try:
@@ -200,6 +206,7 @@ def package_list():
 
 
 @bp.route("/current_package_list_with_resources", methods=["GET", "POST"])
+@cacheable
 def current_package_list_with_resources():
     args = params()
     try:
@@ -223,6 +230,7 @@ def _org_dict(dept, count: int) -> dict:  # noqa: ANN001
 
 
 @bp.route("/organization_list", methods=["GET", "POST"])
+@cacheable
 def organization_list():
     args = params()
     orgs = sorted(_organizations(), key=lambda pair: pair[0].code)
@@ -232,6 +240,7 @@ def organization_list():
 
 
 @bp.route("/organization_show", methods=["GET", "POST"])
+@cacheable
 def organization_show():
     args = params()
     code = str(args.get("id") or "")
@@ -249,6 +258,7 @@ def organization_show():
 
 
 @bp.route("/group_list", methods=["GET", "POST"])
+@cacheable
 def group_list():
     """Groups are the domains (数据领域)."""
     args = params()
@@ -261,6 +271,7 @@ def group_list():
 
 
 @bp.route("/tag_list", methods=["GET", "POST"])
+@cacheable
 def tag_list():
     args = params()
     query = str(args.get("query") or "").strip().lower()
@@ -269,6 +280,7 @@ def tag_list():
 
 
 @bp.route("/resource_show", methods=["GET", "POST"])
+@cacheable
 def resource_show():
     args = params()
     resource_id = str(args.get("id") or "")

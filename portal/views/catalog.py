@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import func, select
 
 from harvest.feedback import rating_summary
@@ -9,6 +10,7 @@ from harvest.feedback import rating_summary
 from .. import catalog
 from ..forms import ActionForm
 from ..models import Dataset, Department, ErrorReport, OpenClass, Rating
+from ..page_cache import cacheable
 from ..search import FACETS, SORTS, SearchQuery
 from ..web import db, portal
 
@@ -28,6 +30,7 @@ def search_query(args, **preset) -> SearchQuery:  # noqa: ANN001
 
 
 @bp.get("/")
+@cacheable
 def home():
     s = db()
     newest = s.scalars(catalog.public_datasets().order_by(Dataset.published_date.desc().nulls_last(),
@@ -69,22 +72,26 @@ def _suggestions(query: SearchQuery, result) -> list[dict]:  # noqa: ANN001
 
 
 @bp.get("/search")
+@cacheable
 def search():
     return _search_page("数据目录")
 
 
 @bp.get("/datasets")
+@cacheable
 def datasets():
     return search()
 
 
 @bp.get("/department/<code>")
+@cacheable
 def department(code: str):
     dept = db().scalar(select(Department).where(Department.code == code)) or abort(404)
     return _search_page(dept.name, heading_note="department", department=code)
 
 
 @bp.get("/domain/<path:name>")
+@cacheable
 def domain(name: str):
     exists = db().scalar(catalog.public_datasets().with_only_columns(func.count()).where(Dataset.domain == name))
     if not exists:
@@ -93,6 +100,7 @@ def domain(name: str):
 
 
 @bp.get("/dataset/<name>")
+@cacheable
 def dataset(name: str):
     ds = catalog.get_public_dataset(db(), name) or abort(404)
     page = max(request.args.get("preview", 1, type=int) or 1, 1)
@@ -106,15 +114,20 @@ def dataset(name: str):
                          .order_by(Rating.id.desc()).limit(20)).all()
     return render_template("dataset.html", ds=ds, previews=previews, preview_page=page,
                            attribution=catalog.attribution_line(ds), history=catalog.history(ds), reports=reports,
-                           comments=comments, rating=rating_summary(s, ds), action=ActionForm())
+                           comments=comments, rating=rating_summary(s, ds),
+                           # Only signed-in users see the feedback forms; making the form for
+                           # anyone would put a CSRF token, so a session cookie, on every reader.
+                           action=ActionForm() if current_user.is_authenticated else None)
 
 
 @bp.get("/lists")
+@cacheable
 def lists():
     return render_template("lists_index.html", departments=catalog.departments_with_counts(db()))
 
 
 @bp.get("/department/<code>/lists")
+@cacheable
 def department_lists(code: str):
     s = db()
     dept = s.scalar(select(Department).where(Department.code == code)) or abort(404)

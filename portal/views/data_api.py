@@ -26,6 +26,7 @@ from licenses.grants import grant_for_api, log_api_rows
 from .. import catalog, rows
 from ..limits import limiter
 from ..models import DataTable, OpenClass
+from ..page_cache import cacheable
 from ..web import db, portal
 
 bp = Blueprint("data_api", __name__, url_prefix="/api/data")
@@ -133,6 +134,7 @@ def _jsonable(table: pa.Table) -> list[dict]:
 
 
 @bp.route("/<name>", methods=["GET"])
+@cacheable
 @limiter.limit(_rate)
 def table_rows(name: str):
     started = time.perf_counter()
@@ -190,6 +192,7 @@ def table_rows(name: str):
 
 
 @bp.route("/<name>/fields", methods=["GET"])
+@cacheable
 @limiter.limit(_rate)
 def table_fields(name: str):
     """The tables of a dataset and the columns the asker may query, with their types."""

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from .. import catalog, dcat
 from ..models import Dataset, Distribution
+from ..page_cache import cacheable
 from ..web import db
 
 bp = Blueprint("dcat", __name__)
@@ -23,6 +24,7 @@ def _answer(g, fmt: str) -> Response:  # noqa: ANN001
 
 @bp.get("/catalog")
 @bp.get("/catalog.<any(ttl, rdf, jsonld):suffix>")
+@cacheable
 def catalog_rdf(suffix: str | None = None):
     fmt = dcat.FORMAT_SUFFIX.get(suffix) if suffix else request.accept_mimetypes.best_match(ACCEPT) and \
         ACCEPT[request.accept_mimetypes.best_match(ACCEPT)]
@@ -37,6 +39,7 @@ def catalog_rdf(suffix: str | None = None):
 
 
 @bp.get("/dataset/<name>.<any(ttl, rdf, jsonld):suffix>")
+@cacheable
 def dataset_rdf(name: str, suffix: str):
     ds = catalog.get_public_dataset(db(), name) or abort(404)
     g = dcat.graph()

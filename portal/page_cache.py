@@ -1,0 +1,162 @@
+"""Answers to anonymous readers, kept in Redis until the catalog changes.
+
+Why: most traffic is anonymous reading of the same pages (home, search, dataset pages, the
+CKAN and data APIs). Rendering one costs milliseconds of CPU; a worker answering from Redis
+costs a fraction of one. On the 2-core load machine this is the difference between
+~350 req/s and several times that (docs/benchmarks.md).
+
+What is cached — only all of these at once:
+- a GET to a view marked @cacheable (public reading views), answered 200 to a request with
+  no session or remember cookie and no Authorization header (a signed-in user, a token
+  holder, anyone with a grant is never served from or stored into the cache), with no
+  Set-Cookie in the answer; bodies up to 2 MB. Downloads are never marked: their bytes stream.
+- under a key of: scheme, host, path and query, the `lang` and `care` cookies, the Accept
+  header (DCAT negotiates on it), and today's date (answers state the acquisition date).
+
+When it is dropped — exactly when it must be: every committed transaction that changed a row
+of a model public pages show (everything but the logs in NOT_SHOWN) increments a generation
+counter in Redis after the commit, in whatever process committed (web worker, harvest, CLI);
+an entry is used only if it was rendered at the current generation, read before rendering.
+So a dataset withdrawn, held or reclassified is gone from every cached page the moment its
+transaction commits. Entries also expire after PORTAL_PAGE_CACHE_SECONDS (default 60): the
+download counts shown on pages change without invalidating (they are counted with a bulk
+UPDATE, not an ORM change) and are at most that old.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from functools import wraps
+
+from flask import make_response
+from sqlalchemy import event
+from werkzeug.http import parse_cookie
+
+MARK = "X-Portal-Cacheable"    # set by @cacheable views, removed before the answer leaves
+STATUS_HEADER = "X-Page-Cache"  # hit | miss, for operators and tests
+MAX_BODY = 2 * 1024 * 1024
+PRIVATE_COOKIES = ("session", "remember_token")
+# Headers that belong to one request, not to the page (rate-limit counters of the asker).
+NOT_STORED = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after", MARK.lower())
+# Models whose rows no cached page shows: changing them must not empty the cache (a download,
+# an audit line, a login's timestamp or a harvest log entry is written on every request or entry).
+# Cached pages are what anonymous readers see: no account's data is on them.
+NOT_SHOWN = {"DownloadEvent", "AuditEvent", "OutboxMessage", "HarvestJob", "HarvestJobEntry", "LicensedDownload",
+             "UsageReport", "ApiToken", "User"}
+
+
+def cacheable(view):  # noqa: ANN001, ANN201
+    """Mark a public reading view's answers as cacheable for anonymous readers."""
+    from flask_login import current_user
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        response = make_response(view(*args, **kwargs))
+        if response.status_code == 200 and not current_user.is_authenticated:
+            response.headers[MARK] = "1"
+        return response
+    return wrapper
+
+
+class PageCache:
+    """WSGI middleware in front of the Flask app (inside ProxyFix, so host and scheme are the client's)."""
+
+    def __init__(self, wsgi_app, redis_client, namespace: str, seconds: int):  # noqa: ANN001
+        self.wsgi_app = wsgi_app
+        self.redis = redis_client
+        self.seconds = seconds
+        self.generation_key = f"portal:{namespace}:pages:generation"
+        self.prefix = f"portal:{namespace}:pages:"
+
+    def __call__(self, environ, start_response):  # noqa: ANN001, ANN204
+        if not self._anonymous_read(environ):
+            return self._strip_mark(environ, start_response)
+        key = self.prefix + self._key(environ)
+        generation, stored = self.redis.mget(self.generation_key, key)
+        generation = generation or b"0"
+        if stored is not None:
+            entry_generation, status, headers, body = _unpack(stored)
+            if entry_generation == generation:
+                start_response(status, [*headers, (STATUS_HEADER, "hit")])
+                return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+        return self._render_and_store(environ, start_response, key, generation)
+
+    @staticmethod
+    def _anonymous_read(environ) -> bool:  # noqa: ANN001
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or environ.get("HTTP_AUTHORIZATION"):
+            return False
+        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+        return not any(name in cookies for name in PRIVATE_COOKIES)
+
+    @staticmethod
+    def _key(environ) -> str:  # noqa: ANN001
+        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+        parts = [environ["wsgi.url_scheme"], environ.get("HTTP_HOST", ""), environ.get("SCRIPT_NAME", ""),
+                 environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), cookies.get("lang", ""),
+                 cookies.get("care", ""), environ.get("HTTP_ACCEPT", ""), dt.date.today().isoformat()]
+        return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+    def _strip_mark(self, environ, start_response):  # noqa: ANN001, ANN202
+        def start(status, headers, exc_info=None):  # noqa: ANN001, ANN202
+            return start_response(status, [(k, v) for k, v in headers if k != MARK], exc_info)
+        return self.wsgi_app(environ, start)
+
+    def _render_and_store(self, environ, start_response, key: str, generation: bytes):  # noqa: ANN001, ANN202
+        seen: dict = {}
+
+        def start(status, headers, exc_info=None):  # noqa: ANN001, ANN202
+            seen.update(status=status, headers=headers)
+            kept = [(k, v) for k, v in headers if k != MARK]
+            return start_response(status, [*kept, (STATUS_HEADER, "miss")] if (MARK, "1") in headers else kept,
+                                  exc_info)
+
+        body_iter = self.wsgi_app(environ, start)
+        headers = seen.get("headers", [])
+        if (environ["REQUEST_METHOD"] != "GET" or (MARK, "1") not in headers or not seen["status"].startswith("200")
+                or any(k.lower() == "set-cookie" for k, _ in headers)):
+            return body_iter  # streamed as it is (downloads, pages of signed-in users, errors)
+        try:
+            body = b"".join(body_iter)
+        finally:
+            if hasattr(body_iter, "close"):
+                body_iter.close()
+        if len(body) <= MAX_BODY:
+            stored = [(k, v) for k, v in headers if k.lower() not in NOT_STORED]
+            self.redis.set(key, _pack(generation, seen["status"], stored, body), ex=self.seconds)
+        return [body]
+
+
+def _pack(generation: bytes, status: str, headers: list, body: bytes) -> bytes:
+    return generation + b"\n" + json.dumps([status, headers]).encode() + b"\n" + body
+
+
+def _unpack(stored: bytes) -> tuple[bytes, str, list[tuple[str, str]], bytes]:
+    generation, meta, body = stored.split(b"\n", 2)
+    status, headers = json.loads(meta)
+    return generation, status, [tuple(h) for h in headers], body
+
+
+def invalidate_on_commit(sessions, redis_client, namespace: str) -> None:  # noqa: ANN001
+    """After a commit that changed anything public pages show, bump the generation."""
+    generation_key = f"portal:{namespace}:pages:generation"
+
+    @event.listens_for(sessions, "before_flush")
+    def _note_changes(session, _context, _instances) -> None:  # noqa: ANN001
+        changed = (*session.new, *session.dirty, *session.deleted)
+        if any(type(obj).__name__ not in NOT_SHOWN for obj in changed):
+            session.info["public_change"] = True
+
+    @event.listens_for(sessions, "after_commit")
+    def _bump(session) -> None:  # noqa: ANN001
+        if session.info.pop("public_change", False):
+            redis_client.incr(generation_key)
+
+    @event.listens_for(sessions, "after_rollback")
+    def _forget(session) -> None:  # noqa: ANN001
+        session.info.pop("public_change", None)
+
+
+def bump(redis_client, namespace: str) -> None:  # noqa: ANN001
+    """Drop every cached page (after a restore or anything done outside the ORM)."""
+    redis_client.incr(f"portal:{namespace}:pages:generation")
