@@ -4,6 +4,12 @@ SQLite and on PostgreSQL. Four mixes: search pages, dataset pages, the JSON APIs
 the data API), and downloads of small files. Prints and saves throughput, p50/p99 and errors.
 
     python benchmarks/load.py [--seconds 15] [--clients 50 200] [--databases sqlite postgresql]
+                              [--page-cache on off]
+
+Each database is measured with the page cache (portal/page_cache.py, anonymous answers in
+Redis) on and off; with it on, "cached" tells what share of the mix's URLs a repeat request
+got from the cache (downloads never are: their bytes stream). Search runs on Whoosh with
+SQLite and on PostgreSQL full-text search with PostgreSQL, as production would.
 
 Needs wrk and nginx (apt-get install wrk nginx-light), gunicorn; PostgreSQL at
 postgresql+psycopg://postgres@127.0.0.1:5432 (a database `portal_load` is made and dropped).
@@ -36,13 +42,18 @@ PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 WORDS = ["药品", "交通", "企业", "学校", "公交", "医疗", "许可", "环境", "统计", "农业", "bus", "371502"]
 
 
+def search_backend(database_url: str) -> str:
+    return "postgres" if database_url.startswith("postgresql") else "whoosh"
+
+
 def prepare(instance: Path, database_url: str) -> None:
     from harvest.demo import generate_catalog
     from harvest.sources import SpreadsheetSource
     from portal.app import PortalContext
     from portal.config import Settings
 
-    ctx = PortalContext(Settings(instance_path=instance, database_url=database_url))
+    ctx = PortalContext(Settings(instance_path=instance, database_url=database_url,
+                                 search_backend=search_backend(database_url)))
     harvester = ctx.harvester()
     for path in generate_catalog(instance.parent / "catalogs", entries=520):
         harvester.run(SpreadsheetSource(path))
@@ -66,6 +77,15 @@ def mixes(base: str) -> dict[str, list[str]]:
         + [f"/api/data/{p['name']}?limit=50" for p in unconditional[:20]],
         "downloads": downloads[:60],
     }
+
+
+def cached_share(base: str, paths: list[str]) -> float:
+    """The share of the URLs a second request gets from the page cache."""
+    hits = 0
+    for path in paths:
+        requests.get(base + path, timeout=30)
+        hits += requests.get(base + path, timeout=30).headers.get("X-Page-Cache") == "hit"
+    return hits / len(paths)
 
 
 LUA = """
@@ -104,7 +124,7 @@ def run_wrk(base: str, paths: list[str], clients: int, seconds: int, workdir: Pa
             "errors": (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0)}
 
 
-def serve(instance: Path, database_url: str, workdir: Path):  # noqa: ANN201
+def serve(instance: Path, database_url: str, workdir: Path, page_cache: bool):  # noqa: ANN201
     from portal.config import Settings
     from portal.deploy import nginx_server, standalone_nginx
 
@@ -112,7 +132,11 @@ def serve(instance: Path, database_url: str, workdir: Path):  # noqa: ANN201
     env = {**os.environ, "PORTAL_INSTANCE": str(instance), "PORTAL_DATABASE_URL": database_url,
            "PORTAL_BIND": f"127.0.0.1:{app_port}", "PORTAL_WORKERS": "4", "PORTAL_THREADS": "16",
            "PORTAL_X_ACCEL_PREFIX": "/_files", "PORTAL_PROXIES": "1", "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/8",
-           "PORTAL_DATA_API_RATE": "1000000 per minute"}
+           "PORTAL_DATA_API_RATE": "1000000 per minute", "PORTAL_SEARCH_BACKEND": search_backend(database_url),
+           "PORTAL_PAGE_CACHE_SECONDS": "60" if page_cache else "0"}
+    import redis
+
+    redis.Redis.from_url("redis://127.0.0.1:6379/8").flushdb()
     gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
                                  "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -138,6 +162,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--clients", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--page-cache", nargs="+", choices=["on", "off"], default=["on", "off"])
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "portal-bench-load")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/load.json")
     args = parser.parse_args()
@@ -161,20 +186,23 @@ def main() -> None:
             url = f"sqlite:///{instance / 'portal.db'}"
         print(f"[{database}] harvesting the demo catalog...", flush=True)
         prepare(instance, url)
-        base, procs = serve(instance, url, workdir)
-        try:
-            urls = mixes(base)
-            for mix, paths in urls.items():
-                for clients in args.clients:
-                    run = {"database": database, "mix": mix, "clients": clients, "urls": len(paths),
-                           **run_wrk(base, paths, clients, args.seconds, workdir)}
-                    results["runs"].append(run)
-                    print(f"[{database}] {mix:14} {clients:4} clients: {run['rps']:8.0f} req/s, p50 {run['p50_ms']} ms, "
-                          f"p99 {run['p99_ms']} ms, errors {run['errors']} of {run['requests']}", flush=True)
-        finally:
-            for proc in procs:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
+        for cache in args.page_cache:
+            base, procs = serve(instance, url, workdir, page_cache=cache == "on")
+            try:
+                for mix, paths in mixes(base).items():
+                    cached = cached_share(base, paths)
+                    for clients in args.clients:
+                        run = {"database": database, "page_cache": cache, "mix": mix, "clients": clients,
+                               "urls": len(paths), "cached": cached,
+                               **run_wrk(base, paths, clients, args.seconds, workdir)}
+                        results["runs"].append(run)
+                        print(f"[{database}, cache {cache}] {mix:14} {clients:4} clients: {run['rps']:8.0f} req/s, "
+                              f"p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, errors {run['errors']} of "
+                              f"{run['requests']}, cached {cached:.0%}", flush=True)
+            finally:
+                for proc in procs:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(timeout=30)
         if database == "postgresql":
             with admin.connect() as conn:
                 conn.execute(text("DROP DATABASE IF EXISTS portal_load WITH (FORCE)"))
