@@ -126,7 +126,7 @@ def _set_class(storage: Storage, ds: Dataset, to_class: str) -> None:
         return
     ds.status, ds.hold_reason = DatasetStatus.PUBLISHED.value, None
     if to_class == OpenClass.UNCONDITIONAL.value:  # opened up: the same personal-information scan
-        hits = [h for t in tables for h in scan_parquet(storage.path(t.parquet_path))]
+        hits = [h for t in tables for h in scan_parquet(storage.local_path(t.parquet_path))]
         if hits:
             ds.status = DatasetStatus.HELD.value
             ds.hold_reason = "发现个人信息，待部门审核 / personal information found: " + "；".join(h.describe() for h in hits)

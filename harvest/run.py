@@ -228,7 +228,7 @@ class Harvester:
                     warnings = self._store(s, ds, fetched, Path(scratch))
                 status = DatasetStatus.PUBLISHED.value
                 if decision.open_class is OpenClass.UNCONDITIONAL:
-                    hits = [h for t in _current_tables(ds) for h in scan_parquet(self.storage.path(t.parquet_path))]
+                    hits = [h for t in _current_tables(ds) for h in scan_parquet(self.storage.local_path(t.parquet_path))]
                     if hits:
                         status = DatasetStatus.HELD.value
                         hold_reason = "发现个人信息，待部门审核 / personal information found: " + \

@@ -175,14 +175,14 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     table = tables[0]
     from portal.rows import Scope, scoped_table
 
-    data = scoped_table(pq.read_table(storage.path(table.parquet_path)),
+    data = scoped_table(pq.read_table(storage.local_path(table.parquet_path)),
                         Scope(fields=item.fields_approved, row_filter=item.row_filter))
     licence_url = f"{site_url.rstrip('/')}/licences/{grant.licence_number}"
     line = attribution(ds.department.name, ds.title, today.isoformat())
     meta = {"source_department": ds.department.name, "dataset": ds.title, "licence_number": grant.licence_number,
             "licence_url": licence_url, "permitted_purpose": grant.application.purpose_label,
             "valid_until": grant.valid_until.isoformat(), "attribution": line}
-    folder = storage.path(f".cache/licensed/{grant.id}-{item.id}-{today.isoformat()}-{secrets.token_hex(4)}")
+    folder = storage.cache_path(f"licensed/{grant.id}-{item.id}-{today.isoformat()}-{secrets.token_hex(4)}")
     folder.mkdir(parents=True)
     parquet_path = folder / "data.parquet"
     pq.write_table(data.replace_schema_metadata(meta), parquet_path)

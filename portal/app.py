@@ -6,7 +6,7 @@ from flask import Flask, g, jsonify, request
 from . import PROJECT_ROOT
 from .config import Settings
 from .db import make_engine, make_sessionmaker, upgrade
-from .storage import Storage
+from .storage import open_storage
 
 
 class PortalContext:
@@ -19,7 +19,7 @@ class PortalContext:
         if migrate:
             upgrade(self.engine)
         self.sessions = make_sessionmaker(self.engine)
-        self.storage = Storage(settings.files_path)
+        self.storage = open_storage(settings)
         self._search = None
         self.redis = None
         if settings.redis_url and settings.page_cache_seconds > 0:

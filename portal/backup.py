@@ -6,6 +6,8 @@ PostgreSQL, one read transaction on SQLite's WAL), so rows are a single snapshot
 a harvest or the web writes. Files are named by content and never rewritten in place: the
 archive takes those the snapshot refers to (and any others present); a referenced file that
 has vanished since (purged after a reclassification) is reported, never silently dropped.
+Files come from the portal's storage, a local folder or an object store (read through its
+local cache), and are restored into whichever the target instance uses.
 
 The database is written as JSON lines per table, independent of the engine, so a backup of
 PostgreSQL restores into SQLite and the other way round. The search index is not kept: it
@@ -20,6 +22,7 @@ import hashlib
 import io
 import json
 import tarfile
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +33,6 @@ from sqlalchemy.engine import Connection
 from .models import Base
 
 FORMAT = "dongchangfu-portal-backup/1"
-SKIP_DIRS = (".scratch", ".cache")  # work in progress and caches rebuilt on demand
 
 
 class BackupError(RuntimeError):
@@ -83,8 +85,7 @@ def backup(ctx, out: Path, progress: Callable[[str, int, int], None] | None = No
                 progress("tables", i + 1, len(tables))
         conn.rollback()
     referenced = _referenced_files(rows)
-    root = ctx.storage.root
-    present = sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in SKIP_DIRS)
+    present = ctx.storage.list_files()  # stored files only: no work in progress, no derived caches
     mode = "w:gz" if str(out).endswith(".gz") else "w"
     tmp = Path(f"{out}.part")
     manifest = {"format": FORMAT, "created_at": dt.datetime.now(dt.UTC).isoformat(), "alembic_revision": revision,
@@ -95,17 +96,17 @@ def backup(ctx, out: Path, progress: Callable[[str, int, int], None] | None = No
                            for r in table_rows).encode()
             _add_bytes(tar, f"db/{name}.jsonl", data)
         archived = set()
-        for i, path in enumerate(present):
-            relative = path.relative_to(root).as_posix()
+        for i, relative in enumerate(present):
             try:
+                path = ctx.storage.local_path(relative)
                 digest = _sha256(path)
                 tar.add(path, arcname=f"files/{relative}", recursive=False)
+                report.bytes += path.stat().st_size
             except FileNotFoundError:
                 continue  # removed while we worked; checked against the snapshot below
             archived.add(relative)
             manifest["files"][relative] = digest
             report.files += 1
-            report.bytes += path.stat().st_size
             if progress:
                 progress("files", i + 1, len(present))
         report.missing_files = sorted(referenced - archived)
@@ -176,15 +177,7 @@ def restore(ctx, archive: Path, progress: Callable[[str, int, int], None] | None
                                           f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"))
         files = manifest["files"]
         for i, (relative, digest) in enumerate(files.items()):
-            dest = ctx.storage.path(relative)  # refuses names that would leave the files folder
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with tar.extractfile(f"files/{relative}") as src, open(dest, "wb") as out:
-                h = hashlib.sha256()
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    h.update(chunk)
-                    out.write(chunk)
-            if h.hexdigest() != digest:
-                raise BackupError(f"备份中的文件已损坏 / a file in the backup is damaged: {relative}")
+            _restore_file(ctx.storage, tar, relative, digest)
             if progress:
                 progress("files", i + 1, len(files))
         secret = tar.extractfile("secret_key").read().decode().strip()
@@ -197,3 +190,21 @@ def restore(ctx, archive: Path, progress: Callable[[str, int, int], None] | None
 
         bump(ctx.redis, ctx.cache_namespace)
     return manifest
+
+
+def _restore_file(storage, tar: tarfile.TarFile, relative: str, digest: str) -> None:  # noqa: ANN001
+    """Unpack one file into the scratch folder, check its sha256, then store it: a damaged
+    file never reaches the store, and storage.put refuses names that would leave it."""
+    fd, name = tempfile.mkstemp(dir=storage.scratch(), suffix=".restore")
+    tmp = Path(name)
+    try:
+        with tar.extractfile(f"files/{relative}") as src, open(fd, "wb") as out:
+            h = hashlib.sha256()
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                h.update(chunk)
+                out.write(chunk)
+        if h.hexdigest() != digest:
+            raise BackupError(f"备份中的文件已损坏 / a file in the backup is damaged: {relative}")
+        storage.put(tmp, relative)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """The attribution bundle (ZIP): the data, datapackage.json (Frictionless), ATTRIBUTION.txt.
 
-Built once per table and day (the acquisition date is in it) into the storage's .cache
-folder, then served as a file, so Range and resumption work like any download.
+Built once per table and day (the acquisition date is in it) into the storage's local
+cache (storage.cache_path), then served as a file, so Range and resumption work like any
+download.
 """
 from __future__ import annotations
 
@@ -72,14 +73,13 @@ def attribution_text(ds: Dataset, table: DataTable, today: dt.date) -> str:
 
 
 def bundle_path(storage: Storage, ds: Dataset, table: DataTable, today: dt.date) -> Path:
-    relative = f".cache/bundles/{table.id}-{table.distribution.sha256[:16]}-{today.isoformat()}.zip"
-    path = storage.path(relative)
+    path = storage.cache_path(f"bundles/{table.id}-{table.distribution.sha256[:16]}-{today.isoformat()}.zip")
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.write(storage.path(table.formats["csv"]["path"]), "data.csv")
+        zf.write(storage.local_path(table.formats["csv"]["path"]), "data.csv")
         zf.writestr("datapackage.json", json.dumps(datapackage(ds, table), ensure_ascii=False, indent=2))
         zf.writestr("ATTRIBUTION.txt", attribution_text(ds, table, today))
     os.replace(tmp, path)  # concurrent builders race harmlessly: same content, atomic rename

@@ -55,7 +55,7 @@ def preview(storage, table, page: int, rows: int) -> dict:  # noqa: ANN001
     """A page of the first PREVIEW_LIMIT rows, read from the Parquet file's first batch only."""
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(storage.path(table.parquet_path))
+    pf = pq.ParquetFile(storage.local_path(table.parquet_path))
     limit = min(PREVIEW_LIMIT, table.row_count)
     first = next(pf.iter_batches(batch_size=PREVIEW_LIMIT), None)
     pages = max((limit + rows - 1) // rows, 1)

@@ -5,6 +5,7 @@ database, the search index and the data files, so a first run needs nothing else
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,6 +20,13 @@ class Settings:
     instance_path: Path = field(default_factory=_default_instance)
     database_url: str = ""          # default: sqlite:///<instance>/portal.db
     files_path: Path | None = None  # default: <instance>/files
+    # Data files on an object store instead: an fsspec URL such as s3://bucket/prefix (needs
+    # the `s3` extra). Empty: the local folder files_path. See docs/deploy.md.
+    files_url: str = ""
+    # Keyword arguments for that file system, as JSON (PORTAL_FILES_OPTIONS), e.g.
+    # {"endpoint_url": "https://oss.example.cn"} for s3fs; credentials may instead come from
+    # the standard AWS_* environment variables, which s3fs (botocore) reads itself.
+    files_options: dict = field(default_factory=dict)
     index_path: Path | None = None  # default: <instance>/index (the Whoosh backend's folder)
     # The search engine: "whoosh" (an index folder; nothing else to run) or "postgres"
     # (full-text search in the portal's PostgreSQL database, shared by every machine).
@@ -58,6 +66,13 @@ class Settings:
             raise ValueError(f"PORTAL_SEARCH_BACKEND must be whoosh or postgres, not {self.search_backend!r}")
         if self.search_backend == "postgres" and not self.database_url.startswith("postgresql"):
             raise ValueError("PORTAL_SEARCH_BACKEND=postgres needs a PostgreSQL database (PORTAL_DATABASE_URL)")
+        if isinstance(self.files_options, str):
+            try:
+                self.files_options = json.loads(self.files_options or "{}")
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"PORTAL_FILES_OPTIONS is not JSON: {exc}") from exc
+        if not isinstance(self.files_options, dict):
+            raise ValueError("PORTAL_FILES_OPTIONS must be a JSON object, e.g. {\"endpoint_url\": \"https://...\"}")
 
     @classmethod
     def load(cls, overrides: dict | None = None) -> Settings:
@@ -82,7 +97,8 @@ class Settings:
         return cls(**values)
 
     def ensure_dirs(self) -> None:
-        for path in (self.instance_path, self.files_path, self.index_path):
+        local_files = () if self.files_url else (self.files_path,)  # an object store needs no files folder
+        for path in (self.instance_path, *local_files, self.index_path):
             path.mkdir(parents=True, exist_ok=True)
 
     def load_secret_key(self) -> str:

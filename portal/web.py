@@ -24,11 +24,14 @@ def db() -> Session:
 def send_stored_file(path: Path, **kwargs) -> Response:
     """A stored file, already authorized by the caller: sent by the portal (send_file: Range,
     ETag, 304), or — with PORTAL_X_ACCEL_PREFIX behind nginx — handed to nginx with
-    X-Accel-Redirect, so the bytes go out at nginx's speed from its internal location."""
+    X-Accel-Redirect, so the bytes go out at nginx's speed from its internal location. nginx
+    aliases the local files folder only: with an object store the portal sends local files
+    (bundles, copies) itself."""
     prefix = portal().settings.x_accel_prefix
-    if not prefix:
+    root = portal().storage.root
+    if not prefix or root is None:
         return send_file(path, **kwargs)
-    relative = path.resolve().relative_to(portal().storage.root).as_posix()
+    relative = path.resolve().relative_to(root).as_posix()
     response = send_file(path, **kwargs)  # the headers (type, disposition, ETag) as the portal would send them
     response.direct_passthrough = False
     response.set_data(b"")

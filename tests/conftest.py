@@ -63,8 +63,16 @@ def database_url(tmp_path: Path, _postgres_ready) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(instance_path=tmp_path / "instance", database_url=database_url, search_backend=SEARCH_BACKEND)
+def files_store() -> dict:
+    """Where the data files go: {} is the local folder (the default); a test module overrides
+    this fixture to put them elsewhere (tests/test_object_storage.py: a bucket on S3)."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, files_store: dict) -> Settings:
+    return Settings(instance_path=tmp_path / "instance", database_url=database_url,
+                    search_backend=SEARCH_BACKEND, **files_store)
 
 
 @pytest.fixture
@@ -75,10 +83,10 @@ def ctx(settings: Settings) -> PortalContext:
 
 
 @pytest.fixture
-def app(settings: Settings):  # noqa: ANN201
+def app(settings: Settings, files_store: dict):  # noqa: ANN201
     from portal.app import create_app
 
-    app = create_app({"instance": settings.instance_path, "database_url": settings.database_url,
+    app = create_app({"instance": settings.instance_path, "database_url": settings.database_url, **files_store,
                       "search_backend": settings.search_backend, "TESTING": True})
     yield app
     app.extensions["portal"].engine.dispose()
@@ -192,3 +200,17 @@ def make_user(app):
 
 def login(client, email: str, password: str):  # noqa: ANN001, ANN201
     return post_form(client, "/login", {"email": email, "password": password})
+
+
+@pytest.fixture
+def granted_world(portal_data, make_user):
+    """A company holding a grant for two fields of 371502-scj-0002; returns its login."""
+    from portal.models import User
+    from tests.test_licensing import accept, approve, submit
+
+    applicant, curator = make_user("company"), make_user(curator_of="dcf-scjgj")
+    with portal_data.sessions() as s:
+        app_ = submit(s, s.get(User, applicant[0]))
+        approve(s, s.get(User, curator[0]), app_, fields=["企业名称", "所属街道"])
+        accept(s, s.get(User, applicant[0]), app_)
+    return applicant

@@ -187,7 +187,7 @@ def test_path_traversal_never_reaches_a_file(world):
     storage = app.extensions["portal"].storage
     for relative in ("../secret_key", "/etc/passwd", "a/../../b"):
         with pytest.raises(ValueError):
-            storage.path(relative)
+            storage.local_path(relative)
 
 
 def test_expired_and_tampered_signed_links(world):

@@ -5,26 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from portal.app import create_app
 from portal.cli import main
-from portal.models import Base, User
+from portal.models import Base
 from tests.conftest import login
-
-
-@pytest.fixture
-def granted_world(portal_data, make_user):
-    from tests.test_licensing import accept, approve, submit
-
-    applicant, curator = make_user("company"), make_user(curator_of="dcf-scjgj")
-    with portal_data.sessions() as s:
-        app_ = submit(s, s.get(User, applicant[0]))
-        approve(s, s.get(User, curator[0]), app_, fields=["企业名称", "所属街道"])
-        accept(s, s.get(User, applicant[0]), app_)
-    return applicant
 
 
 def table_counts(engine) -> dict[str, int]:  # noqa: ANN001

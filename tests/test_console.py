@@ -98,7 +98,7 @@ def test_a_rejected_restriction_restores_the_dataset(app, portal_data, curators)
 
 
 def test_restricting_to_not_open_purges_the_files(app, portal_data, curators):
-    folder = portal_data.storage.path(get(portal_data, "371502-scj-0002").distributions[0].original_path).parent
+    folder = portal_data.storage.local_path(get(portal_data, "371502-scj-0002").distributions[0].original_path).parent
     scj = client_for(app, curators["scj"])
     post_form(scj, "/console/datasets/371502-scj-0002/reclassify",
               {"open_class": "not_open", "legal_basis": "《统计法》第三十九条"}, page="/console/datasets/371502-scj-0002")

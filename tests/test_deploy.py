@@ -88,7 +88,7 @@ def test_nginx_sends_authorized_files_and_the_portal_answers_the_rest(production
     table_id, relative = table_of(portal_data, "371502-scj-0001")
     url = f"{base}/dataset/371502-scj-0001/download/{table_id}.csv"
     response = requests.get(url, timeout=10)
-    on_disk = portal_data.storage.path(relative).read_bytes()
+    on_disk = portal_data.storage.local_path(relative).read_bytes()
     assert response.status_code == 200 and response.content == on_disk
     assert response.headers["Server"] == "nginx"  # the bytes came from nginx
     assert "X-Accel-Redirect" not in response.headers

@@ -101,14 +101,14 @@ def test_published_files_are_converted_with_schema_rows_and_sha256(ctx, catalog)
     run(ctx, catalog)
     ds = dataset(ctx, "371502-scj-0001")
     [dist] = ds.distributions
-    original = ctx.storage.path(dist.original_path).read_bytes()
+    original = ctx.storage.local_path(dist.original_path).read_bytes()
     assert dist.sha256 == hashlib.sha256(original).hexdigest() and dist.size == len(original)
     assert dist.encoding == "gb18030"
     [table] = dist.tables
     assert table.row_count == 3
     assert [f["name"] for f in table.schema] == PHARMACIES[0]
-    assert "聊城市鲁西大药房古楼店" in ctx.storage.path(table.csv_path).read_text(encoding="utf-8")
-    assert ctx.storage.path(table.parquet_path).stat().st_size > 0
+    assert "聊城市鲁西大药房古楼店" in ctx.storage.local_path(table.csv_path).read_text(encoding="utf-8")
+    assert ctx.storage.local_path(table.parquet_path).stat().st_size > 0
 
 
 def test_a_second_run_with_no_change_creates_and_updates_nothing(ctx, catalog):
@@ -134,7 +134,7 @@ def test_a_changed_file_is_a_new_version_and_the_earlier_one_is_kept(ctx, tmp_pa
     old, new = ds.distributions
     assert old.superseded_at is not None and new.superseded_at is None
     assert (old.tables[0].row_count, new.tables[0].row_count) == (1, 2)
-    assert ctx.storage.path(old.tables[0].csv_path).exists()  # the earlier version stays downloadable by date
+    assert ctx.storage.local_path(old.tables[0].csv_path).exists()  # the earlier version stays downloadable by date
 
 
 def test_changed_metadata_alone_updates_without_a_new_version(ctx, tmp_path):
@@ -179,7 +179,7 @@ def test_reclassified_to_not_open_removes_the_stored_files(ctx, tmp_path):
     write_csv(tmp_path / "d.csv", ["a"], [["1"]])
     cat = write_catalog(tmp_path / "c.csv", [entry("371502-ZFJ-0001", "甲", file="d.csv")])
     run(ctx, cat)
-    folder = ctx.storage.path(dataset(ctx, "371502-zfj-0001").distributions[0].original_path).parent
+    folder = ctx.storage.local_path(dataset(ctx, "371502-zfj-0001").distributions[0].original_path).parent
     assert folder.exists()
     write_catalog(cat, [entry("371502-ZFJ-0001", "甲", "不予开放", file="d.csv")])
     run(ctx, cat)
@@ -266,4 +266,4 @@ def test_malformed_data_rows_are_reported_and_kept_in_the_csv(ctx, tmp_path):
     [result] = report.entries
     assert result.action == "created" and "1 行字段数不符" in result.reason
     table = dataset(ctx, "371502-zfj-0001").distributions[0].tables[0]
-    assert table.row_count == 2 and "乙" in ctx.storage.path(table.csv_path).read_text(encoding="utf-8")
+    assert table.row_count == 2 and "乙" in ctx.storage.local_path(table.csv_path).read_text(encoding="utf-8")

@@ -324,7 +324,7 @@ def test_licensed_download_holds_only_the_granted_fields_and_rows(app, portal_da
         [logged] = s.scalars(select(LicensedDownload)).all()
         assert logged.rows == 2 and logged.bytes == len(response.get_data())
     response.close()
-    leftovers = portal_data.storage.root / ".cache" / "licensed"
+    leftovers = portal_data.storage.cache_path("licensed")
     assert not leftovers.exists() or not any(leftovers.iterdir())  # made for one download, not kept
 
 

@@ -21,7 +21,7 @@ def test_a_second_portal_harvests_this_one_through_its_ckan_api(portal_data, liv
         district = {d.name: (d.title, d.open_class, d.department.name) for d in s.scalars(select(Dataset))
                     if d.is_public}
         original = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0001")).current_distributions[0].tables[0]
-        original_rows = pq.read_table(portal_data.storage.path(original.parquet_path)).to_pylist()
+        original_rows = pq.read_table(portal_data.storage.local_path(original.parquet_path)).to_pylist()
     with city.sessions() as s:
         arrived = {d.name: d for d in s.scalars(select(Dataset))}
         assert set(arrived) == set(district)  # not-open, held and withdrawn never left the first portal
@@ -33,7 +33,7 @@ def test_a_second_portal_harvests_this_one_through_its_ckan_api(portal_data, liv
         # Unconditional data arrives once per table (one format, not the CSV and the XLSX again).
         pharmacies = arrived["371502-scj-0001"]
         [table] = [t for d in pharmacies.current_distributions for t in d.tables]
-        assert pq.read_table(city.storage.path(table.parquet_path)).to_pylist() == original_rows
+        assert pq.read_table(city.storage.local_path(table.parquet_path)).to_pylist() == original_rows
 
         # Conditional data: the catalog entry and its conditions, never a file (the link leads to
         # the first portal's licence flow; a page is not data).

@@ -149,7 +149,7 @@ def table_rows(name: str):
         raise ApiError(400, "format 须为 json 或 csv / format must be json or csv")
     try:
         query = parse_query(request.args)
-        page = rows.query_rows(portal().storage.path(table.parquet_path), query, scope)
+        page = rows.query_rows(portal().storage.local_path(table.parquet_path), query, scope)
     except rows.QueryError as exc:
         raise ApiError(400, str(exc)) from exc
 

@@ -1,7 +1,9 @@
 """Downloads of unconditional data, the attribution bundle, and the open lists as files.
 
 Files are streamed from disk by send_file (constant memory; Range, ETag, Last-Modified,
-304 and 206 come from Werkzeug); Chinese file names go out as RFC 5987 filename*.
+304 and 206 come from Werkzeug); Chinese file names go out as RFC 5987 filename*. With an
+object store, a data file is a redirect to a short-lived signed URL of the object instead,
+so the bytes come from the store. Either way the portal checks the request and counts it.
 Conditional data is never served here: a grant is needed (licensing issue).
 """
 from __future__ import annotations
@@ -10,7 +12,7 @@ import csv
 import datetime as dt
 import io
 
-from flask import Blueprint, abort, request, send_file
+from flask import Blueprint, abort, redirect, request, send_file
 from sqlalchemy import select, update
 
 from .. import catalog
@@ -59,9 +61,15 @@ def _file_name(ds: Dataset, table: DataTable, ext: str) -> str:
 def download(name: str, table_id: int, fmt: str):
     ds, table = _open_table(name, table_id)
     entry = table.formats.get(fmt) or abort(404)
-    path = portal().storage.path(entry["path"])
-    response = send_stored_file(path, mimetype=MEDIA[fmt], as_attachment=True,
-                                download_name=_file_name(ds, table, fmt), conditional=True, etag=entry["sha256"],
+    storage, download_name = portal().storage, _file_name(ds, table, fmt)
+    signed = storage.download_url(entry["path"], download_name, MEDIA[fmt])
+    if signed:
+        _count(ds, table, fmt)
+        response = redirect(signed, 302)
+        response.headers["Cache-Control"] = "no-store"  # the signed URL expires; ask the portal again
+        return response
+    response = send_stored_file(storage.local_path(entry["path"]), mimetype=MEDIA[fmt], as_attachment=True,
+                                download_name=download_name, conditional=True, etag=entry["sha256"],
                                 last_modified=table.distribution.fetched_at, max_age=3600)
     if response.status_code in (200, 206):
         _count(ds, table, fmt)
