@@ -6,7 +6,7 @@ the data API), and downloads of small files. Prints and saves throughput, p50/p9
     python benchmarks/load.py [--seconds 15] [--clients 50 200] [--databases sqlite postgresql]
                               [--page-cache on off]
 
-Each database is measured with the page cache (portal/page_cache.py, anonymous answers in
+Each mix is warmed up for 3 s at the largest client count before it is measured. Each database is measured with the page cache (portal/page_cache.py, anonymous answers in
 Redis) on and off; with it on, "cached" tells what share of the mix's URLs a repeat request
 got from the cache (downloads never are: their bytes stream). Search runs on Whoosh with
 SQLite and on PostgreSQL full-text search with PostgreSQL, as production would.
@@ -191,6 +191,9 @@ def main() -> None:
             try:
                 for mix, paths in mixes(base).items():
                     cached = cached_share(base, paths)
+                    # Not measured: the first seconds after a start (each worker's first
+                    # connections and requests; portal.app.warm_up covers the costliest part).
+                    run_wrk(base, paths, max(args.clients), 3, workdir)
                     for clients in args.clients:
                         run = {"database": database, "page_cache": cache, "mix": mix, "clients": clients,
                                "urls": len(paths), "cached": cached,

@@ -16,3 +16,9 @@ timeout = int(os.environ.get("PORTAL_WORKER_TIMEOUT", 30))  # a stuck worker (no
 graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
+
+
+def post_worker_init(worker):  # noqa: ANN001, ANN201 — gunicorn's hook, before the worker serves
+    from portal.app import warm_up
+
+    warm_up(worker.wsgi)

@@ -35,23 +35,29 @@ RANK_WEIGHTS = "{0.333, 0.5, 0.667, 1.0}"
 MAX_POSITION = 16383       # PostgreSQL's largest tsvector position
 MAX_POSITIONS_PER_WORD = 255
 
-CREATE = [
-    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
-    f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-        name text PRIMARY KEY,
-        words tsvector NOT NULL,
-        title text NOT NULL,
-        summary text NOT NULL,
-        department text NOT NULL,
-        department_name text NOT NULL,
-        domain text NOT NULL,
-        open_class text NOT NULL,
-        format text NOT NULL,
-        update_cycle text NOT NULL,
-        published date)""",
-    f"CREATE INDEX IF NOT EXISTS document_words ON {TABLE} USING gin (words)",
-    f"CREATE INDEX IF NOT EXISTS document_published ON {TABLE} (published DESC NULLS LAST, name)",
-]
+
+
+def _create(table: str, suffix: str = "") -> list[str]:
+    """The table and its indexes; `suffix` names a table being built beside the live one."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.{table}{suffix} (
+            name text PRIMARY KEY,
+            words tsvector NOT NULL,
+            title text NOT NULL,
+            summary text NOT NULL,
+            department text NOT NULL,
+            department_name text NOT NULL,
+            domain text NOT NULL,
+            open_class text NOT NULL,
+            format text NOT NULL,
+            update_cycle text NOT NULL,
+            published date)""",
+        f"CREATE INDEX IF NOT EXISTS {table}_words{suffix} ON {SCHEMA}.{table}{suffix} USING gin (words)",
+        f"CREATE INDEX IF NOT EXISTS {table}_published{suffix} ON {SCHEMA}.{table}{suffix} "
+        f"(published DESC NULLS LAST, name)",
+    ]
+
+
 COLUMNS = ("name", "title", "summary", "department", "department_name", "domain", "open_class", "format",
            "update_cycle", "published")
 UPSERT = text(
@@ -106,7 +112,8 @@ class PostgresBackend:
         with engine.begin() as conn:
             # Workers start together: one creates the schema, the others wait for it.
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('portal_search schema'))"))
-            for statement in CREATE:
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+            for statement in _create("document"):
                 conn.execute(text(statement))
 
     # ------------------------------------------------------------------ writing
@@ -123,18 +130,28 @@ class PostgresBackend:
                 conn.execute(text(f"DELETE FROM {TABLE} WHERE name = ANY(:names)"), {"names": names})
 
     def rebuild(self, docs: Iterable[SearchDoc], progress: Callable[[int], None] | None = None) -> int:
-        """Replace everything in one transaction: searches see the old index until the commit."""
+        """Build a new table beside the old and swap them in one transaction: searches use the
+        old index until the commit, and no dead rows are left behind (deleting every row and
+        inserting again left the table twice its size until a vacuum, and searches 3× slower)."""
         n = 0
         with self.engine.begin() as conn:
-            conn.execute(text(f"DELETE FROM {TABLE}"))
+            conn.execute(text(f"DROP TABLE IF EXISTS {TABLE}_new"))
+            for statement in _create("document", "_new"):
+                conn.execute(text(statement))
+            fill = text(str(UPSERT.text).replace(f"INSERT INTO {TABLE} ", f"INSERT INTO {TABLE}_new ", 1))
             for batch in _batches(docs, 1000):
-                conn.execute(UPSERT, [_row(d) for d in batch])
+                conn.execute(fill, [_row(d) for d in batch])
                 for _ in batch:
                     n += 1
                     if progress:
                         progress(n)
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f"ANALYZE {TABLE}"))  # the planner's statistics for the new contents
+            conn.execute(text(f"ANALYZE {TABLE}_new"))  # the planner's statistics for the new contents
+            # From here to the commit searches wait (an exclusive lock), for milliseconds only.
+            conn.execute(text(f"DROP TABLE {TABLE}"))
+            conn.execute(text(f"ALTER TABLE {TABLE}_new RENAME TO document"))
+            conn.execute(text(f"ALTER INDEX {SCHEMA}.document_new_pkey RENAME TO document_pkey"))
+            for index in ("document_words", "document_published"):
+                conn.execute(text(f"ALTER INDEX {SCHEMA}.{index}_new RENAME TO {index}"))
         return n
 
     # ------------------------------------------------------------------ reading
