@@ -27,8 +27,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from functools import wraps
 
+import redis
 from flask import make_response
 from sqlalchemy import event
 from werkzeug.http import parse_cookie
@@ -42,6 +44,7 @@ NOT_STORED = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
 # Models whose rows no cached page shows: changing them must not empty the cache (a download,
 # an audit line, a login's timestamp or a harvest log entry is written on every request or entry).
 # Cached pages are what anonymous readers see: no account's data is on them.
+log = logging.getLogger(__name__)
 NOT_SHOWN = {"DownloadEvent", "AuditEvent", "OutboxMessage", "HarvestJob", "HarvestJobEntry", "LicensedDownload",
              "UsageReport", "ApiToken", "User"}
 
@@ -70,10 +73,15 @@ class PageCache:
         self.prefix = f"portal:{namespace}:pages:"
 
     def __call__(self, environ, start_response):  # noqa: ANN001, ANN204
-        if not self._anonymous_read(environ):
+        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+        if not self._anonymous_read(environ, cookies):
             return self._strip_mark(environ, start_response)
-        key = self.prefix + self._key(environ)
-        generation, stored = self.redis.mget(self.generation_key, key)
+        key = self.prefix + self._key(environ, cookies)
+        try:
+            generation, stored = self.redis.mget(self.generation_key, key)
+        except redis.RedisError as exc:  # Redis away: render every page, as without a cache
+            log.warning("page cache unavailable: %s", exc)
+            return self._strip_mark(environ, start_response)
         generation = generation or b"0"
         if stored is not None:
             entry_generation, status, headers, body = _unpack(stored)
@@ -83,15 +91,13 @@ class PageCache:
         return self._render_and_store(environ, start_response, key, generation)
 
     @staticmethod
-    def _anonymous_read(environ) -> bool:  # noqa: ANN001
+    def _anonymous_read(environ, cookies) -> bool:  # noqa: ANN001
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or environ.get("HTTP_AUTHORIZATION"):
             return False
-        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
         return not any(name in cookies for name in PRIVATE_COOKIES)
 
     @staticmethod
-    def _key(environ) -> str:  # noqa: ANN001
-        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+    def _key(environ, cookies) -> str:  # noqa: ANN001
         parts = [environ["wsgi.url_scheme"], environ.get("HTTP_HOST", ""), environ.get("SCRIPT_NAME", ""),
                  environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), cookies.get("lang", ""),
                  cookies.get("care", ""), environ.get("HTTP_ACCEPT", ""), dt.date.today().isoformat()]
@@ -123,7 +129,10 @@ class PageCache:
                 body_iter.close()
         if len(body) <= MAX_BODY:
             stored = [(k, v) for k, v in headers if k.lower() not in NOT_STORED]
-            self.redis.set(key, _pack(generation, seen["status"], stored, body), ex=self.seconds)
+            try:
+                self.redis.set(key, _pack(generation, seen["status"], stored, body), ex=self.seconds)
+            except redis.RedisError as exc:
+                log.warning("page cache unavailable: %s", exc)
         return [body]
 
 
@@ -150,7 +159,13 @@ def invalidate_on_commit(sessions, redis_client, namespace: str) -> None:  # noq
     @event.listens_for(sessions, "after_commit")
     def _bump(session) -> None:  # noqa: ANN001
         if session.info.pop("public_change", False):
-            redis_client.incr(generation_key)
+            try:
+                redis_client.incr(generation_key)
+            except redis.RedisError as exc:
+                # The change is committed and must not be reported as failed. While Redis is
+                # away no page is served from it; entries it still holds expire within
+                # PORTAL_PAGE_CACHE_SECONDS.
+                log.error("page cache not invalidated after a commit: %s", exc)
 
     @event.listens_for(sessions, "after_rollback")
     def _forget(session) -> None:  # noqa: ANN001

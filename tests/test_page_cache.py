@@ -140,3 +140,24 @@ def test_a_comment_shows_to_anonymous_readers_at_once(client, app, portal_data, 
               page="/dataset/371502-scj-0001")
     page = reader.get("/dataset/371502-scj-0001")
     assert cache_state(page) == "miss" and "地址字段很有用" in page.get_data(as_text=True)
+
+
+def test_without_redis_pages_are_rendered_and_changes_still_commit(settings):
+    """Redis down: the portal answers as if there were no cache, and a change still commits
+    (rate limits are off here: they need Redis too, which is another matter)."""
+    from portal.app import create_app
+
+    app = create_app({"instance": settings.instance_path, "database_url": settings.database_url,
+                      "search_backend": settings.search_backend, "redis_url": "redis://127.0.0.1:1/0",
+                      "TESTING": True, "RATELIMIT_ENABLED": False})
+    ctx = app.extensions["portal"]
+    client = app.test_client()
+    home = client.get("/")
+    assert home.status_code == 200 and cache_state(home) is None
+    with ctx.sessions() as s:
+        from portal.models import Department
+
+        s.add(Department(code="dcf-test", name="测试部门"))
+        s.commit()  # the bump fails after the commit: logged, not raised
+    assert client.get("/department/dcf-test").status_code == 200
+    ctx.engine.dispose()
