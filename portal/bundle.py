@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import threading
 import zipfile
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def bundle_path(storage: Storage, ds: Dataset, table: DataTable, today: dt.date)
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+    # One temporary name per builder (process and thread: gthread workers build in threads).
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.write(storage.local_path(table.formats["csv"]["path"]), "data.csv")
         zf.writestr("datapackage.json", json.dumps(datapackage(ds, table), ensure_ascii=False, indent=2))

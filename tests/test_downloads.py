@@ -143,3 +143,28 @@ def test_datapackage_json_validates_with_frictionless(live_server, portal_data):
     report = frictionless.validate(url)  # reads the package and every row of its CSV over HTTP
     assert report.valid, report.flatten(["type", "note"])
     assert requests.get(f"{live_server}/dataset/371502-scj-0002/datapackage.json", timeout=10).status_code == 404
+
+
+def test_many_readers_fetching_a_new_bundle_at_once_all_get_it_whole(app, portal_data):
+    """The first bundle of the day is built by whichever request comes first; threads of one
+    worker arriving together each build it under their own temporary name."""
+    import io
+    import zipfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import select
+
+    from portal.models import Dataset
+
+    with portal_data.sessions() as s:
+        table = s.scalar(select(Dataset).where(Dataset.name == "371502-jty-0001")).current_distributions[0].tables[0]
+
+    def fetch(_):  # noqa: ANN001, ANN202
+        return app.test_client().get(f"/dataset/371502-jty-0001/bundle/{table.id}.zip")
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(fetch, range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    for answer in answers:
+        names = zipfile.ZipFile(io.BytesIO(answer.get_data())).namelist()
+        assert sorted(names) == ["ATTRIBUTION.txt", "data.csv", "datapackage.json"]
