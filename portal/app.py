@@ -1,6 +1,8 @@
 """create_app(config=None): settings, database, storage, blueprints."""
 from __future__ import annotations
 
+import hashlib
+
 from flask import Flask, g, jsonify, request
 
 from . import PROJECT_ROOT
@@ -21,6 +23,8 @@ class PortalContext:
         self.sessions = make_sessionmaker(self.engine)
         self.storage = open_storage(settings)
         self._search = None
+        # Portals sharing one Redis keep apart: the page cache's namespace is their database's.
+        self.cache_namespace = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
         self.redis = None
         if settings.redis_url and settings.page_cache_seconds > 0:
             import redis
@@ -29,13 +33,6 @@ class PortalContext:
 
             self.redis = redis.Redis.from_url(settings.redis_url)
             invalidate_on_commit(self.sessions, self.redis, self.cache_namespace)
-
-    @property
-    def cache_namespace(self) -> str:
-        """Portals sharing one Redis keep apart: the namespace is their database's."""
-        import hashlib
-
-        return hashlib.sha256(self.settings.database_url.encode()).hexdigest()[:12]
 
     @property
     def search(self):  # noqa: ANN201

@@ -69,7 +69,7 @@ class PageCache:
         self.wsgi_app = wsgi_app
         self.redis = redis_client
         self.seconds = seconds
-        self.generation_key = f"portal:{namespace}:pages:generation"
+        self.generation_key = _generation_key(namespace)
         self.prefix = f"portal:{namespace}:pages:"
 
     def __call__(self, environ, start_response):  # noqa: ANN001, ANN204
@@ -148,7 +148,6 @@ def _unpack(stored: bytes) -> tuple[bytes, str, list[tuple[str, str]], bytes]:
 
 def invalidate_on_commit(sessions, redis_client, namespace: str) -> None:  # noqa: ANN001
     """After a commit that changed anything public pages show, bump the generation."""
-    generation_key = f"portal:{namespace}:pages:generation"
 
     @event.listens_for(sessions, "before_flush")
     def _note_changes(session, _context, _instances) -> None:  # noqa: ANN001
@@ -160,7 +159,7 @@ def invalidate_on_commit(sessions, redis_client, namespace: str) -> None:  # noq
     def _bump(session) -> None:  # noqa: ANN001
         if session.info.pop("public_change", False):
             try:
-                redis_client.incr(generation_key)
+                bump(redis_client, namespace)
             except redis.RedisError as exc:
                 # The change is committed and must not be reported as failed. While Redis is
                 # away no page is served from it; entries it still holds expire within
@@ -174,4 +173,8 @@ def invalidate_on_commit(sessions, redis_client, namespace: str) -> None:  # noq
 
 def bump(redis_client, namespace: str) -> None:  # noqa: ANN001
     """Drop every cached page (after a restore or anything done outside the ORM)."""
-    redis_client.incr(f"portal:{namespace}:pages:generation")
+    redis_client.incr(_generation_key(namespace))
+
+
+def _generation_key(namespace: str) -> str:
+    return f"portal:{namespace}:pages:generation"

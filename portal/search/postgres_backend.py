@@ -60,10 +60,18 @@ def _create(table: str, suffix: str = "") -> list[str]:
 
 COLUMNS = ("name", "title", "summary", "department", "department_name", "domain", "open_class", "format",
            "update_cycle", "published")
-UPSERT = text(
-    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}, words) "
-    f"VALUES ({', '.join(':' + c for c in COLUMNS)}, CAST(:words AS tsvector)) "
-    f"ON CONFLICT (name) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in COLUMNS[1:])}, words = excluded.words")
+
+
+def _upsert(table: str):  # noqa: ANN202
+    """Insert or replace documents in `table` (the live one, or one being built)."""
+    return text(
+        f"INSERT INTO {SCHEMA}.{table} ({', '.join(COLUMNS)}, words) "
+        f"VALUES ({', '.join(':' + c for c in COLUMNS)}, CAST(:words AS tsvector)) "
+        f"ON CONFLICT (name) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in COLUMNS[1:])}, "
+        f"words = excluded.words")
+
+
+UPSERT = _upsert("document")
 
 
 def _lexeme(word: str) -> str:
@@ -138,7 +146,7 @@ class PostgresBackend:
             conn.execute(text(f"DROP TABLE IF EXISTS {TABLE}_new"))
             for statement in _create("document", "_new"):
                 conn.execute(text(statement))
-            fill = text(str(UPSERT.text).replace(f"INSERT INTO {TABLE} ", f"INSERT INTO {TABLE}_new ", 1))
+            fill = _upsert("document_new")
             for batch in _batches(docs, 1000):
                 conn.execute(fill, [_row(d) for d in batch])
                 for _ in batch:
