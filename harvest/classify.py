@@ -16,10 +16,6 @@ _WORDS = {
 }
 _LOOKUP = {word: cls for cls, words in _WORDS.items() for word in words}
 
-# What departments write when there is no basis: not a basis.
-_EMPTY_BASIS = re.compile(r"^[\s\-—–_/\\.。无空暂缺略nN/aA]*$|^(无|暂无|空|none|null|n/a|na)$", re.IGNORECASE)
-
-
 def parse_open_class(raw: str | None) -> OpenClass | None:
     """无条件开放 / 有条件开放 / 不予开放 or unconditional / conditional / not_open; anything
     else is unknown (None), and unknown is never opened."""
@@ -29,8 +25,68 @@ def parse_open_class(raw: str | None) -> OpenClass | None:
     return _LOOKUP.get(word)
 
 
+# ----------------------------------------------------------------------------- legal basis
+#
+# A basis is recognised, not merely present (rules.md 1): it names a law, regulation or
+# document — a title in 《》, a document number such as 东昌政办字〔2020〕12号, or the name
+# of an instrument (…法, …条例, …办法, …规定 …) specific enough to be looked up. What
+# departments write instead (待定, 暂无依据, 不适用, 同上, 内部规定, 相关法律法规) is refused
+# with a reason they understand.
+
+_PLACEHOLDERS = {
+    "无", "暂无", "没有", "空", "否", "0", "略", "待定", "待补充", "待完善", "待确认", "暂无依据", "无依据", "不适用",
+    "同上", "同前", "见上", "详见附件", "见附件", "内部规定", "内部要求", "领导要求", "上级要求", "工作需要",
+    "相关规定", "有关规定", "相关法律法规", "有关法律法规", "法律法规", "国家规定", "按规定", "依法", "依规",
+    "根据相关规定", "根据有关规定", "依据相关规定", "依据有关法律法规", "保密", "涉密", "敏感", "隐私", "个人隐私",
+    "tbd", "todo", "n/a", "na", "none", "null", "nil", "no", "unknown", "-", "/", "?",
+}
+_TITLE = re.compile(r"《\s*([^《》]{2,})\s*》")
+# 东昌政办字〔2020〕12号, 国发[2016]51号, 鲁政办发（2021）9号, 省政府令第344号
+_DOC_NUMBER = re.compile(r"[〔［\[【（(]\s*(19|20)\d{2}\s*[〕］\]】）)]\s*第?\s*\d{1,4}\s*号|令\s*第\s*\d{1,4}\s*号")
+_INSTRUMENT = re.compile(r"([\u4e00-\u9fff（）()·、]{2,40}?)(法|条例|办法|规定|决定|通知|意见|细则|规则|规范|"
+                         r"标准|指引|批复|命令|纲要|公约|解释|方案|目录|清单)(?![\u4e00-\u9fff]{0,2}(法规|规定))")
+# Words that make a name too vague to look up: 内部规定, 相关规定, 有关法律法规, 上级文件.
+_VAGUE = re.compile(r"^(根据|依据|按照|参照|遵照|依照|按|据)?(国家|上级|本单位|本部门|单位|部门|内部|相关|有关|其他|"
+                    r"该|此|上述|以上|法律|法规|文件|政策)*$")
+_ARTICLE = re.compile(r"第[一二三四五六七八九十百零〇\d]+条(第[一二三四五六七八九十\d]+[款项])?")
+
+
+@dataclass(frozen=True)
+class LegalBasis:
+    recognised: bool
+    reason: str | None = None          # why it is not a basis (for the department)
+    instruments: tuple[str, ...] = ()  # what it names
+    article: str | None = None         # 第二十八条 …, where given
+
+
+def read_legal_basis(text: str | None) -> LegalBasis:
+    raw = re.sub(r"\s+", " ", str(text or "")).strip()
+    if not raw:
+        return LegalBasis(False, "未填写法律依据 / no legal basis given")
+    bare = re.sub(r"[\s。．.，,；;：:、!！?？\"'“”‘’]+$", "", raw).strip()
+    if bare.lower() in _PLACEHOLDERS or re.fullmatch(r"[\s\-—–_/\\.。·*＊?？0无]+", bare):
+        return LegalBasis(False, f"「{bare}」是占位词，不是法律依据：请写明法律、法规或文件的名称（如《…》）或文号 / "
+                                 f"“{bare}” is a placeholder, not a legal basis: name the law, regulation or document")
+    article = _ARTICLE.search(raw)
+    names: list[str] = [m.group(1).strip() for m in _TITLE.finditer(raw)
+                        if m.group(1).strip().lower() not in _PLACEHOLDERS and not _VAGUE.match(m.group(1).strip())]
+    names += [m.group(0) for m in _DOC_NUMBER.finditer(raw)]
+    if not names:
+        for m in _INSTRUMENT.finditer(raw.replace("《", "").replace("》", "")):
+            name, kind = m.group(1), m.group(2)
+            # The words before the instrument must name it: 个人信息保护法, 档案管理办法; not 内部规定.
+            specific = re.sub(r"^(根据|依据|按照|参照|遵照|依照)", "", name)
+            if _VAGUE.match(specific) or len(specific) < (2 if kind in ("法", "条例") else 4):
+                continue
+            names.append(specific + kind)
+    if not names:
+        return LegalBasis(False, f"「{bare[:40]}」没有写明具体的法律、法规或文件（应有名称如《…》或文号如〔2020〕12号） / "
+                                 f"“{bare[:40]}” names no specific law, regulation or document")
+    return LegalBasis(True, None, tuple(names), article.group(0) if article else None)
+
+
 def has_legal_basis(text: str | None) -> bool:
-    return bool(text and text.strip() and not _EMPTY_BASIS.match(text.strip()))
+    return read_legal_basis(text).recognised
 
 
 @dataclass(frozen=True)
@@ -46,7 +102,8 @@ def classify(raw_open_class: str | None, legal_basis: str | None) -> Classificat
         reason = (f"开放类型未知「{shown}」，待部门确认 / unknown open class {shown!r}" if shown
                   else "未填写开放类型，待部门确认 / open class missing")
         return Classification(None, reason)
-    if open_class is not OpenClass.UNCONDITIONAL and not has_legal_basis(legal_basis):
-        return Classification(open_class, f"{open_class.label_zh}缺少法律法规或国家有关文件依据 / "
+    basis = read_legal_basis(legal_basis)
+    if open_class is not OpenClass.UNCONDITIONAL and not basis.recognised:
+        return Classification(open_class, f"{open_class.label_zh}缺少法律法规或国家有关文件依据：{basis.reason} / "
                                           f"{open_class.value} without a legal basis")
     return Classification(open_class, None)

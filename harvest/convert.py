@@ -11,17 +11,22 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import io
 import itertools
 import re
 import shutil
 import zipfile
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from .layout import LOOK_AHEAD, Layout, find_layout, is_note, width_of
+from .pii import TableScanner, mask_batch
 
 # Small blocks keep the reader's read-ahead small: with 8 MB blocks peak memory doubled (measured).
 BLOCK_SIZE = 1 << 20
@@ -45,6 +50,15 @@ class TableInfo:
     schema: list[dict]
     encoding: str | None = None
     skipped_rows: int = 0
+    # Personal information found in the rows (harvest.pii.Finding), per column.
+    findings: list = field(default_factory=list)
+    # Why the table cannot be published as it is: [{"code": "bad_rows"|"empty"|"beyond_header",
+    # "rows": [line numbers], ...}]. Any problem holds the dataset.
+    problems: list[dict] = field(default_factory=list)
+    bad_rows: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # title rows above the header, notes below
+    header_rows: int = 1
+    csv_written: bool = False  # the public CSV was written from the rows read
 
 
 # --------------------------------------------------------------------------- encodings
@@ -84,34 +98,120 @@ def transcode_to_utf8(src: Path, dest: Path, encoding: str, chunk: int = 4 << 20
 
 _LEADING_ZERO = re.compile(r"^[+-]?0\d")
 _LONG_DIGITS = re.compile(r"^\d{11,}$")
+HEAD_BYTES = 1 << 18   # read to find the header (title rows, two-row headers)
+TAIL_BYTES = 1 << 14   # read to find notes below the table
+MAX_BAD_ROWS_LISTED = 20
 
 
-def _identifier_columns(path: Path, encoding: str, delimiter: str) -> list[str]:
+def _identifier_columns(rows: list[list[str]], names: list[str]) -> list[str]:
     """Columns that must stay text: codes with leading zeros ('0635', '001') and long digit
     strings (ID card, mobile, account numbers) which type inference would turn into integers,
     dropping zeros or precision."""
     keep: set[str] = set()
-    with open(path, encoding=encoding, errors="replace", newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter)
-        header = next(reader, None)
-        if not header:
-            return []
-        for i, row in enumerate(reader):
-            if i >= 2000:
-                break
-            for name, value in zip(header, row, strict=False):
-                v = value.strip()
-                if _LEADING_ZERO.match(v) or _LONG_DIGITS.match(v):
-                    keep.add(name)
+    for row in rows[:2000]:
+        for name, value in zip(names, row, strict=False):
+            v = value.strip()
+            if _LEADING_ZERO.match(v) or _LONG_DIGITS.match(v):
+                keep.add(name)
     return sorted(keep)
 
 
-def _sniff_delimiter(path: Path, encoding: str) -> str:
-    with open(path, encoding=encoding, errors="replace", newline="") as f:
-        first = f.readline()
-    counts = {d: first.count(d) for d in (",", "\t", ";", "|")}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
+def _sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter most lines agree on (the first line may be a title with none)."""
+    best, best_score = ",", 0
+    for d in (",", "\t", ";", "|"):
+        counts = Counter(line.count(d) for line in lines[:30] if line.strip())
+        counts.pop(0, None)
+        score = max(counts.values(), default=0) * 100 + max(counts, default=0)
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+@dataclass
+class _Head:
+    """What the first and last bytes of a CSV file say: delimiter, header, notes."""
+
+    delimiter: str
+    layout: Layout
+    data_offset: int            # byte offset of the first data row
+    data_end: int | None        # byte offset where notes below the table start (None: end of file)
+    notes: list[str]
+    sample: list[list[str]]     # the first data rows, for type decisions
+
+
+def _read_head(src: Path, encoding: str) -> _Head:
+    size = src.stat().st_size
+    with open(src, "rb") as f:
+        head = f.read(HEAD_BYTES)
+        f.seek(max(0, size - TAIL_BYTES))
+        tail = f.read()
+    codec = "utf-8-sig" if encoding == "utf-8-sig" else encoding
+    physical = head.split(b"\n")
+    if len(head) == HEAD_BYTES and len(physical) > 1:
+        physical = physical[:-1]  # the last line may be cut
+    text_lines = [line.decode(codec, errors="replace") for line in physical]
+    delimiter = _sniff_delimiter(text_lines)
+    reader = csv.reader(io.StringIO("\n".join(text_lines)), delimiter=delimiter)
+    rows, ends = [], []  # ends[i]: physical lines consumed after record i
+    for row in reader:
+        rows.append(row)
+        ends.append(reader.line_num)
+        if len(rows) >= 2050:
+            break
+    layout = find_layout(rows)
+    if layout is None:
+        raise ConversionError("数据文件是空的 / the data file is empty")
+    consumed = ends[layout.data_index - 1]
+    data_offset = sum(len(line) + 1 for line in physical[:consumed])
+    notes, data_end = _notes_below(tail, size, codec, delimiter, layout.width, data_offset)
+    return _Head(delimiter, layout, min(data_offset, size), data_end, notes, rows[layout.data_index:])
+
+
+def _notes_below(tail: bytes, size: int, codec: str, delimiter: str, width: int, data_offset: int):  # noqa: ANN202
+    lines = tail.split(b"\n")
+    notes: list[str] = []
+    end = size
+    for line in reversed(lines[1:] if size > len(tail) else lines):
+        text = line.decode(codec, errors="replace")
+        if not text.strip(" \r\t" + delimiter):
+            end -= len(line) + 1
+            continue
+        row = next(csv.reader([text.rstrip("\r")], delimiter=delimiter), [])
+        if not is_note(row, width):
+            break
+        notes.insert(0, " ".join(c.strip() for c in row if c.strip()))
+        end -= len(line) + 1
+    if not notes or end <= data_offset:
+        return [], None
+    return notes, max(end, data_offset)
+
+
+class _Bounded(io.RawIOBase):
+    """A file read from `start` to `end` only (the table without the notes below it)."""
+
+    def __init__(self, path: Path, start: int, end: int | None):
+        self.f = open(path, "rb")  # noqa: SIM115 (closed with this object)
+        self.f.seek(start)
+        self.left = None if end is None else end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        if self.left is not None and self.left <= 0:
+            return 0
+        view = memoryview(buffer)
+        if self.left is not None:
+            view = view[:self.left]
+        n = self.f.readinto(view)
+        if self.left is not None:
+            self.left -= n
+        return n
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
 
 
 _BAD_COLUMN = re.compile(r"In CSV column #(\d+): CSV conversion error")
@@ -119,28 +219,35 @@ _BAD_COLUMN = re.compile(r"In CSV column #(\d+): CSV conversion error")
 
 def convert_csv(src: Path, parquet_out: Path, csv_out: Path, *, encoding: str | None = None,
                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, sheet: str | None = None,
-                csv_is_utf8_copy: bool = False, metadata: dict[str, str] | None = None) -> TableInfo:
-    """Convert one CSV file. `csv_out` receives the file as UTF-8 (unless the caller already
-    made src a UTF-8 file and says so with csv_is_utf8_copy, then src is moved there)."""
+                csv_is_utf8_copy: bool = False, metadata: dict[str, str] | None = None,
+                masking: dict | None = None) -> TableInfo:
+    """Convert one CSV file into Parquet and the public UTF-8 CSV, scanning every row on the
+    way. The public CSV is the department's file as UTF-8 when the table was read whole as
+    written (header on the first line, every row parsed, nothing masked); otherwise it is
+    written from the rows that were read and scanned, so it never holds a row the scan did
+    not see (csv_is_utf8_copy: src is already such a UTF-8 copy and is moved there)."""
     info = csv_to_parquet(src, parquet_out, encoding=encoding, row_group_bytes=row_group_bytes,
-                          metadata=metadata)
-    if csv_is_utf8_copy:
-        shutil.move(str(src), csv_out)
-    else:
-        transcode_to_utf8(src, csv_out, info.encoding)
+                          metadata=metadata, masking=masking, csv_out=csv_out)
+    if not info.csv_written:
+        if csv_is_utf8_copy:
+            shutil.move(str(src), csv_out)
+        else:
+            transcode_to_utf8(src, csv_out, info.encoding)
     info.csv, info.sheet = csv_out, sheet
     return info
 
 
 def csv_to_parquet(src: Path, out: Path, *, encoding: str | None = None,
-                   row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, metadata: dict[str, str] | None = None) -> TableInfo:
-    """`metadata` goes into the Parquet file's key-value metadata (the attribution)."""
+                   row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, metadata: dict[str, str] | None = None,
+                   masking: dict | None = None, csv_out: Path | None = None) -> TableInfo:
+    """`metadata` goes into the Parquet file's key-value metadata (the attribution). With
+    csv_out, a CSV is written from the rows read whenever the file cannot be served as it is."""
     encoding = encoding or detect_encoding(src)
     try:
-        info = _csv_to_parquet(src, out, encoding, row_group_bytes, metadata)
+        info = _csv_to_parquet(src, out, encoding, row_group_bytes, metadata, masking, csv_out)
     except _NotUtf8:
         encoding = "gb18030"
-        info = _csv_to_parquet(src, out, encoding, row_group_bytes, metadata)
+        info = _csv_to_parquet(src, out, encoding, row_group_bytes, metadata, masking, csv_out)
     info.encoding = encoding
     return info
 
@@ -149,15 +256,20 @@ class _NotUtf8(Exception):
     pass
 
 
-def _csv_to_parquet(src: Path, out: Path, encoding: str, row_group_bytes: int, metadata: dict | None) -> TableInfo:
-    delimiter = _sniff_delimiter(src, encoding)
-    text_columns = _identifier_columns(src, encoding, delimiter)
+def _csv_to_parquet(src: Path, out: Path, encoding: str, row_group_bytes: int, metadata: dict | None,
+                    masking: dict | None, csv_out: Path | None) -> TableInfo:
+    head = _read_head(src, encoding)
+    layout = head.layout
+    text_columns = _identifier_columns(head.sample, layout.names)
     # pyarrow decodes UTF-8 natively; other encodings go through a Python transcoding stream.
     arrow_encoding = "utf8" if encoding in ("utf-8", "utf-8-sig") else encoding
     forced: dict[str, pa.DataType] = {name: pa.string() for name in text_columns}
+    newlines_in_values = False
     for _attempt in range(64):
+        rewrite = csv_out is not None and not (layout.exact and head.data_end is None and not masking)
         try:
-            return _write_parquet(src, out, arrow_encoding, delimiter, forced, row_group_bytes, metadata)
+            info = _write_parquet(src, out, head, arrow_encoding, forced, row_group_bytes, metadata, masking,
+                                  csv_out if rewrite else None, newlines_in_values)
         except pa.ArrowInvalid as exc:
             message = str(exc)
             if "UTF8" in message and arrow_encoding == "utf8":
@@ -167,57 +279,124 @@ def _csv_to_parquet(src: Path, out: Path, encoding: str, row_group_bytes: int, m
                 raise ConversionError(f"CSV 无法解析 / cannot parse CSV: {message[:300]}") from exc
             # Types are inferred from the first block; a later value that does not fit
             # (e.g. '暂无' in a number column) makes that column text, and we read again.
-            forced[_column_names(src, arrow_encoding, delimiter)[int(bad.group(1))]] = pa.string()
+            forced[layout.names[int(bad.group(1))]] = pa.string()
+            continue
+        if info.skipped_rows and not newlines_in_values:
+            # Maybe a quoted value holds a line break (Excel's Alt+Enter): read again allowing it.
+            newlines_in_values = True
+            retry = _write_parquet(src, out, head, arrow_encoding, forced, row_group_bytes, metadata, masking,
+                                   csv_out if rewrite else None, True)
+            if retry.skipped_rows < info.skipped_rows:
+                info = retry
+            else:
+                info = _write_parquet(src, out, head, arrow_encoding, forced, row_group_bytes, metadata, masking,
+                                      csv_out if rewrite else None, False)
+        info.csv_written = rewrite
+        info.notes = layout.titles + head.notes
+        info.header_rows = layout.header_rows
+        if info.skipped_rows:
+            info.bad_rows = _bad_rows(src, encoding, head)
+            info.problems.append({"code": "bad_rows", "count": info.skipped_rows, "rows": info.bad_rows,
+                                  "width": layout.width})
+        if info.row_count == 0 and info.skipped_rows == 0 and src.stat().st_size > head.data_offset + 2 \
+                and head.data_end is None:
+            info.problems.append({"code": "empty", "rows": []})
+        return info
     raise ConversionError("CSV 列类型无法确定 / column types could not be settled")
 
 
-def _column_names(src: Path, encoding: str, delimiter: str) -> list[str]:
-    reader = pacsv.open_csv(src, read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 16),
-                            parse_options=pacsv.ParseOptions(delimiter=delimiter))
-    return reader.schema.names
+def _bad_rows(src: Path, encoding: str, head: _Head) -> list[int]:
+    """Line numbers (as a spreadsheet program shows them) of the rows whose fields do not
+    match the header, for the department; the first few only."""
+    codec = "utf-8-sig" if encoding == "utf-8-sig" else encoding
+    found: list[int] = []
+    with open(src, encoding=codec, errors="replace", newline="") as f:
+        reader = csv.reader(f, delimiter=head.delimiter)
+        for n, row in enumerate(reader, start=1):
+            if n <= head.layout.data_index or not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != head.layout.width and not is_note(row, head.layout.width):
+                found.append(reader.line_num)
+                if len(found) >= MAX_BAD_ROWS_LISTED:
+                    break
+    return found
 
 
-def _write_parquet(src, out, encoding, delimiter, forced, row_group_bytes, metadata) -> TableInfo:  # noqa: ANN001
+def _write_parquet(src, out, head: _Head, encoding, forced, row_group_bytes, metadata, masking, csv_out,  # noqa: ANN001
+                   newlines_in_values: bool) -> TableInfo:
     skipped = 0
+    note_texts = {n.replace(" ", "") for n in head.notes}
 
-    def skip_row(_row) -> str:  # noqa: ANN001
-        # A row with the wrong number of fields is left out and counted, not fatal.
+    def skip_row(row) -> str:  # noqa: ANN001
+        # A row with the wrong number of fields is left out and counted (and the table held);
+        # a note line below the table is left out and kept as a note.
         nonlocal skipped
+        if row.text and re.sub(r"[\s,\t;|\"]", "", row.text) in note_texts:
+            return "skip"
         skipped += 1
         return "skip"
 
-    reader = pacsv.open_csv(
-        src,
-        read_options=pacsv.ReadOptions(encoding=encoding, block_size=BLOCK_SIZE),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False,
-                                         invalid_row_handler=skip_row),
-        convert_options=pacsv.ConvertOptions(column_types=forced, strings_can_be_null=False,
-                                             quoted_strings_can_be_null=False),
-    )
-    schema = reader.schema
-    if not schema.names or all(not n.strip() for n in schema.names):
-        raise ConversionError("CSV 没有表头 / the CSV has no header row")
+    source = _Bounded(src, head.data_offset, head.data_end)
     try:
-        first = reader.read_next_batch()
-    except StopIteration:
-        first = None
-    tmp = out.with_name(out.name + ".part")
-    rows = 0
-    file_schema = schema.with_metadata(metadata) if metadata else schema
-    with pq.ParquetWriter(tmp, file_schema, compression="snappy", use_dictionary=_dictionary_columns(first)) as writer:
-        pending: list[pa.RecordBatch] = []
-        pending_bytes = pending_rows = 0
-        for batch in itertools.chain([first] if first is not None else [], reader):
-            pending.append(batch)
-            pending_bytes += batch.nbytes
-            pending_rows += batch.num_rows
-            if pending_bytes >= row_group_bytes or pending_rows >= MAX_ROW_GROUP_ROWS:
+        reader = pacsv.open_csv(
+            source,
+            read_options=pacsv.ReadOptions(encoding=encoding, block_size=BLOCK_SIZE, column_names=head.layout.names),
+            parse_options=pacsv.ParseOptions(delimiter=head.delimiter, newlines_in_values=newlines_in_values,
+                                             invalid_row_handler=skip_row),
+            convert_options=pacsv.ConvertOptions(column_types=forced, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False),
+        )
+        try:
+            first = reader.read_next_batch()
+        except StopIteration:
+            first = None
+        schema = first.schema if first is not None else reader.schema
+        if masking:
+            first = mask_batch(first, masking) if first is not None else None
+            schema = first.schema if first is not None else masked_schema(schema, masking)
+        scanner = TableScanner(schema.names)
+        tmp = out.with_name(out.name + ".part")
+        rows = 0
+        file_schema = schema.with_metadata(metadata) if metadata else schema
+        csv_writer = pacsv.CSVWriter(csv_out, schema, write_options=pacsv.WriteOptions(quoting_style="needed")) \
+            if csv_out is not None else None
+        try:
+            with pq.ParquetWriter(tmp, file_schema, compression="snappy",
+                                  use_dictionary=_dictionary_columns(first)) as writer:
+                pending: list[pa.RecordBatch] = []
+                pending_bytes = pending_rows = 0
+                batches = itertools.chain([first] if first is not None else [],
+                                          (mask_batch(b, masking) for b in reader) if masking else reader)
+                for batch in batches:
+                    scanner.feed(batch)
+                    if csv_writer is not None:
+                        csv_writer.write_batch(batch)
+                    pending.append(batch)
+                    pending_bytes += batch.nbytes
+                    pending_rows += batch.num_rows
+                    if pending_bytes >= row_group_bytes or pending_rows >= MAX_ROW_GROUP_ROWS:
+                        rows += _flush(writer, schema, pending)
+                        pending, pending_bytes, pending_rows = [], 0, 0
                 rows += _flush(writer, schema, pending)
-                pending, pending_bytes, pending_rows = [], 0, 0
-        rows += _flush(writer, schema, pending)
+        finally:
+            if csv_writer is not None:
+                csv_writer.close()
+    finally:
+        source.close()
     tmp.replace(out)
     return TableInfo(sheet=None, parquet=out, csv=out, row_count=rows, schema=schema_of(schema),
-                     skipped_rows=skipped)
+                     skipped_rows=skipped, findings=scanner.findings())
+
+
+def masked_schema(schema: pa.Schema, masking: dict) -> pa.Schema:
+    """The schema after masking: dropped columns gone, masked ones text."""
+    fields = []
+    for f in schema:
+        method = (masking.get(f.name) or {}).get("method")
+        if method == "drop":
+            continue
+        fields.append(pa.field(f.name, pa.string()) if method == "partial" else f)
+    return pa.schema(fields)
 
 
 def _dictionary_columns(sample: pa.RecordBatch | None) -> list[str] | bool:
@@ -247,8 +426,9 @@ def schema_of(schema: pa.Schema) -> list[dict]:
 # --------------------------------------------------------------------------- XLSX
 
 def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
-                 metadata: dict[str, str] | None = None) -> list[TableInfo]:
-    """Every non-empty sheet becomes a table."""
+                 metadata: dict[str, str] | None = None, masking: dict | None = None) -> list[TableInfo]:
+    """Every non-empty sheet becomes a table, read from its real header (title rows above,
+    merged cells, two-row headers, notes below)."""
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -263,13 +443,21 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
     try:
         for position, ws in enumerate(wb.worksheets):
             sheet_csv = workdir / f"sheet-{position}.csv"
-            if not _sheet_to_csv(ws, sheet_csv):
+            sheet = _sheet_to_csv(ws, sheet_csv, _merged_ranges(wb, ws))
+            if sheet is None:
                 sheet_csv.unlink(missing_ok=True)
                 continue
             info = convert_csv(sheet_csv, workdir / f"table-{position}.parquet",
                                workdir / f"table-{position}.csv", encoding="utf-8",
                                row_group_bytes=row_group_bytes, sheet=ws.title, csv_is_utf8_copy=True,
-                               metadata=metadata)
+                               metadata=metadata, masking=masking)
+            info.notes = sheet.notes
+            info.header_rows = sheet.header_rows
+            if sheet.beyond_header:
+                info.problems.append({"code": "beyond_header", "rows": sheet.beyond_header[:MAX_BAD_ROWS_LISTED],
+                                      "count": len(sheet.beyond_header), "width": sheet.width})
+            if info.row_count == 0 and sheet.rows_below_header:
+                info.problems.append({"code": "empty", "rows": []})
             tables.append(info)
     except zipfile.BadZipFile as exc:
         raise ConversionError(f"电子表格已损坏 / corrupt workbook: {exc}") from exc
@@ -281,24 +469,122 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
     return tables
 
 
-def _sheet_to_csv(ws, dest: Path) -> bool:  # noqa: ANN001
-    """Write a sheet as UTF-8 CSV; trailing empty rows and columns are dropped."""
-    width = 0
-    wrote = False
+_MERGE = re.compile(rb'<mergeCell ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
+
+
+def _merged_ranges(wb, ws) -> list[tuple[int, int, int, int]]:  # noqa: ANN001
+    """Merged cells of a sheet as (first row, first column, last row, last column), 1-based.
+    openpyxl's read-only mode does not give them, so they are read from the sheet's XML
+    (they come after the cells; the stream is read once more, without parsing)."""
+    from openpyxl.utils import column_index_from_string
+
+    path = getattr(ws, "_worksheet_path", None)
+    archive = getattr(wb, "_archive", None)
+    if not path or archive is None:
+        return []
+    found: set[tuple[int, int, int, int]] = set()
+    carry = b""
+    with archive.open(path) as f:
+        while chunk := f.read(1 << 20):
+            data = carry + chunk
+            for m in _MERGE.finditer(data):
+                found.add((int(m.group(2)), column_index_from_string(m.group(1).decode()),
+                           int(m.group(4)), column_index_from_string(m.group(3).decode())))
+            carry = data[-100:]  # a reference cut between two chunks is found in the next
+    return sorted(found)
+
+
+@dataclass
+class _Sheet:
+    width: int
+    header_rows: int
+    notes: list[str]
+    beyond_header: list[int]
+    rows_below_header: int
+
+
+def _sheet_to_csv(ws, dest: Path, merges: list[tuple[int, int, int, int]]) -> _Sheet | None:  # noqa: ANN001
+    """Write a sheet's table as UTF-8 CSV: its header (one or two rows, merged cells filled),
+    then its rows; titles above and notes below are kept aside. None for an empty sheet."""
+    # Merged cells repeat the value of their top-left cell, as a reader sees them.
+    starts: dict[int, list[tuple[int, int, int]]] = {}
+    for r1, c1, r2, c2 in merges:
+        starts.setdefault(r1, []).append((c1, r2, c2))
+    active: dict[int, dict[int, object]] = {}  # row -> {col: value} for cells inside a merge
+    across: set[tuple[int, int]] = set()         # (row, col), 0-based, covered by a horizontal merge
+    rows_iter = ws.iter_rows(values_only=True)
+    head: list[tuple[int, list[str]]] = []
+
+    def expand(n: int, row: tuple) -> list[str]:
+        values = list(row)
+        for c1, r2, c2 in starts.get(n, ()):
+            if c1 - 1 < len(values):
+                for rr in range(n, r2 + 1):
+                    for cc in range(c1, c2 + 1):
+                        if (rr, cc) != (n, c1):
+                            active.setdefault(rr, {})[cc] = values[c1 - 1]
+        for cc, value in active.pop(n, {}).items():
+            while len(values) < cc:
+                values.append(None)
+            if values[cc - 1] in (None, ""):
+                values[cc - 1] = value
+        cells = [_cell_text(v) for v in values]
+        while cells and not cells[-1].strip():
+            cells.pop()
+        return cells
+
+    for r1, c1, r2, c2 in merges:
+        if c2 > c1 and r1 <= LOOK_AHEAD:
+            for rr in range(r1, r2 + 1):
+                for cc in range(c1 + 1, c2 + 1):
+                    across.add((rr - 1, cc - 1))
+    for n, row in enumerate(rows_iter, start=1):
+        cells = expand(n, row)
+        head.append((n, cells))
+        if len(head) >= LOOK_AHEAD:
+            break
+    nonempty = [(n, c) for n, c in head if c]
+    if not nonempty:
+        return None
+    # find_layout works on the rows as read (empty ones included, so indexes are row numbers).
+    rows = [c for _, c in head]
+    first_row = head[0][0]
+    layout = find_layout(rows, {(r - first_row + 1, c) for r, c in across})
+    if layout is None:
+        return None
+    width = layout.width
+    beyond: list[int] = []
+    pending_notes: list[tuple[int, list[str]]] = []
+    below = 0
     with open(dest, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
-        for row in ws.iter_rows(values_only=True):
-            values = [_cell_text(v) for v in row]
-            while values and values[-1] == "":
-                values.pop()
-            if not values:
-                continue
-            if not wrote:
-                width = len(values)
-            values = (values + [""] * width)[:width]
-            writer.writerow(values)
-            wrote = True
-    return wrote
+        writer.writerow(layout.names)
+
+        def emit(n: int, cells: list[str]) -> None:
+            nonlocal below
+            if width_of(cells) > width:
+                beyond.append(n)
+            writer.writerow((cells + [""] * width)[:width])
+            below += 1
+
+        def take(n: int, cells: list[str]) -> None:
+            if not cells:
+                return
+            if is_note(cells, width):
+                pending_notes.append((n, cells))
+                return
+            for pn, pc_ in pending_notes:  # a note-like row with data after it was data
+                emit(pn, pc_)
+            pending_notes.clear()
+            emit(n, cells)
+
+        for n, cells in head[layout.data_index:]:
+            take(n, cells)
+        for n, row in enumerate(rows_iter, start=len(head) + 1):
+            take(n, expand(n, row))
+    notes = layout.titles + [" ".join(c.strip() for c in cells if c.strip()) for _, cells in pending_notes]
+    return _Sheet(width=width, header_rows=layout.header_rows, notes=notes, beyond_header=beyond,
+                  rows_below_header=below)
 
 
 def _cell_text(value) -> str:  # noqa: ANN001

@@ -101,18 +101,18 @@ def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, t
 
 def purge_files(storage: Storage, ds: Dataset) -> None:
     """Not open: no byte of its data stays on the portal side (earlier versions included)."""
-    now = utcnow()
+    from .gate import remove_version
+
     for dist in ds.distributions:
-        storage.remove_tree(dist.original_path.rsplit("/", 1)[0])
-        if dist.superseded_at is None:
-            dist.superseded_at = now
+        if dist.purged_at is None:
+            remove_version(storage, dist)
     ds.files_fingerprint = None
 
 
 def _set_class(storage: Storage, ds: Dataset, to_class: str) -> None:
     """Make the class effective now. Data already fetched is published; a dataset whose file
     was never fetched (it was not open) waits for the next harvest to fetch it."""
-    from .pii import scan_parquet
+    from . import gate
 
     ds.open_class = to_class
     if to_class == OpenClass.NOT_OPEN.value:
@@ -124,12 +124,11 @@ def _set_class(storage: Storage, ds: Dataset, to_class: str) -> None:
         ds.status, ds.hold_reason = DatasetStatus.HELD.value, "等待下次采集获取数据文件 / waiting for the next harvest to fetch the data"
         ds.metadata_fingerprint = None  # the next harvest processes it again
         return
-    ds.status, ds.hold_reason = DatasetStatus.PUBLISHED.value, None
-    if to_class == OpenClass.UNCONDITIONAL.value:  # opened up: the same personal-information scan
-        hits = [h for t in tables for h in scan_parquet(storage.local_path(t.parquet_path))]
-        if hits:
-            ds.status = DatasetStatus.HELD.value
-            ds.hold_reason = "发现个人信息，待部门审核 / personal information found: " + "；".join(h.describe() for h in hits)
+    ds.status, ds.hold_reason, ds.hold_details = DatasetStatus.PUBLISHED.value, None, None
+    held = gate.hold(ds, to_class)  # opened up: the gate's verdict on the same files
+    if held:
+        ds.status = DatasetStatus.HELD.value
+        ds.hold_reason, ds.hold_details = held
 
 
 def decide_restriction(session: Session, storage: Storage, bureau: User, request: RestrictionRequest, approve: bool,
@@ -151,6 +150,69 @@ def decide_restriction(session: Session, storage: Storage, bureau: User, request
              f"大数据局{'批准' if approve else '驳回'}限制开放申请" + (f"：{note}" if note else ""))
     record(session, "restriction_decided", actor=bureau, target=f"dataset:{ds.name}", ip=ip,
            decision=request.decision)
+
+
+def masking_choices(ds: Dataset) -> list[dict]:
+    """The columns the department may mask: those the gate found personal information in (in
+    the current version, or masked already), with the kind found and the choice in force."""
+    chosen = ds.masking or {}
+    seen: dict[str, dict] = {}
+    for dist in ds.current_distributions:
+        for table in dist.tables:
+            for finding in table.findings or []:
+                columns = finding.get("columns") or [finding["column"]]
+                kinds = finding.get("column_kinds") or [finding["kind"]] * len(columns)
+                for column, kind in zip(columns, kinds, strict=False):
+                    seen.setdefault(column, {"column": column, "kind": kind, "count": finding.get("count", 0),
+                                             "examples": finding.get("examples", [])})
+    for column, choice in chosen.items():
+        seen.setdefault(column, {"column": column, "kind": choice.get("kind", ""), "count": 0, "examples": []})
+    return [{**c, "method": (chosen.get(c["column"]) or {}).get("method", "")} for c in seen.values()]
+
+
+def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, methods: dict[str, str],
+                ip: str | None = None) -> str:
+    """The department's masking (脱敏) per column: {column: "partial" | "drop" | ""}. The current
+    files are converted again with it into a new version, which the gate scans like any other;
+    the earlier version, if it held personal information, is removed from storage. Every later
+    harvest masks the same way. Returns the dataset's status afterwards."""
+    from . import gate
+    from .pii import MASKING_METHODS
+    from .run import Harvester, _EntryFailed
+
+    _curator(curator, ds)
+    if ds.open_class == OpenClass.NOT_OPEN.value or not ds.current_distributions:
+        raise CurationError("没有可脱敏的数据文件 / no data file to mask")
+    known = {c["column"]: c for c in masking_choices(ds)}
+    masking = {}
+    for column, method in methods.items():
+        if column not in known:
+            raise CurationError(f"没有这一列：{column} / no such column")
+        if method and method not in MASKING_METHODS:
+            raise CurationError("请选择脱敏方式 / choose a masking")
+        if method:
+            masking[column] = {"method": method, "kind": known[column]["kind"]}
+    if masking == (ds.masking or {}):
+        raise CurationError("脱敏方式未改变 / the masking is unchanged")
+    before = (ds.open_class, ds.status)
+    ds.masking = masking or None
+    try:
+        Harvester(None, storage).remake(session, ds)  # a new version from the stored files, scanned again
+    except _EntryFailed as exc:
+        raise CurationError(str(exc)) from exc
+    held_by_gate = ds.status == DatasetStatus.HELD.value and bool(ds.hold_details)
+    if ds.status == DatasetStatus.PUBLISHED.value or held_by_gate:
+        held = gate.hold(ds, ds.open_class)
+        if held:
+            ds.status = DatasetStatus.HELD.value
+            ds.hold_reason, ds.hold_details = held
+        elif not pending_restriction(session, ds):
+            ds.status, ds.hold_reason, ds.hold_details = DatasetStatus.PUBLISHED.value, None, None
+    gate.purge_unservable(storage, ds)
+    columns = "、".join(f"{c}（{'删除' if m['method'] == 'drop' else '部分遮蔽'}）" for c, m in masking.items()) or "取消脱敏"
+    _history(session, ds, curator, before, ds.legal_basis, f"部门设置脱敏：{columns}")
+    record(session, "masking_set", actor=curator, target=f"dataset:{ds.name}", ip=ip, masking=masking)
+    return ds.status
 
 
 def edit_metadata(session: Session, curator: User, ds: Dataset, changes: dict, ip: str | None = None) -> None:

@@ -39,12 +39,15 @@ def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
     pf = pq.ParquetFile(parquet)
     if pf.metadata.num_rows > XLSX_MAX_ROWS:
         return False
+    from openpyxl.cell import WriteOnlyCell
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("数据")
-    ws.append(pf.schema_arrow.names)
+    ws.append([_text(ws, n, WriteOnlyCell) for n in pf.schema_arrow.names])
     for batch in pf.iter_batches(batch_size=10_000):
         for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-            ws.append(list(row))
+            # Text is written as text: a department's "=HYPERLINK(…)" is data, not a formula.
+            ws.append([_text(ws, v, WriteOnlyCell) if isinstance(v, str) else v for v in row])
     props = wb.properties
     props.title = meta["dataset"]
     props.creator = meta["source_department"]
@@ -53,6 +56,12 @@ def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
     props.keywords = "东昌府区; 公共数据开放"
     wb.save(dest)
     return True
+
+
+def _text(ws, value: str, cell_type):  # noqa: ANN001, ANN202
+    cell = cell_type(ws, value=value)
+    cell.data_type = "s"
+    return cell
 
 
 def write_json(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:

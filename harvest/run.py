@@ -31,12 +31,13 @@ from portal.models import (
 )
 from portal.storage import Storage
 
+from . import gate
 from .classify import classify, parse_open_class
 from .convert import DEFAULT_ROW_GROUP_BYTES, ConversionError, TableInfo, convert_csv, convert_xlsx
 from .curation import PENDING_REASON, apply_edits, pending_restriction, purge_files
 from .entry import CatalogEntry, FileRef, files_fingerprint
 from .formats import file_facts, parquet_metadata, write_json, write_xlsx
-from .pii import scan_parquet
+from .pii import scan_text
 from .sources import FetchError, SourceError, fetch_file
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,14 @@ class EntryResult:
     action: str
     reason: str | None = None
     dataset_id: int | None = None
+    details: list[dict] | None = None  # what holds it, where (harvest.gate.explain puts it in words)
 
     def as_dict(self) -> dict:
-        return {"source_id": self.source_id, "open_class": self.open_class, "action": self.action,
+        data = {"source_id": self.source_id, "open_class": self.open_class, "action": self.action,
                 "reason": self.reason}
+        if self.details:
+            data["details"] = [{**d, "what": gate.explain(d)[0], "fix": gate.explain(d)[1]} for d in self.details]
+        return data
 
 
 @dataclass
@@ -181,7 +186,12 @@ class Harvester:
         meta_fp = entry.metadata_fingerprint()
         raw_class, basis = entry.open_class, entry.legal_basis
         if ds is not None and ds.class_override:  # the department reclassified it in the console
-            raw_class, basis = ds.class_override, ds.override_basis
+            said_before = parse_open_class((ds.source_fields or {}).get("open_class"))
+            if parse_open_class(entry.open_class) is OpenClass.NOT_OPEN and said_before is not OpenClass.NOT_OPEN:
+                # The catalog has since said 不予开放: that newer restriction wins over the console.
+                ds.class_override, ds.override_basis = None, None
+            else:
+                raw_class, basis = ds.class_override, ds.override_basis
         decision = classify(raw_class, basis)
         open_class = decision.open_class.value if decision.open_class else None
         fetches_files = decision.hold_reason is None and decision.open_class is not OpenClass.NOT_OPEN
@@ -210,10 +220,13 @@ class Harvester:
             _copy_metadata(ds, entry, source_id)
 
             hold_reason = decision.hold_reason
+            details: list[dict] | None = None
             warnings: list[str] = []
-            if decision.open_class is OpenClass.NOT_OPEN and decision.hold_reason is None:
-                status = DatasetStatus.INTERNAL.value
-                self._purge_files(ds)  # no byte of not-open data stays on the portal side
+            if decision.open_class is OpenClass.NOT_OPEN:
+                # 不予开放 always wins: no byte of its data stays on the portal side, at once,
+                # whether or not the basis is valid (without one the entry is held for it).
+                self._purge_files(ds)
+                status = DatasetStatus.HELD.value if hold_reason else DatasetStatus.INTERNAL.value
             elif hold_reason:
                 status = DatasetStatus.HELD.value
             else:
@@ -227,16 +240,16 @@ class Harvester:
                         fetched = self._fetch(entry, source, Path(scratch))
                     warnings = self._store(s, ds, fetched, Path(scratch))
                 status = DatasetStatus.PUBLISHED.value
-                if decision.open_class is OpenClass.UNCONDITIONAL:
-                    hits = [h for t in _current_tables(ds) for h in scan_parquet(self.storage.local_path(t.parquet_path))]
-                    if hits:
-                        status = DatasetStatus.HELD.value
-                        hold_reason = "发现个人信息，待部门审核 / personal information found: " + \
-                                      "；".join(h.describe() for h in hits)
+                held = gate.hold(ds, open_class)
+                if held:
+                    status = DatasetStatus.HELD.value
+                    hold_reason, details = held
+                gate.purge_unservable(self.storage, ds)  # a replaced version that may not be served goes
 
             if status == DatasetStatus.PUBLISHED.value and pending_restriction(s, ds):
                 status, hold_reason = DatasetStatus.HELD.value, PENDING_REASON  # stays out of view until decided
             ds.open_class, ds.status, ds.hold_reason = open_class, status, hold_reason
+            ds.hold_details = details if status == DatasetStatus.HELD.value else None
             ds.metadata_fingerprint, ds.files_fingerprint = meta_fp, files_fp
             ds.withdrawn_at = None
             ds.updated_at = utcnow()
@@ -248,7 +261,8 @@ class Harvester:
                     to_status=status, legal_basis=entry.legal_basis, actor=actor,
                     note=hold_reason or f"目录开放类型：{entry.open_class}"))
         action = "held" if status == DatasetStatus.HELD.value else ("created" if created else "updated")
-        return EntryResult(entry.source_ref, open_class, action, hold_reason or "；".join(warnings) or None, ds.id)
+        return EntryResult(entry.source_ref, open_class, action, hold_reason or "；".join(warnings) or None, ds.id,
+                           details=details)
 
     def _fetch(self, entry: CatalogEntry, source, scratch: Path) -> list[_FetchedFile]:  # noqa: ANN001
         if not entry.files:
@@ -257,7 +271,7 @@ class Harvester:
         for i, ref in enumerate(entry.files):
             dest = scratch / f"source-{i}"
             try:
-                sha, size = fetch_file(ref, dest, headers=source.download_headers, timeout=self.timeout)
+                sha, size = fetch_file(ref, dest, policy=source.fetch_policy, timeout=self.timeout)
             except FetchError as exc:
                 raise _EntryFailed(str(exc)) from exc
             fetched.append(_FetchedFile(ref, dest, sha, size))
@@ -268,12 +282,15 @@ class Harvester:
         files already current (same sha256) are kept as they are. Returns warnings for the
         department (rows left out of the Parquet file; the UTF-8 CSV keeps them)."""
         warnings = []
-        current = {d.sha256: d for d in ds.current_distributions}
-        keep: set[str] = set()
+        masking = ds.masking or None
+        # A version is the same when its source bytes and the masking it was made with are.
+        current = {(d.sha256, _masking_key(d.masking)): d for d in ds.current_distributions if d.scan_status}
+        keep: set = set()
         now = utcnow()
         for i, f in enumerate(fetched):
-            if f.sha256 in current:
-                keep.add(f.sha256)
+            key = (f.sha256, _masking_key(masking))
+            if key in current:
+                keep.add(key)
                 continue
             media = f.ref.media_format or _sniff_media(f.path)
             workdir = scratch / f"work-{i}"
@@ -281,28 +298,55 @@ class Harvester:
             meta = parquet_metadata(ds.department.name, ds.title, now.date(), ds.name)
             try:
                 if media == "xlsx":
-                    tables = convert_xlsx(f.path, workdir, row_group_bytes=self.row_group_bytes, metadata=meta)
+                    tables = convert_xlsx(f.path, workdir, row_group_bytes=self.row_group_bytes, metadata=meta,
+                                          masking=masking)
                 else:
                     tables = [convert_csv(f.path, workdir / "table-0.parquet", workdir / "table-0.csv",
-                                          row_group_bytes=self.row_group_bytes, metadata=meta)]
+                                          row_group_bytes=self.row_group_bytes, metadata=meta, masking=masking)]
             except ConversionError as exc:
                 raise _EntryFailed(f"{f.ref.name}: {exc}") from exc
-            warnings += [f"{f.ref.name}{'「' + t.sheet + '」' if t.sheet else ''}：{t.skipped_rows} 行字段数不符，"
-                         f"未转入 Parquet（CSV 保留原样） / {t.skipped_rows} malformed rows skipped"
-                         for t in tables if t.skipped_rows]
-            folder = self.storage.distribution_dir(ds.name, f.sha256)
-            dist = Distribution(
-                source_name=f.ref.name, source_url=f.ref.url, media_format=media, sha256=f.sha256,
-                size=f.size, encoding=tables[0].encoding if media == "csv" else None, fetched_at=now,
-                original_path=self.storage.put(f.path, f"{folder}/original.{media}"))
-            for position, t in enumerate(tables):
-                dist.tables.append(_table_row(self.storage, folder, position, t, workdir, meta))
+            dist = self._new_version(ds, f.ref, media, f.sha256, f.size, f.path, tables, workdir, meta, now, masking)
+            warnings += _note_warnings(f.ref.name, tables)
             ds.distributions.append(dist)
-            keep.add(f.sha256)
-        for sha, dist in current.items():
-            if sha not in keep:
+            keep.add(key)
+        for key, dist in current.items():
+            if key not in keep:
                 dist.superseded_at = now  # earlier version kept, with its date
+        for dist in ds.current_distributions:
+            if dist.scan_status is None:  # made before the gate: replaced by the version just made
+                dist.superseded_at = now
         return warnings
+
+    def remake(self, s: Session, ds: Dataset) -> None:
+        """Make the current versions again from their stored source files (after the
+        department changed its masking): the same conversion and scan as a harvest."""
+        fetched = []
+        with tempfile.TemporaryDirectory(dir=self.storage.scratch()) as scratch:
+            for i, dist in enumerate(ds.current_distributions):
+                copy = Path(scratch) / f"source-{i}"
+                try:
+                    copy.write_bytes(self.storage.local_path(dist.original_path).read_bytes())
+                except FileNotFoundError as exc:
+                    raise _EntryFailed("数据文件已不在存储中，请等待下次采集 / the stored file is gone") from exc
+                ref = FileRef(name=dist.source_name, url=dist.source_url, media_format=dist.media_format)
+                fetched.append(_FetchedFile(ref, copy, dist.sha256, dist.size))
+            self._store(s, ds, fetched, Path(scratch))
+        ds.search_dirty, ds.updated_at = True, utcnow()
+
+    def _new_version(self, ds: Dataset, ref: FileRef, media: str, sha256: str, size: int, original: Path,
+                     tables: list[TableInfo], workdir: Path, meta: dict, now, masking: dict | None) -> Distribution:  # noqa: ANN001
+        # A masked version has a folder of its own: the unmasked one is removed when replaced.
+        folder = self.storage.distribution_dir(ds.name, sha256) + _masking_key(masking)
+        findings = [f for t in tables for f in t.findings]
+        problems = [p for t in tables for p in t.problems]
+        dist = Distribution(
+            source_name=ref.name, source_url=ref.url, media_format=media, sha256=sha256,
+            size=size, encoding=tables[0].encoding if media == "csv" else None, fetched_at=now,
+            original_path=self.storage.put(original, f"{folder}/original.{media}"),
+            scan_status=gate.verdict(findings, problems), masking=masking)
+        for position, t in enumerate(tables):
+            dist.tables.append(_table_row(self.storage, folder, position, t, workdir, meta))
+        return dist
 
     def _purge_files(self, ds: Dataset) -> None:
         purge_files(self.storage, ds)
@@ -349,8 +393,28 @@ class Harvester:
 # ---------------------------------------------------------------------- helpers
 
 def _unchanged(ds: Dataset, meta_fp: str, files_fp: str | None) -> bool:
+    # A current version made before the publication gate (scan_status NULL) is made again.
     return (ds.status != DatasetStatus.WITHDRAWN.value and ds.metadata_fingerprint == meta_fp
-            and files_fp is not None and ds.files_fingerprint == files_fp)
+            and files_fp is not None and ds.files_fingerprint == files_fp
+            and all(d.scan_status for d in ds.current_distributions))
+
+
+def _masking_key(masking: dict | None) -> str:
+    import hashlib
+    import json
+
+    if not masking:
+        return ""
+    return "-m" + hashlib.sha256(json.dumps(masking, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:8]
+
+
+def _note_warnings(name: str, tables: list[TableInfo]) -> list[str]:
+    out = []
+    for t in tables:
+        if t.notes and scan_text(t.notes):
+            out.append(f"{name}{'「' + t.sheet + '」' if t.sheet else ''}：表格上下的说明文字含个人信息，未公开 / "
+                       f"the notes around the table hold personal information and are not published")
+    return out
 
 
 def _still(ds: Dataset, entry: CatalogEntry) -> EntryResult:
@@ -408,8 +472,10 @@ def _table_row(storage: Storage, folder: str, position: int, t: TableInfo, workd
     for fmt, path in made.items():
         facts = file_facts(path)
         formats[fmt] = {"path": storage.put(path, f"{folder}/table-{position}.{fmt}"), **facts}
+    notes = [n for n in t.notes if not scan_text([n])]  # a note with personal data is not kept
     return DataTable(position=position, sheet=t.sheet, row_count=t.row_count, schema=t.schema, formats=formats,
-                     parquet_path=formats["parquet"]["path"], csv_path=formats["csv"]["path"])
+                     parquet_path=formats["parquet"]["path"], csv_path=formats["csv"]["path"],
+                     findings=[f.as_dict() for f in t.findings], problems=list(t.problems), notes=notes)
 
 
 def _sniff_media(path: Path) -> str:
@@ -419,5 +485,5 @@ def _sniff_media(path: Path) -> str:
 
 def _job_entry(job_id: int, r: EntryResult) -> HarvestJobEntry:
     return HarvestJobEntry(job_id=job_id, source_ref=r.source_id, open_class=r.open_class, action=r.action,
-                           reason=r.reason, dataset_id=r.dataset_id)
+                           reason=r.reason, dataset_id=r.dataset_id, details=r.details)
 

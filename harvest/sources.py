@@ -12,8 +12,9 @@ import io
 import os
 import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urljoin, urlparse
 
 import requests
 
@@ -44,35 +45,173 @@ def _format_of(name: str, declared: str | None) -> str | None:
 
 
 # --------------------------------------------------------------------------- fetching
+#
+# Sources stay in their lane: a catalog names data files, and a hostile or careless one names
+# /etc/passwd, ../../instance/secret_key, http://127.0.0.1/admin or a host that collects
+# tokens. A spreadsheet's files resolve inside the spreadsheet's folder only (symlinks
+# resolved); remote files are http(s) from hosts on an allow-list (the CKAN host, and
+# PORTAL_HARVEST_ALLOWED_HOSTS), redirects stay on the same host, loopback, link-local and
+# private addresses are refused unless the host is listed by name or address, and each file
+# has a size and a time limit. The CKAN token is sent to the CKAN host only.
 
-def fetch_file(ref: FileRef, dest: Path, *, headers: dict | None = None, timeout: float = 60.0) -> tuple[str, int]:
-    """Copy or download a file to dest, hashing as it streams. Returns (sha256, size)."""
+DEFAULT_MAX_FILE_MB = 2048
+DEFAULT_FILE_SECONDS = 600.0
+MAX_REDIRECTS = 3
+
+
+def _env_hosts() -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in re.split(r"[,\s]+", os.environ.get("PORTAL_HARVEST_ALLOWED_HOSTS", ""))
+                 if h.strip())
+
+
+def host_key(url: str) -> str:
+    """host:port of a URL, lower-case, with the scheme's default port written out."""
+    parts = urlparse(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = (parts.hostname or "").lower()
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass
+class FetchPolicy:
+    root: Path | None = None                 # local data files must resolve inside this folder
+    allowed_hosts: tuple[str, ...] = ()      # "host", "host:port", ".example.gov.cn", "10.1.2.3", "10.0.0.0/8"
+    token_headers: dict = field(default_factory=dict)
+    token_host: str | None = None            # host:port that receives token_headers
+    max_bytes: int = field(default_factory=lambda: int(os.environ.get("PORTAL_HARVEST_MAX_FILE_MB",
+                                                                     DEFAULT_MAX_FILE_MB)) << 20)
+    max_seconds: float = field(default_factory=lambda: float(os.environ.get("PORTAL_HARVEST_FILE_SECONDS",
+                                                                           DEFAULT_FILE_SECONDS)))
+
+    # -- local files
+
+    def local_file(self, path: str) -> Path:
+        if self.root is None:
+            raise FetchError("此来源不允许读取本地文件 / this source may not read local files")
+        root = self.root.resolve()
+        target = (root / path).resolve()  # symlinks followed: where the bytes really are
+        if target != root and root not in target.parents:
+            raise FetchError(f"数据文件不在目录文件所在的文件夹内，已拒绝：{path} / "
+                             f"refused: the data file is outside the catalog's folder")
+        return target
+
+    # -- remote files
+
+    def check_url(self, url: str) -> None:
+        parts = urlparse(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchError(f"只接受 http(s) 链接，已拒绝：{url[:200]} / refused: only http(s) links are fetched")
+        if parts.username or parts.password:
+            raise FetchError("链接中不得含用户名或密码，已拒绝 / refused: credentials in the link")
+        host, key = parts.hostname.lower(), host_key(url)
+        listed = self._listed(host, key)
+        if not listed:
+            shown = parts.hostname + (f":{parts.port}" if parts.port else "")
+            raise FetchError(f"数据文件所在的主机 {shown} 不在允许采集的名单中，已拒绝（管理员可在 "
+                             f"PORTAL_HARVEST_ALLOWED_HOSTS 中添加） / refused: host {shown} is not on the "
+                             f"harvest allow-list")
+        if listed == "suffix":  # matched only by a domain suffix: its addresses must be public
+            for address in _addresses(host):
+                if not address.is_global:
+                    raise FetchError(f"主机 {host} 解析到内部地址 {address}，已拒绝 / refused: {host} resolves to "
+                                     f"the internal address {address}")
+
+    def _listed(self, host: str, key: str) -> str | None:
+        import ipaddress
+
+        for entry in self.allowed_hosts:
+            if entry in (host, key):
+                return "exact"
+            if entry.startswith(".") and (host.endswith(entry) or host == entry[1:]):
+                return "suffix"
+            if "/" in entry:
+                try:
+                    if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
+                        return "exact"
+                except ValueError:
+                    continue
+        return None
+
+    def headers_for(self, url: str) -> dict:
+        return dict(self.token_headers) if self.token_host and host_key(url) == self.token_host else {}
+
+
+def _addresses(host: str) -> list:
+    import ipaddress
+    import socket
+
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError as exc:
+        raise FetchError(f"无法解析主机 {host} / cannot resolve {host}") from exc
+    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+
+
+def fetch_file(ref: FileRef, dest: Path, *, policy: FetchPolicy | None = None, timeout: float = 60.0,
+               headers: dict | None = None) -> tuple[str, int]:
+    """Copy or download a file to dest under the source's policy, hashing as it streams.
+    Returns (sha256, size). `headers` (no policy) is for callers that fetch their own URLs."""
+    import time
+
+    policy = policy or FetchPolicy(token_headers=headers or {})
     digest = hashlib.sha256()
     size = 0
+    deadline = time.monotonic() + policy.max_seconds
     try:
         if ref.path:
-            with open(ref.path, "rb") as fin, open(dest, "wb") as fout:
+            with open(policy.local_file(ref.path), "rb") as fin, open(dest, "wb") as fout:
                 while chunk := fin.read(1 << 20):
+                    size += len(chunk)
+                    if size > policy.max_bytes:
+                        raise FetchError(f"文件超过 {policy.max_bytes >> 20} MB，已拒绝 / file too large")
                     digest.update(chunk)
                     fout.write(chunk)
-                    size += len(chunk)
         else:
-            with requests.get(ref.url, headers=headers or {}, stream=True, timeout=timeout) as resp:
+            url = ref.url or ""
+            for _hop in range(MAX_REDIRECTS + 1):
+                policy.check_url(url)
+                resp = requests.get(url, headers=policy.headers_for(url), stream=True, timeout=timeout,
+                                    allow_redirects=False)
+                if resp.is_redirect:
+                    target = urljoin(url, resp.headers.get("Location", ""))
+                    resp.close()
+                    upgrade = (urlparse(target).scheme == "https" and urlparse(target).hostname == urlparse(url).hostname
+                               and host_key(target).endswith(":443"))
+                    if host_key(target) != host_key(url) and not upgrade:
+                        raise FetchError(f"数据文件链接跳转到另一个主机，已拒绝：{target[:200]} / refused: a redirect "
+                                         f"to another host")
+                    url = target
+                    continue
+                break
+            else:
+                raise FetchError("跳转次数过多 / too many redirects")
+            with resp:
                 if resp.status_code != 200:
                     raise FetchError(f"下载失败 HTTP {resp.status_code} / download failed: {ref.url}")
+                declared = resp.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > policy.max_bytes:
+                    raise FetchError(f"文件超过 {policy.max_bytes >> 20} MB，已拒绝 / file too large")
                 with open(dest, "wb") as fout:
                     for chunk in resp.iter_content(1 << 20):
                         size += len(chunk)
-                        if size > MAX_FILE_BYTES:
-                            raise FetchError("文件过大 / file too large")
+                        if size > policy.max_bytes:
+                            raise FetchError(f"文件超过 {policy.max_bytes >> 20} MB，已拒绝 / file too large")
+                        if time.monotonic() > deadline:
+                            raise FetchError(f"下载超过 {policy.max_seconds:.0f} 秒，已停止 / download took too long")
                         digest.update(chunk)
                         fout.write(chunk)
     except FileNotFoundError as exc:
-        raise FetchError(f"数据文件不存在 / data file not found: {ref.path}") from exc
+        raise FetchError(f"数据文件不存在 / data file not found: {Path(ref.path or '').name}") from exc
+    except IsADirectoryError as exc:
+        raise FetchError(f"数据文件是一个文件夹 / the data file is a folder: {Path(ref.path or '').name}") from exc
     except requests.RequestException as exc:
         raise FetchError(f"无法下载数据文件 / dead link: {ref.url} ({type(exc).__name__})") from exc
     except OSError as exc:
-        raise FetchError(f"无法读取数据文件 / cannot read data file: {exc}") from exc
+        raise FetchError(f"无法读取数据文件 / cannot read data file: {exc.strerror or exc}") from exc
     return digest.hexdigest(), size
 
 
@@ -96,17 +235,20 @@ class CkanSource:
     kind = "ckan"
     PAGE = 1000  # CKAN caps rows at 1000
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0):
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0,
+                 allowed_hosts: tuple[str, ...] | None = None):
         from ckanapi import RemoteCKAN
 
         self.location = url.rstrip("/")
         self.token = token
         self.timeout = timeout
         self.api = RemoteCKAN(self.location, apikey=token, user_agent="dongchangfu-portal-harvester/0.1")
-
-    @property
-    def download_headers(self) -> dict:
-        return {"Authorization": self.token} if self.token else {}
+        me = host_key(self.location)
+        # The CKAN host is allowed (its uploads live there) and is the only one given the token.
+        self.fetch_policy = FetchPolicy(
+            allowed_hosts=(urlparse(self.location).hostname.lower(), me,
+                           *(_env_hosts() if allowed_hosts is None else allowed_hosts)),
+            token_headers={"Authorization": token} if token else {}, token_host=me)
 
     def list_entries(self) -> list[CatalogEntry]:
         from ckanapi.errors import CKANAPIError
@@ -216,11 +358,13 @@ class SpreadsheetSource:
 
     kind = "spreadsheet"
 
-    def __init__(self, path: str | os.PathLike, timeout: float = 60.0):
+    def __init__(self, path: str | os.PathLike, timeout: float = 60.0, allowed_hosts: tuple[str, ...] | None = None):
         self.path = Path(path).resolve()
         self.location = str(self.path)
         self.timeout = timeout
-        self.download_headers: dict = {}
+        # Data files: inside the catalog's folder, or on a host the operator allowed.
+        self.fetch_policy = FetchPolicy(root=self.path.parent,
+                                        allowed_hosts=_env_hosts() if allowed_hosts is None else allowed_hosts)
 
     def list_entries(self) -> list[CatalogEntry]:
         rows = self._read_rows()
@@ -276,12 +420,11 @@ class SpreadsheetSource:
             part = part.strip()
             if not part:
                 continue
-            if re.match(r"https?://", part):
-                entry.files.append(FileRef(name=unquote(Path(urlparse(part).path).name) or part, url=part,
+            if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*://", part):  # a URL of any scheme: the policy decides
+                entry.files.append(FileRef(name=unquote(Path(urlparse(part).path).name) or part[:100], url=part,
                                            media_format=_format_of(part, None)))
-            else:
-                path = (self.path.parent / part).resolve()
-                entry.files.append(FileRef(name=Path(part).name, path=str(path),
+            else:  # resolved inside the catalog's folder when fetched (FetchPolicy.local_file)
+                entry.files.append(FileRef(name=Path(part).name, path=part,
                                            media_format=_format_of(part, None)))
         return entry
 

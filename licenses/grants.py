@@ -169,7 +169,7 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     started = time.perf_counter()
     ds = item.dataset
     today = dt.date.today()
-    tables = [t for d in ds.current_distributions for t in d.tables]
+    tables = ds.served_tables
     if not tables:
         raise LicenceError("数据文件暂不可用 / no data file")
     table = tables[0]

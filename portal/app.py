@@ -143,6 +143,16 @@ def create_app(config: dict | None = None) -> Flask:
         if any(_has_nul(v) for v in values):
             raise BadRequest("请求中含有空字符（NUL） / the request contains a NUL character")
 
+    @app.errorhandler(FileNotFoundError)
+    def _file_gone(exc: FileNotFoundError):  # noqa: ANN202
+        """A data file missing behind the portal's back (a storage fault, a restore half done):
+        a 503 with a message, never a 500, and logged for the operator."""
+        from werkzeug.exceptions import ServiceUnavailable
+
+        app.logger.error("data file missing: %s (%s)", exc.filename or exc, request.path)
+        return _api_errors_as_json(ServiceUnavailable("数据文件暂时不可用，请稍后再试 / the data file is "
+                                                      "temporarily unavailable"))
+
     @app.errorhandler(HTTPException)
     def _api_errors_as_json(exc: HTTPException):  # noqa: ANN202
         """Under /api/ an error is JSON in CKAN's envelope (clients parse it); elsewhere a page."""

@@ -82,10 +82,9 @@ def add_dataset(g: Graph, base: str, ds: Dataset) -> URIRef:
         g.add((statement, DCTERMS.description, Literal(f"开放条件：{ds.open_conditions or '—'}；法律依据：{ds.legal_basis}",
                                                        lang="zh")))
         g.add((node, DCTERMS.rights, statement))
-    for dist in ds.current_distributions:
-        for t in dist.tables:
-            for fmt, facts in t.formats.items():
-                g.add((node, DCAT.distribution, _distribution(g, base, ds, t.id, fmt, facts)))
+    for t in ds.served_tables:
+        for fmt, facts in t.formats.items():
+            g.add((node, DCAT.distribution, _distribution(g, base, ds, t.id, fmt, facts)))
     return node
 
 

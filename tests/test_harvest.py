@@ -260,10 +260,13 @@ def test_xlsx_catalog_and_workbook_data_with_two_sheets(ctx, tmp_path):
     assert dist.media_format == "xlsx" and [t.sheet for t in dist.tables] == ["学校", "说明"]
 
 
-def test_malformed_data_rows_are_reported_and_kept_in_the_csv(ctx, tmp_path):
-    (tmp_path / "d.csv").write_text("名称,数量\n甲,1\n乙\n丙,3\n", encoding="utf-8")
+def test_a_file_with_rows_that_cannot_be_read_is_held_with_their_line_numbers(ctx, tmp_path):
+    # Rows the converter cannot read are never scanned: the file is not opened as it is.
+    (tmp_path / "d.csv").write_text("名称,联系电话\n甲,0635-8211234\n乙\n丙,13912345678,多余\n", encoding="utf-8")
     report = run(ctx, write_catalog(tmp_path / "c.csv", [entry("371502-ZFJ-0001", "甲", file="d.csv")]))
     [result] = report.entries
-    assert result.action == "created" and "1 行字段数不符" in result.reason
-    table = dataset(ctx, "371502-zfj-0001").distributions[0].tables[0]
-    assert table.row_count == 2 and "乙" in ctx.storage.local_path(table.csv_path).read_text(encoding="utf-8")
+    assert result.action == "held"
+    assert "2 行的字段数与表头（2 列）不符" in result.reason and "第 3、4 行" in result.reason
+    assert result.as_dict()["details"][0]["fix"]  # and what fixes it
+    ds = dataset(ctx, "371502-zfj-0001")
+    assert ds.status == "held" and ds.hold_details[0]["rows"] == [3, 4]

@@ -80,6 +80,12 @@ class Dataset(Base):
 
     status: Mapped[str] = mapped_column(String(20), default=DatasetStatus.HELD.value)
     hold_reason: Mapped[str | None] = mapped_column(Text)
+    # What holds it, for the department: [{"code", "file", "sheet", "column", "kind", "count",
+    # "rows", "examples"}] (harvest.gate.explain turns each into words and a fix).
+    hold_details: Mapped[list | None] = mapped_column()
+    # The department's masking (脱敏) per column: {column: {"method": "partial"|"drop", "kind"}};
+    # every version made from now on is masked so before it is scanned.
+    masking: Mapped[dict | None] = mapped_column()
 
     source_id: Mapped[int | None] = mapped_column(ForeignKey("harvest_sources.id"), index=True)
     source_ref: Mapped[str] = mapped_column(String(200))  # CKAN name / 信息资源代码 as in the source
@@ -109,6 +115,16 @@ class Dataset(Base):
     def current_distributions(self) -> list[Distribution]:
         return [d for d in self.distributions if d.superseded_at is None]
 
+    @property
+    def served_tables(self) -> list[DataTable]:
+        """The tables any public path may serve or describe (downloads, preview, APIs, DCAT,
+        licensed files): current versions that passed the publication gate. Unconditional
+        data: clean versions only; conditional data may hold personal information under a
+        licence, never rows that could not be read."""
+        allowed = ("clean",) if self.open_class == OpenClass.UNCONDITIONAL.value else ("clean", "personal")
+        return [t for d in self.current_distributions if d.scan_status in allowed and d.purged_at is None
+                for t in d.tables]
+
 
 class Distribution(Base):
     """A data file as fetched from the source: one version of one resource.
@@ -130,8 +146,19 @@ class Distribution(Base):
     original_path: Mapped[str] = mapped_column(Text)          # relative to the files folder
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
     superseded_at: Mapped[datetime | None]
+    # The publication gate's verdict on exactly these files: clean | personal (personal
+    # information found) | incomplete (rows that could not be read). NULL: made before the
+    # gate, never served until harvested again. Only a clean version is ever served openly.
+    scan_status: Mapped[str | None] = mapped_column(String(20))
+    masking: Mapped[dict | None] = mapped_column()  # the masking applied to make this version
+    purged_at: Mapped[datetime | None]  # its files were removed from storage (the row is the record)
 
     dataset: Mapped[Dataset] = relationship(back_populates="distributions")
+
+    @property
+    def servable(self) -> bool:
+        """May be served to anyone (when its dataset is unconditional and public)."""
+        return self.scan_status == "clean" and self.purged_at is None
     tables: Mapped[list[DataTable]] = relationship(
         back_populates="distribution", order_by="DataTable.position", cascade="all, delete-orphan")
 
@@ -152,6 +179,11 @@ class DataTable(Base):
     schema: Mapped[list] = mapped_column(default=list)
     # Every download format: {"csv": {"path", "size", "sha256"}, "parquet": ..., "xlsx": ..., "json": ...}
     formats: Mapped[dict] = mapped_column(default=dict)
+    # Personal information found, per column (harvest.pii.Finding.as_dict), and the table's
+    # problems (rows that could not be read) — empty for a clean table.
+    findings: Mapped[list | None] = mapped_column()
+    problems: Mapped[list | None] = mapped_column()
+    notes: Mapped[list | None] = mapped_column()  # title lines above the header, notes below
 
     distribution: Mapped[Distribution] = relationship(back_populates="tables")
 

@@ -52,6 +52,7 @@ class HarvestJobEntry(Base):
     open_class: Mapped[str | None] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[list | None] = mapped_column()  # what was found where (Dataset.hold_details)
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
 
     job: Mapped[HarvestJob] = relationship(back_populates="entries")

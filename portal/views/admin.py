@@ -2,9 +2,7 @@
 (The dashboard and the rest of /admin come with the console issue.)"""
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -14,7 +12,7 @@ from sqlalchemy import or_, select
 from licenses import applications as apps
 from licenses import grants
 
-from .. import accounts, charts, stats
+from .. import accounts, charts, exports, stats
 from ..accounts import AccountError
 from ..auth import bureau_required
 from ..forms import ActionForm, CuratorForm
@@ -131,13 +129,10 @@ def audit():
 @bp.get("/audit.csv")
 @bureau_required
 def audit_csv():
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["id", "at", "action", "actor_id", "target", "ip", "detail"])
-    for e in db().scalars(_audit_query()):
-        writer.writerow([e.id, e.at.isoformat(), e.action, e.actor_id or "", e.target or "", e.ip or "",
-                         json.dumps(e.detail, ensure_ascii=False)])
-    return Response(buf.getvalue().encode("utf-8-sig"), mimetype="text/csv",
+    rows = ([e.id, e.at.isoformat(), e.action, e.actor_id or "", e.target or "", e.ip or "",
+             json.dumps(e.detail, ensure_ascii=False)] for e in db().scalars(_audit_query()))
+    return Response(exports.csv_bytes(["id", "at", "action", "actor_id", "target", "ip", "detail"], rows),
+                    mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=audit.csv"})
 
 
@@ -162,15 +157,12 @@ def dashboard():
 @bp.get("/evaluation.csv")
 @bureau_required
 def evaluation_csv():
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["部门", "代码", "目录条目", "已开放", "开放率", "暂缓", "未按周期更新", "数据申请", "按期办结率",
-                     "办理天数中位数", "下载次数"])
-    for r in stats.evaluation(db()):
-        writer.writerow([r.department, r.code, r.entries, r.published, f"{r.opening_rate:.1%}", r.held, r.stale,
-                         r.applications, "" if r.on_time is None else f"{r.on_time:.0%}",
-                         "" if r.median_days is None else f"{r.median_days:.1f}", r.downloads])
-    return Response(buf.getvalue().encode("utf-8-sig"), mimetype="text/csv",
+    header = ["部门", "代码", "目录条目", "已开放", "开放率", "暂缓", "未按周期更新", "数据申请", "按期办结率",
+              "办理天数中位数", "下载次数"]
+    rows = ([r.department, r.code, r.entries, r.published, f"{r.opening_rate:.1%}", r.held, r.stale,
+             r.applications, "" if r.on_time is None else f"{r.on_time:.0%}",
+             "" if r.median_days is None else f"{r.median_days:.1f}", r.downloads] for r in stats.evaluation(db()))
+    return Response(exports.csv_bytes(header, rows), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=evaluation.csv"})
 
 
@@ -180,7 +172,12 @@ def harvest_jobs():
     s = db()
     jobs = s.scalars(select(HarvestJob).order_by(HarvestJob.id.desc()).limit(100)).all()
     job = s.get(HarvestJob, request.args.get("job", type=int)) if request.args.get("job") else None
-    return render_template("admin/harvest.html", jobs=jobs, job=job)
+    from harvest.gate import explain
+
+    from ..i18n import select_locale
+
+    lang = select_locale()
+    return render_template("admin/harvest.html", jobs=jobs, job=job, explain=lambda d: explain(d, lang))
 
 
 @bp.get("/duplicates")

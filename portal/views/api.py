@@ -88,6 +88,8 @@ def package_search():
         facet_fields = args.get("facet.field") or list(OURS_TO_CKAN.values())
         if isinstance(facet_fields, str):
             facet_fields = json.loads(facet_fields)
+        if not isinstance(facet_fields, list) or not all(isinstance(f, str) for f in facet_fields):
+            raise ValueError("facet.field")
         facet_limit = int(args.get("facet.limit", 50))
     except (ValueError, TypeError):
         return error("package_search", 409, "Validation Error", "rows, start and facet.limit must be integers; "
@@ -141,8 +143,9 @@ def package_dict(ds: Dataset) -> dict:
     if ds.open_class == OpenClass.CONDITIONAL.value:
         extras.update(open_conditions=ds.open_conditions, legal_basis=ds.legal_basis)
     resources = []
-    for dist in ds.current_distributions:
-        for t in dist.tables:
+    for t in ds.served_tables:
+        dist = t.distribution
+        if True:
             for fmt, facts in t.formats.items():
                 if ds.open_class == OpenClass.UNCONDITIONAL.value:
                     url = url_for("downloads.download", name=ds.name, table_id=t.id, fmt=fmt, _external=True)
@@ -290,7 +293,7 @@ def resource_show():
     s = db()
     table = s.get(DataTable, int(table_id))
     ds = catalog.get_public_dataset(s, table.distribution.dataset.name) if table is not None else None
-    if ds is None or table.distribution.superseded_at is not None:
+    if ds is None or table not in ds.served_tables:
         return error("resource_show", 404, "Not Found Error", "Not found")
     for resource in package_dict(ds)["resources"]:
         if resource["id"] == resource_id:

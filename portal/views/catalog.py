@@ -106,8 +106,7 @@ def dataset(name: str):
     page = max(request.args.get("preview", 1, type=int) or 1, 1)
     previews = {}
     if ds.open_class == OpenClass.UNCONDITIONAL.value:
-        previews = {t.id: catalog.preview(portal().storage, t, page, PREVIEW_ROWS)
-                    for d in ds.current_distributions for t in d.tables}
+        previews = {t.id: catalog.preview(portal().storage, t, page, PREVIEW_ROWS) for t in ds.served_tables}
     s = db()
     reports = s.scalars(select(ErrorReport).where(ErrorReport.dataset_id == ds.id).order_by(ErrorReport.id.desc())).all()
     comments = s.scalars(select(Rating).where(Rating.dataset_id == ds.id, Rating.comment.is_not(None))

@@ -10,11 +10,12 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from harvest import curation
+from harvest import curation, gate
 from harvest.curation import CurationError
 from licenses import applications as apps
 
 from ..forms import ActionForm
+from ..i18n import select_locale
 from ..models import Dataset, Distribution, RestrictionRequest
 from ..search.sync import sync
 from ..web import db, portal
@@ -79,9 +80,23 @@ def home():
 @login_required
 def dataset(name: str):
     ds = _dataset(name)
-    return render_template("console/dataset.html", ds=ds, action=ActionForm(), fix=fix_for(ds.hold_reason),
-                           pending=curation.pending_restriction(db(), ds),
+    details = [gate.explain(d, select_locale()) for d in ds.hold_details or []]
+    findings = [(t, [gate.explain({"code": "personal", **f}, select_locale())[0] for f in t.findings or []])
+                for d in ds.current_distributions for t in d.tables if t.findings]
+    return render_template("console/dataset.html", ds=ds, action=ActionForm(),
+                           fix=None if details else fix_for(ds.hold_reason), details=details, findings=findings,
+                           masking=curation.masking_choices(ds), pending=curation.pending_restriction(db(), ds),
                            catalog=(ds.source_fields or {}).get("catalog", {}), stale=curation.stale(ds))
+
+
+@bp.post("/console/datasets/<name>/masking")
+@login_required
+def masking(name: str):
+    ds = _dataset(name)
+    methods = {k.removeprefix("mask:"): v for k, v in request.form.items() if k.startswith("mask:")}
+    return _guarded(curation.set_masking, ds, db(), portal().storage, current_user, ds, methods,
+                    ip=request.remote_addr, message=lambda status: "已按脱敏方式生成新版本并重新检查。/ Masked version made and checked."
+                    if status != "held" else "已生成脱敏版本，但仍有待处理的问题。/ Masked, but problems remain.")
 
 
 def _guarded(fn, ds: Dataset, *args, message: str, **kwargs):  # noqa: ANN001, ANN202

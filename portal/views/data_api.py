@@ -94,7 +94,7 @@ def parse_query(args) -> rows.RowQuery:  # noqa: ANN001
 
 
 def _table(ds, table_id: str | None) -> DataTable:  # noqa: ANN001
-    tables = [t for d in ds.current_distributions for t in d.tables]
+    tables = ds.served_tables
     if table_id not in (None, ""):
         tables = [t for t in tables if str(t.id) == table_id]
     if not tables:
@@ -202,10 +202,10 @@ def table_fields(name: str):
         raise ApiError(404, "未找到该数据集 / dataset not found")
     scope, grant, _ = _scope(ds)
     tables = []
-    for dist in ds.current_distributions:
-        for t in dist.tables:
+    for t in ds.served_tables:
+        if True:
             visible = [c for c in t.schema if scope.fields is None or c["name"] in scope.fields]
-            tables.append({"table": t.id, "name": t.sheet or dist.source_name, "rows": t.row_count if grant is None
+            tables.append({"table": t.id, "name": t.sheet or t.distribution.source_name, "rows": t.row_count if grant is None
                            and not scope.row_filter else None, "fields": visible,
                            "rows_url": url_for("data_api.table_rows", name=ds.name, table=t.id, _external=True)})
     return _json({"dataset": ds.name, "title": ds.title, "open_class": ds.open_class,

@@ -8,14 +8,13 @@ Conditional data is never served here: a grant is needed (licensing issue).
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 
 from flask import Blueprint, abort, redirect, request, send_file
 from sqlalchemy import select, update
 
-from .. import catalog
+from .. import catalog, exports
 from ..bundle import bundle_path
 from ..models import Dataset, DataTable, Department, Distribution, DownloadEvent, OpenClass
 from ..web import db, portal, send_stored_file
@@ -33,7 +32,9 @@ def _open_table(name: str, table_id: int) -> tuple[Dataset, DataTable]:
         abort(404)
     table = s.scalar(select(DataTable).join(Distribution).where(DataTable.id == table_id,
                                                                Distribution.dataset_id == ds.id))
-    if table is None:
+    # Any version, current or earlier, is served only if the publication gate passed it and
+    # its files are still kept (harvest/gate.py).
+    if table is None or not table.distribution.servable:
         abort(404)
     return ds, table
 
@@ -54,7 +55,9 @@ def _count(ds: Dataset, table: DataTable, fmt: str) -> None:
 def _file_name(ds: Dataset, table: DataTable, ext: str) -> str:
     sheet = f"-{table.sheet}" if table.sheet and len(table.distribution.tables) > 1 else ""
     version = table.distribution.fetched_at.date().isoformat()
-    return f"{ds.title}{sheet}-{version}.{ext}"
+    # Department text: a line break or a slash in a title must not reach a header or a path.
+    stem = exports.file_name(f"{ds.title}{sheet}") or ds.name
+    return f"{stem}-{version}.{ext}"
 
 
 @bp.route("/dataset/<name>/download/<int:table_id>.<fmt>", methods=["GET", "HEAD"])
@@ -97,25 +100,11 @@ def list_file(code: str, open_class: str, fmt: str):
         abort(404)
     header, rows = catalog.list_table(catalog.open_lists(s, dept)[open_class], open_class)
     title = f"{dept.name}{'无条件开放清单' if open_class == 'unconditional' else '有条件开放清单'}"
-    buf = io.BytesIO()
-    if fmt == "csv":
-        text = io.StringIO()
-        csv.writer(text).writerows([header, *rows])
-        buf.write(text.getvalue().encode("utf-8-sig"))  # the BOM lets Excel read Chinese correctly
-    else:
-        from openpyxl import Workbook
-
-        wb = Workbook()
-        ws = wb.active
-        ws.title = "开放清单"
-        ws.append(header)
-        for row in rows:
-            ws.append(row)
-        wb.properties.title, wb.properties.creator = title, dept.name
-        wb.save(buf)
-    buf.seek(0)
+    # Titles, domains and conditions are department text: no cell becomes a formula.
+    buf = io.BytesIO(exports.csv_bytes(header, rows) if fmt == "csv"
+                     else exports.xlsx_bytes(header, rows, sheet="开放清单", title=title, creator=dept.name))
     return send_file(buf, mimetype=MEDIA[fmt], as_attachment=True,
-                     download_name=f"{title}-{dt.date.today().isoformat()}.{fmt}")
+                     download_name=f"{exports.file_name(title) or code}-{dt.date.today().isoformat()}.{fmt}")
 
 
 @bp.get("/dataset/<name>/datapackage.json")
@@ -129,11 +118,13 @@ def datapackage_json(name: str):
     ds = catalog.get_public_dataset(db(), name)
     if ds is None or ds.open_class != OpenClass.UNCONDITIONAL.value:
         abort(404)
-    tables = [t for d in ds.current_distributions for t in d.tables]
+    tables = ds.served_tables
+    if not tables:
+        abort(404)
     resources = [resource(t, f"table-{i}" if len(tables) > 1 else "data",
                           url_for("downloads.download", name=ds.name, table_id=t.id, fmt="csv", _external=True))
                  for i, t in enumerate(tables)]
-    version = max(d.fetched_at for d in ds.current_distributions).date().isoformat()
+    version = max(t.distribution.fetched_at for t in tables).date().isoformat()
     response = jsonify(package(ds, resources, version))
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -1,0 +1,66 @@
+"""CSV and XLSX files the portal writes from text people typed (open lists, evaluation, audit
+export, and any export to come). A cell that begins with =, +, -, @, a tab or a carriage
+return is a formula to Excel and WPS: it is written with a leading apostrophe (the OWASP
+rule for CSV injection), and XLSX cells are written as strings, never as formulas.
+
+Numbers typed as numbers stay numbers; only text is neutralised.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def file_name(text: str) -> str:
+    """Department text as a download's file name: no control characters (a line break in a
+    header is a 500) and no path separators."""
+    return re.sub(r"[\x00-\x1f\x7f/\\]+", " ", text or "").strip()
+
+
+def safe_cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_bytes(header: Sequence, rows: Iterable[Sequence]) -> bytes:
+    """UTF-8 with a BOM, so Excel reads Chinese correctly."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow([safe_cell(c) for c in header])
+    for row in rows:
+        writer.writerow([safe_cell(c) for c in row])
+    return text.getvalue().encode("utf-8-sig")
+
+
+def xlsx_bytes(header: Sequence, rows: Iterable[Sequence], *, sheet: str = "Sheet1", title: str | None = None,
+               creator: str | None = None) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(sheet)
+    for row in [header, *rows]:
+        ws.append([string_cell(ws, c, WriteOnlyCell) for c in row])
+    if title:
+        wb.properties.title = title
+    if creator:
+        wb.properties.creator = creator
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def string_cell(ws, value: object, cell_type=None):  # noqa: ANN001, ANN201
+    """A cell that holds text as text: openpyxl would make '=…' a formula."""
+    if not isinstance(value, str):
+        return value
+    if cell_type is None:
+        from openpyxl.cell import WriteOnlyCell as cell_type
+    cell = cell_type(ws, value=safe_cell(value))
+    cell.data_type = "s"
+    return cell

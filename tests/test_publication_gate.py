@@ -1,0 +1,259 @@
+"""The publication gate, played as a careless department: title lines, skipped rows, personal
+data in many shapes, placeholders for a legal basis, two-row headers, new versions. What is
+checked is what a stranger gets back from every public path (tests/gate_helpers.py), not a
+copy of it."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from stdnum.cn import ric, uscc
+
+from tests.catalogs import entry, write_csv
+from tests.conftest import login, post_form
+from tests.gate_helpers import dataset, harvest, leaks, public_answers
+
+
+def _luhn_complete(body: str) -> str:
+    for d in "0123456789":
+        digits = body + d
+        total = sum((int(c) * 2 - 9 if int(c) * 2 > 9 else int(c) * 2) if i % 2 else int(c)
+                    for i, c in enumerate(reversed(digits)))
+        if total % 10 == 0:
+            return digits
+    raise AssertionError
+
+
+ID18 = "37150219850612" + "123"
+ID18 = ID18 + ric.calc_check_digit(ID18 + "0")
+CARD = _luhn_complete("622202123456789012")
+USCC_92 = "92371502MA3C1234" + "5"
+USCC_92 = USCC_92 + uscc.calc_check_digit(USCC_92)
+TITLE = "东昌府区志愿者名册（2025年）"
+
+# (columns, one row of values, the values that must never be served)
+SHAPES = {
+    "mobile with +86 and spaces": (["姓名", "联系电话"], ["张伟", "+86 139 1234 5678"], ["13912345678"]),
+    "full-width mobile": (["姓名", "手机"], ["李娜", "１３９１２３４５６７８"], ["１３９１２３４５６７８"]),
+    "18-digit ID in free text": (["备注"], [f"申请人身份证{ID18}，已核验"], [ID18]),
+    "15-digit ID": (["姓名", "身份证号"], ["王强", "370102800101123"], ["370102800101123"]),
+    "ID with a wrong check digit, named by its header": (["姓名", "公民身份号码"], ["赵敏", ID18[:-1] + ("1" if ID18[-1] != "1" else "2")],
+                                                         [ID18[:-1]]),
+    "bank card": (["户名", "银行卡号"], ["刘洋", CARD], [CARD]),
+    "bank card with spaces": (["收款账户"], [" ".join([CARD[:4], CARD[4:8], CARD[8:12], CARD[12:16], CARD[16:]])], [CARD]),
+    "personal e-mail": (["联系人", "电子邮箱"], ["陈静", "chenjing1990@163.com"], ["chenjing1990@163.com"]),
+    "passport by header": (["姓名", "护照号码"], ["孙杰", "E12345678"], ["E12345678"]),
+    "Hong Kong and Macao permit in text": (["备注"], ["持港澳通行证C87654321办理"], ["C87654321"]),
+    "Taiwan permit by header": (["姓名", "台胞证号码"], ["周涛", "12345678"], ["12345678"]),
+    "vehicle plate": (["车主", "车牌号"], ["吴磊", "鲁P·A1234"], ["鲁P·A1234"]),
+    "new-energy plate": (["登记车辆"], ["鲁PD12345"], ["鲁PD12345"]),
+    "names with home addresses": (["姓名", "家庭住址", "保障人数"], ["张伟", "聊城市东昌府区柳园路128号3单元", "3"],
+                                  ["柳园路128号3单元"]),
+    "a person's landline": (["姓名", "联系电话"], ["杨洋", "0635-8211234"], ["8211234"]),
+    "individual business code next to a name": (["经营者", "统一社会信用代码"], ["黄勇", USCC_92], [USCC_92]),
+}
+
+
+@pytest.fixture
+def ctx(app):  # noqa: F811
+    return app.extensions["portal"]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_personal_data_in_every_shape_holds_an_unconditional_entry(client, ctx, tmp_path, shape):
+    columns, values, secrets = SHAPES[shape]
+    # as departments send it: a title line above the header, GBK
+    path = tmp_path / "d.csv"
+    body = io.StringIO()
+    body.write(TITLE + "\n")
+    import csv
+
+    csv.writer(body, lineterminator="\n").writerows([columns, values, [""] * len(columns)])
+    path.write_bytes(body.getvalue().encode("gb18030"))
+    report = harvest(ctx, tmp_path, [entry("371502-MZJ-0001", "志愿者名册", file="d.csv")])
+    [result] = report.entries
+    assert result.action == "held", (shape, result.reason)
+    assert result.details and result.details[0]["code"] == "personal"
+    assert leaks(client, ctx, secrets) == {}
+
+
+def test_public_data_is_not_mistaken_for_personal(client, ctx, tmp_path):
+    """Institutions' phones, government mailboxes, licence and company codes, coordinates."""
+    company = "91371502MA3C1234" + "5"
+    company += uscc.calc_check_digit(company)
+    write_csv(tmp_path / "d.csv", ["机构名称", "地址", "联系电话", "电子邮箱", "许可证编号", "统一社会信用代码", "经度"],
+              [["东昌府区古楼街道社区卫生服务中心", "聊城市东昌府区古楼街道东关街12号", "0635-8211234", "glsq@dcf.gov.cn",
+                "JY13715020012345", company, "115.98"],
+               ["聊城市鲁西大药房", "聊城市东昌府区柳园路3号", "0635-2123456", "office@lcu.edu.cn", "鲁DA6350001", company,
+                "115.97"]])
+    report = harvest(ctx, tmp_path, [entry("371502-WJJ-0001", "医疗机构名录", file="d.csv")])
+    assert report.entries[0].action == "created", report.entries[0].reason
+    ds = dataset(ctx, "371502-wjj-0001")
+    assert ds.status == "published" and ds.distributions[0].scan_status == "clean"
+    table = ds.distributions[0].tables[0]
+    assert client.get(f"/dataset/{ds.name}/download/{table.id}.csv").status_code == 200
+
+
+def test_a_title_line_above_the_header_no_longer_hides_the_table(client, ctx, tmp_path):
+    (tmp_path / "d.csv").write_bytes(f"{TITLE}\n单位：人\n姓名,联系电话,所属街道\n张伟,13912345678,古楼街道\n"
+                                     f"李娜,13812345678,柳园街道\n注：数据截至2025年6月。\n".encode("gbk"))
+    [result] = harvest(ctx, tmp_path, [entry("371502-MZJ-0001", "志愿者名册", file="d.csv")]).entries
+    assert result.action == "held" and "联系电话" in result.reason and "手机号码" in result.reason
+    ds = dataset(ctx, "371502-mzj-0001")
+    table = ds.distributions[0].tables[0]
+    assert [f["name"] for f in table.schema] == ["姓名", "联系电话", "所属街道"] and table.row_count == 2
+    assert table.notes == [TITLE, "单位：人", "注：数据截至2025年6月。"]
+    assert leaks(client, ctx, ["13912345678", "13812345678"]) == {}
+
+
+def test_rows_the_converter_cannot_read_hold_the_file_and_are_never_served(client, ctx, tmp_path):
+    # The broken row carries a mobile number: it was never in the Parquet file the old scan read.
+    (tmp_path / "d.csv").write_text("站点,泊位\n东昌湖停车场,120\n古城停车场,80,联系人13912345678\n", encoding="utf-8")
+    [result] = harvest(ctx, tmp_path, [entry("371502-ZFJ-0001", "公共停车场", file="d.csv")]).entries
+    assert result.action == "held" and "第 3 行" in result.reason
+    assert leaks(client, ctx, ["13912345678", "东昌湖停车场"]) == {}
+
+
+def test_a_titled_workbook_with_merged_cells_and_a_two_row_header_arrives_whole(client, ctx, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "名录"
+    ws.append(["东昌府区养老服务机构名录（2025年）"])
+    ws.merge_cells("A1:E1")
+    ws.append(["机构名称", "联系方式", None, "床位数", "所属街道"])
+    ws.merge_cells("B2:C2")
+    for col in "ADE":
+        ws.merge_cells(f"{col}2:{col}3")
+    ws.append([None, "电话", "传真", None, None])
+    ws.append(["东昌府区颐养中心", "0635-8211234", "0635-8211235", 120, "古楼街道"])
+    ws.append(["东昌府区光岳老年公寓", "0635-8212345", "0635-8212346", 80, None])
+    ws.append(["注：床位数为核定床位。"])
+    wb.save(tmp_path / "book.xlsx")
+    [result] = harvest(ctx, tmp_path, [entry("371502-MZJ-0002", "养老服务机构名录", file="book.xlsx")]).entries
+    assert result.action == "created", result.reason
+    ds = dataset(ctx, "371502-mzj-0002")
+    [table] = ds.distributions[0].tables
+    assert [f["name"] for f in table.schema] == ["机构名称", "联系方式_电话", "联系方式_传真", "床位数", "所属街道"]
+    assert table.row_count == 2 and table.notes == ["东昌府区养老服务机构名录（2025年）", "注：床位数为核定床位。"]
+    csv_text = client.get(f"/dataset/{ds.name}/download/{table.id}.csv").get_data(as_text=True)
+    assert "东昌府区光岳老年公寓" in csv_text and "0635-8212346" in csv_text and "床位数为核定床位" not in csv_text
+    page = client.get(f"/dataset/{ds.name}").get_data(as_text=True)
+    assert "注：床位数为核定床位。" in page  # the note is shown with the table, not as data
+
+
+def test_an_earlier_version_with_personal_data_is_removed_and_never_served(client, ctx, tmp_path):
+    write_csv(tmp_path / "d.csv", ["姓名", "联系电话"], [["张伟", "13912345678"]])
+    entries = [entry("371502-CLH-0001", "助残志愿者名单", file="d.csv")]
+    assert harvest(ctx, tmp_path, entries).entries[0].action == "held"
+    first = dataset(ctx, "371502-clh-0001").distributions[0]
+    folder = ctx.storage.local_path(first.original_path).parent
+    assert folder.exists()  # kept while held, for the department to mask
+    write_csv(tmp_path / "d.csv", ["姓名", "所属街道"], [["张伟", "古楼街道"]])  # the department cleans the file
+    assert harvest(ctx, tmp_path, entries).entries[0].action == "updated"
+    old, new = dataset(ctx, "371502-clh-0001").distributions
+    assert old.purged_at is not None and not folder.exists()
+    assert new.scan_status == "clean"
+    assert client.get(f"/dataset/371502-clh-0001/download/{old.tables[0].id}.csv").status_code == 404
+    assert leaks(client, ctx, ["13912345678"]) == {}
+    assert client.get(f"/dataset/371502-clh-0001/download/{new.tables[0].id}.csv").status_code == 200
+
+
+def test_a_clean_earlier_version_stays_in_the_history_and_a_personal_one_does_not(client, ctx, tmp_path):
+    entries = [entry("371502-ZFJ-0002", "公共停车场", file="d.csv")]
+    write_csv(tmp_path / "d.csv", ["站点", "泊位"], [["东昌湖停车场", "120"]])
+    harvest(ctx, tmp_path, entries)
+    write_csv(tmp_path / "d.csv", ["站点", "泊位", "管理员电话"], [["东昌湖停车场", "150", "13912345678"]])
+    assert harvest(ctx, tmp_path, entries).entries[0].action == "held"
+    assert client.get("/dataset/371502-zfj-0002").status_code == 404  # held: nothing of it is public
+    write_csv(tmp_path / "d.csv", ["站点", "泊位"], [["东昌湖停车场", "160"]])
+    harvest(ctx, tmp_path, entries)
+    v1, v2, v3 = dataset(ctx, "371502-zfj-0002").distributions
+    assert (v1.scan_status, v2.scan_status, v3.scan_status) == ("clean", "personal", "clean")
+    page = client.get("/dataset/371502-zfj-0002").get_data(as_text=True)
+    assert f"/download/{v1.tables[0].id}.csv" in page and f"/download/{v2.tables[0].id}" not in page
+    assert client.get(f"/dataset/371502-zfj-0002/download/{v1.tables[0].id}.csv").status_code == 200
+    assert v2.purged_at is not None
+    assert leaks(client, ctx, ["13912345678"]) == {}
+
+
+@pytest.mark.parametrize("placeholder", ["待定", "暂无依据", "不适用", "同上", "没有", "否", "0", "TBD", "内部规定",
+                                         "相关法律法规", "根据有关规定"])
+def test_a_placeholder_is_no_legal_basis(client, ctx, tmp_path, placeholder):
+    write_csv(tmp_path / "d.csv", ["企业名称", "风险等级"], [["聊城市鲁西化工有限公司", "A"]])
+    [result] = harvest(ctx, tmp_path, [entry("371502-SCJ-0002", "企业信用风险分类结果", "有条件开放",
+                                              basis=placeholder, file="d.csv")]).entries
+    assert result.action == "held" and "法律依据" in result.reason and placeholder in result.reason
+    assert client.get("/dataset/371502-scj-0002").status_code == 404
+
+
+def test_not_open_always_wins_and_purges_every_version_even_without_a_basis(client, ctx, tmp_path):
+    write_csv(tmp_path / "d.csv", ["站点", "泊位"], [["东昌湖停车场", "120"]])
+    entries = [entry("371502-ZFJ-0003", "公共停车场", file="d.csv")]
+    harvest(ctx, tmp_path, entries)
+    write_csv(tmp_path / "d.csv", ["站点", "泊位"], [["东昌湖停车场", "150"]])
+    harvest(ctx, tmp_path, entries)
+    folders = {ctx.storage.local_path(d.original_path).parent for d in dataset(ctx, "371502-zfj-0003").distributions}
+    assert all(f.exists() for f in folders) and len(folders) == 2
+    entries = [entry("371502-ZFJ-0003", "公共停车场", "不予开放", basis="待定", file="d.csv")]
+    [result] = harvest(ctx, tmp_path, entries).entries
+    assert result.action == "held"  # held for its basis …
+    assert not any(f.exists() for f in folders)  # … and no byte of it stays
+    assert all(d.purged_at for d in dataset(ctx, "371502-zfj-0003").distributions)
+    assert leaks(client, ctx, ["东昌湖停车场"]) == {}
+
+
+def test_the_department_masks_a_column_and_the_masked_version_is_published(client, ctx, tmp_path, make_user):
+    write_csv(tmp_path / "d.csv", ["姓名", "联系电话", "所属街道"], [["张伟", "13912345678", "古楼街道"],
+                                                                ["李娜", "13812345678", "柳园街道"]])
+    harvest(ctx, tmp_path, [entry("371502-CLH-0002", "助残志愿者名单", file="d.csv", dept_code="dcf-cl",
+                                  dept="东昌府区残疾人联合会")])
+    held = dataset(ctx, "371502-clh-0002")
+    first_folder = ctx.storage.local_path(held.distributions[0].original_path).parent
+    _, email, password = make_user(curator_of="dcf-cl")
+    login(client, email, password)
+    page = client.get("/console/datasets/371502-clh-0002").get_data(as_text=True)
+    assert "联系电话" in page and "手机号码" in page and "139****5678" in page and "如何处理" in page
+    assert "13912345678" not in page  # the console shows masked examples only
+    resp = post_form(client, "/console/datasets/371502-clh-0002/masking", {"mask:联系电话": "partial"},
+                     page="/console/datasets/371502-clh-0002", follow_redirects=True)
+    assert resp.status_code == 200
+    ds = dataset(ctx, "371502-clh-0002")
+    assert ds.status == "published" and ds.masking == {"联系电话": {"method": "partial", "kind": "mobile"}}
+    old, new = ds.distributions
+    assert old.purged_at is not None and not first_folder.exists() and new.scan_status == "clean"
+    client.get("/logout")
+    text = client.get(f"/dataset/371502-clh-0002/download/{new.tables[0].id}.csv").get_data(as_text=True)
+    assert "139****5678" in text and "13912345678" not in text
+    assert leaks(client, ctx, ["13912345678", "13812345678"]) == {}
+    # the next harvest of the same file keeps the masking and changes nothing
+    again = harvest(ctx, tmp_path, [entry("371502-CLH-0002", "助残志愿者名单", file="d.csv", dept_code="dcf-cl",
+                                          dept="东昌府区残疾人联合会")])
+    assert again.entries[0].action == "unchanged"
+
+
+def test_the_harvest_report_says_what_was_found_where_and_the_fix(ctx, tmp_path):
+    write_csv(tmp_path / "d.csv", ["姓名", "银行卡号"], [["刘洋", CARD]])
+    [result] = harvest(ctx, tmp_path, [entry("371502-MZJ-0003", "救助发放", file="d.csv")]).entries
+    [detail] = result.as_dict()["details"]
+    assert "文件「d.csv」" in detail["what"] and "银行卡号" in detail["what"] and CARD not in detail["what"]
+    assert "脱敏" in detail["fix"]
+
+
+def test_what_is_served_is_what_was_scanned(client, ctx, tmp_path):
+    """The public CSV holds the same rows as the Parquet file the scan read, for a file read as
+    written (served as the department's bytes) and for one that was not (written from rows)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    write_csv(tmp_path / "plain.csv", ["站点", "泊位"], [["东昌湖停车场", "120"], ["古城停车场", "80"]])
+    (tmp_path / "titled.csv").write_text("停车场名录\n站点,泊位\n东昌湖停车场,120\n古城停车场,80\n", encoding="utf-8")
+    harvest(ctx, tmp_path, [entry("371502-ZFJ-0004", "停车场甲", file="plain.csv"),
+                            entry("371502-ZFJ-0005", "停车场乙", file="titled.csv")])
+    for name in ("371502-zfj-0004", "371502-zfj-0005"):
+        table = dataset(ctx, name).distributions[0].tables[0]
+        served = client.get(f"/dataset/{name}/download/{table.id}.csv").get_data()
+        assert pacsv.read_csv(io.BytesIO(served)).to_pylist() == \
+            pq.read_table(ctx.storage.local_path(table.parquet_path)).to_pylist()
+    assert all("停车场名录" not in text for url, text in public_answers(client, ctx).items() if "download" in url)
