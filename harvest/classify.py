@@ -80,7 +80,7 @@ def read_legal_basis(text: str | None) -> LegalBasis:
                 continue
             names.append(specific + kind)
     if not names:
-        return LegalBasis(False, f"「{bare[:40]}」没有写明具体的法律、法规或文件（应有名称如《…》或文号如〔2020〕12号） / "
+        return LegalBasis(False, f"「{bare[:40]}」不是有效的法律依据：没有写明具体的法律、法规或文件（应有名称如《…》或文号如〔2020〕12号） / "
                                  f"“{bare[:40]}” names no specific law, regulation or document")
     return LegalBasis(True, None, tuple(names), article.group(0) if article else None)
 

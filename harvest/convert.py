@@ -13,8 +13,11 @@ import csv
 import datetime as dt
 import io
 import itertools
+import queue
 import re
 import shutil
+import threading
+import time
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -59,6 +62,7 @@ class TableInfo:
     notes: list[str] = field(default_factory=list)   # title rows above the header, notes below
     header_rows: int = 1
     csv_written: bool = False  # the public CSV was written from the rows read
+    scan_seconds: float = 0.0  # time spent in the personal-information scan (benchmarks/harvest.py)
 
 
 # --------------------------------------------------------------------------- encodings
@@ -354,7 +358,7 @@ def _write_parquet(src, out, head: _Head, encoding, forced, row_group_bytes, met
         if masking:
             first = mask_batch(first, masking) if first is not None else None
             schema = first.schema if first is not None else masked_schema(schema, masking)
-        scanner = TableScanner(schema.names)
+        scanner = _ScanBeside(TableScanner(schema.names))
         tmp = out.with_name(out.name + ".part")
         rows = 0
         file_schema = schema.with_metadata(metadata) if metadata else schema
@@ -381,11 +385,56 @@ def _write_parquet(src, out, head: _Head, encoding, forced, row_group_bytes, met
         finally:
             if csv_writer is not None:
                 csv_writer.close()
+        findings = scanner.findings()  # waits for the scan of the last batch
     finally:
+        scanner.close()
         source.close()
     tmp.replace(out)
     return TableInfo(sheet=None, parquet=out, csv=out, row_count=rows, schema=schema_of(schema),
-                     skipped_rows=skipped, findings=scanner.findings())
+                     skipped_rows=skipped, findings=findings, scan_seconds=scanner.seconds)
+
+
+class _ScanBeside:
+    """Runs the personal-information scan in a thread beside the conversion: the streaming
+    reader and the Parquet writer keep one core busy, the scan uses the other (Arrow's
+    kernels release the GIL). A few batches wait at most, so memory stays flat."""
+
+    def __init__(self, scanner: TableScanner, depth: int = 4):
+        self.scanner, self.seconds = scanner, 0.0
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="pii-scan", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (batch := self.queue.get()) is not None:
+            if self.error is not None:
+                continue
+            started = time.thread_time()
+            try:
+                self.scanner.feed(batch)
+            except BaseException as exc:  # noqa: BLE001 (raised in the converting thread)
+                self.error = exc
+            self.seconds += time.thread_time() - started
+
+    def feed(self, batch: pa.RecordBatch) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(batch)
+
+    def findings(self) -> list:
+        self.close()
+        if self.error is not None:
+            raise self.error
+        started = time.thread_time()
+        found = self.scanner.findings()
+        self.seconds += time.thread_time() - started
+        return found
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
 
 
 def masked_schema(schema: pa.Schema, masking: dict) -> pa.Schema:

@@ -60,7 +60,14 @@ def purge_unservable(storage: Storage, ds: Dataset) -> list[Distribution]:
 
 
 def remove_version(storage: Storage, dist: Distribution) -> None:
-    storage.remove_tree(dist.original_path.rsplit("/", 1)[0])
+    """Remove a version's files. Folders are named by content, so the same file made again
+    (after an upgrade, or sent back unchanged) shares the folder: it stays while another
+    version that is kept uses it."""
+    folder = dist.original_path.rsplit("/", 1)[0]
+    shared = any(other is not dist and other.purged_at is None and other.original_path.rsplit("/", 1)[0] == folder
+                 for other in (dist.dataset.distributions if dist.dataset is not None else []))
+    if not shared:
+        storage.remove_tree(folder)
     dist.purged_at = utcnow()
     if dist.superseded_at is None:
         dist.superseded_at = dist.purged_at
@@ -102,7 +109,8 @@ def explain(detail: dict, lang: str = "zh") -> tuple[str, str]:
         if zh:
             what = f"{where}列「{detail.get('column')}」含{label} {detail.get('count')} 行" + (f"（如 {examples}）" if examples else "")
         else:
-            what = f"{where}column “{detail.get('column')}”: {label} in {detail.get('count')} rows" + (
+            rows = "row" if detail.get("count") == 1 else "rows"
+            what = f"{where}column “{detail.get('column')}”: {label} in {detail.get('count')} {rows}" + (
                 f" (e.g. {examples})" if examples else "")
         return what, _FIX_PERSONAL[0 if zh else 1]
     if code in _CODES:

@@ -439,10 +439,14 @@ def _as_text(column: pa.Array) -> pa.Array | None:
         column = column.cast(column.type.value_type)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return column
-    if pa.types.is_integer(column.type):
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        # A phone number saved from Excel may arrive as 13912345678.0: long numbers are read
+        # as the digits a person sees.
         bounds = pc.min_max(column).as_py()
         if bounds["max"] is None or max(abs(bounds["max"]), abs(bounds["min"])) < 10_000_000:
             return None
+        if pa.types.is_floating(column.type):
+            column = pc.cast(pc.floor(column), pa.int64(), safe=False)
         return pc.cast(column, pa.string())
     return None
 

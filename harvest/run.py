@@ -230,7 +230,9 @@ class Harvester:
             elif hold_reason:
                 status = DatasetStatus.HELD.value
             else:
-                reuse = ds.files_fingerprint == files_fp and ds.current_distributions
+                # The files are as last seen and their versions passed through the gate.
+                reuse = (ds.files_fingerprint == files_fp and ds.current_distributions
+                         and all(d.scan_status for d in ds.current_distributions))
                 metadata_only = (decision.open_class is OpenClass.CONDITIONAL and not entry.files
                                  and bool(entry.extra.get("apply_url")))
                 if not reuse and not metadata_only:

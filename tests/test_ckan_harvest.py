@@ -132,3 +132,63 @@ def test_ckan_changed_resource_and_deleted_dataset(ctx, filled, fetches):
         stops = s.scalar(select(Dataset).where(Dataset.name == "bus-stops"))
         assert [d.tables[0].row_count for d in stops.distributions] == [2, 3]
         assert stops.distributions[0].superseded_at is not None
+
+
+def test_messy_department_files_through_the_real_ckan_put_nothing_personal_in_public(app, client, ckan, live_server):
+    """A careless department and a hostile catalog on the internal CKAN: a titled CSV with
+    mobile numbers, a bank-card workbook with a merged title, a titled workbook with a two-row
+    header that must arrive whole, a placeholder basis, and resource links to the portal's own
+    login page and to a host nobody listed."""
+    from openpyxl import Workbook
+
+    from tests.gate_helpers import leaks
+    from tests.test_publication_gate import CARD
+
+    ctx = app.extensions["portal"]
+    ckan.action.organization_create(name="dcf-mzj", title="东昌府区民政局")
+    titled = "东昌府区助残志愿者名册（2025年）\n姓名,联系电话,所属街道\n张伟,13912345678,古楼街道\n".encode("gbk")
+    add_dataset(ckan, "volunteers", org="dcf-mzj", files=[("名册.csv", titled, "CSV")], open_class="无条件开放")
+    wb = Workbook()
+    wb.active.append(["救助资金发放表"])
+    wb.active.merge_cells("A1:C1")
+    wb.active.append(["户名", "银行卡号", "金额"])
+    wb.active.append(["刘洋", CARD, 300])
+    cards = io.BytesIO()
+    wb.save(cards)
+    add_dataset(ckan, "relief-payments", org="dcf-mzj", files=[("发放表.xlsx", cards.getvalue(), "XLSX")],
+                open_class="无条件开放")
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["东昌府区养老服务机构名录"])
+    ws.merge_cells("A1:D1")
+    ws.append(["机构名称", "联系方式", None, "床位数"])
+    ws.merge_cells("B2:C2")
+    ws.merge_cells("A2:A3")
+    ws.merge_cells("D2:D3")
+    ws.append([None, "电话", "传真", None])
+    ws.append(["东昌府区颐养中心", "0635-8211234", "0635-8211235", 120])
+    whole = io.BytesIO()
+    wb.save(whole)
+    add_dataset(ckan, "eldercare", org="dcf-mzj", files=[("名录.xlsx", whole.getvalue(), "XLSX")], open_class="无条件开放")
+    add_dataset(ckan, "unfounded", org="dcf-mzj", files=[("x.csv", b"a\n1\n", "CSV")], open_class="有条件开放",
+                legal_basis="待定")
+    for name, url in (("login-page", f"{live_server}/login"), ("elsewhere", "http://10.0.0.1/secret.csv")):
+        pkg = ckan.action.package_create(name=name, owner_org="dcf-mzj",
+                                         extras=[{"key": "open_class", "value": "无条件开放"}])
+        ckan.action.resource_create(package_id=pkg["id"], name=f"{name}.csv", format="CSV", url=url)
+    report = Harvester(ctx.sessions, ctx.storage).run(CkanSource(ckan.url, ckan.token))
+    from portal.search.sync import sync
+
+    sync(ctx.sessions, ctx.search)
+    actions = {e.source_id: (e.action, e.reason) for e in report.entries}
+    assert actions["volunteers"][0] == "held" and "手机号码" in actions["volunteers"][1]
+    assert actions["relief-payments"][0] == "held" and "银行卡号" in actions["relief-payments"][1]
+    assert actions["eldercare"][0] == "created", actions["eldercare"]
+    assert actions["unfounded"][0] == "held" and "待定" in actions["unfounded"][1]
+    for name in ("login-page", "elsewhere"):
+        assert actions[name][0] == "failed" and "拒绝" in actions[name][1]
+    with ctx.sessions() as s:
+        table = s.scalar(select(Dataset).where(Dataset.name == "eldercare")).current_distributions[0].tables[0]
+        assert [f["name"] for f in table.schema] == ["机构名称", "联系方式_电话", "联系方式_传真", "床位数"]
+        assert table.row_count == 1
+    assert leaks(client, ctx, ["13912345678", CARD, "忘记密码"]) == {}

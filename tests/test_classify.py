@@ -40,3 +40,42 @@ def test_restriction_without_basis_is_held(word):
 def test_unconditional_needs_no_basis_and_restrictions_with_basis_pass():
     assert classify("无条件开放", None).hold_reason is None
     assert classify("有条件开放", "《数据安全法》第三十八条") == classify("conditional", "《数据安全法》第三十八条")
+
+
+REAL_BASES = [
+    ("《中华人民共和国个人信息保护法》第二十八条", "第二十八条"),
+    ("《中华人民共和国保守国家秘密法》", None),
+    ("东昌政办字〔2020〕12号", None),
+    ("《山东省公共数据开放办法》（省政府令第344号）", None),
+    ("《政府信息公开条例》第十五条", "第十五条"),
+    ("中华人民共和国统计法第二十五条", "第二十五条"),
+    ("国务院关于印发政务信息资源共享管理暂行办法的通知（国发〔2016〕51号）", None),
+    ("鲁政办字[2021]9号", None),
+    ("根据《中华人民共和国档案法》第十九条", "第十九条"),
+    ("个人信息保护法第十三条", "第十三条"),
+    ("保密法", None),
+    ("医疗机构病历管理规定", None),
+    ("聊城市政务数据资源管理办法", None),
+    ("《东昌府区政务数据资源管理暂行办法》第二十二条第二项", "第二十二条第二项"),
+]
+PLACEHOLDERS = ["待定", "暂无依据", "不适用", "同上", "没有", "否", "0", "TBD", "内部规定", "无", "—", "N/A",
+                "相关法律法规", "根据相关规定", "有关规定", "领导要求", "按上级文件执行", "涉及个人隐私", "《》", "《待定》",
+                "法律法规", "依据国家有关规定", "保密规定", "见附件", "  ", "？"]
+
+
+@pytest.mark.parametrize("text,article", REAL_BASES)
+def test_a_basis_that_names_a_law_regulation_or_document_is_recognised(text, article):
+    from harvest.classify import read_legal_basis
+
+    basis = read_legal_basis(text)
+    assert basis.recognised and basis.instruments and basis.article == article
+
+
+@pytest.mark.parametrize("text", PLACEHOLDERS)
+def test_placeholders_and_vague_words_are_refused_with_a_reason(text):
+    from harvest.classify import read_legal_basis
+
+    basis = read_legal_basis(text)
+    assert not basis.recognised and basis.reason
+    result = classify("有条件开放", text)
+    assert result.hold_reason and "法律依据" in result.hold_reason

@@ -257,3 +257,39 @@ def test_what_is_served_is_what_was_scanned(client, ctx, tmp_path):
         assert pacsv.read_csv(io.BytesIO(served)).to_pylist() == \
             pq.read_table(ctx.storage.local_path(table.parquet_path)).to_pylist()
     assert all("停车场名录" not in text for url, text in public_answers(client, ctx).items() if "download" in url)
+
+
+def test_a_version_made_before_the_gate_is_not_served_until_harvested_again(client, ctx, tmp_path):
+    from sqlalchemy import update
+
+    from portal.models import Distribution
+
+    write_csv(tmp_path / "d.csv", ["站点", "泊位"], [["东昌湖停车场", "120"]])
+    entries = [entry("371502-ZFJ-0006", "公共停车场", file="d.csv")]
+    harvest(ctx, tmp_path, entries)
+    with ctx.sessions.begin() as s:  # as an instance upgraded from before the gate holds it
+        s.execute(update(Distribution).values(scan_status=None))
+    old = dataset(ctx, "371502-zfj-0006").distributions[0]
+    assert client.get(f"/dataset/371502-zfj-0006/download/{old.tables[0].id}.csv").status_code == 404
+    harvest(ctx, tmp_path, entries)  # the same file: made again, through the gate
+    old, new = dataset(ctx, "371502-zfj-0006").distributions
+    assert new.scan_status == "clean" and old.purged_at is not None
+    assert client.get(f"/dataset/371502-zfj-0006/download/{new.tables[0].id}.csv").status_code == 200
+
+
+def test_the_bureau_reads_the_report_in_words_with_the_fix(client, ctx, tmp_path, make_user):
+    from sqlalchemy import select
+
+    from portal.models import HarvestJob
+
+    write_csv(tmp_path / "d.csv", ["姓名", "联系电话"], [["张伟", "13912345678"]])
+    harvest(ctx, tmp_path, [entry("371502-CLH-0003", "助残志愿者名单", file="d.csv")])
+    with ctx.sessions() as s:
+        job = s.scalar(select(HarvestJob.id))
+    _, email, password = make_user(bureau=True)
+    login(client, email, password)
+    page = client.get(f"/admin/harvest?job={job}").get_data(as_text=True)
+    assert "文件「d.csv」：列「联系电话」含手机号码 1 行" in page and "如何处理" in page and "脱敏" in page
+    assert "13912345678" not in page
+    english = client.get(f"/admin/harvest?job={job}&lang=en").get_data(as_text=True)
+    assert "mobile numbers in 1 row" in english

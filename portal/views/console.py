@@ -81,10 +81,8 @@ def home():
 def dataset(name: str):
     ds = _dataset(name)
     details = [gate.explain(d, select_locale()) for d in ds.hold_details or []]
-    findings = [(t, [gate.explain({"code": "personal", **f}, select_locale())[0] for f in t.findings or []])
-                for d in ds.current_distributions for t in d.tables if t.findings]
     return render_template("console/dataset.html", ds=ds, action=ActionForm(),
-                           fix=None if details else fix_for(ds.hold_reason), details=details, findings=findings,
+                           fix=None if details else fix_for(ds.hold_reason), details=details,
                            masking=curation.masking_choices(ds), pending=curation.pending_restriction(db(), ds),
                            catalog=(ds.source_fields or {}).get("catalog", {}), stale=curation.stale(ds))
 
