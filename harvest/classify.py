@@ -42,13 +42,39 @@ _PLACEHOLDERS = {
 }
 _TITLE = re.compile(r"《\s*([^《》]{2,})\s*》")
 # 东昌政办字〔2020〕12号, 国发[2016]51号, 鲁政办发（2021）9号, 省政府令第344号
-_DOC_NUMBER = re.compile(r"[〔［\[【（(]\s*(19|20)\d{2}\s*[〕］\]】）)]\s*第?\s*\d{1,4}\s*号|令\s*第\s*\d{1,4}\s*号")
-_INSTRUMENT = re.compile(r"([\u4e00-\u9fff（）()·、]{2,40}?)(法|条例|办法|规定|决定|通知|意见|细则|规则|规范|"
-                         r"标准|指引|批复|命令|纲要|公约|解释|方案|目录|清单)(?![\u4e00-\u9fff]{0,2}(法规|规定))")
-# Words that make a name too vague to look up: 内部规定, 相关规定, 有关法律法规, 上级文件.
+_DOC_NUMBER = re.compile(r"[〔［\[【（(]\s*((?:19|20)\d{2})\s*[〕］\]】）)]\s*第?\s*(\d{1,4})\s*号|令\s*第\s*(\d{1,4})\s*号")
+_INSTRUMENT_WORDS = ("条例", "办法", "规定", "决定", "通知", "意见", "细则", "规则", "规范", "标准", "指引", "批复",
+                     "命令", "纲要", "公约", "解释", "方案", "目录", "清单", "法")
+_INSTRUMENT = re.compile(r"([\u4e00-\u9fff]{1,40})(" + "|".join(_INSTRUMENT_WORDS) + r")(?=$|[^\u4e00-\u9fff]|第)")
+# Words that make a name too vague to look up: 内部规定, 相关管理办法, 有关法律法规, 本办法, 某某法.
 _VAGUE = re.compile(r"^(根据|依据|按照|参照|遵照|依照|按|据)?(国家|上级|本单位|本部门|单位|部门|内部|相关|有关|其他|"
-                    r"该|此|上述|以上|法律|法规|文件|政策)*$")
+                    r"该|此|本|某|上述|以上|法律|法规|文件|政策|管理|实施|和|及|与|或|等|的|各项|一般|具体|现行)*$")
 _ARTICLE = re.compile(r"第[一二三四五六七八九十百零〇\d]+条(第[一二三四五六七八九十\d]+[款项])?")
+
+
+def _doc_number_ok(m: re.Match) -> bool:
+    import datetime as dt
+
+    year, number, decree = m.group(1), m.group(2), m.group(3)
+    if decree is not None:
+        return int(decree) > 0
+    return 1949 <= int(year) <= dt.date.today().year and int(number) > 0
+
+
+def _named_instrument(text: str) -> str | None:
+    """The first instrument the text names specifically enough to be looked up."""
+    for clause in re.split(r"[，,；;、。和及与或]", text.replace("《", "").replace("》", "")):
+        for m in _INSTRUMENT.finditer(clause):
+            name, kind = m.group(1), m.group(2)
+            specific = re.sub(r"^(根据|依据|按照|参照|遵照|依照)", "", name)
+            # 本办法 is 本 + 办法, not 本办 + 法
+            for word in _INSTRUMENT_WORDS:
+                if len(word) == 2 and kind == word[1] and specific.endswith(word[0]):
+                    specific, kind = specific[:-1], word
+            if _VAGUE.match(specific) or len(re.sub("[国家省市区县]", "", specific)) < (2 if kind in ("法", "条例") else 4):
+                continue
+            return specific + kind
+    return None
 
 
 @dataclass(frozen=True)
@@ -68,17 +94,16 @@ def read_legal_basis(text: str | None) -> LegalBasis:
         return LegalBasis(False, f"「{bare}」是占位词，不是法律依据：请写明法律、法规或文件的名称（如《…》）或文号 / "
                                  f"“{bare}” is a placeholder, not a legal basis: name the law, regulation or document")
     article = _ARTICLE.search(raw)
-    names: list[str] = [m.group(1).strip() for m in _TITLE.finditer(raw)
-                        if m.group(1).strip().lower() not in _PLACEHOLDERS and not _VAGUE.match(m.group(1).strip())]
-    names += [m.group(0) for m in _DOC_NUMBER.finditer(raw)]
-    if not names:
-        for m in _INSTRUMENT.finditer(raw.replace("《", "").replace("》", "")):
-            name, kind = m.group(1), m.group(2)
-            # The words before the instrument must name it: 个人信息保护法, 档案管理办法; not 内部规定.
-            specific = re.sub(r"^(根据|依据|按照|参照|遵照|依照)", "", name)
-            if _VAGUE.match(specific) or len(specific) < (2 if kind in ("法", "条例") else 4):
-                continue
-            names.append(specific + kind)
+    names: list[str] = []
+    for m in _TITLE.finditer(raw):
+        inner = m.group(1).strip()
+        # A title names something: Chinese words, not 《xx》, 《——》 or 《000》.
+        if len(re.findall(r"[\u4e00-\u9fff]", inner)) >= 2 and (_named_instrument(inner) or (
+                len(re.findall(r"[\u4e00-\u9fff]", inner)) >= 6 and not _VAGUE.match(inner))):
+            names.append(inner)
+    names += [m.group(0) for m in _DOC_NUMBER.finditer(raw) if _doc_number_ok(m)]
+    if not names and (instrument := _named_instrument(raw)):
+        names.append(instrument)
     if not names:
         return LegalBasis(False, f"「{bare[:40]}」不是有效的法律依据：没有写明具体的法律、法规或文件（应有名称如《…》或文号如〔2020〕12号） / "
                                  f"“{bare[:40]}” names no specific law, regulation or document")

@@ -29,7 +29,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .layout import LOOK_AHEAD, Layout, find_layout, is_note, width_of
-from .pii import TableScanner, mask_batch
+from .pii import TableScanner, mask_batch, scan_text
 
 # Small blocks keep the reader's read-ahead small: with 8 MB blocks peak memory doubled (measured).
 BLOCK_SIZE = 1 << 20
@@ -156,13 +156,20 @@ def _read_head(src: Path, encoding: str) -> _Head:
         physical = physical[:-1]  # the last line may be cut
     text_lines = [line.decode(codec, errors="replace") for line in physical]
     delimiter = _sniff_delimiter(text_lines)
+    if b"\n" not in head and b"\r" in head:
+        raise ConversionError("文件只用 CR 作换行符（旧版 Mac 格式），无法按行读取：请另存为 UTF-8 CSV / "
+                              "the file ends its lines with CR only: save it again as UTF-8 CSV")
     reader = csv.reader(io.StringIO("\n".join(text_lines)), delimiter=delimiter)
     rows, ends = [], []  # ends[i]: physical lines consumed after record i
-    for row in reader:
-        rows.append(row)
-        ends.append(reader.line_num)
-        if len(rows) >= 2050:
-            break
+    try:
+        for row in reader:
+            rows.append(row)
+            ends.append(reader.line_num)
+            if len(rows) >= 2050:
+                break
+    except csv.Error as exc:
+        raise ConversionError(f"CSV 无法解析（第 {reader.line_num} 行） / cannot parse the CSV at line "
+                              f"{reader.line_num}") from exc
     layout = find_layout(rows)
     if layout is None:
         raise ConversionError("数据文件是空的 / the data file is empty")
@@ -502,6 +509,8 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
                                metadata=metadata, masking=masking)
             info.notes = sheet.notes
             info.header_rows = sheet.header_rows
+            # The sheet's name is shown with the table: it is scanned like the rows.
+            info.findings += scan_text([ws.title], "工作表名称")
             if sheet.beyond_header:
                 info.problems.append({"code": "beyond_header", "rows": sheet.beyond_header[:MAX_BAD_ROWS_LISTED],
                                       "count": len(sheet.beyond_header), "width": sheet.width})

@@ -144,8 +144,14 @@ def decide_restriction(session: Session, storage: Storage, bureau: User, request
     if approve:
         _set_class(storage, ds, request.to_class)
     else:
+        from . import gate
+
         ds.class_override, ds.override_basis = None, None  # back to the catalog's class
-        ds.status, ds.hold_reason = DatasetStatus.PUBLISHED.value, None
+        ds.status, ds.hold_reason, ds.hold_details = DatasetStatus.PUBLISHED.value, None, None
+        held = gate.hold(ds, ds.open_class)  # back to public only through the gate
+        if held:
+            ds.status = DatasetStatus.HELD.value
+            ds.hold_reason, ds.hold_details = held
     _history(session, ds, bureau, before, request.legal_basis,
              f"大数据局{'批准' if approve else '驳回'}限制开放申请" + (f"：{note}" if note else ""))
     record(session, "restriction_decided", actor=bureau, target=f"dataset:{ds.name}", ip=ip,
@@ -231,6 +237,14 @@ def edit_metadata(session: Session, curator: User, ds: Dataset, changes: dict, i
             edits.pop(key, None)
     if edits.get("title") is not None and len(edits["title"]) > 500:
         raise CurationError("名称过长 / the title is too long")
+    from .pii import scan_text
+
+    for key in ("title", "summary", "domain", "title_en", "tags"):
+        value = edits.get(key)
+        found = scan_text(value if isinstance(value, list) else [value or ""], key)
+        if found:
+            raise CurationError(f"公开元数据中不得含个人信息：{found[0].describe()} / public metadata must not hold "
+                                f"personal information")
     catalog = (ds.source_fields or {}).get("catalog", {})
     for key in ("title", "summary", "domain", "tags"):  # back to the catalog's value when an edit is cleared
         if key not in edits and key in catalog:

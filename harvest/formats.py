@@ -59,7 +59,9 @@ def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
 
 
 def _text(ws, value: str, cell_type):  # noqa: ANN001, ANN202
-    cell = cell_type(ws, value=value)
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    cell = cell_type(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value))  # NUL and other controls: not in XML
     cell.data_type = "s"
     return cell
 

@@ -48,6 +48,34 @@ def summary(details: list[dict]) -> str:
     return "；".join(explain(d)[0] for d in details[:6]) + ("；…" if len(details) > 6 else "")
 
 
+def rescan(session, storage: Storage, ds: Dataset) -> str | None:  # noqa: ANN001
+    """Scan every kept version of a dataset again with today's rules (after the rules grew):
+    verdicts updated, a current version now found personal holds the dataset, a replaced one
+    goes from storage. Returns the dataset's new status if the gate changed it."""
+    from .pii import scan_parquet
+
+    for dist in ds.distributions:
+        if dist.purged_at is not None or dist.scan_status is None:
+            continue
+        findings = []
+        for table in dist.tables:
+            table.findings = [f.as_dict() for f in scan_parquet(storage.local_path(table.parquet_path))]
+            findings += table.findings
+        dist.scan_status = verdict(findings, [p for t in dist.tables for p in t.problems or []])
+    purge_unservable(storage, ds)
+    if ds.status not in ("published", "held") or (ds.status == "held" and not ds.hold_details):
+        return None  # held for another reason (basis, restriction): not the gate's to lift
+    held = hold(ds, ds.open_class)
+    before = ds.status
+    if held:
+        ds.status = "held"
+        ds.hold_reason, ds.hold_details = held
+    else:
+        ds.status, ds.hold_reason, ds.hold_details = "published", None, None
+    ds.search_dirty = True
+    return ds.status if ds.status != before else None
+
+
 def purge_unservable(storage: Storage, ds: Dataset) -> list[Distribution]:
     """Remove from storage every superseded version that may never be served (personal
     information, rows not read, made before the gate); the rows stay as the record."""
@@ -103,6 +131,15 @@ def explain(detail: dict, lang: str = "zh") -> tuple[str, str]:
     zh = lang != "en"
     where = _where(detail, zh)
     code = detail.get("code")
+    if code == "personal_metadata":
+        label = KIND_LABELS.get(detail.get("kind", ""), (detail.get("kind", ""), detail.get("kind", "")))[0 if zh else 1]
+        examples = "、".join(detail.get("examples") or [])
+        if zh:
+            return (f"目录中的「{detail.get('column')}」含{label}" + (f"（如 {examples}）" if examples else ""),
+                    "从目录的该项中删除个人信息后重新报送（目录内容与数据一同公开）")
+        return (f"the catalog's “{detail.get('column')}” holds {label}" + (f" (e.g. {examples})" if examples else ""),
+                "remove the personal information from that catalog field and send the catalog again "
+                "(catalog text is published with the data)")
     if code == "personal":
         label = KIND_LABELS.get(detail.get("kind", ""), (detail.get("kind", ""), detail.get("kind", "")))[0 if zh else 1]
         examples = "、".join(detail.get("examples") or [])

@@ -108,18 +108,27 @@ def find_layout(rows: list[list[str]], merged_across: set[tuple[int, int]] | Non
 
 def _second_header_row(first: list[str], second: list[str], data: list[str], width: int, header: int,
                        merged_across: set[tuple[int, int]]) -> bool:
-    """A second header row fills cells the first leaves empty (or spans with a merge), holds
-    only words, and the row after it is different in kind (numbers, or more filled)."""
+    """A second header row holds sub-headings under headings of the first that span several
+    columns (merged, or followed by empty cells in a CSV); under a heading that spans one
+    column it is empty or repeats it (a vertical merge). Only words, no numbers: a row of
+    data (张伟, 139-1234-5678, 组长) is never taken for sub-headings."""
     second = (second + [""] * width)[:width]
     gaps = [j for j in range(width) if (not first[j].strip() or (header, j) in merged_across)]
     if not gaps or not any(second[j].strip() for j in gaps):
         return False
     words = [c.strip() for c in second if c.strip()]
-    if not words or any(_NUMBER.match(w) for w in words):
+    if not words or any(_NUMBER.match(w) or re.search(r"\d{3}", w) for w in words):
         return False
-    # Sub-headings sit under a heading that spans them: at least one gap is right of a filled top cell.
-    return any(j > 0 and second[j].strip() and (first[j - 1].strip() or (header, j) in merged_across) for j in gaps) \
-        or filled(data) > filled(second)
+
+    def spans(j: int) -> bool:  # the heading over column j covers more than column j
+        return (not first[j].strip() or (header, j) in merged_across
+                or (j + 1 < width and (not first[j + 1].strip() or (header, j + 1) in merged_across)))
+
+    for j in range(width):
+        sub = second[j].strip()
+        if sub and sub != first[j].strip() and not spans(j):
+            return False
+    return True
 
 
 def clean_names(names: list[str]) -> list[str]:

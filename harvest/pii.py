@@ -42,37 +42,48 @@ from stdnum.cn import ric, uscc
 
 _D = "[0-9０-９]"
 _ND = "[^0-9０-９]"
+# What people put between groups of digits: spaces of every width, dashes of every length,
+# dots, slashes, brackets.
+_SEP_CHARS = r" \-.\/()（）—–‐－·\x{00a0}\x{3000}"
+_S = f"[{_SEP_CHARS}]"
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领"
 # RE2 (inside Arrow) has no look-around: boundaries are "start, end or a non-digit".
 _CANDIDATE = "|".join([
-    rf"(^|{_ND})(\+|＋)?(86|0086)?[- ]?[1１][3-9３-９]{_D}([- ]?{_D}){{8}}($|{_ND})",       # mobile
-    rf"(^|{_ND}){_D}{{6}}(18|19|20|１８|１９|２０){_D}{{2}}{_D}{{4}}{_D}{{3}}[0-9０-９XxＸｘ]($|{_ND})",  # ID 18
-    rf"(^|{_ND}){_D}{{15}}($|{_ND})",                                                  # ID 15
-    rf"(^|{_ND}){_D}{{4}}([- ]?{_D}{{4}}){{3}}([- ]?{_D}{{1,3}})?($|{_ND})",           # bank card
-    rf"(^|{_ND})0{_D}{{2,3}}[- ]?{_D}{{7,8}}($|{_ND})",                                  # landline
-    r"[A-Za-z0-9._%+\-]@[A-Za-z0-9\-]+\.",                                              # e-mail
-    rf"[{_PROVINCES}][A-HJ-NP-Z][·•.\- ]?[A-HJ-NP-Z0-9]{{4,5}}[A-HJ-NP-Z0-9挂学警港澳]($|[^A-Za-z0-9])",  # plate
-    r"(护照|通行证|台胞证|证件)",                                                          # a document named in text
-    r"(^|[^A-Za-z0-9])[EeGgDdSsPpCcHhMmTt][A-Za-z]?[0-9]{7,8}($|[^0-9])",               # passport / permit shape
-    r"(^|[^0-9A-Z])9[2][0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}($|[^0-9A-Z])",              # USCC of an individual business
+    rf"(^|{_ND})(\+|＋)?(86|0086)?{_S}*[1１][3-9３-９]{_D}({_S}*{_D}{{4}}){{2}}($|{_ND})",      # mobile
+    rf"(^|{_ND}){_D}{{6}}{_S}?{_D}{{4}}{_S}?{_D}{{4}}{_S}?{_D}{{3}}[0-9０-９XxＸｘ]($|{_ND})",    # ID 18
+    rf"(^|{_ND}){_D}{{15}}($|{_ND})",                                                       # ID 15
+    rf"(^|{_ND}){_D}{{4}}({_S}?{_D}{{4}}){{3}}({_S}?{_D}{{1,3}})?($|{_ND})",                 # bank card
+    rf"(^|{_ND})[(（]?[0０]{_D}{{2,3}}[)）]?{_S}?{_D}{{7,8}}($|{_ND})",                       # landline
+    r"[A-Za-z0-9._%+\-＿][@＠][A-Za-z0-9\-]+[.．]",                                          # e-mail
+    rf"[{_PROVINCES}] ?[A-HJ-NP-Za-hj-np-z][·•.\- ]?[A-HJ-NP-Za-hj-np-z0-9]{{4,5}}",        # plate
+    r"(护照|通行证|台胞证|证件|住|地址)",                                                      # words that name a document or a home
+    r"(^|[^A-Za-z0-9])[EeGgDdSsPpCcHhMmTt][A-Za-z]?[0-9]{7,8}($|[^0-9])",                  # passport / permit shape
+    r"(^|[^0-9A-Z])92[0-9]{6}[0-9A-Za-z]{10}($|[^0-9A-Z])",                                # individual business code
 ])
 
-_MOBILE = re.compile(r"(?<!\d)(?:\+?(?:86|0086)[- ]?)?(1[3-9]\d(?:[- ]?\d){8})(?!\d)")
-_ID18 = re.compile(r"(?<![\dA-Za-z])(\d{17}[\dXx])(?![\dA-Za-z])")
+_SEP = r"[ \-.\/()—–‐·]"
+_MOBILE = re.compile(rf"(?<!\d)(?:\+?(?:86|0086){_SEP}*)?(1[3-9]\d(?:{_SEP}*\d{{4}}){{2}})(?!\d)")
+_ID18 = re.compile(rf"(?<![\dA-Za-z])(\d{{6}}{_SEP}?\d{{4}}{_SEP}?\d{{4}}{_SEP}?\d{{3}}[\dXx])(?![\dA-Za-z])")
 _ID15 = re.compile(r"(?<!\d)(\d{15})(?!\d)")
-_CARD = re.compile(r"(?<!\d)(\d{4}(?:[- ]?\d{4}){3}(?:[- ]?\d{1,3})?)(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}[- ]?\d{7,8})(?!\d)")
+_CARD = re.compile(rf"(?<!\d)(\d{{4}}(?:{_SEP}?\d{{4}}){{3}}(?:{_SEP}?\d{{1,3}})?)(?!\d)")
+_LANDLINE = re.compile(rf"(?<!\d)(\(?0\d{{2,3}}\)?{_SEP}?\d{{7,8}})(?!\d)")
 _LOCAL_PHONE = re.compile(r"(?<!\d)(\d{7,8})(?!\d)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
-_PLATE = re.compile(rf"(?<![A-Za-z0-9])([{_PROVINCES}][A-HJ-NP-Z][·•.\- ]?[A-HJ-NP-Z0-9]{{4,5}}[A-HJ-NP-Z0-9挂学警港澳])(?![A-Za-z0-9])")
+_PLATE = re.compile(rf"(?<![A-Za-z0-9])([{_PROVINCES}] ?[A-HJ-NP-Z][·•.\- ]?[A-HJ-NP-Z0-9]{{4,5}}[A-HJ-NP-Z0-9挂学警港澳]?)(?![A-Za-z0-9])",
+                    re.IGNORECASE)
 _PASSPORT = re.compile(r"(?<![A-Za-z0-9])([EGDSP][A-Z]?\d{7,8}|[CHMW][A-Z]?\d{7,8}|[0-9]{8}(?:[0-9]{2}[A-Z]?)?)(?![A-Za-z0-9])")
 _DOCUMENT_WORD = re.compile(r"(护照|通行证|台胞证|港澳|台湾居民|证件)")
 _USCC_92 = re.compile(r"(?<![0-9A-Z])(92\d{6}[0-9A-HJ-NPQRTUWXY]{10})(?![0-9A-Z])")
+# A home in free text: 住/家住/居住/住址 then a place with a house number (张伟，住柳园路128号3单元).
+_HOME_IN_TEXT = re.compile(r"(家住|居住在?|现住|住址[:：]?|住在|住)[^，,；;。]{0,20}?(路|街|巷|村|小区|社区|大道|里|弄)"
+                           r"[^，,；;。]{0,12}?\d+\s*(号|单元|室|栋|楼|户)")
+# Words that name a person in notes and text (联系人：张伟 0635-8211234).
+_PERSON_WORD = re.compile(r"(联系人|填表人|负责人|经办人|审核人|制表人|申请人|姓名|户主|本人)")
 
 # First two digits of a resident ID: the provinces, and 71/81/82/83 (Taiwan, Hong Kong, Macao).
 _PROVINCE_CODES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
                    50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83, 91}
-_NOT_PERSONAL_MAIL = (".gov.cn", ".edu.cn", ".gov", ".edu", ".org.cn")
+_NOT_PERSONAL_MAIL = (".gov.cn", ".edu.cn")
 
 SURNAMES = set("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕"
                "丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严"
@@ -93,11 +104,12 @@ _HEADER_HINTS: list[tuple[str, re.Pattern]] = [
     ("passport", re.compile(r"护照|passport", re.I)),
     ("permit", re.compile(r"通行证|台胞证|往来|居民来往", re.I)),
     ("plate", re.compile(r"车牌|号牌|车辆牌照|plate", re.I)),
-    ("phone", re.compile(r"电话|手机|联系方式|移动电话|座机|phone|mobile|tel", re.I)),
-    ("person", re.compile(r"姓名|名字|户主|联系人|申请人|经营者|负责人|法定代表人|法人代表|当事人|患者|"
-                          r"学生|职工|员工|救助对象|保障对象|对象姓名|被.*人$|^name$|person", re.I)),
-    ("home_address", re.compile(r"住址|家庭地址|居住地|户籍地|户籍所在|现住|家庭住|户口所在", re.I)),
-    ("address", re.compile(r"地址|住所|通讯地址|联系地址|address", re.I)),
+    ("phone", re.compile(r"电话|手机|联系方式|移动电话|座机|微信|phone|mobile|tel", re.I)),
+    ("person", re.compile(r"姓名|名字|户主|户名|联系人|申请人|经营者|负责人|法定代表人|法人代表|当事人|患者|"
+                          r"学生|职工|员工|对象|低保户|困难户|业主|房主|车主|持有人|持证人|居民|村民|家长|监护人|"
+                          r"老人|残疾人|收款人|领取人|被.*人$|^name$|person", re.I)),
+    ("home_address", re.compile(r"住址|家庭地址|居住地|户籍地|户籍所在|现住|家庭住|户口所在|房屋坐落|坐落|门牌", re.I)),
+    ("address", re.compile(r"地址|住所|通讯地址|联系地址|所在地|address", re.I)),
     ("organisation", re.compile(r"名称|单位|企业|机构|公司|学校|医院|组织|商户|店名", re.I)),
 ]
 
@@ -166,23 +178,30 @@ def is_individual_business_code(text: str) -> bool:
     return bool(_USCC_92.fullmatch(text)) and uscc.is_valid(text)
 
 
-def looks_like_name(text: str) -> bool:
-    """2–4 Chinese characters starting with a common surname, not a place or body ('古楼街道')."""
+def looks_like_name(text: str, *, strict: bool = True) -> bool:
+    """2–4 Chinese characters (a few more with ·), not a place or body ('古楼街道'); strict:
+    starting with a common surname too (for columns whose header does not say 姓名)."""
     t = text.strip()
-    if not (2 <= len(t) <= 4) or not all("\u4e00" <= c <= "\u9fff" or c == "·" for c in t):
+    if not (2 <= len(t) <= 4 or ("·" in t and len(t) <= 12)) or not all("\u4e00" <= c <= "\u9fff" or c == "·" for c in t):
         return False
     if t.endswith(_NOT_A_NAME_END):
         return False
-    return t[0] in SURNAMES or t.startswith(_COMPOUND_SURNAMES)
+    return not strict or t[0] in SURNAMES or t.startswith(_COMPOUND_SURNAMES)
 
 
 def is_masked(text: str) -> bool:
-    return "*" in text or "＊" in text or "×" in text
+    """Masked (脱敏) the way masks are written: two or more stars in a row. A single * or ×
+    in a cell (规格2×3, a footnote mark) masks nothing."""
+    return "**" in text or "＊＊" in text or "××" in text
 
 
 def normalise(text: str) -> str:
-    """Full-width digits and letters as ASCII (NFKC), as a person reads them."""
-    return unicodedata.normalize("NFKC", text)
+    """Full-width digits and letters as ASCII (NFKC), as a person reads them; odd spaces and
+    dashes as plain ones."""
+    return unicodedata.normalize("NFKC", text).translate(_PLAIN)
+
+
+_PLAIN = str.maketrans({"\u3000": " ", "\u00a0": " ", "－": "-", "—": "-", "–": "-", "‐": "-", "（": "(", "）": ")"})
 
 
 def _personal_mail(address: str) -> bool:
@@ -193,12 +212,12 @@ def _personal_mail(address: str) -> bool:
 def value_kinds(text: str) -> list[tuple[str, str]]:
     """The personal data in one value, as (kind, the matched text); strict shapes only (the
     column rules in TableScanner add what depends on the header or on other columns)."""
-    if not text or is_masked(text):
+    if not text:
         return []
     t = normalise(text)
     found: list[tuple[str, str]] = []
     for m in _ID18.finditer(t):
-        if is_id_number(m.group(1)):
+        if is_id_number(_digits(m.group(1)[:-1]) + m.group(1)[-1]):
             found.append(("id_number", m.group(1)))
     for m in _ID15.finditer(t):
         found.append(("id15_shape", m.group(1)))
@@ -215,7 +234,9 @@ def value_kinds(text: str) -> list[tuple[str, str]]:
         if _personal_mail(m.group(1)):
             found.append(("email", m.group(1)))
     for m in _PLATE.finditer(t):
-        found.append(("plate", m.group(1)))
+        plate = re.sub(r"[·•.\- ]", "", m.group(1))
+        if 7 <= len(plate) <= 8:
+            found.append(("plate", m.group(1)))
     if _DOCUMENT_WORD.search(t):
         for m in _PASSPORT.finditer(t):
             word = t[max(0, m.start() - 12):m.start()]
@@ -228,6 +249,9 @@ def value_kinds(text: str) -> list[tuple[str, str]]:
             found.append(("individual_business_candidate", m.group(1)))
     for m in _LANDLINE.finditer(t):
         found.append(("landline_candidate", m.group(1)))
+    home = _HOME_IN_TEXT.search(t)
+    if home:
+        found.append(("home_in_text", home.group(0)))
     return found
 
 
@@ -313,14 +337,24 @@ class TableScanner:
     def feed(self, batch: pa.RecordBatch) -> None:
         person_cols = [i for i, c in enumerate(self.columns) if "person" in c.hints]
         address_cols = [i for i, c in enumerate(self.columns) if c.hints & {"home_address", "address"}]
+        if self.rows == 0:
+            self._scan_names()
         for col, column in zip(self.columns, batch.columns, strict=True):
-            text = _as_text(column)
+            text = _as_text(column, every_number=bool(col.hints & {"phone", "id_number", "bank_card"}))
             if text is None:
                 continue
             self._scan_column(col, text, first=self.rows == 0)
         if person_cols and address_cols:
             self._pair_names_and_addresses(batch, person_cols, address_cols)
         self.rows += batch.num_rows
+
+    def _scan_names(self) -> None:
+        """The header is published too: a column named 张伟13912345678 is personal data."""
+        self.name_findings = []
+        for col in self.columns:
+            for kind, matched in dict(value_kinds(col.name)).items():
+                if kind in STRICT_KINDS:
+                    self.name_findings.append(Finding(col.name, kind, 1, [mask(kind, matched)], "column_name"))
 
     def _scan_column(self, col: _Column, text: pa.Array, *, first: bool) -> None:
         if first and len(text) >= 200:
@@ -349,7 +383,7 @@ class TableScanner:
                 for value in sample.to_pylist():
                     if value and not is_masked(value):
                         col.nonempty += 1
-                        if looks_like_name(value):
+                        if looks_like_name(value, strict=False):
                             col.names_seen += 1
 
     def _header_shapes(self, col: _Column, value: str, n: int) -> None:
@@ -378,8 +412,8 @@ class TableScanner:
             names = batch.column(p).to_pylist()
             for a in address_cols:
                 for name, address in zip(names, batch.column(a).to_pylist(), strict=True):
-                    if name and address and not is_masked(str(name)) and not is_masked(str(address)) \
-                            and looks_like_name(str(name)):
+                    if name and address and "*" not in str(name) and not is_masked(str(address)) \
+                            and looks_like_name(str(name), strict=False):
                         self._name_address_rows += 1
                         if len(self._name_address_examples) < self.MAX_EXAMPLES:
                             self._name_address_examples.append(f"{mask('name', str(name))} · {mask('address', str(address))}")
@@ -392,8 +426,11 @@ class TableScanner:
 
     def findings(self) -> list[Finding]:
         people = bool(self.person_columns())
-        has_org = any("organisation" in c.hints and "person" not in c.hints for c in self.columns)
-        out: list[Finding] = []
+        # Names of people acting for a business (法定代表人, 负责人) next to its address are the
+        # business's public record; anyone else's name next to an address is a home address.
+        business_roles = all(re.search("法定代表人|法人|负责人|经营者", c.name) for c in self.columns if "person" in c.hints)
+        has_org = business_roles and any("organisation" in c.hints and "person" not in c.hints for c in self.columns)
+        out: list[Finding] = list(getattr(self, "name_findings", []))
         for col in self.columns:
             counts, ex = col.counts, col.examples
 
@@ -403,6 +440,7 @@ class TableScanner:
 
             for kind in ("id_number", "mobile", "email", "plate"):
                 add(kind, kind)
+            add("name_address", "home_in_text")
             # Weak shapes: the header says so, or most numbers of that shape pass the check
             # (random 15-digit codes pass the date check ~3 % of the time, card numbers Luhn 10 %).
             ids15 = counts.get("id_number_15", 0)
@@ -415,7 +453,8 @@ class TableScanner:
                 add(kind, kind)
             if people:
                 add("individual_business", "individual_business_candidate", "pairing")
-                add("landline", "landline_candidate", "pairing")
+                if not has_org:  # a business's phone next to its legal representative is public
+                    add("landline", "landline_candidate", "pairing")
             already = {f.kind for f in out if f.column == col.name}
             for source, kind in (("header_id_number", "id_number"), ("header_bank_card", "bank_card"),
                                  ("header_passport", "passport"), ("header_permit", "permit")):
@@ -430,7 +469,11 @@ class TableScanner:
         return out
 
 
-def _as_text(column: pa.Array) -> pa.Array | None:
+STRICT_KINDS = {"id_number", "id_number_15", "mobile", "email", "plate", "passport", "permit", "home_in_text",
+                "bank_card_candidate"}
+
+
+def _as_text(column: pa.Array, *, every_number: bool = False) -> pa.Array | None:
     """A column as strings when it can hold personal data: text, and integers long enough to
     be a phone, ID or card number (an ID or phone column is often inferred as int64)."""
     if isinstance(column, pa.ChunkedArray):
@@ -443,7 +486,7 @@ def _as_text(column: pa.Array) -> pa.Array | None:
         # A phone number saved from Excel may arrive as 13912345678.0: long numbers are read
         # as the digits a person sees.
         bounds = pc.min_max(column).as_py()
-        if bounds["max"] is None or max(abs(bounds["max"]), abs(bounds["min"])) < 10_000_000:
+        if bounds["max"] is None or (max(abs(bounds["max"]), abs(bounds["min"])) < 1_000_000 and not every_number):
             return None
         if pa.types.is_floating(column.type):
             column = pc.cast(pc.floor(column), pa.int64(), safe=False)
@@ -471,12 +514,28 @@ def scan_parquet(path) -> list[Finding]:  # noqa: ANN001
     return scanner.findings()
 
 
-def scan_text(lines: Iterable[str]) -> list[Finding]:
-    """Title and note lines of a table (填表人：张三 13912345678)."""
-    rows = [line for line in lines if line]
-    if not rows:
-        return []
-    return scan_table(pa.table({"表注": pa.array(rows, pa.string())}))
+def scan_text(lines: Iterable[str], label: str = "表注") -> list[Finding]:
+    """Lines of text that are not a table: titles and notes around a table (填表人：张伟
+    13912345678), sheet names, catalog fields. A landline counts where the line names a
+    person (联系人, 填表人 …) or holds a name."""
+    counts: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}
+    for line in lines:
+        if not line:
+            continue
+        kinds = dict(value_kinds(line))
+        if "landline_candidate" in kinds and (_PERSON_WORD.search(normalise(line)) or any(
+                looks_like_name(w) for w in re.findall(r"[\u4e00-\u9fff·]{2,4}", line))):
+            kinds["landline"] = kinds["landline_candidate"]
+        if "home_in_text" in kinds:
+            kinds["name_address"] = kinds.pop("home_in_text")
+        for kind, matched in kinds.items():
+            if kind in STRICT_KINDS | {"landline", "name_address"} and not kind.endswith("_candidate"):
+                counts[kind] = counts.get(kind, 0) + 1
+                shown = examples.setdefault(kind, [])
+                if len(shown) < TableScanner.MAX_EXAMPLES:
+                    shown.append(mask(kind, matched))
+    return [Finding(label, kind, n, examples[kind], "value") for kind, n in counts.items()]
 
 
 # ----------------------------------------------------------------------------- masking (脱敏)

@@ -32,7 +32,7 @@ from portal.models import (
 from portal.storage import Storage
 
 from . import gate
-from .classify import classify, parse_open_class
+from .classify import Classification, classify, parse_open_class
 from .convert import DEFAULT_ROW_GROUP_BYTES, ConversionError, TableInfo, convert_csv, convert_xlsx
 from .curation import PENDING_REASON, apply_edits, pending_restriction, purge_files
 from .entry import CatalogEntry, FileRef, files_fingerprint
@@ -167,8 +167,10 @@ class Harvester:
         except _EntryFailed as exc:
             result = EntryResult(entry.source_ref, None, "failed", str(exc))
         except Exception as exc:  # one entry never stops the harvest
+            # The report names the error only: its text may quote a cell (personal data).
             log.exception("entry %s failed", entry.source_ref)
-            result = EntryResult(entry.source_ref, None, "failed", f"内部错误 / internal error: {exc!r}"[:500])
+            result = EntryResult(entry.source_ref, None, "failed",
+                                 f"内部错误，已记入日志 / internal error, logged: {type(exc).__name__}")
         with self.sessions.begin() as s:
             result.dataset_id = self._record_broken(s, entry, source_id, result.reason)
             s.add(_job_entry(job_id, result))
@@ -193,6 +195,12 @@ class Harvester:
             else:
                 raw_class, basis = ds.class_override, ds.override_basis
         decision = classify(raw_class, basis)
+        metadata_details = None
+        if decision.hold_reason is None and decision.open_class is not OpenClass.NOT_OPEN:
+            # What the catalog says is published with the data: it passes the same scan.
+            metadata_details = metadata_findings(entry)
+            if metadata_details:
+                decision = Classification(decision.open_class, gate.summary(metadata_details))
         open_class = decision.open_class.value if decision.open_class else None
         fetches_files = decision.hold_reason is None and decision.open_class is not OpenClass.NOT_OPEN
 
@@ -229,6 +237,7 @@ class Harvester:
                 status = DatasetStatus.HELD.value if hold_reason else DatasetStatus.INTERNAL.value
             elif hold_reason:
                 status = DatasetStatus.HELD.value
+                details = metadata_details
             else:
                 # The files are as last seen and their versions passed through the gate.
                 reuse = (ds.files_fingerprint == files_fp and ds.current_distributions
@@ -399,6 +408,27 @@ def _unchanged(ds: Dataset, meta_fp: str, files_fp: str | None) -> bool:
     return (ds.status != DatasetStatus.WITHDRAWN.value and ds.metadata_fingerprint == meta_fp
             and files_fp is not None and ds.files_fingerprint == files_fp
             and all(d.scan_status for d in ds.current_distributions))
+
+
+CATALOG_TEXT_FIELDS = {"title": "信息资源名称", "summary": "信息资源摘要", "open_conditions": "开放条件",
+                       "share_conditions": "共享条件", "domain": "数据领域", "update_cycle": "更新周期",
+                       "data_format": "信息资源格式", "legal_basis": "法律依据", "resource_code": "信息资源代码"}
+
+
+def metadata_findings(entry: CatalogEntry) -> list[dict]:
+    """Personal information in the catalog's own words (title, summary, keywords, conditions,
+    file names, any extra field): they become the public page, the search index and the API."""
+    texts = {label: [getattr(entry, field) or ""] for field, label in CATALOG_TEXT_FIELDS.items()}
+    texts["关键词"] = list(entry.tags)
+    texts["数据文件名"] = [f.name for f in entry.files]
+    for key, value in entry.extra.items():
+        if isinstance(value, str):
+            texts.setdefault(str(key), []).append(value)
+    found = []
+    for label, lines in texts.items():
+        for finding in scan_text(lines, label):
+            found.append({"code": "personal_metadata", **finding.as_dict()})
+    return found
 
 
 def _masking_key(masking: dict | None) -> str:

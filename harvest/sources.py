@@ -244,10 +244,10 @@ class CkanSource:
         self.timeout = timeout
         self.api = RemoteCKAN(self.location, apikey=token, user_agent="dongchangfu-portal-harvester/0.1")
         me = host_key(self.location)
-        # The CKAN host is allowed (its uploads live there) and is the only one given the token.
+        # The CKAN host (and port: not every service on that machine) is allowed, since its
+        # uploads live there, and it is the only one given the token.
         self.fetch_policy = FetchPolicy(
-            allowed_hosts=(urlparse(self.location).hostname.lower(), me,
-                           *(_env_hosts() if allowed_hosts is None else allowed_hosts)),
+            allowed_hosts=(me, *(_env_hosts() if allowed_hosts is None else allowed_hosts)),
             token_headers={"Authorization": token} if token else {}, token_host=me)
 
     def list_entries(self) -> list[CatalogEntry]:

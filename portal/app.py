@@ -143,6 +143,15 @@ def create_app(config: dict | None = None) -> Flask:
         if any(_has_nul(v) for v in values):
             raise BadRequest("请求中含有空字符（NUL） / the request contains a NUL character")
 
+    @app.before_request
+    def _ids_the_database_can_hold() -> None:
+        """/download/99999999999999999999.csv: no row has such an id (and the database would
+        raise on it): not found, before any query."""
+        from werkzeug.exceptions import NotFound
+
+        if any(isinstance(v, int) and not -2**31 <= v < 2**31 for v in (request.view_args or {}).values()):
+            raise NotFound()
+
     @app.errorhandler(FileNotFoundError)
     def _file_gone(exc: FileNotFoundError):  # noqa: ANN202
         """A data file missing behind the portal's back (a storage fault, a restore half done):

@@ -137,6 +137,37 @@ def reindex(obj: dict) -> None:
     click.echo(f"indexed {n} public datasets into {where}")
 
 
+@main.command()
+@click.pass_obj
+def rescan(obj: dict) -> None:
+    """Scan every stored version again for personal information with the current rules:
+    datasets now found holding it are held (and leave search), replaced versions that are not
+    clean are removed from storage. Run it after an upgrade that taught the scan new kinds."""
+    from sqlalchemy import select
+    from tqdm import tqdm
+
+    from harvest import gate
+
+    from .models import ClassificationEvent, Dataset
+    from .search.sync import sync
+
+    ctx = _context(**obj)
+    with ctx.sessions() as s:
+        ids = s.scalars(select(Dataset.id).where(Dataset.status.in_(("published", "held")))).all()
+    changed = 0
+    for ds_id in tqdm(ids, desc="复查 rescan", unit="项", file=sys.stderr):
+        with ctx.sessions.begin() as s:
+            ds = s.get(Dataset, ds_id)
+            before = (ds.open_class, ds.status)
+            if new := gate.rescan(s, ctx.storage, ds):
+                changed += 1
+                s.add(ClassificationEvent(dataset_id=ds.id, from_class=before[0], to_class=ds.open_class,
+                                          from_status=before[1], to_status=new, legal_basis=ds.legal_basis,
+                                          actor="portal rescan", note=ds.hold_reason or "复查未发现问题 / rescan found nothing"))
+    sync(ctx.sessions, ctx.search)
+    click.echo(f"rescanned {len(ids)} datasets; {changed} changed status")
+
+
 def _progress_bar():  # noqa: ANN202
     from tqdm import tqdm
 

@@ -186,7 +186,7 @@ def test_messy_department_files_through_the_real_ckan_put_nothing_personal_in_pu
     assert actions["eldercare"][0] == "created", actions["eldercare"]
     assert actions["unfounded"][0] == "held" and "待定" in actions["unfounded"][1]
     for name in ("login-page", "elsewhere"):
-        assert actions[name][0] == "failed" and "拒绝" in actions[name][1]
+        assert actions[name][0] == "failed" and "拒绝" in actions[name][1], actions[name]
     with ctx.sessions() as s:
         table = s.scalar(select(Dataset).where(Dataset.name == "eldercare")).current_distributions[0].tables[0]
         assert [f["name"] for f in table.schema] == ["机构名称", "联系方式_电话", "联系方式_传真", "床位数"]

@@ -191,3 +191,17 @@ def test_odd_input_answers_with_a_message_not_a_500(client, ctx, tmp_path):
         assert resp.status_code == 503, (url, resp.status_code)
         message = resp.get_json()["error"]["message"] if url.startswith("/api/") else resp.get_data(as_text=True)
         assert "数据文件暂时不可用" in message
+
+
+
+@pytest.mark.parametrize("url", ["/dataset/x/download/99999999999999999999.csv", "/dataset/x/bundle/99999999999999999999.zip",
+                                 "/api/3/action/resource_show?id=99999999999999999999",
+                                 "/api/3/action/resource_show?id=9223372036854775808-csv"])
+def test_ids_beyond_the_databases_integers_are_not_found(client, url):
+    assert client.get(url).status_code == 404
+
+
+def test_a_file_with_cr_line_endings_gets_a_message(ctx, tmp_path):
+    (tmp_path / "d.csv").write_bytes("站点,泊位\r东昌湖,120\r".encode())
+    [result] = harvest(ctx, tmp_path, [entry("371502-ZFJ-0020", "停车场", file="d.csv")]).entries
+    assert result.action == "failed" and "CR" in result.reason and "内部错误" not in result.reason

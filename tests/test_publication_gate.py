@@ -51,6 +51,32 @@ SHAPES = {
                                   ["柳园路128号3单元"]),
     "a person's landline": (["姓名", "联系电话"], ["杨洋", "0635-8211234"], ["8211234"]),
     "individual business code next to a name": (["经营者", "统一社会信用代码"], ["黄勇", USCC_92], [USCC_92]),
+    # found by the attack review: shapes the first scan let through
+    "a star in the cell": (["联系电话"], ["13812345678（*已核实）"], ["13812345678"]),
+    "a masked number beside a real one": (["电话"], ["139****5678；备用13812345678"], ["13812345678"]),
+    "a times sign in the cell": (["备注"], [f"规格2×3，经办人身份证{ID18}"], [ID18]),
+    "mobile with dots": (["手机"], ["139.1234.5678"], ["139.1234.5678"]),
+    "mobile with no-break spaces": (["手机"], ["139\u00a01234\u00a05678"], ["139\u00a01234\u00a05678"]),
+    "mobile with ideographic spaces": (["手机"], ["139\u30001234\u30005678"], ["139\u30001234\u30005678"]),
+    "mobile with long dashes": (["手机"], ["139—1234—5678"], ["139—1234—5678"]),
+    "mobile with slashes": (["手机"], ["139/1234/5678"], ["139/1234/5678"]),
+    "mobile in brackets": (["手机"], ["(139)1234-5678"], ["(139)1234"]),
+    "ID in groups": (["证件"], [f"{ID18[:6]} {ID18[6:14]} {ID18[14:]}"], [f"{ID18[:6]} {ID18[6:14]} {ID18[14:]}"]),
+    "ID with dots": (["备注"], [f"{ID18[:6]}.{ID18[6:14]}.{ID18[14:]}"], [f"{ID18[:6]}.{ID18[6:14]}.{ID18[14:]}"]),
+    "landline in brackets next to a name": (["姓名", "联系电话"], ["张伟", "(0635)8211234"], ["8211234"]),
+    "landline with a full-width dash": (["姓名", "联系电话"], ["张伟", "0635－8211234"], ["0635－8211234"]),
+    "landline as a number next to names": (["姓名", "联系电话"], ["张伟", "8211234"], ["8211234"]),
+    "户名 with a home address": (["户名", "家庭住址"], ["张伟", "柳园路128号3单元"], ["柳园路128号3单元"]),
+    "低保户 with 居住地址": (["低保户", "居住地址", "保障人数"], ["张伟", "柳园路128号", "3"], ["柳园路128号"]),
+    "业主 with 房屋坐落": (["业主", "房屋坐落", "面积"], ["张伟", "柳园路128号", "80"], ["柳园路128号"]),
+    "name, employer and contact address": (["姓名", "工作单位", "联系地址"], ["张伟", "聊城市某公司", "柳园路128号"], ["柳园路128号"]),
+    "rare surnames": (["姓名", "家庭住址"], ["蔺伟", "光岳路3号2单元"], ["光岳路3号2单元"]),
+    "name and home in one cell": (["备注"], ["张伟，住聊城市东昌府区柳园路128号3单元"], ["柳园路128号3单元"]),
+    "full-width at sign": (["邮箱"], ["chenjing1990＠163.com"], ["chenjing1990"]),
+    "personal mail under .org.cn": (["邮箱"], ["chenjing1990@163.org.cn"], ["chenjing1990"]),
+    "lower-case plate": (["车牌"], ["鲁p·a1234"], ["鲁p·a1234"]),
+    "plate with a space": (["车辆"], ["鲁 PA1234"], ["鲁 PA1234"]),
+    "personal data as a column name": (["站点", "张伟13912345678"], ["东昌湖", "1"], ["13912345678"]),
 }
 
 
@@ -293,3 +319,70 @@ def test_the_bureau_reads_the_report_in_words_with_the_fix(client, ctx, tmp_path
     assert "13912345678" not in page
     english = client.get(f"/admin/harvest?job={job}&lang=en").get_data(as_text=True)
     assert "mobile numbers in 1 row" in english
+
+
+
+def test_a_data_row_is_never_taken_for_a_second_header_row(client, ctx, tmp_path):
+    (tmp_path / "d.csv").write_text("姓名,联系电话,\n张伟,139-1234-5678,组长\n李*,138****5678,组员\n", encoding="utf-8")
+    [result] = harvest(ctx, tmp_path, [entry("371502-MZJ-0005", "名单", file="d.csv")]).entries
+    assert result.action == "held" and "手机号码" in result.reason
+    table = dataset(ctx, "371502-mzj-0005").distributions[0].tables[0]
+    assert [f["name"] for f in table.schema] == ["姓名", "联系电话", "列3"] and table.row_count == 2
+    assert leaks(client, ctx, ["1391234", "139-1234-5678"]) == {}
+
+
+@pytest.mark.parametrize("note", ["联系人：张伟 0635-8211234", "填表人：张伟，家住柳园路128号3单元", "联系电话：139.1234.5678"])
+def test_notes_and_titles_with_personal_data_are_not_shown(client, ctx, tmp_path, note):
+    (tmp_path / "d.csv").write_text(f"停车场名录\n站点,泊位\n东昌湖停车场,120\n{note}\n", encoding="utf-8")
+    [result] = harvest(ctx, tmp_path, [entry("371502-ZFJ-0007", "停车场", file="d.csv")]).entries
+    assert result.action == "created" and "未公开" in result.reason  # the table is clean; the note stays out
+    page = client.get("/dataset/371502-zfj-0007").get_data(as_text=True)
+    assert "停车场名录" in page and note not in page
+
+
+def test_a_sheet_named_after_a_person_holds_the_workbook(client, ctx, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "张伟13912345678"
+    wb.active.append(["站点", "泊位"])
+    wb.active.append(["东昌湖停车场", 120])
+    wb.save(tmp_path / "b.xlsx")
+    [result] = harvest(ctx, tmp_path, [entry("371502-ZFJ-0008", "停车场", file="b.xlsx")]).entries
+    assert result.action == "held" and "工作表名称" in result.reason
+    assert leaks(client, ctx, ["13912345678"]) == {}
+
+
+@pytest.mark.parametrize("field,value", [("信息资源名称", "张伟（身份证{id}）低保审批"), ("信息资源摘要", "经办人李娜，手机13812345678"),
+                                         ("关键词", "王强15912345678"), ("数据文件", "张伟13912345678.csv")])
+def test_personal_data_in_the_catalogs_own_words_holds_the_entry(client, ctx, tmp_path, field, value):
+    value = value.format(id=ID18)
+    write_csv(tmp_path / ("张伟13912345678.csv" if field == "数据文件" else "d.csv"), ["站点"], [["东昌湖"]])
+    row = entry("371502-ZFJ-0010", "停车场", file="d.csv")
+    row[field] = value
+    [result] = harvest(ctx, tmp_path, [row]).entries
+    assert result.action == "held" and "目录中的" in result.reason, result.reason
+    assert leaks(client, ctx, [ID18, "13812345678", "15912345678", "13912345678"]) == {}
+
+
+def test_rescan_applies_new_rules_to_versions_already_published(client, ctx, tmp_path):
+    from click.testing import CliRunner
+    from sqlalchemy import update
+
+    from portal.cli import main
+    from portal.models import DataTable, Distribution
+
+    write_csv(tmp_path / "d.csv", ["姓名", "手机"], [["张伟", "13912345678"]])
+    harvest(ctx, tmp_path, [entry("371502-ZFJ-0011", "名单", file="d.csv")])
+    with ctx.sessions.begin() as s:  # as if published under an older, weaker scan
+        s.execute(update(Distribution).values(scan_status="clean"))
+        s.execute(update(DataTable).values(findings=[]))
+        from portal.models import Dataset
+        s.execute(update(Dataset).values(status="published", hold_reason=None, hold_details=None))
+    assert client.get("/dataset/371502-zfj-0011").status_code == 200
+    result = CliRunner().invoke(main, ["--instance", str(ctx.settings.instance_path), "rescan"],
+                                env={"PORTAL_DATABASE_URL": ctx.settings.database_url,
+                                     "PORTAL_SEARCH_BACKEND": ctx.settings.search_backend})
+    assert result.exit_code == 0 and "1 changed status" in result.output, result.output
+    assert client.get("/dataset/371502-zfj-0011").status_code == 404
+    assert leaks(client, ctx, ["13912345678"]) == {}

@@ -288,7 +288,7 @@ def resource_show():
     args = params()
     resource_id = str(args.get("id") or "")
     table_id, _, fmt = resource_id.partition("-")
-    if not table_id.isdigit():
+    if not table_id.isdigit() or int(table_id) >= 2**31:
         return error("resource_show", 404, "Not Found Error", "Not found")
     s = db()
     table = s.get(DataTable, int(table_id))
