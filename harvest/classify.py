@@ -44,12 +44,31 @@ _TITLE = re.compile(r"《\s*([^《》]{2,})\s*》")
 # 东昌政办字〔2020〕12号, 国发[2016]51号, 鲁政办发（2021）9号, 省政府令第344号
 _DOC_NUMBER = re.compile(r"[〔［\[【（(]\s*((?:19|20)\d{2})\s*[〕］\]】）)]\s*第?\s*(\d{1,4})\s*号|令\s*第\s*(\d{1,4})\s*号")
 _INSTRUMENT_WORDS = ("条例", "办法", "规定", "决定", "通知", "意见", "细则", "规则", "规范", "标准", "指引", "批复",
-                     "命令", "纲要", "公约", "解释", "方案", "目录", "清单", "法")
+                     "命令", "纲要", "公约", "解释", "方案", "目录", "清单", "法典", "法")
+# Laws whose short names are how people cite them; any other "…法" names at least five characters
+# (数据法, 隐私法, 个人信息法 are not laws of the People's Republic).
+_SHORT_LAWS = {"宪法", "民法典", "刑法", "统计法", "保密法", "档案法", "税法", "会计法", "审计法", "测绘法", "气象法",
+               "水法", "森林法", "草原法", "矿产资源法", "土地管理法", "城乡规划法", "建筑法", "公路法", "铁路法",
+               "民航法", "邮政法", "电力法", "教育法", "教师法", "高等教育法", "职业教育法", "药品管理法", "执业医师法",
+               "传染病防治法", "食品安全法", "产品质量法", "广告法", "商标法", "专利法", "著作权法", "反垄断法",
+               "网络安全法", "数据安全法", "个人信息保护法", "密码法", "电子商务法", "电子签名法", "行政许可法",
+               "行政处罚法", "行政诉讼法", "行政复议法", "国家安全法", "反恐怖主义法", "反间谍法", "治安管理处罚法",
+               "道路交通安全法", "消防法", "安全生产法", "突发事件应对法", "环境保护法", "劳动法", "劳动合同法",
+               "社会保险法", "就业促进法", "公司法", "合伙企业法", "银行业监督管理法", "保险法", "证券法", "预算法",
+               "政府采购法", "招标投标法", "价格法", "计量法", "标准化法", "未成年人保护法", "妇女权益保障法",
+               "残疾人保障法", "老年人权益保障法", "兵役法", "退役军人保障法", "人口与计划生育法", "母婴保健法",
+               "基本医疗卫生与健康促进法", "医师法", "疫苗管理法", "中医药法", "精神卫生法", "慈善法", "红十字会法",
+               "村民委员会组织法", "居民委员会组织法", "公证法", "律师法", "法官法", "检察官法", "监察法", "公务员法",
+               "保守国家秘密法", "反洗钱法", "出境入境管理法", "居民身份证法", "户口登记条例"}
+# Not a basis, wherever it stands: 不适用《数据安全法》, tbd《…》, 同上（〔2020〕1号）, 局长办公会决定.
+_DENIAL = re.compile(r"暂无|不适用|暂不|待定|待补|待完善|待确认|同上|见附件|详见|tbd|todo|^无|^否|原《|(?<![\u4e00-\u9fff])无[（(]|"
+                     r"办公会|会议|领导|局长|主任|书记|电话|口头|要求|工作需要|内部|本单位|本局|本委|本部门|我局|我单位|"
+                     r"某某|xx|XX|ＸＸ|测试|示例|样例|相关法|有关法|制度", re.IGNORECASE)
 _INSTRUMENT = re.compile(r"([\u4e00-\u9fff]{1,40})(" + "|".join(_INSTRUMENT_WORDS) + r")(?=$|[^\u4e00-\u9fff]|第)")
 # Words that make a name too vague to look up: 内部规定, 相关管理办法, 有关法律法规, 本办法, 某某法.
 _VAGUE = re.compile(r"^(根据|依据|按照|参照|遵照|依照|按|据)?(国家|上级|本单位|本部门|单位|部门|内部|相关|有关|其他|"
                     r"该|此|本|某|上述|以上|法律|法规|文件|政策|管理|实施|和|及|与|或|等|的|各项|一般|具体|现行)*$")
-_ARTICLE = re.compile(r"第[一二三四五六七八九十百零〇\d]+条(第[一二三四五六七八九十\d]+[款项])?")
+_ARTICLE = re.compile(r"第[一二三四五六七八九十百千零〇\d]+条(第[一二三四五六七八九十\d]+[款项])?")
 
 
 def _doc_number_ok(m: re.Match) -> bool:
@@ -63,7 +82,7 @@ def _doc_number_ok(m: re.Match) -> bool:
 
 def _named_instrument(text: str) -> str | None:
     """The first instrument the text names specifically enough to be looked up."""
-    for clause in re.split(r"[，,；;、。和及与或]", text.replace("《", "").replace("》", "")):
+    for clause in re.split(r"[，,；;、。]", text.replace("《", "").replace("》", "")):
         for m in _INSTRUMENT.finditer(clause):
             name, kind = m.group(1), m.group(2)
             specific = re.sub(r"^(根据|依据|按照|参照|遵照|依照)", "", name)
@@ -71,7 +90,13 @@ def _named_instrument(text: str) -> str | None:
             for word in _INSTRUMENT_WORDS:
                 if len(word) == 2 and kind == word[1] and specific.endswith(word[0]):
                     specific, kind = specific[:-1], word
-            if _VAGUE.match(specific) or len(re.sub("[国家省市区县]", "", specific)) < (2 if kind in ("法", "条例") else 4):
+            if _VAGUE.match(specific) or re.fullmatch(r"(法|条例|办法|规定|法规)+", specific):
+                continue
+            if kind in ("法", "法典"):
+                full = re.sub("^中华人民共和国", "", specific + kind)
+                if full not in _SHORT_LAWS and len(full) < 6:
+                    continue
+            elif len(re.sub("[国家省市区县]", "", specific)) < (2 if kind == "条例" else 5):
                 continue
             return specific + kind
     return None
@@ -94,14 +119,18 @@ def read_legal_basis(text: str | None) -> LegalBasis:
         return LegalBasis(False, f"「{bare}」是占位词，不是法律依据：请写明法律、法规或文件的名称（如《…》）或文号 / "
                                  f"“{bare}” is a placeholder, not a legal basis: name the law, regulation or document")
     article = _ARTICLE.search(raw)
+    if _DENIAL.search(raw):
+        return LegalBasis(False, f"「{bare[:40]}」不是有效的法律依据：含有「{_DENIAL.search(raw).group(0)}」这样的占位、否定或"
+                                 f"内部用语，请写明适用的法律、法规或文件名称及文号 / “{bare[:40]}” is no legal basis: "
+                                 f"it holds a placeholder, a denial or internal wording")
     names: list[str] = []
     for m in _TITLE.finditer(raw):
         inner = m.group(1).strip()
-        # A title names something: Chinese words, not 《xx》, 《——》 or 《000》.
-        if len(re.findall(r"[\u4e00-\u9fff]", inner)) >= 2 and (_named_instrument(inner) or (
-                len(re.findall(r"[\u4e00-\u9fff]", inner)) >= 6 and not _VAGUE.match(inner))):
+        # A title names an instrument: not 《xx》, 《——》, 《000》 or 《根据工作需要》.
+        if len(re.findall(r"[\u4e00-\u9fff]", inner)) >= 2 and _named_instrument(inner):
             names.append(inner)
-    names += [m.group(0) for m in _DOC_NUMBER.finditer(raw) if _doc_number_ok(m)]
+    names += [m.group(0) for m in _DOC_NUMBER.finditer(raw) if _doc_number_ok(m)
+              and len(re.findall(r"[\u4e00-\u9fff]", raw[max(0, m.start() - 12):m.start()])) >= 2]
     if not names and (instrument := _named_instrument(raw)):
         names.append(instrument)
     if not names:

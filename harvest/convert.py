@@ -348,6 +348,7 @@ def _write_parquet(src, out, head: _Head, encoding, forced, row_group_bytes, met
         return "skip"
 
     source = _Bounded(src, head.data_offset, head.data_end)
+    scanner = None
     try:
         reader = pacsv.open_csv(
             source,
@@ -394,7 +395,8 @@ def _write_parquet(src, out, head: _Head, encoding, forced, row_group_bytes, met
                 csv_writer.close()
         findings = scanner.findings()  # waits for the scan of the last batch
     finally:
-        scanner.close()
+        if scanner is not None:
+            scanner.close()
         source.close()
     tmp.replace(out)
     return TableInfo(sheet=None, parquet=out, csv=out, row_count=rows, schema=schema_of(schema),
@@ -499,8 +501,10 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
     try:
         for position, ws in enumerate(wb.worksheets):
             sheet_csv = workdir / f"sheet-{position}.csv"
+            if not hasattr(ws, "iter_rows"):  # a chart sheet holds no table
+                continue
             sheet = _sheet_to_csv(ws, sheet_csv, _merged_ranges(wb, ws))
-            if sheet is None:
+            if sheet is None or sheet.rows_below_header == 0:  # empty, or one line of text (说明): no table
                 sheet_csv.unlink(missing_ok=True)
                 continue
             info = convert_csv(sheet_csv, workdir / f"table-{position}.parquet",
@@ -510,15 +514,18 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
             info.notes = sheet.notes
             info.header_rows = sheet.header_rows
             # The sheet's name is shown with the table: it is scanned like the rows.
-            info.findings += scan_text([ws.title], "工作表名称")
+            for finding in scan_text([ws.title], "工作表名称"):
+                finding.rule = "sheet_name"
+                info.findings.append(finding)
             if sheet.beyond_header:
                 info.problems.append({"code": "beyond_header", "rows": sheet.beyond_header[:MAX_BAD_ROWS_LISTED],
                                       "count": len(sheet.beyond_header), "width": sheet.width})
             if info.row_count == 0 and sheet.rows_below_header:
                 info.problems.append({"code": "empty", "rows": []})
             tables.append(info)
-    except zipfile.BadZipFile as exc:
-        raise ConversionError(f"电子表格已损坏 / corrupt workbook: {exc}") from exc
+    except (zipfile.BadZipFile, AttributeError, KeyError) as exc:
+        raise ConversionError(f"电子表格已损坏或含无法读取的内容 / corrupt or unreadable workbook: "
+                              f"{type(exc).__name__}") from exc
     finally:
         wb.close()
         handle.close()

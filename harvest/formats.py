@@ -47,7 +47,7 @@ def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
     for batch in pf.iter_batches(batch_size=10_000):
         for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
             # Text is written as text: a department's "=HYPERLINK(…)" is data, not a formula.
-            ws.append([_text(ws, v, WriteOnlyCell) if isinstance(v, str) else v for v in row])
+            ws.append([_text(ws, v, WriteOnlyCell) if isinstance(v, str) else _cell(v) for v in row])
     props = wb.properties
     props.title = meta["dataset"]
     props.creator = meta["source_department"]
@@ -56,6 +56,15 @@ def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
     props.keywords = "东昌府区; 公共数据开放"
     wb.save(dest)
     return True
+
+
+def _cell(value):  # noqa: ANN001, ANN202
+    """Excel has no time zones: an aware time is written as the wall-clock time it shows."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.time) and value.tzinfo is not None:
+        return value.replace(tzinfo=None)
+    return value
 
 
 def _text(ws, value: str, cell_type):  # noqa: ANN001, ANN202

@@ -33,8 +33,9 @@ def hold(ds: Dataset, open_class: str | None) -> tuple[str, list[dict]] | None:
             where = {"file": dist.source_name, "sheet": table.sheet if len(dist.tables) > 1 or table.sheet else None}
             for problem in table.problems or []:
                 details.append({**where, **problem})
-            if open_class == OpenClass.UNCONDITIONAL.value:
-                for finding in table.findings or []:
+            for finding in table.findings or []:
+                # Column and sheet names are shown for conditional data too (schema, page, API).
+                if open_class == OpenClass.UNCONDITIONAL.value or finding.get("rule") in ("column_name", "sheet_name"):
                     details.append({**where, "code": "personal", **finding})
         if dist.scan_status is None:
             details.append({"code": "unscanned", "file": dist.source_name})

@@ -44,7 +44,7 @@ _D = "[0-9０-９]"
 _ND = "[^0-9０-９]"
 # What people put between groups of digits: spaces of every width, dashes of every length,
 # dots, slashes, brackets.
-_SEP_CHARS = r" \-.\/()（）—–‐－·\x{00a0}\x{3000}"
+_SEP_CHARS = r" \-.\/()（）—–‐－·\x{00a0}\x{3000}\x{0000}-\x{001f}"
 _S = f"[{_SEP_CHARS}]"
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领"
 # RE2 (inside Arrow) has no look-around: boundaries are "start, end or a non-digit".
@@ -108,6 +108,7 @@ _HEADER_HINTS: list[tuple[str, re.Pattern]] = [
     ("person", re.compile(r"姓名|名字|户主|户名|联系人|申请人|经营者|负责人|法定代表人|法人代表|当事人|患者|"
                           r"学生|职工|员工|对象|低保户|困难户|业主|房主|车主|持有人|持证人|居民|村民|家长|监护人|"
                           r"老人|残疾人|收款人|领取人|被.*人$|^name$|person", re.I)),
+    ("birth", re.compile(r"出生日期|出生年月|生日|出生年份|birth", re.I)),
     ("home_address", re.compile(r"住址|家庭地址|居住地|户籍地|户籍所在|现住|家庭住|户口所在|房屋坐落|坐落|门牌", re.I)),
     ("address", re.compile(r"地址|住所|通讯地址|联系地址|所在地|address", re.I)),
     ("organisation", re.compile(r"名称|单位|企业|机构|公司|学校|医院|组织|商户|店名", re.I)),
@@ -125,6 +126,7 @@ KIND_LABELS = {
     "plate": ("机动车号牌", "vehicle plates"),
     "individual_business": ("个体工商户统一社会信用代码（与姓名同表）", "credit codes of individual businesses next to names"),
     "name_address": ("姓名与住址（可识别到具体个人）", "names with home addresses"),
+    "birth_date": ("与姓名同表的出生日期", "birth dates next to names"),
     "header": ("按表头应为个人信息的数据", "data the column header names as personal"),
 }
 
@@ -189,6 +191,13 @@ def looks_like_name(text: str, *, strict: bool = True) -> bool:
     return not strict or t[0] in SURNAMES or t.startswith(_COMPOUND_SURNAMES)
 
 
+def _has_house_number(address: str) -> bool:
+    """An address that still leads to a door (柳园路128号3单元), stars around it or not; a masked
+    one (柳园路***) does not."""
+    return bool(re.search(r"\d+\s*(号|单元|室|栋|楼|户|幢|弄)", re.sub(r"[*＊]", "", address))) or \
+        (not is_masked(address) and bool(re.search(r"(路|街|巷|村|小区|社区|大道)", address)))
+
+
 def is_masked(text: str) -> bool:
     """Masked (脱敏) the way masks are written: two or more stars in a row. A single * or ×
     in a cell (规格2×3, a footnote mark) masks nothing."""
@@ -198,9 +207,10 @@ def is_masked(text: str) -> bool:
 def normalise(text: str) -> str:
     """Full-width digits and letters as ASCII (NFKC), as a person reads them; odd spaces and
     dashes as plain ones."""
-    return unicodedata.normalize("NFKC", text).translate(_PLAIN)
+    return _CONTROL.sub("", unicodedata.normalize("NFKC", text).translate(_PLAIN))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # a NUL inside a number hides nothing
 _PLAIN = str.maketrans({"\u3000": " ", "\u00a0": " ", "－": "-", "—": "-", "–": "-", "‐": "-", "（": "(", "）": ")"})
 
 
@@ -340,6 +350,10 @@ class TableScanner:
         if self.rows == 0:
             self._scan_names()
         for col, column in zip(self.columns, batch.columns, strict=True):
+            if "birth" in col.hints:  # a birth date is personal next to a name (counted, whatever its type)
+                n = len(column) - column.null_count
+                if n:
+                    self._count(col, "birth_candidate", str(column[0].as_py()), n)
             text = _as_text(column, every_number=bool(col.hints & {"phone", "id_number", "bank_card"}))
             if text is None:
                 continue
@@ -352,9 +366,9 @@ class TableScanner:
         """The header is published too: a column named 张伟13912345678 is personal data."""
         self.name_findings = []
         for col in self.columns:
-            for kind, matched in dict(value_kinds(col.name)).items():
-                if kind in STRICT_KINDS:
-                    self.name_findings.append(Finding(col.name, kind, 1, [mask(kind, matched)], "column_name"))
+            for finding in scan_text([col.name], col.name):
+                finding.rule = "column_name"
+                self.name_findings.append(finding)
 
     def _scan_column(self, col: _Column, text: pa.Array, *, first: bool) -> None:
         if first and len(text) >= 200:
@@ -387,17 +401,19 @@ class TableScanner:
                             col.names_seen += 1
 
     def _header_shapes(self, col: _Column, value: str, n: int) -> None:
-        """Values that have the shape the header names (a wrong check digit included)."""
-        if not value or is_masked(value):
+        """Values that have the shape the header names (a wrong check digit included). Stars
+        and notes beside a number ('37150219850612123X **', '…（**已核）') hide nothing."""
+        bare = re.sub(r"[*＊×]", "", value or "").strip()
+        if not bare:
             return
-        if "id_number" in col.hints and re.fullmatch(r"\d{17}[\dXx]|\d{15}", value.strip()):
-            self._count(col, "header_id_number", value.strip(), n)
-        if "bank_card" in col.hints and re.fullmatch(r"\d{12,19}", _digits(value)) and len(_digits(value)) == len(value.replace(" ", "").replace("-", "")):
-            self._count(col, "header_bank_card", value, n)
-        if col.hints & {"passport", "permit"} and _PASSPORT.fullmatch(value.strip().upper()):
-            self._count(col, "header_passport" if "passport" in col.hints else "header_permit", value.strip(), n)
-        if "phone" in col.hints and _LOCAL_PHONE.fullmatch(value.strip()):
-            self._count(col, "landline_candidate", value.strip(), n)
+        if "id_number" in col.hints and (m := re.search(r"(?<![\dA-Za-z])(\d{17}[\dXx]|\d{15})(?![\dA-Za-z])", bare)):
+            self._count(col, "header_id_number", m.group(1), n)
+        if "bank_card" in col.hints and (m := re.search(rf"(?<!\d)(\d(?:{_SEP}?\d){{11,18}})(?!\d)", bare)):
+            self._count(col, "header_bank_card", m.group(1), n)
+        if col.hints & {"passport", "permit"} and _PASSPORT.fullmatch(bare.upper()):
+            self._count(col, "header_passport" if "passport" in col.hints else "header_permit", bare, n)
+        if "phone" in col.hints and "*" not in value and (m := _LOCAL_PHONE.search(bare)):
+            self._count(col, "landline_candidate", m.group(1), n)
 
     def _count(self, col: _Column, kind: str, matched: str, n: int) -> None:
         col.counts[kind] = col.counts.get(kind, 0) + n
@@ -412,7 +428,7 @@ class TableScanner:
             names = batch.column(p).to_pylist()
             for a in address_cols:
                 for name, address in zip(names, batch.column(a).to_pylist(), strict=True):
-                    if name and address and "*" not in str(name) and not is_masked(str(address)) \
+                    if name and address and "*" not in str(name) and _has_house_number(str(address)) \
                             and looks_like_name(str(name), strict=False):
                         self._name_address_rows += 1
                         if len(self._name_address_examples) < self.MAX_EXAMPLES:
@@ -453,6 +469,7 @@ class TableScanner:
                 add(kind, kind)
             if people:
                 add("individual_business", "individual_business_candidate", "pairing")
+                add("birth_date", "birth_candidate", "pairing")
                 if not has_org:  # a business's phone next to its legal representative is public
                     add("landline", "landline_candidate", "pairing")
             already = {f.kind for f in out if f.column == col.name}
@@ -546,12 +563,12 @@ MASKING_METHODS = ("partial", "drop")
 def mask_text(value: str | None, kind: str) -> str | None:
     """One value with its personal data masked: names and addresses as a whole, numbers and
     addresses found inside text each where they stand."""
-    if value is None or value == "" or is_masked(value):
+    if value is None or value == "":
         return value
     if kind in ("name", "person"):
-        return mask("name", value)
+        return value if "*" in value and len(value) <= 4 else mask("name", value)
     if kind in ("address", "home_address"):
-        return mask("address", value)
+        return value if is_masked(value) and not _has_house_number(value) else mask("address", value)
     text = normalise(value)
     changed = text
     for found, matched in value_kinds(text):

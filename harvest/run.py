@@ -185,6 +185,11 @@ class Harvester:
             # 一数一源 (Art. 17): one providing department per dataset.
             raise _EntryFailed(f"「{entry.name}」已由「{ds.department.name}」提供，一数一源 / "
                                f"already provided by another department")
+        if ds is not None and ds.status == DatasetStatus.WITHDRAWN.value and ds.hold_reason:
+            # Withdrawn by its department in the console (the harvest's own withdrawals carry no
+            # reason): a harvest never publishes it again; the department does, in the console.
+            return EntryResult(entry.source_ref, ds.open_class, "unchanged",
+                               f"部门已撤回，采集不重新发布 / withdrawn by the department: {ds.hold_reason}", ds.id)
         meta_fp = entry.metadata_fingerprint()
         raw_class, basis = entry.open_class, entry.legal_basis
         if ds is not None and ds.class_override:  # the department reclassified it in the console
@@ -367,6 +372,8 @@ class Harvester:
         existing dataset stays as it was (nothing published is lost to a broken update)."""
         if not entry.name or not entry.department_code or entry.problems:
             return None
+        if scan_text([entry.department_name or "", entry.department_code or ""], "信息资源提供方"):
+            return None  # no department is made with personal data for a name
         if s.scalar(select(Dataset.id).where(Dataset.name == entry.name)) is not None:
             return None
         department = _department(s, entry)
@@ -411,8 +418,10 @@ def _unchanged(ds: Dataset, meta_fp: str, files_fp: str | None) -> bool:
 
 
 CATALOG_TEXT_FIELDS = {"title": "信息资源名称", "summary": "信息资源摘要", "open_conditions": "开放条件",
-                       "share_conditions": "共享条件", "domain": "数据领域", "update_cycle": "更新周期",
-                       "data_format": "信息资源格式", "legal_basis": "法律依据", "resource_code": "信息资源代码"}
+                       "share_conditions": "共享条件", "share_class": "共享类型", "open_class": "开放类型",
+                       "domain": "数据领域", "update_cycle": "更新周期", "data_format": "信息资源格式",
+                       "legal_basis": "法律依据", "resource_code": "信息资源代码", "published": "发布日期",
+                       "department_name": "信息资源提供方", "department_code": "信息资源提供方代码"}
 
 
 def metadata_findings(entry: CatalogEntry) -> list[dict]:
@@ -458,6 +467,10 @@ def _still(ds: Dataset, entry: CatalogEntry) -> EntryResult:
 
 
 def _department(s: Session, entry: CatalogEntry) -> Department:
+    if scan_text([entry.department_name or "", entry.department_code or ""], "信息资源提供方"):
+        # A department's name is on every page of its datasets: personal data never becomes one.
+        raise _EntryFailed("信息资源提供方（部门名称或代码）含个人信息，已拒绝 / the provider's name or code holds "
+                           "personal information")
     dept = s.scalar(select(Department).where(Department.code == entry.department_code))
     if dept is None:
         dept = Department(code=entry.department_code, name=entry.department_name or entry.department_code)

@@ -127,8 +127,11 @@ def check_download(session: Session, secret: str, token: str, user: User, grant_
         raise PermissionError("下载链接无效 / invalid link")
     state = grant.state()
     if state != "valid":
-        raise PermissionError({"revoked": "授权已撤销 / the grant was revoked",
-                               "expired": "授权已过期 / the grant has expired"}.get(state, "授权尚未生效 / not valid yet"))
+        raise PermissionError({
+            "revoked": f"授权已撤销：{grant.revoke_reason or ''} / the grant was revoked",
+            "expired": "授权已过期 / the grant has expired",
+            "suspended": "数据集暂停公开（撤回、待处理或待审批），授权暂停使用，恢复公开后自动恢复 / the grant is "
+                         "suspended while the dataset is not public"}.get(state, "授权尚未生效 / not valid yet"))
     return grant, item
 
 
@@ -172,11 +175,9 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     tables = ds.served_tables
     if not tables:
         raise LicenceError("数据文件暂不可用 / no data file")
-    table = tables[0]
     from portal.rows import Scope, scoped_table
 
-    data = scoped_table(pq.read_table(storage.local_path(table.parquet_path)),
-                        Scope(fields=item.fields_approved, row_filter=item.row_filter))
+    scope = Scope(fields=item.fields_approved, row_filter=item.row_filter)
     licence_url = f"{site_url.rstrip('/')}/licences/{grant.licence_number}"
     line = attribution(ds.department.name, ds.title, today.isoformat())
     meta = {"source_department": ds.department.name, "dataset": ds.title, "licence_number": grant.licence_number,
@@ -184,10 +185,16 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
             "valid_until": grant.valid_until.isoformat(), "attribution": line}
     folder = storage.cache_path(f"licensed/{grant.id}-{item.id}-{today.isoformat()}-{secrets.token_hex(4)}")
     folder.mkdir(parents=True)
-    parquet_path = folder / "data.parquet"
-    pq.write_table(data.replace_schema_metadata(meta), parquet_path)
-    csv_path = folder / "data.csv"
-    pacsv.write_csv(data, csv_path)
+    # Every granted table: one folder per table (its sheet's name) when there are several.
+    parts = []
+    for position, table in enumerate(tables):
+        data = scoped_table(pq.read_table(storage.local_path(table.parquet_path)), scope)
+        prefix = "" if len(tables) == 1 else f"{_part_name(table.sheet or table.distribution.source_name, position)}/"
+        (folder / prefix).mkdir(parents=True, exist_ok=True)
+        pq.write_table(data.replace_schema_metadata(meta), folder / prefix / "data.parquet")
+        pacsv.write_csv(data, folder / prefix / "data.csv")
+        parts.append((prefix, data))
+    rows = sum(d.num_rows for _, d in parts)
     text = "\n".join([
         line, "",
         f"提供部门 / Source department: {ds.department.name}",
@@ -197,28 +204,39 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
         f"许可用途 / Permitted purpose: {grant.application.purpose_label} — {grant.application.scenario}",
         f"有效期至 / Valid until: {grant.valid_until.isoformat()}",
         f"授权核验 / Check the licence: {licence_url}",
-        f"字段 / Fields: {', '.join(data.column_names)}",
-        f"行数 / Rows: {data.num_rows}" + (f"（仅限 {json.dumps(item.row_filter, ensure_ascii=False)}）" if item.row_filter else ""),
+        *[f"字段 / Fields{' (' + prefix.rstrip('/') + ')' if prefix else ''}: {', '.join(d.column_names)}"
+          for prefix, d in parts],
+        f"行数 / Rows: {rows}" + (f"（仅限 {json.dumps(item.row_filter, ensure_ascii=False)}）" if item.row_filter else ""),
         "", "不得向第三方提供；仅限上述用途；利用本数据形成的产品须注明数据来源和获取日期。",
         "No passing on to third parties; use for the purpose above only; products state the source and date.", ""])
-    descriptor = package(ds, [{"name": "data", "path": "data.csv", "profile": "tabular-data-resource",
-                               "format": "csv", "mediatype": "text/csv", "encoding": "utf-8",
+    descriptor = package(ds, [{"name": f"data-{i}" if len(parts) > 1 else "data", "path": f"{prefix}data.csv",
+                               "profile": "tabular-data-resource", "format": "csv", "mediatype": "text/csv",
+                               "encoding": "utf-8",
                                "schema": {"fields": [{"name": f.name, "type": field_type(str(f.type))}
-                                                     for f in data.schema]}}], today.isoformat())
+                                                     for f in d.schema]}} for i, (prefix, d) in enumerate(parts)],
+                         today.isoformat())
     descriptor["licenses"] = [{"name": grant.licence_number, "path": licence_url, "title": "有条件开放数据使用授权"}]
     zip_path = folder / f"{ds.name}-{grant.licence_number}.zip"
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.write(csv_path, "data.csv")
-        zf.write(parquet_path, "data.parquet")
+        for prefix, _ in parts:
+            zf.write(folder / prefix / "data.csv", f"{prefix}data.csv")
+            zf.write(folder / prefix / "data.parquet", f"{prefix}data.parquet")
         zf.writestr("ATTRIBUTION.txt", text)
         zf.writestr("datapackage.json", json.dumps(descriptor, ensure_ascii=False, indent=2))
         zf.writestr("AGREEMENT.txt", grant.agreement.text)
     size = zip_path.stat().st_size
     session.add(LicensedDownload(grant_id=grant.id, user_id=user.id, dataset_id=ds.id, bytes=size,
-                                 seconds=time.perf_counter() - started, rows=data.num_rows))
+                                 seconds=time.perf_counter() - started, rows=rows))
     record(session, "licensed_download", actor=user, target=f"grant:{grant.id}", ip=ip, dataset=ds.name,
-           rows=data.num_rows, bytes=size)
-    return LicensedFile(zip_path, data.num_rows, f"{ds.title}-{grant.licence_number}.zip")
+           rows=rows, bytes=size)
+    return LicensedFile(zip_path, rows, f"{ds.title}-{grant.licence_number}.zip")
+
+
+def _part_name(name: str, position: int) -> str:
+    """A table's folder in the ZIP: its sheet's name, safe as a path."""
+    import re
+
+    return re.sub(r"[\x00-\x1f/\\:*?\"<>|]+", "_", name).strip(" .") or f"table-{position + 1}"
 
 
 # ---------------------------------------------------------------------- follow-up

@@ -15,6 +15,8 @@ class PortalContext:
     """What every part of a running portal shares; kept in app.extensions['portal']."""
 
     def __init__(self, settings: Settings, *, migrate: bool = True):
+        import licenses.follow  # noqa: F401  (grants follow their datasets in every process that changes them)
+
         settings.ensure_dirs()
         self.settings = settings
         self.engine = make_engine(settings.database_url)

@@ -77,6 +77,10 @@ SHAPES = {
     "lower-case plate": (["车牌"], ["鲁p·a1234"], ["鲁p·a1234"]),
     "plate with a space": (["车辆"], ["鲁 PA1234"], ["鲁 PA1234"]),
     "personal data as a column name": (["站点", "张伟13912345678"], ["东昌湖", "1"], ["13912345678"]),
+    "stars around a home address": (["姓名", "家庭住址"], ["张伟", "柳园路128号3单元401室**"], ["柳园路128号3单元401室"]),
+    "stars beside an ID a header names": (["姓名", "身份证号"], ["张伟", ID18[:-1] + "9 **"], [ID18[:-1] + "9"]),
+    "a NUL inside a mobile": (["备注"], ["张伟139\x0012345678"], ["12345678"]),
+    "birth dates next to names": (["姓名", "出生日期"], ["张伟", "1985-06-12"], ["1985-06-12"]),
 }
 
 
@@ -386,3 +390,67 @@ def test_rescan_applies_new_rules_to_versions_already_published(client, ctx, tmp
     assert result.exit_code == 0 and "1 changed status" in result.output, result.output
     assert client.get("/dataset/371502-zfj-0011").status_code == 404
     assert leaks(client, ctx, ["13912345678"]) == {}
+
+
+
+def test_a_department_name_with_personal_data_never_becomes_a_department(client, ctx, tmp_path):
+    write_csv(tmp_path / "d.csv", ["站点"], [["东昌湖"]])
+    harvest(ctx, tmp_path, [entry("371502-SCJ-0040", "停车场", file="d.csv")])
+    [_, held] = harvest(ctx, tmp_path, [entry("371502-SCJ-0040", "停车场", file="d.csv"),
+                                        entry("371502-SCJ-0041", "名单", file="d.csv",
+                                              dept="市场监管局 李娜13812345678")]).entries
+    assert held.action == "failed" and "个人信息" in held.reason
+    assert leaks(client, ctx, ["13812345678"]) == {}
+    assert "东昌府区市场监督管理局" in client.get("/dataset/371502-scj-0040").get_data(as_text=True)
+
+
+def test_any_catalog_field_with_personal_data_holds_the_entry(client, ctx, tmp_path):
+    write_csv(tmp_path / "d.csv", ["站点"], [["东昌湖"]])
+    [result] = harvest(ctx, tmp_path, [entry("371502-SCJ-0042", "停车场", file="d.csv", 共享类型="张伟13912345678")]).entries
+    assert result.action == "held" and "共享类型" in result.reason
+    assert leaks(client, ctx, ["13912345678"]) == {}
+
+
+def test_a_departments_withdrawal_stands_through_later_harvests(client, ctx, tmp_path, make_user):
+    from harvest import curation
+    from portal.models import User
+
+    write_csv(tmp_path / "d.csv", ["站点"], [["东昌湖"]])
+    entries = [entry("371502-SCJ-0043", "停车场", file="d.csv")]
+    harvest(ctx, tmp_path, entries)
+    curator, _, _ = make_user(curator_of="dcf-scjgj")
+    with ctx.sessions() as s:
+        curation.withdraw(s, s.get(User, curator), dataset(ctx, "371502-scj-0043") and s.merge(dataset(ctx, "371502-scj-0043")),
+                          "发现数据有误")
+        s.commit()
+    [again] = harvest(ctx, tmp_path, entries).entries
+    assert again.action == "unchanged" and "撤回" in again.reason
+    assert client.get("/dataset/371502-scj-0043").status_code == 404
+
+
+def test_column_and_sheet_names_hold_conditional_data_too(client, ctx, tmp_path):
+    write_csv(tmp_path / "d.csv", ["企业名称", "张伟13912345678"], [["聊城市鲁西化工有限公司", "A"]])
+    [result] = harvest(ctx, tmp_path, [entry("371502-SCJ-0044", "风险", "有条件开放", file="d.csv")]).entries
+    assert result.action == "held"
+    assert leaks(client, ctx, ["13912345678"]) == {}
+
+
+def test_a_one_line_note_sheet_and_times_with_a_zone_do_not_fail_the_entry(client, ctx, tmp_path):
+    import datetime as dt
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "数据"
+    wb.active.append(["站点", "更新时间"])
+    wb.active.append(["东昌湖停车场", "2025-06-01T08:00:00+08:00"])
+    wb.create_sheet("说明").append(["本表由市场监管局提供"])
+    wb.save(tmp_path / "b.xlsx")
+    (tmp_path / "t.csv").write_text("站点,更新时间\n东昌湖停车场,2025-06-01T08:00:00+08:00\n", encoding="utf-8")
+    report = harvest(ctx, tmp_path, [entry("371502-ZFJ-0030", "停车场", file="b.xlsx"),
+                                     entry("371502-ZFJ-0031", "停车场二", file="t.csv")])
+    assert [e.action for e in report.entries] == ["created", "created"], [e.reason for e in report.entries]
+    table = dataset(ctx, "371502-zfj-0031").distributions[0].tables[0]
+    assert client.get(f"/dataset/371502-zfj-0031/download/{table.id}.xlsx").status_code == 200
+    assert dt.date.today()  # the workbook's note sheet is no table of its own
+    assert len(dataset(ctx, "371502-zfj-0030").distributions[0].tables) == 1

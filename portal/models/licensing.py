@@ -167,6 +167,9 @@ class Grant(Base):
     reports: Mapped[list[UsageReport]] = relationship(back_populates="grant", order_by="UsageReport.id")
 
     def state(self, today: dt.date | None = None) -> str:
+        """valid | suspended (a dataset it covers is not public now: withdrawn, held, awaiting
+        a restriction; it resumes when the dataset returns) | revoked (by a person, or ended
+        because a dataset became not open: licenses/follow.py) | expired | not_yet_valid."""
         today = today or dt.date.today()
         if self.revoked_at is not None:
             return "revoked"
@@ -174,6 +177,8 @@ class Grant(Base):
             return "expired"
         if today < self.valid_from:
             return "not_yet_valid"
+        if any(not item.dataset.is_public for item in self.application.items):
+            return "suspended"
         return "valid"
 
 

@@ -1,0 +1,129 @@
+"""Grants follow their datasets (issue 15, item 1), written from the grant holder's side: the
+licensed ZIP link, a freshly signed link and the data API, through every change of state of
+the dataset — withdrawn, held for a restriction, not open — and its return."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+from sqlalchemy import select
+
+from harvest import curation
+from portal.models import Dataset, Grant, OutboxMessage, RestrictionRequest, User
+from tests.conftest import login
+from tests.test_licensing import download_link, granted
+from tests.test_licensing import people as people  # noqa: F401  (a fixture)
+
+NAME = "371502-scj-0002"
+
+
+def _as(s, people, who):  # noqa: ANN001, ANN202
+    return s.get(User, people[who][0])
+
+
+def _holder(app, people):  # noqa: ANN001, ANN202
+    client = app.test_client()
+    _, email, password = people["applicant"]
+    login(client, email, password)
+    return client
+
+
+def _api(client):  # noqa: ANN001, ANN202
+    return client.get(f"/api/data/{NAME}?limit=5")
+
+
+def _notices(ctx, email: str) -> list[str]:
+    with ctx.sessions() as s:
+        return [m.subject for m in s.scalars(select(OutboxMessage).where(OutboxMessage.to == email))]
+
+
+def test_withdrawal_suspends_the_grant_and_publishing_again_resumes_it(app, portal_data, people):
+    ctx = portal_data
+    grant = granted(portal_data, people)
+    client = _holder(app, people)
+    link = download_link(client, people)
+    assert client.get(link).status_code == 200 and _api(client).status_code == 200
+    with ctx.sessions() as s:
+        curation.withdraw(s, _as(s, people, "curator"), s.scalar(select(Dataset).where(Dataset.name == NAME)), "数据更正")
+        s.commit()
+        assert s.get(Grant, grant.id).state() == "suspended"
+    refused = client.get(link)
+    assert refused.status_code == 403 and "暂停" in refused.get_data(as_text=True)
+    assert _api(client).status_code == 404
+    assert "下载" not in client.get("/grants").get_data(as_text=True).split(grant.licence_number, 1)[1].split("</section>")[0] \
+        or "暂停" in client.get("/grants").get_data(as_text=True)
+    assert any("授权暂停" in subject for subject in _notices(ctx, people["applicant"][1]))
+    with ctx.sessions() as s:
+        curation.publish(s, _as(s, people, "curator"), s.scalar(select(Dataset).where(Dataset.name == NAME)))
+        s.commit()
+        assert s.get(Grant, grant.id).state() == "valid"
+    assert client.get(link).status_code == 200 and _api(client).status_code == 200
+    assert any("授权恢复" in subject for subject in _notices(ctx, people["applicant"][1]))
+
+
+def test_a_restriction_to_not_open_suspends_then_ends_the_grant(app, portal_data, people):
+    ctx = portal_data
+    grant = granted(portal_data, people)
+    client = _holder(app, people)
+    link = download_link(client, people)
+    with ctx.sessions() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == NAME))
+        assert curation.reclassify(s, ctx.storage, _as(s, people, "curator"), ds, "not_open",
+                                   "《中华人民共和国数据安全法》第三十八条", "涉及企业商业秘密") == "pending"
+        s.commit()
+        assert s.get(Grant, grant.id).state() == "suspended"  # held while the bureau decides
+    assert client.get(link).status_code == 403 and _api(client).status_code == 404
+    with ctx.sessions() as s:
+        request = s.scalar(select(RestrictionRequest))
+        curation.decide_restriction(s, ctx.storage, _as(s, people, "bureau"), request, True)
+        s.commit()
+        ended = s.get(Grant, grant.id)
+        assert ended.state() == "revoked" and "不予开放" in ended.revoke_reason
+    refused = client.get(link)  # its files are gone: refused with the reason, not a 500
+    assert refused.status_code == 403 and "不予开放" in refused.get_data(as_text=True)
+    assert _api(client).status_code == 404
+    assert any("授权已终止" in subject for subject in _notices(ctx, people["applicant"][1]))
+    assert any("授权已终止" in subject for subject in _notices(ctx, people["bureau"][1]))
+    page = client.get(f"/licences/{grant.licence_number}").get_data(as_text=True)
+    assert "不予开放" in page
+
+
+def test_the_catalog_making_the_dataset_not_open_ends_the_grant(app, portal_data, people, tmp_path):
+    from harvest.sources import SpreadsheetSource
+    from tests.catalogs import PHARMACIES, entry, write_catalog, write_csv
+
+    grant = granted(portal_data, people)
+    header, rows = PHARMACIES
+    write_csv(tmp_path / "src2/p.csv", header, rows, "gbk")
+    catalog = write_catalog(tmp_path / "src2/scj.csv", [entry("371502-SCJ-0002", "企业信用风险分类结果", "不予开放",
+                                                             file="p.csv")])
+    portal_data.harvester().run(SpreadsheetSource(catalog))
+    with portal_data.sessions() as s:
+        assert s.get(Grant, grant.id).state() == "revoked"
+    client = _holder(app, people)
+    assert "不予开放" in client.get("/grants").get_data(as_text=True)
+
+
+def test_the_licensed_zip_holds_every_granted_table(app, portal_data, people, tmp_path):
+    from openpyxl import Workbook
+
+    from harvest.sources import SpreadsheetSource
+    from tests.catalogs import entry, write_catalog
+
+    wb = Workbook()
+    wb.active.title = "企业"
+    wb.active.append(["企业名称", "风险等级"])
+    wb.active.append(["聊城市鲁西化工有限公司", "A"])
+    second = wb.create_sheet("检查")
+    second.append(["企业名称", "检查次数"])
+    second.append(["聊城市鲁西化工有限公司", 3])
+    (tmp_path / "src3").mkdir()
+    wb.save(tmp_path / "src3/book.xlsx")
+    portal_data.harvester().run(SpreadsheetSource(write_catalog(tmp_path / "src3/scj.csv", [
+        entry("371502-SCJ-0002", "企业信用风险分类结果", "有条件开放", file="book.xlsx", 开放条件="仅限监管用途")])))
+    granted(portal_data, people)
+    client = _holder(app, people)
+    response = client.get(download_link(client, people))
+    assert response.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(response.get_data())).namelist()
+    assert {"企业/data.csv", "企业/data.parquet", "检查/data.csv", "检查/data.parquet"} <= set(names), names
