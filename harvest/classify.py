@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from portal import clock
 from portal.models import OpenClass
 
 _WORDS = {
@@ -72,12 +73,11 @@ _ARTICLE = re.compile(r"第[一二三四五六七八九十百千零〇\d]+条(�
 
 
 def _doc_number_ok(m: re.Match) -> bool:
-    import datetime as dt
 
     year, number, decree = m.group(1), m.group(2), m.group(3)
     if decree is not None:
         return int(decree) > 0
-    return 1949 <= int(year) <= dt.date.today().year and int(number) > 0
+    return 1949 <= int(year) <= clock.today().year and int(number) > 0
 
 
 def _named_instrument(text: str) -> str | None:

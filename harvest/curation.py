@@ -14,6 +14,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.audit import record
 from portal.models import (
     ClassificationEvent,
@@ -292,7 +293,7 @@ def overdue_fix(ds: Dataset, today: dt.date | None = None) -> dt.date | None:
     if held_since is None:
         return None
     due = add_working_days(held_since.date(), CATALOG_FIX_WORKING_DAYS).date
-    return due if due < (today or dt.date.today()) else None
+    return due if due < (today or clock.today()) else None
 
 
 CYCLE_DAYS = {"实时": 1, "每日": 1, "每周": 7, "每月": 31, "每季度": 92, "每半年": 183, "每年": 366}
@@ -300,7 +301,7 @@ CYCLE_DAYS = {"实时": 1, "每日": 1, "每周": 7, "每月": 31, "每季度": 
 
 def stale(ds: Dataset, today: dt.date | None = None) -> str | None:
     """Why an entry counts as out of date (Art. 14–16), or None."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     days = CYCLE_DAYS.get((ds.update_cycle or "").strip())
     if days is None or not ds.distributions:
         return None

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from stdnum.cn import ric, uscc
 
+from portal import clock
+
 # (code, name, abbreviation for resource codes)
 DEPARTMENTS = [
     ("dcf-jtj", "东昌府区教育和体育局", "JTJ"),
@@ -510,7 +512,7 @@ def demo_accounts_and_activity(ctx, password: str) -> list[tuple[str, str]]:  # 
         # the demo curator's own department first, so their console has a queue to show
         conditional = s.scalars(select(Dataset).where(Dataset.open_class == "conditional", Dataset.status == "published")
                                 .order_by(Dataset.department_id != curator.curator_department_id, Dataset.id).limit(6)).all()
-        today = dt.date.today()
+        today = clock.today()
         for i, ds in enumerate(conditional):
             [application] = apps.apply(s, company, apps.Request(
                 [(ds, None)], ["governance", "social", "innovation"][i % 3], "用于街道级城市治理分析看板，按月更新",

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from licenses.workdays import add_working_days
+from portal import clock
 from portal.audit import record
 from portal.models import (
     DataRequest,
@@ -42,7 +43,7 @@ def report_error(session: Session, user: User, ds: Dataset, text: str, today: dt
         raise FeedbackError("数据不存在 / no such dataset")
     report = ErrorReport(dataset_id=ds.id, reporter_id=user.id,
                          text=_text(text, 5, "请具体说明疑义或错误（至少 5 字） / describe the doubt or error"),
-                         deadline=add_working_days(today or dt.date.today(), ERROR_REPORT_WORKING_DAYS).date)
+                         deadline=add_working_days(today or clock.today(), ERROR_REPORT_WORKING_DAYS).date)
     session.add(report)
     record(session, "error_reported", actor=user, target=f"dataset:{ds.name}")
     return report
@@ -87,7 +88,7 @@ def route_request(session: Session, bureau: User, request: DataRequest, departme
     if not bureau.is_bureau:
         raise PermissionError("the bureau routes requests")
     request.department_id, request.routed_at = department.id, utcnow()
-    request.deadline = add_working_days(today or dt.date.today(), REQUEST_WORKING_DAYS).date
+    request.deadline = add_working_days(today or clock.today(), REQUEST_WORKING_DAYS).date
     record(session, "data_request_routed", actor=bureau, target=f"data_request:{request.id}", to=department.code)
 
 

@@ -38,6 +38,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from stdnum.cn import ric, uscc
 
+from portal import clock
+
 # ----------------------------------------------------------------------------- shapes
 
 _D = "[0-9０-９]"
@@ -142,7 +144,7 @@ def _valid_date(y: int, m: int, d: int) -> bool:
         born = dt.date(y, m, d)
     except ValueError:
         return False
-    return dt.date(1880, 1, 1) <= born <= dt.date.today()
+    return dt.date(1880, 1, 1) <= born <= clock.today()
 
 
 def is_id_number(text: str) -> bool:

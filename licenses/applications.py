@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.audit import record
 from portal.models import (
     Application,
@@ -63,7 +64,7 @@ class Request:
 def apply(session: Session, applicant: User, req: Request, *, working_days: int = CONSENT_WORKING_DAYS,
           today: dt.date | None = None, ip: str | None = None) -> list[Application]:
     """One application per providing department (one source per datum: each decides its own)."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     try:
         purpose = Purpose(req.purpose)
     except ValueError as exc:
@@ -183,7 +184,7 @@ def answer(session: Session, applicant: User, app: Application, version: int, te
     _owner(applicant, app)
     if len((text or "").strip()) < 5:
         raise LicenceError("请填写补充的内容 / write your answer")
-    deadline = add_working_days(today or dt.date.today(), working_days)
+    deadline = add_working_days(today or clock.today(), working_days)
     _move(session, app, applicant, "answer", (AppStatus.INFO_REQUESTED,), AppStatus.SUBMITTED, version, text.strip(),
           ip, deadline=deadline.date, deadline_note=f"补充材料后重新计算：{deadline.note}")
 
@@ -227,7 +228,7 @@ def withdraw(session: Session, applicant: User, app: Application, version: int, 
 
 def overdue(session: Session, today: dt.date | None = None) -> list[Application]:
     """Applications waiting for the provider past their deadline: flagged to the bureau."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     return list(session.scalars(select(Application).where(
         Application.status == AppStatus.SUBMITTED.value, Application.deadline < today).order_by(Application.deadline)))
 

@@ -22,6 +22,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.audit import record
 from portal.models import (
     Agreement,
@@ -139,7 +140,7 @@ def grant_for_api(session: Session, user: User, dataset_id: int,
                   today: dt.date | None = None) -> tuple[Grant, ApplicationItem] | None:
     """The user's grant in force today that covers this dataset, with its item (the granted
     fields and rows); the newest if several. The data API serves licensed rows only through this."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     row = session.execute(
         select(Grant, ApplicationItem).join(ApplicationItem, ApplicationItem.application_id == Grant.application_id)
         .where(Grant.user_id == user.id, ApplicationItem.dataset_id == dataset_id, Grant.revoked_at.is_(None),
@@ -171,7 +172,7 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
 
     started = time.perf_counter()
     ds = item.dataset
-    today = dt.date.today()
+    today = clock.today()
     tables = ds.served_tables
     if not tables:
         raise LicenceError("数据文件暂不可用 / no data file")
@@ -262,6 +263,6 @@ def next_report_due(grant: Grant) -> dt.date:
 
 def missing_reports(session: Session, today: dt.date | None = None) -> list[tuple[Grant, dt.date]]:
     """Grants in force whose usage report is overdue (the bureau tracks use, Art. 25)."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     grants = session.scalars(select(Grant).where(Grant.revoked_at.is_(None), Grant.valid_until >= today))
     return [(g, due) for g in grants if (due := next_report_due(g)) < today]

@@ -24,6 +24,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.audit import record
 from portal.models import (
     Application,
@@ -103,7 +104,7 @@ def open_tender(session: Session, bureau: User, draft: TenderDraft, ip: str | No
     if not (1 <= draft.licence_months <= 60) or draft.min_bids < 1:
         raise LicenceError("授权期限 1–60 个月，最少有效投标数至少 1 / term 1–60 months, minimum bids ≥ 1")
     tender = Tender(
-        number=f"ZB{dt.date.today():%Y}-{secrets.token_hex(3).upper()}", title=draft.title.strip(),
+        number=f"ZB{clock.today():%Y}-{secrets.token_hex(3).upper()}", title=draft.title.strip(),
         department_id=departments.pop(), created_by_id=bureau.id, status=TenderStatus.OPEN.value,
         announcement=_announcement(draft, criteria), licence_months=draft.licence_months, territory=draft.territory,
         qualifications=draft.qualifications, criteria=criteria, tie_rule=TIE_RULE, min_bids=draft.min_bids,
@@ -363,7 +364,7 @@ def award(session: Session, bureau: User, tender: Tender, today: dt.date | None 
             raise LicenceError("每位评审人须对每份有效投标打分 / every evaluator scores every valid bid")
     winner = ranked[0]
     tender.status, tender.winner_bid_id, tender.awarded_at = TenderStatus.AWARDED.value, winner.bid.id, utcnow()
-    tender.standstill_until = add_working_days(today or dt.date.today(), tender.standstill_working_days).date
+    tender.standstill_until = add_working_days(today or clock.today(), tender.standstill_working_days).date
     summary = "；".join(f"第{r.rank}名 {r.bid.bidder.company_name} {r.total:.2f} 分" for r in ranked)
     _event(session, tender, "awarded", f"中标：{winner.bid.bidder.company_name}。{summary}。"
                                        f"公示期至 {tender.standstill_until}，期间可提出异议。")
@@ -372,7 +373,7 @@ def award(session: Session, bureau: User, tender: Tender, today: dt.date | None 
 
 
 def object_to(session: Session, user: User, tender: Tender, text: str, today: dt.date | None = None) -> Objection:
-    if tender.status != TenderStatus.AWARDED.value or (today or dt.date.today()) > tender.standstill_until:
+    if tender.status != TenderStatus.AWARDED.value or (today or clock.today()) > tender.standstill_until:
         raise LicenceError("不在公示期内 / not in the standstill period")
     if len((text or "").strip()) < 10:
         raise LicenceError("请写明异议的事实和理由 / state the facts and reasons")
@@ -396,7 +397,7 @@ def conclude(session: Session, bureau: User, tender: Tender, today: dt.date | No
     """After the standstill, with every objection answered: the winner's application, approved
     for the awarded scope and term; the winner accepts the agreement as in licensing."""
     _bureau(bureau)
-    today = today or dt.date.today()
+    today = today or clock.today()
     if tender.status != TenderStatus.AWARDED.value:
         raise LicenceError("尚未公示中标结果 / not awarded")
     if today <= tender.standstill_until:

@@ -1,16 +1,21 @@
 """Working-day deadlines on the Chinese calendar (holidays and make-up working days).
 
 chinese-calendar knows the State Council's schedule only for the years its release covers
-(1.11: up to 2026) and raises for later ones. Past that, the count falls back to Monday to
-Friday and says so, so an application made on 2026-12-24 still gets a deadline — with a
-note that it will be recounted when the next year's schedule is published.
+(1.11: up to 2026) and raises for later ones. Past that, the statutory holidays still are
+holidays (rules.md: New Year, Spring Festival from its eve, Qingming, Labour Day, Dragon
+Boat, Mid-Autumn, National Day): the `holidays` library computes them for any year from the
+lunar calendar, with the days off the law gives around them. Only the make-up working days
+are unknown until the schedule is published, so such a deadline may come out a day or two
+late, never early, and its note says it will be recounted.
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import chinese_calendar
+import holidays
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,13 @@ def is_workday(day: dt.date) -> tuple[bool, bool]:
     try:
         return chinese_calendar.is_workday(day), True
     except NotImplementedError:
-        return day.weekday() < 5, False
+        return day.weekday() < 5 and day not in _statutory(day.year), False
+
+
+@functools.cache
+def _statutory(year: int) -> holidays.HolidayBase:
+    """China's statutory holidays of a year and the days off that come with them."""
+    return holidays.China(years=year)
 
 
 def add_working_days(start: dt.date, days: int) -> Deadline:
@@ -36,9 +47,9 @@ def add_working_days(start: dt.date, days: int) -> Deadline:
         guessed |= not known
         counted += workday
     if guessed:
-        note = (f"{days} 个工作日；{day.year} 年法定节假日安排尚未收录，超出部分按周一至周五计算，"
-                f"公布后重新核定 / {days} working days; holidays after the calendar's last known year "
-                f"are not yet published, so those days were counted Monday to Friday")
+        note = (f"{days} 个工作日；{day.year} 年节假日安排尚未公布，已按法定节假日（元旦、春节、清明、劳动节、端午、"
+                f"中秋、国庆）计算，调休上班日待公布后重新核定 / {days} working days; the {day.year} holiday schedule "
+                f"is not yet published: statutory holidays are counted, make-up working days once published")
     else:
         note = f"{days} 个工作日，已计入法定节假日和调休上班日 / {days} working days on the official calendar"
     return Deadline(day, note)

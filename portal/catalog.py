@@ -6,6 +6,8 @@ from __future__ import annotations
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from portal import clock
+
 from .models import PUBLIC_CLASSES, Dataset, DatasetStatus, Department, Distribution
 
 
@@ -44,11 +46,10 @@ def departments_with_counts(session: Session) -> list[tuple[Department, int]]:
 
 def attribution_line(ds: Dataset, date=None) -> str:  # noqa: ANN001
     """Art. 25: the source department and the date the data was obtained (today, by default)."""
-    import datetime as dt
 
     from harvest.formats import attribution
 
-    return attribution(ds.department.name, ds.title, (date or dt.date.today()).isoformat())
+    return attribution(ds.department.name, ds.title, (date or clock.today()).isoformat())
 
 
 def preview(storage, table, page: int, rows: int) -> dict:  # noqa: ANN001

@@ -24,7 +24,6 @@ UPDATE, not an ORM change) and are at most that old.
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -34,6 +33,8 @@ import redis
 from flask import make_response
 from sqlalchemy import event
 from werkzeug.http import parse_cookie
+
+from portal import clock
 
 MARK = "X-Portal-Cacheable"    # set by @cacheable views, removed before the answer leaves
 STATUS_HEADER = "X-Page-Cache"  # hit | miss, for operators and tests
@@ -100,7 +101,7 @@ class PageCache:
     def _key(environ, cookies) -> str:  # noqa: ANN001
         parts = [environ["wsgi.url_scheme"], environ.get("HTTP_HOST", ""), environ.get("SCRIPT_NAME", ""),
                  environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), cookies.get("lang", ""),
-                 cookies.get("care", ""), environ.get("HTTP_ACCEPT", ""), dt.date.today().isoformat()]
+                 cookies.get("care", ""), environ.get("HTTP_ACCEPT", ""), clock.today().isoformat()]
         return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
     def _strip_mark(self, environ, start_response):  # noqa: ANN001, ANN202

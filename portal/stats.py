@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from harvest.curation import stale
+from portal import clock
 from portal.models import (
     Application,
     ApplicationEvent,
@@ -43,7 +44,7 @@ def class_by_department(session: Session) -> tuple[list[str], dict[str, list[int
 
 
 def downloads_per_day(session: Session, days: int = 30, today: dt.date | None = None) -> list[tuple[str, int]]:
-    today = today or dt.date.today()
+    today = today or clock.today()
     start = today - dt.timedelta(days=days - 1)
     counts: Counter = Counter()
     since = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
@@ -98,7 +99,7 @@ class DepartmentScore:
 
 def evaluation(session: Session, today: dt.date | None = None) -> list[DepartmentScore]:
     """Art. 6: how each department collects, shares and opens its data."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     out = []
     for dept in session.scalars(select(Department).order_by(Department.name)):
         datasets = session.scalars(select(Dataset).where(Dataset.department_id == dept.id)

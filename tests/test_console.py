@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from harvest.sources import SpreadsheetSource
+from portal import clock
 from portal.models import Dataset, RestrictionRequest
 from tests.catalogs import entry, write_catalog
 from tests.conftest import login, post_form
@@ -157,7 +158,7 @@ def test_entries_not_updated_within_their_cycle_are_flagged(app, portal_data, cu
 
     ds = get(portal_data, "371502-scj-0001")  # 每月, fetched today
     assert stale(ds) is None
-    assert "每月" in stale(ds, dt.date.today() + dt.timedelta(days=60))
+    assert "每月" in stale(ds, clock.today() + dt.timedelta(days=60))
 
 
 def test_held_entries_not_fixed_within_15_working_days_are_flagged(app, portal_data, curators):
@@ -165,6 +166,6 @@ def test_held_entries_not_fixed_within_15_working_days_are_flagged(app, portal_d
 
     ds = get(portal_data, "371502-scj-0004")  # held today (ID numbers)
     assert overdue_fix(ds) is None
-    due = overdue_fix(ds, dt.date.today() + dt.timedelta(days=40))
-    assert due is not None and due > dt.date.today()
-    assert overdue_fix(get(portal_data, "371502-scj-0001"), dt.date.today() + dt.timedelta(days=40)) is None
+    due = overdue_fix(ds, clock.today() + dt.timedelta(days=40))
+    assert due is not None and due > clock.today()
+    assert overdue_fix(get(portal_data, "371502-scj-0001"), clock.today() + dt.timedelta(days=40)) is None

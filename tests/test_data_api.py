@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from harvest.sources import SpreadsheetSource
 from licenses import grants
-from portal import accounts
+from portal import accounts, clock
 from portal.models import Grant, LicensedDownload, User
 from tests.catalogs import entry, write_catalog, write_csv
 from tests.test_licensing import accept, approve, submit
@@ -55,7 +55,7 @@ def test_filters_sort_and_columns_match_pandas_on_the_source_file(client, inspec
     assert got[0]["检查日期"] == expected["检查日期"].iloc[0]  # dates as ISO text
     body = response.get_json()
     assert body["more"] is (len(expected) > 50) and body["source"] == "东昌府区市场监督管理局"
-    assert dt.date.today().isoformat() in body["attribution"]  # source and acquisition date (Art. 25)
+    assert clock.today().isoformat() in body["attribution"]  # source and acquisition date (Art. 25)
 
 
 def test_text_match_finds_rows_by_any_word_in_text_columns(client, inspections):

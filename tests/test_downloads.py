@@ -1,7 +1,6 @@
 """Downloads: every format, resumable, cacheable, Chinese names, attribution in the files."""
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import io
 import json
@@ -12,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
+from portal import clock
 from portal.models import Dataset, DataTable, Distribution, DownloadEvent
 
 
@@ -93,7 +93,7 @@ def test_bundle_has_data_datapackage_and_dated_attribution(client, portal_data):
     zf = zipfile.ZipFile(io.BytesIO(response.get_data()))
     assert sorted(zf.namelist()) == ["ATTRIBUTION.txt", "data.csv", "datapackage.json"]
     attribution = zf.read("ATTRIBUTION.txt").decode()
-    assert f"获取日期：{dt.date.today().isoformat()}" in attribution and "东昌府区市场监督管理局" in attribution
+    assert f"获取日期：{clock.today().isoformat()}" in attribution and "东昌府区市场监督管理局" in attribution
     package = json.loads(zf.read("datapackage.json"))
     resource = package["resources"][0]
     assert resource["path"] == "data.csv" and resource["hash"] == f"sha256:{t.formats['csv']['sha256']}"

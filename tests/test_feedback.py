@@ -2,11 +2,10 @@
 routed by the bureau and answered by the department, the showcase with licence checks."""
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from sqlalchemy import select
 
+from portal import clock
 from portal.models import DataRequest, ErrorReport
 from tests.conftest import login, post_form
 
@@ -31,7 +30,7 @@ def test_an_error_report_is_answered_publicly_by_the_provider(app, portal_data, 
     assert "鲁西大药房古楼店已于今年停业" in page and "核实中，期限" in page
     with portal_data.sessions() as s:
         report = s.scalar(select(ErrorReport))
-        assert report.deadline > dt.date.today()
+        assert report.deadline > clock.today()
     other = as_(app, people["jty"])
     assert post_form(other, f"/console/errors/{report.id}", {"answer": "不是我们的"}, page="/console").status_code == 404
     scj = as_(app, people["scj"])

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DatabaseError
 from licenses import applications as apps
 from licenses import grants
 from licenses.applications import Conflict, LicenceError
+from portal import clock
 from portal.models import (
     Agreement,
     AppendOnlyError,
@@ -29,7 +30,7 @@ from portal.models import (
 )
 from tests.conftest import login, post_form
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 SCENARIO = "用于城市药品供应保障分析，形成街道级监测看板"
 SECURITY = "专人管理，加密存储，访问留痕，不联网传输原始数据"
 

@@ -9,6 +9,7 @@ import io
 import pytest
 from stdnum.cn import ric, uscc
 
+from portal import clock
 from tests.catalogs import entry, write_csv
 from tests.conftest import login, post_form
 from tests.gate_helpers import dataset, harvest, leaks, public_answers
@@ -436,7 +437,6 @@ def test_column_and_sheet_names_hold_conditional_data_too(client, ctx, tmp_path)
 
 
 def test_a_one_line_note_sheet_and_times_with_a_zone_do_not_fail_the_entry(client, ctx, tmp_path):
-    import datetime as dt
 
     from openpyxl import Workbook
 
@@ -452,5 +452,5 @@ def test_a_one_line_note_sheet_and_times_with_a_zone_do_not_fail_the_entry(clien
     assert [e.action for e in report.entries] == ["created", "created"], [e.reason for e in report.entries]
     table = dataset(ctx, "371502-zfj-0031").distributions[0].tables[0]
     assert client.get(f"/dataset/371502-zfj-0031/download/{table.id}.xlsx").status_code == 200
-    assert dt.date.today()  # the workbook's note sheet is no table of its own
+    assert clock.today()  # the workbook's note sheet is no table of its own
     assert len(dataset(ctx, "371502-zfj-0030").distributions[0].tables) == 1

@@ -15,6 +15,7 @@ from licenses import grants
 from licenses import tenders as svc
 from licenses.applications import LicenceError
 from licenses.workdays import add_working_days
+from portal import clock
 from portal.models import Bid, Dataset, Grant, Tender, User, utcnow
 from tests.conftest import login, post_form
 
@@ -215,7 +216,7 @@ def test_award_standstill_objection_agreement_grant_and_licensed_download(app, p
         svc.close(s, u(s, people, "bureau"), tender)
         _evaluate(s, people, tender, {"a": {"plan": 90, "security": 85, "public_value": 80, "price": 70},
                                       "b": {"plan": 70, "security": 75, "public_value": 70, "price": 90}})
-        awarded_on = dt.date.today() - dt.timedelta(days=20)
+        awarded_on = clock.today() - dt.timedelta(days=20)
         winner = svc.award(s, u(s, people, "bureau"), tender, today=awarded_on)
         s.commit()
         assert winner.bid.bidder_id == people["a"][0]

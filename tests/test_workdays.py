@@ -17,12 +17,52 @@ def test_a_make_up_saturday_counts_and_national_day_does_not():
     assert deadline.date == dt.date(2026, 10, 10)
 
 
-def test_past_the_last_year_the_calendar_knows():
+def test_past_the_last_year_the_calendar_knows_statutory_holidays_still_count():
     deadline = add_working_days(dt.date(2026, 12, 24), 10)  # Thu
-    # 25, 28–31 Dec = 5 (2026 known; 1 Jan 2027 onward counted Mon–Fri), 1 Jan (Fri) 6, 4–7 Jan 7–10
-    assert deadline.date == dt.date(2027, 1, 7)
-    assert "周一至周五" in deadline.note and "Monday to Friday" in deadline.note
+    # 25, 28–31 Dec = 5 (2026 known); 1 Jan 2027 (Fri) is New Year's Day; 4–8 Jan = 6–10
+    assert deadline.date == dt.date(2027, 1, 8)
+    assert "尚未公布" in deadline.note and "statutory holidays are counted" in deadline.note
+
+
+STATUTORY_2027 = [dt.date(2027, 1, 1), dt.date(2027, 2, 5), dt.date(2027, 2, 8), dt.date(2027, 2, 9),
+                  dt.date(2027, 2, 10), dt.date(2027, 4, 5), dt.date(2027, 5, 3), dt.date(2027, 5, 4),
+                  dt.date(2027, 6, 9), dt.date(2027, 9, 15), dt.date(2027, 10, 1), dt.date(2027, 10, 4),
+                  dt.date(2027, 10, 5)]
+
+
+def test_no_statutory_holiday_of_2027_is_a_working_day():
+    from licenses.workdays import is_workday
+
+    for day in STATUTORY_2027:  # New Year, Spring Festival from its eve, Qingming, Labour Day, Dragon Boat, …
+        assert is_workday(day) == (False, False), day
+    assert is_workday(dt.date(2027, 2, 11)) == (True, False)  # the Thursday after the Spring Festival
+
+
+def test_deadlines_across_the_2027_holidays_come_out_late_never_early():
+    # Spring Festival 2027: the eve (5 Feb, Fri) to 10 Feb; submitted Wed 3 Feb
+    spring = add_working_days(dt.date(2027, 2, 3), 10)
+    # 4 Feb = 1; 11, 12 Feb = 3; 15–19 Feb = 8; 22, 23 Feb = 10
+    assert spring.date == dt.date(2027, 2, 23)
+    national = add_working_days(dt.date(2027, 9, 29), 5)  # Wed; 1–5 Oct off
+    # 30 Sep = 1; 6, 7, 8 Oct = 4; 11 Oct = 5
+    assert national.date == dt.date(2027, 10, 11)
 
 
 def test_a_tender_standstill_of_five_working_days():
     assert add_working_days(dt.date(2026, 11, 20), 5).date == dt.date(2026, 11, 27)  # Fri → next Fri
+
+
+def test_the_portal_counts_days_in_beijing_whatever_the_servers_clock(monkeypatch):
+    from zoneinfo import ZoneInfo
+
+    from portal import clock
+
+    monkeypatch.delenv("PORTAL_TIMEZONE", raising=False)
+    clock.zone.cache_clear()
+    late_evening_utc = dt.datetime(2026, 12, 31, 20, 0, tzinfo=dt.UTC)
+    assert clock.local(late_evening_utc).date() == dt.date(2027, 1, 1)  # already New Year's Day in Liaocheng
+    assert clock.today() == dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    monkeypatch.setenv("PORTAL_TIMEZONE", "UTC")
+    clock.zone.cache_clear()
+    assert clock.local(late_evening_utc).date() == dt.date(2026, 12, 31)
+    clock.zone.cache_clear()

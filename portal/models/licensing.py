@@ -9,6 +9,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal import clock
+
 from .accounts import User
 from .base import Base, utcnow
 from .catalog import AppendOnlyError, Dataset, Department
@@ -170,7 +172,7 @@ class Grant(Base):
         """valid | suspended (a dataset it covers is not public now: withdrawn, held, awaiting
         a restriction; it resumes when the dataset returns) | revoked (by a person, or ended
         because a dataset became not open: licenses/follow.py) | expired | not_yet_valid."""
-        today = today or dt.date.today()
+        today = today or clock.today()
         if self.revoked_at is not None:
             return "revoked"
         if today > self.valid_until:

@@ -9,7 +9,6 @@ Every answer states its source department and acquisition date (Art. 25).
 """
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import time
@@ -22,6 +21,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 from flask_login import current_user
 
 from licenses.grants import grant_for_api, log_api_rows
+from portal import clock
 
 from .. import catalog, rows
 from ..limits import limiter
@@ -153,7 +153,7 @@ def table_rows(name: str):
     except rows.QueryError as exc:
         raise ApiError(400, str(exc)) from exc
 
-    today = dt.date.today().isoformat()
+    today = clock.today().isoformat()
     attribution = catalog.attribution_line(ds)
     headers = {"X-Attribution": quote(attribution)}
     if page.more:

@@ -8,11 +8,12 @@ Conditional data is never served here: a grant is needed (licensing issue).
 """
 from __future__ import annotations
 
-import datetime as dt
 import io
 
 from flask import Blueprint, abort, redirect, request, send_file
 from sqlalchemy import select, update
+
+from portal import clock
 
 from .. import catalog, exports
 from ..bundle import bundle_path
@@ -83,7 +84,7 @@ def download(name: str, table_id: int, fmt: str):
 def bundle(name: str, table_id: int):
     """Data + datapackage.json + ATTRIBUTION.txt, dated today (the acquisition date)."""
     ds, table = _open_table(name, table_id)
-    today = dt.date.today()
+    today = clock.today()
     path = bundle_path(portal().storage, ds, table, today)
     response = send_stored_file(path, mimetype=MEDIA["zip"], as_attachment=True,
                                 download_name=_file_name(ds, table, "zip"), conditional=True, max_age=0)
@@ -104,7 +105,7 @@ def list_file(code: str, open_class: str, fmt: str):
     buf = io.BytesIO(exports.csv_bytes(header, rows) if fmt == "csv"
                      else exports.xlsx_bytes(header, rows, sheet="开放清单", title=title, creator=dept.name))
     return send_file(buf, mimetype=MEDIA[fmt], as_attachment=True,
-                     download_name=f"{exports.file_name(title) or code}-{dt.date.today().isoformat()}.{fmt}")
+                     download_name=f"{exports.file_name(title) or code}-{clock.today().isoformat()}.{fmt}")
 
 
 @bp.get("/dataset/<name>/datapackage.json")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from licenses import applications as apps
 from licenses import grants, notify
 from licenses.applications import LicenceError
-from portal import catalog
+from portal import catalog, clock
 
 from ..forms import ActionForm
 from ..models import Application, Grant, OpenClass, Purpose
@@ -85,8 +85,8 @@ def apply():
             flash(f"已提交 {len(made)} 份申请。/ Submitted.")
             return redirect(url_for("licensing.mine"))
     return render_template("licensing/apply.html", datasets=datasets, purposes=list(Purpose), error=error,
-                           action=ActionForm(), today=dt.date.today(),
-                           until=dt.date.today() + dt.timedelta(days=365)), (400 if error else 200)
+                           action=ActionForm(), today=clock.today(),
+                           until=clock.today() + dt.timedelta(days=365)), (400 if error else 200)
 
 
 @bp.get("/applications")
@@ -107,7 +107,7 @@ def show(app_id: int):
         sha = hashlib.sha256(text.encode()).hexdigest()
     return render_template("licensing/show.html", app=app, agreement_text=text, agreement_sha=sha,
                            may_review=apps.may_review(current_user, app), action=ActionForm(),
-                           today=dt.date.today())
+                           today=clock.today())
 
 
 def _act(app_id: int, step: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
@@ -186,7 +186,7 @@ def review_queue():
         abort(403)
     department_id = None if current_user.is_bureau else current_user.curator_department_id
     return render_template("licensing/queue.html", applications=apps.queue(db(), department_id),
-                           overdue={a.id for a in apps.overdue(db())}, today=dt.date.today())
+                           overdue={a.id for a in apps.overdue(db())}, today=clock.today())
 
 
 @bp.get("/grants")
@@ -277,5 +277,5 @@ def oversight():
     s = db()
     return render_template("licensing/oversight.html", overdue=apps.overdue(s), missing=grants.missing_reports(s),
                            grants=s.scalars(select(Grant).order_by(Grant.id.desc()).limit(200)).all(),
-                           today=dt.date.today())
+                           today=clock.today())
 

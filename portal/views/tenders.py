@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from licenses import tenders as svc
 from licenses.applications import LicenceError
-from portal import catalog, mail
+from portal import catalog, clock, mail
 
 from ..forms import ActionForm
 from ..models import Application, Bid, Objection, Score, Tender, TenderQuestion, TenderStatus, as_utc, utcnow
@@ -73,7 +73,7 @@ def show(number: str):
                            mine=mine, own_scores=own_scores, action=ActionForm(), now=now,
                            qualified=current_user.is_authenticated and svc.qualified(current_user),
                            may_evaluate=current_user.is_authenticated and svc.may_evaluate(current_user, tender),
-                           closed=now >= as_utc(tender.closes_at), today=dt.date.today())
+                           closed=now >= as_utc(tender.closes_at), today=clock.today())
 
 
 @bp.post("/tenders/<number>/questions")

@@ -3,10 +3,10 @@ accepts the agreement → downloads the ZIP → the licence page says valid; and
 its reasons."""
 from __future__ import annotations
 
-import datetime as dt
 import io
 import zipfile
 
+from portal import clock
 from tests.browser.test_public_pages import page, shot  # noqa: F401 (fixture)
 
 
@@ -82,4 +82,4 @@ def test_a_refusal_states_its_reasons(page, live_server, portal_data, make_user)
     assert "未同意" in page.locator("table.applications").inner_text()
     page.locator("table.applications a").first.click()
     assert "不属于城市治理" in page.locator(".decision-note").inner_text()
-    assert dt.date.today().isoformat()[:4] in page.locator("table.history").inner_text()
+    assert clock.today().isoformat()[:4] in page.locator("table.history").inner_text()
