@@ -73,7 +73,7 @@ def _history(session: Session, ds: Dataset, actor: User, before: tuple, basis: s
 
 
 def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, to_class: str, legal_basis: str,
-               reason: str = "", ip: str | None = None) -> str:
+               reason: str = "", ip: str | None = None, conditions: str = "") -> str:
     """Returns 'applied' (opening up, at once) or 'pending' (a restriction for the bureau)."""
     _curator(curator, ds)
     if to_class not in OPENNESS or to_class is None:
@@ -86,6 +86,7 @@ def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, t
         raise CurationError("已有待审批的限制开放申请 / a restriction is already waiting for the bureau")
     before = (ds.open_class, ds.status)
     ds.class_override, ds.override_basis = to_class, legal_basis or None
+    ds.override_conditions = (conditions or "").strip() or None
     restricting = ds.status == DatasetStatus.PUBLISHED.value and OPENNESS[to_class] < OPENNESS[ds.open_class]
     if restricting:
         session.add(RestrictionRequest(dataset_id=ds.id, requested_by_id=curator.id, from_class=ds.open_class,
@@ -147,7 +148,7 @@ def decide_restriction(session: Session, storage: Storage, bureau: User, request
     else:
         from . import gate
 
-        ds.class_override, ds.override_basis = None, None  # back to the catalog's class
+        ds.class_override, ds.override_basis, ds.override_conditions = None, None, None  # back to the catalog's class
         ds.status, ds.hold_reason, ds.hold_details = DatasetStatus.PUBLISHED.value, None, None
         held = gate.hold(ds, ds.open_class)  # back to public only through the gate
         if held:

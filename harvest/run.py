@@ -196,7 +196,7 @@ class Harvester:
             said_before = parse_open_class((ds.source_fields or {}).get("open_class"))
             if parse_open_class(entry.open_class) is OpenClass.NOT_OPEN and said_before is not OpenClass.NOT_OPEN:
                 # The catalog has since said 不予开放: that newer restriction wins over the console.
-                ds.class_override, ds.override_basis = None, None
+                ds.class_override, ds.override_basis, ds.override_conditions = None, None, None
             else:
                 raw_class, basis = ds.class_override, ds.override_basis
         decision = classify(raw_class, basis)

@@ -77,7 +77,7 @@ def history(ds: Dataset) -> list[Distribution]:
 
 LIST_COLUMNS = [("resource_code", "信息资源代码"), ("title", "信息资源名称"), ("domain", "数据领域"),
                 ("data_format", "信息资源格式"), ("update_cycle", "更新周期"), ("published_date", "发布日期")]
-CONDITIONAL_COLUMNS = [("open_conditions", "开放条件"), ("legal_basis", "法律依据")]
+CONDITIONAL_COLUMNS = [("effective_conditions", "开放条件"), ("effective_basis", "法律依据")]
 
 
 def open_lists(session: Session, department: Department) -> dict[str, list[Dataset]]:

@@ -79,7 +79,7 @@ def add_dataset(g: Graph, base: str, ds: Dataset) -> URIRef:
     if ds.open_class == OpenClass.CONDITIONAL.value:
         statement = BNode()
         g.add((statement, RDF.type, DCTERMS.RightsStatement))
-        g.add((statement, DCTERMS.description, Literal(f"开放条件：{ds.open_conditions or '—'}；法律依据：{ds.legal_basis}",
+        g.add((statement, DCTERMS.description, Literal(f"开放条件：{ds.effective_conditions or '—'}；法律依据：{ds.effective_basis}",
                                                        lang="zh")))
         g.add((node, DCTERMS.rights, statement))
     for t in ds.served_tables:

@@ -127,3 +127,39 @@ def test_the_licensed_zip_holds_every_granted_table(app, portal_data, people, tm
     assert response.status_code == 200
     names = zipfile.ZipFile(io.BytesIO(response.get_data())).namelist()
     assert {"企业/data.csv", "企业/data.parquet", "检查/data.csv", "检查/data.parquet"} <= set(names), names
+
+
+def test_a_reclassification_carries_its_basis_and_conditions_to_every_public_surface(app, portal_data, people, tmp_path):
+    """Restricting a published dataset to conditional with a new basis and conditions: after
+    the bureau approves, the page, the CKAN API, DCAT and the open list show them, and a later
+    harvest keeps them."""
+    from harvest.sources import SpreadsheetSource
+    from tests.catalogs import PHARMACIES, entry, write_catalog, write_csv
+
+    ctx = portal_data
+    basis, conditions = "《中华人民共和国数据安全法》第三十八条", "仅限药品供应保障分析，不得向第三方提供"
+    with ctx.sessions() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0001"))
+        assert curation.reclassify(s, ctx.storage, _as(s, people, "curator"), ds, "conditional", basis, "涉及经营信息",
+                                   conditions=conditions) == "pending"
+        s.commit()
+        curation.decide_restriction(s, ctx.storage, _as(s, people, "bureau"), s.scalar(select(RestrictionRequest)), True)
+        s.commit()
+    client = app.test_client()
+
+    def shown() -> dict[str, str]:
+        return {"page": client.get("/dataset/371502-scj-0001").get_data(as_text=True),
+                "ckan": client.get("/api/3/action/package_show?id=371502-scj-0001").get_data(as_text=True),
+                "dcat": client.get("/dataset/371502-scj-0001.ttl").get_data(as_text=True),
+                "list": client.get("/department/dcf-scjgj/lists/conditional.csv").get_data().decode("utf-8-sig")}
+
+    import json
+
+    for where, text in shown().items():
+        text = json.loads(text)["result"]["extras"] and json.dumps(json.loads(text), ensure_ascii=False) if where == "ckan" else text
+        assert basis in text and conditions in text, where
+    header, rows = PHARMACIES
+    write_csv(tmp_path / "again/p.csv", header, rows, "gbk")
+    ctx.harvester().run(SpreadsheetSource(write_catalog(tmp_path / "again/scj.csv", [
+        entry("371502-SCJ-0001", "药品零售企业名录", file="p.csv")])))
+    assert all(basis in text and conditions in text for where, text in shown().items() if where != "ckan")

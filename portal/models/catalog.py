@@ -77,6 +77,7 @@ class Dataset(Base):
     # classifies by it instead of the catalog's word until the department clears it.
     class_override: Mapped[str | None] = mapped_column(String(20))
     override_basis: Mapped[str | None] = mapped_column(Text)
+    override_conditions: Mapped[str | None] = mapped_column(Text)  # 开放条件 given with it
 
     status: Mapped[str] = mapped_column(String(20), default=DatasetStatus.HELD.value)
     hold_reason: Mapped[str | None] = mapped_column(Text)
@@ -110,6 +111,16 @@ class Dataset(Base):
     @property
     def is_public(self) -> bool:
         return self.status == DatasetStatus.PUBLISHED.value and self.open_class in PUBLIC_CLASSES
+
+    @property
+    def effective_basis(self) -> str | None:
+        """The legal basis in force: the department's, given with its reclassification, over
+        the catalog's (every public surface shows this one)."""
+        return self.override_basis if self.class_override and self.override_basis else self.legal_basis
+
+    @property
+    def effective_conditions(self) -> str | None:
+        return self.override_conditions if self.class_override and self.override_conditions else self.open_conditions
 
     @property
     def current_distributions(self) -> list[Distribution]:

@@ -141,7 +141,7 @@ def package_dict(ds: Dataset) -> dict:
               "published": ds.published_date.isoformat() if ds.published_date else None,
               "attribution": catalog.attribution_line(ds)}
     if ds.open_class == OpenClass.CONDITIONAL.value:
-        extras.update(open_conditions=ds.open_conditions, legal_basis=ds.legal_basis)
+        extras.update(open_conditions=ds.effective_conditions, legal_basis=ds.effective_basis)
     resources = []
     for t in ds.served_tables:
         dist = t.distribution

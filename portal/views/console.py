@@ -117,6 +117,7 @@ def reclassify(name: str):
     ds = _dataset(name)
     return _guarded(curation.reclassify, ds, db(), portal().storage, current_user, ds, request.form.get("open_class"),
                     request.form.get("legal_basis", ""), request.form.get("reason", ""), ip=request.remote_addr,
+                    conditions=request.form.get("open_conditions", ""),
                     message=lambda r: "已生效。/ Applied." if r == "applied" else
                     "限制开放需大数据局批准，期间暂停公开。/ Restriction sent to the bureau; hidden meanwhile.")
 
