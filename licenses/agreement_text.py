@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from portal.models import Application
 
-TEMPLATE_VERSION = "2026-11-v1"
+TEMPLATE_VERSION = "2026-11-v2"  # v2: consent terms forbid commercial exploitation
 
 ROUTE_TERMS = {
-    "consent": ("经提供部门同意，仅限本协议载明的用途和范围使用。",
-                "Consented by the providing department; for the purpose and scope stated here only."),
+    "consent": ("经提供部门同意，仅限本协议载明的创新发展、城市治理或社会服务用途和范围使用，不得用于商业开发或经营性"
+                "利用（商业开发须经公开招标等竞争性方式取得授权）。",
+                "Consented by the providing department; for the innovation, urban-governance or social-service purpose "
+                "and scope stated here only; no commercial development or exploitation (that needs a competitive "
+                "award)."),
     "research": ("仅限于科研教育等公益性活动，不得用于任何商业用途。",
                  "For research and education public-interest activity only; no commercial use of any kind."),
     "tender": ("经公开招标等竞争性方式确定，按中标范围和期限进行商业开发。",

@@ -92,6 +92,17 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
     if purpose is Purpose.RESEARCH and not applicant.is_verified_researcher:
         raise LicenceError("科研教育途径仅限所在机构经大数据局认证的科研人员 / the research route needs a "
                            "researcher whose institution the bureau has verified")
+    pending = session.scalar(
+        select(Application).join(ApplicationItem).where(
+            Application.applicant_id == applicant.id, Application.purpose == purpose.value,
+            Application.status.in_((AppStatus.SUBMITTED.value, AppStatus.INFO_REQUESTED.value, AppStatus.INTEREST.value,
+                                    AppStatus.APPROVED.value)),
+            ApplicationItem.dataset_id.in_([ds.id for ds, _ in req.datasets])).limit(1))
+    if pending is not None:
+        # One pending application per applicant, dataset and purpose: a second would be decided
+        # twice (and a form posted twice is one application).
+        raise LicenceError(f"已有同一用途的申请 {pending.number} 正在办理，请等待结果或撤回后再申请 / an application "
+                           f"for the same purpose is pending: {pending.number}")
     by_department: dict[int, list[tuple[Dataset, list[str] | None]]] = defaultdict(list)
     for ds, fields in req.datasets:
         by_department[ds.department_id].append((ds, fields))

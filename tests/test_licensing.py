@@ -231,10 +231,10 @@ def test_acceptance_stores_the_agreement_unchangeable_and_issues_a_grant(portal_
         agreement = grant.agreement
         for clause in ("东昌府区市场监督管理局", "聊城市鲁西化工有限公司", "企业名称、所属街道", "城市治理",
                        "不得将数据提供、转让或出售给任何第三方", "注明数据来源和获取日期", "开发利用情况报告",
-                       "No third-party transfer", "2026-11-v1"):
+                       "No third-party transfer", "2026-11-v2", "不得用于商业开发"):
             assert clause in agreement.text, clause
         assert (agreement.accepted_by_id, agreement.accepted_ip, agreement.template_version) == (
-            people["applicant"][0], "10.1.2.3", "2026-11-v1")
+            people["applicant"][0], "10.1.2.3", "2026-11-v2")
         assert re.fullmatch(r"DCFL-\d{4}-\d{8}[0-9X]", grant.licence_number)
         assert grant.state() == "valid" and grant.valid_until == TODAY + dt.timedelta(days=90)
         agreement.text = "改过的协议"
@@ -445,3 +445,15 @@ def test_each_step_notifies_the_applicant_on_the_account_page(app, portal_data, 
     client = app.test_client()
     login(client, *people["applicant"][1:])
     assert "申请未获同意" in client.get("/account").get_data(as_text=True)
+
+
+def test_a_second_pending_application_for_the_same_dataset_and_purpose_is_refused(portal_data, people):
+    with portal_data.sessions() as s:
+        first = submit(s, user(s, people, "applicant"))
+        with pytest.raises(apps.LicenceError, match=first.number):
+            submit(s, user(s, people, "applicant"))
+        s.rollback()
+        submit(s, user(s, people, "applicant"), purpose="innovation")  # another purpose is another application
+        apps.withdraw(s, user(s, people, "applicant"), first, first.version)
+        s.commit()
+        submit(s, user(s, people, "applicant"))  # once withdrawn, the applicant may apply again
