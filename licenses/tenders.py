@@ -192,6 +192,15 @@ def submit_bid(session: Session, secret: str, bidder: User, tender: Tender, cont
             raise ValueError
     except ValueError as exc:
         raise LicenceError("报价须为正数（万元） / the price is a positive number") from exc
+    same_company = session.scalar(
+        select(Bid).join(User, User.id == Bid.bidder_id).where(
+            Bid.tender_id == tender.id, Bid.round == tender.round, Bid.status == "submitted",
+            Bid.bidder_id != bidder.id, User.credit_code == bidder.credit_code).limit(1))
+    if same_company is not None:
+        # One company, one bid: a second account of the same company (统一社会信用代码) would meet
+        # the minimum number of bids alone.
+        raise LicenceError("同一企业（统一社会信用代码相同）已有有效投标，每个企业只能投标一次 / this company "
+                           "(its credit code) has already bid in this round")
     nonce = secrets.token_hex(16)
     receipt = receipt_of(tender, bidder.id, clean, nonce)
     previous = _active_bid(session, tender, bidder)

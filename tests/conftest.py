@@ -179,7 +179,8 @@ def make_user(app):
             reg = accounts.Registration(email=extra.pop("email", f"user{counter['n']}@example.cn"), password=password,
                                         name=extra.pop("name", f"用户{counter['n']}"), kind=kind,
                                         company_name="聊城市鲁西化工有限公司" if kind == "company" else None,
-                                        credit_code="91371500MA3C56L392" if kind == "company" else None,
+                                        credit_code=extra.pop("credit_code", None) or (
+                                            _credit_code(counter["n"]) if kind == "company" else None),
                                         institution="聊城大学" if kind == "researcher" else None)
             user = accounts.register(s, reg)
             user.is_bureau = bureau
@@ -196,6 +197,14 @@ def make_user(app):
             s.commit()
             return user.id, reg.email, password
     return make
+
+
+def _credit_code(n: int) -> str:
+    """A valid 统一社会信用代码 of its own for each company the tests make (one company, one code)."""
+    from stdnum.cn import uscc
+
+    body = f"91371500MA3C{n:05d}"
+    return body + uscc.calc_check_digit(body)
 
 
 def login(client, email: str, password: str):  # noqa: ANN001, ANN201

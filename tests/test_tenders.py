@@ -271,3 +271,21 @@ def test_bidders_are_told_their_own_scores_and_the_public_sees_the_history(app, 
         from portal.models import OutboxMessage
         mails = {m.to: m.body for m in s.scalars(select(OutboxMessage).where(OutboxMessage.subject.like("招标结果%")))}
         assert "未中标" in mails[people["b"][1]] and "您的投标中标" in mails[people["a"][1]]
+
+
+def test_one_company_bids_once_whatever_its_number_of_accounts(app, portal_data, people, make_user):
+    """A second account with the same 统一社会信用代码 cannot make a second valid bid and meet
+    the minimum number of bids alone."""
+    with portal_data.sessions() as s:
+        code = s.get(User, people["a"][0]).credit_code
+    twin = make_user("company", name="甲公司二号", credit_code=code)
+    people = {**people, "twin": twin}
+    with portal_data.sessions() as s:
+        tender = make_tender(s, people)
+        bid(s, app, people, "a", tender)
+        with pytest.raises(svc.LicenceError, match="同一企业"):
+            svc.submit_bid(s, secret(app), s.get(User, twin[0]), tender,
+                           {"plan": PLAN, "security": "等保三级机房，专人管理", "public_value": "免费开放", "price": "40"})
+        s.rollback()
+        bid(s, app, people, "b", tender)  # another company bids as before
+        assert len(svc.valid_bids(s.get(Tender, tender.id))) == 2
