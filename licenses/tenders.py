@@ -112,7 +112,8 @@ def open_tender(session: Session, bureau: User, draft: TenderDraft, ip: str | No
         datasets=[TenderDataset(dataset=ds, fields=fields) for ds, fields in draft.datasets])
     session.add(tender)
     session.flush()
-    _event(session, tender, "announced", f"投标时间 {draft.opens_at:%Y-%m-%d %H:%M} 至 {draft.closes_at:%Y-%m-%d %H:%M}（UTC）")
+    _event(session, tender, "announced", f"投标时间 {clock.local(draft.opens_at):%Y-%m-%d %H:%M} 至 "
+                                         f"{clock.local(draft.closes_at):%Y-%m-%d %H:%M}（北京时间）")
     record(session, "tender_opened", actor=bureau, target=f"tender:{tender.id}", ip=ip)
     return tender
 
@@ -126,12 +127,21 @@ def _announcement(draft: TenderDraft, criteria: list[dict]) -> str:
             f"最少有效投标：{draft.min_bids} 家，不足则流标。\n{TIE_RULE}")
 
 
-def link_interest(session: Session, tender: Tender, application: Application) -> None:
-    """A registered commercial interest is told about the tender (it stays as registered)."""
+def link_interest(session: Session, tender: Tender, application: Application, site_url: str = "",
+                  smtp_url: str = "") -> None:
+    """A registered commercial interest is told about the tender: on its history and by mail
+    (it stays as registered; the company bids like anyone else)."""
+    from portal import mail
+
     if application.route != "tender":
         raise LicenceError("not a commercial interest")
     session.add(ApplicationEvent(application_id=application.id, action="tender_opened", from_status=application.status,
                                  to_status=application.status, note=f"已发布招标 {tender.number}"))
+    closes = clock.local(tender.closes_at)
+    mail.send(session, application.applicant.email, f"您登记意向的数据已发布招标 · {tender.number}",
+              f"{application.applicant.name}，您好：\n\n您在申请 {application.number} 中登记的商业开发意向所涉数据，"
+              f"已发布招标「{tender.title}」（{tender.number}），投标截止：{closes:%Y-%m-%d %H:%M}（北京时间）。\n"
+              f"查看公告 / the announcement: {site_url.rstrip('/')}/tenders/{tender.number}\n", smtp_url=smtp_url)
 
 
 # ---------------------------------------------------------------------- questions

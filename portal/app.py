@@ -183,6 +183,9 @@ def create_app(config: dict | None = None) -> Flask:
 
         n = settings.proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    from . import clock
+
+    app.jinja_env.filters["local"] = clock.local  # stored instants shown in the portal's zone
     app.jinja_env.globals.update(OPEN_CLASS_LABELS={"unconditional": "无条件开放", "conditional": "有条件开放",
                                                     "not_open": "不予开放"})
     return app

@@ -289,3 +289,31 @@ def test_one_company_bids_once_whatever_its_number_of_accounts(app, portal_data,
         s.rollback()
         bid(s, app, people, "b", tender)  # another company bids as before
         assert len(svc.valid_bids(s.get(Tender, tender.id))) == 2
+
+
+def test_registered_interest_is_mailed_when_a_tender_on_the_dataset_opens(app, portal_data, people):
+    from licenses import applications as apps
+    from portal.models import OutboxMessage
+
+    client = app.test_client()
+    with portal_data.sessions() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0002"))
+        [interest] = apps.apply(s, u(s, people, "a"), apps.Request(
+            datasets=[(ds, None)], purpose="commercial", scenario="开发药品供应链商业分析平台，面向连锁药店",
+            security_measures="等保三级机房，专人管理，访问留痕", period_from=clock.today(),
+            period_until=clock.today() + dt.timedelta(days=300)))
+        s.commit()
+    _, email, password = people["bureau"]
+    login(client, email, password)
+    opens = clock.now() - dt.timedelta(minutes=5)
+    post_form(client, "/admin/tenders/new", {"title": "企业信用风险数据商业开发授权", "datasets": "371502-scj-0002",
+                                             "opens_at": opens.strftime("%Y-%m-%dT%H:%M"),
+                                             "closes_at": (opens + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
+                                             "licence_months": "12", "min_bids": "2"})
+    with portal_data.sessions() as s:
+        tender = s.scalar(select(Tender))
+        assert abs(svc.as_utc(tender.opens_at) - opens.astimezone(dt.UTC)) < dt.timedelta(minutes=1)  # typed as Beijing time
+        mails = s.scalars(select(OutboxMessage).where(OutboxMessage.to == people["a"][1])).all()
+        assert any(tender.number in m.subject and "北京时间" in m.body for m in mails)
+    page = client.get(f"/tenders/{tender.number}").get_data(as_text=True)
+    assert opens.strftime("%Y-%m-%d %H:%M") in page and "北京时间" in page

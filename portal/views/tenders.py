@@ -51,6 +51,13 @@ def _guard(fn, tender: Tender, *args, **kwargs):  # noqa: ANN001, ANN202
         return None, redirect(url_for("tenders.show", number=tender.number))
 
 
+
+def _entered(text: str) -> dt.datetime:
+    """A time typed into a form is Beijing time (the portal's zone), stored as an instant."""
+    from .. import clock
+
+    return dt.datetime.fromisoformat(text).replace(tzinfo=clock.zone()).astimezone(dt.UTC)
+
 @bp.get("/tenders")
 def index():
     rows = db().scalars(select(Tender).order_by(Tender.id.desc())).all()
@@ -136,8 +143,8 @@ def reopen(number: str):
     _csrf()
     tender = _tender(number)
     try:
-        start = dt.datetime.fromisoformat(request.form["opens_at"]).replace(tzinfo=dt.UTC)
-        end = dt.datetime.fromisoformat(request.form["closes_at"]).replace(tzinfo=dt.UTC)
+        start = _entered(request.form["opens_at"])
+        end = _entered(request.form["closes_at"])
     except (KeyError, ValueError):
         flash("时间格式不正确 / invalid time", "error")
         return redirect(url_for("tenders.show", number=number))
@@ -262,8 +269,8 @@ def new():
         names = [n.strip() for n in request.form.get("datasets", "").replace("，", ",").split(",") if n.strip()]
         datasets = [d for d in (catalog.get_public_dataset(s, n) for n in names) if d is not None]
         try:
-            start = dt.datetime.fromisoformat(request.form["opens_at"]).replace(tzinfo=dt.UTC)
-            end = dt.datetime.fromisoformat(request.form["closes_at"]).replace(tzinfo=dt.UTC)
+            start = _entered(request.form["opens_at"])
+            end = _entered(request.form["closes_at"])
             tender = svc.open_tender(s, current_user, svc.TenderDraft(
                 title=request.form.get("title", "").strip() or "有条件开放数据商业开发授权",
                 datasets=[(d, None) for d in datasets], licence_months=int(request.form.get("licence_months", 12)),
@@ -275,6 +282,7 @@ def new():
             return render_template("tenders/new.html", interests=interests, action=ActionForm()), 400
         for application in interests:
             if {i.dataset_id for i in application.items} & {d.id for d in datasets}:
-                svc.link_interest(s, tender, application)
+                svc.link_interest(s, tender, application, site_url=request.host_url,
+                                  smtp_url=portal().settings.smtp_url)
         return _done(tender, "招标公告已发布。/ Tender announced.")
     return render_template("tenders/new.html", interests=interests, action=ActionForm())

@@ -5,6 +5,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from portal import clock
 from portal.models import Tender, User, utcnow
 from tests.browser.test_licensing_browser import log_in
 from tests.browser.test_public_pages import page, shot  # noqa: F401 (fixture)
@@ -29,9 +30,9 @@ def test_tender_from_announcement_to_award(page, live_server, portal_data, make_
     bureau.goto(live_server + "/admin/tenders/new")
     bureau.get_by_label("招标名称").fill("企业信用风险数据商业开发授权")
     bureau.get_by_label("数据集（标识，逗号分隔）").fill("371502-scj-0002")
-    now = utcnow()
-    bureau.get_by_label("投标开始（UTC）").fill((now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
-    bureau.get_by_label("投标截止（UTC）").fill((now + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    now = clock.now()  # the form takes Beijing time
+    bureau.get_by_label("投标开始（北京时间）").fill((now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    bureau.get_by_label("投标截止（北京时间）").fill((now + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
     bureau.get_by_role("button", name="发布招标公告").click()
     assert "招标公告已发布" in bureau.locator(".flashes").inner_text()
     tender_url = bureau.url
