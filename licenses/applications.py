@@ -36,7 +36,7 @@ from portal.models import (
     utcnow,
 )
 
-from .workdays import add_working_days
+from .workdays import add_working_days, load_schedule
 
 CONSENT_WORKING_DAYS = 10  # Zoucun Art. 13, Ministry of Agriculture, Changsha Art. 10
 MAX_PERIOD_DAYS = 3 * 366
@@ -117,8 +117,9 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
             period_until=req.period_until, status=status.value,
             items=[ApplicationItem(dataset=ds, fields_requested=fields) for ds, fields in items])
         if status is AppStatus.SUBMITTED:
-            deadline = add_working_days(today, working_days)
+            deadline = add_working_days(today, working_days, load_schedule(session))
             app.deadline, app.deadline_note = deadline.date, deadline.note
+            app.deadline_start, app.deadline_days = today, working_days
         session.add(app)
         session.flush()
         _event(session, app, applicant, "submitted", None, app.status,
@@ -195,9 +196,10 @@ def answer(session: Session, applicant: User, app: Application, version: int, te
     _owner(applicant, app)
     if len((text or "").strip()) < 5:
         raise LicenceError("请填写补充的内容 / write your answer")
-    deadline = add_working_days(today or clock.today(), working_days)
+    deadline = add_working_days(today or clock.today(), working_days, load_schedule(session))
     _move(session, app, applicant, "answer", (AppStatus.INFO_REQUESTED,), AppStatus.SUBMITTED, version, text.strip(),
-          ip, deadline=deadline.date, deadline_note=f"补充材料后重新计算：{deadline.note}")
+          ip, deadline=deadline.date, deadline_note=f"补充材料后重新计算：{deadline.note}",
+          deadline_start=today or clock.today(), deadline_days=working_days)
 
 
 def approve(session: Session, curator: User, app: Application, version: int, *, fields: dict[int, list[str] | None],
@@ -250,3 +252,59 @@ def queue(session: Session, department_id: int | None) -> list[Application]:
     if department_id is not None:
         query = query.where(Application.department_id == department_id)
     return list(session.scalars(query))
+
+
+# ---------------------------------------------------------------------- the official calendar
+
+def enter_schedule(session: Session, bureau: User, year: int, holidays: list[dt.date], workdays: list[dt.date],
+                   ip: str | None = None) -> list[Application]:
+    """The bureau enters the State Council's schedule for a year (its holidays and make-up
+    working days) when it is published; every open deadline is then recounted on it, and
+    both sides are told of a deadline that moved. Returns the applications recounted."""
+    from portal.models import CalendarDay
+
+    if not bureau.is_bureau:
+        raise PermissionError("the bureau enters the calendar")
+    days = [(d, False) for d in holidays] + [(d, True) for d in workdays]
+    if not days or any(d.year != year for d, _ in days):
+        raise LicenceError(f"请填写 {year} 年的放假日期和调休上班日期 / enter the {year} holidays and make-up working days")
+    if len({d for d, _ in days}) != len(days):
+        raise LicenceError("同一日期不能既放假又上班 / a day is a holiday or a working day, not both")
+    for row in session.scalars(select(CalendarDay).where(CalendarDay.day.between(dt.date(year, 1, 1),
+                                                                                 dt.date(year, 12, 31)))):
+        session.delete(row)
+    session.flush()
+    session.add_all(CalendarDay(day=d, workday=w, entered_by_id=bureau.id) for d, w in days)
+    session.flush()
+    record(session, "calendar_entered", actor=bureau, target=f"calendar:{year}", ip=ip,
+           holidays=len(holidays), workdays=len(workdays))
+    return recount_deadlines(session, bureau, year)
+
+
+def recount_deadlines(session: Session, actor: User, year: int) -> list[Application]:
+    """Count again every open application's deadline that a change of the calendar of `year`
+    can move: from the day it was submitted (or last answered), on the calendar as it is now."""
+    schedule = load_schedule(session)
+    moved = []
+    open_apps = session.scalars(select(Application).where(
+        Application.status == AppStatus.SUBMITTED.value, Application.deadline.is_not(None),
+        Application.deadline >= dt.date(year, 1, 1) - dt.timedelta(days=40))).all()
+    for app in open_apps:
+        started = app.deadline_start or max((clock.local(e.at).date() for e in app.events
+                                             if e.action in ("submitted", "answer")), default=None)
+        if started is None:
+            continue
+        deadline = add_working_days(started, app.deadline_days or CONSENT_WORKING_DAYS, schedule)
+        if deadline.date == app.deadline and deadline.note == app.deadline_note:
+            continue
+        before = app.deadline
+        app.deadline, app.deadline_note = deadline.date, f"已按公布的 {year} 年节假日安排重新核定：{deadline.note}"
+        session.add(ApplicationEvent(application_id=app.id, actor_id=actor.id, action="deadline_recounted",
+                                     from_status=app.status, to_status=app.status,
+                                     note=f"办理期限由 {before} 改为 {deadline.date}"))
+        moved.append(app)
+    from . import notify
+
+    for app in moved:
+        notify.deadline_moved(session, app)
+    return moved

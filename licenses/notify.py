@@ -38,3 +38,12 @@ def _send(session: Session, user: User, subject: str, app: Application, link: st
             + (f"说明 / note: {app.decision_note}\n" if app.decision_note else "")
             + f"\n查看 / view: {link}\n")
     mail.send(session, user.email, f"{subject} · {app.number}", body, smtp_url=smtp_url)
+
+
+def deadline_moved(session: Session, app: Application, smtp_url: str = "") -> None:
+    """The applicant and the provider's curators are told a deadline moved (the calendar was
+    published)."""
+    for user in [app.applicant, *curators_of(session, app.department_id)]:
+        mail.send(session, user.email, f"办理期限已重新核定 · {app.number}",
+                  f"{user.name}，您好：\n\n申请 {app.number}（{app.department.name}）的办理期限已按公布的节假日安排"
+                  f"重新核定为 {app.deadline}。\n{app.deadline_note}\n", smtp_url=smtp_url)

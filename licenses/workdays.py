@@ -19,13 +19,36 @@ import holidays
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """The official schedule the bureau entered: {day: is a working day}, and its years."""
+
+    days: dict[dt.date, bool]
+    years: frozenset[int]
+
+
+NO_SCHEDULE = Schedule({}, frozenset())
+
+
+def load_schedule(session) -> Schedule:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from portal.models import CalendarDay
+
+    days = {row.day: row.workday for row in session.scalars(select(CalendarDay))}
+    return Schedule(days, frozenset(d.year for d in days))
+
+
+@dataclass(frozen=True)
 class Deadline:
     date: dt.date
     note: str  # how it was counted, shown to applicant and curator
 
 
-def is_workday(day: dt.date) -> tuple[bool, bool]:
-    """(is it a working day, was the official calendar known for it)."""
+def is_workday(day: dt.date, schedule: Schedule = NO_SCHEDULE) -> tuple[bool, bool]:
+    """(is it a working day, was the official calendar known for it). The schedule the bureau
+    entered comes first, then chinese-calendar's, then the statutory holidays."""
+    if day.year in schedule.years:
+        return schedule.days.get(day, day.weekday() < 5), True
     try:
         return chinese_calendar.is_workday(day), True
     except NotImplementedError:
@@ -38,12 +61,12 @@ def _statutory(year: int) -> holidays.HolidayBase:
     return holidays.China(years=year)
 
 
-def add_working_days(start: dt.date, days: int) -> Deadline:
+def add_working_days(start: dt.date, days: int, schedule: Schedule = NO_SCHEDULE) -> Deadline:
     """The `days`-th working day after `start` (the day of submission does not count)."""
     day, counted, guessed = start, 0, False
     while counted < days:
         day += dt.timedelta(days=1)
-        workday, known = is_workday(day)
+        workday, known = is_workday(day, schedule)
         guessed |= not known
         counted += workday
     if guessed:

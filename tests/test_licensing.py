@@ -457,3 +457,39 @@ def test_a_second_pending_application_for_the_same_dataset_and_purpose_is_refuse
         apps.withdraw(s, user(s, people, "applicant"), first, first.version)
         s.commit()
         submit(s, user(s, people, "applicant"))  # once withdrawn, the applicant may apply again
+
+
+def test_the_bureau_enters_the_published_schedule_and_open_deadlines_are_recounted(app, portal_data, people):
+    """A deadline counted into 2027 before the schedule was published (statutory holidays only)
+    moves when the bureau enters it; both sides are told; an entered year is the calendar."""
+    from portal.models import ApplicationEvent, OutboxMessage
+
+    submitted = dt.date(2026, 12, 24)
+    with portal_data.sessions() as s:
+        [application] = apps.apply(s, user(s, people, "applicant"), apps.Request(
+            datasets=[(conditional(s), None)], purpose="governance", scenario=SCENARIO, security_measures=SECURITY,
+            period_from=max(submitted, clock.today()), period_until=max(submitted, clock.today()) + dt.timedelta(days=90)),
+            today=submitted)
+        s.commit()
+        assert application.deadline == dt.date(2027, 1, 8) and "尚未公布" in application.deadline_note
+        number = application.number
+    client = app.test_client()
+    _, email, password = people["bureau"]
+    login(client, email, password)
+    # a made-up schedule: 4 January off as well, Saturday 9 January a make-up working day
+    resp = post_form(client, "/admin/calendar", {"year": "2027", "holidays": "2027-01-01\n2027-01-04",
+                                                 "workdays": "2027-01-09"}, follow_redirects=True)
+    assert "重新核定办理期限 1 件" in resp.get_data(as_text=True)
+    with portal_data.sessions() as s:
+        application = s.scalar(select(Application).where(Application.number == number))
+        # 25, 28–31 Dec = 5; 1 and 4 Jan off; 5–8 Jan = 9; Sat 9 Jan (make-up) = 10
+        assert application.deadline == dt.date(2027, 1, 9) and "已按公布的 2027 年节假日安排" in application.deadline_note
+        assert s.scalar(select(ApplicationEvent).where(ApplicationEvent.action == "deadline_recounted"))
+        told = {m.to for m in s.scalars(select(OutboxMessage).where(OutboxMessage.subject.like("办理期限已重新核定%")))}
+        assert {people["applicant"][1], people["curator"][1]} <= told
+    from licenses.workdays import add_working_days, load_schedule
+
+    with portal_data.sessions() as s:
+        counted = add_working_days(dt.date(2027, 1, 7), 2, load_schedule(s))
+        assert counted.date == dt.date(2027, 1, 9) and "官方" not in counted.note and "已计入" in counted.note
+    assert "2027-01-04" in client.get("/admin/calendar").get_data(as_text=True)

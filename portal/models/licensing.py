@@ -71,6 +71,9 @@ class Application(Base):
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
     deadline: Mapped[dt.date | None]
     deadline_note: Mapped[str | None] = mapped_column(Text)
+    # What the deadline is counted from, so it can be counted again when the calendar changes.
+    deadline_start: Mapped[dt.date | None]
+    deadline_days: Mapped[int | None]
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decision_note: Mapped[str | None] = mapped_column(Text)  # reasons of a refusal, question for more information
@@ -215,3 +218,17 @@ class UsageReport(Base):
 @event.listens_for(Agreement, "before_delete")
 def _refuse_change(_mapper, _conn, target) -> None:  # noqa: ANN001
     raise AppendOnlyError(f"{type(target).__tablename__} rows are unchangeable")
+
+
+class CalendarDay(Base):
+    """The State Council's holiday schedule as the bureau enters it when published: a holiday
+    (workday False) or a make-up working day (workday True). A year with any row is known;
+    deadlines falling in it are recounted when it is entered (licenses/workdays.py)."""
+
+    __tablename__ = "calendar_days"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(unique=True)
+    workday: Mapped[bool]
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    entered_at: Mapped[datetime] = mapped_column(default=utcnow)

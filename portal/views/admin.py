@@ -166,6 +166,45 @@ def evaluation_csv():
                     headers={"Content-Disposition": "attachment; filename=evaluation.csv"})
 
 
+@bp.route("/calendar", methods=["GET", "POST"])
+@bureau_required
+def calendar():
+    """The State Council's holiday schedule, entered when published: open deadlines are
+    recounted on it (licenses.applications.enter_schedule)."""
+    import re
+
+    from licenses.applications import LicenceError, enter_schedule
+
+    from ..models import CalendarDay
+
+    s = db()
+    form = ActionForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            year = int(request.form.get("year", ""))
+            found = {kind: [dt.date.fromisoformat(d) for d in re.findall(r"\d{4}-\d{2}-\d{2}", request.form.get(kind, ""))]
+                     for kind in ("holidays", "workdays")}
+            moved = enter_schedule(s, current_user, year, found["holidays"], found["workdays"], ip=request.remote_addr)
+        except ValueError:
+            s.rollback()
+            flash("请填写年份和日期（YYYY-MM-DD） / enter the year and dates as YYYY-MM-DD", "error")
+        except LicenceError as exc:
+            s.rollback()
+            flash(str(exc), "error")
+        else:
+            s.commit()
+            flash(f"已录入 {year} 年节假日安排，重新核定办理期限 {len(moved)} 件。/ Schedule entered; "
+                  f"{len(moved)} deadlines recounted.")
+            return redirect(url_for("admin.calendar"))
+    days = s.scalars(select(CalendarDay).order_by(CalendarDay.day)).all()
+    years: dict[int, dict[str, list]] = {}
+    for d in days:
+        years.setdefault(d.day.year, {"holidays": [], "workdays": []})["workdays" if d.workday else "holidays"].append(d.day)
+    return render_template("admin/calendar.html", years=years, action=form)
+
+
 @bp.get("/harvest")
 @bureau_required
 def harvest_jobs():
