@@ -223,6 +223,16 @@ def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, 
     return ds.status
 
 
+def set_sensitive(session: Session, curator: User, ds: Dataset, sensitive: bool, ip: str | None = None) -> None:
+    """The department marks a dataset as touching state secrets, commercial secrets or personal
+    privacy (Jiangsu Art. 18): requests for it get the longer term, refusals in writing."""
+    _curator(curator, ds)
+    if ds.sensitive == sensitive:
+        raise CurationError("未改变 / unchanged")
+    ds.sensitive = sensitive
+    record(session, "sensitivity_set", actor=curator, target=f"dataset:{ds.name}", ip=ip, sensitive=sensitive)
+
+
 def edit_metadata(session: Session, curator: User, ds: Dataset, changes: dict, ip: str | None = None) -> None:
     _curator(curator, ds)
     edits = dict(ds.edits or {})

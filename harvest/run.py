@@ -498,6 +498,9 @@ def _copy_metadata(ds: Dataset, entry: CatalogEntry, source_id: int) -> None:
                         "catalog": {"title": ds.title, "summary": ds.summary, "domain": ds.domain, "tags": ds.tags}}
     ds.source_id = source_id
     ds.source_ref = entry.source_ref
+    said = str(entry.extra.get("sensitive") or "").strip().lower()
+    if said:  # the catalog says so (a department may also mark it in the console)
+        ds.sensitive = said in ("是", "yes", "true", "1", "涉及", "y")
     apply_edits(ds)
 
 

@@ -341,6 +341,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "published": ("发布日期", "published", "publish_date"),
     "data_file": ("数据文件", "data_file", "file"),
     "tags": ("关键词", "标签", "tags", "keywords"),
+    "sensitive": ("涉及秘密或隐私", "是否涉及国家秘密、商业秘密或个人隐私", "涉密涉隐私", "sensitive"),
 }
 
 
@@ -406,6 +407,8 @@ class SpreadsheetSource:
             published=cells.get("published"),
             tags=sorted({t for t in re.split(r"[,，;；、\s]+", cells.get("tags") or "") if t}),
         )
+        if cells.get("sensitive"):
+            entry.extra["sensitive"] = cells["sensitive"]
         if not code:
             entry.problems.append(f"第{line}行缺少信息资源代码 / row {line}: resource code missing")
         elif not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z\-_./]{0,99}", code):

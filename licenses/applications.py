@@ -39,6 +39,8 @@ from portal.models import (
 from .workdays import add_working_days, load_schedule
 
 CONSENT_WORKING_DAYS = 10  # Zoucun Art. 13, Ministry of Agriculture, Changsha Art. 10
+# Jiangsu Art. 18: requests touching state secrets, commercial secrets or personal privacy.
+SENSITIVE_WORKING_DAYS = int(__import__("os").environ.get("PORTAL_SENSITIVE_WORKING_DAYS", "15"))
 MAX_PERIOD_DAYS = 3 * 366
 MIN_REASON = 10
 
@@ -117,9 +119,12 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
             period_until=req.period_until, status=status.value,
             items=[ApplicationItem(dataset=ds, fields_requested=fields) for ds, fields in items])
         if status is AppStatus.SUBMITTED:
-            deadline = add_working_days(today, working_days, load_schedule(session))
-            app.deadline, app.deadline_note = deadline.date, deadline.note
-            app.deadline_start, app.deadline_days = today, working_days
+            days = max(working_days, SENSITIVE_WORKING_DAYS) if any(ds.sensitive for ds, _ in items) else working_days
+            deadline = add_working_days(today, days, load_schedule(session))
+            app.deadline, app.deadline_start, app.deadline_days = deadline.date, today, days
+            app.deadline_note = deadline.note if days == working_days else (
+                f"涉及国家秘密、商业秘密或个人隐私，办理期限 {days} 个工作日（参照《江苏省公共数据管理办法》第十八条）："
+                f"{deadline.note}")
         session.add(app)
         session.flush()
         _event(session, app, applicant, "submitted", None, app.status,
@@ -196,6 +201,7 @@ def answer(session: Session, applicant: User, app: Application, version: int, te
     _owner(applicant, app)
     if len((text or "").strip()) < 5:
         raise LicenceError("请填写补充的内容 / write your answer")
+    working_days = app.deadline_days or working_days  # a sensitive request keeps its longer term
     deadline = add_working_days(today or clock.today(), working_days, load_schedule(session))
     _move(session, app, applicant, "answer", (AppStatus.INFO_REQUESTED,), AppStatus.SUBMITTED, version, text.strip(),
           ip, deadline=deadline.date, deadline_note=f"补充材料后重新计算：{deadline.note}",

@@ -493,3 +493,32 @@ def test_the_bureau_enters_the_published_schedule_and_open_deadlines_are_recount
         counted = add_working_days(dt.date(2027, 1, 7), 2, load_schedule(s))
         assert counted.date == dt.date(2027, 1, 9) and "官方" not in counted.note and "已计入" in counted.note
     assert "2027-01-04" in client.get("/admin/calendar").get_data(as_text=True)
+
+
+def test_sensitive_data_gets_fifteen_working_days_and_a_written_refusal(app, portal_data, people):
+    """Jiangsu Art. 18: a dataset the department marks as touching secrets or privacy."""
+    client = app.test_client()
+    _, email, password = people["curator"]
+    login(client, email, password)
+    post_form(client, "/console/datasets/371502-scj-0002/sensitive", {"sensitive": "1"},
+              page="/console/datasets/371502-scj-0002")
+    submitted = dt.date(2026, 11, 2)  # a Monday with no holiday for three weeks
+    with portal_data.sessions() as s:
+        assert conditional(s).sensitive
+        [application] = apps.apply(s, user(s, people, "applicant"), apps.Request(
+            datasets=[(conditional(s), None)], purpose="governance", scenario=SCENARIO, security_measures=SECURITY,
+            period_from=clock.today(), period_until=clock.today() + dt.timedelta(days=90)), today=submitted)
+        s.commit()
+        assert application.deadline == dt.date(2026, 11, 23) and "15 个工作日" in application.deadline_note
+        apps.refuse(s, user(s, people, "curator"), application, application.version, "涉及企业商业秘密，暂不具备提供条件")
+        s.commit()
+        app_id = application.id
+    page = client.get(f"/applications/{app_id}").get_data(as_text=True)
+    assert f"/applications/{app_id}/decision" in page
+    decision = client.get(f"/applications/{app_id}/decision").get_data(as_text=True)
+    for words in ("不予提供公共数据决定书", "涉及企业商业秘密", "第十八条", "东昌府区市场监督管理局", "打印"):
+        assert words in decision
+    stranger = app.test_client()
+    _, email, password = people["stranger"]
+    login(stranger, email, password)
+    assert stranger.get(f"/applications/{app_id}/decision").status_code in (403, 404)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, event
+from sqlalchemy import ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
@@ -78,6 +78,10 @@ class Dataset(Base):
     class_override: Mapped[str | None] = mapped_column(String(20))
     override_basis: Mapped[str | None] = mapped_column(Text)
     override_conditions: Mapped[str | None] = mapped_column(Text)  # 开放条件 given with it
+    # Touches state secrets, commercial secrets or personal privacy (Jiangsu Art. 18): requests
+    # get SENSITIVE_WORKING_DAYS and a refusal is a written decision. From the catalog
+    # (涉及秘密或隐私: 是) or set by the department in the console.
+    sensitive: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
     status: Mapped[str] = mapped_column(String(20), default=DatasetStatus.HELD.value)
     hold_reason: Mapped[str | None] = mapped_column(Text)

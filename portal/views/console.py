@@ -122,6 +122,14 @@ def reclassify(name: str):
                     "限制开放需大数据局批准，期间暂停公开。/ Restriction sent to the bureau; hidden meanwhile.")
 
 
+@bp.post("/console/datasets/<name>/sensitive")
+@login_required
+def sensitive(name: str):
+    ds = _dataset(name)
+    return _guarded(curation.set_sensitive, ds, db(), current_user, ds, request.form.get("sensitive") == "1",
+                    ip=request.remote_addr, message="已保存。/ Saved.")
+
+
 @bp.post("/console/datasets/<name>/edit")
 @login_required
 def edit(name: str):

@@ -110,6 +110,18 @@ def show(app_id: int):
                            today=clock.today())
 
 
+@bp.get("/applications/<int:app_id>/decision")
+@login_required
+def decision(app_id: int):
+    """A refusal as a written decision (不予提供决定书): printable, for the applicant, the
+    provider and the bureau (Art. 25: reasons; Jiangsu Art. 18: in writing)."""
+    app = _application(app_id)
+    if app.status != "refused":
+        abort(404)
+    decided = clock.local(app.decided_at) if app.decided_at else None
+    return render_template("licensing/decision.html", app=app, decided=decided)
+
+
 def _act(app_id: int, step: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
     _csrf_ok()
     s = db()
