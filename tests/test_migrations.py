@@ -29,3 +29,32 @@ def test_processes_starting_at_once_migrate_once(settings):
     procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(4)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+
+
+def test_an_instance_with_data_upgrades_in_place(tmp_path):
+    """The gate's migrations add columns to tables that hold rows and foreign keys: SQLite
+    must alter them in place (a batch rebuild drops the table, which foreign keys refuse)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from portal.db import alembic_config, make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO departments (code, name, created_at) VALUES ('dcf-x', '东昌府区某局', '2026-01-01')"))
+        conn.execute(text(
+            "INSERT INTO datasets (name, title, summary, department_id, tags, source_fields, edits, status, source_ref, "
+            "download_count, search_dirty, created_at, updated_at) VALUES ('371502-x-0001', '停车场', '', 1, '[]', '{}', "
+            "'{}', 'published', 'x', 0, 1, '2026-01-01', '2026-01-01')"))
+        conn.execute(text(
+            "INSERT INTO distributions (dataset_id, source_name, media_format, sha256, size, original_path, fetched_at) "
+            "VALUES (1, 'd.csv', 'csv', 'ab', 1, 'x/ab/original.csv', '2026-01-01')"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT title, sensitive FROM datasets")).one() == ("停车场", 0)
+        assert conn.execute(text("SELECT scan_status FROM distributions")).scalar() is None  # not served until harvested
+    engine.dispose()

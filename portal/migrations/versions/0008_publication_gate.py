@@ -19,19 +19,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('distributions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('scan_status', sa.String(length=20), nullable=True))
-        batch_op.add_column(sa.Column('masking', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('purged_at', sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table('data_tables', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('findings', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('problems', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('notes', sa.JSON(), nullable=True))
-    with op.batch_alter_table('datasets', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('hold_details', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('masking', sa.JSON(), nullable=True))
-    with op.batch_alter_table('harvest_job_entries', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('details', sa.JSON(), nullable=True))
+    op.add_column('distributions', sa.Column('scan_status', sa.String(length=20), nullable=True))
+    op.add_column('distributions', sa.Column('masking', sa.JSON(), nullable=True))
+    op.add_column('distributions', sa.Column('purged_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('data_tables', sa.Column('findings', sa.JSON(), nullable=True))
+    op.add_column('data_tables', sa.Column('problems', sa.JSON(), nullable=True))
+    op.add_column('data_tables', sa.Column('notes', sa.JSON(), nullable=True))
+    op.add_column('datasets', sa.Column('hold_details', sa.JSON(), nullable=True))
+    op.add_column('datasets', sa.Column('masking', sa.JSON(), nullable=True))
+    op.add_column('harvest_job_entries', sa.Column('details', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:

@@ -17,8 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('datasets', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('override_conditions', sa.Text(), nullable=True))
+    op.add_column('datasets', sa.Column('override_conditions', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:

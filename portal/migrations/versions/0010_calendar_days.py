@@ -27,9 +27,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_calendar_days')),
     sa.UniqueConstraint('day', name=op.f('uq_calendar_days_day'))
     )
-    with op.batch_alter_table('applications', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('deadline_start', sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column('deadline_days', sa.Integer(), nullable=True))
+    op.add_column('applications', sa.Column('deadline_start', sa.Date(), nullable=True))
+    op.add_column('applications', sa.Column('deadline_days', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
