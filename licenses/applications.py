@@ -165,7 +165,7 @@ def _move(session: Session, app: Application, actor: User, action: str, allowed:
 
 
 ACTION_LABELS = {"request_info": "要求补充材料", "answer": "补充材料", "approve": "同意", "refuse": "不同意",
-                 "withdraw": "撤回", "accept": "接受协议"}
+                 "withdraw": "撤回", "accept": "接受协议", "to_tender": "转入竞争性配置"}
 
 
 def may_review(user: User, app: Application) -> bool:
@@ -236,6 +236,19 @@ def refuse(session: Session, curator: User, app: Application, version: int, reas
         raise LicenceError(f"不同意的，应当说明理由（至少 {MIN_REASON} 字） / a refusal must give its reasons")
     _move(session, app, curator, "refuse", (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED), AppStatus.REFUSED,
           version, reasons.strip(), ip, decided_at=utcnow(), decided_by_id=curator.id, decision_note=reasons.strip())
+
+
+def to_tender(session: Session, curator: User, app: Application, version: int, reasons: str,
+              ip: str | None = None) -> None:
+    """The purpose is self-declared: an application whose scenario is in fact commercial
+    development goes to the competitive route (Art. 25) — the curator moves it there with
+    its reasons, and it waits for a tender as registered interest; the applicant is told."""
+    _reviewer(curator, app)
+    if len((reasons or "").strip()) < MIN_REASON:
+        raise LicenceError(f"请说明转入竞争性配置的理由（至少 {MIN_REASON} 字） / give the reasons")
+    _move(session, app, curator, "to_tender", (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED), AppStatus.INTEREST,
+          version, reasons.strip(), ip, purpose=Purpose.COMMERCIAL.value, route="tender", deadline=None,
+          decision_note=f"属于商业开发，转入公开招标等竞争性方式：{reasons.strip()}")
 
 
 def withdraw(session: Session, applicant: User, app: Application, version: int, ip: str | None = None) -> None:

@@ -12,6 +12,7 @@ SUBJECTS = {
     "submitted": "申请已提交", "interest": "商业开发意向已登记", "request_info": "请补充申请材料",
     "answer": "申请人已补充材料", "approve": "申请已同意，请确认协议", "refuse": "申请未获同意",
     "withdraw": "申请已撤回", "accept": "授权已生效", "revoked": "授权已撤销", "new": "新的数据申请待审核",
+    "to_tender": "申请属于商业开发，已转入竞争性配置（招标）",
 }
 
 

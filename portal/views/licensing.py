@@ -160,6 +160,8 @@ def decide(app_id: int):
         return _act(app_id, "refuse", apps.refuse, request.form.get("note", ""))[0]
     if decision == "request_info":
         return _act(app_id, "request_info", apps.request_info, request.form.get("note", ""))[0]
+    if decision == "to_tender":
+        return _act(app_id, "to_tender", apps.to_tender, request.form.get("note", ""))[0]
     if decision != "approve":
         abort(400)
     app = _application(app_id)
