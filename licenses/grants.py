@@ -266,3 +266,38 @@ def missing_reports(session: Session, today: dt.date | None = None) -> list[tupl
     today = today or clock.today()
     grants = session.scalars(select(Grant).where(Grant.revoked_at.is_(None), Grant.valid_until >= today))
     return [(g, due) for g in grants if (due := next_report_due(g)) < today]
+
+
+REMIND_DAYS_BEFORE = 7
+
+
+def remind(session: Session, today: dt.date | None = None) -> int:
+    """Reminders for usage reports (Art. 25: the bureau follows use): a week before a report
+    falls due, to the holder; once it is overdue, to the holder and the bureau. Each is sent
+    once per due date, however often this runs (portal remind, daily from cron)."""
+    from portal import mail
+    from portal.models import OutboxMessage, User
+
+    today = today or clock.today()
+    sent = 0
+    bureau = list(session.scalars(select(User).where(User.is_bureau.is_(True))))
+    for grant in session.scalars(select(Grant).where(Grant.revoked_at.is_(None), Grant.valid_until >= today)):
+        if grant.state(today) != "valid":
+            continue
+        due = next_report_due(grant)
+        if today > due:
+            subject, people = f"开发利用情况报告已逾期（应于 {due} 提交） · {grant.licence_number}", [grant.user, *bureau]
+        elif today >= due - dt.timedelta(days=REMIND_DAYS_BEFORE):
+            subject, people = f"请于 {due} 前提交开发利用情况报告 · {grant.licence_number}", [grant.user]
+        else:
+            continue
+        for user in people:
+            if session.scalar(select(OutboxMessage.id).where(OutboxMessage.to == user.email,
+                                                             OutboxMessage.subject == subject)):
+                continue
+            mail.send(session, user.email, subject,
+                      f"{user.name}，您好：\n\n授权 {grant.licence_number}（{grant.user.name}）的开发利用情况报告"
+                      f"{'已逾期' if today > due else '即将到期'}，到期日 {due}。请在“我的授权”页面提交：形成了什么产品或成果、"
+                      f"用在何处。\n")
+            sent += 1
+    return sent

@@ -168,6 +168,19 @@ def rescan(obj: dict) -> None:
     click.echo(f"rescanned {len(ids)} datasets; {changed} changed status")
 
 
+@main.command()
+@click.pass_obj
+def remind(obj: dict) -> None:
+    """Send the reminders that fall due today (usage reports before and after their date);
+    idempotent, meant for a daily cron job until the job queue runs it."""
+    from licenses.grants import remind as send_reminders
+
+    ctx = _context(**obj)
+    with ctx.sessions.begin() as s:
+        n = send_reminders(s)
+    click.echo(f"{n} reminders written to the outbox")
+
+
 def _progress_bar():  # noqa: ANN202
     from tqdm import tqdm
 

@@ -95,11 +95,45 @@ class DepartmentScore:
     on_time: float | None
     median_days: float | None
     downloads: int
+    # Duties not met (Art. 6; Zhoucun Art. 16): applications left undecided past their
+    # deadline (they count as late in on_time), error reports and data requests not answered
+    # in time, usage reports missing from the department's grants.
+    undecided_late: int = 0
+    late_error_reports: int = 0
+    late_requests: int = 0
+    missing_usage_reports: int = 0
 
 
-def evaluation(session: Session, today: dt.date | None = None) -> list[DepartmentScore]:
-    """Art. 6: how each department collects, shares and opens its data."""
+def period_of(text: str | None, today: dt.date | None = None) -> tuple[dt.date, dt.date, str]:
+    """'2026' (a year), '2026Q4' (a quarter) or nothing (all time): (first day, last day, label)."""
+    import re
+
+    m = re.fullmatch(r"(\d{4})(?:[Qq]([1-4]))?", (text or "").strip())
+    if not m:
+        return dt.date(2000, 1, 1), today or clock.today(), "全部"
+    year = int(m.group(1))
+    if m.group(2):
+        q = int(m.group(2))
+        start = dt.date(year, 3 * q - 2, 1)
+        end = (dt.date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1)) - dt.timedelta(days=1)
+        return start, end, f"{year} 年第 {q} 季度"
+    return dt.date(year, 1, 1), dt.date(year, 12, 31), f"{year} 年"
+
+
+def evaluation(session: Session, today: dt.date | None = None, period: tuple[dt.date, dt.date] | None = None
+               ) -> list[DepartmentScore]:
+    """Art. 6: how each department collects, shares and opens its data — within a period
+    (applications, reports and requests made in it) or over all time."""
+    from licenses.grants import missing_reports
+
+    from .models import DataRequest, ErrorReport
+
     today = today or clock.today()
+    start, end = period or (dt.date(2000, 1, 1), today)
+    in_period = lambda at: at is not None and start <= clock.local(at).date() <= end  # noqa: E731
+    missing_by_department: dict[int, int] = {}
+    for grant, _due in missing_reports(session, today):
+        missing_by_department[grant.application.department_id] = missing_by_department.get(grant.application.department_id, 0) + 1
     out = []
     for dept in session.scalars(select(Department).order_by(Department.name)):
         datasets = session.scalars(select(Dataset).where(Dataset.department_id == dept.id)
@@ -107,14 +141,29 @@ def evaluation(session: Session, today: dt.date | None = None) -> list[Departmen
         if not datasets:
             continue
         published = [d for d in datasets if d.is_public]
-        apps = session.scalars(select(Application).where(Application.department_id == dept.id,
-                                                         Application.route != "tender")).all()
+        apps = [a for a in session.scalars(select(Application).where(Application.department_id == dept.id,
+                                                                     Application.route != "tender"))
+                if in_period(a.submitted_at)]
         decided = [a for a in apps if a.decided_at is not None and a.deadline is not None]
-        on_time = (sum(1 for a in decided if a.decided_at.date() <= a.deadline) / len(decided)) if decided else None
+        undecided_late = [a for a in apps if a.decided_at is None and a.status in ("submitted", "info_requested")
+                          and a.deadline is not None and a.deadline < today]
+        judged = len(decided) + len(undecided_late)
+        on_time = (sum(1 for a in decided if clock.local(a.decided_at).date() <= a.deadline) / judged) if judged else None
         days = decision_days(session, dept.id)
+        reports = [r for r in session.scalars(select(ErrorReport).join(Dataset).where(Dataset.department_id == dept.id))
+                   if in_period(r.created_at)]
+        requests = [r for r in session.scalars(select(DataRequest).where(DataRequest.department_id == dept.id))
+                    if in_period(r.created_at)]
+
+        def late(item) -> bool:  # noqa: ANN001
+            answered = clock.local(item.answered_at).date() if item.answered_at else None
+            return item.deadline is not None and ((answered or today) > item.deadline)
+
         out.append(DepartmentScore(
             department=dept.name, code=dept.code, entries=len(datasets), published=len(published),
             opening_rate=len(published) / len(datasets), held=sum(1 for d in datasets if d.status == "held"),
             stale=sum(1 for d in published if stale(d, today)), applications=len(apps), on_time=on_time,
-            median_days=statistics.median(days) if days else None, downloads=sum(d.download_count for d in datasets)))
+            median_days=statistics.median(days) if days else None, downloads=sum(d.download_count for d in datasets),
+            undecided_late=len(undecided_late), late_error_reports=sum(1 for r in reports if late(r)),
+            late_requests=sum(1 for r in requests if late(r)), missing_usage_reports=missing_by_department.get(dept.id, 0)))
     return out

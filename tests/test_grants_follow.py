@@ -163,3 +163,33 @@ def test_a_reclassification_carries_its_basis_and_conditions_to_every_public_sur
     ctx.harvester().run(SpreadsheetSource(write_catalog(tmp_path / "again/scj.csv", [
         entry("371502-SCJ-0001", "药品零售企业名录", file="p.csv")])))
     assert all(basis in text and conditions in text for where, text in shown().items() if where != "ckan")
+
+
+def test_the_bureau_sees_each_grants_use_and_reports_are_reminded_once(app, portal_data, people):
+    import datetime as dt
+
+    from licenses import grants as svc
+    from portal import clock
+
+    grant = granted(portal_data, people)
+    client = _holder(app, people)
+    client.get(download_link(client, people))  # one licensed download
+    with portal_data.sessions() as s:
+        g = s.get(Grant, grant.id)
+        g.report_every_months = 1  # a report a month: due within the grant's 90 days
+        s.commit()
+        due = svc.next_report_due(g)
+        assert svc.remind(s, due - dt.timedelta(days=3)) == 1  # a week before: the holder
+        assert svc.remind(s, due - dt.timedelta(days=2)) == 0  # once only
+        overdue = svc.remind(s, due + dt.timedelta(days=1))  # after: the holder and the bureau
+        s.commit()
+        assert overdue == 2 and svc.remind(s, due + dt.timedelta(days=2)) == 0
+    assert any("即将" not in m and "逾期" in m for m in _notices(portal_data, people["bureau"][1]))
+    bureau = app.test_client()
+    _, email, password = people["bureau"]
+    login(bureau, email, password)
+    page = bureau.get(f"/admin/licensing/grants/{grant.id}").get_data(as_text=True)
+    assert grant.licence_number in page and "授权下载与接口调用" in page and clock.today().isoformat() in page
+    assert client.get(f"/admin/licensing/grants/{grant.id}").status_code == 403
+    public = app.test_client().get("/evaluation?period=" + str(clock.today().year)).get_data(as_text=True)
+    assert "东昌府区市场监督管理局" in public and "按期办结率" in public

@@ -119,6 +119,18 @@ def dataset(name: str):
                            action=ActionForm() if current_user.is_authenticated else None)
 
 
+@bp.get("/evaluation")
+@cacheable
+def evaluation_public():
+    """The departments' record, published as Chinese portals do: opening rate, on-time rate
+    of decisions on applications, downloads (Art. 6), by year or quarter."""
+    from .. import stats
+
+    period = stats.period_of(request.args.get("period"))
+    rows = stats.evaluation(db(), period=period[:2])
+    return render_template("evaluation.html", rows=rows, period=period, period_arg=request.args.get("period", ""))
+
+
 @bp.get("/lists")
 @cacheable
 def lists():

@@ -16,7 +16,7 @@ from licenses.applications import LicenceError
 from portal import catalog, clock
 
 from ..forms import ActionForm
-from ..models import Application, Grant, OpenClass, Purpose
+from ..models import Application, Grant, LicensedDownload, OpenClass, Purpose
 from ..web import db, portal
 
 bp = Blueprint("licensing", __name__)
@@ -293,3 +293,18 @@ def oversight():
                            grants=s.scalars(select(Grant).order_by(Grant.id.desc()).limit(200)).all(),
                            today=clock.today())
 
+
+
+@bp.get("/admin/licensing/grants/<int:grant_id>")
+@login_required
+def grant_use(grant_id: int):
+    """One grant as the bureau follows its use (Art. 25): usage reports with what was built
+    and where it is used, every licensed download and data API call, the next report due."""
+    if not current_user.is_bureau:
+        abort(403)
+    s = db()
+    grant = s.get(Grant, grant_id) or abort(404)
+    downloads = s.scalars(select(LicensedDownload).where(LicensedDownload.grant_id == grant.id)
+                          .order_by(LicensedDownload.id.desc()).limit(500)).all()
+    return render_template("licensing/grant_use.html", grant=grant, downloads=downloads,
+                           next_due=grants.next_report_due(grant), today=clock.today())
