@@ -33,9 +33,10 @@ from .pii import TableScanner, mask_batch, scan_text
 
 # Small blocks keep the reader's read-ahead small: with 8 MB blocks peak memory doubled (measured).
 BLOCK_SIZE = 1 << 20
-# Arrow bytes gathered per row group: ~15 MB groups on disk. Larger groups make a slightly
-# smaller file (fewer dictionaries) but cost memory; see benchmarks/harvest.py.
-DEFAULT_ROW_GROUP_BYTES = 56 << 20
+# Arrow bytes gathered per row group: ~10 MB groups on disk. Larger groups make a slightly
+# smaller file (fewer dictionaries) but cost memory; 56 MB was the choice until the scan ran
+# beside the conversion, whose buffers took the peak past 300 MB (benchmarks/harvest.py).
+DEFAULT_ROW_GROUP_BYTES = 40 << 20
 # pyarrow's own default row-group length; a row group never holds more rows than this.
 MAX_ROW_GROUP_ROWS = 1 << 20
 
@@ -408,7 +409,7 @@ class _ScanBeside:
     reader and the Parquet writer keep one core busy, the scan uses the other (Arrow's
     kernels release the GIL). A few batches wait at most, so memory stays flat."""
 
-    def __init__(self, scanner: TableScanner, depth: int = 4):
+    def __init__(self, scanner: TableScanner, depth: int = 2):
         self.scanner, self.seconds = scanner, 0.0
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None

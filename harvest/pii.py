@@ -330,6 +330,10 @@ class _Column:
     names_seen: int = 0        # values that look like a person's name
     nonempty: int = 0
     repeats: bool = False      # scanned through its distinct values
+    # Values already found clean, for a column that repeats some of its values (addresses,
+    # names of places): a later batch only scans what is new.
+    known: pa.Array | None = None
+    caches: bool = False
 
 
 class TableScanner:
@@ -372,13 +376,28 @@ class TableScanner:
                 finding.rule = "column_name"
                 self.name_findings.append(finding)
 
+    KNOWN_LIMIT = 20_000  # is_in builds its set per call: a larger one would cost more than it saves
+
     def _scan_column(self, col: _Column, text: pa.Array, *, first: bool) -> None:
+        hinted = bool(col.hints & {"person", "passport", "permit", "id_number", "bank_card", "phone"})
         if first and len(text) >= 200:
-            col.repeats = pc.count_distinct(text).as_py() < 0.2 * len(text)
-        values = pc.unique(text) if col.repeats else text
+            distinct = pc.count_distinct(text).as_py()
+            col.repeats = distinct < 0.2 * len(text)
+            col.caches = not hinted and distinct < 0.8 * len(text)
+        if col.caches and col.known is not None:
+            text = pc.filter(text, pc.invert(pc.is_in(text, value_set=col.known)))  # only what is new
+            if len(text) == 0:
+                return
+        distinct_only = col.repeats or col.caches
+        values = pc.unique(text) if distinct_only else text
         hit = pc.fill_null(pc.match_substring_regex(values, _CANDIDATE), False)
         candidates = pc.filter(values, hit).to_pylist()
-        if col.repeats and candidates:  # count rows, not distinct values
+        if col.caches:
+            clean = pc.filter(values, pc.invert(hit))
+            col.known = clean if col.known is None else pa.concat_arrays([col.known, clean.cast(col.known.type)])
+            if len(col.known) > self.KNOWN_LIMIT:  # too varied to remember: scan every value from now on
+                col.caches, col.known = False, None
+        if distinct_only and candidates:  # count rows, not distinct values
             weights = pc.value_counts(pc.filter(text, pc.is_in(text, pa.array(candidates, text.type))))
             multiplicity = {d["values"]: d["counts"] for d in weights.to_pylist()}
         else:
