@@ -43,7 +43,6 @@ from portal.models import (
     TenderQuestion,
     TenderStatus,
     User,
-    UserKind,
     as_utc,
     utcnow,
 )
@@ -168,8 +167,9 @@ def clarify(session: Session, bureau: User, question: TenderQuestion, answer: st
 # ---------------------------------------------------------------------- bids
 
 def qualified(user: User) -> bool:
-    """Bids come from verified company accounts: a company with a credit code and a verified email."""
-    return user.kind == UserKind.COMPANY.value and bool(user.credit_code) and user.email_verified_at is not None
+    """Bids come from company accounts the bureau verified (a credit code, one account per
+    code) with a verified email: a valid check digit alone proves nothing."""
+    return user.is_verified_company and user.email_verified_at is not None
 
 
 def _fernet(secret: str, tender: Tender) -> Fernet:
@@ -189,7 +189,7 @@ def submit_bid(session: Session, secret: str, bidder: User, tender: Tender, cont
     receipt is the bidder's proof)."""
     moment = _now(now)
     if not qualified(bidder):
-        raise LicenceError("仅已验证的企业账户可以投标 / only verified company accounts may bid")
+        raise LicenceError("仅经大数据局认证的企业账户可以投标 / only company accounts the bureau verified may bid")
     if tender.status != TenderStatus.OPEN.value or moment < as_utc(tender.opens_at):
         raise LicenceError("该招标当前不接受投标 / this tender does not take bids now")
     if moment >= as_utc(tender.closes_at):

@@ -216,6 +216,23 @@ def set_bureau(session: Session, actor: User, user: User, grant: bool, ip: str |
            target=f"user:{user.id}", ip=ip)
 
 
+def verify_company(session: Session, actor: User, user: User, ip: str | None = None) -> None:
+    """The bureau verifies a company account (as it does researchers): only verified companies
+    bid, and a credit code belongs to one verified account."""
+    from sqlalchemy import select
+
+    _require_bureau(actor)
+    if user.kind != UserKind.COMPANY.value or not user.credit_code:
+        raise AccountError("该用户不是企业账户 / not a company account")
+    taken = session.scalar(select(User).where(User.credit_code == user.credit_code, User.id != user.id,
+                                              User.company_verified_at.is_not(None)))
+    if taken is not None:
+        raise AccountError(f"统一社会信用代码 {user.credit_code} 已由另一已认证账户（{taken.email}）使用 / this credit code "
+                           f"already belongs to another verified account")
+    user.company_verified_at, user.company_verified_by_id = utcnow(), actor.id
+    record(session, "company_verified", actor=actor, target=f"user:{user.id}", ip=ip, credit_code=user.credit_code)
+
+
 def verify_researcher(session: Session, actor: User, user: User, ip: str | None = None) -> None:
     _require_bureau(actor)
     if user.kind != UserKind.RESEARCHER.value:

@@ -173,7 +173,7 @@ def make_user(app):
     counter = {"n": 0}
 
     def make(kind="citizen", *, bureau=False, curator_of=None, verified=True, researcher_verified=False,
-             password="Long-enough-pass-1", **extra):
+             company_verified=True, password="Long-enough-pass-1", **extra):
         counter["n"] += 1
         with ctx.sessions() as s:
             reg = accounts.Registration(email=extra.pop("email", f"user{counter['n']}@example.cn"), password=password,
@@ -188,6 +188,8 @@ def make_user(app):
                 user.email_verified_at = utcnow()
             if researcher_verified:
                 user.researcher_verified_at = utcnow()
+            if kind == "company" and company_verified and verified:
+                user.company_verified_at = utcnow()
             if curator_of:
                 dept = s.query(Department).filter_by(code=curator_of).one_or_none()
                 if dept is None:

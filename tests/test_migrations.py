@@ -16,7 +16,7 @@ def test_upgrade_is_idempotent(ctx):
 
     upgrade(ctx.engine)  # a second upgrade at head changes nothing and does not fail
     with ctx.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0011"
+        assert MigrationContext.configure(conn).get_current_revision() == "0012"
 
 
 def test_processes_starting_at_once_migrate_once(settings):

@@ -128,7 +128,7 @@ def test_late_duplicate_and_unqualified_bids(app, portal_data, people):
         with pytest.raises(LicenceError, match="逾期投标不予受理"):
             bid(s, app, people, "a", tender, now=NOW + dt.timedelta(days=8))
         for who in ("citizen", "unverified"):
-            with pytest.raises(LicenceError, match="仅已验证的企业账户"):
+            with pytest.raises(LicenceError, match="仅经大数据局认证的企业账户"):
                 bid(s, app, people, who, tender)
         first = bid(s, app, people, "a", tender)
         second = bid(s, app, people, "a", tender, price="60")  # a second bid replaces the first
@@ -317,3 +317,24 @@ def test_registered_interest_is_mailed_when_a_tender_on_the_dataset_opens(app, p
         assert any(tender.number in m.subject and "北京时间" in m.body for m in mails)
     page = client.get(f"/tenders/{tender.number}").get_data(as_text=True)
     assert opens.strftime("%Y-%m-%d %H:%M") in page and "北京时间" in page
+
+
+def test_only_companies_the_bureau_verified_bid_and_a_credit_code_is_verified_once(app, portal_data, people, make_user):
+    from portal import accounts
+
+    with portal_data.sessions() as s:
+        code = s.get(User, people["a"][0]).credit_code
+    fresh = make_user("company", name="新公司", company_verified=False)
+    twin = make_user("company", name="甲公司二号", credit_code=code, company_verified=False)
+    with portal_data.sessions() as s:
+        tender = make_tender(s, people)
+        with pytest.raises(svc.LicenceError, match="大数据局认证"):
+            svc.submit_bid(s, secret(app), s.get(User, fresh[0]), tender,
+                           {"plan": PLAN, "security": "等保三级机房，专人管理", "public_value": "免费开放", "price": "40"})
+        s.rollback()
+        bureau = s.get(User, people["bureau"][0])
+        accounts.verify_company(s, bureau, s.get(User, fresh[0]))
+        with pytest.raises(accounts.AccountError, match="已由另一已认证账户"):
+            accounts.verify_company(s, bureau, s.get(User, twin[0]))
+        s.commit()
+        bid(s, app, {**people, "fresh": fresh}, "fresh", tender)  # verified now: the bid stands

@@ -35,6 +35,10 @@ class User(Base):
     institution: Mapped[str | None] = mapped_column(String(200))
     researcher_verified_at: Mapped[datetime | None]
     researcher_verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # A company account verified by the bureau (its licence seen) may bid; one verified
+    # account per 统一社会信用代码.
+    company_verified_at: Mapped[datetime | None]
+    company_verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     email_verified_at: Mapped[datetime | None]
     # Roles: the big-data bureau; or curator of exactly one department.
     is_bureau: Mapped[bool] = mapped_column(default=False)
@@ -50,6 +54,10 @@ class User(Base):
     @property
     def is_curator(self) -> bool:
         return self.curator_department_id is not None
+
+    @property
+    def is_verified_company(self) -> bool:
+        return self.kind == UserKind.COMPANY.value and bool(self.credit_code) and self.company_verified_at is not None
 
     @property
     def is_verified_researcher(self) -> bool:

@@ -37,6 +37,8 @@ def users():
                                 User.institution.ilike(like)))
     if request.args.get("pending") == "researchers":
         query = query.where(User.kind == "researcher", User.researcher_verified_at.is_(None))
+    if request.args.get("pending") == "companies":
+        query = query.where(User.kind == "company", User.company_verified_at.is_(None))
     departments = s.scalars(select(Department).order_by(Department.name)).all()
     form = CuratorForm()
     form.department.choices = [("", "（无）")] + [(d.code, d.name) for d in departments]
@@ -57,6 +59,22 @@ def verify_researcher(user_id: int):
         return redirect(url_for("admin.users"))
     s.commit()
     flash("已认证科研人员所在机构。/ Researcher verified.")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/verify-company")
+@bureau_required
+def verify_company(user_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    s = db()
+    try:
+        accounts.verify_company(s, current_user, _user(user_id), ip=request.remote_addr)
+    except AccountError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.users"))
+    s.commit()
+    flash("已认证企业。/ Company verified.")
     return redirect(url_for("admin.users"))
 
 
