@@ -506,6 +506,7 @@ def demo_accounts_and_activity(ctx, password: str) -> list[tuple[str, str]]:  # 
                                                              credit_code="91371500MA3C56L392"))
         for user in (curator, company):
             user.email_verified_at = utcnow()
+        accounts.verify_company(s, bureau, company)  # the demo company may bid in a tender
         curator.curator_department = s.scalar(select(Department).where(Department.code == "dcf-scjgj"))
         s.flush()
         made = [(u.email, role) for u, role in ((bureau, "大数据局"), (curator, "市场监管局管理员"), (company, "企业"))]
