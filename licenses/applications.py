@@ -19,7 +19,7 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -94,11 +94,17 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
     if purpose is Purpose.RESEARCH and not applicant.is_verified_researcher:
         raise LicenceError("科研教育途径仅限所在机构经大数据局认证的科研人员 / the research route needs a "
                            "researcher whose institution the bureau has verified")
+    # One applicant applies one at a time: the row lock makes a form posted twice at once wait
+    # for the first and then see it (PostgreSQL and SQLite alike).
+    session.execute(update(User).where(User.id == applicant.id).values(session_version=User.session_version))
     pending = session.scalar(
         select(Application).join(ApplicationItem).where(
-            Application.applicant_id == applicant.id, Application.purpose == purpose.value,
-            Application.status.in_((AppStatus.SUBMITTED.value, AppStatus.INFO_REQUESTED.value, AppStatus.INTEREST.value,
-                                    AppStatus.APPROVED.value)),
+            Application.applicant_id == applicant.id,
+            or_(and_(Application.purpose == purpose.value,
+                     Application.status.in_((AppStatus.SUBMITTED.value, AppStatus.INFO_REQUESTED.value,
+                                             AppStatus.INTEREST.value, AppStatus.APPROVED.value))),
+                # a curator moved it to the competitive route: no way around that by another purpose
+                Application.status == AppStatus.INTEREST.value),
             ApplicationItem.dataset_id.in_([ds.id for ds, _ in req.datasets])).limit(1))
     if pending is not None:
         # One pending application per applicant, dataset and purpose: a second would be decided
@@ -134,6 +140,16 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
                route=route, datasets=[ds.name for ds, _ in items])
         made.append(app)
     return made
+
+
+def require_open(app: Application) -> None:
+    """A dataset that is not public now (withdrawn, held, not open) is neither granted nor
+    accepted: what follows from a state change (licenses/follow.py) must not be undone by a
+    decision taken after it."""
+    for item in app.items:
+        if not item.dataset.is_public or item.dataset.open_class != OpenClass.CONDITIONAL.value:
+            raise LicenceError(f"「{item.dataset.title}」目前不是可提供的有条件开放数据（已撤回、暂停或不予开放） / "
+                               f"this dataset cannot be provided now")
 
 
 def _event(session: Session, app: Application, actor: User | None, action: str, before: str | None, after: str,
@@ -213,6 +229,7 @@ def approve(session: Session, curator: User, app: Application, version: int, *, 
             note: str | None = None, ip: str | None = None) -> None:
     """`fields` and `row_filters` by ApplicationItem id; None means all fields / all rows."""
     _reviewer(curator, app)
+    require_open(app)
     if not (valid_from <= valid_until) or (valid_until - valid_from).days > MAX_PERIOD_DAYS:
         raise LicenceError("授权期限不正确（最长三年） / the term is wrong (3 years at most)")
     for item in app.items:
@@ -284,9 +301,19 @@ def enter_schedule(session: Session, bureau: User, year: int, holidays: list[dt.
 
     if not bureau.is_bureau:
         raise PermissionError("the bureau enters the calendar")
+    from .workdays import statutory
+
+    holidays, workdays = sorted(set(holidays)), sorted(set(workdays))
     days = [(d, False) for d in holidays] + [(d, True) for d in workdays]
     if not days or any(d.year != year for d, _ in days):
         raise LicenceError(f"请填写 {year} 年的放假日期和调休上班日期 / enter the {year} holidays and make-up working days")
+    missing = sorted(d for d in statutory(year) if d.weekday() < 5 and d not in holidays)
+    if missing or set(workdays) & statutory(year):
+        # A schedule that leaves out a statutory holiday was pasted in part: refuse it rather
+        # than count the holiday as a working day.
+        shown = "、".join(str(d) for d in (missing or sorted(set(workdays) & statutory(year))))
+        raise LicenceError(f"录入的安排不完整：法定节假日 {shown} 未列为放假日期（或被列为上班日） / the schedule leaves out "
+                           f"statutory holidays: {shown}")
     if len({d for d, _ in days}) != len(days):
         raise LicenceError("同一日期不能既放假又上班 / a day is a holiday or a working day, not both")
     for row in session.scalars(select(CalendarDay).where(CalendarDay.day.between(dt.date(year, 1, 1),

@@ -38,7 +38,7 @@ from portal.models import (
 from portal.storage import Storage
 
 from .agreement_text import TEMPLATE_VERSION, render_agreement
-from .applications import LicenceError, _move, _owner
+from .applications import LicenceError, _move, _owner, require_open
 
 LINK_MAX_AGE = 15 * 60
 REPORT_EVERY_MONTHS = 6
@@ -60,6 +60,7 @@ def accept(session: Session, applicant: User, app: Application, version: int, te
     sha = hashlib.sha256(text.encode()).hexdigest()
     if sha != text_seen_sha256:
         raise LicenceError("协议内容已更新，请重新阅读后再确认 / the agreement changed: read it again")
+    require_open(app)
     _move(session, app, applicant, "accept", (AppStatus.APPROVED,), AppStatus.GRANTED, version, None, ip)
     agreement = Agreement(application_id=app.id, template_version=TEMPLATE_VERSION, text=text, sha256=sha,
                           accepted_by_id=applicant.id, accepted_ip=ip)
@@ -146,7 +147,8 @@ def grant_for_api(session: Session, user: User, dataset_id: int,
         .where(Grant.user_id == user.id, ApplicationItem.dataset_id == dataset_id, Grant.revoked_at.is_(None),
                Grant.valid_from <= today, Grant.valid_until >= today)
         .order_by(Grant.valid_until.desc(), Grant.id.desc()).limit(1)).first()
-    return (row[0], row[1]) if row else None
+    # Suspended while any dataset the grant covers is not public (licenses/follow.py).
+    return (row[0], row[1]) if row and row[0].state(today) == "valid" else None
 
 
 def log_api_rows(session: Session, user: User, grant: Grant, dataset_id: int, rows: int, size: int,

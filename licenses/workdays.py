@@ -46,19 +46,42 @@ class Deadline:
 
 def is_workday(day: dt.date, schedule: Schedule = NO_SCHEDULE) -> tuple[bool, bool]:
     """(is it a working day, was the official calendar known for it). The schedule the bureau
-    entered comes first, then chinese-calendar's, then the statutory holidays."""
+    entered comes first (a statutory holiday stays one even if the entry missed it), then
+    chinese-calendar's, then an estimate that is never short of days off."""
     if day.year in schedule.years:
-        return schedule.days.get(day, day.weekday() < 5), True
+        return schedule.days.get(day, day.weekday() < 5) and day not in statutory(day.year), True
     try:
         return chinese_calendar.is_workday(day), True
     except NotImplementedError:
-        return day.weekday() < 5 and day not in _statutory(day.year), False
+        return day.weekday() < 5 and day not in _estimated_days_off(day.year), False
 
 
 @functools.cache
-def _statutory(year: int) -> holidays.HolidayBase:
-    """China's statutory holidays of a year and the days off that come with them."""
-    return holidays.China(years=year)
+def statutory(year: int) -> frozenset[dt.date]:
+    """The statutory holidays themselves (New Year, the Spring Festival from its eve,
+    Qingming, Labour Day, Dragon Boat, Mid-Autumn, National Day), from the lunar calendar."""
+    return frozenset(d for d, name in holidays.China(years=year).items()
+                     if "observed" not in name.lower() and "day off" not in name.lower())
+
+
+@functools.cache
+def _estimated_days_off(year: int) -> frozenset[dt.date]:
+    """For a year whose schedule is not published: at least every day the State Council has
+    given off around each holiday — the Spring Festival from its eve for nine days, 1–5 May,
+    1–8 October, and the Monday or Friday that bridges a holiday on a Tuesday or Thursday — so
+    a deadline counted on it comes out late, never early. Make-up working days are unknown
+    and counted as days off, which errs the same way."""
+    days = set(statutory(year)) | set(holidays.China(years=year))
+    for d, name in holidays.China(years=year).items():
+        if "eve" in name.lower():
+            days |= {d + dt.timedelta(days=i) for i in range(9)}
+    days |= {dt.date(year, 5, i) for i in range(1, 6)} | {dt.date(year, 10, i) for i in range(1, 9)}
+    for d in list(days):
+        if d.weekday() == 1:
+            days.add(d - dt.timedelta(days=1))
+        elif d.weekday() == 3:
+            days.add(d + dt.timedelta(days=1))
+    return frozenset(days)
 
 
 def add_working_days(start: dt.date, days: int, schedule: Schedule = NO_SCHEDULE) -> Deadline:

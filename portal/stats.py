@@ -109,7 +109,7 @@ def period_of(text: str | None, today: dt.date | None = None) -> tuple[dt.date, 
     import re
 
     m = re.fullmatch(r"(\d{4})(?:[Qq]([1-4]))?", (text or "").strip())
-    if not m:
+    if not m or not 2000 <= int(m.group(1)) <= 2100:
         return dt.date(2000, 1, 1), today or clock.today(), "全部"
     year = int(m.group(1))
     if m.group(2):

@@ -193,3 +193,36 @@ def test_the_bureau_sees_each_grants_use_and_reports_are_reminded_once(app, port
     assert client.get(f"/admin/licensing/grants/{grant.id}").status_code == 403
     public = app.test_client().get("/evaluation?period=" + str(clock.today().year)).get_data(as_text=True)
     assert "东昌府区市场监督管理局" in public and "按期办结率" in public
+
+
+
+def test_a_grant_over_two_datasets_is_suspended_for_both_when_one_is_withdrawn(app, portal_data, people, tmp_path):
+    from harvest.sources import SpreadsheetSource
+    from licenses import applications as apps
+    from portal import clock
+    from tests.catalogs import PHARMACIES, entry, write_catalog, write_csv
+    from tests.test_licensing import SCENARIO, SECURITY, accept, approve
+
+    header, rows = PHARMACIES
+    write_csv(tmp_path / "two/p.csv", header, rows, "gbk")
+    portal_data.harvester().run(SpreadsheetSource(write_catalog(tmp_path / "two/scj.csv", [
+        entry("371502-SCJ-0002", "企业信用风险分类结果", "有条件开放", file="p.csv", 开放条件="仅限监管用途"),
+        entry("371502-SCJ-0005", "企业年报", "有条件开放", file="p.csv", 开放条件="仅限监管用途")])))
+    with portal_data.sessions() as s:
+        both = [s.scalar(select(Dataset).where(Dataset.name == n)) for n in (NAME, "371502-scj-0005")]
+        [application] = apps.apply(s, _as(s, people, "applicant"), apps.Request(
+            datasets=[(d, None) for d in both], purpose="governance", scenario=SCENARIO, security_measures=SECURITY,
+            period_from=clock.today(), period_until=clock.today() + __import__("datetime").timedelta(days=60)))
+        s.commit()
+        item_ids = [i.id for i in application.items]
+        apps.approve(s, _as(s, people, "curator"), application, application.version, fields={}, row_filters={},
+                     valid_from=clock.today(), valid_until=clock.today() + __import__("datetime").timedelta(days=30))
+        s.commit()
+        accept(s, _as(s, people, "applicant"), application)
+        assert item_ids and approve
+    client = _holder(app, people)
+    assert client.get("/api/data/371502-scj-0005?limit=2").status_code == 200
+    with portal_data.sessions() as s:
+        curation.withdraw(s, _as(s, people, "curator"), s.scalar(select(Dataset).where(Dataset.name == NAME)), "更正")
+        s.commit()
+    assert client.get("/api/data/371502-scj-0005?limit=2").status_code in (403, 404)

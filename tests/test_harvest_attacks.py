@@ -205,3 +205,9 @@ def test_a_file_with_cr_line_endings_gets_a_message(ctx, tmp_path):
     (tmp_path / "d.csv").write_bytes("站点,泊位\r东昌湖,120\r".encode())
     [result] = harvest(ctx, tmp_path, [entry("371502-ZFJ-0020", "停车场", file="d.csv")]).entries
     assert result.action == "failed" and "CR" in result.reason and "内部错误" not in result.reason
+
+
+
+@pytest.mark.parametrize("period", ["0000", "0000Q1", "9999Q4", "2026Q5", "99999", "", "２０２６"])
+def test_odd_periods_on_the_public_evaluation_are_not_a_500(client, period):
+    assert client.get(f"/evaluation?period={period}").status_code == 200

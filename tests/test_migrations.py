@@ -53,8 +53,13 @@ def test_an_instance_with_data_upgrades_in_place(tmp_path):
         conn.execute(text(
             "INSERT INTO distributions (dataset_id, source_name, media_format, sha256, size, original_path, fetched_at) "
             "VALUES (1, 'd.csv', 'csv', 'ab', 1, 'x/ab/original.csv', '2026-01-01')"))
+        conn.execute(text(  # rows pointing at users: no migration may rebuild the users table
+            "INSERT INTO users (email, password_hash, name, kind, is_bureau, session_version, created_at) "
+            "VALUES ('a@example.cn', 'x', '甲', 'company', 0, 1, '2026-01-01')"))
+        conn.execute(text("INSERT INTO audit_events (at, actor_id, action, detail) VALUES ('2026-01-01', 1, 'login', '{}')"))
     upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT title, sensitive FROM datasets")).one() == ("停车场", 0)
+        assert conn.execute(text("SELECT email, company_verified_at FROM users")).one() == ("a@example.cn", None)
         assert conn.execute(text("SELECT scan_status FROM distributions")).scalar() is None  # not served until harvested
     engine.dispose()

@@ -35,17 +35,27 @@ def test_no_statutory_holiday_of_2027_is_a_working_day():
 
     for day in STATUTORY_2027:  # New Year, Spring Festival from its eve, Qingming, Labour Day, Dragon Boat, …
         assert is_workday(day) == (False, False), day
-    assert is_workday(dt.date(2027, 2, 11)) == (True, False)  # the Thursday after the Spring Festival
+    assert is_workday(dt.date(2027, 2, 15)) == (True, False)  # the Monday after the Spring Festival week
 
 
 def test_deadlines_across_the_2027_holidays_come_out_late_never_early():
-    # Spring Festival 2027: the eve (5 Feb, Fri) to 10 Feb; submitted Wed 3 Feb
-    spring = add_working_days(dt.date(2027, 2, 3), 10)
-    # 4 Feb = 1; 11, 12 Feb = 3; 15–19 Feb = 8; 22, 23 Feb = 10
-    assert spring.date == dt.date(2027, 2, 23)
-    national = add_working_days(dt.date(2027, 9, 29), 5)  # Wed; 1–5 Oct off
-    # 30 Sep = 1; 6, 7, 8 Oct = 4; 11 Oct = 5
-    assert national.date == dt.date(2027, 10, 11)
+    # Unpublished: the Spring Festival counted off from its eve (5 Feb) for nine days, 1–8 Oct
+    spring = add_working_days(dt.date(2027, 2, 3), 10)  # Wed
+    # 4 Feb = 1; 15–19 Feb = 6; 22–25 Feb = 10
+    assert spring.date == dt.date(2027, 2, 25)
+    national = add_working_days(dt.date(2027, 9, 29), 5)  # Wed
+    # 30 Sep = 1; 11–14 Oct = 5
+    assert national.date == dt.date(2027, 10, 14)
+    # against the real pattern of a National Day week (1–7 Oct off, Sat 9 Oct worked), the
+    # estimate is never the earlier one
+    real_off = {dt.date(2027, 10, d) for d in range(1, 8)}
+    real_work = {dt.date(2027, 10, 9)}
+    from licenses.workdays import Schedule
+
+    published = Schedule({**{d: False for d in real_off}, **{d: True for d in real_work}}, frozenset({2027}))
+    for start in [dt.date(2027, 9, d) for d in range(20, 31)] + [dt.date(2027, 10, d) for d in range(1, 10)]:
+        for days in (5, 10, 15):
+            assert add_working_days(start, days).date >= add_working_days(start, days, published).date, (start, days)
 
 
 def test_a_tender_standstill_of_five_working_days():

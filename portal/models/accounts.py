@@ -38,7 +38,7 @@ class User(Base):
     # A company account verified by the bureau (its licence seen) may bid; one verified
     # account per 统一社会信用代码.
     company_verified_at: Mapped[datetime | None]
-    company_verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    company_verified_by_id: Mapped[int | None]  # no foreign key: migration 0012 adds it in place
     email_verified_at: Mapped[datetime | None]
     # Roles: the big-data bureau; or curator of exactly one department.
     is_bureau: Mapped[bool] = mapped_column(default=False)

@@ -188,12 +188,31 @@ def evaluation_csv():
                     headers={"Content-Disposition": "attachment; filename=evaluation.csv"})
 
 
+def calendar_dates(text: str) -> list[dt.date]:
+    """Dates as the State Council's notice writes them: 2027-1-1, 2027年1月1日, 2027.10.01, and
+    ranges 2027-10-01至2027-10-07 (至, ~, 到, –). A malformed date is an error, never dropped."""
+    import re
+
+    one = r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    found: list[dt.date] = []
+    rest = text
+    for m in re.finditer(rf"{one}(?:\s*(?:至|到|~|～|–|—|-{{2}})\s*{one})?", text):
+        start = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        end = dt.date(int(m.group(4)), int(m.group(5)), int(m.group(6))) if m.group(4) else start
+        if end < start or (end - start).days > 31:
+            raise ValueError("range")
+        found += [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+        rest = rest.replace(m.group(0), " ", 1)
+    if re.search(r"\d", rest):  # digits left over: a date written in a way not understood
+        raise ValueError("unread date")
+    return found
+
+
 @bp.route("/calendar", methods=["GET", "POST"])
 @bureau_required
 def calendar():
     """The State Council's holiday schedule, entered when published: open deadlines are
     recounted on it (licenses.applications.enter_schedule)."""
-    import re
 
     from licenses.applications import LicenceError, enter_schedule
 
@@ -206,15 +225,17 @@ def calendar():
             abort(400)
         try:
             year = int(request.form.get("year", ""))
-            found = {kind: [dt.date.fromisoformat(d) for d in re.findall(r"\d{4}-\d{2}-\d{2}", request.form.get(kind, ""))]
-                     for kind in ("holidays", "workdays")}
+            if not 2000 <= year <= 2100:
+                raise ValueError
+            found = {kind: calendar_dates(request.form.get(kind, "")) for kind in ("holidays", "workdays")}
             moved = enter_schedule(s, current_user, year, found["holidays"], found["workdays"], ip=request.remote_addr)
-        except ValueError:
-            s.rollback()
-            flash("请填写年份和日期（YYYY-MM-DD） / enter the year and dates as YYYY-MM-DD", "error")
-        except LicenceError as exc:
+        except LicenceError as exc:  # before ValueError: LicenceError is one
             s.rollback()
             flash(str(exc), "error")
+        except ValueError:
+            s.rollback()
+            flash("请填写年份（2000–2100）和日期（如 2027-01-01 或 2027-10-01至2027-10-07） / enter the year and the "
+                  "dates", "error")
         else:
             s.commit()
             flash(f"已录入 {year} 年节假日安排，重新核定办理期限 {len(moved)} 件。/ Schedule entered; "

@@ -17,14 +17,12 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column('users', sa.Column('company_verified_at', sa.DateTime(timezone=True), nullable=True))
+    # The verifying bureau user's id, without a foreign key: SQLite adds a constrained column
+    # only by rebuilding the table, which the foreign keys pointing at users refuse.
     op.add_column('users', sa.Column('company_verified_by_id', sa.Integer(), nullable=True))
-    with op.batch_alter_table('users', schema=None) as batch_op:  # SQLite: a foreign key needs the rebuild
-        batch_op.create_foreign_key(batch_op.f('fk_users_company_verified_by_id_users'), 'users',
-                                    ['company_verified_by_id'], ['id'])
 
 
 def downgrade() -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_users_company_verified_by_id_users'), type_='foreignkey')
         batch_op.drop_column('company_verified_by_id')
         batch_op.drop_column('company_verified_at')
