@@ -161,6 +161,7 @@ def create_app(config: dict | None = None) -> Flask:
         from werkzeug.exceptions import ServiceUnavailable
 
         app.logger.error("data file missing: %s (%s)", exc.filename or exc, request.path)
+        _tell_the_bureau_a_file_is_missing(ctx, str(exc.filename or exc), request.path)
         return _api_errors_as_json(ServiceUnavailable("数据文件暂时不可用，请稍后再试 / the data file is "
                                                       "temporarily unavailable"))
 
@@ -189,6 +190,29 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.globals.update(OPEN_CLASS_LABELS={"unconditional": "无条件开放", "conditional": "有条件开放",
                                                     "not_open": "不予开放"})
     return app
+
+
+def _tell_the_bureau_a_file_is_missing(ctx: PortalContext, filename: str, path: str) -> None:
+    """A note in the bureau's outbox, once a day per file: someone must restore it."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from .models import OutboxMessage, User
+
+    subject = f"数据文件缺失，请恢复：{'/'.join(filename.split('/')[-3:])}"[:300]
+    try:
+        with ctx.sessions.begin() as s:
+            since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+            if s.scalar(select(OutboxMessage.id).where(OutboxMessage.subject == subject, OutboxMessage.created_at >= since)):
+                return
+            for user in s.scalars(select(User).where(User.is_bureau.is_(True))):
+                s.add(OutboxMessage(to=user.email, subject=subject, body=(
+                    f"门户读取数据文件时发现文件缺失：\n{filename}\n请求：{path}\n请从备份恢复（portal restore）或重新采集该数据集。\n")))
+    except Exception:  # the note is a courtesy: the reader still gets the 503
+        import logging
+
+        logging.getLogger(__name__).exception("could not write the missing-file note")
 
 
 def warm_up(app: Flask) -> None:

@@ -174,7 +174,8 @@ def test_department_text_never_becomes_a_formula_in_the_open_lists(client, ctx, 
     assert cell.value == "=1+2" and cell.data_type == "s"
 
 
-def test_odd_input_answers_with_a_message_not_a_500(client, ctx, tmp_path):
+def test_odd_input_answers_with_a_message_not_a_500(client, ctx, tmp_path, make_user):
+    make_user(bureau=True)
     write_csv(tmp_path / "d.csv", ["站点", "泊位"], [["东昌湖停车场", "120"]])
     harvest(ctx, tmp_path, [entry("371502-ZFJ-0009", "停车场\n名录\r\n/../x", file="d.csv")])
     table = dataset(ctx, "371502-zfj-0009").distributions[0].tables[0]
@@ -191,6 +192,13 @@ def test_odd_input_answers_with_a_message_not_a_500(client, ctx, tmp_path):
         assert resp.status_code == 503, (url, resp.status_code)
         message = resp.get_json()["error"]["message"] if url.startswith("/api/") else resp.get_data(as_text=True)
         assert "数据文件暂时不可用" in message
+    from sqlalchemy import select
+
+    from portal.models import OutboxMessage
+
+    with ctx.sessions() as s:  # the bureau is told, once, whatever the number of readers
+        notes = s.scalars(select(OutboxMessage).where(OutboxMessage.subject.like("数据文件缺失%"))).all()
+        assert notes and len({(m.to, m.subject) for m in notes}) == len(notes)
 
 
 
