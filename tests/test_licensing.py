@@ -525,6 +525,12 @@ def test_sensitive_data_gets_fifteen_working_days_and_a_written_refusal(app, por
     decision = client.get(f"/applications/{app_id}/decision").get_data(as_text=True)
     for words in ("不予提供公共数据决定书", "涉及企业商业秘密", "第十八条", "东昌府区市场监督管理局", "打印"):
         assert words in decision
+    pdf = client.get(f"/applications/{app_id}/decision.pdf")
+    assert pdf.status_code == 200 and pdf.get_data().startswith(b"%PDF") and pdf.mimetype == "application/pdf"
+    from pypdf import PdfReader
+
+    text = PdfReader(io.BytesIO(pdf.get_data())).pages[0].extract_text()
+    assert "不予提供公共数据决定书" in text and "涉及企业商业秘密" in text
     stranger = app.test_client()
     _, email, password = people["stranger"]
     login(stranger, email, password)

@@ -122,6 +122,22 @@ def decision(app_id: int):
     return render_template("licensing/decision.html", app=app, decided=decided)
 
 
+@bp.get("/applications/<int:app_id>/decision.pdf")
+@login_required
+def decision_pdf(app_id: int):
+    from flask import Response
+
+    from licenses.decision_pdf import decision_pdf as make
+
+    app = _application(app_id)
+    if app.status != "refused":
+        abort(404)
+    from ..storage import attachment_header
+
+    return Response(make(app), mimetype="application/pdf",
+                    headers={"Content-Disposition": attachment_header(f"不予提供决定书-{app.number}.pdf")})
+
+
 def _act(app_id: int, step: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
     _csrf_ok()
     s = db()
