@@ -45,7 +45,7 @@ _TITLE = re.compile(r"《\s*([^《》]{2,})\s*》")
 # 东昌政办字〔2020〕12号, 国发[2016]51号, 鲁政办发（2021）9号, 省政府令第344号
 _DOC_NUMBER = re.compile(r"[〔［\[【（(]\s*((?:19|20)\d{2})\s*[〕］\]】）)]\s*第?\s*(\d{1,4})\s*号|令\s*第\s*(\d{1,4})\s*号")
 _INSTRUMENT_WORDS = ("条例", "办法", "规定", "决定", "通知", "意见", "细则", "规则", "规范", "标准", "指引", "批复",
-                     "命令", "纲要", "公约", "解释", "方案", "目录", "清单", "法典", "法")
+                     "命令", "纲要", "公约", "解释", "方案", "法典", "法")
 # Laws whose short names are how people cite them; any other "…法" names at least five characters
 # (数据法, 隐私法, 个人信息法 are not laws of the People's Republic).
 _SHORT_LAWS = {"宪法", "民法典", "刑法", "统计法", "保密法", "档案法", "税法", "会计法", "审计法", "测绘法", "气象法",
@@ -62,9 +62,15 @@ _SHORT_LAWS = {"宪法", "民法典", "刑法", "统计法", "保密法", "档�
                "村民委员会组织法", "居民委员会组织法", "公证法", "律师法", "法官法", "检察官法", "监察法", "公务员法",
                "保守国家秘密法", "反洗钱法", "出境入境管理法", "居民身份证法", "户口登记条例"}
 # Not a basis, wherever it stands: 不适用《数据安全法》, tbd《…》, 同上（〔2020〕1号）, 局长办公会决定.
-_DENIAL = re.compile(r"暂无|不适用|暂不|待定|待补|待完善|待确认|同上|见附件|详见|tbd|todo|^无|^否|原《|(?<![\u4e00-\u9fff])无[（(]|"
+_DENIAL = re.compile(r"暂无|不适用|暂不|待定|待补|待完善|待确认|待核|待印发|待出台|同上|见附件|详见|tbd|todo|^无|^否|^空|"
+                     r"^n/?a|尚无|尚未|未明确|未核|核实|原《|(?<![\u4e00-\u9fff])无[（(]|征求意见|草案|送审稿|正在制定|拟|"
+                     r"[?？]|"
                      r"办公会|会议|领导|局长|主任|书记|电话|口头|要求|工作需要|内部|本单位|本局|本委|本部门|我局|我单位|"
-                     r"某某|xx|XX|ＸＸ|测试|示例|样例|相关法|有关法|制度", re.IGNORECASE)
+                     r"填写|如《|例：|例:|例如|示例|样例|某某|某[市县区省单位部门局]|xx|XX|ＸＸ|测试|相关法|有关法|制度",
+                     re.IGNORECASE)
+# A notice or opinion by title alone names nobody who issued it: 《关于做好数据工作的通知》.
+_WEAK_INSTRUMENTS = ("通知", "意见", "决定", "方案", "批复")
+_ISSUER = re.compile(r"国务院|中共|中央|全国人大|省|市|区|县|部|厅|局|委|办公室|办公厅|政府")
 _INSTRUMENT = re.compile(r"([\u4e00-\u9fff]{1,40})(" + "|".join(_INSTRUMENT_WORDS) + r")(?=$|[^\u4e00-\u9fff]|第)")
 # Words that make a name too vague to look up: 内部规定, 相关管理办法, 有关法律法规, 本办法, 某某法.
 _VAGUE = re.compile(r"^(根据|依据|按照|参照|遵照|依照|按|据)?(国家|上级|本单位|本部门|单位|部门|内部|相关|有关|其他|"
@@ -124,14 +130,30 @@ def read_legal_basis(text: str | None) -> LegalBasis:
                                  f"内部用语，请写明适用的法律、法规或文件名称及文号 / “{bare[:40]}” is no legal basis: "
                                  f"it holds a placeholder, a denial or internal wording")
     names: list[str] = []
+    numbers = []
+    for m in _DOC_NUMBER.finditer(raw):
+        # the issuer's code stands right before the number: 东昌政办字〔2020〕12号, 国发〔2016〕51号,
+        # 山东省人民政府令第344号 — not 根据文件〔2022〕3号, 省里〔2021〕2号 or 市政府令第1号
+        issuer = re.sub(r"^.*?(根据|依据|按照|参照)", "", raw[max(0, m.start() - 16):m.start()])
+        if m.group(0).startswith("令"):
+            ok = len(re.findall(r"[\u4e00-\u9fff]", issuer)) >= 4
+        else:
+            ok = bool(re.search(r"[\u4e00-\u9fff]{1,8}(发|办|字|函|政|规)\s*$", issuer))
+        if _doc_number_ok(m) and ok:
+            numbers.append(m.group(0))
+
+    def acceptable(named: str, context: str) -> bool:
+        # A notice or opinion by title alone must say who issued it, or carry its number.
+        return not named.endswith(_WEAK_INSTRUMENTS) or bool(_ISSUER.search(context)) or bool(numbers)
+
     for m in _TITLE.finditer(raw):
         inner = m.group(1).strip()
         # A title names an instrument: not 《xx》, 《——》, 《000》 or 《根据工作需要》.
-        if len(re.findall(r"[\u4e00-\u9fff]", inner)) >= 2 and _named_instrument(inner):
+        if len(re.findall(r"[\u4e00-\u9fff]", inner)) >= 2 and (named := _named_instrument(inner)) \
+                and acceptable(named, inner):
             names.append(inner)
-    names += [m.group(0) for m in _DOC_NUMBER.finditer(raw) if _doc_number_ok(m)
-              and len(re.findall(r"[\u4e00-\u9fff]", raw[max(0, m.start() - 12):m.start()])) >= 2]
-    if not names and (instrument := _named_instrument(raw)):
+    names += numbers
+    if not names and (instrument := _named_instrument(raw)) and acceptable(instrument, raw):
         names.append(instrument)
     if not names:
         return LegalBasis(False, f"「{bare[:40]}」不是有效的法律依据：没有写明具体的法律、法规或文件（应有名称如《…》或文号如〔2020〕12号） / "

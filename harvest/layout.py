@@ -77,7 +77,8 @@ def find_layout(rows: list[list[str]], merged_across: set[tuple[int, int]] | Non
     table_width = max(spans.items(), key=lambda kv: (kv[1], kv[0]))[0] if spans else max(widths)
     header = next((i for i, r in enumerate(counted)
                    if filled(r) >= max(1, min(table_width, 2), round(0.5 * table_width))
-                   and not all(_NUMBER.match(c.strip()) for c in r if c.strip())), None)
+                   and not all(_NUMBER.match(c.strip()) for c in r if c.strip())
+                   and not _label_value_row(r)), None)
     if header is None:
         header = next(i for i, w in enumerate(widths) if w)
     titles = [" ".join(c.strip() for c in r if c.strip()) for r in counted[:header] if filled(r)]
@@ -104,6 +105,15 @@ def find_layout(rows: list[list[str]], merged_across: set[tuple[int, int]] | Non
     return Layout(header_index=header, header_rows=header_rows, names=clean_names(names),
                   raw_names=[c for c in rows[header][:width]] + [""] * max(0, width - len(rows[header])),
                   titles=titles)
+
+
+_LABEL_VALUE = re.compile(r"^\s*[^：:]{1,12}[：:]\s*\S")
+
+
+def _label_value_row(row: list[str]) -> bool:
+    """填报单位：古楼街道 … 填报日期：2025年6月 — a form's particulars above the table, not its header."""
+    cells = [c for c in row if c.strip()]
+    return bool(cells) and sum(1 for c in cells if _LABEL_VALUE.match(c)) * 2 >= len(cells)
 
 
 def _second_header_row(first: list[str], second: list[str], data: list[str], width: int, header: int,

@@ -109,9 +109,9 @@ _HEADER_HINTS: list[tuple[str, re.Pattern]] = [
     ("phone", re.compile(r"电话|手机|联系方式|移动电话|座机|微信|phone|mobile|tel", re.I)),
     ("person", re.compile(r"姓名|名字|户主|户名|联系人|申请人|经营者|负责人|法定代表人|法人代表|当事人|患者|"
                           r"学生|职工|员工|对象|低保户|困难户|业主|房主|车主|持有人|持证人|居民|村民|家长|监护人|"
-                          r"老人|残疾人|收款人|领取人|被.*人$|^name$|person", re.I)),
+                          r"老人|残疾人|收款人|领取人|被.*人$|(人|者|员|户|主)$|^name$|person", re.I)),
     ("birth", re.compile(r"出生日期|出生年月|生日|出生年份|birth", re.I)),
-    ("home_address", re.compile(r"住址|家庭地址|居住地|户籍地|户籍所在|现住|家庭住|户口所在|房屋坐落|坐落|门牌", re.I)),
+    ("home_address", re.compile(r"住址|家庭地址|居住地|户籍地|户籍所在|现住|家庭住|户口所在|房屋坐落|坐落|门牌|房号|住房", re.I)),
     ("address", re.compile(r"地址|住所|通讯地址|联系地址|所在地|address", re.I)),
     ("organisation", re.compile(r"名称|单位|企业|机构|公司|学校|医院|组织|商户|店名", re.I)),
 ]
@@ -182,10 +182,16 @@ def is_individual_business_code(text: str) -> bool:
     return bool(_USCC_92.fullmatch(text)) and uscc.is_valid(text)
 
 
+def bare_name(text: str) -> str:
+    """A name as printed lists pad and annotate it: 张　伟, 张 伟, 张伟（户主）, 张伟*."""
+    t = re.sub(r"[（(][^）)]{0,8}[）)]$", "", str(text).strip())
+    return re.sub(r"[\s\u3000]+", "", t).rstrip("*＊")
+
+
 def looks_like_name(text: str, *, strict: bool = True) -> bool:
     """2–4 Chinese characters (a few more with ·), not a place or body ('古楼街道'); strict:
     starting with a common surname too (for columns whose header does not say 姓名)."""
-    t = text.strip()
+    t = bare_name(text)
     if not (2 <= len(t) <= 4 or ("·" in t and len(t) <= 12)) or not all("\u4e00" <= c <= "\u9fff" or c == "·" for c in t):
         return False
     if t.endswith(_NOT_A_NAME_END):
@@ -193,10 +199,18 @@ def looks_like_name(text: str, *, strict: bool = True) -> bool:
     return not strict or t[0] in SURNAMES or t.startswith(_COMPOUND_SURNAMES)
 
 
+def _masked_name(name: str) -> bool:
+    """张* or 张** (masked), not 张伟* (a footnote mark)."""
+    return len(re.findall(r"[\u4e00-\u9fff]", name)) <= 1 and "*" in name
+
+
 def _has_house_number(address: str) -> bool:
     """An address that still leads to a door (柳园路128号3单元), stars around it or not; a masked
     one (柳园路***) does not."""
-    return bool(re.search(r"\d+\s*(号|单元|室|栋|楼|户|幢|弄)", re.sub(r"[*＊]", "", address))) or \
+    plain = re.sub(r"[*＊]", "", address)
+    if re.search(r"\d+\s*[-#－—]\s*\d+", plain):  # 东昌花园3-2-401, 金柱绿城12#2-301
+        return True
+    return bool(re.search(r"\d+\s*(号|单元|室|栋|楼|户|幢|弄)", plain)) or \
         (not is_masked(address) and bool(re.search(r"(路|街|巷|村|小区|社区|大道)", address)))
 
 
@@ -416,7 +430,7 @@ class TableScanner:
                     self._header_shapes(col, normalise(value), multiplicity.get(value, 1))
             if "person" in col.hints:
                 for value in sample.to_pylist():
-                    if value and not is_masked(value):
+                    if value and not _masked_name(str(value)):
                         col.nonempty += 1
                         if looks_like_name(value, strict=False):
                             col.names_seen += 1
@@ -449,7 +463,7 @@ class TableScanner:
             names = batch.column(p).to_pylist()
             for a in address_cols:
                 for name, address in zip(names, batch.column(a).to_pylist(), strict=True):
-                    if name and address and "*" not in str(name) and _has_house_number(str(address)) \
+                    if name and address and not _masked_name(str(name)) and _has_house_number(str(address)) \
                             and looks_like_name(str(name), strict=False):
                         self._name_address_rows += 1
                         if len(self._name_address_examples) < self.MAX_EXAMPLES:
@@ -562,13 +576,25 @@ def scan_text(lines: Iterable[str], label: str = "表注") -> list[Finding]:
         if not line:
             continue
         kinds = dict(value_kinds(line))
-        if "landline_candidate" in kinds and (_PERSON_WORD.search(normalise(line)) or any(
-                looks_like_name(w) for w in re.findall(r"[\u4e00-\u9fff·]{2,4}", line))):
+        text = normalise(line)
+        names_someone = bool(_PERSON_WORD.search(text) or any(
+            looks_like_name(w) for w in re.findall(r"[\u4e00-\u9fff·]{2,4}", line)))
+        if "landline_candidate" in kinds and names_someone:
             kinds["landline"] = kinds["landline_candidate"]
+        if names_someone and "电话" in text and (m := _LOCAL_PHONE.search(text)):
+            kinds.setdefault("landline", m.group(1))
+        if "bank_card_candidate" in kinds:  # Luhn passed: in a line of text that is a card
+            kinds["bank_card"] = kinds["bank_card_candidate"]
+        # Outside a table a person's ID is personal even with a typo in its check digit.
+        for m in _ID18.finditer(text):
+            digits = _digits(m.group(1)[:-1])
+            if "id_number" not in kinds and len(digits) == 17 and int(digits[:2]) in _PROVINCE_CODES and \
+                    _valid_date(int(digits[6:10]), int(digits[10:12]), int(digits[12:14])):
+                kinds["id_number"] = m.group(1)
         if "home_in_text" in kinds:
             kinds["name_address"] = kinds.pop("home_in_text")
         for kind, matched in kinds.items():
-            if kind in STRICT_KINDS | {"landline", "name_address"} and not kind.endswith("_candidate"):
+            if kind in STRICT_KINDS | {"landline", "name_address", "bank_card"} and not kind.endswith("_candidate"):
                 counts[kind] = counts.get(kind, 0) + 1
                 shown = examples.setdefault(kind, [])
                 if len(shown) < TableScanner.MAX_EXAMPLES:

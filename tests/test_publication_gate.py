@@ -82,6 +82,12 @@ SHAPES = {
     "stars beside an ID a header names": (["姓名", "身份证号"], ["张伟", ID18[:-1] + "9 **"], [ID18[:-1] + "9"]),
     "a NUL inside a mobile": (["备注"], ["张伟139\x0012345678"], ["12345678"]),
     "birth dates next to names": (["姓名", "出生日期"], ["张伟", "1985-06-12"], ["1985-06-12"]),
+    # found by the third review of the gate
+    "承租人 with 房屋坐落": (["承租人", "房屋坐落"], ["张伟", "柳园路128号3单元401室"], ["柳园路128号3单元401室"]),
+    "驾驶人 with a landline": (["驾驶人", "联系电话"], ["张伟", "0635-8211234"], ["8211234"]),
+    "a name padded to align": (["姓名", "家庭住址"], ["张\u3000伟", "柳园路128号3单元"], ["柳园路128号3单元"]),
+    "a name with (户主)": (["姓名", "家庭住址"], ["张伟（户主）", "柳园路128号3单元"], ["柳园路128号3单元"]),
+    "a short home address": (["姓名", "家庭住址"], ["张伟", "东昌花园3-2-401"], ["东昌花园3-2-401"]),
 }
 
 
@@ -454,3 +460,30 @@ def test_a_one_line_note_sheet_and_times_with_a_zone_do_not_fail_the_entry(clien
     assert client.get(f"/dataset/371502-zfj-0031/download/{table.id}.xlsx").status_code == 200
     assert clock.today()  # the workbook's note sheet is no table of its own
     assert len(dataset(ctx, "371502-zfj-0030").distributions[0].tables) == 1
+
+
+
+def test_a_form_row_of_particulars_above_the_header_is_not_taken_for_it(client, ctx, tmp_path):
+    (tmp_path / "d.csv").write_text(
+        "东昌府区2025年低保对象名册,,,\n填报单位：古楼街道,,,填报日期：2025年6月\n户主姓名,家庭住址,联系电话,保障人数\n"
+        "张伟,聊城市东昌府区柳园路128号3单元,0635-8211234,3\n", encoding="utf-8")
+    [result] = harvest(ctx, tmp_path, [entry("371502-MZJ-0010", "低保名册", file="d.csv")]).entries
+    assert result.action == "held"
+    table = dataset(ctx, "371502-mzj-0010").distributions[0].tables[0]
+    assert [f["name"] for f in table.schema] == ["户主姓名", "家庭住址", "联系电话", "保障人数"] and table.row_count == 1
+    assert leaks(client, ctx, ["柳园路128号", "8211234"]) == {}
+
+
+@pytest.mark.parametrize("where,value", [
+    ("note", "注：补贴发放至张伟银行卡" + CARD), ("title", "张伟身份证" + ID18[:-1] + ("1" if ID18[-1] != "1" else "2")),
+    ("summary", "联系人张伟，电话8211234")])
+def test_text_around_the_data_is_read_as_strictly_as_a_person_would(client, ctx, tmp_path, where, value):
+    row = entry("371502-ZFJ-0050", "停车场", file="d.csv")
+    if where == "summary":
+        write_csv(tmp_path / "d.csv", ["站点"], [["东昌湖"]])
+        row["信息资源摘要"] = value
+    else:
+        lines = (f"{value}\n站点,泊位\n东昌湖,120\n" if where == "title" else f"站点,泊位\n东昌湖,120\n{value}\n")
+        (tmp_path / "d.csv").write_text(lines, encoding="utf-8")
+    harvest(ctx, tmp_path, [row])
+    assert leaks(client, ctx, [CARD, "8211234", ID18[:-1]]) == {}
