@@ -212,6 +212,11 @@ def test_bureau_appoints_curator_and_verifies_researcher_with_audit(client, app,
     changes = [(e.target, e.detail) for e in audit(ctx, "role_curator_changed")]
     assert changes == [(f"user:{researcher_id}", {"after": "dcf-jtysj"}), (f"user:{curator_id}", {"before": "dcf-jtysj"})]
     assert len(audit(ctx, "researcher_verified")) == 1
+    company_id, _, _ = make_user("company", company_verified=False)
+    post_form(client, f"/admin/users/{company_id}/verify-company", {}, page="/admin/users?pending=companies")
+    with ctx.sessions() as s:
+        assert s.get(User, company_id).is_verified_company
+    assert len(audit(ctx, "company_verified")) == 1
 
 
 def test_the_last_bureau_account_stays(client, app, make_user):

@@ -18,6 +18,8 @@ MATRIX = [
     ("GET", "/admin/outbox", [LOGIN] + [FORBIDDEN] * 6 + [OK]),
     ("GET", "/admin/audit", [LOGIN] + [FORBIDDEN] * 6 + [OK]),
     ("POST", "/admin/users/{target}/verify-researcher", [LOGIN] + [FORBIDDEN] * 6 + [OK]),
+    ("POST", "/admin/users/{target}/verify-company", [LOGIN] + [FORBIDDEN] * 6 + [OK]),
+    ("GET", "/admin/calendar", [LOGIN] + [FORBIDDEN] * 6 + [OK]),
     ("POST", "/admin/users/{target}/curator", [LOGIN] + [FORBIDDEN] * 6 + [OK]),
     ("POST", "/admin/users/{target}/bureau/grant", [LOGIN] + [FORBIDDEN] * 6 + [OK]),
 ]
