@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 from flask import Blueprint, Flask, g, redirect, request
 from flask_babel import Babel
 
+from .authz import public
+
 LANGUAGES = {"zh": "中文", "en": "English"}
 COOKIE_AGE = 365 * 24 * 3600
 
@@ -47,6 +49,7 @@ def _back() -> str:
 
 
 @bp.get("/lang/<code>")
+@public
 def set_language(code: str):
     response = redirect(_back())
     if code in LANGUAGES:
@@ -55,6 +58,7 @@ def set_language(code: str):
 
 
 @bp.get("/care/<state>")
+@public
 def set_care(state: str):
     """关怀版: larger text and stronger contrast, remembered in a cookie."""
     response = redirect(_back())

@@ -5,10 +5,11 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from .. import accounts, mail
 from ..accounts import AccountError, Registration
+from ..authz import Action, public, requires
 from ..forms import ActionForm, EmailForm, LoginForm, NewPasswordForm, RegisterForm, TokenForm
 from ..limits import limiter
 from ..web import db, portal
@@ -33,6 +34,7 @@ def _send_verification(user) -> None:  # noqa: ANN001
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@public
 @limiter.limit("20 per hour", methods=["POST"])
 def register():
     form = RegisterForm()
@@ -56,6 +58,7 @@ def register():
 
 
 @bp.get("/verify/<token>")
+@public
 def verify(token: str):
     s = db()
     try:
@@ -70,6 +73,7 @@ def verify(token: str):
 
 
 @bp.route("/verify", methods=["GET", "POST"])
+@public
 @limiter.limit("5 per hour", methods=["POST"])
 def resend():
     form = EmailForm()
@@ -86,6 +90,7 @@ def resend():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public
 @limiter.limit("10 per minute", methods=["POST"])
 def login():
     form = LoginForm()
@@ -111,6 +116,7 @@ def _safe_next(target: str | None) -> str | None:
 
 
 @bp.post("/logout")
+@public
 def logout():
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -120,6 +126,7 @@ def logout():
 
 
 @bp.route("/reset", methods=["GET", "POST"])
+@public
 @limiter.limit("5 per hour", methods=["POST"])
 def reset_request():
     form = EmailForm()
@@ -141,6 +148,7 @@ def reset_request():
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
+@public
 @limiter.limit("10 per hour", methods=["POST"])
 def reset(token: str):
     form = NewPasswordForm()
@@ -171,14 +179,14 @@ def _notifications() -> list:
 
 
 @bp.get("/account")
-@login_required
+@requires(Action.ACCOUNT)
 def account():
     return render_template("accounts/account.html", form=TokenForm(), action=ActionForm(), new_token=None,
                            notifications=_notifications())
 
 
 @bp.post("/account/tokens")
-@login_required
+@requires(Action.ACCOUNT)
 def create_token():
     form = TokenForm()
     new_token = None
@@ -199,7 +207,7 @@ def create_token():
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")
-@login_required
+@requires(Action.ACCOUNT)
 def revoke_token(token_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -214,6 +222,7 @@ def revoke_token(token_id: int):
 
 
 @bp.get("/api/me")
+@public
 def me():
     """Who the token (or session) belongs to: lets scripts check their token."""
     if not current_user.is_authenticated:

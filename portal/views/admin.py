@@ -14,7 +14,7 @@ from licenses import grants
 
 from .. import accounts, charts, exports, stats
 from ..accounts import AccountError
-from ..auth import bureau_required
+from ..authz import Action, requires
 from ..forms import ActionForm, CuratorForm
 from ..models import AuditEvent, Department, HarvestJob, OutboxMessage, User
 from ..web import db
@@ -27,7 +27,7 @@ def _user(user_id: int) -> User:
 
 
 @bp.get("/users")
-@bureau_required
+@requires(Action.BUREAU)
 def users():
     s = db()
     query = select(User).order_by(User.id.desc())
@@ -62,19 +62,19 @@ def _verify(user_id: int, service, done: str):  # noqa: ANN001, ANN202
 
 
 @bp.post("/users/<int:user_id>/verify-researcher")
-@bureau_required
+@requires(Action.BUREAU)
 def verify_researcher(user_id: int):
     return _verify(user_id, accounts.verify_researcher, "已认证科研人员所在机构。/ Researcher verified.")
 
 
 @bp.post("/users/<int:user_id>/verify-company")
-@bureau_required
+@requires(Action.BUREAU)
 def verify_company(user_id: int):
     return _verify(user_id, accounts.verify_company, "已认证企业。/ Company verified.")
 
 
 @bp.post("/users/<int:user_id>/curator")
-@bureau_required
+@requires(Action.BUREAU)
 def appoint_curator(user_id: int):
     form = CuratorForm()
     if not form.validate_on_submit():
@@ -90,7 +90,7 @@ def appoint_curator(user_id: int):
 
 
 @bp.post("/users/<int:user_id>/bureau/<state>")
-@bureau_required
+@requires(Action.BUREAU)
 def set_bureau(user_id: int, state: str):
     if not ActionForm().validate_on_submit() or state not in ("grant", "revoke"):
         abort(400)
@@ -105,7 +105,7 @@ def set_bureau(user_id: int, state: str):
 
 
 @bp.get("/outbox")
-@bureau_required
+@requires(Action.BUREAU)
 def outbox():
     messages = db().scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)).all()
     return render_template("admin/outbox.html", messages=messages)
@@ -132,7 +132,7 @@ def _audit_query():  # noqa: ANN202
 
 
 @bp.get("/audit")
-@bureau_required
+@requires(Action.BUREAU)
 def audit():
     actions = db().scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).all()
     return render_template("admin/audit.html", events=db().scalars(_audit_query().limit(500)).all(),
@@ -140,7 +140,7 @@ def audit():
 
 
 @bp.get("/audit.csv")
-@bureau_required
+@requires(Action.BUREAU)
 def audit_csv():
     rows = ([e.id, e.at.isoformat(), e.action, e.actor_id or "", e.target or "", e.ip or "",
              json.dumps(e.detail, ensure_ascii=False)] for e in db().scalars(_audit_query()))
@@ -150,7 +150,7 @@ def audit_csv():
 
 
 @bp.get("/")
-@bureau_required
+@requires(Action.BUREAU)
 def dashboard():
     s = db()
     period = stats.period_of(request.args.get("period"))
@@ -170,7 +170,7 @@ def dashboard():
 
 
 @bp.get("/evaluation.csv")
-@bureau_required
+@requires(Action.BUREAU)
 def evaluation_csv():
     period = stats.period_of(request.args.get("period"))
     header = ["部门", "代码", "目录条目", "已开放", "开放率", "暂缓", "未按周期更新", "数据申请", "按期办结率",
@@ -204,7 +204,7 @@ def calendar_dates(text: str) -> list[dt.date]:
 
 
 @bp.route("/calendar", methods=["GET", "POST"])
-@bureau_required
+@requires(Action.BUREAU)
 def calendar():
     """The State Council's holiday schedule, entered when published: open deadlines are
     recounted on it (licenses.applications.enter_schedule)."""
@@ -244,7 +244,7 @@ def calendar():
 
 
 @bp.get("/harvest")
-@bureau_required
+@requires(Action.BUREAU)
 def harvest_jobs():
     s = db()
     jobs = s.scalars(select(HarvestJob).order_by(HarvestJob.id.desc()).limit(100)).all()
@@ -258,7 +258,7 @@ def harvest_jobs():
 
 
 @bp.get("/duplicates")
-@bureau_required
+@requires(Action.BUREAU)
 def duplicates():
     from harvest.duplicates import likely_duplicates
 

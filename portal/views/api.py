@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
 from .. import catalog
+from ..authz import public
 from ..models import Dataset, DataTable, Distribution, OpenClass
 from ..page_cache import cacheable
 from ..search import FACETS, SearchQuery
@@ -51,6 +52,7 @@ def error(action: str, status: int, kind: str, message: str, **extra):  # noqa: 
 
 
 @bp.route("/help_show", methods=["GET", "POST"])
+@public
 @cacheable
 def help_show():
     return ok("help_show", f"{request.args.get('name', '')}: see /api/docs")
@@ -79,6 +81,7 @@ def parse_fq(fq: str) -> dict[str, list[str]]:
 
 
 @bp.route("/package_search", methods=["GET", "POST"])
+@public
 @cacheable
 def package_search():
     args = params()
@@ -116,6 +119,7 @@ def package_search():
 
 
 @bp.route("/package_show", methods=["GET", "POST"])
+@public
 @cacheable
 def package_show():
     args = params()
@@ -187,6 +191,7 @@ def _bad(action: str, exc: Exception):  # noqa: ANN202
 
 
 @bp.route("/status_show", methods=["GET", "POST"])
+@public
 @cacheable
 def status_show():
     return ok("status_show", {"site_title": "东昌府区公共数据开放平台", "site_url": request.host_url.rstrip("/"),
@@ -196,6 +201,7 @@ def status_show():
 
 
 @bp.route("/package_list", methods=["GET", "POST"])
+@public
 @cacheable
 def package_list():
     args = params()
@@ -209,6 +215,7 @@ def package_list():
 
 
 @bp.route("/current_package_list_with_resources", methods=["GET", "POST"])
+@public
 @cacheable
 def current_package_list_with_resources():
     args = params()
@@ -233,6 +240,7 @@ def _org_dict(dept, count: int) -> dict:  # noqa: ANN001
 
 
 @bp.route("/organization_list", methods=["GET", "POST"])
+@public
 @cacheable
 def organization_list():
     args = params()
@@ -243,6 +251,7 @@ def organization_list():
 
 
 @bp.route("/organization_show", methods=["GET", "POST"])
+@public
 @cacheable
 def organization_show():
     args = params()
@@ -261,6 +270,7 @@ def organization_show():
 
 
 @bp.route("/group_list", methods=["GET", "POST"])
+@public
 @cacheable
 def group_list():
     """Groups are the domains (数据领域)."""
@@ -274,6 +284,7 @@ def group_list():
 
 
 @bp.route("/tag_list", methods=["GET", "POST"])
+@public
 @cacheable
 def tag_list():
     args = params()
@@ -283,6 +294,7 @@ def tag_list():
 
 
 @bp.route("/resource_show", methods=["GET", "POST"])
+@public
 @cacheable
 def resource_show():
     args = params()

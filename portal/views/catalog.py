@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from harvest.feedback import rating_summary
 
 from .. import catalog
+from ..authz import public
 from ..forms import ActionForm
 from ..models import Dataset, Department, ErrorReport, OpenClass, Rating
 from ..page_cache import cacheable
@@ -30,6 +31,7 @@ def search_query(args, **preset) -> SearchQuery:  # noqa: ANN001
 
 
 @bp.get("/")
+@public
 @cacheable
 def home():
     s = db()
@@ -72,18 +74,21 @@ def _suggestions(query: SearchQuery, result) -> list[dict]:  # noqa: ANN001
 
 
 @bp.get("/search")
+@public
 @cacheable
 def search():
     return _search_page("数据目录")
 
 
 @bp.get("/datasets")
+@public
 @cacheable
 def datasets():
     return search()
 
 
 @bp.get("/department/<code>")
+@public
 @cacheable
 def department(code: str):
     dept = db().scalar(select(Department).where(Department.code == code)) or abort(404)
@@ -91,6 +96,7 @@ def department(code: str):
 
 
 @bp.get("/domain/<path:name>")
+@public
 @cacheable
 def domain(name: str):
     exists = db().scalar(catalog.public_datasets().with_only_columns(func.count()).where(Dataset.domain == name))
@@ -100,6 +106,7 @@ def domain(name: str):
 
 
 @bp.get("/dataset/<name>")
+@public
 @cacheable
 def dataset(name: str):
     ds = catalog.get_public_dataset(db(), name) or abort(404)
@@ -120,6 +127,7 @@ def dataset(name: str):
 
 
 @bp.get("/evaluation")
+@public
 @cacheable
 def evaluation_public():
     """The departments' record, published as Chinese portals do: opening rate, on-time rate
@@ -132,12 +140,14 @@ def evaluation_public():
 
 
 @bp.get("/lists")
+@public
 @cacheable
 def lists():
     return render_template("lists_index.html", departments=catalog.departments_with_counts(db()))
 
 
 @bp.get("/department/<code>/lists")
+@public
 @cacheable
 def department_lists(code: str):
     s = db()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -14,6 +14,7 @@ from harvest import curation, gate
 from harvest.curation import CurationError
 from licenses import applications as apps
 
+from ..authz import Action, requires
 from ..forms import ActionForm
 from ..i18n import select_locale
 from ..models import Dataset, Distribution, RestrictionRequest
@@ -57,7 +58,7 @@ def _after_change(message: str, ds: Dataset):  # noqa: ANN202
 
 
 @bp.get("/console")
-@login_required
+@requires(Action.CURATE)
 def home():
     department_id = _department_id()
     s = db()
@@ -77,7 +78,7 @@ def home():
 
 
 @bp.get("/console/datasets/<name>")
-@login_required
+@requires(Action.CURATE)
 def dataset(name: str):
     ds = _dataset(name)
     details = [gate.explain(d, select_locale()) for d in ds.hold_details or []]
@@ -88,7 +89,7 @@ def dataset(name: str):
 
 
 @bp.post("/console/datasets/<name>/masking")
-@login_required
+@requires(Action.CURATE)
 def masking(name: str):
     ds = _dataset(name)
     methods = {k.removeprefix("mask:"): v for k, v in request.form.items() if k.startswith("mask:")}
@@ -112,7 +113,7 @@ def _guarded(fn, ds: Dataset, *args, message: str, **kwargs):  # noqa: ANN001, A
 
 
 @bp.post("/console/datasets/<name>/reclassify")
-@login_required
+@requires(Action.CURATE)
 def reclassify(name: str):
     ds = _dataset(name)
     return _guarded(curation.reclassify, ds, db(), portal().storage, current_user, ds, request.form.get("open_class"),
@@ -123,7 +124,7 @@ def reclassify(name: str):
 
 
 @bp.post("/console/datasets/<name>/sensitive")
-@login_required
+@requires(Action.CURATE)
 def sensitive(name: str):
     ds = _dataset(name)
     return _guarded(curation.set_sensitive, ds, db(), current_user, ds, request.form.get("sensitive") == "1",
@@ -131,7 +132,7 @@ def sensitive(name: str):
 
 
 @bp.post("/console/datasets/<name>/edit")
-@login_required
+@requires(Action.CURATE)
 def edit(name: str):
     ds = _dataset(name)
     changes = {k: request.form.get(k, "") for k in ("title", "summary", "domain", "title_en")}
@@ -141,7 +142,7 @@ def edit(name: str):
 
 
 @bp.post("/console/datasets/<name>/withdraw")
-@login_required
+@requires(Action.CURATE)
 def withdraw(name: str):
     ds = _dataset(name)
     return _guarded(curation.withdraw, ds, db(), current_user, ds, request.form.get("reason", ""),
@@ -149,27 +150,23 @@ def withdraw(name: str):
 
 
 @bp.post("/console/datasets/<name>/publish")
-@login_required
+@requires(Action.CURATE)
 def publish(name: str):
     ds = _dataset(name)
     return _guarded(curation.publish, ds, db(), current_user, ds, ip=request.remote_addr, message="已发布。/ Published.")
 
 
 @bp.get("/admin/restrictions")
-@login_required
+@requires(Action.BUREAU)
 def restrictions():
-    if not current_user.is_bureau:
-        abort(403)
     rows = db().scalars(select(RestrictionRequest).order_by(RestrictionRequest.decision.is_not(None),
                                                             RestrictionRequest.id.desc())).all()
     return render_template("console/restrictions.html", requests=rows, action=ActionForm())
 
 
 @bp.post("/admin/restrictions/<int:request_id>")
-@login_required
+@requires(Action.BUREAU)
 def decide(request_id: int):
-    if not current_user.is_bureau:
-        abort(403)
     if not ActionForm().validate_on_submit():
         abort(400)
     s = db()

@@ -24,6 +24,7 @@ from licenses.grants import grant_for_api, log_api_rows
 from portal import clock
 
 from .. import catalog, rows
+from ..authz import public
 from ..limits import limiter
 from ..models import DataTable, OpenClass
 from ..page_cache import cacheable
@@ -134,6 +135,7 @@ def _jsonable(table: pa.Table) -> list[dict]:
 
 
 @bp.route("/<name>", methods=["GET"])
+@public
 @cacheable
 @limiter.limit(_rate)
 def table_rows(name: str):
@@ -192,6 +194,7 @@ def table_rows(name: str):
 
 
 @bp.route("/<name>/fields", methods=["GET"])
+@public
 @cacheable
 @limiter.limit(_rate)
 def table_fields(name: str):
@@ -219,6 +222,7 @@ docs_bp = Blueprint("api_docs", __name__)
 
 
 @docs_bp.get("/api/openapi.json")
+@public
 def openapi_json():
     from ..openapi import document
 
@@ -228,6 +232,7 @@ def openapi_json():
 
 
 @docs_bp.get("/api/docs")
+@public
 def api_docs():
     """The OpenAPI document as a page: every operation, its parameters and answers."""
     from flask import render_template

@@ -7,6 +7,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
 from .. import catalog, dcat
+from ..authz import public
 from ..models import Dataset, Distribution
 from ..page_cache import cacheable
 from ..web import db
@@ -23,6 +24,7 @@ def _answer(g, fmt: str) -> Response:  # noqa: ANN001
 
 
 @bp.get("/catalog")
+@public
 @bp.get("/catalog.<any(ttl, rdf, jsonld):suffix>")
 @cacheable
 def catalog_rdf(suffix: str | None = None):
@@ -39,6 +41,7 @@ def catalog_rdf(suffix: str | None = None):
 
 
 @bp.get("/dataset/<name>.<any(ttl, rdf, jsonld):suffix>")
+@public
 @cacheable
 def dataset_rdf(name: str, suffix: str):
     ds = catalog.get_public_dataset(db(), name) or abort(404)

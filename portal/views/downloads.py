@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from portal import clock
 
 from .. import catalog, exports
+from ..authz import public
 from ..bundle import bundle_path
 from ..models import Dataset, DataTable, Department, Distribution, DownloadEvent, OpenClass
 from ..web import db, portal, send_stored_file
@@ -62,6 +63,7 @@ def _file_name(ds: Dataset, table: DataTable, ext: str) -> str:
 
 
 @bp.route("/dataset/<name>/download/<int:table_id>.<fmt>", methods=["GET", "HEAD"])
+@public
 def download(name: str, table_id: int, fmt: str):
     ds, table = _open_table(name, table_id)
     entry = table.formats.get(fmt) or abort(404)
@@ -81,6 +83,7 @@ def download(name: str, table_id: int, fmt: str):
 
 
 @bp.route("/dataset/<name>/bundle/<int:table_id>.zip", methods=["GET", "HEAD"])
+@public
 def bundle(name: str, table_id: int):
     """Data + datapackage.json + ATTRIBUTION.txt, dated today (the acquisition date)."""
     ds, table = _open_table(name, table_id)
@@ -94,6 +97,7 @@ def bundle(name: str, table_id: int):
 
 
 @bp.get("/department/<code>/lists/<open_class>.<fmt>")
+@public
 def list_file(code: str, open_class: str, fmt: str):
     s = db()
     dept = s.scalar(select(Department).where(Department.code == code)) or abort(404)
@@ -109,6 +113,7 @@ def list_file(code: str, open_class: str, fmt: str):
 
 
 @bp.get("/dataset/<name>/datapackage.json")
+@public
 def datapackage_json(name: str):
     """The dataset as a Frictionless data package: each current table's UTF-8 CSV by URL,
     with its schema, size and sha256. Unconditional data only; conditional data needs a grant."""

@@ -3,13 +3,14 @@ the department's and the bureau's answers. Thin: the rules are in harvest/feedba
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 
 from harvest import feedback as svc
 from harvest.feedback import FeedbackError
 from portal import catalog
 
+from ..authz import Action, public, requires
 from ..forms import ActionForm
 from ..models import DataRequest, Department, ErrorReport, ShowcaseItem
 from ..web import db
@@ -37,7 +38,7 @@ def _run(fn, *args, back: str, message: str):  # noqa: ANN001, ANN202
 
 
 @bp.post("/dataset/<name>/errors")
-@login_required
+@requires(Action.ACCOUNT)
 def report_error(name: str):
     _csrf()
     ds = catalog.get_public_dataset(db(), name) or abort(404)
@@ -47,7 +48,7 @@ def report_error(name: str):
 
 
 @bp.post("/dataset/<name>/rating")
-@login_required
+@requires(Action.ACCOUNT)
 def rate(name: str):
     _csrf()
     ds = catalog.get_public_dataset(db(), name) or abort(404)
@@ -57,7 +58,7 @@ def rate(name: str):
 
 
 @bp.post("/console/errors/<int:report_id>")
-@login_required
+@requires(Action.ACCOUNT)
 def answer_error(report_id: int):
     _csrf()
     report = db().get(ErrorReport, report_id) or abort(404)
@@ -68,7 +69,7 @@ def answer_error(report_id: int):
 
 
 @bp.get("/console/feedback")
-@login_required
+@requires(Action.ACCOUNT)
 def queues():
     if not current_user.is_curator:
         abort(403)
@@ -83,6 +84,7 @@ def queues():
 
 
 @bp.route("/requests", methods=["GET", "POST"])
+@public
 def requests_page():
     s = db()
     if request.method == "POST":
@@ -98,7 +100,7 @@ def requests_page():
 
 
 @bp.post("/requests/<int:request_id>/route")
-@login_required
+@requires(Action.ACCOUNT)
 def route(request_id: int):
     _csrf()
     s = db()
@@ -109,7 +111,7 @@ def route(request_id: int):
 
 
 @bp.post("/requests/<int:request_id>/answer")
-@login_required
+@requires(Action.ACCOUNT)
 def answer_request(request_id: int):
     _csrf()
     row = db().get(DataRequest, request_id) or abort(404)
@@ -118,6 +120,7 @@ def answer_request(request_id: int):
 
 
 @bp.route("/showcase", methods=["GET", "POST"])
+@public
 def showcase():
     s = db()
     if request.method == "POST":

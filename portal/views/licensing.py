@@ -7,7 +7,7 @@ import hashlib
 import shutil
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 
 from licenses import applications as apps
@@ -15,6 +15,7 @@ from licenses import grants, notify
 from licenses.applications import LicenceError
 from portal import catalog, clock
 
+from ..authz import Action, public, requires
 from ..forms import ActionForm
 from ..models import Application, Grant, LicensedDownload, OpenClass, Purpose
 from ..web import db, portal
@@ -52,7 +53,7 @@ def _date(name: str, default: dt.date | None = None) -> dt.date:
 
 
 @bp.route("/apply", methods=["GET", "POST"])
-@login_required
+@requires(Action.ACCOUNT)
 def apply():
     s = db()
     names = list(dict.fromkeys(request.values.getlist("dataset")))  # in the query and the form: once each
@@ -90,7 +91,7 @@ def apply():
 
 
 @bp.get("/applications")
-@login_required
+@requires(Action.ACCOUNT)
 def mine():
     rows = db().scalars(select(Application).where(Application.applicant_id == current_user.id)
                         .order_by(Application.id.desc())).all()
@@ -98,7 +99,7 @@ def mine():
 
 
 @bp.get("/applications/<int:app_id>")
-@login_required
+@requires(Action.ACCOUNT)
 def show(app_id: int):
     app = _application(app_id)
     text = sha = None
@@ -111,7 +112,7 @@ def show(app_id: int):
 
 
 @bp.get("/applications/<int:app_id>/decision")
-@login_required
+@requires(Action.ACCOUNT)
 def decision(app_id: int):
     """A refusal as a written decision (不予提供决定书): printable, for the applicant, the
     provider and the bureau (Art. 25: reasons; Jiangsu Art. 18: in writing)."""
@@ -123,7 +124,7 @@ def decision(app_id: int):
 
 
 @bp.get("/applications/<int:app_id>/decision.pdf")
-@login_required
+@requires(Action.ACCOUNT)
 def decision_pdf(app_id: int):
     from flask import Response
 
@@ -156,20 +157,20 @@ def _act(app_id: int, step: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
 
 
 @bp.post("/applications/<int:app_id>/withdraw")
-@login_required
+@requires(Action.ACCOUNT)
 def withdraw(app_id: int):
     return _act(app_id, "withdraw", apps.withdraw)[0]
 
 
 @bp.post("/applications/<int:app_id>/answer")
-@login_required
+@requires(Action.ACCOUNT)
 def answer(app_id: int):
     return _act(app_id, "answer", apps.answer, request.form.get("text", ""),
                 working_days=portal().settings.consent_working_days)[0]
 
 
 @bp.post("/applications/<int:app_id>/decide")
-@login_required
+@requires(Action.ACCOUNT)
 def decide(app_id: int):
     decision = request.form.get("decision")
     if decision == "refuse":
@@ -198,7 +199,7 @@ def decide(app_id: int):
 
 
 @bp.post("/applications/<int:app_id>/accept")
-@login_required
+@requires(Action.ACCOUNT)
 def accept(app_id: int):
     if not request.form.get("agree"):
         flash("请勾选“我已阅读并同意协议全部条款” / tick the box to accept", "error")
@@ -210,7 +211,7 @@ def accept(app_id: int):
 
 
 @bp.get("/console/applications")
-@login_required
+@requires(Action.ACCOUNT)
 def review_queue():
     if not (current_user.is_curator or current_user.is_bureau):
         abort(403)
@@ -220,7 +221,7 @@ def review_queue():
 
 
 @bp.get("/grants")
-@login_required
+@requires(Action.ACCOUNT)
 def my_grants():
     rows = db().scalars(select(Grant).where(Grant.user_id == current_user.id).order_by(Grant.id.desc())).all()
     secret = current_app.config["SECRET_KEY"]
@@ -232,7 +233,7 @@ def my_grants():
 
 
 @bp.get("/grants/<int:grant_id>/download/<token>")
-@login_required
+@requires(Action.ACCOUNT)
 def licensed_download(grant_id: int, token: str):
     s = db()
     try:
@@ -249,7 +250,7 @@ def licensed_download(grant_id: int, token: str):
 
 
 @bp.post("/grants/<int:grant_id>/report")
-@login_required
+@requires(Action.ACCOUNT)
 def report(grant_id: int):
     _csrf_ok()
     s = db()
@@ -269,7 +270,7 @@ def report(grant_id: int):
 
 
 @bp.post("/grants/<int:grant_id>/revoke")
-@login_required
+@requires(Action.ACCOUNT)
 def revoke(grant_id: int):
     _csrf_ok()
     s = db()
@@ -289,6 +290,7 @@ def revoke(grant_id: int):
 
 
 @bp.get("/licences/<number>")
+@public
 def licence(number: str):
     """Public: is this licence valid, expired or revoked; for which datasets and purpose."""
     grant = grants.by_licence(db(), number)
@@ -300,10 +302,8 @@ def licence(number: str):
 
 
 @bp.get("/admin/licensing")
-@login_required
+@requires(Action.BUREAU)
 def oversight():
-    if not current_user.is_bureau:
-        abort(403)
     s = db()
     return render_template("licensing/oversight.html", overdue=apps.overdue(s), missing=grants.missing_reports(s),
                            grants=s.scalars(select(Grant).order_by(Grant.id.desc()).limit(200)).all(),
@@ -312,12 +312,10 @@ def oversight():
 
 
 @bp.get("/admin/licensing/grants/<int:grant_id>")
-@login_required
+@requires(Action.BUREAU)
 def grant_use(grant_id: int):
     """One grant as the bureau follows its use (Art. 25): usage reports with what was built
     and where it is used, every licensed download and data API call, the next report due."""
-    if not current_user.is_bureau:
-        abort(403)
     s = db()
     grant = s.get(Grant, grant_id) or abort(404)
     downloads = s.scalars(select(LicensedDownload).where(LicensedDownload.grant_id == grant.id)

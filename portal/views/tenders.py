@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 
 from licenses import tenders as svc
 from licenses.applications import LicenceError
 from portal import catalog, clock, mail
 
+from ..authz import Action, public, requires
 from ..forms import ActionForm
 from ..models import Application, Bid, Objection, Score, Tender, TenderQuestion, TenderStatus, as_utc, utcnow
 from ..web import db, portal
@@ -59,12 +60,14 @@ def _entered(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=clock.zone()).astimezone(dt.UTC)
 
 @bp.get("/tenders")
+@public
 def index():
     rows = db().scalars(select(Tender).order_by(Tender.id.desc())).all()
     return render_template("tenders/index.html", tenders=rows)
 
 
 @bp.get("/tenders/<number>")
+@public
 def show(number: str):
     s = db()
     tender = _tender(number)
@@ -84,7 +87,7 @@ def show(number: str):
 
 
 @bp.post("/tenders/<number>/questions")
-@login_required
+@requires(Action.ACCOUNT)
 def ask(number: str):
     _csrf()
     tender = _tender(number)
@@ -93,7 +96,7 @@ def ask(number: str):
 
 
 @bp.post("/tenders/<number>/questions/<int:question_id>/answer")
-@login_required
+@requires(Action.ACCOUNT)
 def clarify(number: str, question_id: int):
     _csrf()
     tender = _tender(number)
@@ -105,7 +108,7 @@ def clarify(number: str, question_id: int):
 
 
 @bp.post("/tenders/<number>/bid")
-@login_required
+@requires(Action.ACCOUNT)
 def bid(number: str):
     _csrf()
     tender = _tender(number)
@@ -120,7 +123,7 @@ def bid(number: str):
 
 
 @bp.post("/tenders/<number>/bid/withdraw")
-@login_required
+@requires(Action.ACCOUNT)
 def withdraw(number: str):
     _csrf()
     tender = _tender(number)
@@ -129,7 +132,7 @@ def withdraw(number: str):
 
 
 @bp.post("/tenders/<number>/close")
-@login_required
+@requires(Action.ACCOUNT)
 def close(number: str):
     _csrf()
     tender = _tender(number)
@@ -138,7 +141,7 @@ def close(number: str):
 
 
 @bp.post("/tenders/<number>/reopen")
-@login_required
+@requires(Action.ACCOUNT)
 def reopen(number: str):
     _csrf()
     tender = _tender(number)
@@ -153,7 +156,7 @@ def reopen(number: str):
 
 
 @bp.get("/tenders/<number>/evaluate")
-@login_required
+@requires(Action.ACCOUNT)
 def evaluate(number: str):
     s = db()
     tender = _tender(number)
@@ -170,7 +173,7 @@ def evaluate(number: str):
 
 
 @bp.post("/tenders/<number>/declare")
-@login_required
+@requires(Action.ACCOUNT)
 def declare(number: str):
     _csrf()
     tender = _tender(number)
@@ -185,7 +188,7 @@ def declare(number: str):
 
 
 @bp.post("/tenders/<number>/score/<int:bid_id>")
-@login_required
+@requires(Action.ACCOUNT)
 def score(number: str, bid_id: int):
     _csrf()
     tender = _tender(number)
@@ -204,7 +207,7 @@ def score(number: str, bid_id: int):
 
 
 @bp.post("/tenders/<number>/award")
-@login_required
+@requires(Action.ACCOUNT)
 def award(number: str):
     _csrf()
     s = db()
@@ -223,7 +226,7 @@ def award(number: str):
 
 
 @bp.post("/tenders/<number>/objections")
-@login_required
+@requires(Action.ACCOUNT)
 def object_to(number: str):
     _csrf()
     tender = _tender(number)
@@ -232,7 +235,7 @@ def object_to(number: str):
 
 
 @bp.post("/tenders/<number>/objections/<int:objection_id>/answer")
-@login_required
+@requires(Action.ACCOUNT)
 def answer_objection(number: str, objection_id: int):
     _csrf()
     tender = _tender(number)
@@ -244,7 +247,7 @@ def answer_objection(number: str, objection_id: int):
 
 
 @bp.post("/tenders/<number>/conclude")
-@login_required
+@requires(Action.ACCOUNT)
 def conclude(number: str):
     _csrf()
     tender = _tender(number)
@@ -258,10 +261,8 @@ def conclude(number: str):
 
 
 @bp.route("/admin/tenders/new", methods=["GET", "POST"])
-@login_required
+@requires(Action.BUREAU)
 def new():
-    if not current_user.is_bureau:
-        abort(403)
     s = db()
     interests = s.scalars(select(Application).where(Application.status == "interest")).all()
     if request.method == "POST":
