@@ -5,10 +5,8 @@ hide what the server would refuse anyway.
 """
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import Flask, abort, request
-from flask_login import LoginManager, current_user
+from flask_login import LoginManager
 
 from . import accounts
 from .models import User
@@ -51,17 +49,6 @@ def _token_user(req) -> User | None:  # noqa: ANN001
     if user is None:
         abort(401, description="令牌无效、已过期或已撤销 / the token is invalid, expired or revoked")
     return user
-
-
-def bureau_required(view):  # noqa: ANN001, ANN201
-    @wraps(view)
-    def wrapper(*args, **kwargs):  # noqa: ANN202
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.is_bureau:
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapper
 
 
 def client_ip() -> str | None:
