@@ -84,6 +84,10 @@ def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, t
         raise CurationError("开放类型未改变 / the class is unchanged")
     if pending_restriction(session, ds):
         raise CurationError("已有待审批的限制开放申请 / a restriction is already waiting for the bureau")
+    from .pii import scan_text
+
+    if found := scan_text([legal_basis or "", conditions or ""], "法律依据或开放条件"):  # shown on public pages
+        raise CurationError(f"法律依据和开放条件中不得含个人信息：{found[0].describe()} / no personal information here")
     before = (ds.open_class, ds.status)
     ds.class_override, ds.override_basis = to_class, legal_basis or None
     ds.override_conditions = (conditions or "").strip() or None

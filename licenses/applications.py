@@ -15,6 +15,7 @@ two curators deciding at once exactly one decision stands.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from .workdays import add_working_days, load_schedule
 
 CONSENT_WORKING_DAYS = 10  # Zoucun Art. 13, Ministry of Agriculture, Changsha Art. 10
 # Jiangsu Art. 18: requests touching state secrets, commercial secrets or personal privacy.
-SENSITIVE_WORKING_DAYS = int(__import__("os").environ.get("PORTAL_SENSITIVE_WORKING_DAYS", "15"))
+SENSITIVE_WORKING_DAYS = int(os.environ.get("PORTAL_SENSITIVE_WORKING_DAYS", "15"))
 MAX_PERIOD_DAYS = 3 * 366
 MIN_REASON = 10
 

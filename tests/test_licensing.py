@@ -583,11 +583,12 @@ def test_nothing_is_approved_or_accepted_for_a_dataset_that_left_public_view(por
 
     with portal_data.sessions() as s:
         app_ = submit(s, user(s, people, "applicant"))
+        waiting = submit(s, user(s, people, "applicant"), purpose="innovation")
         approve(s, user(s, people, "curator"), app_)
         curation.withdraw(s, user(s, people, "curator"), conditional(s), "数据更正")
         s.commit()
         with pytest.raises(apps.LicenceError, match="目前不是可提供"):
             accept(s, user(s, people, "applicant"), app_)
         s.rollback()
-        second = submit(s, user(s, people, "applicant"), purpose="innovation") if False else None
-        assert second is None
+        with pytest.raises(apps.LicenceError, match="目前不是可提供"):
+            approve(s, user(s, people, "curator"), waiting)

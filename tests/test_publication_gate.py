@@ -419,16 +419,18 @@ def test_any_catalog_field_with_personal_data_holds_the_entry(client, ctx, tmp_p
 
 
 def test_a_departments_withdrawal_stands_through_later_harvests(client, ctx, tmp_path, make_user):
+    from sqlalchemy import select
+
     from harvest import curation
-    from portal.models import User
+    from portal.models import Dataset, User
 
     write_csv(tmp_path / "d.csv", ["站点"], [["东昌湖"]])
     entries = [entry("371502-SCJ-0043", "停车场", file="d.csv")]
     harvest(ctx, tmp_path, entries)
     curator, _, _ = make_user(curator_of="dcf-scjgj")
     with ctx.sessions() as s:
-        curation.withdraw(s, s.get(User, curator), dataset(ctx, "371502-scj-0043") and s.merge(dataset(ctx, "371502-scj-0043")),
-                          "发现数据有误")
+        ds = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0043"))
+        curation.withdraw(s, s.get(User, curator), ds, "发现数据有误")
         s.commit()
     [again] = harvest(ctx, tmp_path, entries).entries
     assert again.action == "unchanged" and "撤回" in again.reason

@@ -149,17 +149,16 @@ def package_dict(ds: Dataset) -> dict:
     resources = []
     for t in ds.served_tables:
         dist = t.distribution
-        if True:
-            for fmt, facts in t.formats.items():
-                if ds.open_class == OpenClass.UNCONDITIONAL.value:
-                    url = url_for("downloads.download", name=ds.name, table_id=t.id, fmt=fmt, _external=True)
-                else:  # conditional: the link leads to the licence flow, never to data
-                    url = f"{page}#apply"
-                resources.append({
-                    "id": f"{t.id}-{fmt}", "package_id": ds.name, "name": f"{t.sheet or dist.source_name} ({fmt.upper()})",
-                    "format": fmt.upper(), "url": url, "size": facts["size"], "hash": f"sha256:{facts['sha256']}",
-                    "last_modified": dist.fetched_at.isoformat(), "url_type": None, "table_id": t.id,
-                    "restricted": ds.open_class == OpenClass.CONDITIONAL.value})
+        for fmt, facts in t.formats.items():
+            if ds.open_class == OpenClass.UNCONDITIONAL.value:
+                url = url_for("downloads.download", name=ds.name, table_id=t.id, fmt=fmt, _external=True)
+            else:  # conditional: the link leads to the licence flow, never to data
+                url = f"{page}#apply"
+            resources.append({
+                "id": f"{t.id}-{fmt}", "package_id": ds.name, "name": f"{t.sheet or dist.source_name} ({fmt.upper()})",
+                "format": fmt.upper(), "url": url, "size": facts["size"], "hash": f"sha256:{facts['sha256']}",
+                "last_modified": dist.fetched_at.isoformat(), "url_type": None, "table_id": t.id,
+                "restricted": ds.open_class == OpenClass.CONDITIONAL.value})
     return {
         "id": ds.name, "name": ds.name, "title": ds.title, "notes": ds.summary, "url": page, "type": "dataset",
         "state": "active", "private": False, "owner_org": ds.department.code,

@@ -206,11 +206,10 @@ def table_fields(name: str):
     scope, grant, _ = _scope(ds)
     tables = []
     for t in ds.served_tables:
-        if True:
-            visible = [c for c in t.schema if scope.fields is None or c["name"] in scope.fields]
-            tables.append({"table": t.id, "name": t.sheet or t.distribution.source_name, "rows": t.row_count if grant is None
-                           and not scope.row_filter else None, "fields": visible,
-                           "rows_url": url_for("data_api.table_rows", name=ds.name, table=t.id, _external=True)})
+        visible = [c for c in t.schema if scope.fields is None or c["name"] in scope.fields]
+        tables.append({"table": t.id, "name": t.sheet or t.distribution.source_name, "rows": t.row_count if grant is None
+                       and not scope.row_filter else None, "fields": visible,
+                       "rows_url": url_for("data_api.table_rows", name=ds.name, table=t.id, _external=True)})
     return _json({"dataset": ds.name, "title": ds.title, "open_class": ds.open_class,
                   "licence": grant.licence_number if grant else None, "tables": tables})
 

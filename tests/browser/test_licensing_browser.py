@@ -3,6 +3,7 @@ accepts the agreement → downloads the ZIP → the licence page says valid; and
 its reasons."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import zipfile
 
@@ -113,7 +114,7 @@ def test_a_company_picking_consent_for_commercial_use_is_redirected_to_a_tender(
     bureau.get_by_label("数据集（标识，逗号分隔）").fill("371502-scj-0002")
     now = clock.now()
     bureau.get_by_label("投标开始（北京时间）").fill(now.strftime("%Y-%m-%dT%H:%M"))
-    bureau.get_by_label("投标截止（北京时间）").fill((now + __import__("datetime").timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"))
+    bureau.get_by_label("投标截止（北京时间）").fill((now + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"))
     bureau.get_by_role("button", name="发布招标公告").click()
     assert "招标公告已发布" in bureau.locator(".flashes").inner_text()
     bureau.context.close()
