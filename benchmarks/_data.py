@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from harvest.demo import ROADS, STREETS
+from portal.demo import ROADS, STREETS
 
 
 def big_csv(path: Path, target_bytes: int = 0, seed: int = 7, rows: int = 0) -> Path:

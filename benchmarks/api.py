@@ -58,8 +58,8 @@ QUERIES = {
 def make_instance(workdir: Path, rows: int) -> Path:
     from benchmarks._data import big_csv
     from harvest.sources import SpreadsheetSource
-    from portal.app import PortalContext
     from portal.config import Settings
+    from portal.context import PortalContext
     from tests.catalogs import entry, write_catalog
 
     instance = workdir / f"instance-{rows}"

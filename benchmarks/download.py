@@ -51,8 +51,8 @@ def make_instance(workdir: Path, size_mb: int) -> tuple[Path, str]:
     """An instance with one unconditional dataset whose CSV is ~size_mb, harvested for real."""
     from benchmarks._data import big_csv
     from harvest.sources import SpreadsheetSource
-    from portal.app import PortalContext
     from portal.config import Settings
+    from portal.context import PortalContext
     from tests.catalogs import entry, write_catalog
 
     instance = workdir / "instance"

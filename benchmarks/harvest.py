@@ -110,8 +110,8 @@ def ckan_reharvest(entries: int, workdir: Path) -> dict:
     import harvest.run
     from harvest.run import Harvester
     from harvest.sources import CkanSource
-    from portal.app import PortalContext
     from portal.config import Settings
+    from portal.context import PortalContext
 
     api = RemoteCKAN(url, apikey=token)
     for pkg in api.action.package_search(q="*:*", rows=1000, include_private=True)["results"]:

@@ -47,10 +47,10 @@ def search_backend(database_url: str) -> str:
 
 
 def prepare(instance: Path, database_url: str) -> None:
-    from harvest.demo import generate_catalog
     from harvest.sources import SpreadsheetSource
-    from portal.app import PortalContext
     from portal.config import Settings
+    from portal.context import PortalContext
+    from portal.demo import generate_catalog
 
     ctx = PortalContext(Settings(instance_path=instance, database_url=database_url,
                                  search_backend=search_backend(database_url)))

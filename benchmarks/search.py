@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harvest.demo import DEPARTMENTS, RESTRICTED, STREETS, TEMPLATES  # noqa: E402
+from portal.demo import DEPARTMENTS, RESTRICTED, STREETS, TEMPLATES  # noqa: E402
 from portal.search import SearchDoc, SearchQuery  # noqa: E402
 from portal.search.whoosh_backend import WhooshBackend  # noqa: E402
 

@@ -168,3 +168,11 @@ def _where(detail: dict, zh: bool) -> str:
     if detail.get("sheet"):
         parts.append(f"工作表「{detail['sheet']}」" if zh else f"sheet “{detail['sheet']}”")
     return ("".join(parts) + "：" if zh else ", ".join(parts) + ": ") if parts else ""
+
+
+def purge_files(storage: Storage, ds: Dataset) -> None:
+    """Not open: no byte of its data stays on the portal side (earlier versions included)."""
+    for dist in ds.distributions:
+        if dist.purged_at is None:
+            remove_version(storage, dist)
+    ds.files_fingerprint = None

@@ -34,9 +34,10 @@ from portal.storage import Storage
 from . import gate
 from .classify import Classification, classify, parse_open_class
 from .convert import DEFAULT_ROW_GROUP_BYTES, ConversionError, TableInfo, convert_csv, convert_xlsx
-from .curation import PENDING_REASON, apply_edits, pending_restriction, purge_files
+from .decisions import PENDING_REASON, apply_edits, pending_restriction
 from .entry import CatalogEntry, FileRef, files_fingerprint
 from .formats import file_facts, parquet_metadata, write_json, write_xlsx
+from .gate import purge_files
 from .pii import scan_text
 from .sources import FetchError, SourceError, fetch_file
 

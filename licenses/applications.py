@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit import record
+from portal.authz import Action, require
 from portal.models import (
     Application,
     ApplicationEvent,
@@ -36,22 +37,15 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.workdays import add_working_days, load_schedule
 
-from .workdays import add_working_days, load_schedule
+from .errors import Conflict, LicenceError
 
 CONSENT_WORKING_DAYS = 10  # Zoucun Art. 13, Ministry of Agriculture, Changsha Art. 10
 # Jiangsu Art. 18: requests touching state secrets, commercial secrets or personal privacy.
 SENSITIVE_WORKING_DAYS = int(os.environ.get("PORTAL_SENSITIVE_WORKING_DAYS", "15"))
 MAX_PERIOD_DAYS = 3 * 366
 MIN_REASON = 10
-
-
-class LicenceError(ValueError):
-    """A message for the person at the form."""
-
-
-class Conflict(LicenceError):
-    """Someone else changed the application first."""
 
 
 @dataclass
@@ -185,23 +179,13 @@ ACTION_LABELS = {"request_info": "要求补充材料", "answer": "补充材料",
                  "withdraw": "撤回", "accept": "接受协议", "to_tender": "转入竞争性配置"}
 
 
-def may_review(user: User, app: Application) -> bool:
-    """The providing department's curators decide (Art. 25)."""
-    return user.curator_department_id is not None and user.curator_department_id == app.department_id
-
-
-def may_view(user: User, app: Application) -> bool:
-    return user.id == app.applicant_id or may_review(user, app) or user.is_bureau
-
-
 def _reviewer(user: User, app: Application) -> None:
-    if not may_review(user, app):
-        raise PermissionError("only the providing department's curators decide")
+    """The providing department's curators decide (Art. 25)."""
+    require(user, Action.DECIDE_APPLICATION, app)
 
 
 def _owner(user: User, app: Application) -> None:
-    if user.id != app.applicant_id:
-        raise PermissionError("only the applicant")
+    require(user, Action.ACT_AS_APPLICANT, app)
 
 
 def request_info(session: Session, curator: User, app: Application, version: int, question: str,
@@ -300,9 +284,8 @@ def enter_schedule(session: Session, bureau: User, year: int, holidays: list[dt.
     both sides are told of a deadline that moved. Returns the applications recounted."""
     from portal.models import CalendarDay
 
-    if not bureau.is_bureau:
-        raise PermissionError("the bureau enters the calendar")
-    from .workdays import statutory
+    require(bureau, Action.ENTER_CALENDAR)
+    from portal.workdays import statutory
 
     holidays, workdays = sorted(set(holidays)), sorted(set(workdays))
     days = [(d, False) for d in holidays] + [(d, True) for d in workdays]

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit import record
+from portal.authz import Action, require
 from portal.models import (
     Agreement,
     Application,
@@ -38,7 +39,8 @@ from portal.models import (
 from portal.storage import Storage
 
 from .agreement_text import TEMPLATE_VERSION, render_agreement
-from .applications import LicenceError, _move, _owner, require_open
+from .applications import _move, _owner, require_open
+from .errors import LicenceError, LinkRefused
 
 LINK_MAX_AGE = 15 * 60
 REPORT_EVERY_MONTHS = 6
@@ -82,14 +84,8 @@ def _licence_number(start: dt.date) -> str:
     return f"DCFL-{body[:4]}-{body[4:]}{check}"
 
 
-def may_revoke(user: User, grant: Grant) -> bool:
-    return user.is_bureau or (user.curator_department_id is not None
-                              and user.curator_department_id == grant.application.department_id)
-
-
 def revoke(session: Session, actor: User, grant: Grant, reason: str, ip: str | None = None) -> None:
-    if not may_revoke(actor, grant):
-        raise PermissionError("only the provider or the bureau revokes")
+    require(actor, Action.REVOKE_GRANT, grant)
     if len((reason or "").strip()) < 10:
         raise LicenceError("撤销授权须说明理由（至少 10 字） / a revocation must give its reasons")
     if grant.revoked_at is not None:
@@ -114,22 +110,22 @@ def download_link_token(secret: str, user: User, grant: Grant, item: Application
 
 def check_download(session: Session, secret: str, token: str, user: User, grant_id: int) -> tuple[Grant, ApplicationItem]:
     """The grant and item the link is for — if it is genuine, fresh, this user's, and the
-    grant is valid today. Raises PermissionError otherwise (every case looks the same outside)."""
+    grant is valid today. Raises LinkRefused otherwise (every case looks the same outside)."""
     try:
         data = _links(secret).loads(token, max_age=LINK_MAX_AGE)
     except SignatureExpired as exc:
-        raise PermissionError("下载链接已过期，请回到授权页面重新获取 / the link expired") from exc
+        raise LinkRefused("下载链接已过期，请回到授权页面重新获取 / the link expired") from exc
     except BadSignature as exc:
-        raise PermissionError("下载链接无效 / invalid link") from exc
+        raise LinkRefused("下载链接无效 / invalid link") from exc
     if not isinstance(data, dict) or data.get("u") != user.id or data.get("g") != grant_id:
-        raise PermissionError("下载链接不属于当前用户或授权 / not your link")
+        raise LinkRefused("下载链接不属于当前用户或授权 / not your link")
     grant = session.get(Grant, grant_id)
     item = session.get(ApplicationItem, data.get("i"))
     if grant is None or item is None or item.application_id != grant.application_id or grant.user_id != user.id:
-        raise PermissionError("下载链接无效 / invalid link")
+        raise LinkRefused("下载链接无效 / invalid link")
     state = grant.state()
     if state != "valid":
-        raise PermissionError({
+        raise LinkRefused({
             "revoked": f"授权已撤销：{grant.revoke_reason or ''} / the grant was revoked",
             "expired": "授权已过期 / the grant has expired",
             "suspended": "数据集暂停公开（撤回、待处理或待审批），授权暂停使用，恢复公开后自动恢复 / the grant is "
@@ -170,7 +166,7 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     """CSV and Parquet with only the granted fields and rows, ATTRIBUTION.txt,
     datapackage.json and the accepted agreement; logged with bytes and time."""
     from harvest.formats import attribution
-    from portal.bundle import field_type, package
+    from portal.catalog.bundle import field_type, package
 
     started = time.perf_counter()
     ds = item.dataset
@@ -178,7 +174,7 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     tables = ds.served_tables
     if not tables:
         raise LicenceError("数据文件暂不可用 / no data file")
-    from portal.rows import Scope, scoped_table
+    from portal.catalog.rows import Scope, scoped_table
 
     scope = Scope(fields=item.fields_approved, row_filter=item.row_filter)
     licence_url = f"{site_url.rstrip('/')}/licences/{grant.licence_number}"
@@ -246,8 +242,7 @@ def _part_name(name: str, position: int) -> str:
 
 def report_usage(session: Session, user: User, grant: Grant, what_built: str, where_used: str,
                  ip: str | None = None) -> UsageReport:
-    if grant.user_id != user.id:
-        raise PermissionError("only the grant holder reports")
+    require(user, Action.HOLD_GRANT, grant)
     if len((what_built or "").strip()) < 5 or len((where_used or "").strip()) < 2:
         raise LicenceError("请说明开发利用情况和数据出现在何处 / say what you built and where the data appears")
     report = UsageReport(what_built=what_built.strip(), where_used=where_used.strip())

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit import record
+from portal.authz import Action, NotAllowed, can, require
 from portal.models import (
     Application,
     ApplicationEvent,
@@ -46,9 +47,9 @@ from portal.models import (
     as_utc,
     utcnow,
 )
+from portal.workdays import add_working_days
 
-from .applications import LicenceError
-from .workdays import add_working_days
+from .errors import LicenceError, Sealed
 
 DEFAULT_CRITERIA = [{"key": "plan", "name": "开发方案", "weight": 40}, {"key": "security", "name": "安全保障能力", "weight": 25},
                     {"key": "public_value", "name": "公共价值", "weight": 20}, {"key": "price", "name": "报价", "weight": 15}]
@@ -65,8 +66,7 @@ def _event(session: Session, tender: Tender, action: str, note: str | None = Non
 
 
 def _bureau(user: User) -> None:
-    if not user.is_bureau:
-        raise PermissionError("only the bureau")
+    require(user, Action.MANAGE_TENDER)
 
 
 # ---------------------------------------------------------------------- opening
@@ -126,21 +126,16 @@ def _announcement(draft: TenderDraft, criteria: list[dict]) -> str:
             f"最少有效投标：{draft.min_bids} 家，不足则流标。\n{TIE_RULE}")
 
 
-def link_interest(session: Session, tender: Tender, application: Application, site_url: str = "",
-                  smtp_url: str = "") -> None:
+def link_interest(session: Session, tender: Tender, application: Application, site_url: str = "") -> None:
     """A registered commercial interest is told about the tender: on its history and by mail
     (it stays as registered; the company bids like anyone else)."""
-    from portal import mail
+    from . import notify
 
     if application.route != "tender":
         raise LicenceError("not a commercial interest")
     session.add(ApplicationEvent(application_id=application.id, action="tender_opened", from_status=application.status,
                                  to_status=application.status, note=f"已发布招标 {tender.number}"))
-    closes = clock.local(tender.closes_at)
-    mail.send(session, application.applicant.email, f"您登记意向的数据已发布招标 · {tender.number}",
-              f"{application.applicant.name}，您好：\n\n您在申请 {application.number} 中登记的商业开发意向所涉数据，"
-              f"已发布招标「{tender.title}」（{tender.number}），投标截止：{closes:%Y-%m-%d %H:%M}（北京时间）。\n"
-              f"查看公告 / the announcement: {site_url.rstrip('/')}/tenders/{tender.number}\n", smtp_url=smtp_url)
+    notify.tender_for_interest(session, tender, application, site_url)
 
 
 # ---------------------------------------------------------------------- questions
@@ -167,9 +162,8 @@ def clarify(session: Session, bureau: User, question: TenderQuestion, answer: st
 # ---------------------------------------------------------------------- bids
 
 def qualified(user: User) -> bool:
-    """Bids come from company accounts the bureau verified (a credit code, one account per
-    code) with a verified email: a valid check digit alone proves nothing."""
-    return user.is_verified_company and user.email_verified_at is not None
+    """May bid: a company account the bureau verified (portal.authz.can_bid)."""
+    return can(user, Action.BID)
 
 
 def _fernet(secret: str, tender: Tender) -> Fernet:
@@ -248,7 +242,7 @@ def valid_bids(tender: Tender) -> list[Bid]:
 def open_bid(secret: str, tender: Tender, bid: Bid, now: dt.datetime | None = None) -> dict:
     """The bid's content — only once the window has closed. No role is exempt."""
     if _now(now) < as_utc(tender.closes_at) or tender.status == TenderStatus.OPEN.value:
-        raise PermissionError("投标截止前任何人不得查看投标内容 / sealed until the window closes")
+        raise Sealed("投标截止前任何人不得查看投标内容 / sealed until the window closes")
     try:
         data = json.loads(_fernet(secret, tender).decrypt(bid.sealed))
     except InvalidToken as exc:
@@ -306,13 +300,12 @@ def reopen(session: Session, bureau: User, tender: Tender, opens_at: dt.datetime
 # ---------------------------------------------------------------------- evaluation
 
 def may_evaluate(user: User, tender: Tender) -> bool:
-    return user.is_bureau or user.curator_department_id == tender.department_id
+    return can(user, Action.EVALUATE_TENDER, tender)
 
 
 def declare(session: Session, user: User, tender: Tender, ip: str | None = None) -> Evaluator:
     """An evaluator declares no conflict of interest before seeing or scoring any bid."""
-    if not may_evaluate(user, tender):
-        raise PermissionError("evaluators are bureau or provider staff")
+    require(user, Action.EVALUATE_TENDER, tender)
     if user.id in {b.bidder_id for b in tender.bids}:
         raise LicenceError("投标人不能担任评审 / a bidder cannot evaluate")
     existing = session.scalar(select(Evaluator).where(Evaluator.tender_id == tender.id, Evaluator.user_id == user.id))
@@ -328,7 +321,7 @@ def score(session: Session, user: User, tender: Tender, bid: Bid, scores: dict[s
     if tender.status != TenderStatus.EVALUATING.value:
         raise LicenceError("不在评审阶段 / not being evaluated")
     if not session.scalar(select(Evaluator).where(Evaluator.tender_id == tender.id, Evaluator.user_id == user.id)):
-        raise PermissionError("declare no conflict of interest first")
+        raise NotAllowed(Action.EVALUATE_TENDER)  # declare no conflict of interest first
     if bid.tender_id != tender.id or bid not in valid_bids(tender):
         raise LicenceError("不是本轮有效投标 / not a valid bid of this round")
     keys = {c["key"] for c in tender.criteria}

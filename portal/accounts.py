@@ -19,6 +19,9 @@ from sqlalchemy.orm import Session
 from stdnum.cn import uscc
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal.authz import Action, require
+from portal.errors import DomainError
+
 from .audit import record
 from .models import ApiToken, Department, User, UserKind, as_utc, utcnow
 
@@ -31,8 +34,8 @@ COMMON_PASSWORDS = {"password123", "1234567890", "qwertyuiop", "a123456789", "12
                     "password1234", "abcdefghij", "1q2w3e4r5t", "qwerty123456", "woaini1314", "88888888888"}
 
 
-class AccountError(ValueError):
-    """A message for the person at the form (Chinese, then English)."""
+class AccountError(DomainError):
+    """A message for the person at the form."""
 
 
 # ---------------------------------------------------------------------- validation
@@ -191,8 +194,7 @@ def create_admin(session: Session, email: str, password: str, name: str = "大�
 
 
 def _require_bureau(actor: User) -> None:
-    if not actor.is_bureau:
-        raise PermissionError("only the bureau may do this")
+    require(actor, Action.MANAGE_USERS)
 
 
 def appoint_curator(session: Session, actor: User, user: User, department: Department | None,
@@ -293,3 +295,21 @@ def user_for_token(session: Session, token: str, ip: str | None = None) -> User 
     row.last_used_at = now
     return row.user
 
+
+
+# ---------------------------------------------------------------------- what accounts are told
+
+def mail_verification_link(session: Session, user: User, link: str) -> None:
+    from . import mail
+
+    mail.send(session, user.email, "请验证您的邮箱 · 东昌府区公共数据开放平台",
+              f"{user.name}，您好：\n\n请在 3 天内打开以下链接，完成邮箱验证：\n{link}\n\n"
+              f"Please open this link within 3 days to verify your email address.\n")
+
+
+def mail_reset_link(session: Session, user: User, link: str) -> None:
+    from . import mail
+
+    mail.send(session, user.email, "重设密码 · 东昌府区公共数据开放平台",
+              f"{user.name}，您好：\n\n请在 2 小时内打开以下链接重设密码（仅可使用一次）：\n{link}\n\n"
+              f"Open this link within 2 hours to set a new password (it works once).\n")

@@ -1,59 +1,11 @@
 """create_app(config=None): settings, database, storage, blueprints."""
 from __future__ import annotations
 
-import hashlib
-
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, request
 
 from . import PROJECT_ROOT
 from .config import Settings
-from .db import make_engine, make_sessionmaker, upgrade
-from .storage import open_storage
-
-
-class PortalContext:
-    """What every part of a running portal shares; kept in app.extensions['portal']."""
-
-    def __init__(self, settings: Settings, *, migrate: bool = True):
-        import licenses.follow  # noqa: F401  (grants follow their datasets in every process that changes them)
-
-        settings.ensure_dirs()
-        self.settings = settings
-        self.engine = make_engine(settings.database_url)
-        if migrate:
-            upgrade(self.engine)
-        self.sessions = make_sessionmaker(self.engine)
-        self.storage = open_storage(settings)
-        self._search = None
-        # Portals sharing one Redis keep apart: the page cache's namespace is their database's.
-        self.cache_namespace = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
-        self.redis = None
-        if settings.redis_url and settings.page_cache_seconds > 0:
-            import redis
-
-            from .page_cache import invalidate_on_commit
-
-            self.redis = redis.Redis.from_url(settings.redis_url)
-            invalidate_on_commit(self.sessions, self.redis, self.cache_namespace)
-
-    @property
-    def search(self):  # noqa: ANN201
-        """The search backend the settings name (Whoosh by default), opened on first use."""
-        if self._search is None:
-            from .search import open_backend
-            from .search.sync import popularity
-
-            self._search = open_backend(self.settings, self.engine, popularity=popularity(self.sessions))
-        return self._search
-
-    def harvester(self):  # noqa: ANN201
-        """A harvester that keeps this instance's search index in step."""
-        from harvest.run import Harvester
-
-        from .search.sync import sync
-
-        return Harvester(self.sessions, self.storage, row_group_bytes=self.settings.parquet_row_group_bytes,
-                         timeout=self.settings.http_timeout, sync_index=lambda: sync(self.sessions, self.search))
+from .context import PortalContext
 
 
 def _has_nul(value) -> bool:  # noqa: ANN001
@@ -91,47 +43,14 @@ def create_app(config: dict | None = None) -> Flask:
         if session is not None:
             session.close()
 
-    from flask_wtf.csrf import CSRFProtect
+    from . import auth, i18n, limits, views
 
-    from . import auth, i18n, limits
-    from .views import (
-        accounts,
-        admin,
-        api,
-        catalog,
-        console,
-        data_api,
-        dcat,
-        downloads,
-        feedback,
-        licensing,
-        tenders,
-    )
-
-    csrf = CSRFProtect(app)  # every form; the read-only CKAN API (GET, or POST by CKAN clients) is exempt
-    for view in (api.package_search, api.package_show, api.help_show, api.status_show, api.package_list,
-                 api.current_package_list_with_resources, api.organization_list, api.organization_show,
-                 api.group_list, api.tag_list, api.resource_show):
-        csrf.exempt(view)
     limits.init_app(app, settings.redis_url)
     auth.init_app(app)
     i18n.init_app(app)
-    app.register_blueprint(accounts.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(licensing.bp)
-    app.register_blueprint(tenders.bp)
-    app.register_blueprint(console.bp)
-    app.register_blueprint(feedback.bp)
-    app.register_blueprint(dcat.bp)
-    app.register_blueprint(catalog.bp)
-    app.register_blueprint(downloads.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(data_api.bp)
-    app.register_blueprint(data_api.docs_bp)
-    # CKAN answers under /api/action as well as /api/3/action; ckanapi uses the former.
-    app.register_blueprint(api.bp, url_prefix="/api/action", name="api_unversioned")
+    views.register(app)
 
-    from werkzeug.exceptions import BadRequest, HTTPException
+    from werkzeug.exceptions import BadRequest
 
     @app.before_request
     def _refuse_nul_characters() -> None:
@@ -154,27 +73,6 @@ def create_app(config: dict | None = None) -> Flask:
         if any(isinstance(v, int) and not -2**31 <= v < 2**31 for v in (request.view_args or {}).values()):
             raise NotFound()
 
-    @app.errorhandler(FileNotFoundError)
-    def _file_gone(exc: FileNotFoundError):  # noqa: ANN202
-        """A data file missing behind the portal's back (a storage fault, a restore half done):
-        a 503 with a message, never a 500, and logged for the operator."""
-        from werkzeug.exceptions import ServiceUnavailable
-
-        app.logger.error("data file missing: %s (%s)", exc.filename or exc, request.path)
-        _tell_the_bureau_a_file_is_missing(ctx, str(exc.filename or exc), request.path)
-        return _api_errors_as_json(ServiceUnavailable("数据文件暂时不可用，请稍后再试 / the data file is "
-                                                      "temporarily unavailable"))
-
-    @app.errorhandler(HTTPException)
-    def _api_errors_as_json(exc: HTTPException):  # noqa: ANN202
-        """Under /api/ an error is JSON in CKAN's envelope (clients parse it); elsewhere a page."""
-        if not request.path.startswith("/api/"):
-            return exc
-        body = {"success": False, "error": {"__type": exc.name, "status": exc.code,
-                                            "message": exc.description or exc.name}}
-        kept = {k: v for k, v in exc.get_response().headers.items() if k in ("Allow", "WWW-Authenticate", "Retry-After")}
-        return jsonify(body), exc.code, kept
-
     if ctx.redis is not None:
         from .page_cache import PageCache
 
@@ -190,29 +88,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.globals.update(OPEN_CLASS_LABELS={"unconditional": "无条件开放", "conditional": "有条件开放",
                                                     "not_open": "不予开放"})
     return app
-
-
-def _tell_the_bureau_a_file_is_missing(ctx: PortalContext, filename: str, path: str) -> None:
-    """A note in the bureau's outbox, once a day per file: someone must restore it."""
-    import datetime as dt
-
-    from sqlalchemy import select
-
-    from .models import OutboxMessage, User
-
-    subject = f"数据文件缺失，请恢复：{'/'.join(filename.split('/')[-3:])}"[:300]
-    try:
-        with ctx.sessions.begin() as s:
-            since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-            if s.scalar(select(OutboxMessage.id).where(OutboxMessage.subject == subject, OutboxMessage.created_at >= since)):
-                return
-            for user in s.scalars(select(User).where(User.is_bureau.is_(True))):
-                s.add(OutboxMessage(to=user.email, subject=subject, body=(
-                    f"门户读取数据文件时发现文件缺失：\n{filename}\n请求：{path}\n请从备份恢复（portal restore）或重新采集该数据集。\n")))
-    except Exception:  # the note is a courtesy: the reader still gets the 503
-        import logging
-
-        logging.getLogger(__name__).exception("could not write the missing-file note")
 
 
 def warm_up(app: Flask) -> None:

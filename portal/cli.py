@@ -11,7 +11,7 @@ from .config import Settings
 
 
 def _context(**overrides):  # noqa: ANN202
-    from .app import PortalContext
+    from .context import PortalContext
 
     return PortalContext(Settings.load(overrides))
 
@@ -265,8 +265,8 @@ def serve(obj: dict, host: str, port: int) -> None:
 @click.pass_context
 def demo(click_ctx: click.Context, host: str, port: int, then_serve: bool, entries: int) -> None:
     """Generate a realistic internal catalog of Dongchangfu District, harvest it, serve it."""
-    from harvest.demo import generate_catalog
     from harvest.sources import SpreadsheetSource
+    from portal.demo import generate_catalog
 
     obj = click_ctx.obj
     ctx = _context(**obj)
@@ -282,7 +282,7 @@ def demo(click_ctx: click.Context, host: str, port: int, then_serve: bool, entri
     click.echo("harvest: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
     import secrets
 
-    from harvest.demo import demo_accounts_and_activity
+    from portal.demo import demo_accounts_and_activity
 
     password = "Demo-" + secrets.token_urlsafe(9)
     accounts = demo_accounts_and_activity(ctx, password)

@@ -29,3 +29,9 @@ def local(instant: dt.datetime) -> dt.datetime:
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=dt.UTC)
     return instant.astimezone(zone())
+
+
+def entered(text: str) -> dt.datetime:
+    """A time typed into a form is Beijing time (the portal's zone), stored as an instant.
+    Raises ValueError for text that is not a date and time."""
+    return dt.datetime.fromisoformat(text).replace(tzinfo=zone()).astimezone(dt.UTC)

@@ -3,7 +3,7 @@ read API, the data API and /api/me. Schemathesis fuzzes the portal against it in
 so what it says about parameters, status codes and answer shapes is checked on every run."""
 from __future__ import annotations
 
-from .rows import DEFAULT_LIMIT, ROW_CAP
+from .catalog.rows import DEFAULT_LIMIT, ROW_CAP
 
 ERROR = {"type": "object", "required": ["success", "error"], "properties": {
     "help": {"type": "string"}, "success": {"type": "boolean", "enum": [False]},

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from harvest.curation import stale
 from portal import clock
+from portal.catalog.curation import stale
 from portal.models import (
     Application,
     ApplicationEvent,

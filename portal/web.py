@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-from flask import Response, current_app, g, send_file
+from flask import Response, current_app, flash, g, redirect, send_file, url_for
 from sqlalchemy.orm import Session
 
-from .app import PortalContext
+from .context import PortalContext
 
 
 def portal() -> PortalContext:
@@ -40,3 +40,19 @@ def send_stored_file(path: Path, **kwargs) -> Response:
         response.headers.pop(header, None)  # nginx sets them from the file itself
     response.status_code = 200
     return response
+
+
+def back(url: str) -> str:
+    """Where this request goes back to when a domain rule refuses it (portal/views/errors.py);
+    without it, the page the form was on."""
+    g.back = url
+    return url
+
+
+def done(message: str | None = None, to: str | None = None) -> Response:
+    """The view's work succeeded: commit (mail queued in the transaction goes out after it),
+    tell the person, and go on to `to` (default: where `back` points)."""
+    db().commit()
+    if message:
+        flash(message)
+    return redirect(to or g.get("back") or url_for("catalog.home"))

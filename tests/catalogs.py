@@ -5,7 +5,7 @@ import csv
 import io
 from pathlib import Path
 
-from harvest.demo import CATALOG_HEADER
+from portal.demo import CATALOG_HEADER
 
 BASIS = "《中华人民共和国数据安全法》第三十八条"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from portal.app import PortalContext
 from portal.config import Settings
+from portal.context import PortalContext
 from portal.db import make_engine, upgrade
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")

@@ -1,7 +1,7 @@
 """Every route declares who may use it (portal/authz.py): @public or @requires(Action…)."""
 from __future__ import annotations
 
-from portal.authz import PUBLIC, Action, public, requires, undeclared_routes
+from portal.authz import PUBLIC, Action, declared, public, requires, undeclared_routes
 
 
 def test_every_route_declares_its_authorization(app):
@@ -33,11 +33,10 @@ def test_a_route_without_a_declaration_is_caught(app):
 
 
 def test_the_admin_area_and_the_console_are_declared_for_their_roles(app):
-    declared = {rule.rule: getattr(app.view_functions[rule.endpoint], "authorization", None)
-                for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
-    assert all(v == Action.BUREAU for k, v in declared.items() if k.startswith("/admin/"))
-    assert all(v == Action.CURATE for k, v in declared.items() if k.startswith("/console/datasets"))
-    assert declared["/"] == PUBLIC and declared["/login"] == PUBLIC
+    by_rule = {rule.rule: declared(app, rule.endpoint) for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
+    assert all(v == Action.BUREAU for k, v in by_rule.items() if k.startswith("/admin/"))
+    assert all(v == Action.CURATE for k, v in by_rule.items() if k.startswith("/console/datasets"))
+    assert by_rule["/"] == PUBLIC and by_rule["/login"] == PUBLIC
 
 
 def test_declared_roles_are_enforced(client, make_user):

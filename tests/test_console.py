@@ -154,7 +154,7 @@ def test_withdraw_and_publish_again(app, portal_data, curators):
 
 
 def test_entries_not_updated_within_their_cycle_are_flagged(app, portal_data, curators):
-    from harvest.curation import stale
+    from portal.catalog.curation import stale
 
     ds = get(portal_data, "371502-scj-0001")  # 每月, fetched today
     assert stale(ds) is None
@@ -162,7 +162,7 @@ def test_entries_not_updated_within_their_cycle_are_flagged(app, portal_data, cu
 
 
 def test_held_entries_not_fixed_within_15_working_days_are_flagged(app, portal_data, curators):
-    from harvest.curation import overdue_fix
+    from portal.catalog.curation import overdue_fix
 
     ds = get(portal_data, "371502-scj-0004")  # held today (ID numbers)
     assert overdue_fix(ds) is None

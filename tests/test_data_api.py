@@ -198,7 +198,7 @@ def test_many_row_groups_and_high_cardinality_text_give_the_same_rows_as_pandas(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from portal import rows
+    from portal.catalog import rows
 
     rng = np.random.default_rng(3)
     n = 20_000
@@ -225,7 +225,7 @@ def test_the_licensed_zip_and_the_api_cut_a_grant_the_same_way():
     ZIP as in the API — never every row."""
     import pyarrow as pa
 
-    from portal import rows
+    from portal.catalog import rows
 
     table = pa.table({"企业名称": ["甲", "乙", "丙"], "所属街道": ["古楼街道", "柳园街道", "古楼街道"], "面积": [1, 2, 3]})
     cut = rows.scoped_table(table, rows.Scope(fields=["企业名称", "面积"], row_filter={"所属街道": ["古楼街道"]}))

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
-from harvest import curation
+from portal.catalog import curation
 from portal.models import Dataset, Grant, OutboxMessage, RestrictionRequest, User
 from tests.conftest import login
 from tests.test_licensing import download_link, granted

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DatabaseError
 
 from licenses import applications as apps
 from licenses import grants
-from licenses.applications import Conflict, LicenceError
+from licenses.errors import Conflict, LicenceError
 from portal import clock
 from portal.models import (
     Agreement,
@@ -494,7 +494,7 @@ def test_the_bureau_enters_the_published_schedule_and_open_deadlines_are_recount
         assert s.scalar(select(ApplicationEvent).where(ApplicationEvent.action == "deadline_recounted"))
         told = {m.to for m in s.scalars(select(OutboxMessage).where(OutboxMessage.subject.like("办理期限已重新核定%")))}
         assert {people["applicant"][1], people["curator"][1]} <= told
-    from licenses.workdays import add_working_days, load_schedule
+    from portal.workdays import add_working_days, load_schedule
 
     with portal_data.sessions() as s:
         counted = add_working_days(dt.date(2027, 1, 7), 2, load_schedule(s))
@@ -579,7 +579,7 @@ def test_a_curators_move_to_tender_is_not_undone_by_applying_again(portal_data, 
 
 
 def test_nothing_is_approved_or_accepted_for_a_dataset_that_left_public_view(portal_data, people):
-    from harvest import curation
+    from portal.catalog import curation
 
     with portal_data.sessions() as s:
         app_ = submit(s, user(s, people, "applicant"))

@@ -51,27 +51,57 @@ def smtp_server():
     server.shutdown()
 
 
-def test_mail_goes_through_smtp_and_is_kept(ctx, smtp_server):
+def _context(settings, smtp_url: str):  # noqa: ANN202
+    """A portal whose sessions deliver queued mail after each commit (PortalContext does it)."""
+    import dataclasses
+
+    from portal.context import PortalContext
+
+    return PortalContext(dataclasses.replace(settings, smtp_url=smtp_url))
+
+
+def test_mail_goes_through_smtp_after_the_commit_and_is_kept(settings, smtp_server):
+    ctx = _context(settings, f"smtp://127.0.0.1:{smtp_server.server_address[1]}")
     with ctx.sessions() as s:
-        message = mail.send(s, "li@example.cn", "验证邮箱", "链接：http://x/verify/abc",
-                            smtp_url=f"smtp://127.0.0.1:{smtp_server.server_address[1]}")
+        mail.send(s, "li@example.cn", "验证邮箱", "链接：http://x/verify/abc")
+        s.flush()
+        assert smtp_server.messages == []  # nothing leaves before the transaction commits
         s.commit()
+    with ctx.sessions() as s:
+        message = s.scalar(select(OutboxMessage))
         assert message.sent_at is not None and message.error is None
     [sent] = smtp_server.messages
     received = email.message_from_string(sent, policy=email.policy.default)
     assert received["To"] == "li@example.cn" and received["Subject"] == "验证邮箱"
     assert "http://x/verify/abc" in received.get_content()
+    ctx.engine.dispose()
 
 
-def test_a_failed_smtp_send_stays_in_the_outbox(ctx):
+def test_a_step_rolled_back_sends_nothing(settings, smtp_server):
+    ctx = _context(settings, f"smtp://127.0.0.1:{smtp_server.server_address[1]}")
+    with ctx.sessions() as s:
+        mail.send(s, "li@example.cn", "申请已同意", "body")
+        s.flush()
+        s.rollback()
+        s.commit()  # a later commit of the same session does not send what was rolled back
+    with ctx.sessions() as s:
+        assert s.scalar(select(OutboxMessage)) is None
+    assert smtp_server.messages == []
+    ctx.engine.dispose()
+
+
+def test_a_failed_smtp_send_stays_in_the_outbox(settings):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]
+    ctx = _context(settings, f"smtp://127.0.0.1:{dead_port}")
     with ctx.sessions() as s:
-        mail.send(s, "li@example.cn", "重设密码", "body", smtp_url=f"smtp://127.0.0.1:{dead_port}")
+        mail.send(s, "li@example.cn", "重设密码", "body")
         s.commit()
+    with ctx.sessions() as s:
         kept = s.scalar(select(OutboxMessage))
         assert kept.sent_at is None and "Connection" in kept.error and kept.body == "body"
+    ctx.engine.dispose()
 
 
 def test_rate_limits_in_redis(tmp_path, database_url):

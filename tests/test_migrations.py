@@ -24,7 +24,7 @@ def test_processes_starting_at_once_migrate_once(settings):
     import subprocess
     import sys
 
-    code = ("from portal.app import PortalContext; from portal.config import Settings; "
+    code = ("from portal.context import PortalContext; from portal.config import Settings; "
             f"PortalContext(Settings(instance_path={str(settings.instance_path)!r}, database_url={settings.database_url!r}))")
     procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(4)]
     errors = [p.communicate(timeout=120)[1] for p in procs]

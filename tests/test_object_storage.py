@@ -21,7 +21,7 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from harvest.curation import purge_files
+from harvest.gate import purge_files
 from portal.app import create_app
 from portal.cli import main
 from portal.config import Settings

@@ -43,7 +43,7 @@ def test_anonymous_readers_get_the_same_answer_from_the_cache(client, portal_dat
 
 
 def test_a_withdrawn_dataset_leaves_every_cached_page_at_its_commit(client, portal_data, make_user):
-    from harvest import curation
+    from portal.catalog import curation
 
     curator_id, _, _ = make_user(curator_of="dcf-scjgj")
     urls = ["/dataset/371502-scj-0001", "/search?q=药品", "/api/3/action/package_search?q=药品",
@@ -65,8 +65,8 @@ def test_a_withdrawn_dataset_leaves_every_cached_page_at_its_commit(client, port
 
 def test_a_harvest_in_another_process_reclassifying_to_not_open_invalidates(client, portal_data, settings, tmp_path):
     from harvest.sources import SpreadsheetSource
-    from portal.app import PortalContext
     from portal.config import Settings
+    from portal.context import PortalContext
     from tests.catalogs import entry, write_catalog
 
     assert cache_state(client.get("/dataset/371502-jty-0001")) == "miss"

@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from harvest.sources import CkanSource
-from portal.app import PortalContext
 from portal.config import Settings
+from portal.context import PortalContext
 from portal.models import Dataset, DatasetStatus
 
 

@@ -421,7 +421,7 @@ def test_any_catalog_field_with_personal_data_holds_the_entry(client, ctx, tmp_p
 def test_a_departments_withdrawal_stands_through_later_harvests(client, ctx, tmp_path, make_user):
     from sqlalchemy import select
 
-    from harvest import curation
+    from portal.catalog import curation
     from portal.models import Dataset, User
 
     write_csv(tmp_path / "d.csv", ["站点"], [["东昌湖"]])

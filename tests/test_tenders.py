@@ -13,10 +13,10 @@ from sqlalchemy import select, text
 
 from licenses import grants
 from licenses import tenders as svc
-from licenses.applications import LicenceError
-from licenses.workdays import add_working_days
+from licenses.errors import LicenceError, Sealed
 from portal import clock
 from portal.models import Bid, Dataset, Grant, Tender, User, utcnow
+from portal.workdays import add_working_days
 from tests.conftest import login, post_form
 
 NOW = utcnow()
@@ -87,7 +87,7 @@ def test_no_one_reads_a_bid_before_the_close(app, client, portal_data, people):
         tender = make_tender(s, people)
         made = bid(s, app, people, "a", tender)
         for moment in (NOW, NOW + dt.timedelta(days=6)):
-            with pytest.raises(PermissionError):
+            with pytest.raises(Sealed):
                 svc.open_bid(secret(app), tender, made, now=moment)
         raw = s.execute(text("SELECT sealed FROM bids")).scalar()
         assert PLAN.encode() not in bytes(raw) and "药品供应链".encode() not in bytes(raw)  # sealed at rest

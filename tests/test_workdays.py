@@ -1,6 +1,6 @@
 import datetime as dt
 
-from licenses.workdays import add_working_days
+from portal.workdays import add_working_days
 
 
 def test_spring_festival_2026_is_skipped():
@@ -31,7 +31,7 @@ STATUTORY_2027 = [dt.date(2027, 1, 1), dt.date(2027, 2, 5), dt.date(2027, 2, 8),
 
 
 def test_no_statutory_holiday_of_2027_is_a_working_day():
-    from licenses.workdays import is_workday
+    from portal.workdays import is_workday
 
     for day in STATUTORY_2027:  # New Year, Spring Festival from its eve, Qingming, Labour Day, Dragon Boat, …
         assert is_workday(day) == (False, False), day
@@ -50,7 +50,7 @@ def test_deadlines_across_the_2027_holidays_come_out_late_never_early():
     # estimate is never the earlier one
     real_off = {dt.date(2027, 10, d) for d in range(1, 8)}
     real_work = {dt.date(2027, 10, 9)}
-    from licenses.workdays import Schedule
+    from portal.workdays import Schedule
 
     published = Schedule({**{d: False for d in real_off}, **{d: True for d in real_work}}, frozenset({2027}))
     for start in [dt.date(2027, 9, d) for d in range(20, 31)] + [dt.date(2027, 10, d) for d in range(1, 10)]:

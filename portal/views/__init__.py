@@ -1,0 +1,35 @@
+"""The web layer: one module per area, the bureau's area (admin/) one blueprint, above the
+domain services. Every route declares its authorization (portal.authz); every form is
+CSRF-checked once, by CSRFProtect, before any view runs; a domain error is answered by one
+handler (errors.py)."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFProtect
+
+    from . import (
+        accounts,
+        admin,
+        api,
+        catalog,
+        console,
+        data_api,
+        dcat,
+        downloads,
+        errors,
+        feedback,
+        licensing,
+        tenders,
+    )
+
+    csrf = CSRFProtect(app)
+    csrf.exempt(api.bp)  # the read-only CKAN API (GET, or POST with a JSON body as ckanapi sends) as a whole
+    errors.init_app(app)
+    for blueprint in (accounts.bp, admin.bp, licensing.bp, tenders.bp, console.bp, feedback.bp, dcat.bp, catalog.bp,
+                      downloads.bp, api.bp, data_api.bp, data_api.docs_bp):
+        app.register_blueprint(blueprint)
+    # CKAN answers under /api/action as well as /api/3/action; ckanapi uses the former.
+    app.register_blueprint(api.bp, url_prefix="/api/action", name="api_unversioned")

@@ -7,12 +7,12 @@ from urllib.parse import urlparse
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
-from .. import accounts, mail
+from .. import accounts
 from ..accounts import AccountError, Registration
 from ..authz import Action, public, requires
 from ..forms import ActionForm, EmailForm, LoginForm, NewPasswordForm, RegisterForm, TokenForm
 from ..limits import limiter
-from ..web import db, portal
+from ..web import db
 
 bp = Blueprint("accounts", __name__)
 
@@ -27,10 +27,7 @@ def _ip() -> str | None:
 
 def _send_verification(user) -> None:  # noqa: ANN001
     link = url_for("accounts.verify", token=accounts.make_verify_token(_secret(), user), _external=True)
-    mail.send(db(), user.email, "请验证您的邮箱 · 东昌府区公共数据开放平台",
-              f"{user.name}，您好：\n\n请在 3 天内打开以下链接，完成邮箱验证：\n{link}\n\n"
-              f"Please open this link within 3 days to verify your email address.\n",
-              smtp_url=portal().settings.smtp_url)
+    accounts.mail_verification_link(db(), user, link)
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -118,8 +115,6 @@ def _safe_next(target: str | None) -> str | None:
 @bp.post("/logout")
 @public
 def logout():
-    if not ActionForm().validate_on_submit():
-        abort(400)
     logout_user()
     flash("已退出登录。/ Logged out.")
     return redirect(url_for("catalog.home"))
@@ -135,10 +130,7 @@ def reset_request():
         user = accounts.find_user(s, form.email.data)
         if user is not None:
             link = url_for("accounts.reset", token=accounts.make_reset_token(_secret(), user), _external=True)
-            mail.send(s, user.email, "重设密码 · 东昌府区公共数据开放平台",
-                      f"{user.name}，您好：\n\n请在 2 小时内打开以下链接重设密码（仅可使用一次）：\n{link}\n\n"
-                      f"Open this link within 2 hours to set a new password (it works once).\n",
-                      smtp_url=portal().settings.smtp_url)
+            accounts.mail_reset_link(s, user, link)
             s.commit()
         form.consume()
         # The same answer whether or not the address is registered: no one learns who has an account.
@@ -209,8 +201,6 @@ def create_token():
 @bp.post("/account/tokens/<int:token_id>/revoke")
 @requires(Action.ACCOUNT)
 def revoke_token(token_id: int):
-    if not ActionForm().validate_on_submit():
-        abort(400)
     s = db()
     try:
         accounts.revoke_token(s, current_user, token_id, ip=_ip())

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from harvest.feedback import rating_summary
+from portal.feedback import rating_summary
 
 from .. import catalog
 from ..authz import public

@@ -1,27 +1,29 @@
 """The department console (/console): a curator's own department only. Thin: the rules are
-in harvest/curation.py. Every change syncs the search index at once, so a restricted dataset
-leaves search results immediately."""
+in portal/catalog/curation.py. Every change syncs the search index at once, so a restricted
+dataset leaves search results immediately."""
 from __future__ import annotations
 
 from collections import Counter
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from harvest import curation, gate
-from harvest.curation import CurationError
+from harvest import gate
 from licenses import applications as apps
 
-from ..authz import Action, requires
+from .. import clock
+from .. import feedback as feedback_service
+from ..authz import Action, require, requires
+from ..catalog import curation
 from ..forms import ActionForm
 from ..i18n import select_locale
-from ..models import Dataset, Distribution, RestrictionRequest
+from ..models import DataRequest, Dataset, Distribution, ErrorReport, RestrictionRequest
 from ..search.sync import sync
-from ..web import db, portal
+from ..web import back, db, done, portal
 
-bp = Blueprint("console", __name__)
+bp = Blueprint("console", __name__, url_prefix="/console")
 
 FIXES = [("法律", "在控制台重新分类并写明法律依据，或在目录中补充法律依据后重新导出"),
          ("开放类型", "在控制台选择开放类型，或在目录中填写「无条件开放 / 有条件开放 / 不予开放」"),
@@ -38,26 +40,24 @@ def fix_for(reason: str | None) -> str:
 
 
 def _department_id() -> int:
-    if not current_user.is_authenticated or not current_user.is_curator:
-        abort(403)
     return current_user.curator_department_id
 
 
 def _dataset(name: str) -> Dataset:
-    ds = db().scalar(select(Dataset).where(Dataset.name == name))
-    if ds is None or ds.department_id != _department_id():
-        abort(404)  # another department's dataset does not exist for this curator
+    """One of the curator's own department's datasets (another's does not exist for them)."""
+    ds = db().scalar(select(Dataset).where(Dataset.name == name)) or abort(404)
+    require(current_user, Action.CURATE, ds)
+    back(url_for("console.dataset", name=ds.name))
     return ds
 
 
-def _after_change(message: str, ds: Dataset):  # noqa: ANN202
-    db().commit()
+def _changed(ds: Dataset, message: str) -> Response:
+    response = done(message)
     sync(portal().sessions, portal().search)
-    flash(message)
-    return redirect(url_for("console.dataset", name=ds.name))
+    return response
 
 
-@bp.get("/console")
+@bp.get("")
 @requires(Action.CURATE)
 def home():
     department_id = _department_id()
@@ -77,7 +77,7 @@ def home():
                            pending=pending, queue=queue, fix_for=fix_for, department=current_user.curator_department)
 
 
-@bp.get("/console/datasets/<name>")
+@bp.get("/datasets/<name>")
 @requires(Action.CURATE)
 def dataset(name: str):
     ds = _dataset(name)
@@ -88,97 +88,88 @@ def dataset(name: str):
                            catalog=(ds.source_fields or {}).get("catalog", {}), stale=curation.stale(ds))
 
 
-@bp.post("/console/datasets/<name>/masking")
+@bp.post("/datasets/<name>/masking")
 @requires(Action.CURATE)
 def masking(name: str):
     ds = _dataset(name)
     methods = {k.removeprefix("mask:"): v for k, v in request.form.items() if k.startswith("mask:")}
-    return _guarded(curation.set_masking, ds, db(), portal().storage, current_user, ds, methods,
-                    ip=request.remote_addr, message=lambda status: "已按脱敏方式生成新版本并重新检查。/ Masked version made and checked."
-                    if status != "held" else "已生成脱敏版本，但仍有待处理的问题。/ Masked, but problems remain.")
+    status = curation.set_masking(db(), portal().storage, current_user, ds, methods, ip=request.remote_addr)
+    return _changed(ds, "已按脱敏方式生成新版本并重新检查。/ Masked version made and checked." if status != "held"
+                    else "已生成脱敏版本，但仍有待处理的问题。/ Masked, but problems remain.")
 
 
-def _guarded(fn, ds: Dataset, *args, message: str, **kwargs):  # noqa: ANN001, ANN202
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        result = fn(*args, **kwargs)
-    except PermissionError:
-        abort(404)
-    except CurationError as exc:
-        db().rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("console.dataset", name=ds.name))
-    return _after_change(message if not callable(message) else message(result), ds)
-
-
-@bp.post("/console/datasets/<name>/reclassify")
+@bp.post("/datasets/<name>/reclassify")
 @requires(Action.CURATE)
 def reclassify(name: str):
     ds = _dataset(name)
-    return _guarded(curation.reclassify, ds, db(), portal().storage, current_user, ds, request.form.get("open_class"),
-                    request.form.get("legal_basis", ""), request.form.get("reason", ""), ip=request.remote_addr,
-                    conditions=request.form.get("open_conditions", ""),
-                    message=lambda r: "已生效。/ Applied." if r == "applied" else
+    result = curation.reclassify(db(), portal().storage, current_user, ds, request.form.get("open_class"),
+                                 request.form.get("legal_basis", ""), request.form.get("reason", ""),
+                                 ip=request.remote_addr, conditions=request.form.get("open_conditions", ""))
+    return _changed(ds, "已生效。/ Applied." if result == "applied" else
                     "限制开放需大数据局批准，期间暂停公开。/ Restriction sent to the bureau; hidden meanwhile.")
 
 
-@bp.post("/console/datasets/<name>/sensitive")
+@bp.post("/datasets/<name>/sensitive")
 @requires(Action.CURATE)
 def sensitive(name: str):
     ds = _dataset(name)
-    return _guarded(curation.set_sensitive, ds, db(), current_user, ds, request.form.get("sensitive") == "1",
-                    ip=request.remote_addr, message="已保存。/ Saved.")
+    curation.set_sensitive(db(), current_user, ds, request.form.get("sensitive") == "1", ip=request.remote_addr)
+    return _changed(ds, "已保存。/ Saved.")
 
 
-@bp.post("/console/datasets/<name>/edit")
+@bp.post("/datasets/<name>/edit")
 @requires(Action.CURATE)
 def edit(name: str):
     ds = _dataset(name)
     changes = {k: request.form.get(k, "") for k in ("title", "summary", "domain", "title_en")}
     changes["tags"] = [t.strip() for t in request.form.get("tags", "").replace("，", ",").split(",") if t.strip()]
-    return _guarded(curation.edit_metadata, ds, db(), current_user, ds, changes, ip=request.remote_addr,
-                    message="已保存部门修改。/ Edits saved.")
+    curation.edit_metadata(db(), current_user, ds, changes, ip=request.remote_addr)
+    return _changed(ds, "已保存部门修改。/ Edits saved.")
 
 
-@bp.post("/console/datasets/<name>/withdraw")
+@bp.post("/datasets/<name>/withdraw")
 @requires(Action.CURATE)
 def withdraw(name: str):
     ds = _dataset(name)
-    return _guarded(curation.withdraw, ds, db(), current_user, ds, request.form.get("reason", ""),
-                    ip=request.remote_addr, message="已撤回。/ Withdrawn.")
+    curation.withdraw(db(), current_user, ds, request.form.get("reason", ""), ip=request.remote_addr)
+    return _changed(ds, "已撤回。/ Withdrawn.")
 
 
-@bp.post("/console/datasets/<name>/publish")
+@bp.post("/datasets/<name>/publish")
 @requires(Action.CURATE)
 def publish(name: str):
     ds = _dataset(name)
-    return _guarded(curation.publish, ds, db(), current_user, ds, ip=request.remote_addr, message="已发布。/ Published.")
+    curation.publish(db(), current_user, ds, ip=request.remote_addr)
+    return _changed(ds, "已发布。/ Published.")
 
 
-@bp.get("/admin/restrictions")
-@requires(Action.BUREAU)
-def restrictions():
-    rows = db().scalars(select(RestrictionRequest).order_by(RestrictionRequest.decision.is_not(None),
-                                                            RestrictionRequest.id.desc())).all()
-    return render_template("console/restrictions.html", requests=rows, action=ActionForm())
+# ---------------------------------------------------------------------- the department's queues
+
+@bp.get("/applications")
+@requires(Action.REVIEW_APPLICATIONS)
+def applications():
+    department_id = None if current_user.is_bureau else current_user.curator_department_id
+    return render_template("console/applications.html", applications=apps.queue(db(), department_id),
+                           overdue={a.id for a in apps.overdue(db())}, today=clock.today())
 
 
-@bp.post("/admin/restrictions/<int:request_id>")
-@requires(Action.BUREAU)
-def decide(request_id: int):
-    if not ActionForm().validate_on_submit():
-        abort(400)
+@bp.post("/errors/<int:report_id>")
+@requires(Action.ANSWER_ERROR_REPORT)
+def answer_error(report_id: int):
+    report = db().get(ErrorReport, report_id) or abort(404)
+    back(url_for("console.feedback"))
+    feedback_service.answer_error(db(), current_user, report, request.form.get("answer", ""))
+    return done("已公开答复。/ Answered publicly.")
+
+
+@bp.get("/feedback")
+@requires(Action.CURATE)
+def feedback():
     s = db()
-    row = s.get(RestrictionRequest, request_id) or abort(404)
-    try:
-        curation.decide_restriction(s, portal().storage, current_user, row, request.form.get("decision") == "approve",
-                                    request.form.get("note", ""), ip=request.remote_addr)
-    except CurationError as exc:
-        s.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("console.restrictions"))
-    s.commit()
-    sync(portal().sessions, portal().search)
-    flash("已处理。/ Decided.")
-    return redirect(url_for("console.restrictions"))
+    department_id = current_user.curator_department_id
+    reports = s.scalars(select(ErrorReport).join(ErrorReport.dataset).where(
+        ErrorReport.dataset.has(department_id=department_id)).order_by(ErrorReport.answer.is_not(None),
+                                                                      ErrorReport.deadline)).all()
+    requests = s.scalars(select(DataRequest).where(DataRequest.department_id == department_id)
+                         .order_by(DataRequest.answer.is_not(None), DataRequest.deadline)).all()
+    return render_template("console/feedback.html", reports=reports, requests=requests, action=ActionForm())

@@ -23,8 +23,9 @@ from flask_login import current_user
 from licenses.grants import grant_for_api, log_api_rows
 from portal import clock
 
-from .. import catalog, rows
+from .. import catalog
 from ..authz import public
+from ..catalog import rows
 from ..limits import limiter
 from ..models import DataTable, OpenClass
 from ..page_cache import cacheable

@@ -6,8 +6,9 @@ from flask import Blueprint, Response, abort, request
 from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
-from .. import catalog, dcat
+from .. import catalog
 from ..authz import public
+from ..catalog import dcat
 from ..models import Dataset, Distribution
 from ..page_cache import cacheable
 from ..web import db

@@ -17,7 +17,7 @@ from portal import clock
 
 from .. import catalog, exports
 from ..authz import public
-from ..bundle import bundle_path
+from ..catalog.bundle import bundle_path
 from ..models import Dataset, DataTable, Department, Distribution, DownloadEvent, OpenClass
 from ..web import db, portal, send_stored_file
 
@@ -119,7 +119,7 @@ def datapackage_json(name: str):
     with its schema, size and sha256. Unconditional data only; conditional data needs a grant."""
     from flask import jsonify, url_for
 
-    from ..bundle import package, resource
+    from ..catalog.bundle import package, resource
 
     ds = catalog.get_public_dataset(db(), name)
     if ds is None or ds.open_class != OpenClass.UNCONDITIONAL.value:

@@ -12,13 +12,13 @@ from sqlalchemy import select
 
 from licenses import applications as apps
 from licenses import grants, notify
-from licenses.applications import LicenceError
+from licenses.errors import LicenceError, LinkRefused
 from portal import catalog, clock
 
-from ..authz import Action, public, requires
+from ..authz import Action, can, public, require, requires
 from ..forms import ActionForm
-from ..models import Application, Grant, LicensedDownload, OpenClass, Purpose
-from ..web import db, portal
+from ..models import Application, Grant, OpenClass, Purpose
+from ..web import back, db, done, portal
 
 bp = Blueprint("licensing", __name__)
 
@@ -28,18 +28,15 @@ def _site() -> str:
 
 
 def _notify(app: Application, step: str) -> None:
-    notify.application_step(db(), app, step, _site(), portal().settings.smtp_url)
-
-
-def _csrf_ok() -> None:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    notify.application_step(db(), app, step, _site())
 
 
 def _application(app_id: int) -> Application:
+    """An application the person may see (another user's does not exist for them); a refusal
+    of what they do with it comes back to its page."""
     app = db().get(Application, app_id) or abort(404)
-    if not apps.may_view(current_user, app):
-        abort(404)  # another user's application does not exist for them
+    require(current_user, Action.VIEW_APPLICATION, app)
+    back(url_for("licensing.show", app_id=app.id))
     return app
 
 
@@ -63,7 +60,6 @@ def apply():
         abort(404)
     error = None
     if request.method == "POST":
-        _csrf_ok()
         chosen = []
         for ds in datasets:
             if request.form.get(f"all_fields_{ds.name}"):
@@ -107,7 +103,7 @@ def show(app_id: int):
         text = grants.agreement_for(app, _site())
         sha = hashlib.sha256(text.encode()).hexdigest()
     return render_template("licensing/show.html", app=app, agreement_text=text, agreement_sha=sha,
-                           may_review=apps.may_review(current_user, app), action=ActionForm(),
+                           may_review=can(current_user, Action.DECIDE_APPLICATION, app), action=ActionForm(),
                            today=clock.today())
 
 
@@ -139,49 +135,46 @@ def decision_pdf(app_id: int):
                     headers={"Content-Disposition": attachment_header(f"不予提供决定书-{app.number}.pdf")})
 
 
-def _act(app_id: int, step: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
-    _csrf_ok()
-    s = db()
-    app = _application(app_id)
-    try:
-        result = fn(s, current_user, app, int(request.form.get("version", 0)), *args, ip=request.remote_addr, **kwargs)
-    except PermissionError:
-        abort(403)
-    except LicenceError as exc:
-        s.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("licensing.show", app_id=app_id)), None
+def _version() -> int:
+    """The version of the application the person saw: a step on a changed one is refused."""
+    return request.form.get("version", 0, type=int)
+
+
+def _stepped(app: Application, step: str):  # noqa: ANN202
     _notify(app, step)
-    s.commit()
-    return redirect(url_for("licensing.show", app_id=app_id)), result
+    return done()
 
 
 @bp.post("/applications/<int:app_id>/withdraw")
-@requires(Action.ACCOUNT)
+@requires(Action.ACT_AS_APPLICANT)
 def withdraw(app_id: int):
-    return _act(app_id, "withdraw", apps.withdraw)[0]
+    app = _application(app_id)
+    apps.withdraw(db(), current_user, app, _version(), ip=request.remote_addr)
+    return _stepped(app, "withdraw")
 
 
 @bp.post("/applications/<int:app_id>/answer")
-@requires(Action.ACCOUNT)
+@requires(Action.ACT_AS_APPLICANT)
 def answer(app_id: int):
-    return _act(app_id, "answer", apps.answer, request.form.get("text", ""),
-                working_days=portal().settings.consent_working_days)[0]
+    app = _application(app_id)
+    apps.answer(db(), current_user, app, _version(), request.form.get("text", ""), ip=request.remote_addr,
+                working_days=portal().settings.consent_working_days)
+    return _stepped(app, "answer")
+
+
+DECISIONS = {"refuse": apps.refuse, "request_info": apps.request_info, "to_tender": apps.to_tender}
 
 
 @bp.post("/applications/<int:app_id>/decide")
-@requires(Action.ACCOUNT)
+@requires(Action.DECIDE_APPLICATION)
 def decide(app_id: int):
     decision = request.form.get("decision")
-    if decision == "refuse":
-        return _act(app_id, "refuse", apps.refuse, request.form.get("note", ""))[0]
-    if decision == "request_info":
-        return _act(app_id, "request_info", apps.request_info, request.form.get("note", ""))[0]
-    if decision == "to_tender":
-        return _act(app_id, "to_tender", apps.to_tender, request.form.get("note", ""))[0]
-    if decision != "approve":
+    if decision != "approve" and decision not in DECISIONS:
         abort(400)
     app = _application(app_id)
+    if decision in DECISIONS:
+        DECISIONS[decision](db(), current_user, app, _version(), request.form.get("note", ""), ip=request.remote_addr)
+        return _stepped(app, decision)
     fields, filters = {}, {}
     for item in app.items:
         if not request.form.get(f"all_{item.id}"):
@@ -189,35 +182,22 @@ def decide(app_id: int):
         column, values = request.form.get(f"filter_column_{item.id}", ""), request.form.get(f"filter_values_{item.id}", "")
         if column.strip() and values.strip():
             filters[item.id] = {column.strip(): [v.strip() for v in values.replace("，", ",").split(",") if v.strip()]}
-    try:
-        start, end = _date("valid_from"), _date("valid_until")
-    except LicenceError as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("licensing.show", app_id=app_id))
-    return _act(app_id, "approve", apps.approve, fields=fields, row_filters=filters, valid_from=start,
-                valid_until=end, note=request.form.get("note") or None)[0]
+    apps.approve(db(), current_user, app, _version(), fields=fields, row_filters=filters,
+                 valid_from=_date("valid_from"), valid_until=_date("valid_until"),
+                 note=request.form.get("note") or None, ip=request.remote_addr)
+    return _stepped(app, "approve")
 
 
 @bp.post("/applications/<int:app_id>/accept")
-@requires(Action.ACCOUNT)
+@requires(Action.ACT_AS_APPLICANT)
 def accept(app_id: int):
+    app = _application(app_id)
     if not request.form.get("agree"):
-        flash("请勾选“我已阅读并同意协议全部条款” / tick the box to accept", "error")
-        return redirect(url_for("licensing.show", app_id=app_id))
-    response, grant = _act(app_id, "accept", grants.accept, request.form.get("agreement_sha256", ""), _site())
-    if grant is not None:
-        return redirect(url_for("licensing.my_grants"))
-    return response
-
-
-@bp.get("/console/applications")
-@requires(Action.ACCOUNT)
-def review_queue():
-    if not (current_user.is_curator or current_user.is_bureau):
-        abort(403)
-    department_id = None if current_user.is_bureau else current_user.curator_department_id
-    return render_template("licensing/queue.html", applications=apps.queue(db(), department_id),
-                           overdue={a.id for a in apps.overdue(db())}, today=clock.today())
+        raise LicenceError("请勾选“我已阅读并同意协议全部条款” / tick the box to accept")
+    grants.accept(db(), current_user, app, _version(), request.form.get("agreement_sha256", ""), _site(),
+                  ip=request.remote_addr)
+    _notify(app, "accept")
+    return done(to=url_for("licensing.my_grants"))
 
 
 @bp.get("/grants")
@@ -238,7 +218,7 @@ def licensed_download(grant_id: int, token: str):
     s = db()
     try:
         grant, item = grants.check_download(s, current_app.config["SECRET_KEY"], token, current_user, grant_id)
-    except PermissionError as exc:
+    except LinkRefused as exc:
         return render_template("licensing/refused.html", reason=str(exc)), 403
     made = grants.build_licensed_zip(s, portal().storage, grant, item, current_user, _site(), ip=request.remote_addr)
     s.commit()
@@ -250,43 +230,22 @@ def licensed_download(grant_id: int, token: str):
 
 
 @bp.post("/grants/<int:grant_id>/report")
-@requires(Action.ACCOUNT)
+@requires(Action.HOLD_GRANT)
 def report(grant_id: int):
-    _csrf_ok()
-    s = db()
-    grant = s.get(Grant, grant_id)
-    if grant is None or grant.user_id != current_user.id:
-        abort(404)
-    try:
-        grants.report_usage(s, current_user, grant, request.form.get("what", ""), request.form.get("where", ""),
-                            ip=request.remote_addr)
-    except LicenceError as exc:
-        s.rollback()
-        flash(str(exc), "error")
-    else:
-        s.commit()
-        flash("已提交开发利用情况报告。/ Usage report filed.")
-    return redirect(url_for("licensing.my_grants"))
+    grant = db().get(Grant, grant_id) or abort(404)
+    back(url_for("licensing.my_grants"))
+    grants.report_usage(db(), current_user, grant, request.form.get("what", ""), request.form.get("where", ""),
+                        ip=request.remote_addr)
+    return done("已提交开发利用情况报告。/ Usage report filed.")
 
 
 @bp.post("/grants/<int:grant_id>/revoke")
-@requires(Action.ACCOUNT)
+@requires(Action.REVOKE_GRANT)
 def revoke(grant_id: int):
-    _csrf_ok()
-    s = db()
-    grant = s.get(Grant, grant_id) or abort(404)
-    try:
-        grants.revoke(s, current_user, grant, request.form.get("reason", ""), ip=request.remote_addr)
-    except PermissionError:
-        abort(403)
-    except LicenceError as exc:
-        s.rollback()
-        flash(str(exc), "error")
-        return redirect(request.referrer or url_for("licensing.licence", number=grant.licence_number))
+    grant = db().get(Grant, grant_id) or abort(404)
+    grants.revoke(db(), current_user, grant, request.form.get("reason", ""), ip=request.remote_addr)
     _notify(grant.application, "revoked")
-    s.commit()
-    flash("授权已撤销，立即失效。/ Grant revoked.")
-    return redirect(url_for("licensing.licence", number=grant.licence_number))
+    return done("授权已撤销，立即失效。/ Grant revoked.", to=url_for("licensing.licence", number=grant.licence_number))
 
 
 @bp.get("/licences/<number>")
@@ -298,27 +257,4 @@ def licence(number: str):
         return render_template("licensing/licence.html", grant=None, number=number), 404
     return render_template("licensing/licence.html", grant=grant, number=grant.licence_number,
                            state=grant.state(), action=ActionForm(),
-                           may_revoke=current_user.is_authenticated and grants.may_revoke(current_user, grant))
-
-
-@bp.get("/admin/licensing")
-@requires(Action.BUREAU)
-def oversight():
-    s = db()
-    return render_template("licensing/oversight.html", overdue=apps.overdue(s), missing=grants.missing_reports(s),
-                           grants=s.scalars(select(Grant).order_by(Grant.id.desc()).limit(200)).all(),
-                           today=clock.today())
-
-
-
-@bp.get("/admin/licensing/grants/<int:grant_id>")
-@requires(Action.BUREAU)
-def grant_use(grant_id: int):
-    """One grant as the bureau follows its use (Art. 25): usage reports with what was built
-    and where it is used, every licensed download and data API call, the next report due."""
-    s = db()
-    grant = s.get(Grant, grant_id) or abort(404)
-    downloads = s.scalars(select(LicensedDownload).where(LicensedDownload.grant_id == grant.id)
-                          .order_by(LicensedDownload.id.desc()).limit(500)).all()
-    return render_template("licensing/grant_use.html", grant=grant, downloads=downloads,
-                           next_due=grants.next_report_due(grant), today=clock.today())
+                           may_revoke=can(current_user, Action.REVOKE_GRANT, grant))

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from harvest.classify import has_legal_basis
+from harvest.decisions import EDITABLE, PENDING_REASON, apply_edits, pending_restriction
+from harvest.gate import purge_files
 from portal import clock
 from portal.audit import record
+from portal.authz import Action, require
+from portal.errors import DomainError
 from portal.models import (
     ClassificationEvent,
     Dataset,
@@ -27,41 +31,16 @@ from portal.models import (
 )
 from portal.storage import Storage
 
-from .classify import has_legal_basis
-
-PENDING_REASON = "限制开放申请待大数据局审批，期间暂停公开 / restriction awaiting the bureau's approval"
 OPENNESS = {None: -1, OpenClass.NOT_OPEN.value: 0, OpenClass.CONDITIONAL.value: 1, OpenClass.UNCONDITIONAL.value: 2}
-EDITABLE = ("title", "summary", "tags", "domain", "title_en")
 
 
-class CurationError(ValueError):
-    pass
-
-
-def may_curate(user: User, ds: Dataset) -> bool:
-    return user.curator_department_id is not None and user.curator_department_id == ds.department_id
+class CurationError(DomainError):
+    """A message for the curator at the console."""
 
 
 def _curator(user: User, ds: Dataset) -> None:
-    if not may_curate(user, ds):
-        raise PermissionError("curators act on their own department's datasets only")
-
-
-def apply_edits(ds: Dataset) -> None:
-    """The department's edits over the catalog's values (called by every harvest)."""
-    edits = ds.edits or {}  # a new Dataset has none until it is flushed
-    for key in ("title", "summary", "domain"):
-        if edits.get(key):
-            setattr(ds, key, edits[key])
-    if edits.get("tags"):
-        ds.tags = list(edits["tags"])
-
-
-def pending_restriction(session: Session, ds: Dataset) -> RestrictionRequest | None:
-    if ds.id is None:
-        return None
-    return session.scalar(select(RestrictionRequest).where(RestrictionRequest.dataset_id == ds.id,
-                                                           RestrictionRequest.decision.is_(None)))
+    """Curators act on their own department's datasets only."""
+    require(user, Action.CURATE, ds)
 
 
 def _history(session: Session, ds: Dataset, actor: User, before: tuple, basis: str | None, note: str) -> None:
@@ -84,7 +63,7 @@ def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, t
         raise CurationError("开放类型未改变 / the class is unchanged")
     if pending_restriction(session, ds):
         raise CurationError("已有待审批的限制开放申请 / a restriction is already waiting for the bureau")
-    from .pii import scan_text
+    from harvest.pii import scan_text
 
     if found := scan_text([legal_basis or "", conditions or ""], "法律依据或开放条件"):  # shown on public pages
         raise CurationError(f"法律依据和开放条件中不得含个人信息：{found[0].describe()} / no personal information here")
@@ -105,20 +84,10 @@ def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, t
     return "applied"
 
 
-def purge_files(storage: Storage, ds: Dataset) -> None:
-    """Not open: no byte of its data stays on the portal side (earlier versions included)."""
-    from .gate import remove_version
-
-    for dist in ds.distributions:
-        if dist.purged_at is None:
-            remove_version(storage, dist)
-    ds.files_fingerprint = None
-
-
 def _set_class(storage: Storage, ds: Dataset, to_class: str) -> None:
     """Make the class effective now. Data already fetched is published; a dataset whose file
     was never fetched (it was not open) waits for the next harvest to fetch it."""
-    from . import gate
+    from harvest import gate
 
     ds.open_class = to_class
     if to_class == OpenClass.NOT_OPEN.value:
@@ -139,8 +108,7 @@ def _set_class(storage: Storage, ds: Dataset, to_class: str) -> None:
 
 def decide_restriction(session: Session, storage: Storage, bureau: User, request: RestrictionRequest, approve: bool,
                        note: str = "", ip: str | None = None) -> None:
-    if not bureau.is_bureau:
-        raise PermissionError("the bureau decides restrictions")
+    require(bureau, Action.DECIDE_RESTRICTION, request)
     if request.decision is not None:
         raise CurationError("该申请已处理 / already decided")
     ds = request.dataset
@@ -150,7 +118,7 @@ def decide_restriction(session: Session, storage: Storage, bureau: User, request
     if approve:
         _set_class(storage, ds, request.to_class)
     else:
-        from . import gate
+        from harvest import gate
 
         ds.class_override, ds.override_basis, ds.override_conditions = None, None, None  # back to the catalog's class
         ds.status, ds.hold_reason, ds.hold_details = DatasetStatus.PUBLISHED.value, None, None
@@ -188,9 +156,9 @@ def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, 
     files are converted again with it into a new version, which the gate scans like any other;
     the earlier version, if it held personal information, is removed from storage. Every later
     harvest masks the same way. Returns the dataset's status afterwards."""
-    from . import gate
-    from .pii import MASKING_METHODS
-    from .run import Harvester, _EntryFailed
+    from harvest import gate
+    from harvest.pii import MASKING_METHODS
+    from harvest.run import Harvester, _EntryFailed
 
     _curator(curator, ds)
     if ds.open_class == OpenClass.NOT_OPEN.value or not ds.current_distributions:
@@ -253,7 +221,7 @@ def edit_metadata(session: Session, curator: User, ds: Dataset, changes: dict, i
             edits.pop(key, None)
     if edits.get("title") is not None and len(edits["title"]) > 500:
         raise CurationError("名称过长 / the title is too long")
-    from .pii import scan_text
+    from harvest.pii import scan_text
 
     for key in ("title", "summary", "domain", "title_en", "tags"):
         value = edits.get(key)
@@ -300,7 +268,7 @@ CATALOG_FIX_WORKING_DAYS = 15  # Art. 16: a catalog entry reflects a change with
 
 def overdue_fix(ds: Dataset, today: dt.date | None = None) -> dt.date | None:
     """The date by which a held entry should have been fixed in the catalog, if it has passed."""
-    from licenses.workdays import add_working_days
+    from portal.workdays import add_working_days
 
     if ds.status != DatasetStatus.HELD.value:
         return None

@@ -13,8 +13,8 @@ import threading
 import zipfile
 from pathlib import Path
 
-from .models import Dataset, DataTable
-from .storage import Storage
+from ..models import Dataset, DataTable
+from ..storage import Storage
 
 FRICTIONLESS_TYPES = {"int": "integer", "uint": "integer", "double": "number", "float": "number",
                       "decimal": "number", "bool": "boolean", "date32": "date", "date64": "date",

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal import clock
 
-from .models import PUBLIC_CLASSES, Dataset, DatasetStatus, Department, Distribution
+from ..models import PUBLIC_CLASSES, Dataset, DatasetStatus, Department, Distribution
 
 
 def public_datasets() -> Select[tuple[Dataset]]:

@@ -8,9 +8,10 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from licenses.workdays import add_working_days
 from portal import clock
 from portal.audit import record
+from portal.authz import Action, require
+from portal.errors import DomainError
 from portal.models import (
     DataRequest,
     Dataset,
@@ -22,13 +23,14 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.workdays import add_working_days
 
 ERROR_REPORT_WORKING_DAYS = 5
 REQUEST_WORKING_DAYS = 10
 
 
-class FeedbackError(ValueError):
-    pass
+class FeedbackError(DomainError):
+    """A message for the person who wrote in."""
 
 
 def _text(value: str | None, least: int, message: str) -> str:
@@ -50,8 +52,7 @@ def report_error(session: Session, user: User, ds: Dataset, text: str, today: dt
 
 
 def answer_error(session: Session, curator: User, report: ErrorReport, answer: str) -> None:
-    if curator.curator_department_id != report.dataset.department_id:
-        raise PermissionError("the providing department answers")
+    require(curator, Action.ANSWER_ERROR_REPORT, report)
     report.answer = _text(answer, 2, "请填写答复 / write the answer")
     report.answered_by_id, report.answered_at = curator.id, utcnow()
     record(session, "error_answered", actor=curator, target=f"dataset:{report.dataset.name}")
@@ -85,16 +86,14 @@ def ask_for_data(session: Session, user: User, title: str, description: str) -> 
 
 def route_request(session: Session, bureau: User, request: DataRequest, department: Department,
                   today: dt.date | None = None) -> None:
-    if not bureau.is_bureau:
-        raise PermissionError("the bureau routes requests")
+    require(bureau, Action.ROUTE_DATA_REQUEST, request)
     request.department_id, request.routed_at = department.id, utcnow()
     request.deadline = add_working_days(today or clock.today(), REQUEST_WORKING_DAYS).date
     record(session, "data_request_routed", actor=bureau, target=f"data_request:{request.id}", to=department.code)
 
 
 def answer_request(session: Session, curator: User, request: DataRequest, answer: str) -> None:
-    if request.department_id is None or curator.curator_department_id != request.department_id:
-        raise PermissionError("the department it was routed to answers")
+    require(curator, Action.ANSWER_DATA_REQUEST, request)
     request.answer, request.answered_at = _text(answer, 2, "请填写答复 / write the answer"), utcnow()
     record(session, "data_request_answered", actor=curator, target=f"data_request:{request.id}")
 

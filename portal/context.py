@@ -1,0 +1,57 @@
+"""PortalContext: what every part of a running portal shares (settings, engine, sessions,
+storage, search, the harvester). The web app keeps one in app.extensions['portal']; the CLI,
+workers and tests make their own. It is the one place the parts are wired together."""
+from __future__ import annotations
+
+import hashlib
+
+from . import mail
+from .config import Settings
+from .db import make_engine, make_sessionmaker, upgrade
+from .storage import open_storage
+
+
+class PortalContext:
+    """What every part of a running portal shares; kept in app.extensions['portal']."""
+
+    def __init__(self, settings: Settings, *, migrate: bool = True):
+        import licenses.follow  # noqa: F401  (grants follow their datasets in every process that changes them)
+
+        settings.ensure_dirs()
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        if migrate:
+            upgrade(self.engine)
+        self.sessions = make_sessionmaker(self.engine)
+        mail.deliver_after_commit(self.sessions, settings.smtp_url)  # queued mail goes out after each commit
+        self.storage = open_storage(settings)
+        self._search = None
+        # Portals sharing one Redis keep apart: the page cache's namespace is their database's.
+        self.cache_namespace = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
+        self.redis = None
+        if settings.redis_url and settings.page_cache_seconds > 0:
+            import redis
+
+            from .page_cache import invalidate_on_commit
+
+            self.redis = redis.Redis.from_url(settings.redis_url)
+            invalidate_on_commit(self.sessions, self.redis, self.cache_namespace)
+
+    @property
+    def search(self):  # noqa: ANN201
+        """The search backend the settings name (Whoosh by default), opened on first use."""
+        if self._search is None:
+            from .search import open_backend
+            from .search.sync import popularity
+
+            self._search = open_backend(self.settings, self.engine, popularity=popularity(self.sessions))
+        return self._search
+
+    def harvester(self):  # noqa: ANN201
+        """A harvester that keeps this instance's search index in step."""
+        from harvest.run import Harvester
+
+        from .search.sync import sync
+
+        return Harvester(self.sessions, self.storage, row_group_bytes=self.settings.parquet_row_group_bytes,
+                         timeout=self.settings.http_timeout, sync_index=lambda: sync(self.sessions, self.search))

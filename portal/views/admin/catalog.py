@@ -1,0 +1,51 @@
+"""The catalog across departments: harvest jobs, likely duplicates (Art. 15), restriction
+approvals."""
+from __future__ import annotations
+
+from flask import abort, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from harvest.gate import explain
+
+from ...catalog import curation
+from ...catalog.duplicates import likely_duplicates
+from ...forms import ActionForm
+from ...i18n import select_locale
+from ...models import HarvestJob, RestrictionRequest
+from ...search.sync import sync
+from ...web import back, db, done, portal
+from . import bp
+
+
+@bp.get("/harvest")
+def harvest_jobs():
+    s = db()
+    jobs = s.scalars(select(HarvestJob).order_by(HarvestJob.id.desc()).limit(100)).all()
+    job = s.get(HarvestJob, request.args.get("job", type=int)) if request.args.get("job") else None
+    lang = select_locale()
+    return render_template("admin/harvest.html", jobs=jobs, job=job, explain=lambda d: explain(d, lang))
+
+
+@bp.get("/duplicates")
+def duplicates():
+    return render_template("admin/duplicates.html", pairs=likely_duplicates(db()))
+
+
+@bp.get("/restrictions")
+def restrictions():
+    rows = db().scalars(select(RestrictionRequest).order_by(RestrictionRequest.decision.is_not(None),
+                                                            RestrictionRequest.id.desc())).all()
+    return render_template("admin/restrictions.html", requests=rows, action=ActionForm())
+
+
+@bp.post("/restrictions/<int:request_id>")
+def decide_restriction(request_id: int):
+    s = db()
+    row = s.get(RestrictionRequest, request_id) or abort(404)
+    back(url_for("admin.restrictions"))
+    curation.decide_restriction(s, portal().storage, current_user, row, request.form.get("decision") == "approve",
+                                request.form.get("note", ""), ip=request.remote_addr)
+    response = done("已处理。/ Decided.")
+    sync(portal().sessions, portal().search)
+    return response
