@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from flask import abort, current_app
+from flask import abort, current_app, g
 from flask_login import current_user
 
 
@@ -184,6 +184,7 @@ def _check(action: Action) -> Any:
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
     if not can(current_user, action):
+        g.refused_by_route = action  # tests tell a route's refusal from an object's
         abort(403)
     return None
 

@@ -95,7 +95,7 @@ def mine():
 
 
 @bp.get("/applications/<int:app_id>")
-@requires(Action.ACCOUNT)
+@requires(Action.VIEW_APPLICATION)
 def show(app_id: int):
     app = _application(app_id)
     text = sha = None
@@ -108,7 +108,7 @@ def show(app_id: int):
 
 
 @bp.get("/applications/<int:app_id>/decision")
-@requires(Action.ACCOUNT)
+@requires(Action.VIEW_APPLICATION)
 def decision(app_id: int):
     """A refusal as a written decision (不予提供决定书): printable, for the applicant, the
     provider and the bureau (Art. 25: reasons; Jiangsu Art. 18: in writing)."""
@@ -120,7 +120,7 @@ def decision(app_id: int):
 
 
 @bp.get("/applications/<int:app_id>/decision.pdf")
-@requires(Action.ACCOUNT)
+@requires(Action.VIEW_APPLICATION)
 def decision_pdf(app_id: int):
     from flask import Response
 
@@ -213,7 +213,7 @@ def my_grants():
 
 
 @bp.get("/grants/<int:grant_id>/download/<token>")
-@requires(Action.ACCOUNT)
+@requires(Action.HOLD_GRANT)
 def licensed_download(grant_id: int, token: str):
     s = db()
     try:
