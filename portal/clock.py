@@ -31,7 +31,8 @@ def local(instant: dt.datetime) -> dt.datetime:
     return instant.astimezone(zone())
 
 
-def entered(text: str) -> dt.datetime:
+def entered(typed: str | dt.datetime) -> dt.datetime:
     """A time typed into a form is Beijing time (the portal's zone), stored as an instant.
     Raises ValueError for text that is not a date and time."""
-    return dt.datetime.fromisoformat(text).replace(tzinfo=zone()).astimezone(dt.UTC)
+    moment = dt.datetime.fromisoformat(typed) if isinstance(typed, str) else typed
+    return moment.replace(tzinfo=zone()).astimezone(dt.UTC)

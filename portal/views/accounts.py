@@ -10,7 +10,7 @@ from flask_login import current_user, login_user, logout_user
 from .. import accounts
 from ..accounts import AccountError, Registration
 from ..authz import Action, public, requires
-from ..forms import ActionForm, EmailForm, LoginForm, NewPasswordForm, RegisterForm, TokenForm
+from ..forms import EmailForm, LoginForm, NewPasswordForm, RegisterForm, TokenForm
 from ..limits import limiter
 from ..web import db
 
@@ -173,7 +173,7 @@ def _notifications() -> list:
 @bp.get("/account")
 @requires(Action.ACCOUNT)
 def account():
-    return render_template("accounts/account.html", form=TokenForm(), action=ActionForm(), new_token=None,
+    return render_template("accounts/account.html", form=TokenForm(), new_token=None,
                            notifications=_notifications())
 
 
@@ -194,7 +194,7 @@ def create_token():
             form.consume()
             form = TokenForm(formdata=None)
     status = 200 if new_token or not form.errors else 400
-    return render_template("accounts/account.html", form=form, action=ActionForm(), new_token=new_token,
+    return render_template("accounts/account.html", form=form, new_token=new_token,
                            notifications=_notifications()), status
 
 

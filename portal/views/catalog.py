@@ -9,7 +9,7 @@ from portal.feedback import rating_summary
 
 from .. import catalog
 from ..authz import public
-from ..forms import ActionForm
+from ..forms import ErrorReportForm
 from ..models import Dataset, Department, ErrorReport, OpenClass, Rating
 from ..page_cache import cacheable
 from ..search import FACETS, SORTS, SearchQuery
@@ -121,9 +121,7 @@ def dataset(name: str):
     return render_template("dataset.html", ds=ds, previews=previews, preview_page=page,
                            attribution=catalog.attribution_line(ds), history=catalog.history(ds), reports=reports,
                            comments=comments, rating=rating_summary(s, ds),
-                           # Only signed-in users see the feedback forms; making the form for
-                           # anyone would put a CSRF token, so a session cookie, on every reader.
-                           action=ActionForm() if current_user.is_authenticated else None)
+                           feedback_forms={"error": ErrorReportForm(formdata=None)} if current_user.is_authenticated else {})
 
 
 @bp.get("/evaluation")

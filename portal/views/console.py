@@ -17,7 +17,16 @@ from .. import clock
 from .. import feedback as feedback_service
 from ..authz import Action, require, requires
 from ..catalog import curation
-from ..forms import ActionForm
+from ..forms import (
+    AnswerForm,
+    EditForm,
+    ReclassifyForm,
+    SensitiveForm,
+    WithdrawForm,
+    checked,
+    masking_form,
+    masking_methods,
+)
 from ..i18n import select_locale
 from ..models import DataRequest, Dataset, Distribution, ErrorReport, RestrictionRequest
 from ..search.sync import sync
@@ -82,9 +91,18 @@ def home():
 def dataset(name: str):
     ds = _dataset(name)
     details = [gate.explain(d, select_locale()) for d in ds.hold_details or []]
-    return render_template("console/dataset.html", ds=ds, action=ActionForm(),
+    masking = curation.masking_choices(ds)
+    edits = ds.edits or {}
+    forms = {"masking": masking_form(masking, formdata=None), "withdraw": WithdrawForm(formdata=None),
+             "reclassify": ReclassifyForm(formdata=None, open_class=ds.open_class,
+                                          legal_basis=ds.override_basis or ds.legal_basis or "",
+                                          open_conditions=ds.effective_conditions or ""),
+             "sensitive": SensitiveForm(formdata=None, sensitive=ds.sensitive),
+             "edit": EditForm(formdata=None, **{k: edits.get(k, "") for k in ("title", "summary", "domain", "title_en")},
+                              tags=", ".join(edits.get("tags", [])))}
+    return render_template("console/dataset.html", ds=ds, forms=forms,
                            fix=None if details else fix_for(ds.hold_reason), details=details,
-                           masking=curation.masking_choices(ds), pending=curation.pending_restriction(db(), ds),
+                           masking=masking, pending=curation.pending_restriction(db(), ds),
                            catalog=(ds.source_fields or {}).get("catalog", {}), stale=curation.stale(ds))
 
 
@@ -92,7 +110,10 @@ def dataset(name: str):
 @requires(Action.CURATE)
 def masking(name: str):
     ds = _dataset(name)
-    methods = {k.removeprefix("mask:"): v for k, v in request.form.items() if k.startswith("mask:")}
+    form = checked(masking_form(curation.masking_choices(ds)))
+    methods = masking_methods(form)
+    methods.update({k.removeprefix("mask:"): v for k, v in request.form.items()  # a column not offered: refused by name
+                    if k.startswith("mask:") and k.removeprefix("mask:") not in methods})
     status = curation.set_masking(db(), portal().storage, current_user, ds, methods, ip=request.remote_addr)
     return _changed(ds, "已按脱敏方式生成新版本并重新检查。/ Masked version made and checked." if status != "held"
                     else "已生成脱敏版本，但仍有待处理的问题。/ Masked, but problems remain.")
@@ -102,9 +123,10 @@ def masking(name: str):
 @requires(Action.CURATE)
 def reclassify(name: str):
     ds = _dataset(name)
-    result = curation.reclassify(db(), portal().storage, current_user, ds, request.form.get("open_class"),
-                                 request.form.get("legal_basis", ""), request.form.get("reason", ""),
-                                 ip=request.remote_addr, conditions=request.form.get("open_conditions", ""))
+    form = checked(ReclassifyForm())
+    result = curation.reclassify(db(), portal().storage, current_user, ds, form.open_class.data,
+                                 form.legal_basis.data or "", form.reason.data or "", ip=request.remote_addr,
+                                 conditions=form.open_conditions.data or "")
     return _changed(ds, "已生效。/ Applied." if result == "applied" else
                     "限制开放需大数据局批准，期间暂停公开。/ Restriction sent to the bureau; hidden meanwhile.")
 
@@ -113,7 +135,7 @@ def reclassify(name: str):
 @requires(Action.CURATE)
 def sensitive(name: str):
     ds = _dataset(name)
-    curation.set_sensitive(db(), current_user, ds, request.form.get("sensitive") == "1", ip=request.remote_addr)
+    curation.set_sensitive(db(), current_user, ds, checked(SensitiveForm()).sensitive.data, ip=request.remote_addr)
     return _changed(ds, "已保存。/ Saved.")
 
 
@@ -121,9 +143,7 @@ def sensitive(name: str):
 @requires(Action.CURATE)
 def edit(name: str):
     ds = _dataset(name)
-    changes = {k: request.form.get(k, "") for k in ("title", "summary", "domain", "title_en")}
-    changes["tags"] = [t.strip() for t in request.form.get("tags", "").replace("，", ",").split(",") if t.strip()]
-    curation.edit_metadata(db(), current_user, ds, changes, ip=request.remote_addr)
+    curation.edit_metadata(db(), current_user, ds, checked(EditForm()).changes(), ip=request.remote_addr)
     return _changed(ds, "已保存部门修改。/ Edits saved.")
 
 
@@ -131,7 +151,7 @@ def edit(name: str):
 @requires(Action.CURATE)
 def withdraw(name: str):
     ds = _dataset(name)
-    curation.withdraw(db(), current_user, ds, request.form.get("reason", ""), ip=request.remote_addr)
+    curation.withdraw(db(), current_user, ds, checked(WithdrawForm()).reason.data or "", ip=request.remote_addr)
     return _changed(ds, "已撤回。/ Withdrawn.")
 
 
@@ -158,7 +178,7 @@ def applications():
 def answer_error(report_id: int):
     report = db().get(ErrorReport, report_id) or abort(404)
     back(url_for("console.feedback"))
-    feedback_service.answer_error(db(), current_user, report, request.form.get("answer", ""))
+    feedback_service.answer_error(db(), current_user, report, checked(AnswerForm()).answer.data or "")
     return done("已公开答复。/ Answered publicly.")
 
 
@@ -172,4 +192,4 @@ def feedback():
                                                                       ErrorReport.deadline)).all()
     requests = s.scalars(select(DataRequest).where(DataRequest.department_id == department_id)
                          .order_by(DataRequest.answer.is_not(None), DataRequest.deadline)).all()
-    return render_template("console/feedback.html", reports=reports, requests=requests, action=ActionForm())
+    return render_template("console/feedback.html", reports=reports, requests=requests)

@@ -11,7 +11,7 @@ from portal import catalog
 from portal import feedback as svc
 
 from ..authz import Action, public, requires
-from ..forms import ActionForm
+from ..forms import AnswerForm, DataRequestForm, ErrorReportForm, RatingForm, RouteForm, ShowcaseForm, checked
 from ..models import DataRequest, Dataset, Department, ShowcaseItem
 from ..web import back, db, done
 
@@ -28,7 +28,7 @@ def _public_dataset(name: str) -> Dataset:
 @requires(Action.ACCOUNT)
 def report_error(name: str):
     ds = _public_dataset(name)
-    svc.report_error(db(), current_user, ds, request.form.get("text", ""))
+    svc.report_error(db(), current_user, ds, checked(ErrorReportForm()).text.data or "")
     return done("已提交，提供部门核实后公开答复。/ Sent: the provider will check and answer publicly.")
 
 
@@ -36,7 +36,8 @@ def report_error(name: str):
 @requires(Action.ACCOUNT)
 def rate(name: str):
     ds = _public_dataset(name)
-    svc.rate(db(), current_user, ds, request.form.get("stars", type=int) or 0, request.form.get("comment", ""))
+    form = checked(RatingForm())
+    svc.rate(db(), current_user, ds, form.stars.data or 0, form.comment.data or "")
     return done("感谢评价。/ Thank you.")
 
 
@@ -48,12 +49,14 @@ def requests_page():
         if not current_user.is_authenticated:
             return redirect(url_for("accounts.login", next=url_for("feedback.requests_page")))
         back(url_for("feedback.requests_page"))
-        svc.ask_for_data(s, current_user, request.form.get("title", ""), request.form.get("description", ""))
+        form = checked(DataRequestForm())
+        svc.ask_for_data(s, current_user, form.title.data or "", form.description.data or "")
         return done("需求已提交，大数据局将转交相关部门。/ Request sent.")
     rows = s.scalars(select(DataRequest).order_by(DataRequest.id.desc()).limit(200)).all()
     departments = s.scalars(select(Department).order_by(Department.name)).all() if \
         current_user.is_authenticated and current_user.is_bureau else []
-    return render_template("feedback/requests.html", requests=rows, departments=departments, action=ActionForm())
+    return render_template("feedback/requests.html", requests=rows, departments=departments,
+                           form=DataRequestForm(formdata=None))
 
 
 @bp.post("/requests/<int:request_id>/route")
@@ -61,7 +64,8 @@ def requests_page():
 def route(request_id: int):
     s = db()
     row = s.get(DataRequest, request_id) or abort(404)
-    department = s.scalar(select(Department).where(Department.code == request.form.get("department"))) or abort(400)
+    code = checked(RouteForm()).department.data
+    department = s.scalar(select(Department).where(Department.code == code)) or abort(400)
     back(url_for("feedback.requests_page"))
     svc.route_request(s, current_user, row, department)
     return done("已转交。/ Routed.")
@@ -72,7 +76,7 @@ def route(request_id: int):
 def answer_request(request_id: int):
     row = db().get(DataRequest, request_id) or abort(404)
     back(url_for("console.feedback"))
-    svc.answer_request(db(), current_user, row, request.form.get("answer", ""))
+    svc.answer_request(db(), current_user, row, checked(AnswerForm()).answer.data or "")
     return done("已公开答复。/ Answered publicly.")
 
 
@@ -84,11 +88,10 @@ def showcase():
         if not current_user.is_authenticated:
             return redirect(url_for("accounts.login", next=url_for("feedback.showcase")))
         back(url_for("feedback.showcase"))
-        names = [n.strip() for n in request.form.get("datasets", "").replace("，", ",").split(",")]
-        svc.add_showcase(s, current_user, request.form.get("title", ""), request.form.get("description", ""),
-                         request.form.get("url", ""), request.form.get("attribution", ""), names,
-                         request.form.get("licence_number", ""))
+        form = checked(ShowcaseForm())
+        svc.add_showcase(s, current_user, form.title.data or "", form.description.data or "", form.url.data or "",
+                         form.attribution.data or "", form.dataset_names(), form.licence_number.data or "")
         return done("已发布到成果展示。/ Added to the showcase.")
     items = s.scalars(select(ShowcaseItem).where(ShowcaseItem.hidden.is_(False)).order_by(ShowcaseItem.id.desc())).all()
     checks = {i.id: svc.licence_check(s, i) for i in items}
-    return render_template("feedback/showcase.html", items=items, checks=checks, action=ActionForm())
+    return render_template("feedback/showcase.html", items=items, checks=checks, form=ShowcaseForm(formdata=None))

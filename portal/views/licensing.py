@@ -16,7 +16,18 @@ from licenses.errors import LicenceError, LinkRefused
 from portal import catalog, clock
 
 from ..authz import Action, can, public, require, requires
-from ..forms import ActionForm
+from ..forms import (
+    AcceptForm,
+    FormError,
+    InfoAnswerForm,
+    RevokeForm,
+    UsageReportForm,
+    VersionForm,
+    apply_form,
+    checked,
+    decision_form,
+    with_ids,
+)
 from ..models import Application, Grant, OpenClass, Purpose
 from ..web import back, db, done, portal
 
@@ -40,15 +51,6 @@ def _application(app_id: int) -> Application:
     return app
 
 
-def _date(name: str, default: dt.date | None = None) -> dt.date:
-    try:
-        return dt.date.fromisoformat(request.form.get(name, ""))
-    except ValueError:
-        if default is None:
-            raise LicenceError("日期格式不正确 / invalid date") from None
-        return default
-
-
 @bp.route("/apply", methods=["GET", "POST"])
 @requires(Action.ACCOUNT)
 def apply():
@@ -59,20 +61,17 @@ def apply():
     if not datasets:
         abort(404)
     error = None
+    form = apply_form(datasets)
     if request.method == "POST":
-        chosen = []
-        for ds in datasets:
-            if request.form.get(f"all_fields_{ds.name}"):
-                chosen.append((ds, None))
-            else:
-                chosen.append((ds, request.form.getlist(f"fields_{ds.name}")))
+        chosen = [(ds, None if form[f"all_fields_{ds.name}"].data else form[f"fields_{ds.name}"].data) for ds in datasets]
         try:
+            checked(form)
             made = apps.apply(s, current_user, apps.Request(
-                datasets=chosen, purpose=request.form.get("purpose", ""), scenario=request.form.get("scenario", ""),
-                security_measures=request.form.get("security", ""),
-                period_from=_date("period_from", dt.date.min), period_until=_date("period_until", dt.date.min)),
+                datasets=chosen, purpose=form.purpose.data or "", scenario=form.scenario.data or "",
+                security_measures=form.security.data or "",
+                period_from=form.period_from.data or dt.date.min, period_until=form.period_until.data or dt.date.min),
                 working_days=portal().settings.consent_working_days, ip=request.remote_addr)
-        except LicenceError as exc:
+        except (LicenceError, FormError) as exc:
             s.rollback()
             error = str(exc)
         else:
@@ -81,8 +80,7 @@ def apply():
             s.commit()
             flash(f"已提交 {len(made)} 份申请。/ Submitted.")
             return redirect(url_for("licensing.mine"))
-    return render_template("licensing/apply.html", datasets=datasets, purposes=list(Purpose), error=error,
-                           action=ActionForm(), today=clock.today(),
+    return render_template("licensing/apply.html", datasets=datasets, purposes=list(Purpose), error=error, today=clock.today(),
                            until=clock.today() + dt.timedelta(days=365)), (400 if error else 200)
 
 
@@ -91,7 +89,7 @@ def apply():
 def mine():
     rows = db().scalars(select(Application).where(Application.applicant_id == current_user.id)
                         .order_by(Application.id.desc())).all()
-    return render_template("licensing/mine.html", applications=rows, action=ActionForm())
+    return render_template("licensing/mine.html", applications=rows)
 
 
 @bp.get("/applications/<int:app_id>")
@@ -103,7 +101,7 @@ def show(app_id: int):
         text = grants.agreement_for(app, _site())
         sha = hashlib.sha256(text.encode()).hexdigest()
     return render_template("licensing/show.html", app=app, agreement_text=text, agreement_sha=sha,
-                           may_review=can(current_user, Action.DECIDE_APPLICATION, app), action=ActionForm(),
+                           may_review=can(current_user, Action.DECIDE_APPLICATION, app),
                            today=clock.today())
 
 
@@ -135,9 +133,9 @@ def decision_pdf(app_id: int):
                     headers={"Content-Disposition": attachment_header(f"不予提供决定书-{app.number}.pdf")})
 
 
-def _version() -> int:
+def _version(form: VersionForm | None = None) -> int:
     """The version of the application the person saw: a step on a changed one is refused."""
-    return request.form.get("version", 0, type=int)
+    return checked(form or VersionForm()).version.data or 0
 
 
 def _stepped(app: Application, step: str):  # noqa: ANN202
@@ -157,7 +155,8 @@ def withdraw(app_id: int):
 @requires(Action.ACT_AS_APPLICANT)
 def answer(app_id: int):
     app = _application(app_id)
-    apps.answer(db(), current_user, app, _version(), request.form.get("text", ""), ip=request.remote_addr,
+    form = InfoAnswerForm()
+    apps.answer(db(), current_user, app, _version(form), form.text.data or "", ip=request.remote_addr,
                 working_days=portal().settings.consent_working_days)
     return _stepped(app, "answer")
 
@@ -168,23 +167,26 @@ DECISIONS = {"refuse": apps.refuse, "request_info": apps.request_info, "to_tende
 @bp.post("/applications/<int:app_id>/decide")
 @requires(Action.DECIDE_APPLICATION)
 def decide(app_id: int):
-    decision = request.form.get("decision")
+    app = _application(app_id)
+    form = checked(decision_form(app.items))
+    decision = form.decision.data
     if decision != "approve" and decision not in DECISIONS:
         abort(400)
-    app = _application(app_id)
     if decision in DECISIONS:
-        DECISIONS[decision](db(), current_user, app, _version(), request.form.get("note", ""), ip=request.remote_addr)
+        DECISIONS[decision](db(), current_user, app, _version(form), form.note.data or "", ip=request.remote_addr)
         return _stepped(app, decision)
     fields, filters = {}, {}
     for item in app.items:
-        if not request.form.get(f"all_{item.id}"):
-            fields[item.id] = request.form.getlist(f"fields_{item.id}")
-        column, values = request.form.get(f"filter_column_{item.id}", ""), request.form.get(f"filter_values_{item.id}", "")
-        if column.strip() and values.strip():
-            filters[item.id] = {column.strip(): [v.strip() for v in values.replace("，", ",").split(",") if v.strip()]}
-    apps.approve(db(), current_user, app, _version(), fields=fields, row_filters=filters,
-                 valid_from=_date("valid_from"), valid_until=_date("valid_until"),
-                 note=request.form.get("note") or None, ip=request.remote_addr)
+        if not form[f"all_{item.id}"].data:
+            fields[item.id] = form[f"fields_{item.id}"].data
+        column, values = (form[f"filter_column_{item.id}"].data or "").strip(), form[f"filter_values_{item.id}"].data or ""
+        if column and values.strip():
+            filters[item.id] = {column: [v.strip() for v in values.replace("，", ",").split(",") if v.strip()]}
+    if form.valid_from.data is None or form.valid_until.data is None:
+        raise LicenceError("日期格式不正确 / invalid date")
+    apps.approve(db(), current_user, app, _version(form), fields=fields, row_filters=filters,
+                 valid_from=form.valid_from.data, valid_until=form.valid_until.data,
+                 note=form.note.data or None, ip=request.remote_addr)
     return _stepped(app, "approve")
 
 
@@ -192,10 +194,10 @@ def decide(app_id: int):
 @requires(Action.ACT_AS_APPLICANT)
 def accept(app_id: int):
     app = _application(app_id)
-    if not request.form.get("agree"):
+    form = checked(AcceptForm())
+    if not form.agree.data:
         raise LicenceError("请勾选“我已阅读并同意协议全部条款” / tick the box to accept")
-    grants.accept(db(), current_user, app, _version(), request.form.get("agreement_sha256", ""), _site(),
-                  ip=request.remote_addr)
+    grants.accept(db(), current_user, app, _version(form), form.agreement_sha256.data or "", _site(), ip=request.remote_addr)
     _notify(app, "accept")
     return done(to=url_for("licensing.my_grants"))
 
@@ -208,7 +210,8 @@ def my_grants():
     links = {(g.id, item.id): url_for("licensing.licensed_download", grant_id=g.id,
                                       token=grants.download_link_token(secret, current_user, g, item))
              for g in rows if g.state() == "valid" for item in g.application.items}
-    return render_template("licensing/grants.html", grants=rows, links=links, action=ActionForm(),
+    report_forms = {g.id: with_ids(UsageReportForm(formdata=None), g.id) for g in rows}
+    return render_template("licensing/grants.html", grants=rows, links=links, report_forms=report_forms,
                            next_due={g.id: grants.next_report_due(g) for g in rows})
 
 
@@ -234,8 +237,8 @@ def licensed_download(grant_id: int, token: str):
 def report(grant_id: int):
     grant = db().get(Grant, grant_id) or abort(404)
     back(url_for("licensing.my_grants"))
-    grants.report_usage(db(), current_user, grant, request.form.get("what", ""), request.form.get("where", ""),
-                        ip=request.remote_addr)
+    form = checked(UsageReportForm())
+    grants.report_usage(db(), current_user, grant, form.what.data or "", form.where.data or "", ip=request.remote_addr)
     return done("已提交开发利用情况报告。/ Usage report filed.")
 
 
@@ -243,7 +246,7 @@ def report(grant_id: int):
 @requires(Action.REVOKE_GRANT)
 def revoke(grant_id: int):
     grant = db().get(Grant, grant_id) or abort(404)
-    grants.revoke(db(), current_user, grant, request.form.get("reason", ""), ip=request.remote_addr)
+    grants.revoke(db(), current_user, grant, checked(RevokeForm()).reason.data or "", ip=request.remote_addr)
     _notify(grant.application, "revoked")
     return done("授权已撤销，立即失效。/ Grant revoked.", to=url_for("licensing.licence", number=grant.licence_number))
 
@@ -256,5 +259,5 @@ def licence(number: str):
     if grant is None:
         return render_template("licensing/licence.html", grant=None, number=number), 404
     return render_template("licensing/licence.html", grant=grant, number=grant.licence_number,
-                           state=grant.state(), action=ActionForm(),
+                           state=grant.state(), revoke_form=RevokeForm(formdata=None),
                            may_revoke=can(current_user, Action.REVOKE_GRANT, grant))

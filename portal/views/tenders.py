@@ -12,7 +12,16 @@ from licenses.errors import LicenceError, Sealed
 from portal import clock
 
 from ..authz import Action, public, require, requires
-from ..forms import ActionForm
+from ..forms import (
+    AnswerForm,
+    BidForm,
+    DeclareForm,
+    ObjectionForm,
+    QuestionForm,
+    ReopenForm,
+    checked,
+    score_form,
+)
 from ..models import Bid, Objection, Score, Tender, TenderQuestion, TenderStatus, as_utc, utcnow
 from ..web import back, db, done
 
@@ -50,8 +59,10 @@ def show(number: str):
     if current_user.is_authenticated:
         mine = [b for b in tender.bids if b.bidder_id == current_user.id]
         own_scores = next((r for r in ranked if r.bid.bidder_id == current_user.id), None)
+    forms = {"bid": BidForm(formdata=None), "question": QuestionForm(formdata=None),
+             "objection": ObjectionForm(formdata=None), "reopen": ReopenForm(formdata=None)}
     return render_template("tenders/show.html", tender=tender, sealed=sealed, receipts=receipts, ranked=ranked,
-                           mine=mine, own_scores=own_scores, action=ActionForm(), now=now,
+                           mine=mine, own_scores=own_scores, now=now, forms=forms,
                            qualified=current_user.is_authenticated and svc.qualified(current_user),
                            may_evaluate=current_user.is_authenticated and svc.may_evaluate(current_user, tender),
                            closed=now >= as_utc(tender.closes_at), today=clock.today())
@@ -61,7 +72,7 @@ def show(number: str):
 @requires(Action.ACCOUNT)
 def ask(number: str):
     tender = _tender(number)
-    svc.ask(db(), current_user, tender, request.form.get("question", ""))
+    svc.ask(db(), current_user, tender, checked(QuestionForm()).question.data or "")
     return done("问题已提交，答复将对所有投标人公开。/ Question sent; the answer is public.")
 
 
@@ -72,7 +83,7 @@ def clarify(number: str, question_id: int):
     question = db().get(TenderQuestion, question_id)
     if question is None or question.tender_id != tender.id:
         abort(404)
-    svc.clarify(db(), current_user, question, request.form.get("answer", ""))
+    svc.clarify(db(), current_user, question, checked(AnswerForm()).answer.data or "")
     return done()
 
 
@@ -80,7 +91,8 @@ def clarify(number: str, question_id: int):
 @requires(Action.ACCOUNT)
 def bid(number: str):
     tender = _tender(number)
-    content = {k: request.form.get(k, "") for k in svc.BID_FIELDS}
+    form = checked(BidForm())
+    content = {k: form[k].data or "" for k in svc.BID_FIELDS}
     made = svc.submit_bid(db(), _secret(), current_user, tender, content, ip=request.remote_addr)
     notify.bid_receipt(db(), current_user, tender, made)
     return done(f"投标已密封提交。回执：{made.receipt} / Bid sealed. Receipt: {made.receipt}")
@@ -106,11 +118,9 @@ def close(number: str):
 @requires(Action.MANAGE_TENDER)
 def reopen(number: str):
     tender = _tender(number)
-    try:
-        start, end = clock.entered(request.form["opens_at"]), clock.entered(request.form["closes_at"])
-    except (KeyError, ValueError):
-        raise LicenceError("时间格式不正确 / invalid time") from None
-    svc.reopen(db(), current_user, tender, start, end, ip=request.remote_addr)
+    form = checked(ReopenForm())
+    svc.reopen(db(), current_user, tender, clock.entered(form.opens_at.data), clock.entered(form.closes_at.data),
+               ip=request.remote_addr)
     return done()
 
 
@@ -127,7 +137,7 @@ def evaluate(number: str):
     declared = any(e.user_id == current_user.id for e in tender.evaluators)
     mine = {(sc.bid_id, sc.criterion): sc.score for sc in s.scalars(select(Score).where(Score.evaluator_id == current_user.id))}
     return render_template("tenders/evaluate.html", tender=tender, opened=opened if declared else [],
-                           declared=declared, mine=mine, action=ActionForm())
+                           declared=declared, mine=mine, declare_form=DeclareForm(formdata=None))
 
 
 @bp.post("/tenders/<number>/declare")
@@ -135,7 +145,7 @@ def evaluate(number: str):
 def declare(number: str):
     tender = _tender(number)
     back(url_for("tenders.evaluate", number=number))
-    if not request.form.get("no_conflict"):
+    if not checked(DeclareForm()).no_conflict.data:
         raise LicenceError("请确认与投标人无利害关系 / confirm you have no conflict of interest")
     svc.declare(db(), current_user, tender, ip=request.remote_addr)
     return done()
@@ -147,10 +157,8 @@ def score(number: str, bid_id: int):
     tender = _tender(number)
     bid_row = db().get(Bid, bid_id) or abort(404)
     back(url_for("tenders.evaluate", number=number))
-    try:
-        scores = {c["key"]: float(request.form.get(c["key"], "")) for c in tender.criteria}
-    except ValueError:
-        raise LicenceError("分数须为 0–100 的数字 / scores are numbers 0–100") from None
+    form = checked(score_form(tender.criteria))
+    scores = {c["key"]: form[c["key"]].data for c in tender.criteria}
     svc.score(db(), current_user, tender, bid_row, scores, ip=request.remote_addr)
     return done("评分已保存。/ Scores saved.")
 
@@ -169,7 +177,7 @@ def award(number: str):
 @requires(Action.ACCOUNT)
 def object_to(number: str):
     tender = _tender(number)
-    svc.object_to(db(), current_user, tender, request.form.get("text", ""))
+    svc.object_to(db(), current_user, tender, checked(ObjectionForm()).text.data or "")
     return done("异议已提交，大数据局将答复。/ Objection filed.")
 
 
@@ -180,7 +188,7 @@ def answer_objection(number: str, objection_id: int):
     objection = db().get(Objection, objection_id)
     if objection is None or objection.tender_id != tender.id:
         abort(404)
-    svc.answer_objection(db(), current_user, objection, request.form.get("answer", ""))
+    svc.answer_objection(db(), current_user, objection, checked(AnswerForm()).answer.data or "")
     return done()
 
 

@@ -10,7 +10,7 @@ from harvest.gate import explain
 
 from ...catalog import curation
 from ...catalog.duplicates import likely_duplicates
-from ...forms import ActionForm
+from ...forms import RestrictionDecisionForm, checked
 from ...i18n import select_locale
 from ...models import HarvestJob, RestrictionRequest
 from ...search.sync import sync
@@ -36,7 +36,7 @@ def duplicates():
 def restrictions():
     rows = db().scalars(select(RestrictionRequest).order_by(RestrictionRequest.decision.is_not(None),
                                                             RestrictionRequest.id.desc())).all()
-    return render_template("admin/restrictions.html", requests=rows, action=ActionForm())
+    return render_template("admin/restrictions.html", requests=rows)
 
 
 @bp.post("/restrictions/<int:request_id>")
@@ -44,8 +44,9 @@ def decide_restriction(request_id: int):
     s = db()
     row = s.get(RestrictionRequest, request_id) or abort(404)
     back(url_for("admin.restrictions"))
-    curation.decide_restriction(s, portal().storage, current_user, row, request.form.get("decision") == "approve",
-                                request.form.get("note", ""), ip=request.remote_addr)
+    form = checked(RestrictionDecisionForm())
+    curation.decide_restriction(s, portal().storage, current_user, row, form.decision.data == "approve",
+                                form.note.data or "", ip=request.remote_addr)
     response = done("已处理。/ Decided.")
     sync(portal().sessions, portal().search)
     return response

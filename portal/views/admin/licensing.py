@@ -14,7 +14,7 @@ from licenses.applications import enter_schedule
 from licenses.errors import LicenceError
 
 from ... import clock
-from ...forms import ActionForm
+from ...forms import CalendarForm, checked
 from ...models import CalendarDay, Grant, LicensedDownload
 from ...web import back, db, done
 from . import bp
@@ -68,11 +68,10 @@ def calendar():
     s = db()
     if request.method == "POST":
         back(url_for("admin.calendar"))
+        form = checked(CalendarForm())
+        year = form.year.data
         try:
-            year = int(request.form.get("year", ""))
-            if not 2000 <= year <= 2100:
-                raise ValueError
-            found = {kind: calendar_dates(request.form.get(kind, "")) for kind in ("holidays", "workdays")}
+            found = {"holidays": calendar_dates(form.holidays.data or ""), "workdays": calendar_dates(form.workdays.data or "")}
         except ValueError:
             raise LicenceError("请填写年份（2000–2100）和日期（如 2027-01-01 或 2027-10-01至2027-10-07） / enter the "
                                "year and the dates") from None
@@ -83,4 +82,4 @@ def calendar():
     years: dict[int, dict[str, list]] = {}
     for d in days:
         years.setdefault(d.day.year, {"holidays": [], "workdays": []})["workdays" if d.workday else "holidays"].append(d.day)
-    return render_template("admin/calendar.html", years=years, action=ActionForm())
+    return render_template("admin/calendar.html", years=years, form=CalendarForm(formdata=None))

@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 from ... import accounts
-from ...forms import ActionForm, CuratorForm
+from ...forms import CuratorForm
 from ...models import Department, User
 from ...web import back, db, done
 from . import bp
@@ -27,8 +27,7 @@ def users():
     departments = s.scalars(select(Department).order_by(Department.name)).all()
     form = CuratorForm()
     form.department.choices = [("", "（无）")] + [(d.code, d.name) for d in departments]
-    return render_template("admin/users.html", users=s.scalars(query.limit(200)).all(), form=form,
-                           action=ActionForm(), q=q)
+    return render_template("admin/users.html", users=s.scalars(query.limit(200)).all(), form=form, q=q)
 
 
 def _target(user_id: int) -> User:
