@@ -178,10 +178,6 @@ def is_bank_card(text: str) -> bool:
     return 16 <= len(number) <= 19 and number[0] in "3456" and luhn(number)
 
 
-def is_individual_business_code(text: str) -> bool:
-    return bool(_USCC_92.fullmatch(text)) and uscc.is_valid(text)
-
-
 def bare_name(text: str) -> str:
     """A name as printed lists pad and annotate it: 张　伟, 张 伟, 张伟（户主）, 张伟*."""
     t = re.sub(r"[（(][^）)]{0,8}[）)]$", "", str(text).strip())

@@ -505,10 +505,6 @@ def _copy_metadata(ds: Dataset, entry: CatalogEntry, source_id: int) -> None:
     apply_edits(ds)
 
 
-def _current_tables(ds: Dataset) -> list[DataTable]:
-    return [t for d in ds.current_distributions for t in d.tables]
-
-
 def _table_row(storage: Storage, folder: str, position: int, t: TableInfo, workdir: Path, meta: dict) -> DataTable:
     """Store a converted table in every download format, each with its size and sha256."""
     made = {"csv": t.csv, "parquet": t.parquet}

@@ -31,7 +31,6 @@ class FetchError(Exception):
 
 
 DATA_FORMATS = {"csv", "xlsx", "txt", "tsv"}
-MAX_FILE_BYTES = 20 << 30  # refuse absurd files rather than fill the disk
 
 
 def _format_of(name: str, declared: str | None) -> str | None:
@@ -213,14 +212,6 @@ def fetch_file(ref: FileRef, dest: Path, *, policy: FetchPolicy | None = None, t
     except OSError as exc:
         raise FetchError(f"无法读取数据文件 / cannot read data file: {exc.strerror or exc}") from exc
     return digest.hexdigest(), size
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- CKAN

@@ -82,8 +82,8 @@ def _why(ds: Dataset) -> str:
 
 def _tell(session: Session, grant: Grant, ds: Dataset, subject: str, text: str, bureau: bool = False) -> None:
     """A notice in the outbox, written with the change (inside a flush: no mail is sent from
-    here; the holder's account page lists it, and SMTP delivery of the outbox is the job
-    queue's work)."""
+    here; the holder's account page lists it, and portal/mail.py sends it once the change
+    commits)."""
     from portal.models import OutboxMessage, User
 
     subject = f"{subject} · {grant.licence_number}"

@@ -268,7 +268,7 @@ def missing_reports(session: Session, today: dt.date | None = None) -> list[tupl
 REMIND_DAYS_BEFORE = 7
 
 
-def remind(session: Session, today: dt.date | None = None) -> int:
+def remind(session: Session, today: dt.date | None = None, site_url: str = "") -> int:
     """Reminders for usage reports (Art. 25: the bureau follows use): a week before a report
     falls due, to the holder; once it is overdue, to the holder and the bureau. Each is sent
     once per due date, however often this runs (portal remind, daily from cron)."""
@@ -295,6 +295,6 @@ def remind(session: Session, today: dt.date | None = None) -> int:
             mail.send(session, user.email, subject,
                       f"{user.name}，您好：\n\n授权 {grant.licence_number}（{grant.user.name}）的开发利用情况报告"
                       f"{'已逾期' if today > due else '即将到期'}，到期日 {due}。请在“我的授权”页面提交：形成了什么产品或成果、"
-                      f"用在何处。\n")
+                      f"用在何处。\n" + (f"\n我的授权：{site_url.rstrip('/')}/grants\n" if site_url else ""))
             sent += 1
     return sent

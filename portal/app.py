@@ -19,6 +19,9 @@ def _has_nul(value) -> bool:  # noqa: ANN001
 
 
 def create_app(config: dict | None = None) -> Flask:
+    from . import logs
+
+    logs.configure()
     settings = Settings.load(config)
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"), instance_path=str(settings.instance_path))

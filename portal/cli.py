@@ -21,6 +21,9 @@ def _context(**overrides):  # noqa: ANN202
 @click.pass_context
 def main(ctx: click.Context, instance: str | None) -> None:
     """东昌府区公共数据开放平台 — the Dongchangfu District open-data portal."""
+    from .logs import configure
+
+    configure()
     ctx.obj = {"instance": instance} if instance else {}
 
 
@@ -177,7 +180,7 @@ def remind(obj: dict) -> None:
 
     ctx = _context(**obj)
     with ctx.sessions.begin() as s:
-        n = send_reminders(s)
+        n = send_reminders(s, site_url=ctx.settings.base_url)
     click.echo(f"{n} reminders written to the outbox")
 
 

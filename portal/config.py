@@ -32,9 +32,6 @@ class Settings:
     # (full-text search in the portal's PostgreSQL database, shared by every machine).
     search_backend: str = "whoosh"
     secret_key: str = ""            # default: a random key kept in <instance>/secret_key
-    site_name: str = "东昌府区公共数据开放平台"
-    # Working days a catalog change may wait before the entry must reflect it (Art. 16).
-    catalog_update_working_days: int = 15
     # Working days a provider has to decide a conditional-data application (Zhoucun Art. 13).
     consent_working_days: int = 10
     # Conversion: rows of a Parquet row group are flushed when this many bytes are buffered.
@@ -54,7 +51,7 @@ class Settings:
     proxies: int = 0
     # Calls per client address to the data API (Flask-Limiter syntax).
     data_api_rate: str = "600 per minute"
-    base_url: str = "http://127.0.0.1:5000"  # for links in mail sent outside a request
+    base_url: str = "http://127.0.0.1:5000"  # for links in mail sent outside a request (portal remind)
 
     def __post_init__(self) -> None:
         self.instance_path = Path(self.instance_path).resolve()

@@ -17,6 +17,10 @@ graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
 
+from portal.logs import config as _log_config  # noqa: E402  (one logging setup: the portal's)
+
+logconfig_dict = _log_config()
+
 
 def post_worker_init(worker):  # noqa: ANN001, ANN201 — gunicorn's hook, before the worker serves
     from portal.app import warm_up

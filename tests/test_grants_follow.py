@@ -181,7 +181,9 @@ def test_the_bureau_sees_each_grants_use_and_reports_are_reminded_once(app, port
         g.report_every_months = 1  # a report a month: due within the grant's 90 days
         s.commit()
         due = svc.next_report_due(g)
-        assert svc.remind(s, due - dt.timedelta(days=3)) == 1  # a week before: the holder
+        assert svc.remind(s, due - dt.timedelta(days=3), site_url="https://data.dongchangfu.gov.cn") == 1  # the holder
+        reminder = s.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc())).first()
+        assert "https://data.dongchangfu.gov.cn/grants" in reminder.body  # where to report (PORTAL_BASE_URL)
         assert svc.remind(s, due - dt.timedelta(days=2)) == 0  # once only
         overdue = svc.remind(s, due + dt.timedelta(days=1))  # after: the holder and the bureau
         s.commit()
