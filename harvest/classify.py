@@ -8,7 +8,10 @@ import re
 from dataclasses import dataclass
 
 from portal import clock
+from portal.messages import Message, _
 from portal.models import OpenClass
+
+from .holds import detail, from_message, summary
 
 _WORDS = {
     OpenClass.UNCONDITIONAL: {"无条件开放", "无条件开放类", "无条件", "unconditional", "open"},
@@ -111,7 +114,7 @@ def _named_instrument(text: str) -> str | None:
 @dataclass(frozen=True)
 class LegalBasis:
     recognised: bool
-    reason: str | None = None          # why it is not a basis (for the department)
+    reason: Message | None = None      # why it is not a basis (for the department)
     instruments: tuple[str, ...] = ()  # what it names
     article: str | None = None         # 第二十八条 …, where given
 
@@ -119,16 +122,14 @@ class LegalBasis:
 def read_legal_basis(text: str | None) -> LegalBasis:
     raw = re.sub(r"\s+", " ", str(text or "")).strip()
     if not raw:
-        return LegalBasis(False, "未填写法律依据 / no legal basis given")
+        return LegalBasis(False, _("未填写法律依据"))
     bare = re.sub(r"[\s。．.，,；;：:、!！?？\"'“”‘’]+$", "", raw).strip()
     if bare.lower() in _PLACEHOLDERS or re.fullmatch(r"[\s\-—–_/\\.。·*＊?？0无]+", bare):
-        return LegalBasis(False, f"「{bare}」是占位词，不是法律依据：请写明法律、法规或文件的名称（如《…》）或文号 / "
-                                 f"“{bare}” is a placeholder, not a legal basis: name the law, regulation or document")
+        return LegalBasis(False, _("「%(bare)s」是占位词，不是法律依据：请写明法律、法规或文件的名称（如《…》）或文号", bare=bare))
     article = _ARTICLE.search(raw)
     if _DENIAL.search(raw):
-        return LegalBasis(False, f"「{bare[:40]}」不是有效的法律依据：含有「{_DENIAL.search(raw).group(0)}」这样的占位、否定或"
-                                 f"内部用语，请写明适用的法律、法规或文件名称及文号 / “{bare[:40]}” is no legal basis: "
-                                 f"it holds a placeholder, a denial or internal wording")
+        return LegalBasis(False, _("「%(text)s」不是有效的法律依据：含有「%(word)s」这样的占位、否定或内部用语，"
+                                   "请写明适用的法律、法规或文件名称及文号", text=bare[:40], word=_DENIAL.search(raw).group(0)))
     names: list[str] = []
     numbers = []
     for m in _DOC_NUMBER.finditer(raw):
@@ -156,8 +157,8 @@ def read_legal_basis(text: str | None) -> LegalBasis:
     if not names and (instrument := _named_instrument(raw)) and acceptable(instrument, raw):
         names.append(instrument)
     if not names:
-        return LegalBasis(False, f"「{bare[:40]}」不是有效的法律依据：没有写明具体的法律、法规或文件（应有名称如《…》或文号如〔2020〕12号） / "
-                                 f"“{bare[:40]}” names no specific law, regulation or document")
+        return LegalBasis(False, _("「%(text)s」不是有效的法律依据：没有写明具体的法律、法规或文件（应有名称如《…》或文号如〔2020〕12号）",
+                                   text=bare[:40]))
     return LegalBasis(True, None, tuple(names), article.group(0) if article else None)
 
 
@@ -168,18 +169,20 @@ def has_legal_basis(text: str | None) -> bool:
 @dataclass(frozen=True)
 class Classification:
     open_class: OpenClass | None
-    hold_reason: str | None  # None: may go ahead (publish, or keep internal if not open)
+    hold: list[dict] | None = None  # why it is held (harvest/holds.py codes); None: may go ahead
+
+    @property
+    def hold_reason(self) -> str | None:
+        """The record's one line (Chinese) of why it is held."""
+        return summary(self.hold) if self.hold else None
 
 
 def classify(raw_open_class: str | None, legal_basis: str | None) -> Classification:
     open_class = parse_open_class(raw_open_class)
     if open_class is None:
         shown = (raw_open_class or "").strip()
-        reason = (f"开放类型未知「{shown}」，待部门确认 / unknown open class {shown!r}" if shown
-                  else "未填写开放类型，待部门确认 / open class missing")
-        return Classification(None, reason)
+        return Classification(None, [detail("class_unknown", word=shown) if shown else detail("class_missing")])
     basis = read_legal_basis(legal_basis)
     if open_class is not OpenClass.UNCONDITIONAL and not basis.recognised:
-        return Classification(open_class, f"{open_class.label_zh}缺少法律法规或国家有关文件依据：{basis.reason} / "
-                                          f"{open_class.value} without a legal basis")
+        return Classification(open_class, [from_message("no_basis", basis.reason or "", open_class=open_class.value)])
     return Classification(open_class, None)

@@ -28,6 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from portal.messages import _
+
 from .layout import LOOK_AHEAD, Layout, find_layout, is_note, width_of
 from .pii import TableScanner, mask_batch, scan_text
 
@@ -84,7 +86,7 @@ def detect_encoding(path: Path, sample_size: int = 1 << 20) -> str:
             return encoding
         except UnicodeDecodeError:
             continue
-    raise ConversionError("无法识别文本编码（支持 UTF-8、GBK、GB18030） / unknown text encoding")
+    raise ConversionError(_("无法识别文本编码（支持 UTF-8、GBK、GB18030）"))
 
 
 def transcode_to_utf8(src: Path, dest: Path, encoding: str, chunk: int = 4 << 20) -> None:
@@ -158,8 +160,7 @@ def _read_head(src: Path, encoding: str) -> _Head:
     text_lines = [line.decode(codec, errors="replace") for line in physical]
     delimiter = _sniff_delimiter(text_lines)
     if b"\n" not in head and b"\r" in head:
-        raise ConversionError("文件只用 CR 作换行符（旧版 Mac 格式），无法按行读取：请另存为 UTF-8 CSV / "
-                              "the file ends its lines with CR only: save it again as UTF-8 CSV")
+        raise ConversionError(_("文件只用 CR 作换行符（旧版 Mac 格式），无法按行读取：请另存为 UTF-8 CSV"))
     reader = csv.reader(io.StringIO("\n".join(text_lines)), delimiter=delimiter)
     rows, ends = [], []  # ends[i]: physical lines consumed after record i
     try:
@@ -169,11 +170,10 @@ def _read_head(src: Path, encoding: str) -> _Head:
             if len(rows) >= 2050:
                 break
     except csv.Error as exc:
-        raise ConversionError(f"CSV 无法解析（第 {reader.line_num} 行） / cannot parse the CSV at line "
-                              f"{reader.line_num}") from exc
+        raise ConversionError(_("CSV 无法解析（第 %(line_num)s 行）", line_num=reader.line_num)) from exc
     layout = find_layout(rows)
     if layout is None:
-        raise ConversionError("数据文件是空的 / the data file is empty")
+        raise ConversionError(_("数据文件是空的"))
     consumed = ends[layout.data_index - 1]
     data_offset = sum(len(line) + 1 for line in physical[:consumed])
     notes, data_end = _notes_below(tail, size, codec, delimiter, layout.width, data_offset)
@@ -288,7 +288,7 @@ def _csv_to_parquet(src: Path, out: Path, encoding: str, row_group_bytes: int, m
                 raise _NotUtf8 from exc
             bad = _BAD_COLUMN.search(message)
             if not bad:
-                raise ConversionError(f"CSV 无法解析 / cannot parse CSV: {message[:300]}") from exc
+                raise ConversionError(_("CSV 无法解析：%(error)s", error=message[:300])) from exc
             # Types are inferred from the first block; a later value that does not fit
             # (e.g. '暂无' in a number column) makes that column text, and we read again.
             forced[layout.names[int(bad.group(1))]] = pa.string()
@@ -314,7 +314,7 @@ def _csv_to_parquet(src: Path, out: Path, encoding: str, row_group_bytes: int, m
                 and head.data_end is None:
             info.problems.append({"code": "empty", "rows": []})
         return info
-    raise ConversionError("CSV 列类型无法确定 / column types could not be settled")
+    raise ConversionError(_("CSV 列类型无法确定"))
 
 
 def _bad_rows(src: Path, encoding: str, head: _Head) -> list[int]:
@@ -497,7 +497,7 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
         wb = load_workbook(handle, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         handle.close()
-        raise ConversionError(f"电子表格已损坏或不是 XLSX 文件 / corrupt or not an XLSX workbook: {exc}") from exc
+        raise ConversionError(_("电子表格已损坏或不是 XLSX 文件：%(error)s", error=str(exc))) from exc
     tables: list[TableInfo] = []
     try:
         for position, ws in enumerate(wb.worksheets):
@@ -525,13 +525,12 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
                 info.problems.append({"code": "empty", "rows": []})
             tables.append(info)
     except (zipfile.BadZipFile, AttributeError, KeyError) as exc:
-        raise ConversionError(f"电子表格已损坏或含无法读取的内容 / corrupt or unreadable workbook: "
-                              f"{type(exc).__name__}") from exc
+        raise ConversionError(_("电子表格已损坏或含无法读取的内容（%(error)s）", error=type(exc).__name__)) from exc
     finally:
         wb.close()
         handle.close()
     if not tables:
-        raise ConversionError("电子表格中没有数据 / the workbook has no data")
+        raise ConversionError(_("电子表格中没有数据"))
     return tables
 
 
@@ -613,7 +612,7 @@ def _sheet_to_csv(ws, dest: Path, merges: list[tuple[int, int, int, int]]) -> _S
     if not nonempty:
         return None
     # find_layout works on the rows as read (empty ones included, so indexes are row numbers).
-    rows = [c for _, c in head]
+    rows = [c for _line, c in head]
     first_row = head[0][0]
     layout = find_layout(rows, {(r - first_row + 1, c) for r, c in across})
     if layout is None:
@@ -648,7 +647,7 @@ def _sheet_to_csv(ws, dest: Path, merges: list[tuple[int, int, int, int]]) -> _S
             take(n, cells)
         for n, row in enumerate(rows_iter, start=len(head) + 1):
             take(n, expand(n, row))
-    notes = layout.titles + [" ".join(c.strip() for c in cells if c.strip()) for _, cells in pending_notes]
+    notes = layout.titles + [" ".join(c.strip() for c in cells if c.strip()) for _line, cells in pending_notes]
     return _Sheet(width=width, header_rows=layout.header_rows, notes=notes, beyond_header=beyond,
                   rows_below_header=below)
 

@@ -9,7 +9,13 @@ from sqlalchemy.orm import Session
 
 from portal.models import Dataset, RestrictionRequest
 
-PENDING_REASON = "限制开放申请待大数据局审批，期间暂停公开 / restriction awaiting the bureau's approval"
+from .holds import detail
+
+
+def pending_hold() -> list[dict]:
+    """What holds a dataset while its restriction waits for the bureau."""
+    return [detail("restriction_pending")]
+
 EDITABLE = ("title", "summary", "tags", "domain", "title_en")
 
 

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 from stdnum.cn import ric, uscc
 
 from portal import clock
+from portal.messages import Message, _
 
 # ----------------------------------------------------------------------------- shapes
 
@@ -116,20 +117,20 @@ _HEADER_HINTS: list[tuple[str, re.Pattern]] = [
     ("organisation", re.compile(r"名称|单位|企业|机构|公司|学校|医院|组织|商户|店名", re.I)),
 ]
 
-KIND_LABELS = {
-    "id_number": ("身份证号码", "resident ID numbers"),
-    "id_number_15": ("15 位身份证号码", "15-digit resident ID numbers"),
-    "mobile": ("手机号码", "mobile numbers"),
-    "landline": ("个人固定电话", "personal landline numbers"),
-    "bank_card": ("银行卡号", "bank card numbers"),
-    "email": ("个人电子邮箱", "personal e-mail addresses"),
-    "passport": ("护照号码", "passport numbers"),
-    "permit": ("港澳台通行证件号码", "Hong Kong, Macao or Taiwan permit numbers"),
-    "plate": ("机动车号牌", "vehicle plates"),
-    "individual_business": ("个体工商户统一社会信用代码（与姓名同表）", "credit codes of individual businesses next to names"),
-    "name_address": ("姓名与住址（可识别到具体个人）", "names with home addresses"),
-    "birth_date": ("与姓名同表的出生日期", "birth dates next to names"),
-    "header": ("按表头应为个人信息的数据", "data the column header names as personal"),
+KIND_LABELS: dict[str, Message] = {
+    "id_number": _("身份证号码"),
+    "id_number_15": _("15 位身份证号码"),
+    "mobile": _("手机号码"),
+    "landline": _("个人固定电话"),
+    "bank_card": _("银行卡号"),
+    "email": _("个人电子邮箱"),
+    "passport": _("护照号码"),
+    "permit": _("港澳台通行证件号码"),
+    "plate": _("机动车号牌"),
+    "individual_business": _("个体工商户统一社会信用代码（与姓名同表）"),
+    "name_address": _("姓名与住址（可识别到具体个人）"),
+    "birth_date": _("与姓名同表的出生日期"),
+    "header": _("按表头应为个人信息的数据"),
 }
 
 
@@ -287,7 +288,7 @@ def mask(kind: str, text: str) -> str:
         m = re.search(r"^(.*?(?:街道|镇|乡|路|街|大道|村|社区))", t)
         return (m.group(1) if m else t[:6]) + "***"
     if kind == "email":
-        user, _, domain = t.partition("@")
+        user, _at, domain = t.partition("@")
         return f"{user[:1]}***@{domain}"
     keep_head = {"id_number": 6, "id_number_15": 6, "bank_card": 4, "mobile": 3, "landline": 4}.get(kind, 2)
     keep_tail = {"id_number": 4, "id_number_15": 3, "bank_card": 4, "mobile": 4, "landline": 2}.get(kind, 2)
@@ -318,12 +319,13 @@ class Finding:
             data.update(columns=self.columns, column_kinds=self.column_kinds)
         return data
 
-    def describe(self, lang: str = "zh") -> str:
-        zh, en = KIND_LABELS.get(self.kind, (self.kind, self.kind))
-        examples = "、".join(self.examples)
-        if lang == "en":
-            return f"column “{self.column}”: {en} in {self.count} rows" + (f", e.g. {examples}" if examples else "")
-        return f"列「{self.column}」有{zh} {self.count} 行" + (f"，如 {examples}" if examples else "")
+    def describe(self) -> Message:
+        """What was found, in the reader's language."""
+        label = KIND_LABELS.get(self.kind, self.kind)
+        if self.examples:
+            return _("列「%(column)s」有%(label)s %(count)s 行，如 %(examples)s", column=self.column, label=label,
+                     count=self.count, examples="、".join(self.examples))
+        return _("列「%(column)s」有%(label)s %(count)s 行", column=self.column, label=label, count=self.count)
 
 
 def header_kinds(name: str) -> set[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.messages import Message, _
 from portal.models import (
     ClassificationEvent,
     Dataset,
@@ -31,10 +32,10 @@ from portal.models import (
 )
 from portal.storage import Storage
 
-from . import gate
+from . import gate, holds
 from .classify import Classification, classify, parse_open_class
 from .convert import DEFAULT_ROW_GROUP_BYTES, ConversionError, TableInfo, convert_csv, convert_xlsx
-from .decisions import PENDING_REASON, apply_edits, pending_restriction
+from .decisions import apply_edits, pending_hold, pending_restriction
 from .entry import CatalogEntry, FileRef, files_fingerprint
 from .formats import file_facts, parquet_metadata, write_json, write_xlsx
 from .gate import purge_files
@@ -57,9 +58,10 @@ class EntryResult:
 
     def as_dict(self) -> dict:
         data = {"source_id": self.source_id, "open_class": self.open_class, "action": self.action,
-                "reason": self.reason}
+                "reason": holds.summary_words(self.details) if self.details else self.reason}
         if self.details:
-            data["details"] = [{**d, "what": gate.explain(d)[0], "fix": gate.explain(d)[1]} for d in self.details]
+            data["details"] = [{**d, "what": str(what), "fix": str(fix or "")}
+                               for d in self.details for what, fix in [holds.explain(d)]]
         return data
 
 
@@ -85,7 +87,16 @@ class JobReport:
 
 
 class _EntryFailed(Exception):
-    """One entry cannot be applied; the harvest goes on."""
+    """One entry cannot be applied; the harvest goes on. `details` say why (harvest/holds.py)."""
+
+    def __init__(self, code: str, message: Message | str, **facts: object):
+        super().__init__(message)
+        self.details = [holds.from_message(code, message, **facts)]
+
+
+def _message_of(exc: Exception) -> Message | str:
+    """The words a harvest error was raised with (a Message, put into words when shown)."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], Message | str) else str(exc)
 
 
 @dataclass
@@ -160,20 +171,22 @@ class Harvester:
     def _apply_safely(self, entry: CatalogEntry, source, source_id: int, job_id: int, actor: str) -> EntryResult:  # noqa: ANN001
         try:
             if entry.problems:
-                raise _EntryFailed("；".join(entry.problems))
+                failed = _EntryFailed("catalog_row", entry.problems[0])
+                failed.details = [holds.from_message("catalog_row", p) for p in entry.problems]
+                raise failed
             with self.sessions.begin() as s:
                 result = self._apply(s, entry, source, source_id, actor)
                 s.add(_job_entry(job_id, result))
             return result
         except _EntryFailed as exc:
-            result = EntryResult(entry.source_ref, None, "failed", str(exc))
+            result = EntryResult(entry.source_ref, None, "failed", holds.summary(exc.details), details=exc.details)
         except Exception as exc:  # one entry never stops the harvest
             # The report names the error only: its text may quote a cell (personal data).
             log.exception("entry %s failed", entry.source_ref)
-            result = EntryResult(entry.source_ref, None, "failed",
-                                 f"内部错误，已记入日志 / internal error, logged: {type(exc).__name__}")
+            details = [holds.from_message("internal", _("内部错误，已记入日志（%(error)s）", error=type(exc).__name__))]
+            result = EntryResult(entry.source_ref, None, "failed", holds.summary(details), details=details)
         with self.sessions.begin() as s:
-            result.dataset_id = self._record_broken(s, entry, source_id, result.reason)
+            result.dataset_id = self._record_broken(s, entry, source_id, result.details or [])
             s.add(_job_entry(job_id, result))
         return result
 
@@ -184,13 +197,13 @@ class Harvester:
         ds = s.scalar(select(Dataset).where(Dataset.name == entry.name))
         if ds is not None and ds.department_id != department.id:
             # 一数一源 (Art. 17): one providing department per dataset.
-            raise _EntryFailed(f"「{entry.name}」已由「{ds.department.name}」提供，一数一源 / "
-                               f"already provided by another department")
+            raise _EntryFailed("one_source", _("「%(name)s」已由「%(department)s」提供，一数一源", name=entry.name,
+                                                 department=ds.department.name))
         if ds is not None and ds.status == DatasetStatus.WITHDRAWN.value and ds.hold_reason:
             # Withdrawn by its department in the console (the harvest's own withdrawals carry no
             # reason): a harvest never publishes it again; the department does, in the console.
             return EntryResult(entry.source_ref, ds.open_class, "unchanged",
-                               f"部门已撤回，采集不重新发布 / withdrawn by the department: {ds.hold_reason}", ds.id)
+                               _("部门已撤回，采集不重新发布：%(reason)s", reason=ds.hold_reason).source, ds.id)
         meta_fp = entry.metadata_fingerprint()
         raw_class, basis = entry.open_class, entry.legal_basis
         if ds is not None and ds.class_override:  # the department reclassified it in the console
@@ -201,14 +214,13 @@ class Harvester:
             else:
                 raw_class, basis = ds.class_override, ds.override_basis
         decision = classify(raw_class, basis)
-        metadata_details = None
-        if decision.hold_reason is None and decision.open_class is not OpenClass.NOT_OPEN:
+        if decision.hold is None and decision.open_class is not OpenClass.NOT_OPEN:
             # What the catalog says is published with the data: it passes the same scan.
             metadata_details = metadata_findings(entry)
             if metadata_details:
-                decision = Classification(decision.open_class, gate.summary(metadata_details))
+                decision = Classification(decision.open_class, metadata_details)
         open_class = decision.open_class.value if decision.open_class else None
-        fetches_files = decision.hold_reason is None and decision.open_class is not OpenClass.NOT_OPEN
+        fetches_files = decision.hold is None and decision.open_class is not OpenClass.NOT_OPEN
 
         hints = [f.version_hint for f in entry.files]
         files_fp = files_fingerprint(hints) if fetches_files and all(hints) else None
@@ -233,17 +245,15 @@ class Harvester:
             before = (None, None) if created else (ds.open_class, ds.status)
             _copy_metadata(ds, entry, source_id)
 
-            hold_reason = decision.hold_reason
-            details: list[dict] | None = None
-            warnings: list[str] = []
+            details: list[dict] | None = decision.hold
+            warnings: list[Message] = []
             if decision.open_class is OpenClass.NOT_OPEN:
                 # 不予开放 always wins: no byte of its data stays on the portal side, at once,
                 # whether or not the basis is valid (without one the entry is held for it).
                 self._purge_files(ds)
-                status = DatasetStatus.HELD.value if hold_reason else DatasetStatus.INTERNAL.value
-            elif hold_reason:
+                status = DatasetStatus.HELD.value if details else DatasetStatus.INTERNAL.value
+            elif details:
                 status = DatasetStatus.HELD.value
-                details = metadata_details
             else:
                 # The files are as last seen and their versions passed through the gate.
                 reuse = (ds.files_fingerprint == files_fp and ds.current_distributions
@@ -252,7 +262,7 @@ class Harvester:
                                  and bool(entry.extra.get("apply_url")))
                 if not reuse and not metadata_only:
                     if not entry.files:
-                        raise _EntryFailed("目录条目没有数据文件 / no data file in the entry")
+                        raise _EntryFailed("no_file", _("目录条目没有数据文件"))
                     if fetched is None:
                         fetched = self._fetch(entry, source, Path(scratch))
                     warnings = self._store(s, ds, fetched, Path(scratch))
@@ -260,13 +270,14 @@ class Harvester:
                 held = gate.hold(ds, open_class)
                 if held:
                     status = DatasetStatus.HELD.value
-                    hold_reason, details = held
+                    _summary, details = held
                 gate.purge_unservable(self.storage, ds)  # a replaced version that may not be served goes
 
             if status == DatasetStatus.PUBLISHED.value and pending_restriction(s, ds):
-                status, hold_reason = DatasetStatus.HELD.value, PENDING_REASON  # stays out of view until decided
-            ds.open_class, ds.status, ds.hold_reason = open_class, status, hold_reason
-            ds.hold_details = details if status == DatasetStatus.HELD.value else None
+                status, details = DatasetStatus.HELD.value, pending_hold()  # stays out of view until decided
+            held_for = details if status == DatasetStatus.HELD.value else None
+            hold_reason = holds.summary(held_for) if held_for else None
+            ds.open_class, ds.status, ds.hold_reason, ds.hold_details = open_class, status, hold_reason, held_for
             ds.metadata_fingerprint, ds.files_fingerprint = meta_fp, files_fp
             ds.withdrawn_at = None
             ds.updated_at = utcnow()
@@ -276,25 +287,25 @@ class Harvester:
                 s.add(ClassificationEvent(
                     dataset_id=ds.id, from_class=before[0], to_class=open_class, from_status=before[1],
                     to_status=status, legal_basis=entry.legal_basis, actor=actor,
-                    note=hold_reason or f"目录开放类型：{entry.open_class}"))
+                    note=hold_reason or _("目录开放类型：%(word)s", word=entry.open_class or "").source))
         action = "held" if status == DatasetStatus.HELD.value else ("created" if created else "updated")
-        return EntryResult(entry.source_ref, open_class, action, hold_reason or "；".join(warnings) or None, ds.id,
-                           details=details)
+        return EntryResult(entry.source_ref, open_class, action,
+                           hold_reason or "；".join(w.source for w in warnings) or None, ds.id, details=held_for)
 
     def _fetch(self, entry: CatalogEntry, source, scratch: Path) -> list[_FetchedFile]:  # noqa: ANN001
         if not entry.files:
-            raise _EntryFailed("目录条目没有数据文件 / no data file in the entry")
+            raise _EntryFailed("no_file", _("目录条目没有数据文件"))
         fetched = []
         for i, ref in enumerate(entry.files):
             dest = scratch / f"source-{i}"
             try:
                 sha, size = fetch_file(ref, dest, policy=source.fetch_policy, timeout=self.timeout)
             except FetchError as exc:
-                raise _EntryFailed(str(exc)) from exc
+                raise _EntryFailed("file", _message_of(exc), file=ref.name) from exc
             fetched.append(_FetchedFile(ref, dest, sha, size))
         return fetched
 
-    def _store(self, s: Session, ds: Dataset, fetched: list[_FetchedFile], scratch: Path) -> list[str]:
+    def _store(self, s: Session, ds: Dataset, fetched: list[_FetchedFile], scratch: Path) -> list[Message]:
         """Convert new files, move them into storage, and make them the current distributions;
         files already current (same sha256) are kept as they are. Returns warnings for the
         department (rows left out of the Parquet file; the UTF-8 CSV keeps them)."""
@@ -321,7 +332,7 @@ class Harvester:
                     tables = [convert_csv(f.path, workdir / "table-0.parquet", workdir / "table-0.csv",
                                           row_group_bytes=self.row_group_bytes, metadata=meta, masking=masking)]
             except ConversionError as exc:
-                raise _EntryFailed(f"{f.ref.name}: {exc}") from exc
+                raise _EntryFailed("conversion", _message_of(exc), file=f.ref.name) from exc
             dist = self._new_version(ds, f.ref, media, f.sha256, f.size, f.path, tables, workdir, meta, now, masking)
             warnings += _note_warnings(f.ref.name, tables)
             ds.distributions.append(dist)
@@ -344,7 +355,7 @@ class Harvester:
                 try:
                     copy.write_bytes(self.storage.local_path(dist.original_path).read_bytes())
                 except FileNotFoundError as exc:
-                    raise _EntryFailed("数据文件已不在存储中，请等待下次采集 / the stored file is gone") from exc
+                    raise _EntryFailed("stored_file_gone", _("数据文件已不在存储中，请等待下次采集")) from exc
                 ref = FileRef(name=dist.source_name, url=dist.source_url, media_format=dist.media_format)
                 fetched.append(_FetchedFile(ref, copy, dist.sha256, dist.size))
             self._store(s, ds, fetched, Path(scratch))
@@ -368,7 +379,7 @@ class Harvester:
     def _purge_files(self, ds: Dataset) -> None:
         purge_files(self.storage, ds)
 
-    def _record_broken(self, s: Session, entry: CatalogEntry, source_id: int, reason: str) -> int | None:
+    def _record_broken(self, s: Session, entry: CatalogEntry, source_id: int, details: list[dict]) -> int | None:
         """A new entry that failed is kept as held, so its department sees the problem; an
         existing dataset stays as it was (nothing published is lost to a broken update)."""
         if not entry.name or not entry.department_code or entry.problems:
@@ -382,12 +393,13 @@ class Harvester:
         _copy_metadata(ds, entry, source_id)
         parsed = parse_open_class(entry.open_class)
         ds.open_class = parsed.value if parsed else None
-        ds.status, ds.hold_reason = DatasetStatus.HELD.value, reason
+        ds.status = DatasetStatus.HELD.value
+        ds.hold_reason, ds.hold_details = holds.hold_fields(details)
         s.add(ds)
         s.flush()
         s.add(ClassificationEvent(dataset_id=ds.id, from_class=None, to_class=ds.open_class, from_status=None,
                                   to_status=ds.status, legal_basis=entry.legal_basis, actor="harvest",
-                                  note=reason))
+                                  note=ds.hold_reason))
         return ds.id
 
     def _withdraw_missing(self, source_id: int, job_id: int, listed: set[str], actor: str) -> list[EntryResult]:
@@ -400,7 +412,7 @@ class Harvester:
                     continue
                 s.add(ClassificationEvent(dataset_id=ds.id, from_class=ds.open_class, to_class=ds.open_class,
                                           from_status=ds.status, to_status=DatasetStatus.WITHDRAWN.value,
-                                          legal_basis=ds.legal_basis, actor=actor, note="已从来源目录中删除 / gone from the source"))
+                                          legal_basis=ds.legal_basis, actor=actor, note=_("已从来源目录中删除").source))
                 ds.status, ds.withdrawn_at, ds.updated_at = DatasetStatus.WITHDRAWN.value, utcnow(), utcnow()
                 ds.search_dirty = True
                 result = EntryResult(ds.source_ref, ds.open_class, "withdrawn", None, ds.id)
@@ -450,12 +462,12 @@ def _masking_key(masking: dict | None) -> str:
     return "-m" + hashlib.sha256(json.dumps(masking, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:8]
 
 
-def _note_warnings(name: str, tables: list[TableInfo]) -> list[str]:
+def _note_warnings(name: str, tables: list[TableInfo]) -> list[Message]:
     out = []
     for t in tables:
         if t.notes and scan_text(t.notes):
-            out.append(f"{name}{'「' + t.sheet + '」' if t.sheet else ''}：表格上下的说明文字含个人信息，未公开 / "
-                       f"the notes around the table hold personal information and are not published")
+            where = f"{name}「{t.sheet}」" if t.sheet else name
+            out.append(_("%(file)s：表格上下的说明文字含个人信息，未公开", file=where))
     return out
 
 
@@ -463,15 +475,14 @@ def _still(ds: Dataset, entry: CatalogEntry) -> EntryResult:
     """Nothing changed in the source. A held entry is reported as held again, so the report
     keeps telling the department what waits for it."""
     if ds.status == DatasetStatus.HELD.value:
-        return EntryResult(entry.source_ref, ds.open_class, "held", ds.hold_reason, ds.id)
+        return EntryResult(entry.source_ref, ds.open_class, "held", ds.hold_reason, ds.id, details=ds.hold_details)
     return EntryResult(entry.source_ref, ds.open_class, "unchanged", None, ds.id)
 
 
 def _department(s: Session, entry: CatalogEntry) -> Department:
     if scan_text([entry.department_name or "", entry.department_code or ""], "信息资源提供方"):
         # A department's name is on every page of its datasets: personal data never becomes one.
-        raise _EntryFailed("信息资源提供方（部门名称或代码）含个人信息，已拒绝 / the provider's name or code holds "
-                           "personal information")
+        raise _EntryFailed("provider", _("信息资源提供方（部门名称或代码）含个人信息，已拒绝"))
     dept = s.scalar(select(Department).where(Department.code == entry.department_code))
     if dept is None:
         dept = Department(code=entry.department_code, name=entry.department_name or entry.department_code)

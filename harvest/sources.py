@@ -18,6 +18,8 @@ from urllib.parse import unquote, urljoin, urlparse
 
 import requests
 
+from portal.messages import _
+
 from .convert import ConversionError, detect_encoding
 from .entry import CatalogEntry, FileRef, clean
 
@@ -86,12 +88,11 @@ class FetchPolicy:
 
     def local_file(self, path: str) -> Path:
         if self.root is None:
-            raise FetchError("此来源不允许读取本地文件 / this source may not read local files")
+            raise FetchError(_("此来源不允许读取本地文件"))
         root = self.root.resolve()
         target = (root / path).resolve()  # symlinks followed: where the bytes really are
         if target != root and root not in target.parents:
-            raise FetchError(f"数据文件不在目录文件所在的文件夹内，已拒绝：{path} / "
-                             f"refused: the data file is outside the catalog's folder")
+            raise FetchError(_("数据文件不在目录文件所在的文件夹内，已拒绝：%(path)s", path=path))
         return target
 
     # -- remote files
@@ -99,21 +100,18 @@ class FetchPolicy:
     def check_url(self, url: str) -> None:
         parts = urlparse(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise FetchError(f"只接受 http(s) 链接，已拒绝：{url[:200]} / refused: only http(s) links are fetched")
+            raise FetchError(_("只接受 http(s) 链接，已拒绝：%(url)s", url=url[:200]))
         if parts.username or parts.password:
-            raise FetchError("链接中不得含用户名或密码，已拒绝 / refused: credentials in the link")
+            raise FetchError(_("链接中不得含用户名或密码，已拒绝"))
         host, key = parts.hostname.lower(), host_key(url)
         listed = self._listed(host, key)
         if not listed:
             shown = parts.hostname + (f":{parts.port}" if parts.port else "")
-            raise FetchError(f"数据文件所在的主机 {shown} 不在允许采集的名单中，已拒绝（管理员可在 "
-                             f"PORTAL_HARVEST_ALLOWED_HOSTS 中添加） / refused: host {shown} is not on the "
-                             f"harvest allow-list")
+            raise FetchError(_("数据文件所在的主机 %(shown)s 不在允许采集的名单中，已拒绝（管理员可在 PORTAL_HARVEST_ALLOWED_HOSTS 中添加）", shown=shown))
         if listed == "suffix":  # matched only by a domain suffix: its addresses must be public
             for address in _addresses(host):
                 if not address.is_global:
-                    raise FetchError(f"主机 {host} 解析到内部地址 {address}，已拒绝 / refused: {host} resolves to "
-                                     f"the internal address {address}")
+                    raise FetchError(_("主机 %(host)s 解析到内部地址 %(address)s，已拒绝", host=host, address=address))
 
     def _listed(self, host: str, key: str) -> str | None:
         import ipaddress
@@ -146,7 +144,7 @@ def _addresses(host: str) -> list:
     try:
         infos = socket.getaddrinfo(host, None)
     except OSError as exc:
-        raise FetchError(f"无法解析主机 {host} / cannot resolve {host}") from exc
+        raise FetchError(_("无法解析主机 %(host)s", host=host)) from exc
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
 
 
@@ -166,7 +164,7 @@ def fetch_file(ref: FileRef, dest: Path, *, policy: FetchPolicy | None = None, t
                 while chunk := fin.read(1 << 20):
                     size += len(chunk)
                     if size > policy.max_bytes:
-                        raise FetchError(f"文件超过 {policy.max_bytes >> 20} MB，已拒绝 / file too large")
+                        raise FetchError(_("文件超过 %(max_bytes_20)s MB，已拒绝", max_bytes_20=policy.max_bytes >> 20))
                     digest.update(chunk)
                     fout.write(chunk)
         else:
@@ -181,36 +179,35 @@ def fetch_file(ref: FileRef, dest: Path, *, policy: FetchPolicy | None = None, t
                     upgrade = (urlparse(target).scheme == "https" and urlparse(target).hostname == urlparse(url).hostname
                                and host_key(target).endswith(":443"))
                     if host_key(target) != host_key(url) and not upgrade:
-                        raise FetchError(f"数据文件链接跳转到另一个主机，已拒绝：{target[:200]} / refused: a redirect "
-                                         f"to another host")
+                        raise FetchError(_("数据文件链接跳转到另一个主机，已拒绝：%(url)s", url=target[:200]))
                     url = target
                     continue
                 break
             else:
-                raise FetchError("跳转次数过多 / too many redirects")
+                raise FetchError(_("跳转次数过多"))
             with resp:
                 if resp.status_code != 200:
-                    raise FetchError(f"下载失败 HTTP {resp.status_code} / download failed: {ref.url}")
+                    raise FetchError(_("下载失败（HTTP %(status)s）：%(url)s", status=resp.status_code, url=ref.url))
                 declared = resp.headers.get("Content-Length")
                 if declared and declared.isdigit() and int(declared) > policy.max_bytes:
-                    raise FetchError(f"文件超过 {policy.max_bytes >> 20} MB，已拒绝 / file too large")
+                    raise FetchError(_("文件超过 %(max_bytes_20)s MB，已拒绝", max_bytes_20=policy.max_bytes >> 20))
                 with open(dest, "wb") as fout:
                     for chunk in resp.iter_content(1 << 20):
                         size += len(chunk)
                         if size > policy.max_bytes:
-                            raise FetchError(f"文件超过 {policy.max_bytes >> 20} MB，已拒绝 / file too large")
+                            raise FetchError(_("文件超过 %(max_bytes_20)s MB，已拒绝", max_bytes_20=policy.max_bytes >> 20))
                         if time.monotonic() > deadline:
-                            raise FetchError(f"下载超过 {policy.max_seconds:.0f} 秒，已停止 / download took too long")
+                            raise FetchError(_("下载超过 %(seconds)s 秒，已停止", seconds=round(policy.max_seconds)))
                         digest.update(chunk)
                         fout.write(chunk)
     except FileNotFoundError as exc:
-        raise FetchError(f"数据文件不存在 / data file not found: {Path(ref.path or '').name}") from exc
+        raise FetchError(_("数据文件不存在：%(name)s", name=Path(ref.path or "").name)) from exc
     except IsADirectoryError as exc:
-        raise FetchError(f"数据文件是一个文件夹 / the data file is a folder: {Path(ref.path or '').name}") from exc
+        raise FetchError(_("数据文件是一个文件夹：%(name)s", name=Path(ref.path or "").name)) from exc
     except requests.RequestException as exc:
-        raise FetchError(f"无法下载数据文件 / dead link: {ref.url} ({type(exc).__name__})") from exc
+        raise FetchError(_("无法下载数据文件：%(url)s（%(error)s）", url=ref.url, error=type(exc).__name__)) from exc
     except OSError as exc:
-        raise FetchError(f"无法读取数据文件 / cannot read data file: {exc.strerror or exc}") from exc
+        raise FetchError(_("无法读取数据文件：%(error)s", error=exc.strerror or str(exc))) from exc
     return digest.hexdigest(), size
 
 
@@ -256,7 +253,7 @@ class CkanSource:
                 if start >= page["count"] or not page["results"]:
                     break
         except (CKANAPIError, requests.RequestException, OSError, ValueError) as exc:
-            raise SourceError(f"无法读取 CKAN 目录 / cannot read the CKAN catalog at {self.location}: {exc}") from exc
+            raise SourceError(_("无法读取 CKAN 目录 %(url)s：%(error)s", url=self.location, error=str(exc))) from exc
         return [self.entry_of(p) for p in packages]
 
     def entry_of(self, pkg: dict) -> CatalogEntry:
@@ -282,7 +279,7 @@ class CkanSource:
             extra={k: v for k, v in extras.items() if v not in (None, "")},
         )
         if not entry.department_code:
-            entry.problems.append("数据集没有所属部门（组织） / dataset has no organization")
+            entry.problems.append(_("数据集没有所属部门（组织）"))
         formats = set()
         taken_tables: set = set()
         for res in _preferring_csv(pkg.get("resources") or []):
@@ -371,7 +368,7 @@ class SpreadsheetSource:
             if entry.resource_code:
                 key = entry.resource_code.lower()
                 if key in seen:
-                    entry.problems.append(f"信息资源代码重复 / duplicate resource code {entry.resource_code}")
+                    entry.problems.append(_("信息资源代码重复：%(code)s", code=entry.resource_code))
                     entry.source_ref = f"第{offset}行"
                 seen.add(key)
             entries.append(entry)
@@ -401,13 +398,13 @@ class SpreadsheetSource:
         if cells.get("sensitive"):
             entry.extra["sensitive"] = cells["sensitive"]
         if not code:
-            entry.problems.append(f"第{line}行缺少信息资源代码 / row {line}: resource code missing")
+            entry.problems.append(_("第%(line)s行缺少信息资源代码", line=line))
         elif not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z\-_./]{0,99}", code):
-            entry.problems.append(f"信息资源代码格式错误「{code}」/ malformed resource code")
+            entry.problems.append(_("信息资源代码格式错误「%(code)s」", code=code))
         if not entry.title:
-            entry.problems.append(f"第{line}行缺少信息资源名称 / row {line}: name missing")
+            entry.problems.append(_("第%(line)s行缺少信息资源名称", line=line))
         if not entry.department_name:
-            entry.problems.append(f"第{line}行缺少信息资源提供方 / row {line}: provider missing")
+            entry.problems.append(_("第%(line)s行缺少信息资源提供方", line=line))
         if entry.published and not entry.published_date():
             entry.extra["published_raw"] = entry.published
         for part in re.split(r"[;；\n]+", cells.get("data_file") or ""):
@@ -426,13 +423,13 @@ class SpreadsheetSource:
 
     def _read_rows(self) -> list[list]:
         if not self.path.exists():
-            raise SourceError(f"目录文件不存在 / catalog file not found: {self.path}")
+            raise SourceError(_("目录文件不存在：%(path)s", path=str(self.path)))
         suffix = self.path.suffix.lower()
         if suffix in (".xlsx", ".xlsm"):
             return self._read_xlsx()
         if suffix in (".csv", ".txt", ".tsv"):
             return self._read_csv()
-        raise SourceError(f"不支持的目录格式 {suffix}（请用 XLSX 或 CSV）/ unsupported catalog format")
+        raise SourceError(_("不支持的目录格式 %(suffix)s（请用 XLSX 或 CSV）", suffix=suffix))
 
     def _read_xlsx(self) -> list[list]:
         from openpyxl import load_workbook
@@ -441,7 +438,7 @@ class SpreadsheetSource:
         try:
             wb = load_workbook(self.path, read_only=True, data_only=True)
         except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-            raise SourceError(f"目录电子表格已损坏 / corrupt catalog workbook: {exc}") from exc
+            raise SourceError(_("目录电子表格已损坏：%(error)s", error=str(exc))) from exc
         try:
             for ws in wb.worksheets:
                 rows = [list(r) for r in ws.iter_rows(values_only=True)]
@@ -451,10 +448,10 @@ class SpreadsheetSource:
                 except SourceError:
                     continue
         except zipfile.BadZipFile as exc:
-            raise SourceError(f"目录电子表格已损坏 / corrupt catalog workbook: {exc}") from exc
+            raise SourceError(_("目录电子表格已损坏：%(error)s", error=str(exc))) from exc
         finally:
             wb.close()
-        raise SourceError("目录中找不到表头（信息资源代码、信息资源名称…）/ no catalog header row found")
+        raise SourceError(_("目录中找不到表头（信息资源代码、信息资源名称…）"))
 
     def _read_csv(self) -> list[list]:
         try:
@@ -469,7 +466,7 @@ class SpreadsheetSource:
             except UnicodeDecodeError:
                 continue
         else:
-            raise SourceError("目录文件编码无法识别 / unknown catalog encoding")
+            raise SourceError(_("目录文件编码无法识别"))
         dialect = csv.excel_tab if text.split("\n", 1)[0].count("\t") > text.split("\n", 1)[0].count(",") else csv.excel
         return [row for row in csv.reader(io.StringIO(text, newline=""), dialect)]
 
@@ -480,7 +477,7 @@ class SpreadsheetSource:
                        if _norm_header(c) in _HEADER_LOOKUP}
             if {"resource_code", "title"} <= set(mapping.values()) or len(mapping) >= 4:
                 return i, mapping
-        raise SourceError("目录中找不到表头（信息资源代码、信息资源名称…）/ no catalog header row found")
+        raise SourceError(_("目录中找不到表头（信息资源代码、信息资源名称…）"))
 
 
 def open_source(*, ckan: str | None = None, token: str | None = None, catalog: str | None = None,
@@ -489,5 +486,5 @@ def open_source(*, ckan: str | None = None, token: str | None = None, catalog: s
         return CkanSource(ckan, token, timeout)
     if catalog:
         return SpreadsheetSource(catalog, timeout)
-    raise SourceError("需要 --ckan URL 或 --catalog PATH / give --ckan URL or --catalog PATH")
+    raise SourceError(_("需要 --ckan URL 或 --catalog PATH"))
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit import record
 from portal.authz import Action, require
+from portal.messages import _, known, stored
 from portal.models import (
     Application,
     ApplicationEvent,
@@ -65,30 +66,29 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
     try:
         purpose = Purpose(req.purpose)
     except ValueError as exc:
-        raise LicenceError("请选择用途类别 / choose a purpose") from exc
+        raise LicenceError(_("请选择用途类别")) from exc
     if not req.datasets:
-        raise LicenceError("请至少选择一个有条件开放数据集 / choose at least one conditional dataset")
-    if len({ds.id for ds, _ in req.datasets}) != len(req.datasets):
-        raise LicenceError("同一数据集只能申请一次 / each dataset once")
+        raise LicenceError(_("请至少选择一个有条件开放数据集"))
+    if len({ds.id for ds, _fields in req.datasets}) != len(req.datasets):
+        raise LicenceError(_("同一数据集只能申请一次"))
     for ds, fields in req.datasets:
         if not ds.is_public or ds.open_class != OpenClass.CONDITIONAL.value:
-            raise LicenceError(f"「{ds.title}」不是可申请的有条件开放数据 / not conditional data")
+            raise LicenceError(_("「%(title)s」不是可申请的有条件开放数据", title=ds.title))
         if not ds.current_distributions and (ds.source_fields or {}).get("apply_url"):
             # Harvested from another portal without its data: only that portal can grant it.
-            raise LicenceError(f"「{ds.title}」须向数据来源平台申请 / apply at the source portal: "
-                               f"{ds.source_fields['apply_url']}")
-        known = {f["name"] for d in ds.current_distributions for t in d.tables for f in t.schema}
-        if fields is not None and (not fields or not set(fields) <= known):
-            raise LicenceError(f"「{ds.title}」没有所选字段 / unknown fields for this dataset")
+            raise LicenceError(_("「%(title)s」须向数据来源平台申请：%(url)s", title=ds.title,
+                                 url=ds.source_fields["apply_url"]))
+        columns = {f["name"] for d in ds.current_distributions for t in d.tables for f in t.schema}
+        if fields is not None and (not fields or not set(fields) <= columns):
+            raise LicenceError(_("「%(title)s」没有所选字段", title=ds.title))
     if len((req.scenario or "").strip()) < 10:
-        raise LicenceError("请具体说明使用场景（至少 10 字） / describe the use (10 characters or more)")
+        raise LicenceError(_("请具体说明使用场景（至少 10 字）"))
     if len((req.security_measures or "").strip()) < 10:
-        raise LicenceError("请说明将采取的安全保护措施（至少 10 字） / describe your security measures")
+        raise LicenceError(_("请说明将采取的安全保护措施（至少 10 字）"))
     if not (today <= req.period_from <= req.period_until) or (req.period_until - req.period_from).days > MAX_PERIOD_DAYS:
-        raise LicenceError("使用期限不正确（自今日起，最长三年） / the period must start today or later, 3 years at most")
+        raise LicenceError(_("使用期限不正确（自今日起，最长三年）"))
     if purpose is Purpose.RESEARCH and not applicant.is_verified_researcher:
-        raise LicenceError("科研教育途径仅限所在机构经大数据局认证的科研人员 / the research route needs a "
-                           "researcher whose institution the bureau has verified")
+        raise LicenceError(_("科研教育途径仅限所在机构经大数据局认证的科研人员"))
     # One applicant applies one at a time: the row lock makes a form posted twice at once wait
     # for the first and then see it (PostgreSQL and SQLite alike).
     session.execute(update(User).where(User.id == applicant.id).values(session_version=User.session_version))
@@ -100,12 +100,11 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
                                              AppStatus.INTEREST.value, AppStatus.APPROVED.value))),
                 # a curator moved it to the competitive route: no way around that by another purpose
                 Application.status == AppStatus.INTEREST.value),
-            ApplicationItem.dataset_id.in_([ds.id for ds, _ in req.datasets])).limit(1))
+            ApplicationItem.dataset_id.in_([ds.id for ds, _fields in req.datasets])).limit(1))
     if pending is not None:
         # One pending application per applicant, dataset and purpose: a second would be decided
         # twice (and a form posted twice is one application).
-        raise LicenceError(f"已有同一用途的申请 {pending.number} 正在办理，请等待结果或撤回后再申请 / an application "
-                           f"for the same purpose is pending: {pending.number}")
+        raise LicenceError(_("已有同一用途的申请 %(number)s 正在办理，请等待结果或撤回后再申请", number=pending.number))
     by_department: dict[int, list[tuple[Dataset, list[str] | None]]] = defaultdict(list)
     for ds, fields in req.datasets:
         by_department[ds.department_id].append((ds, fields))
@@ -120,19 +119,18 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
             period_until=req.period_until, status=status.value,
             items=[ApplicationItem(dataset=ds, fields_requested=fields) for ds, fields in items])
         if status is AppStatus.SUBMITTED:
-            days = max(working_days, SENSITIVE_WORKING_DAYS) if any(ds.sensitive for ds, _ in items) else working_days
+            days = max(working_days, SENSITIVE_WORKING_DAYS) if any(ds.sensitive for ds, _fields in items) else working_days
             deadline = add_working_days(today, days, load_schedule(session))
             app.deadline, app.deadline_start, app.deadline_days = deadline.date, today, days
-            app.deadline_note = deadline.note if days == working_days else (
-                f"涉及国家秘密、商业秘密或个人隐私，办理期限 {days} 个工作日（参照《江苏省公共数据管理办法》第十八条）："
-                f"{deadline.note}")
+            app.deadline_note = stored(deadline.note if days == working_days else _(
+                "涉及国家秘密、商业秘密或个人隐私，办理期限 %(days)s 个工作日（参照《江苏省公共数据管理办法》第十八条）："
+                "%(note)s", days=days, note=deadline.note))
         session.add(app)
         session.flush()
         _event(session, app, applicant, "submitted", None, app.status,
-               "商业开发用途：已登记意向，将通过公开招标等竞争性方式确定 / commercial: interest registered for a "
-               "competitive award" if route == "tender" else None)
+               _("商业开发用途：已登记意向，将通过公开招标等竞争性方式确定").source if route == "tender" else None)
         record(session, "application_submitted", actor=applicant, target=f"application:{app.id}", ip=ip,
-               route=route, datasets=[ds.name for ds, _ in items])
+               route=route, datasets=[ds.name for ds, _fields in items])
         made.append(app)
     return made
 
@@ -143,8 +141,7 @@ def require_open(app: Application) -> None:
     decision taken after it."""
     for item in app.items:
         if not item.dataset.is_public or item.dataset.open_class != OpenClass.CONDITIONAL.value:
-            raise LicenceError(f"「{item.dataset.title}」目前不是可提供的有条件开放数据（已撤回、暂停或不予开放） / "
-                               f"this dataset cannot be provided now")
+            raise LicenceError(_("「%(title)s」目前不是可提供的有条件开放数据（已撤回、暂停或不予开放）", title=item.dataset.title))
 
 
 def _event(session: Session, app: Application, actor: User | None, action: str, before: str | None, after: str,
@@ -158,7 +155,8 @@ def _move(session: Session, app: Application, actor: User, action: str, allowed:
     """Compare-and-set: applies only if the application is still in an allowed state at the
     version the actor saw."""
     if app.status not in {s.value for s in allowed}:
-        raise LicenceError(f"当前状态「{app.status_label}」下不能{ACTION_LABELS[action]} / not allowed now")
+        raise LicenceError(_("当前状态「%(status)s」下不能%(action)s", status=known(app.status_label),
+                              action=ACTION_LABELS[action]))
     result = session.execute(
         update(Application)
         .where(Application.id == app.id, Application.version == version,
@@ -167,7 +165,7 @@ def _move(session: Session, app: Application, actor: User, action: str, allowed:
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         session.rollback()
-        raise Conflict("该申请已被他人处理或已变化，请刷新后查看 / someone else acted on this application first")
+        raise Conflict(_("该申请已被他人处理或已变化，请刷新后查看"))
     before = app.status
     session.refresh(app)
     _event(session, app, actor, action, before, to.value, note)
@@ -175,8 +173,8 @@ def _move(session: Session, app: Application, actor: User, action: str, allowed:
            from_status=before, to_status=to.value)
 
 
-ACTION_LABELS = {"request_info": "要求补充材料", "answer": "补充材料", "approve": "同意", "refuse": "不同意",
-                 "withdraw": "撤回", "accept": "接受协议", "to_tender": "转入竞争性配置"}
+ACTION_LABELS = {"request_info": _("要求补充材料"), "answer": _("补充材料"), "approve": _("同意"), "refuse": _("不同意"),
+                 "withdraw": _("撤回"), "accept": _("接受协议"), "to_tender": _("转入竞争性配置")}
 
 
 def _reviewer(user: User, app: Application) -> None:
@@ -192,7 +190,7 @@ def request_info(session: Session, curator: User, app: Application, version: int
                  ip: str | None = None) -> None:
     _reviewer(curator, app)
     if len((question or "").strip()) < 5:
-        raise LicenceError("请写明需要补充的内容 / say what is needed")
+        raise LicenceError(_("请写明需要补充的内容"))
     _move(session, app, curator, "request_info", (AppStatus.SUBMITTED,), AppStatus.INFO_REQUESTED, version,
           question.strip(), ip, decision_note=question.strip())
 
@@ -201,11 +199,11 @@ def answer(session: Session, applicant: User, app: Application, version: int, te
            working_days: int = CONSENT_WORKING_DAYS, today: dt.date | None = None, ip: str | None = None) -> None:
     _owner(applicant, app)
     if len((text or "").strip()) < 5:
-        raise LicenceError("请填写补充的内容 / write your answer")
+        raise LicenceError(_("请填写补充的内容"))
     working_days = app.deadline_days or working_days  # a sensitive request keeps its longer term
     deadline = add_working_days(today or clock.today(), working_days, load_schedule(session))
     _move(session, app, applicant, "answer", (AppStatus.INFO_REQUESTED,), AppStatus.SUBMITTED, version, text.strip(),
-          ip, deadline=deadline.date, deadline_note=f"补充材料后重新计算：{deadline.note}",
+          ip, deadline=deadline.date, deadline_note=stored(_("补充材料后重新计算：%(note)s", note=deadline.note)),
           deadline_start=today or clock.today(), deadline_days=working_days)
 
 
@@ -216,13 +214,13 @@ def approve(session: Session, curator: User, app: Application, version: int, *, 
     _reviewer(curator, app)
     require_open(app)
     if not (valid_from <= valid_until) or (valid_until - valid_from).days > MAX_PERIOD_DAYS:
-        raise LicenceError("授权期限不正确（最长三年） / the term is wrong (3 years at most)")
+        raise LicenceError(_("授权期限不正确（最长三年）"))
     for item in app.items:
         chosen = fields.get(item.id, item.fields_requested)
         allowed = set(item.fields_requested) if item.fields_requested is not None else \
             {f["name"] for d in item.dataset.current_distributions for t in d.tables for f in t.schema}
         if chosen is not None and (not chosen or not set(chosen) <= allowed):
-            raise LicenceError(f"「{item.dataset.title}」的授权字段须在申请范围内 / fields beyond the request")
+            raise LicenceError(_("「%(title)s」的授权字段须在申请范围内", title=item.dataset.title))
     _move(session, app, curator, "approve", (AppStatus.SUBMITTED,), AppStatus.APPROVED, version, note, ip,
           decided_at=utcnow(), decided_by_id=curator.id, decision_note=note, approved_from=valid_from,
           approved_until=valid_until)
@@ -235,7 +233,7 @@ def refuse(session: Session, curator: User, app: Application, version: int, reas
     """不同意的，应当说明理由 (Art. 25): no refusal without reasons."""
     _reviewer(curator, app)
     if len((reasons or "").strip()) < MIN_REASON:
-        raise LicenceError(f"不同意的，应当说明理由（至少 {MIN_REASON} 字） / a refusal must give its reasons")
+        raise LicenceError(_("不同意的，应当说明理由（至少 %(min_reason)s 字）", min_reason=MIN_REASON))
     _move(session, app, curator, "refuse", (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED), AppStatus.REFUSED,
           version, reasons.strip(), ip, decided_at=utcnow(), decided_by_id=curator.id, decision_note=reasons.strip())
 
@@ -247,7 +245,7 @@ def to_tender(session: Session, curator: User, app: Application, version: int, r
     its reasons, and it waits for a tender as registered interest; the applicant is told."""
     _reviewer(curator, app)
     if len((reasons or "").strip()) < MIN_REASON:
-        raise LicenceError(f"请说明转入竞争性配置的理由（至少 {MIN_REASON} 字） / give the reasons")
+        raise LicenceError(_("请说明转入竞争性配置的理由（至少 %(min_reason)s 字）", min_reason=MIN_REASON))
     _move(session, app, curator, "to_tender", (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED), AppStatus.INTEREST,
           version, reasons.strip(), ip, purpose=Purpose.COMMERCIAL.value, route="tender", deadline=None,
           decision_note=f"属于商业开发，转入公开招标等竞争性方式：{reasons.strip()}")
@@ -289,17 +287,16 @@ def enter_schedule(session: Session, bureau: User, year: int, holidays: list[dt.
 
     holidays, workdays = sorted(set(holidays)), sorted(set(workdays))
     days = [(d, False) for d in holidays] + [(d, True) for d in workdays]
-    if not days or any(d.year != year for d, _ in days):
-        raise LicenceError(f"请填写 {year} 年的放假日期和调休上班日期 / enter the {year} holidays and make-up working days")
+    if not days or any(d.year != year for d, _kind in days):
+        raise LicenceError(_("请填写 %(year)s 年的放假日期和调休上班日期", year=year))
     missing = sorted(d for d in statutory(year) if d.weekday() < 5 and d not in holidays)
     if missing or set(workdays) & statutory(year):
         # A schedule that leaves out a statutory holiday was pasted in part: refuse it rather
         # than count the holiday as a working day.
         shown = "、".join(str(d) for d in (missing or sorted(set(workdays) & statutory(year))))
-        raise LicenceError(f"录入的安排不完整：法定节假日 {shown} 未列为放假日期（或被列为上班日） / the schedule leaves out "
-                           f"statutory holidays: {shown}")
-    if len({d for d, _ in days}) != len(days):
-        raise LicenceError("同一日期不能既放假又上班 / a day is a holiday or a working day, not both")
+        raise LicenceError(_("录入的安排不完整：法定节假日 %(shown)s 未列为放假日期（或被列为上班日）", shown=shown))
+    if len({d for d, _kind in days}) != len(days):
+        raise LicenceError(_("同一日期不能既放假又上班"))
     for row in session.scalars(select(CalendarDay).where(CalendarDay.day.between(dt.date(year, 1, 1),
                                                                                  dt.date(year, 12, 31)))):
         session.delete(row)
@@ -325,10 +322,11 @@ def recount_deadlines(session: Session, actor: User, year: int) -> list[Applicat
         if started is None:
             continue
         deadline = add_working_days(started, app.deadline_days or CONSENT_WORKING_DAYS, schedule)
-        if deadline.date == app.deadline and deadline.note == app.deadline_note:
+        note = stored(_("已按公布的 %(year)s 年节假日安排重新核定：%(note)s", year=year, note=deadline.note))
+        if deadline.date == app.deadline and note == app.deadline_note:
             continue
         before = app.deadline
-        app.deadline, app.deadline_note = deadline.date, f"已按公布的 {year} 年节假日安排重新核定：{deadline.note}"
+        app.deadline, app.deadline_note = deadline.date, note
         session.add(ApplicationEvent(application_id=app.id, actor_id=actor.id, action="deadline_recounted",
                                      from_status=app.status, to_status=app.status,
                                      note=f"办理期限由 {before} 改为 {deadline.date}"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
+from portal.messages import Message, _, bilingual
 from portal.models import (
     PUBLIC_CLASSES,
     Application,
@@ -29,7 +30,7 @@ from portal.models import (
     utcnow,
 )
 
-ENDED_REASON = "数据集已改为不予开放，授权终止 / the dataset is no longer open: the grant has ended"
+ENDED_REASON = _("数据集已改为不予开放，授权终止")
 
 
 def is_public(status: str | None, open_class: str | None) -> bool:
@@ -65,28 +66,27 @@ def _follow(session: Session, _context, _instances) -> None:  # noqa: ANN001
         was_public, now_public = is_public(*before), is_public(*after)
         for grant in grants:
             if not_open:
-                grant.revoked_at, grant.revoke_reason = utcnow(), ENDED_REASON
+                grant.revoked_at, grant.revoke_reason = utcnow(), ENDED_REASON.source
                 _tell(session, grant, ds, "授权已终止", ENDED_REASON, bureau=True)
             elif was_public and not now_public:
-                _tell(session, grant, ds, "授权暂停", f"数据集「{ds.title}」暂停公开（{_why(ds)}），授权暂停使用，"
-                                                  f"数据集恢复公开后自动恢复 / the grant is suspended while the dataset "
-                                                  f"is not public")
+                _tell(session, grant, ds, "授权暂停", _("数据集「%(title)s」暂停公开（%(why)s），授权暂停使用，"
+                                                  "数据集恢复公开后自动恢复", title=ds.title, why=_why(ds)))
             elif now_public and not was_public:
-                _tell(session, grant, ds, "授权恢复", f"数据集「{ds.title}」已恢复公开，授权恢复使用 / the grant "
-                                                  f"is in force again")
+                _tell(session, grant, ds, "授权恢复", _("数据集「%(title)s」已恢复公开，授权恢复使用", title=ds.title))
 
 
-def _why(ds: Dataset) -> str:
-    return {"withdrawn": "部门撤回", "held": "待部门处理或待大数据局审批"}.get(ds.status, ds.status)
+def _why(ds: Dataset) -> Message | str:
+    return {"withdrawn": _("部门撤回"), "held": _("待部门处理或待大数据局审批")}.get(ds.status, ds.status)
 
 
-def _tell(session: Session, grant: Grant, ds: Dataset, subject: str, text: str, bureau: bool = False) -> None:
+def _tell(session: Session, grant: Grant, ds: Dataset, subject: str, message: Message, bureau: bool = False) -> None:
     """A notice in the outbox, written with the change (inside a flush: no mail is sent from
     here; the holder's account page lists it, and portal/mail.py sends it once the change
     commits)."""
     from portal.models import OutboxMessage, User
 
     subject = f"{subject} · {grant.licence_number}"
+    text = bilingual(message)  # mail has no page language: Chinese, then English
     session.add(OutboxMessage(to=grant.user.email, subject=subject,
                               body=f"{grant.user.name}，您好：\n\n授权 {grant.licence_number}：{text}\n"))
     if bureau:

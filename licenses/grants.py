@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit import record
 from portal.authz import Action, require
+from portal.messages import _, known
 from portal.models import (
     Agreement,
     Application,
@@ -49,7 +50,7 @@ REPORT_EVERY_MONTHS = 6
 def agreement_for(app: Application, site_url: str) -> str:
     """The agreement the applicant is asked to accept (made from the current template)."""
     if app.status != AppStatus.APPROVED.value:
-        raise LicenceError("只有已同意的申请才有待签协议 / only an approved application has an agreement to accept")
+        raise LicenceError(_("只有已同意的申请才有待签协议"))
     return render_agreement(app, site_url)
 
 
@@ -61,7 +62,7 @@ def accept(session: Session, applicant: User, app: Application, version: int, te
     text = agreement_for(app, site_url)
     sha = hashlib.sha256(text.encode()).hexdigest()
     if sha != text_seen_sha256:
-        raise LicenceError("协议内容已更新，请重新阅读后再确认 / the agreement changed: read it again")
+        raise LicenceError(_("协议内容已更新，请重新阅读后再确认"))
     require_open(app)
     _move(session, app, applicant, "accept", (AppStatus.APPROVED,), AppStatus.GRANTED, version, None, ip)
     agreement = Agreement(application_id=app.id, template_version=TEMPLATE_VERSION, text=text, sha256=sha,
@@ -87,9 +88,9 @@ def _licence_number(start: dt.date) -> str:
 def revoke(session: Session, actor: User, grant: Grant, reason: str, ip: str | None = None) -> None:
     require(actor, Action.REVOKE_GRANT, grant)
     if len((reason or "").strip()) < 10:
-        raise LicenceError("撤销授权须说明理由（至少 10 字） / a revocation must give its reasons")
+        raise LicenceError(_("撤销授权须说明理由（至少 10 字）"))
     if grant.revoked_at is not None:
-        raise LicenceError("该授权已撤销 / already revoked")
+        raise LicenceError(_("该授权已撤销"))
     grant.revoked_at, grant.revoked_by_id, grant.revoke_reason = utcnow(), actor.id, reason.strip()
     record(session, "grant_revoked", actor=actor, target=f"grant:{grant.id}", ip=ip, reason=reason.strip())
 
@@ -114,22 +115,21 @@ def check_download(session: Session, secret: str, token: str, user: User, grant_
     try:
         data = _links(secret).loads(token, max_age=LINK_MAX_AGE)
     except SignatureExpired as exc:
-        raise LinkRefused("下载链接已过期，请回到授权页面重新获取 / the link expired") from exc
+        raise LinkRefused(_("下载链接已过期，请回到授权页面重新获取")) from exc
     except BadSignature as exc:
-        raise LinkRefused("下载链接无效 / invalid link") from exc
+        raise LinkRefused(_("下载链接无效")) from exc
     if not isinstance(data, dict) or data.get("u") != user.id or data.get("g") != grant_id:
-        raise LinkRefused("下载链接不属于当前用户或授权 / not your link")
+        raise LinkRefused(_("下载链接不属于当前用户或授权"))
     grant = session.get(Grant, grant_id)
     item = session.get(ApplicationItem, data.get("i"))
     if grant is None or item is None or item.application_id != grant.application_id or grant.user_id != user.id:
-        raise LinkRefused("下载链接无效 / invalid link")
+        raise LinkRefused(_("下载链接无效"))
     state = grant.state()
     if state != "valid":
         raise LinkRefused({
-            "revoked": f"授权已撤销：{grant.revoke_reason or ''} / the grant was revoked",
-            "expired": "授权已过期 / the grant has expired",
-            "suspended": "数据集暂停公开（撤回、待处理或待审批），授权暂停使用，恢复公开后自动恢复 / the grant is "
-                         "suspended while the dataset is not public"}.get(state, "授权尚未生效 / not valid yet"))
+            "revoked": _("授权已撤销：%(reason)s", reason=known(grant.revoke_reason or "")),
+            "expired": _("授权已过期"),
+            "suspended": _("数据集暂停公开（撤回、待处理或待审批），授权暂停使用，恢复公开后自动恢复")}.get(state, _("授权尚未生效")))
     return grant, item
 
 
@@ -173,7 +173,7 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     today = clock.today()
     tables = ds.served_tables
     if not tables:
-        raise LicenceError("数据文件暂不可用 / no data file")
+        raise LicenceError(_("数据文件暂不可用"))
     from portal.catalog.rows import Scope, scoped_table
 
     scope = Scope(fields=item.fields_approved, row_filter=item.row_filter)
@@ -193,7 +193,7 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
         pq.write_table(data.replace_schema_metadata(meta), folder / prefix / "data.parquet")
         pacsv.write_csv(data, folder / prefix / "data.csv")
         parts.append((prefix, data))
-    rows = sum(d.num_rows for _, d in parts)
+    rows = sum(d.num_rows for _prefix, d in parts)
     text = "\n".join([
         line, "",
         f"提供部门 / Source department: {ds.department.name}",
@@ -217,7 +217,7 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     descriptor["licenses"] = [{"name": grant.licence_number, "path": licence_url, "title": "有条件开放数据使用授权"}]
     zip_path = folder / f"{ds.name}-{grant.licence_number}.zip"
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for prefix, _ in parts:
+        for prefix, _data in parts:
             zf.write(folder / prefix / "data.csv", f"{prefix}data.csv")
             zf.write(folder / prefix / "data.parquet", f"{prefix}data.parquet")
         zf.writestr("ATTRIBUTION.txt", text)
@@ -244,7 +244,7 @@ def report_usage(session: Session, user: User, grant: Grant, what_built: str, wh
                  ip: str | None = None) -> UsageReport:
     require(user, Action.HOLD_GRANT, grant)
     if len((what_built or "").strip()) < 5 or len((where_used or "").strip()) < 2:
-        raise LicenceError("请说明开发利用情况和数据出现在何处 / say what you built and where the data appears")
+        raise LicenceError(_("请说明开发利用情况和数据出现在何处"))
     report = UsageReport(what_built=what_built.strip(), where_used=where_used.strip())
     grant.reports.append(report)
     record(session, "usage_reported", actor=user, target=f"grant:{grant.id}", ip=ip)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import clock, mail
+from portal.messages import bilingual, from_stored
 from portal.models import Application, Bid, Tender, User
 
 SUBJECTS = {
@@ -49,7 +50,7 @@ def deadline_moved(session: Session, app: Application) -> None:
     for user in [app.applicant, *curators_of(session, app.department_id)]:
         mail.send(session, user.email, f"办理期限已重新核定 · {app.number}",
                   f"{user.name}，您好：\n\n申请 {app.number}（{app.department.name}）的办理期限已按公布的节假日安排"
-                  f"重新核定为 {app.deadline}。\n{app.deadline_note}\n")
+                  f"重新核定为 {app.deadline}。\n{bilingual(from_stored(app.deadline_note))}\n")
 
 
 def bid_receipt(session: Session, bidder: User, tender: Tender, bid: Bid) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit import record
 from portal.authz import Action, NotAllowed, can, require
+from portal.messages import _
 from portal.models import (
     Application,
     ApplicationEvent,
@@ -53,7 +54,7 @@ from .errors import LicenceError, Sealed
 
 DEFAULT_CRITERIA = [{"key": "plan", "name": "开发方案", "weight": 40}, {"key": "security", "name": "安全保障能力", "weight": 25},
                     {"key": "public_value", "name": "公共价值", "weight": 20}, {"key": "price", "name": "报价", "weight": 15}]
-TIE_RULE = "总分相同的，报价得分高者优先；仍相同的，先递交者优先。 / Equal totals: the higher price score first; then the earlier bid."
+TIE_RULE = _("总分相同的，报价得分高者优先；仍相同的，先递交者优先。")
 BID_FIELDS = ("plan", "security", "public_value", "price")
 
 
@@ -88,25 +89,25 @@ class TenderDraft:
 def open_tender(session: Session, bureau: User, draft: TenderDraft, ip: str | None = None) -> Tender:
     _bureau(bureau)
     if not draft.datasets:
-        raise LicenceError("招标范围至少包含一个有条件开放数据集 / a tender covers at least one conditional dataset")
-    departments = {ds.department_id for ds, _ in draft.datasets}
+        raise LicenceError(_("招标范围至少包含一个有条件开放数据集"))
+    departments = {ds.department_id for ds, _fields in draft.datasets}
     if len(departments) != 1:
-        raise LicenceError("一次招标只涉及一个提供部门 / one providing department per tender")
-    for ds, _ in draft.datasets:
+        raise LicenceError(_("一次招标只涉及一个提供部门"))
+    for ds, _fields in draft.datasets:
         if not ds.is_public or ds.open_class != OpenClass.CONDITIONAL.value:
-            raise LicenceError(f"「{ds.title}」不是有条件开放数据 / not conditional data")
+            raise LicenceError(_("「%(title)s」不是有条件开放数据", title=ds.title))
     criteria = draft.criteria or DEFAULT_CRITERIA
     if sum(c["weight"] for c in criteria) != 100 or any(c["weight"] <= 0 for c in criteria):
-        raise LicenceError("评审因素权重须为正数且合计 100 / weights must be positive and add up to 100")
+        raise LicenceError(_("评审因素权重须为正数且合计 100"))
     if as_utc(draft.closes_at) <= as_utc(draft.opens_at):
-        raise LicenceError("投标截止时间须晚于开始时间 / the window must end after it starts")
+        raise LicenceError(_("投标截止时间须晚于开始时间"))
     if not (1 <= draft.licence_months <= 60) or draft.min_bids < 1:
-        raise LicenceError("授权期限 1–60 个月，最少有效投标数至少 1 / term 1–60 months, minimum bids ≥ 1")
+        raise LicenceError(_("授权期限 1–60 个月，最少有效投标数至少 1"))
     tender = Tender(
         number=f"ZB{clock.today():%Y}-{secrets.token_hex(3).upper()}", title=draft.title.strip(),
         department_id=departments.pop(), created_by_id=bureau.id, status=TenderStatus.OPEN.value,
         announcement=_announcement(draft, criteria), licence_months=draft.licence_months, territory=draft.territory,
-        qualifications=draft.qualifications, criteria=criteria, tie_rule=TIE_RULE, min_bids=draft.min_bids,
+        qualifications=draft.qualifications, criteria=criteria, tie_rule=TIE_RULE.source, min_bids=draft.min_bids,
         standstill_working_days=draft.standstill_working_days, opens_at=draft.opens_at, closes_at=draft.closes_at,
         datasets=[TenderDataset(dataset=ds, fields=fields) for ds, fields in draft.datasets])
     session.add(tender)
@@ -123,7 +124,7 @@ def _announcement(draft: TenderDraft, criteria: list[dict]) -> str:
     return (f"东昌府区大数据局会同数据提供部门，以公开招标方式确定以下有条件开放数据的商业开发授权对象。\n"
             f"授权范围：{scope}\n授权期限：{draft.licence_months} 个月；地域：{draft.territory}\n"
             f"资格条件：{draft.qualifications}（须为已验证的企业账户）\n评审因素及权重：{weights}\n"
-            f"最少有效投标：{draft.min_bids} 家，不足则流标。\n{TIE_RULE}")
+            f"最少有效投标：{draft.min_bids} 家，不足则流标。\n{TIE_RULE.source}")
 
 
 def link_interest(session: Session, tender: Tender, application: Application, site_url: str = "") -> None:
@@ -142,9 +143,9 @@ def link_interest(session: Session, tender: Tender, application: Application, si
 
 def ask(session: Session, user: User, tender: Tender, question: str, now: dt.datetime | None = None) -> TenderQuestion:
     if tender.status != TenderStatus.OPEN.value or _now(now) >= as_utc(tender.closes_at):
-        raise LicenceError("投标已截止，不再受理提问 / the window is closed")
+        raise LicenceError(_("投标已截止，不再受理提问"))
     if len((question or "").strip()) < 5:
-        raise LicenceError("请写明问题 / write the question")
+        raise LicenceError(_("请写明问题"))
     q = TenderQuestion(question=question.strip())
     tender.questions.append(q)
     record(session, "tender_question", actor=user, target=f"tender:{tender.id}")
@@ -154,7 +155,7 @@ def ask(session: Session, user: User, tender: Tender, question: str, now: dt.dat
 def clarify(session: Session, bureau: User, question: TenderQuestion, answer: str) -> None:
     _bureau(bureau)
     if len((answer or "").strip()) < 2:
-        raise LicenceError("请填写答复 / write the answer")
+        raise LicenceError(_("请填写答复"))
     question.answer, question.answered_at = answer.strip(), utcnow()
     _event(session, question.tender, "clarified", f"问：{question.question}\n答：{answer.strip()}")
 
@@ -183,19 +184,19 @@ def submit_bid(session: Session, secret: str, bidder: User, tender: Tender, cont
     receipt is the bidder's proof)."""
     moment = _now(now)
     if not qualified(bidder):
-        raise LicenceError("仅经大数据局认证的企业账户可以投标 / only company accounts the bureau verified may bid")
+        raise LicenceError(_("仅经大数据局认证的企业账户可以投标"))
     if tender.status != TenderStatus.OPEN.value or moment < as_utc(tender.opens_at):
-        raise LicenceError("该招标当前不接受投标 / this tender does not take bids now")
+        raise LicenceError(_("该招标当前不接受投标"))
     if moment >= as_utc(tender.closes_at):
-        raise LicenceError("投标已截止，逾期投标不予受理 / the window has closed: late bids are refused")
+        raise LicenceError(_("投标已截止，逾期投标不予受理"))
     clean = {k: str(content.get(k, "")).strip() for k in BID_FIELDS}
     if any(len(clean[k]) < 2 for k in ("plan", "security", "public_value")):
-        raise LicenceError("请填写开发方案、安全保障、公共价值和报价 / fill in every part of the bid")
+        raise LicenceError(_("请填写开发方案、安全保障、公共价值和报价"))
     try:
         if float(clean["price"]) <= 0:
             raise ValueError
     except ValueError as exc:
-        raise LicenceError("报价须为正数（万元） / the price is a positive number") from exc
+        raise LicenceError(_("报价须为正数（万元）")) from exc
     same_company = session.scalar(
         select(Bid).join(User, User.id == Bid.bidder_id).where(
             Bid.tender_id == tender.id, Bid.round == tender.round, Bid.status == "submitted",
@@ -203,8 +204,7 @@ def submit_bid(session: Session, secret: str, bidder: User, tender: Tender, cont
     if same_company is not None:
         # One company, one bid: a second account of the same company (统一社会信用代码) would meet
         # the minimum number of bids alone.
-        raise LicenceError("同一企业（统一社会信用代码相同）已有有效投标，每个企业只能投标一次 / this company "
-                           "(its credit code) has already bid in this round")
+        raise LicenceError(_("同一企业（统一社会信用代码相同）已有有效投标，每个企业只能投标一次"))
     nonce = secrets.token_hex(16)
     receipt = receipt_of(tender, bidder.id, clean, nonce)
     previous = _active_bid(session, tender, bidder)
@@ -227,10 +227,10 @@ def _active_bid(session: Session, tender: Tender, bidder: User) -> Bid | None:
 def withdraw_bid(session: Session, bidder: User, tender: Tender, now: dt.datetime | None = None,
                  ip: str | None = None) -> None:
     if tender.status != TenderStatus.OPEN.value or _now(now) >= as_utc(tender.closes_at):
-        raise LicenceError("投标已截止，不能撤回 / the window is closed")
+        raise LicenceError(_("投标已截止，不能撤回"))
     bid = _active_bid(session, tender, bidder)
     if bid is None:
-        raise LicenceError("没有可撤回的投标 / no bid to withdraw")
+        raise LicenceError(_("没有可撤回的投标"))
     bid.status = "withdrawn"
     record(session, "bid_withdrawn", actor=bidder, target=f"tender:{tender.id}", ip=ip)
 
@@ -242,11 +242,11 @@ def valid_bids(tender: Tender) -> list[Bid]:
 def open_bid(secret: str, tender: Tender, bid: Bid, now: dt.datetime | None = None) -> dict:
     """The bid's content — only once the window has closed. No role is exempt."""
     if _now(now) < as_utc(tender.closes_at) or tender.status == TenderStatus.OPEN.value:
-        raise Sealed("投标截止前任何人不得查看投标内容 / sealed until the window closes")
+        raise Sealed(_("投标截止前任何人不得查看投标内容"))
     try:
         data = json.loads(_fernet(secret, tender).decrypt(bid.sealed))
     except InvalidToken as exc:
-        raise LicenceError("投标内容无法解密（已被篡改？） / the sealed bid cannot be opened (tampered?)") from exc
+        raise LicenceError(_("投标内容无法解密（已被篡改？）")) from exc
     return data
 
 
@@ -267,9 +267,9 @@ def close(session: Session, bureau: User, tender: Tender, now: dt.datetime | Non
     """After the window: evaluating, or failed (流标) with fewer valid bids than the minimum."""
     _bureau(bureau)
     if tender.status != TenderStatus.OPEN.value:
-        raise LicenceError("该招标不在投标阶段 / not open")
+        raise LicenceError(_("该招标不在投标阶段"))
     if _now(now) < as_utc(tender.closes_at):
-        raise LicenceError("投标尚未截止 / the window has not closed yet")
+        raise LicenceError(_("投标尚未截止"))
     bids = valid_bids(tender)
     if len(bids) < tender.min_bids:
         tender.status = TenderStatus.FAILED.value
@@ -286,9 +286,9 @@ def reopen(session: Session, bureau: User, tender: Tender, opens_at: dt.datetime
            ip: str | None = None) -> None:
     _bureau(bureau)
     if tender.status != TenderStatus.FAILED.value:
-        raise LicenceError("只有流标的招标可以重新招标 / only a failed tender is re-opened")
+        raise LicenceError(_("只有流标的招标可以重新招标"))
     if as_utc(closes_at) <= as_utc(opens_at):
-        raise LicenceError("投标截止时间须晚于开始时间 / the window must end after it starts")
+        raise LicenceError(_("投标截止时间须晚于开始时间"))
     for bid in valid_bids(tender):
         bid.status = "void"
     tender.round += 1
@@ -307,7 +307,7 @@ def declare(session: Session, user: User, tender: Tender, ip: str | None = None)
     """An evaluator declares no conflict of interest before seeing or scoring any bid."""
     require(user, Action.EVALUATE_TENDER, tender)
     if user.id in {b.bidder_id for b in tender.bids}:
-        raise LicenceError("投标人不能担任评审 / a bidder cannot evaluate")
+        raise LicenceError(_("投标人不能担任评审"))
     existing = session.scalar(select(Evaluator).where(Evaluator.tender_id == tender.id, Evaluator.user_id == user.id))
     if existing:
         return existing
@@ -319,14 +319,14 @@ def declare(session: Session, user: User, tender: Tender, ip: str | None = None)
 
 def score(session: Session, user: User, tender: Tender, bid: Bid, scores: dict[str, float], ip: str | None = None) -> None:
     if tender.status != TenderStatus.EVALUATING.value:
-        raise LicenceError("不在评审阶段 / not being evaluated")
+        raise LicenceError(_("不在评审阶段"))
     if not session.scalar(select(Evaluator).where(Evaluator.tender_id == tender.id, Evaluator.user_id == user.id)):
         raise NotAllowed(Action.EVALUATE_TENDER)  # declare no conflict of interest first
     if bid.tender_id != tender.id or bid not in valid_bids(tender):
-        raise LicenceError("不是本轮有效投标 / not a valid bid of this round")
+        raise LicenceError(_("不是本轮有效投标"))
     keys = {c["key"] for c in tender.criteria}
     if set(scores) != keys or any(not 0 <= float(v) <= 100 for v in scores.values()):
-        raise LicenceError("每个评审因素打 0–100 分 / score every criterion 0–100")
+        raise LicenceError(_("每个评审因素打 0–100 分"))
     for key, value in scores.items():
         row = session.scalar(select(Score).where(Score.bid_id == bid.id, Score.evaluator_id == user.id,
                                                  Score.criterion == key))
@@ -365,15 +365,15 @@ def ranking(session: Session, tender: Tender) -> list[Ranked]:
 def award(session: Session, bureau: User, tender: Tender, today: dt.date | None = None, ip: str | None = None) -> Ranked:
     _bureau(bureau)
     if tender.status != TenderStatus.EVALUATING.value:
-        raise LicenceError("不在评审阶段 / not being evaluated")
+        raise LicenceError(_("不在评审阶段"))
     ranked = ranking(session, tender)
     evaluators = {e.user_id for e in tender.evaluators}
     if not evaluators:
-        raise LicenceError("尚无评审人 / no evaluators yet")
+        raise LicenceError(_("尚无评审人"))
     for r in ranked:
         scored_by = {s.evaluator_id for s in session.scalars(select(Score).where(Score.bid_id == r.bid.id))}
         if scored_by != evaluators:
-            raise LicenceError("每位评审人须对每份有效投标打分 / every evaluator scores every valid bid")
+            raise LicenceError(_("每位评审人须对每份有效投标打分"))
     winner = ranked[0]
     tender.status, tender.winner_bid_id, tender.awarded_at = TenderStatus.AWARDED.value, winner.bid.id, utcnow()
     tender.standstill_until = add_working_days(today or clock.today(), tender.standstill_working_days).date
@@ -386,9 +386,9 @@ def award(session: Session, bureau: User, tender: Tender, today: dt.date | None 
 
 def object_to(session: Session, user: User, tender: Tender, text: str, today: dt.date | None = None) -> Objection:
     if tender.status != TenderStatus.AWARDED.value or (today or clock.today()) > tender.standstill_until:
-        raise LicenceError("不在公示期内 / not in the standstill period")
+        raise LicenceError(_("不在公示期内"))
     if len((text or "").strip()) < 10:
-        raise LicenceError("请写明异议的事实和理由 / state the facts and reasons")
+        raise LicenceError(_("请写明异议的事实和理由"))
     objection = Objection(objector_id=user.id, text=text.strip())
     tender.objections.append(objection)
     _event(session, tender, "objection", text.strip())
@@ -399,7 +399,7 @@ def object_to(session: Session, user: User, tender: Tender, text: str, today: dt
 def answer_objection(session: Session, bureau: User, objection: Objection, answer: str) -> None:
     _bureau(bureau)
     if len((answer or "").strip()) < 5:
-        raise LicenceError("请写明答复 / write the answer")
+        raise LicenceError(_("请写明答复"))
     objection.answer, objection.answered_at = answer.strip(), utcnow()
     _event(session, objection.tender, "objection_answered", answer.strip())
 
@@ -411,11 +411,11 @@ def conclude(session: Session, bureau: User, tender: Tender, today: dt.date | No
     _bureau(bureau)
     today = today or clock.today()
     if tender.status != TenderStatus.AWARDED.value:
-        raise LicenceError("尚未公示中标结果 / not awarded")
+        raise LicenceError(_("尚未公示中标结果"))
     if today <= tender.standstill_until:
-        raise LicenceError(f"公示期至 {tender.standstill_until}，期满后方可授权 / the standstill has not ended")
+        raise LicenceError(_("公示期至 %(standstill_until)s，期满后方可授权", standstill_until=tender.standstill_until))
     if any(o.answer is None for o in tender.objections):
-        raise LicenceError("尚有异议未答复 / an objection is unanswered")
+        raise LicenceError(_("尚有异议未答复"))
     winner = session.get(Bid, tender.winner_bid_id)
     until = _add_months(today, tender.licence_months)
     app = Application(

@@ -21,6 +21,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.authz import Action, require
 from portal.errors import DomainError
+from portal.messages import _
 
 from .audit import record
 from .models import ApiToken, Department, User, UserKind, as_utc, utcnow
@@ -43,26 +44,26 @@ class AccountError(DomainError):
 def normalize_email(email: str) -> str:
     email = (email or "").strip().lower()
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email) or len(email) > 254:
-        raise AccountError("邮箱地址格式不正确 / not a valid email address")
+        raise AccountError(_("邮箱地址格式不正确"))
     return email
 
 
 def check_password(password: str, email: str = "") -> None:
     """Long enough, not one kind of character, not common, not the email's name."""
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"密码至少 {MIN_PASSWORD} 位 / the password needs at least {MIN_PASSWORD} characters")
+        raise AccountError(_("密码至少 %(min_password)s 位", min_password=MIN_PASSWORD))
     if password.isdigit() or password.isalpha() or len(set(password)) < 5:
-        raise AccountError("密码太简单：请混合字母、数字或符号 / too simple: mix letters, digits or symbols")
+        raise AccountError(_("密码太简单：请混合字母、数字或符号"))
     local = email.split("@")[0].lower()
     if password.lower() in COMMON_PASSWORDS or (len(local) >= 4 and local in password.lower()):
-        raise AccountError("密码太常见或包含邮箱名 / too common, or contains your email name")
+        raise AccountError(_("密码太常见或包含邮箱名"))
 
 
 def check_credit_code(code: str) -> str:
     """统一社会信用代码: 18 characters with a valid check digit (python-stdnum)."""
     code = (code or "").strip().upper()
     if not uscc.is_valid(code):
-        raise AccountError("统一社会信用代码不正确（请核对 18 位代码及校验位） / invalid unified social credit code")
+        raise AccountError(_("统一社会信用代码不正确（请核对 18 位代码及校验位）"))
     return uscc.compact(code)
 
 
@@ -83,21 +84,21 @@ def register(session: Session, form: Registration, ip: str | None = None) -> Use
     email = normalize_email(form.email)
     check_password(form.password, email)
     if form.kind not in {k.value for k in UserKind}:
-        raise AccountError("请选择用户类型 / choose a kind of account")
+        raise AccountError(_("请选择用户类型"))
     if not (form.name or "").strip():
-        raise AccountError("请填写姓名或称呼 / give your name")
+        raise AccountError(_("请填写姓名或称呼"))
     user = User(email=email, password_hash=generate_password_hash(form.password, method=PASSWORD_METHOD), name=form.name.strip(),
                 kind=form.kind)
     if form.kind == UserKind.COMPANY.value:
         if not (form.company_name or "").strip():
-            raise AccountError("请填写企业名称 / give the company's name")
+            raise AccountError(_("请填写企业名称"))
         user.company_name, user.credit_code = form.company_name.strip(), check_credit_code(form.credit_code or "")
     if form.kind == UserKind.RESEARCHER.value:
         if not (form.institution or "").strip():
-            raise AccountError("请填写所在高校或科研机构 / give your university or institute")
+            raise AccountError(_("请填写所在高校或科研机构"))
         user.institution = form.institution.strip()
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise AccountError("该邮箱已注册，请直接登录或找回密码 / this email is already registered")
+        raise AccountError(_("该邮箱已注册，请直接登录或找回密码"))
     session.add(user)
     session.flush()
     record(session, "register", actor=user, target=f"user:{user.id}", ip=ip, kind=user.kind)
@@ -117,9 +118,9 @@ def authenticate(session: Session, email: str, password: str, ip: str | None = N
     if user is None or not check_password_hash(user.password_hash, password):
         record(session, "login_failed", actor=user, target=f"user:{user.id}" if user else None, ip=ip,
                email=(email or "")[:254])
-        raise AccountError("邮箱或密码不正确 / wrong email or password")
+        raise AccountError(_("邮箱或密码不正确"))
     if user.email_verified_at is None:
-        raise AccountError("请先点击验证邮件中的链接完成邮箱验证 / verify your email address first")
+        raise AccountError(_("请先点击验证邮件中的链接完成邮箱验证"))
     user.last_login_at = utcnow()
     record(session, "login", actor=user, target=f"user:{user.id}", ip=ip)
     return user
@@ -147,11 +148,11 @@ def _load(secret: str, purpose: str, token: str, max_age: int) -> dict:
     try:
         data = _serializer(secret, purpose).loads(token, max_age=max_age)
     except SignatureExpired as exc:
-        raise AccountError("链接已过期，请重新申请 / the link has expired: ask for a new one") from exc
+        raise AccountError(_("链接已过期，请重新申请")) from exc
     except BadSignature as exc:
-        raise AccountError("链接无效或已被修改 / the link is invalid or was altered") from exc
+        raise AccountError(_("链接无效或已被修改")) from exc
     if not isinstance(data, dict):
-        raise AccountError("链接无效或已被修改 / the link is invalid or was altered")
+        raise AccountError(_("链接无效或已被修改"))
     return data
 
 
@@ -159,7 +160,7 @@ def verify_email(session: Session, secret: str, token: str, ip: str | None = Non
     data = _load(secret, "verify-email", token, VERIFY_MAX_AGE)
     user = session.get(User, data.get("u"))
     if user is None or user.email != data.get("e"):
-        raise AccountError("链接无效或已被修改 / the link is invalid or was altered")
+        raise AccountError(_("链接无效或已被修改"))
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
         record(session, "email_verified", actor=user, target=f"user:{user.id}", ip=ip)
@@ -170,9 +171,9 @@ def reset_password(session: Session, secret: str, token: str, new_password: str,
     data = _load(secret, "reset-password", token, RESET_MAX_AGE)
     user = session.get(User, data.get("u"))
     if user is None:
-        raise AccountError("链接无效或已被修改 / the link is invalid or was altered")
+        raise AccountError(_("链接无效或已被修改"))
     if data.get("p") != _password_fingerprint(user):
-        raise AccountError("此链接已使用过，请重新申请 / this link was already used: ask for a new one")
+        raise AccountError(_("此链接已使用过，请重新申请"))
     check_password(new_password, user.email)
     user.password_hash = generate_password_hash(new_password, method=PASSWORD_METHOD)
     user.session_version += 1  # every other session ends
@@ -210,9 +211,9 @@ def appoint_curator(session: Session, actor: User, user: User, department: Depar
 def set_bureau(session: Session, actor: User, user: User, grant: bool, ip: str | None = None) -> None:
     _require_bureau(actor)
     if not grant and user.id == actor.id:
-        raise AccountError("不能撤销自己的大数据局角色 / you cannot remove your own bureau role")
+        raise AccountError(_("不能撤销自己的大数据局角色"))
     if not grant and session.scalar(select(func.count()).select_from(User).where(User.is_bureau.is_(True))) <= 1:
-        raise AccountError("至少保留一个大数据局账号 / keep at least one bureau account")
+        raise AccountError(_("至少保留一个大数据局账号"))
     user.is_bureau = grant
     record(session, "role_bureau_granted" if grant else "role_bureau_revoked", actor=actor,
            target=f"user:{user.id}", ip=ip)
@@ -225,12 +226,11 @@ def verify_company(session: Session, actor: User, user: User, ip: str | None = N
 
     _require_bureau(actor)
     if user.kind != UserKind.COMPANY.value or not user.credit_code:
-        raise AccountError("该用户不是企业账户 / not a company account")
+        raise AccountError(_("该用户不是企业账户"))
     taken = session.scalar(select(User).where(User.credit_code == user.credit_code, User.id != user.id,
                                               User.company_verified_at.is_not(None)))
     if taken is not None:
-        raise AccountError(f"统一社会信用代码 {user.credit_code} 已由另一已认证账户（{taken.email}）使用 / this credit code "
-                           f"already belongs to another verified account")
+        raise AccountError(_("统一社会信用代码 %(credit_code)s 已由另一已认证账户（%(email)s）使用", credit_code=user.credit_code, email=taken.email))
     user.company_verified_at, user.company_verified_by_id = utcnow(), actor.id
     record(session, "company_verified", actor=actor, target=f"user:{user.id}", ip=ip, credit_code=user.credit_code)
 
@@ -238,7 +238,7 @@ def verify_company(session: Session, actor: User, user: User, ip: str | None = N
 def verify_researcher(session: Session, actor: User, user: User, ip: str | None = None) -> None:
     _require_bureau(actor)
     if user.kind != UserKind.RESEARCHER.value:
-        raise AccountError("该用户不是科研人员 / not a researcher account")
+        raise AccountError(_("该用户不是科研人员"))
     user.researcher_verified_at, user.researcher_verified_by_id = utcnow(), actor.id
     record(session, "researcher_verified", actor=actor, target=f"user:{user.id}", ip=ip,
            institution=user.institution)
@@ -254,9 +254,9 @@ def create_token(session: Session, user: User, name: str, days: int, ip: str | N
     """Returns the row and the token itself, which is shown once and never stored."""
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise AccountError("请为令牌命名（100 字以内） / name the token (up to 100 characters)")
+        raise AccountError(_("请为令牌命名（100 字以内）"))
     if days not in TOKEN_DAYS:
-        raise AccountError("有效期只能是 30、90 或 365 天 / validity is 30, 90 or 365 days")
+        raise AccountError(_("有效期只能是 30、90 或 365 天"))
     token = "dcf_" + secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, name=name, token_hash=_hash_token(token), prefix=token[:10],
                    expires_at=utcnow() + dt.timedelta(days=days))

@@ -6,6 +6,7 @@ from flask import Flask, g, request
 from . import PROJECT_ROOT
 from .config import Settings
 from .context import PortalContext
+from .messages import _
 
 
 def _has_nul(value) -> bool:  # noqa: ANN001
@@ -65,7 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
             if request.is_json:
                 values.append(request.get_json(silent=True))
         if any(_has_nul(v) for v in values):
-            raise BadRequest("请求中含有空字符（NUL） / the request contains a NUL character")
+            raise BadRequest(_("请求中含有空字符（NUL）"))
 
     @app.before_request
     def _ids_the_database_can_hold() -> None:

@@ -9,11 +9,13 @@ from flask import Flask, abort, request
 from flask_login import LoginManager
 
 from . import accounts
+from .messages import _
 from .models import User
 
 login_manager = LoginManager()
 login_manager.login_view = "accounts.login"
-login_manager.login_message = "请先登录 / please log in"
+login_manager.login_message = _("请先登录")
+login_manager.localize_callback = str  # the message in the reader's language, flashed as text
 login_manager.session_protection = "strong"
 
 
@@ -40,14 +42,14 @@ def _token_user(req) -> User | None:  # noqa: ANN001
     from .web import db
 
     header = req.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _space, token = header.partition(" ")
     if scheme.lower() not in ("bearer", "token") or not token:
         return None
     session = db()
     user = accounts.user_for_token(session, token.strip(), ip=req.remote_addr)
     session.commit()  # last use and the audit event, whatever the request does next
     if user is None:
-        abort(401, description="令牌无效、已过期或已撤销 / the token is invalid, expired or revoked")
+        abort(401, description=_("令牌无效、已过期或已撤销"))
     return user
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from sqlalchemy import Date, DateTime, Integer, LargeBinary, func, insert, select, text
 from sqlalchemy.engine import Connection
 
+from .messages import _
 from .models import Base
 
 FORMAT = "dongchangfu-portal-backup/1"
@@ -153,14 +154,13 @@ def restore(ctx, archive: Path, progress: Callable[[str, int, int], None] | None
     with tarfile.open(archive) as tar:
         manifest = json.loads(tar.extractfile("manifest.json").read())
         if manifest.get("format") != FORMAT:
-            raise BackupError(f"不是本平台的备份文件 / not a portal backup: {manifest.get('format')!r}")
+            raise BackupError(_("不是本平台的备份文件：%(format)s", format=repr(manifest.get("format"))))
         with ctx.engine.begin() as conn:
             if _revision(conn) != manifest["alembic_revision"]:
-                raise BackupError(f"备份的数据库版本 {manifest['alembic_revision']} 与本程序 {_revision(conn)} 不同 / "
-                                  "the backup's schema version differs from this program's: restore with the same version")
+                raise BackupError(_("备份的数据库版本 %(manifest)s 与本程序 %(revision)s 不同", manifest=manifest['alembic_revision'], revision=_revision(conn)))
             for table in Base.metadata.sorted_tables:
                 if conn.execute(select(func.count()).select_from(table)).scalar():
-                    raise BackupError(f"目标实例不是空的（{table.name} 有数据） / the target instance is not empty")
+                    raise BackupError(_("目标实例不是空的（%(name)s 有数据）", name=table.name))
             tables = Base.metadata.sorted_tables
             for i, table in enumerate(tables):
                 member = tar.extractfile(f"db/{table.name}.jsonl")
@@ -204,7 +204,7 @@ def _restore_file(storage, tar: tarfile.TarFile, relative: str, digest: str) -> 
                 h.update(chunk)
                 out.write(chunk)
         if h.hexdigest() != digest:
-            raise BackupError(f"备份中的文件已损坏 / a file in the backup is damaged: {relative}")
+            raise BackupError(_("备份中的文件已损坏：%(file)s", file=relative))
         storage.put(tmp, relative)
     finally:
         tmp.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .config import Settings
+from .messages import _
 
 
 def _context(**overrides):  # noqa: ANN202
@@ -62,7 +63,7 @@ def harvest(obj: dict, ckan: str | None, token: str | None, catalog: str | None,
         _print_report(report)
     if report.error:
         if not as_json:
-            click.echo(f"错误 / error: {report.error}", err=True)
+            click.echo(_("错误：%(error)s", error=report.error), err=True)
         sys.exit(1)
 
 
@@ -166,7 +167,7 @@ def rescan(obj: dict) -> None:
                 changed += 1
                 s.add(ClassificationEvent(dataset_id=ds.id, from_class=before[0], to_class=ds.open_class,
                                           from_status=before[1], to_status=new, legal_basis=ds.legal_basis,
-                                          actor="portal rescan", note=ds.hold_reason or "复查未发现问题 / rescan found nothing"))
+                                          actor="portal rescan", note=ds.hold_reason or _("复查未发现问题").source))
     sync(ctx.sessions, ctx.search)
     click.echo(f"rescanned {len(ids)} datasets; {changed} changed status")
 

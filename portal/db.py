@@ -17,6 +17,28 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+def _store_messages_as_their_source() -> None:
+    """A Message (portal/messages.py) bound to a query is stored as its Chinese source, the
+    language of the portal's records; it is put into the reader's words only when shown.
+    Code says `.source` where it stores one; this keeps a forgotten one from failing a request."""
+    import sqlite3
+
+    from psycopg import adapters
+    from psycopg.types.string import StrDumper
+
+    from .messages import Message
+
+    class MessageDumper(StrDumper):
+        def dump(self, obj: Message) -> bytes:  # type: ignore[override]
+            return super().dump(obj.source)
+
+    sqlite3.register_adapter(Message, lambda message: message.source)
+    adapters.register_dumper(Message, MessageDumper)
+
+
+_store_messages_as_their_source()
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})

@@ -12,6 +12,7 @@ from portal import clock
 from portal.audit import record
 from portal.authz import Action, require
 from portal.errors import DomainError
+from portal.messages import Message, _
 from portal.models import (
     DataRequest,
     Dataset,
@@ -33,7 +34,7 @@ class FeedbackError(DomainError):
     """A message for the person who wrote in."""
 
 
-def _text(value: str | None, least: int, message: str) -> str:
+def _text(value: str | None, least: int, message: Message) -> str:
     value = (value or "").strip()
     if len(value) < least:
         raise FeedbackError(message)
@@ -42,9 +43,9 @@ def _text(value: str | None, least: int, message: str) -> str:
 
 def report_error(session: Session, user: User, ds: Dataset, text: str, today: dt.date | None = None) -> ErrorReport:
     if not ds.is_public:
-        raise FeedbackError("数据不存在 / no such dataset")
+        raise FeedbackError(_("数据不存在"))
     report = ErrorReport(dataset_id=ds.id, reporter_id=user.id,
-                         text=_text(text, 5, "请具体说明疑义或错误（至少 5 字） / describe the doubt or error"),
+                         text=_text(text, 5, _("请具体说明疑义或错误（至少 5 字）")),
                          deadline=add_working_days(today or clock.today(), ERROR_REPORT_WORKING_DAYS).date)
     session.add(report)
     record(session, "error_reported", actor=user, target=f"dataset:{ds.name}")
@@ -53,16 +54,16 @@ def report_error(session: Session, user: User, ds: Dataset, text: str, today: dt
 
 def answer_error(session: Session, curator: User, report: ErrorReport, answer: str) -> None:
     require(curator, Action.ANSWER_ERROR_REPORT, report)
-    report.answer = _text(answer, 2, "请填写答复 / write the answer")
+    report.answer = _text(answer, 2, _("请填写答复"))
     report.answered_by_id, report.answered_at = curator.id, utcnow()
     record(session, "error_answered", actor=curator, target=f"dataset:{report.dataset.name}")
 
 
 def rate(session: Session, user: User, ds: Dataset, stars: int, comment: str = "") -> Rating:
     if not ds.is_public:
-        raise FeedbackError("数据不存在 / no such dataset")
+        raise FeedbackError(_("数据不存在"))
     if stars not in range(1, 6):
-        raise FeedbackError("评分为 1–5 星 / 1 to 5 stars")
+        raise FeedbackError(_("评分为 1–5 星"))
     rating = session.scalar(select(Rating).where(Rating.dataset_id == ds.id, Rating.user_id == user.id))
     if rating is None:
         rating = Rating(dataset_id=ds.id, user_id=user.id, stars=stars)
@@ -77,8 +78,8 @@ def rating_summary(session: Session, ds: Dataset) -> tuple[float | None, int]:
 
 
 def ask_for_data(session: Session, user: User, title: str, description: str) -> DataRequest:
-    request = DataRequest(requester_id=user.id, title=_text(title, 2, "请填写需要的数据 / name the data you need")[:200],
-                          description=_text(description, 10, "请说明用途和需要的内容（至少 10 字） / describe the need"))
+    request = DataRequest(requester_id=user.id, title=_text(title, 2, _("请填写需要的数据"))[:200],
+                          description=_text(description, 10, _("请说明用途和需要的内容（至少 10 字）")))
     session.add(request)
     record(session, "data_requested", actor=user, target="data_request")
     return request
@@ -94,18 +95,18 @@ def route_request(session: Session, bureau: User, request: DataRequest, departme
 
 def answer_request(session: Session, curator: User, request: DataRequest, answer: str) -> None:
     require(curator, Action.ANSWER_DATA_REQUEST, request)
-    request.answer, request.answered_at = _text(answer, 2, "请填写答复 / write the answer"), utcnow()
+    request.answer, request.answered_at = _text(answer, 2, _("请填写答复")), utcnow()
     record(session, "data_request_answered", actor=curator, target=f"data_request:{request.id}")
 
 
 def add_showcase(session: Session, user: User, title: str, description: str, url: str, attribution: str,
                  dataset_names: list[str], licence_number: str = "") -> ShowcaseItem:
     if url and not url.startswith(("http://", "https://")):
-        raise FeedbackError("网址须以 http:// 或 https:// 开头 / the address starts with http(s)://")
-    item = ShowcaseItem(user_id=user.id, title=_text(title, 2, "请填写名称 / give a title")[:200],
-                        description=_text(description, 10, "请介绍这个应用（至少 10 字） / describe it"),
+        raise FeedbackError(_("网址须以 http:// 或 https:// 开头"))
+    item = ShowcaseItem(user_id=user.id, title=_text(title, 2, _("请填写名称"))[:200],
+                        description=_text(description, 10, _("请介绍这个应用（至少 10 字）")),
                         url=url or None,
-                        attribution=_text(attribution, 5, "请写明数据来源和获取日期（第二十五条） / state the source and date"),
+                        attribution=_text(attribution, 5, _("请写明数据来源和获取日期（第二十五条）")),
                         datasets=[n for n in dataset_names if n], licence_number=(licence_number or "").strip().upper() or None)
     session.add(item)
     return item

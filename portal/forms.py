@@ -32,6 +32,7 @@ from wtforms.validators import (
 )
 
 from .errors import DomainError
+from .messages import _
 from .models import UserKind
 
 USED_NONCES = "used_form_nonces"
@@ -45,9 +46,9 @@ class OnceForm(FlaskForm):
 
     def validate_nonce(self, field) -> None:  # noqa: ANN001
         if not field.data:
-            raise ValidationError("表单已失效，请刷新后重试 / the form expired: reload and try again")
+            raise ValidationError(_("表单已失效，请刷新后重试"))
         if field.data in session.get(USED_NONCES, []):
-            raise ValidationError("此表单已提交过，未重复处理 / this form was already submitted; nothing was done twice")
+            raise ValidationError(_("此表单已提交过，未重复处理"))
 
     def consume(self) -> None:
         """Mark this rendering of the form as used (after it succeeded)."""
@@ -59,7 +60,7 @@ class RegisterForm(OnceForm):
     email = StringField(_l("邮箱"), validators=[DataRequired(), Length(max=254)])
     name = StringField(_l("姓名或称呼"), validators=[DataRequired(), Length(max=100)])
     password = PasswordField(_l("密码"), validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField(_l("再次输入密码"), validators=[DataRequired(), EqualTo("password", "两次输入的密码不一致 / the passwords differ")])
+    confirm = PasswordField(_l("再次输入密码"), validators=[DataRequired(), EqualTo("password", _("两次输入的密码不一致"))])
     kind = SelectField(_l("用户类型"), choices=[(k.value, _l(k.label_zh)) for k in UserKind], default=UserKind.CITIZEN.value)
     company_name = StringField(_l("企业名称"), validators=[Optional(), Length(max=200)])
     credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), Length(max=30)])
@@ -80,7 +81,7 @@ class EmailForm(OnceForm):
 
 class NewPasswordForm(OnceForm):
     password = PasswordField(_l("新密码"), validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField(_l("再次输入新密码"), validators=[DataRequired(), EqualTo("password", "两次输入的密码不一致 / the passwords differ")])
+    confirm = PasswordField(_l("再次输入新密码"), validators=[DataRequired(), EqualTo("password", _("两次输入的密码不一致"))])
 
 
 class TokenForm(OnceForm):

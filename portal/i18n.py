@@ -1,8 +1,10 @@
 """Simplified Chinese by default, English at a click (Flask-Babel); and the large-text 关怀版.
 
-Messages are written in Chinese in the templates and translated in
-portal/translations/en/LC_MESSAGES/messages.po. Catalog text (titles, summaries, department
-names) is never translated: it stays as the department wrote it.
+Messages are written in Chinese — in the templates with Flask-Babel's `_()`, in Python with
+portal.messages' `_()` — and translated in portal/translations/en/LC_MESSAGES/messages.po.
+Each request sets the reader's language for both (portal.messages.set_locale), so a message a
+domain service raises is shown in the language of the page. Catalog text (titles, summaries,
+department names) is never translated: it stays as the department wrote it.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from urllib.parse import urlparse
 from flask import Blueprint, Flask, g, redirect, request
 from flask_babel import Babel
 
+from . import messages
 from .authz import public
 
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -35,6 +38,13 @@ def init_app(app: Flask) -> None:
     def _view_settings() -> None:
         g.lang = select_locale()
         g.care = request.cookies.get("care") == "1"
+        g.locale_token = messages.set_locale(g.lang)
+
+    @app.teardown_request
+    def _forget_locale(_exc: BaseException | None) -> None:
+        token = g.pop("locale_token", None)
+        if token is not None:
+            messages.reset_locale(token)
 
     app.register_blueprint(bp)
 

@@ -49,10 +49,15 @@ def back(url: str) -> str:
     return url
 
 
-def done(message: str | None = None, to: str | None = None) -> Response:
+def tell(message: object, category: str = "message") -> None:
+    """Show a message on the next page, in the reader's language (a flash keeps text only)."""
+    flash(str(message), category)
+
+
+def done(message: object = None, to: str | None = None) -> Response:
     """The view's work succeeded: commit (mail queued in the transaction goes out after it),
     tell the person, and go on to `to` (default: where `back` points)."""
     db().commit()
     if message:
-        flash(message)
+        tell(message)
     return redirect(to or g.get("back") or url_for("catalog.home"))

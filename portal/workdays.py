@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import chinese_calendar
 import holidays
 
+from .messages import Message, _
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -41,7 +43,7 @@ def load_schedule(session) -> Schedule:  # noqa: ANN001
 @dataclass(frozen=True)
 class Deadline:
     date: dt.date
-    note: str  # how it was counted, shown to applicant and curator
+    note: Message  # how it was counted, shown to applicant and curator
 
 
 def is_workday(day: dt.date, schedule: Schedule = NO_SCHEDULE) -> tuple[bool, bool]:
@@ -93,9 +95,8 @@ def add_working_days(start: dt.date, days: int, schedule: Schedule = NO_SCHEDULE
         guessed |= not known
         counted += workday
     if guessed:
-        note = (f"{days} 个工作日；{day.year} 年节假日安排尚未公布，已按法定节假日（元旦、春节、清明、劳动节、端午、"
-                f"中秋、国庆）计算，调休上班日待公布后重新核定 / {days} working days; the {day.year} holiday schedule "
-                f"is not yet published: statutory holidays are counted, make-up working days once published")
+        note = _("%(days)s 个工作日；%(year)s 年节假日安排尚未公布，已按法定节假日（元旦、春节、清明、劳动节、端午、"
+                 "中秋、国庆）计算，调休上班日待公布后重新核定", days=days, year=day.year)
     else:
-        note = f"{days} 个工作日，已计入法定节假日和调休上班日 / {days} working days on the official calendar"
+        note = _("%(days)s 个工作日，已计入法定节假日和调休上班日", days=days)
     return Deadline(day, note)

@@ -66,5 +66,5 @@ def test_backup_and_restore_on_an_empty_instance_gives_the_same_portal(app, sett
 
     # A restore never mixes two portals: the target must be empty.
     again = runner.invoke(main, ["--instance", str(target), "restore", str(archive)], env=env_target)
-    assert again.exit_code != 0 and "not empty" in again.output
+    assert again.exit_code != 0 and "不是空的" in again.output
     ctx.engine.dispose()

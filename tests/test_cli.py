@@ -27,11 +27,14 @@ def test_harvest_json_report_and_exit_code(settings, tmp_path):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["counts"] == {"created": 1, "updated": 0, "unchanged": 0, "withdrawn": 0, "held": 1, "failed": 0}
-    assert report["entries"] == [
-        {"source_id": "371502-ZFJ-0001", "open_class": "unconditional", "action": "created", "reason": None},
-        {"source_id": "371502-ZFJ-0002", "open_class": "conditional", "action": "held",
-         "reason": report["entries"][1]["reason"]}]
-    assert "法律" in report["entries"][1]["reason"]
+    created, held = report["entries"]
+    assert created == {"source_id": "371502-ZFJ-0001", "open_class": "unconditional", "action": "created", "reason": None}
+    assert {k: held[k] for k in ("source_id", "open_class", "action")} == {
+        "source_id": "371502-ZFJ-0002", "open_class": "conditional", "action": "held"}
+    assert "法律" in held["reason"]
+    # each reason with its code, what was found and what fixes it
+    [why] = held["details"]
+    assert why["code"] == "no_basis" and "未填写法律依据" in why["what"] and "法律依据" in why["fix"]
 
 
 def test_exit_code_is_non_zero_only_when_the_source_cannot_be_read(settings, tmp_path):

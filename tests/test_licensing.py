@@ -81,7 +81,7 @@ def test_purpose_decides_the_route(portal_data, people):
     with portal_data.sessions() as s:
         consent = submit(s, user(s, people, "applicant"), "innovation")
         assert (consent.route, consent.status) == ("consent", "submitted")
-        assert consent.deadline > TODAY and "工作日" in consent.deadline_note
+        assert consent.deadline > TODAY and "工作日" in str(consent.deadline_words)
         tender = submit(s, user(s, people, "applicant"), "commercial")
         assert (tender.route, tender.status, tender.deadline) == ("tender", "interest", None)
         research = submit(s, user(s, people, "verified"), "research")
@@ -471,7 +471,7 @@ def test_the_bureau_enters_the_published_schedule_and_open_deadlines_are_recount
             period_from=max(submitted, clock.today()), period_until=max(submitted, clock.today()) + dt.timedelta(days=90)),
             today=submitted)
         s.commit()
-        assert application.deadline == dt.date(2027, 1, 8) and "尚未公布" in application.deadline_note
+        assert application.deadline == dt.date(2027, 1, 8) and "尚未公布" in str(application.deadline_words)
         number = application.number
     client = app.test_client()
     _, email, password = people["bureau"]
@@ -490,7 +490,7 @@ def test_the_bureau_enters_the_published_schedule_and_open_deadlines_are_recount
     with portal_data.sessions() as s:
         application = s.scalar(select(Application).where(Application.number == number))
         # 25, 28–31 Dec = 5; 1 and 4 Jan off; 5–8 Jan = 9; Sat 9 Jan (make-up) = 10
-        assert application.deadline == dt.date(2027, 1, 9) and "已按公布的 2027 年节假日安排" in application.deadline_note
+        assert application.deadline == dt.date(2027, 1, 9) and "已按公布的 2027 年节假日安排" in str(application.deadline_words)
         assert s.scalar(select(ApplicationEvent).where(ApplicationEvent.action == "deadline_recounted"))
         told = {m.to for m in s.scalars(select(OutboxMessage).where(OutboxMessage.subject.like("办理期限已重新核定%")))}
         assert {people["applicant"][1], people["curator"][1]} <= told
@@ -516,7 +516,7 @@ def test_sensitive_data_gets_fifteen_working_days_and_a_written_refusal(app, por
             datasets=[(conditional(s), None)], purpose="governance", scenario=SCENARIO, security_measures=SECURITY,
             period_from=clock.today(), period_until=clock.today() + dt.timedelta(days=90)), today=submitted)
         s.commit()
-        assert application.deadline == dt.date(2026, 11, 23) and "15 个工作日" in application.deadline_note
+        assert application.deadline == dt.date(2026, 11, 23) and "15 个工作日" in str(application.deadline_words)
         apps.refuse(s, user(s, people, "curator"), application, application.version, "涉及企业商业秘密，暂不具备提供条件")
         s.commit()
         app_id = application.id

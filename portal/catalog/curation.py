@@ -14,12 +14,14 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from harvest.classify import has_legal_basis
-from harvest.decisions import EDITABLE, PENDING_REASON, apply_edits, pending_restriction
+from harvest.decisions import EDITABLE, apply_edits, pending_hold, pending_restriction
 from harvest.gate import purge_files
+from harvest.holds import detail, held_by_gate, hold_fields
 from portal import clock
 from portal.audit import record
 from portal.authz import Action, require
 from portal.errors import DomainError
+from portal.messages import _
 from portal.models import (
     ClassificationEvent,
     Dataset,
@@ -56,17 +58,17 @@ def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, t
     """Returns 'applied' (opening up, at once) or 'pending' (a restriction for the bureau)."""
     _curator(curator, ds)
     if to_class not in OPENNESS or to_class is None:
-        raise CurationError("请选择开放类型 / choose an open class")
+        raise CurationError(_("请选择开放类型"))
     if to_class != OpenClass.UNCONDITIONAL.value and not has_legal_basis(legal_basis):
-        raise CurationError("有条件开放和不予开放须写明法律依据 / a restriction needs its legal basis")
+        raise CurationError(_("有条件开放和不予开放须写明法律依据"))
     if to_class == ds.open_class and ds.status != DatasetStatus.HELD.value:
-        raise CurationError("开放类型未改变 / the class is unchanged")
+        raise CurationError(_("开放类型未改变"))
     if pending_restriction(session, ds):
-        raise CurationError("已有待审批的限制开放申请 / a restriction is already waiting for the bureau")
+        raise CurationError(_("已有待审批的限制开放申请"))
     from harvest.pii import scan_text
 
     if found := scan_text([legal_basis or "", conditions or ""], "法律依据或开放条件"):  # shown on public pages
-        raise CurationError(f"法律依据和开放条件中不得含个人信息：{found[0].describe()} / no personal information here")
+        raise CurationError(_("法律依据和开放条件中不得含个人信息：%(found)s", found=found[0].describe()))
     before = (ds.open_class, ds.status)
     ds.class_override, ds.override_basis = to_class, legal_basis or None
     ds.override_conditions = (conditions or "").strip() or None
@@ -74,7 +76,8 @@ def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, t
     if restricting:
         session.add(RestrictionRequest(dataset_id=ds.id, requested_by_id=curator.id, from_class=ds.open_class,
                                        to_class=to_class, legal_basis=legal_basis, reason=reason or ""))
-        ds.status, ds.hold_reason = DatasetStatus.HELD.value, PENDING_REASON
+        ds.status = DatasetStatus.HELD.value
+        ds.hold_reason, ds.hold_details = hold_fields(pending_hold())
         _history(session, ds, curator, before, legal_basis, f"申请限制为{OpenClass(to_class).label_zh}：{reason}")
         record(session, "restriction_requested", actor=curator, target=f"dataset:{ds.name}", ip=ip, to=to_class)
         return "pending"
@@ -91,12 +94,13 @@ def _set_class(storage: Storage, ds: Dataset, to_class: str) -> None:
 
     ds.open_class = to_class
     if to_class == OpenClass.NOT_OPEN.value:
-        ds.status, ds.hold_reason = DatasetStatus.INTERNAL.value, None
+        ds.status, ds.hold_reason, ds.hold_details = DatasetStatus.INTERNAL.value, None, None
         purge_files(storage, ds)
         return
     tables = [t for d in ds.current_distributions for t in d.tables]
     if not tables:
-        ds.status, ds.hold_reason = DatasetStatus.HELD.value, "等待下次采集获取数据文件 / waiting for the next harvest to fetch the data"
+        ds.status = DatasetStatus.HELD.value
+        ds.hold_reason, ds.hold_details = hold_fields([detail("waiting_for_files")])
         ds.metadata_fingerprint = None  # the next harvest processes it again
         return
     ds.status, ds.hold_reason, ds.hold_details = DatasetStatus.PUBLISHED.value, None, None
@@ -110,7 +114,7 @@ def decide_restriction(session: Session, storage: Storage, bureau: User, request
                        note: str = "", ip: str | None = None) -> None:
     require(bureau, Action.DECIDE_RESTRICTION, request)
     if request.decision is not None:
-        raise CurationError("该申请已处理 / already decided")
+        raise CurationError(_("该申请已处理"))
     ds = request.dataset
     before = (ds.open_class, ds.status)
     request.decision, request.decided_by_id, request.decided_at, request.note = (
@@ -162,26 +166,26 @@ def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, 
 
     _curator(curator, ds)
     if ds.open_class == OpenClass.NOT_OPEN.value or not ds.current_distributions:
-        raise CurationError("没有可脱敏的数据文件 / no data file to mask")
+        raise CurationError(_("没有可脱敏的数据文件"))
     known = {c["column"]: c for c in masking_choices(ds)}
     masking = {}
     for column, method in methods.items():
         if column not in known:
-            raise CurationError(f"没有这一列：{column} / no such column")
+            raise CurationError(_("没有这一列：%(column)s", column=column))
         if method and method not in MASKING_METHODS:
-            raise CurationError("请选择脱敏方式 / choose a masking")
+            raise CurationError(_("请选择脱敏方式"))
         if method:
             masking[column] = {"method": method, "kind": known[column]["kind"]}
     if masking == (ds.masking or {}):
-        raise CurationError("脱敏方式未改变 / the masking is unchanged")
+        raise CurationError(_("脱敏方式未改变"))
     before = (ds.open_class, ds.status)
     ds.masking = masking or None
     try:
         Harvester(None, storage).remake(session, ds)  # a new version from the stored files, scanned again
     except _EntryFailed as exc:
-        raise CurationError(str(exc)) from exc
-    held_by_gate = ds.status == DatasetStatus.HELD.value and bool(ds.hold_details)
-    if ds.status == DatasetStatus.PUBLISHED.value or held_by_gate:
+        raise CurationError(exc.args[0]) from exc
+    if ds.status == DatasetStatus.PUBLISHED.value or (ds.status == DatasetStatus.HELD.value
+                                                      and held_by_gate(ds.hold_details)):
         held = gate.hold(ds, ds.open_class)
         if held:
             ds.status = DatasetStatus.HELD.value
@@ -200,7 +204,7 @@ def set_sensitive(session: Session, curator: User, ds: Dataset, sensitive: bool,
     privacy (Jiangsu Art. 18): requests for it get the longer term, refusals in writing."""
     _curator(curator, ds)
     if ds.sensitive == sensitive:
-        raise CurationError("未改变 / unchanged")
+        raise CurationError(_("未改变"))
     ds.sensitive = sensitive
     record(session, "sensitivity_set", actor=curator, target=f"dataset:{ds.name}", ip=ip, sensitive=sensitive)
 
@@ -220,15 +224,14 @@ def edit_metadata(session: Session, curator: User, ds: Dataset, changes: dict, i
         else:
             edits.pop(key, None)
     if edits.get("title") is not None and len(edits["title"]) > 500:
-        raise CurationError("名称过长 / the title is too long")
+        raise CurationError(_("名称过长"))
     from harvest.pii import scan_text
 
     for key in ("title", "summary", "domain", "title_en", "tags"):
         value = edits.get(key)
         found = scan_text(value if isinstance(value, list) else [value or ""], key)
         if found:
-            raise CurationError(f"公开元数据中不得含个人信息：{found[0].describe()} / public metadata must not hold "
-                                f"personal information")
+            raise CurationError(_("公开元数据中不得含个人信息：%(found)s", found=found[0].describe()))
     catalog = (ds.source_fields or {}).get("catalog", {})
     for key in ("title", "summary", "domain", "tags"):  # back to the catalog's value when an edit is cleared
         if key not in edits and key in catalog:
@@ -242,7 +245,7 @@ def edit_metadata(session: Session, curator: User, ds: Dataset, changes: dict, i
 def withdraw(session: Session, curator: User, ds: Dataset, reason: str, ip: str | None = None) -> None:
     _curator(curator, ds)
     if ds.status != DatasetStatus.PUBLISHED.value:
-        raise CurationError("只有已发布的数据可以撤回 / only a published dataset is withdrawn")
+        raise CurationError(_("只有已发布的数据可以撤回"))
     before = (ds.open_class, ds.status)
     ds.status, ds.withdrawn_at, ds.hold_reason = DatasetStatus.WITHDRAWN.value, utcnow(), reason or "部门撤回"
     _history(session, ds, curator, before, ds.legal_basis, f"部门撤回：{reason}")
@@ -254,9 +257,9 @@ def publish(session: Session, curator: User, ds: Dataset, ip: str | None = None)
     _curator(curator, ds)
     if ds.status != DatasetStatus.WITHDRAWN.value or ds.open_class not in (OpenClass.UNCONDITIONAL.value,
                                                                           OpenClass.CONDITIONAL.value):
-        raise CurationError("只有已撤回的开放数据可以重新发布 / only a withdrawn open dataset is published again")
+        raise CurationError(_("只有已撤回的开放数据可以重新发布"))
     if not ds.current_distributions:
-        raise CurationError("没有数据文件，等待采集 / no data file yet")
+        raise CurationError(_("没有数据文件，等待采集"))
     before = (ds.open_class, ds.status)
     ds.status, ds.withdrawn_at, ds.hold_reason = DatasetStatus.PUBLISHED.value, None, None
     _history(session, ds, curator, before, ds.legal_basis, "部门重新发布")
@@ -292,5 +295,5 @@ def stale(ds: Dataset, today: dt.date | None = None) -> str | None:
     published = ds.published_date or last
     newest = max(last, published)
     if (today - newest).days > days * 1.5:
-        return f"更新周期为「{ds.update_cycle}」，最近一次更新在 {newest} / not updated within its cycle"
+        return _("更新周期为「%(update_cycle)s」，最近一次更新在 %(newest)s", update_cycle=ds.update_cycle, newest=newest)
     return None

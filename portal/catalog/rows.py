@@ -29,6 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from ..messages import _
+
 ROW_CAP = 1000        # rows per call, however many are asked for
 DEFAULT_LIMIT = 100
 RANGE_OPERATORS = ("gt", "gte", "lt", "lte")
@@ -133,15 +135,15 @@ def value_for(arrow_type: pa.DataType, text: str, column: str):  # noqa: ANN201
             return pa.scalar(dt.datetime.fromisoformat(str(text).strip())).cast(arrow_type)
         return pc.cast(pa.array([str(text).strip()]), arrow_type)[0]
     except (ValueError, TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise QueryError(f"字段“{column}”的值“{text}”不是 {arrow_type} / "
-                         f"value {text!r} of column {column!r} is not a {arrow_type}") from exc
+        raise QueryError(_("字段“%(column)s”的值“%(value)s”不是 %(type)s", column=column, value=text,
+                           type=str(arrow_type))) from exc
 
 
 def _check_columns(names: list[str], visible: list[str], what: str) -> None:
     unknown = [n for n in names if n not in visible]
     if unknown:
-        raise QueryError(f"没有字段 {', '.join(unknown)}（{what}）/ no such column {', '.join(unknown)} ({what}); "
-                         f"columns: {', '.join(visible)}")
+        raise QueryError(_("没有字段 %(unknown)s（%(what)s）；可用的字段：%(columns)s", unknown=", ".join(unknown),
+                           what=what, columns=", ".join(visible)))
 
 
 
@@ -159,7 +161,7 @@ class Plan:
 
     @property
     def columns(self) -> list[str]:
-        return list(dict.fromkeys([c for c, _ in self.all_of] + [c for group in self.any_of for c, _ in group]))
+        return list(dict.fromkeys([c for c, _value in self.all_of] + [c for group in self.any_of for c, _value in group]))
 
 
 def _and(a: pc.Expression | None, b: pc.Expression) -> pc.Expression:
@@ -188,7 +190,7 @@ def plan(schema: pa.Schema, query: RowQuery, scope: Scope) -> Plan:
         t = schema.field(column).type
         for op, text in bounds.items():
             if op not in RANGE_OPERATORS:
-                raise QueryError(f"未知的比较 {op} / unknown comparison {op!r}; use one of {', '.join(RANGE_OPERATORS)}")
+                raise QueryError(_("未知的比较 %(op)s；可用：%(ops)s", op=op, ops=", ".join(RANGE_OPERATORS)))
             value = value_for(t, text, column)
             scalar = value if isinstance(value, pa.Scalar) else pa.scalar(value, t)
             ref = pc.field(column)
@@ -295,18 +297,18 @@ def query_rows(path: Path, query: RowQuery, scope: Scope) -> RowPage:
     visible = visible_columns(schema, scope)
     columns = query.fields or visible
     _check_columns(columns, visible, "fields")
-    _check_columns([c for c, _ in query.sort], visible, "sort")
+    _check_columns([c for c, _descending in query.sort], visible, "sort")
     if not 0 < query.limit <= ROW_CAP:
-        raise QueryError(f"limit 须在 1 到 {ROW_CAP} 之间 / limit must be 1 to {ROW_CAP}")
+        raise QueryError(_("limit 须在 1 到 %(row_cap)s 之间", row_cap=ROW_CAP))
     if query.offset < 0:
-        raise QueryError("offset 不能为负 / offset must not be negative")
+        raise QueryError(_("offset 不能为负"))
     p = plan(schema, query, scope)
     out_schema = pa.schema([schema.field(c) for c in columns])
     if p.nothing:
         return RowPage(out_schema, out_schema.empty_table(), False, 0 if query.count else None)
     wanted = query.offset + query.limit + 1  # one more tells whether another page follows
     row_groups = _row_groups(source, p)
-    read = list(dict.fromkeys(columns + [c for c, _ in query.sort]))
+    read = list(dict.fromkeys(columns + [c for c, _descending in query.sort]))
     parts, seen = [], 0
     everything = bool(query.sort) or query.count
     for part in _in_order(row_groups, lambda rg: _matching_rows(source, rg, p, read)):

@@ -86,7 +86,7 @@ class Dataset(Base):
     status: Mapped[str] = mapped_column(String(20), default=DatasetStatus.HELD.value)
     hold_reason: Mapped[str | None] = mapped_column(Text)
     # What holds it, for the department: [{"code", "file", "sheet", "column", "kind", "count",
-    # "rows", "examples"}] (harvest.gate.explain turns each into words and a fix).
+    # "rows", "examples"}] (harvest.holds.explain turns each code into words and a fix).
     hold_details: Mapped[list | None] = mapped_column()
     # The department's masking (脱敏) per column: {column: {"method": "partial"|"drop", "kind"}};
     # every version made from now on is masked so before it is scanned.

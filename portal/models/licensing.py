@@ -93,6 +93,13 @@ class Application(Base):
         return STATUS_LABELS[self.status]
 
     @property
+    def deadline_words(self) -> object:
+        """How the deadline was counted, in the reader's language."""
+        from portal.messages import from_stored
+
+        return from_stored(self.deadline_note)
+
+    @property
     def purpose_label(self) -> str:
         return PURPOSE_LABELS[self.purpose]
 

@@ -12,7 +12,8 @@ from ..accounts import AccountError, Registration
 from ..authz import Action, public, requires
 from ..forms import EmailForm, LoginForm, NewPasswordForm, RegisterForm, TokenForm
 from ..limits import limiter
-from ..web import db
+from ..messages import _
+from ..web import db, tell
 
 bp = Blueprint("accounts", __name__)
 
@@ -49,7 +50,7 @@ def register():
             _send_verification(user)
             s.commit()
             form.consume()
-            flash("注册成功。验证邮件已发送，请打开邮件中的链接完成验证。/ Registered: open the link in the email we sent.")
+            tell(_("注册成功。验证邮件已发送，请打开邮件中的链接完成验证。"))
             return redirect(url_for("accounts.login"))
     return render_template("accounts/register.html", form=form)
 
@@ -65,7 +66,7 @@ def verify(token: str):
         flash(str(exc), "error")
         return redirect(url_for("accounts.resend"))
     s.commit()
-    flash("邮箱已验证，请登录。/ Email verified: please log in.")
+    tell(_("邮箱已验证，请登录。"))
     return redirect(url_for("accounts.login"))
 
 
@@ -81,7 +82,7 @@ def resend():
             _send_verification(user)
             s.commit()
         form.consume()
-        flash("如该邮箱已注册且未验证，验证邮件已重新发送。/ If the address is registered and unverified, a new link was sent.")
+        tell(_("如该邮箱已注册且未验证，验证邮件已重新发送。"))
         return redirect(url_for("accounts.login"))
     return render_template("accounts/email_form.html", form=form, title="重新发送验证邮件")
 
@@ -116,7 +117,7 @@ def _safe_next(target: str | None) -> str | None:
 @public
 def logout():
     logout_user()
-    flash("已退出登录。/ Logged out.")
+    tell(_("已退出登录。"))
     return redirect(url_for("catalog.home"))
 
 
@@ -134,7 +135,7 @@ def reset_request():
             s.commit()
         form.consume()
         # The same answer whether or not the address is registered: no one learns who has an account.
-        flash("如该邮箱已注册，重设密码的链接已发送。/ If the address is registered, a reset link was sent.")
+        tell(_("如该邮箱已注册，重设密码的链接已发送。"))
         return redirect(url_for("accounts.login"))
     return render_template("accounts/email_form.html", form=form, title="找回密码")
 
@@ -155,7 +156,7 @@ def reset(token: str):
             s.commit()
             form.consume()
             logout_user()
-            flash("密码已重设，请用新密码登录。/ Password changed: log in with the new one.")
+            tell(_("密码已重设，请用新密码登录。"))
             return redirect(url_for("accounts.login"))
     return render_template("accounts/reset.html", form=form)
 
@@ -207,7 +208,7 @@ def revoke_token(token_id: int):
     except LookupError:
         abort(404)
     s.commit()
-    flash("令牌已撤销，立即失效。/ Token revoked: it stopped working now.")
+    tell(_("令牌已撤销，立即失效。"))
     return redirect(url_for("accounts.account"))
 
 
@@ -216,7 +217,7 @@ def revoke_token(token_id: int):
 def me():
     """Who the token (or session) belongs to: lets scripts check their token."""
     if not current_user.is_authenticated:
-        return {"success": False, "error": {"message": "需要登录或 API 令牌 / log in or send an API token"}}, 401
+        return {"success": False, "error": {"message": _("需要登录或 API 令牌")}}, 401
     u = current_user
     return {"success": True, "result": {
         "id": u.id, "email": u.email, "name": u.name, "kind": u.kind, "bureau": u.is_bureau,

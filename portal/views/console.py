@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from harvest import gate
+from harvest import holds
 from licenses import applications as apps
 
 from .. import clock
@@ -27,25 +27,20 @@ from ..forms import (
     masking_form,
     masking_methods,
 )
-from ..i18n import select_locale
+from ..messages import _
 from ..models import DataRequest, Dataset, Distribution, ErrorReport, RestrictionRequest
 from ..search.sync import sync
 from ..web import back, db, done, portal
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-FIXES = [("法律", "在控制台重新分类并写明法律依据，或在目录中补充法律依据后重新导出"),
-         ("开放类型", "在控制台选择开放类型，或在目录中填写「无条件开放 / 有条件开放 / 不予开放」"),
-         ("个人信息", "删除或脱敏个人信息后更新数据文件，或改为有条件开放"),
-         ("数据文件", "检查目录中的数据文件路径或链接，并确认文件可以打开"),
-         ("无法", "检查数据文件（编码、格式、是否损坏）后更新"),
-         ("损坏", "重新导出电子表格后更新"),
-         ("审批", "等待大数据局审批"),
-         ("采集", "下次采集时自动获取")]
-
-
-def fix_for(reason: str | None) -> str:
-    return next((fix for key, fix in FIXES if reason and key in reason), "")
+def hold_words(ds: Dataset) -> tuple[str, str]:
+    """Why a dataset is held and what fixes it, in the reader's language (harvest/holds.py);
+    a hold recorded before holds had codes shows its stored words."""
+    if not ds.hold_details:
+        return ds.hold_reason or "", ""
+    fixes = dict.fromkeys(str(fix) for _what, fix in map(holds.explain, ds.hold_details) if fix)
+    return holds.summary_words(ds.hold_details), "；".join(fixes)
 
 
 def _department_id() -> int:
@@ -83,14 +78,14 @@ def home():
     queue = [a for a in apps.queue(s, department_id) if a.status in ("submitted", "info_requested")]
     overdue = {d.id: due for d in held if (due := curation.overdue_fix(d))}
     return render_template("console/home.html", datasets=datasets, counts=counts, held=held, stale=stale, overdue=overdue,
-                           pending=pending, queue=queue, fix_for=fix_for, department=current_user.curator_department)
+                           pending=pending, queue=queue, hold_words=hold_words, department=current_user.curator_department)
 
 
 @bp.get("/datasets/<name>")
 @requires(Action.CURATE)
 def dataset(name: str):
     ds = _dataset(name)
-    details = [gate.explain(d, select_locale()) for d in ds.hold_details or []]
+    details = [holds.explain(d) for d in ds.hold_details or []]
     masking = curation.masking_choices(ds)
     edits = ds.edits or {}
     forms = {"masking": masking_form(masking, formdata=None), "withdraw": WithdrawForm(formdata=None),
@@ -101,7 +96,7 @@ def dataset(name: str):
              "edit": EditForm(formdata=None, **{k: edits.get(k, "") for k in ("title", "summary", "domain", "title_en")},
                               tags=", ".join(edits.get("tags", [])))}
     return render_template("console/dataset.html", ds=ds, forms=forms,
-                           fix=None if details else fix_for(ds.hold_reason), details=details,
+                           fix=None, details=details,
                            masking=masking, pending=curation.pending_restriction(db(), ds),
                            catalog=(ds.source_fields or {}).get("catalog", {}), stale=curation.stale(ds))
 
@@ -115,8 +110,8 @@ def masking(name: str):
     methods.update({k.removeprefix("mask:"): v for k, v in request.form.items()  # a column not offered: refused by name
                     if k.startswith("mask:") and k.removeprefix("mask:") not in methods})
     status = curation.set_masking(db(), portal().storage, current_user, ds, methods, ip=request.remote_addr)
-    return _changed(ds, "已按脱敏方式生成新版本并重新检查。/ Masked version made and checked." if status != "held"
-                    else "已生成脱敏版本，但仍有待处理的问题。/ Masked, but problems remain.")
+    return _changed(ds, _("已按脱敏方式生成新版本并重新检查。") if status != "held"
+                    else _("已生成脱敏版本，但仍有待处理的问题。"))
 
 
 @bp.post("/datasets/<name>/reclassify")
@@ -127,8 +122,8 @@ def reclassify(name: str):
     result = curation.reclassify(db(), portal().storage, current_user, ds, form.open_class.data,
                                  form.legal_basis.data or "", form.reason.data or "", ip=request.remote_addr,
                                  conditions=form.open_conditions.data or "")
-    return _changed(ds, "已生效。/ Applied." if result == "applied" else
-                    "限制开放需大数据局批准，期间暂停公开。/ Restriction sent to the bureau; hidden meanwhile.")
+    return _changed(ds, _("已生效。") if result == "applied" else
+                    _("限制开放需大数据局批准，期间暂停公开。"))
 
 
 @bp.post("/datasets/<name>/sensitive")
@@ -136,7 +131,7 @@ def reclassify(name: str):
 def sensitive(name: str):
     ds = _dataset(name)
     curation.set_sensitive(db(), current_user, ds, checked(SensitiveForm()).sensitive.data, ip=request.remote_addr)
-    return _changed(ds, "已保存。/ Saved.")
+    return _changed(ds, _("已保存。"))
 
 
 @bp.post("/datasets/<name>/edit")
@@ -144,7 +139,7 @@ def sensitive(name: str):
 def edit(name: str):
     ds = _dataset(name)
     curation.edit_metadata(db(), current_user, ds, checked(EditForm()).changes(), ip=request.remote_addr)
-    return _changed(ds, "已保存部门修改。/ Edits saved.")
+    return _changed(ds, _("已保存部门修改。"))
 
 
 @bp.post("/datasets/<name>/withdraw")
@@ -152,7 +147,7 @@ def edit(name: str):
 def withdraw(name: str):
     ds = _dataset(name)
     curation.withdraw(db(), current_user, ds, checked(WithdrawForm()).reason.data or "", ip=request.remote_addr)
-    return _changed(ds, "已撤回。/ Withdrawn.")
+    return _changed(ds, _("已撤回。"))
 
 
 @bp.post("/datasets/<name>/publish")
@@ -160,7 +155,7 @@ def withdraw(name: str):
 def publish(name: str):
     ds = _dataset(name)
     curation.publish(db(), current_user, ds, ip=request.remote_addr)
-    return _changed(ds, "已发布。/ Published.")
+    return _changed(ds, _("已发布。"))
 
 
 # ---------------------------------------------------------------------- the department's queues
@@ -179,7 +174,7 @@ def answer_error(report_id: int):
     report = db().get(ErrorReport, report_id) or abort(404)
     back(url_for("console.feedback"))
     feedback_service.answer_error(db(), current_user, report, checked(AnswerForm()).answer.data or "")
-    return done("已公开答复。/ Answered publicly.")
+    return done(_("已公开答复。"))
 
 
 @bp.get("/feedback")

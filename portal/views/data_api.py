@@ -22,6 +22,7 @@ from flask_login import current_user
 
 from licenses.grants import grant_for_api, log_api_rows
 from portal import clock
+from portal.messages import Message, _
 
 from .. import catalog
 from ..authz import public
@@ -36,14 +37,14 @@ COMPARISONS = ("eq", *rows.RANGE_OPERATORS)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, **headers: str):
+    def __init__(self, status: int, message: Message | str, **headers: str):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers
 
 
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):  # noqa: ANN202
-    return _json({"error": {"status": exc.status, "message": exc.message}}, exc.status, exc.headers)
+    return _json({"error": {"status": exc.status, "message": str(exc.message)}}, exc.status, exc.headers)
 
 
 @bp.after_request
@@ -73,8 +74,8 @@ def parse_query(args) -> rows.RowQuery:  # noqa: ANN001
         if not bracket:
             continue
         if op not in COMPARISONS or not rest.endswith("]") or not rest[:-1]:
-            raise rows.QueryError(f"无法识别的参数 {key} / unknown parameter {key!r}: "
-                                  "write eq[column], gt[column], gte[column], lt[column] or lte[column]")
+            raise rows.QueryError(_("无法识别的参数 %(key)s：请写 eq[列名]、gt[列名]、gte[列名]、lt[列名] 或 lte[列名]",
+                                    key=key))
         column = rest[:-1]
         if op == "eq":
             query.equals.setdefault(column, []).extend(args.getlist(key))
@@ -90,7 +91,7 @@ def parse_query(args) -> rows.RowQuery:  # noqa: ANN001
         query.limit = int(args.get("limit", rows.DEFAULT_LIMIT))
         query.offset = int(args.get("offset", 0))
     except ValueError as exc:
-        raise rows.QueryError("limit 和 offset 须为整数 / limit and offset must be integers") from exc
+        raise rows.QueryError(_("limit 和 offset 须为整数")) from exc
     query.count = args.get("count", "").lower() in ("1", "true", "yes")
     return query
 
@@ -100,7 +101,7 @@ def _table(ds, table_id: str | None) -> DataTable:  # noqa: ANN001
     if table_id not in (None, ""):
         tables = [t for t in tables if str(t.id) == table_id]
     if not tables:
-        raise ApiError(404, "没有该数据表 / no such table")
+        raise ApiError(404, _("没有该数据表"))
     return tables[0]
 
 
@@ -110,12 +111,12 @@ def _scope(ds):  # noqa: ANN001, ANN202
         return rows.Scope(), None, None
     apply_url = url_for("catalog.dataset", name=ds.name, _external=True) + "#apply"
     if not current_user.is_authenticated:
-        raise ApiError(401, f"有条件开放数据须凭授权访问，请使用 API 令牌 / conditional data needs a grant: "
-                            f"send an API token (Authorization: Bearer ...); apply at {apply_url}",
+        raise ApiError(401, _("有条件开放数据须凭授权访问，请使用 API 令牌（Authorization: Bearer …）；申请：%(url)s",
+                              url=apply_url),
                        **{"WWW-Authenticate": 'Bearer realm="portal"'})
     found = grant_for_api(db(), current_user, ds.id)
     if found is None:
-        raise ApiError(403, f"您没有该数据集的有效授权 / you hold no grant in force for this dataset; apply at {apply_url}")
+        raise ApiError(403, _("您没有该数据集的有效授权；申请：%(url)s", url=apply_url))
     grant, item = found
     return rows.Scope(fields=item.fields_approved, row_filter=item.row_filter), grant, item
 
@@ -144,12 +145,12 @@ def table_rows(name: str):
     s = db()
     ds = catalog.get_public_dataset(s, name)
     if ds is None:
-        raise ApiError(404, "未找到该数据集 / dataset not found")
+        raise ApiError(404, _("未找到该数据集"))
     table = _table(ds, request.args.get("table"))
     scope, grant, _item = _scope(ds)
     fmt = request.args.get("format", "json").lower()
     if fmt not in ("json", "csv"):
-        raise ApiError(400, "format 须为 json 或 csv / format must be json or csv")
+        raise ApiError(400, _("format 须为 json 或 csv"))
     try:
         query = parse_query(request.args)
         page = rows.query_rows(portal().storage.local_path(table.parquet_path), query, scope)
@@ -203,8 +204,8 @@ def table_fields(name: str):
     s = db()
     ds = catalog.get_public_dataset(s, name)
     if ds is None:
-        raise ApiError(404, "未找到该数据集 / dataset not found")
-    scope, grant, _ = _scope(ds)
+        raise ApiError(404, _("未找到该数据集"))
+    scope, grant, _item = _scope(ds)
     tables = []
     for t in ds.served_tables:
         visible = [c for c in t.schema if scope.fields is None or c["name"] in scope.fields]

@@ -20,6 +20,7 @@ from werkzeug.exceptions import Forbidden, HTTPException, NotFound, ServiceUnava
 
 from ..authz import NotAllowed
 from ..errors import DomainError
+from ..messages import _
 from ..web import portal
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def init_app(app: Flask) -> None:
         if not request.path.startswith("/api/"):
             return exc
         body = {"success": False, "error": {"__type": exc.name, "status": exc.code,
-                                            "message": exc.description or exc.name}}
+                                            "message": str(exc.description or exc.name)}}
         kept = {k: v for k, v in exc.get_response().headers.items() if k in ("Allow", "WWW-Authenticate", "Retry-After")}
         return jsonify(body), exc.code, kept
 
@@ -74,7 +75,7 @@ def init_app(app: Flask) -> None:
         filename = str(exc.filename or exc)
         log.error("data file missing: %s (%s)", filename, request.path)
         _tell_the_bureau_a_file_is_missing(filename, request.path)
-        return _http_error(ServiceUnavailable("数据文件暂时不可用，请稍后再试 / the data file is temporarily unavailable"))
+        return _http_error(ServiceUnavailable(_("数据文件暂时不可用，请稍后再试")))
 
 
 def _tell_the_bureau_a_file_is_missing(filename: str, path: str) -> None:

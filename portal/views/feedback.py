@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from portal import catalog
 from portal import feedback as svc
+from portal.messages import _
 
 from ..authz import Action, public, requires
 from ..forms import AnswerForm, DataRequestForm, ErrorReportForm, RatingForm, RouteForm, ShowcaseForm, checked
@@ -29,7 +30,7 @@ def _public_dataset(name: str) -> Dataset:
 def report_error(name: str):
     ds = _public_dataset(name)
     svc.report_error(db(), current_user, ds, checked(ErrorReportForm()).text.data or "")
-    return done("已提交，提供部门核实后公开答复。/ Sent: the provider will check and answer publicly.")
+    return done(_("已提交，提供部门核实后公开答复。"))
 
 
 @bp.post("/dataset/<name>/rating")
@@ -38,7 +39,7 @@ def rate(name: str):
     ds = _public_dataset(name)
     form = checked(RatingForm())
     svc.rate(db(), current_user, ds, form.stars.data or 0, form.comment.data or "")
-    return done("感谢评价。/ Thank you.")
+    return done(_("感谢评价。"))
 
 
 @bp.route("/requests", methods=["GET", "POST"])
@@ -51,7 +52,7 @@ def requests_page():
         back(url_for("feedback.requests_page"))
         form = checked(DataRequestForm())
         svc.ask_for_data(s, current_user, form.title.data or "", form.description.data or "")
-        return done("需求已提交，大数据局将转交相关部门。/ Request sent.")
+        return done(_("需求已提交，大数据局将转交相关部门。"))
     rows = s.scalars(select(DataRequest).order_by(DataRequest.id.desc()).limit(200)).all()
     departments = s.scalars(select(Department).order_by(Department.name)).all() if \
         current_user.is_authenticated and current_user.is_bureau else []
@@ -68,7 +69,7 @@ def route(request_id: int):
     department = s.scalar(select(Department).where(Department.code == code)) or abort(400)
     back(url_for("feedback.requests_page"))
     svc.route_request(s, current_user, row, department)
-    return done("已转交。/ Routed.")
+    return done(_("已转交。"))
 
 
 @bp.post("/requests/<int:request_id>/answer")
@@ -77,7 +78,7 @@ def answer_request(request_id: int):
     row = db().get(DataRequest, request_id) or abort(404)
     back(url_for("console.feedback"))
     svc.answer_request(db(), current_user, row, checked(AnswerForm()).answer.data or "")
-    return done("已公开答复。/ Answered publicly.")
+    return done(_("已公开答复。"))
 
 
 @bp.route("/showcase", methods=["GET", "POST"])
@@ -91,7 +92,7 @@ def showcase():
         form = checked(ShowcaseForm())
         svc.add_showcase(s, current_user, form.title.data or "", form.description.data or "", form.url.data or "",
                          form.attribution.data or "", form.dataset_names(), form.licence_number.data or "")
-        return done("已发布到成果展示。/ Added to the showcase.")
+        return done(_("已发布到成果展示。"))
     items = s.scalars(select(ShowcaseItem).where(ShowcaseItem.hidden.is_(False)).order_by(ShowcaseItem.id.desc())).all()
     checks = {i.id: svc.licence_check(s, i) for i in items}
     return render_template("feedback/showcase.html", items=items, checks=checks, form=ShowcaseForm(formdata=None))

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import shutil
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ from licenses import applications as apps
 from licenses import grants, notify
 from licenses.errors import LicenceError, LinkRefused
 from portal import catalog, clock
+from portal.messages import _
 
 from ..authz import Action, can, public, require, requires
 from ..forms import (
@@ -29,7 +30,7 @@ from ..forms import (
     with_ids,
 )
 from ..models import Application, Grant, OpenClass, Purpose
-from ..web import back, db, done, portal
+from ..web import back, db, done, portal, tell
 
 bp = Blueprint("licensing", __name__)
 
@@ -78,7 +79,7 @@ def apply():
             for app in made:
                 _notify(app, "interest" if app.route == "tender" else "submitted")
             s.commit()
-            flash(f"已提交 {len(made)} 份申请。/ Submitted.")
+            tell(_("已提交 %(len)s 份申请。", len=len(made)))
             return redirect(url_for("licensing.mine"))
     return render_template("licensing/apply.html", datasets=datasets, purposes=list(Purpose), error=error, today=clock.today(),
                            until=clock.today() + dt.timedelta(days=365)), (400 if error else 200)
@@ -183,7 +184,7 @@ def decide(app_id: int):
         if column and values.strip():
             filters[item.id] = {column: [v.strip() for v in values.replace("，", ",").split(",") if v.strip()]}
     if form.valid_from.data is None or form.valid_until.data is None:
-        raise LicenceError("日期格式不正确 / invalid date")
+        raise LicenceError(_("日期格式不正确"))
     apps.approve(db(), current_user, app, _version(form), fields=fields, row_filters=filters,
                  valid_from=form.valid_from.data, valid_until=form.valid_until.data,
                  note=form.note.data or None, ip=request.remote_addr)
@@ -196,7 +197,7 @@ def accept(app_id: int):
     app = _application(app_id)
     form = checked(AcceptForm())
     if not form.agree.data:
-        raise LicenceError("请勾选“我已阅读并同意协议全部条款” / tick the box to accept")
+        raise LicenceError(_("请勾选“我已阅读并同意协议全部条款”"))
     grants.accept(db(), current_user, app, _version(form), form.agreement_sha256.data or "", _site(), ip=request.remote_addr)
     _notify(app, "accept")
     return done(to=url_for("licensing.my_grants"))
@@ -239,7 +240,7 @@ def report(grant_id: int):
     back(url_for("licensing.my_grants"))
     form = checked(UsageReportForm())
     grants.report_usage(db(), current_user, grant, form.what.data or "", form.where.data or "", ip=request.remote_addr)
-    return done("已提交开发利用情况报告。/ Usage report filed.")
+    return done(_("已提交开发利用情况报告。"))
 
 
 @bp.post("/grants/<int:grant_id>/revoke")
@@ -248,7 +249,7 @@ def revoke(grant_id: int):
     grant = db().get(Grant, grant_id) or abort(404)
     grants.revoke(db(), current_user, grant, checked(RevokeForm()).reason.data or "", ip=request.remote_addr)
     _notify(grant.application, "revoked")
-    return done("授权已撤销，立即失效。/ Grant revoked.", to=url_for("licensing.licence", number=grant.licence_number))
+    return done(_("授权已撤销，立即失效。"), to=url_for("licensing.licence", number=grant.licence_number))
 
 
 @bp.get("/licences/<number>")

@@ -10,6 +10,7 @@ from licenses import notify
 from licenses import tenders as svc
 from licenses.errors import LicenceError, Sealed
 from portal import clock
+from portal.messages import _
 
 from ..authz import Action, public, require, requires
 from ..forms import (
@@ -73,7 +74,7 @@ def show(number: str):
 def ask(number: str):
     tender = _tender(number)
     svc.ask(db(), current_user, tender, checked(QuestionForm()).question.data or "")
-    return done("问题已提交，答复将对所有投标人公开。/ Question sent; the answer is public.")
+    return done(_("问题已提交，答复将对所有投标人公开。"))
 
 
 @bp.post("/tenders/<number>/questions/<int:question_id>/answer")
@@ -95,7 +96,7 @@ def bid(number: str):
     content = {k: form[k].data or "" for k in svc.BID_FIELDS}
     made = svc.submit_bid(db(), _secret(), current_user, tender, content, ip=request.remote_addr)
     notify.bid_receipt(db(), current_user, tender, made)
-    return done(f"投标已密封提交。回执：{made.receipt} / Bid sealed. Receipt: {made.receipt}")
+    return done(_("投标已密封提交。回执：%(receipt)s", receipt=made.receipt))
 
 
 @bp.post("/tenders/<number>/bid/withdraw")
@@ -103,7 +104,7 @@ def bid(number: str):
 def withdraw(number: str):
     tender = _tender(number)
     svc.withdraw_bid(db(), current_user, tender, ip=request.remote_addr)
-    return done("投标已撤回。/ Bid withdrawn.")
+    return done(_("投标已撤回。"))
 
 
 @bp.post("/tenders/<number>/close")
@@ -146,7 +147,7 @@ def declare(number: str):
     tender = _tender(number)
     back(url_for("tenders.evaluate", number=number))
     if not checked(DeclareForm()).no_conflict.data:
-        raise LicenceError("请确认与投标人无利害关系 / confirm you have no conflict of interest")
+        raise LicenceError(_("请确认与投标人无利害关系"))
     svc.declare(db(), current_user, tender, ip=request.remote_addr)
     return done()
 
@@ -160,7 +161,7 @@ def score(number: str, bid_id: int):
     form = checked(score_form(tender.criteria))
     scores = {c["key"]: form[c["key"]].data for c in tender.criteria}
     svc.score(db(), current_user, tender, bid_row, scores, ip=request.remote_addr)
-    return done("评分已保存。/ Scores saved.")
+    return done(_("评分已保存。"))
 
 
 @bp.post("/tenders/<number>/award")
@@ -178,7 +179,7 @@ def award(number: str):
 def object_to(number: str):
     tender = _tender(number)
     svc.object_to(db(), current_user, tender, checked(ObjectionForm()).text.data or "")
-    return done("异议已提交，大数据局将答复。/ Objection filed.")
+    return done(_("异议已提交，大数据局将答复。"))
 
 
 @bp.post("/tenders/<number>/objections/<int:objection_id>/answer")

@@ -6,12 +6,12 @@ from flask import abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from harvest.gate import explain
+from harvest.holds import explain
 
 from ...catalog import curation
 from ...catalog.duplicates import likely_duplicates
 from ...forms import RestrictionDecisionForm, checked
-from ...i18n import select_locale
+from ...messages import _
 from ...models import HarvestJob, RestrictionRequest
 from ...search.sync import sync
 from ...web import back, db, done, portal
@@ -23,8 +23,7 @@ def harvest_jobs():
     s = db()
     jobs = s.scalars(select(HarvestJob).order_by(HarvestJob.id.desc()).limit(100)).all()
     job = s.get(HarvestJob, request.args.get("job", type=int)) if request.args.get("job") else None
-    lang = select_locale()
-    return render_template("admin/harvest.html", jobs=jobs, job=job, explain=lambda d: explain(d, lang))
+    return render_template("admin/harvest.html", jobs=jobs, job=job, explain=explain)
 
 
 @bp.get("/duplicates")
@@ -47,6 +46,6 @@ def decide_restriction(request_id: int):
     form = checked(RestrictionDecisionForm())
     curation.decide_restriction(s, portal().storage, current_user, row, form.decision.data == "approve",
                                 form.note.data or "", ip=request.remote_addr)
-    response = done("已处理。/ Decided.")
+    response = done(_("已处理。"))
     sync(portal().sessions, portal().search)
     return response

@@ -7,6 +7,7 @@ from licenses import applications as apps
 from licenses import grants
 
 from ... import charts, exports, stats
+from ...messages import _, known
 from ...web import db
 from . import bp
 
@@ -20,10 +21,11 @@ def dashboard():
     opened = sum(series["无条件开放"]) + sum(series["有条件开放"])
     days = stats.decision_days(s)
     downloads = stats.downloads_per_day(s)
+    legend = {str(known(name)): values for name, values in series.items()}  # the class names, in the reader's words
     return render_template(
-        "admin/dashboard.html", class_chart=charts.stacked_bars("各部门数据条目（按开放类型）", labels, series),
-        labels=labels, series=series, opening_rate=opened / total, downloads=downloads,
-        downloads_chart=charts.line("近 30 天下载量（含授权下载）", downloads), routes=stats.applications_by_route(s),
+        "admin/dashboard.html", class_chart=charts.stacked_bars(str(_("各部门数据条目（按开放类型）")), labels, legend),
+        labels=labels, series=legend, opening_rate=opened / total, downloads=downloads,
+        downloads_chart=charts.line(str(_("近 30 天下载量（含授权下载）")), downloads), routes=stats.applications_by_route(s),
         median=stats.percentile(days, 50), p90=stats.percentile(days, 90), decided=len(days),
         overdue=apps.overdue(s), tenders=stats.tenders_by_status(s),
         evaluation=stats.evaluation(s, period=period[:2]), period=period, period_arg=request.args.get("period", ""),

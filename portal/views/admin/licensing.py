@@ -15,6 +15,7 @@ from licenses.errors import LicenceError
 
 from ... import clock
 from ...forms import CalendarForm, checked
+from ...messages import _
 from ...models import CalendarDay, Grant, LicensedDownload
 from ...web import back, db, done
 from . import bp
@@ -73,11 +74,9 @@ def calendar():
         try:
             found = {"holidays": calendar_dates(form.holidays.data or ""), "workdays": calendar_dates(form.workdays.data or "")}
         except ValueError:
-            raise LicenceError("请填写年份（2000–2100）和日期（如 2027-01-01 或 2027-10-01至2027-10-07） / enter the "
-                               "year and the dates") from None
+            raise LicenceError(_("请填写年份（2000–2100）和日期（如 2027-01-01 或 2027-10-01至2027-10-07）")) from None
         moved = enter_schedule(s, current_user, year, found["holidays"], found["workdays"], ip=request.remote_addr)
-        return done(f"已录入 {year} 年节假日安排，重新核定办理期限 {len(moved)} 件。/ Schedule entered; "
-                    f"{len(moved)} deadlines recounted.")
+        return done(_("已录入 %(year)s 年节假日安排，重新核定办理期限 %(len)s 件。", year=year, len=len(moved)))
     days = s.scalars(select(CalendarDay).order_by(CalendarDay.day)).all()
     years: dict[int, dict[str, list]] = {}
     for d in days:

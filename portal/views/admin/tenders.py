@@ -10,6 +10,7 @@ from licenses.errors import LicenceError
 
 from ... import catalog, clock
 from ...forms import TenderForm
+from ...messages import _
 from ...models import Application
 from ...web import db, done
 from . import bp
@@ -36,6 +37,6 @@ def new_tender():
             for application in interests:
                 if {i.dataset_id for i in application.items} & {d.id for d in datasets}:
                     svc.link_interest(s, tender, application, site_url=request.host_url)
-            return done("招标公告已发布。/ Tender announced.", to=url_for("tenders.show", number=tender.number))
+            return done(_("招标公告已发布。"), to=url_for("tenders.show", number=tender.number))
     status = 400 if request.method == "POST" else 200  # the form again, every field in error named at once
     return render_template("admin/new_tender.html", interests=interests, form=form), status

@@ -7,6 +7,7 @@ from sqlalchemy import or_, select
 
 from ... import accounts
 from ...forms import CuratorForm
+from ...messages import _
 from ...models import Department, User
 from ...web import back, db, done
 from . import bp
@@ -26,7 +27,7 @@ def users():
         query = query.where(User.kind == "company", User.company_verified_at.is_(None))
     departments = s.scalars(select(Department).order_by(Department.name)).all()
     form = CuratorForm()
-    form.department.choices = [("", "（无）")] + [(d.code, d.name) for d in departments]
+    form.department.choices = [("", _("（无）"))] + [(d.code, d.name) for d in departments]
     return render_template("admin/users.html", users=s.scalars(query.limit(200)).all(), form=form, q=q)
 
 
@@ -38,13 +39,13 @@ def _target(user_id: int) -> User:
 @bp.post("/users/<int:user_id>/verify-researcher")
 def verify_researcher(user_id: int):
     accounts.verify_researcher(db(), current_user, _target(user_id), ip=request.remote_addr)
-    return done("已认证科研人员所在机构。/ Researcher verified.")
+    return done(_("已认证科研人员所在机构。"))
 
 
 @bp.post("/users/<int:user_id>/verify-company")
 def verify_company(user_id: int):
     accounts.verify_company(db(), current_user, _target(user_id), ip=request.remote_addr)
-    return done("已认证企业。/ Company verified.")
+    return done(_("已认证企业。"))
 
 
 @bp.post("/users/<int:user_id>/curator")
@@ -57,7 +58,7 @@ def appoint_curator(user_id: int):
     if form.department.data:
         department = s.scalar(select(Department).where(Department.code == form.department.data)) or abort(400)
     accounts.appoint_curator(s, current_user, _target(user_id), department, ip=request.remote_addr)
-    return done("已更新管理员任命。/ Curator appointment saved.")
+    return done(_("已更新管理员任命。"))
 
 
 @bp.post("/users/<int:user_id>/bureau/<any(grant, revoke):state>")
