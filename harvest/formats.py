@@ -42,6 +42,15 @@ def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
     from openpyxl.cell import WriteOnlyCell
 
     wb = Workbook(write_only=True)
+    # The first sheet states the source (Art. 25), so it is the first thing a person sees in the
+    # tab bar and on printing; the data follows on its own sheet, header in row 1.
+    source = wb.create_sheet("数据来源")
+    for line in (["数据来源 Source", meta["attribution"]], ["数据集 Dataset", f"{meta['dataset']}（{meta['dataset_name']}）"],
+                 ["提供部门 Provider", meta["source_department"]], ["数据版本 Version", meta["version_date"]],
+                 ["发布平台 Publisher", meta["publisher"]],
+                 ["说明 Note", "利用本数据形成的数据产品须注明数据来源和获取日期（《东昌府区政务数据资源管理暂行办法》第二十五条）。"
+                               " Products made with this data state its source and the date it was obtained."]):
+        source.append([_text(source, v, WriteOnlyCell) for v in line])
     ws = wb.create_sheet("数据")
     ws.append([_text(ws, n, WriteOnlyCell) for n in pf.schema_arrow.names])
     for batch in pf.iter_batches(batch_size=10_000):

@@ -5,6 +5,7 @@ accepted with (models.Agreement), so changing this file never changes a signed a
 """
 from __future__ import annotations
 
+from portal.messages import bilingual
 from portal.models import Application
 
 TEMPLATE_VERSION = "2026-11-v2"  # v2: consent terms forbid commercial exploitation
@@ -43,7 +44,7 @@ def render_agreement(app: Application, site_url: str) -> str:
         "一、数据范围 / Datasets and fields",
         *items,
         "",
-        f"二、用途 / Purpose: {app.purpose_label} — {app.scenario}",
+        f"二、用途 / Purpose: {bilingual(app.purpose_label, ' / ')} — {app.scenario}",
         f"    {zh_terms}",
         f"    {en_terms}",
         f"三、期限 / Term: {app.approved_from.isoformat()} 至 / to {app.approved_until.isoformat()}",

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit import record
 from portal.authz import Action, require
-from portal.messages import _, known, stored
+from portal.messages import _, stored
 from portal.models import (
     Application,
     ApplicationEvent,
@@ -155,7 +155,7 @@ def _move(session: Session, app: Application, actor: User, action: str, allowed:
     """Compare-and-set: applies only if the application is still in an allowed state at the
     version the actor saw."""
     if app.status not in {s.value for s in allowed}:
-        raise LicenceError(_("当前状态「%(status)s」下不能%(action)s", status=known(app.status_label),
+        raise LicenceError(_("当前状态「%(status)s」下不能%(action)s", status=app.status_label,
                               action=ACTION_LABELS[action]))
     result = session.execute(
         update(Application)

@@ -6,6 +6,7 @@ import io
 from xml.sax.saxutils import escape
 
 from portal import clock
+from portal.messages import source
 from portal.models import Application
 
 FONT = "STSong-Light"
@@ -35,7 +36,7 @@ def decision_pdf(app: Application) -> bytes:
                   body),
         *[Paragraph(f"· {escape(i.dataset.title)}（{escape(i.dataset.resource_code or i.dataset.name)}）"
                     + ("——涉及国家秘密、商业秘密或个人隐私" if i.dataset.sensitive else ""), body) for i in app.items],
-        Paragraph(f"用途：{escape(app.purpose_label)}；使用场景：{escape(app.scenario)}", body),
+        Paragraph(f"用途：{escape(source(app.purpose_label))}；使用场景：{escape(app.scenario)}", body),
         Paragraph("经审查，本部门决定不予提供。理由如下：", body),
         Paragraph(escape(app.decision_note or "").replace("\n", "<br/>"), body),
         Paragraph("依据：《东昌府区政务数据资源管理暂行办法》第二十五条（不同意的，应当说明理由）"

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit import record
 from portal.authz import Action, require
-from portal.messages import _, known
+from portal.messages import _, bilingual, known, source
 from portal.models import (
     Agreement,
     Application,
@@ -180,7 +180,7 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     licence_url = f"{site_url.rstrip('/')}/licences/{grant.licence_number}"
     line = attribution(ds.department.name, ds.title, today.isoformat())
     meta = {"source_department": ds.department.name, "dataset": ds.title, "licence_number": grant.licence_number,
-            "licence_url": licence_url, "permitted_purpose": grant.application.purpose_label,
+            "licence_url": licence_url, "permitted_purpose": source(grant.application.purpose_label),
             "valid_until": grant.valid_until.isoformat(), "attribution": line}
     folder = storage.cache_path(f"licensed/{grant.id}-{item.id}-{today.isoformat()}-{secrets.token_hex(4)}")
     folder.mkdir(parents=True)
@@ -200,7 +200,7 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
         f"数据集 / Dataset: {ds.title} ({ds.name})",
         f"获取日期 / Acquired: {today.isoformat()}",
         f"授权编号 / Licence number: {grant.licence_number}",
-        f"许可用途 / Permitted purpose: {grant.application.purpose_label} — {grant.application.scenario}",
+        f"许可用途 / Permitted purpose: {bilingual(grant.application.purpose_label, ' / ')} — {grant.application.scenario}",
         f"有效期至 / Valid until: {grant.valid_until.isoformat()}",
         f"授权核验 / Check the licence: {licence_url}",
         *[f"字段 / Fields{' (' + prefix.rstrip('/') + ')' if prefix else ''}: {', '.join(d.column_names)}"

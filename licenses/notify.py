@@ -37,7 +37,7 @@ def application_step(session: Session, app: Application, step: str, site_url: st
 
 def _send(session: Session, user: User, subject: str, app: Application, link: str) -> None:
     body = (f"{user.name}，您好：\n\n申请 {app.number}（{app.department.name}）：{subject}。\n"
-            f"当前状态 / status: {app.status_label}\n"
+            f"当前状态 / status: {bilingual(app.status_label, ' / ')}\n"
             + (f"办理期限 / deadline: {app.deadline}\n" if app.deadline and app.status == "submitted" else "")
             + (f"说明 / note: {app.decision_note}\n" if app.decision_note else "")
             + f"\n查看 / view: {link}\n")

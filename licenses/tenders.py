@@ -293,7 +293,8 @@ def reopen(session: Session, bureau: User, tender: Tender, opens_at: dt.datetime
         bid.status = "void"
     tender.round += 1
     tender.status, tender.opens_at, tender.closes_at = TenderStatus.OPEN.value, opens_at, closes_at
-    _event(session, tender, "reopened", f"第 {tender.round} 轮：{opens_at:%Y-%m-%d %H:%M} 至 {closes_at:%Y-%m-%d %H:%M}（UTC）")
+    _event(session, tender, "reopened", f"第 {tender.round} 轮：{clock.local(opens_at):%Y-%m-%d %H:%M} 至 "
+                                       f"{clock.local(closes_at):%Y-%m-%d %H:%M}（北京时间）")
     record(session, "tender_reopened", actor=bureau, target=f"tender:{tender.id}", ip=ip)
 
 

@@ -19,6 +19,9 @@ def _has_nul(value) -> bool:  # noqa: ANN001
     return False
 
 
+MAX_URL_LENGTH = 2048  # characters of path and query string
+
+
 def create_app(config: dict | None = None) -> Flask:
     from . import logs
 
@@ -69,6 +72,16 @@ def create_app(config: dict | None = None) -> Flask:
             raise BadRequest(_("请求中含有空字符（NUL）"))
 
     @app.before_request
+    def _urls_of_a_sensible_length() -> None:
+        """A search or filter longer than any person types is refused with the portal's own
+        414 page (gunicorn and nginx refuse far longer request lines with theirs). The API
+        keeps the servers' limits: a client may send long filter lists."""
+        from werkzeug.exceptions import RequestURITooLarge
+
+        if len(request.full_path) > MAX_URL_LENGTH and not request.path.startswith("/api/"):
+            raise RequestURITooLarge()
+
+    @app.before_request
     def _ids_the_database_can_hold() -> None:
         """/download/99999999999999999999.csv: no row has such an id (and the database would
         raise on it): not found, before any query."""
@@ -89,8 +102,9 @@ def create_app(config: dict | None = None) -> Flask:
     from . import clock
 
     app.jinja_env.filters["local"] = clock.local  # stored instants shown in the portal's zone
-    app.jinja_env.globals.update(OPEN_CLASS_LABELS={"unconditional": "无条件开放", "conditional": "有条件开放",
-                                                    "not_open": "不予开放"})
+    from .labels import label
+
+    app.jinja_env.globals.update(label=label)  # the words for a stored code (portal/labels.py)
     return app
 
 

@@ -5,7 +5,8 @@ hide what the server would refuse anyway.
 """
 from __future__ import annotations
 
-from flask import Flask, abort, request
+from flask import Flask, Response, abort, g, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import LoginManager
 
 from . import accounts
@@ -19,8 +20,20 @@ login_manager.localize_callback = str  # the message in the reader's language, f
 login_manager.session_protection = "strong"
 
 
+class _NoCookieForTokens(SecureCookieSessionInterface):
+    """A request signed in by an API token gets no session cookie: the token is its identity,
+    and a cookie written while rendering its page (a CSRF token, a flash) would carry one
+    person's session into the next request of a client that holds several tokens."""
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if g.get("signed_in_by_token"):
+            return
+        super().save_session(app, session, response)
+
+
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
+    app.session_interface = _NoCookieForTokens()
 
 
 @login_manager.user_loader
@@ -50,6 +63,7 @@ def _token_user(req) -> User | None:  # noqa: ANN001
     session.commit()  # last use and the audit event, whatever the request does next
     if user is None:
         abort(401, description=_("令牌无效、已过期或已撤销"))
+    g.signed_in_by_token = True
     return user
 
 

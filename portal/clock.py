@@ -36,3 +36,8 @@ def entered(typed: str | dt.datetime) -> dt.datetime:
     Raises ValueError for text that is not a date and time."""
     moment = dt.datetime.fromisoformat(typed) if isinstance(typed, str) else typed
     return moment.replace(tzinfo=zone()).astimezone(dt.UTC)
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    """Midnight of a local date, as the instant the database compares with (UTC)."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone()).astimezone(dt.UTC)

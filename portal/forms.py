@@ -61,7 +61,7 @@ class RegisterForm(OnceForm):
     name = StringField(_l("姓名或称呼"), validators=[DataRequired(), Length(max=100)])
     password = PasswordField(_l("密码"), validators=[DataRequired(), Length(max=200)])
     confirm = PasswordField(_l("再次输入密码"), validators=[DataRequired(), EqualTo("password", _("两次输入的密码不一致"))])
-    kind = SelectField(_l("用户类型"), choices=[(k.value, _l(k.label_zh)) for k in UserKind], default=UserKind.CITIZEN.value)
+    kind = SelectField(_l("用户类型"), choices=[(k.value, k.label) for k in UserKind], default=UserKind.CITIZEN.value)
     company_name = StringField(_l("企业名称"), validators=[Optional(), Length(max=200)])
     credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), Length(max=30)])
     institution = StringField(_l("所在高校或科研机构"), validators=[Optional(), Length(max=200)])

@@ -164,12 +164,12 @@ def known(text: str) -> Message:
     return Message(text)
 
 
-def bilingual(message: Message | str) -> str:
-    """Chinese, then English: for mail, which has no page language."""
+def bilingual(message: Message | str, between: str = "\n") -> str:
+    """Chinese, then English: for mail and documents, which have no page language."""
     if not isinstance(message, Message):
         return str(message)
     english = message.in_locale("en")
-    return message.source if english == message.source else f"{message.source}\n{english}"
+    return message.source if english == message.source else f"{message.source}{between}{english}"
 
 
 def stored(message: Message) -> str:

@@ -205,13 +205,14 @@ def open_storage(settings) -> Storage:  # noqa: ANN001 (portal.config.Settings)
     return ObjectStorage(settings.files_url, settings.files_options, settings.instance_path)
 
 
-def attachment_header(name: str) -> str:
-    """Content-Disposition for a download, as Werkzeug's send_file writes it: an ASCII
-    filename for old clients and the real name as RFC 5987 filename*."""
+def attachment_header(name: str, ascii_name: str | None = None) -> str:
+    """Content-Disposition for a download: the real name as RFC 5987 filename*, and for old
+    clients an ASCII filename — `ascii_name` (e.g. the dataset's identifier and version)
+    where the real name is Chinese, since stripping its characters leaves "-2026-11-29.csv"."""
     try:
         name.encode("ascii")
     except UnicodeEncodeError:
-        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        simple = ascii_name or unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
         return dump_options_header("attachment", {"filename": simple,
                                                   "filename*": "UTF-8''" + quote(name, safe="!#$&+-.^_`|~")})
     return dump_options_header("attachment", {"filename": name})

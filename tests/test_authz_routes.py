@@ -134,6 +134,7 @@ ROUTE_ACTIONS = {
     "/dataset/<name>/bundle/<int:table_id>.zip": PUBLIC,
     "/dataset/<name>/datapackage.json": PUBLIC,
     "/dataset/<name>/download/<int:table_id>.<fmt>": PUBLIC,
+    "/dataset/<name>/download/<int:table_id>.excel.csv": PUBLIC,
     "/dataset/<name>/errors": Action.ACCOUNT,
     "/dataset/<name>/rating": Action.ACCOUNT,
     "/datasets": PUBLIC,

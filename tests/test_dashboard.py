@@ -42,9 +42,9 @@ def test_audit_search_and_export(app, bureau, make_user):
     client = app.test_client()
     login(client, email, "Wrong-password-9")
     page = bureau.get("/admin/audit", query_string={"action": "login_failed"}).get_data(as_text=True)
-    assert "login_failed" in page and "someone@example.cn" in page
+    assert "登录失败" in page and "someone@example.cn" in page and ">login_failed<" not in page  # words, not codes
     by_actor = bureau.get("/admin/audit", query_string={"actor": "someone@"}).get_data(as_text=True)
-    assert "register" in by_actor
+    assert "注册" in by_actor
     exported = bureau.get("/admin/audit.csv", query_string={"action": "login_failed"}).get_data().decode("utf-8-sig")
     lines = exported.strip().splitlines()
     assert lines[0].startswith("id,at,action") and len(lines) == 2 and "login_failed" in lines[1]
@@ -52,7 +52,7 @@ def test_audit_search_and_export(app, bureau, make_user):
 
 def test_harvest_jobs_and_their_reports(bureau, portal_data):
     page = bureau.get("/admin/harvest").get_data(as_text=True)
-    assert "spreadsheet" in page and "held 1" in page
+    assert "目录电子表格" in page and "暂缓 1" in page and "已完成" in page
     job = bureau.get("/admin/harvest", query_string={"job": 1}).get_data(as_text=True)
     assert "身份证号" in job  # the held entry and its reason
 

@@ -168,3 +168,39 @@ def test_many_readers_fetching_a_new_bundle_at_once_all_get_it_whole(app, portal
     for answer in answers:
         names = zipfile.ZipFile(io.BytesIO(answer.get_data())).namelist()
         assert sorted(names) == ["ATTRIBUTION.txt", "data.csv", "datapackage.json"]
+
+
+def test_files_open_right_in_excel_and_in_programs(client, portal_data):
+    """A person's CSV opens in Excel (UTF-8 with a BOM); a program's CSV is plain UTF-8 with
+    the published sha256; one clean Content-Type; an ASCII file name that says what it is."""
+    t = table_of(portal_data, "371502-scj-0001")
+    for_excel = client.get(f"/dataset/371502-scj-0001/download/{t.id}.excel.csv")
+    body = for_excel.get_data()
+    assert for_excel.status_code == 200 and body.startswith(b"\xef\xbb\xbf")
+    assert body[3:].decode("utf-8").splitlines()[0] == "企业名称,所属街道,许可证编号,经营面积"
+    assert for_excel.headers["Content-Type"] == "text/csv; charset=utf-8"
+    plain = client.get(f"/dataset/371502-scj-0001/download/{t.id}.csv")
+    assert plain.headers["Content-Type"] == "text/csv; charset=utf-8" and not plain.get_data().startswith(b"\xef\xbb\xbf")
+    assert body[3:] == plain.get_data()
+    with portal_data.sessions() as s:
+        version = s.get(DataTable, t.id).distribution.fetched_at.date().isoformat()
+    for response in (for_excel, plain):
+        disposition = response.headers["Content-Disposition"]
+        assert f'filename=371502-scj-0001-{version}.csv' in disposition
+        assert unquote(disposition.split("filename*=UTF-8''")[1]) == f"药品零售企业名录-{version}.csv"
+    lists = client.get("/department/dcf-scjgj/lists/unconditional.csv")
+    assert "filename=dcf-scjgj-unconditional-" in lists.headers["Content-Disposition"]
+    page = client.get("/dataset/371502-scj-0001").get_data(as_text=True)
+    assert f"/download/{t.id}.excel.csv" in page and "CSV（Excel 打开）" in page
+
+
+def test_the_xlsx_states_its_source_on_its_first_sheet(client, portal_data):
+    from openpyxl import load_workbook
+
+    t = table_of(portal_data, "371502-scj-0001")
+    workbook = load_workbook(io.BytesIO(client.get(f"/dataset/371502-scj-0001/download/{t.id}.xlsx").get_data()))
+    assert workbook.sheetnames == ["数据来源", "数据"]
+    first_line = [c for c in next(workbook["数据来源"].iter_rows(values_only=True))]
+    assert "数据来源：东昌府区市场监督管理局《药品零售企业名录》" in first_line[1] and "获取日期" in first_line[1]
+    rows = list(workbook["数据"].iter_rows(values_only=True))
+    assert rows[0] == ("企业名称", "所属街道", "许可证编号", "经营面积") and len(rows) == 4

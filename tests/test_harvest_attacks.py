@@ -170,8 +170,10 @@ def test_department_text_never_becomes_a_formula_in_the_open_lists(client, ctx, 
     # the data itself keeps its text, but as text: the dataset's XLSX has no formula either
     table = dataset(ctx, "371502-scj-0010").distributions[0].tables[0]
     wb = load_workbook(io.BytesIO(client.get(f"/dataset/371502-scj-0010/download/{table.id}.xlsx").get_data()))
-    cell = wb.active["B2"]
+    cell = wb["数据"]["B2"]
     assert cell.value == "=1+2" and cell.data_type == "s"
+    # the title on the source sheet is department text too: text, not a formula
+    assert all(c.data_type != "f" for row in wb["数据来源"].iter_rows() for c in row)
 
 
 def test_odd_input_answers_with_a_message_not_a_500(client, ctx, tmp_path, make_user):

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal import clock
 
-from ..models import PUBLIC_CLASSES, Dataset, DatasetStatus, Department, Distribution
+from ..models import PUBLIC_CLASSES, ClassificationEvent, Dataset, DatasetStatus, Department, Distribution
 
 
 def public_datasets() -> Select[tuple[Dataset]]:
@@ -27,6 +27,20 @@ def get_public_dataset(session: Session, name: str) -> Dataset | None:
     return session.scalar(public_datasets().where(Dataset.name == name).options(
         selectinload(Dataset.distributions).selectinload(Distribution.tables),
         selectinload(Dataset.department)))
+
+
+def out_of_view(session: Session, name: str) -> str | None:
+    """Why a dataset that was public is not now: "review" (held: awaiting a fix or the
+    bureau's decision on a restriction) or "withdrawn"; None for anything else — a dataset
+    that was never public, or is now not open, is not known to exist."""
+    ds = session.scalar(select(Dataset).where(Dataset.name == name))
+    if ds is None or ds.open_class not in PUBLIC_CLASSES or ds.status not in ("held", "withdrawn"):
+        return None
+    was_public = session.scalar(select(ClassificationEvent.id).where(
+        ClassificationEvent.dataset_id == ds.id, ClassificationEvent.to_status == "published").limit(1))
+    if was_public is None:
+        return None
+    return "review" if ds.status == "held" else "withdrawn"
 
 
 def counts_by_class(session: Session) -> dict[str, int]:

@@ -21,7 +21,7 @@ from portal import clock
 from portal.audit import record
 from portal.authz import Action, require
 from portal.errors import DomainError
-from portal.messages import _
+from portal.messages import _, source
 from portal.models import (
     ClassificationEvent,
     Dataset,
@@ -78,7 +78,7 @@ def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, t
                                        to_class=to_class, legal_basis=legal_basis, reason=reason or ""))
         ds.status = DatasetStatus.HELD.value
         ds.hold_reason, ds.hold_details = hold_fields(pending_hold())
-        _history(session, ds, curator, before, legal_basis, f"申请限制为{OpenClass(to_class).label_zh}：{reason}")
+        _history(session, ds, curator, before, legal_basis, f"申请限制为{source(OpenClass(to_class).label)}：{reason}")
         record(session, "restriction_requested", actor=curator, target=f"dataset:{ds.name}", ip=ip, to=to_class)
         return "pending"
     _set_class(storage, ds, to_class)

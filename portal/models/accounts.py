@@ -7,6 +7,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..labels import label
+from ..messages import Message
 from .base import Base, utcnow
 from .catalog import AppendOnlyError, Department
 
@@ -18,8 +20,8 @@ class UserKind(enum.StrEnum):
     DEVELOPER = "developer"
 
     @property
-    def label_zh(self) -> str:
-        return {"citizen": "个人", "company": "企业", "researcher": "科研人员", "developer": "开发者"}[self.value]
+    def label(self) -> Message | str:
+        return label("user_kind", self.value)
 
 
 class User(Base):

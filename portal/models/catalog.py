@@ -7,6 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..labels import label
+from ..messages import Message
 from .base import Base, utcnow
 
 
@@ -18,8 +20,8 @@ class OpenClass(enum.StrEnum):
     NOT_OPEN = "not_open"            # 不予开放
 
     @property
-    def label_zh(self) -> str:
-        return {"unconditional": "无条件开放", "conditional": "有条件开放", "not_open": "不予开放"}[self.value]
+    def label(self) -> Message | str:
+        return label("open_class", self.value)
 
 
 PUBLIC_CLASSES = (OpenClass.UNCONDITIONAL.value, OpenClass.CONDITIONAL.value)

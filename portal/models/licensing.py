@@ -11,6 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 
+from ..labels import label
+from ..messages import Message
 from .accounts import User
 from .base import Base, utcnow
 from .catalog import AppendOnlyError, Dataset, Department
@@ -24,17 +26,13 @@ class Purpose(enum.StrEnum):
     COMMERCIAL = "commercial"    # 商业开发
 
     @property
-    def label_zh(self) -> str:
-        return PURPOSE_LABELS[self.value]
+    def label(self) -> Message | str:
+        return label("purpose", self.value)
 
     @property
     def route(self) -> str:
         """Art. 25: the purpose decides the route."""
         return {"research": "research", "commercial": "tender"}.get(self.value, "consent")
-
-
-PURPOSE_LABELS = {"innovation": "创新发展", "governance": "城市治理", "social": "社会服务", "research": "科研教育",
-                  "commercial": "商业开发"}
 
 
 class AppStatus(enum.StrEnum):
@@ -45,10 +43,6 @@ class AppStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
     GRANTED = "granted"              # agreement accepted, grant issued
     INTEREST = "interest"            # commercial purpose: interest registered for a tender
-
-
-STATUS_LABELS = {"submitted": "待审核", "info_requested": "待补充材料", "approved": "已同意，待签协议",
-                 "refused": "未同意", "withdrawn": "已撤回", "granted": "已授权", "interest": "已登记商业开发意向"}
 
 
 class Application(Base):
@@ -89,8 +83,8 @@ class Application(Base):
     grant: Mapped[Grant | None] = relationship(back_populates="application", uselist=False)
 
     @property
-    def status_label(self) -> str:
-        return STATUS_LABELS[self.status]
+    def status_label(self) -> Message | str:
+        return label("application_status", self.status)
 
     @property
     def deadline_words(self) -> object:
@@ -100,8 +94,8 @@ class Application(Base):
         return from_stored(self.deadline_note)
 
     @property
-    def purpose_label(self) -> str:
-        return PURPOSE_LABELS[self.purpose]
+    def purpose_label(self) -> Message | str:
+        return label("purpose", self.purpose)
 
 
 class ApplicationItem(Base):

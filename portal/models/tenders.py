@@ -8,6 +8,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..labels import label
+from ..messages import Message
 from .accounts import User
 from .base import Base, utcnow
 from .catalog import AppendOnlyError, Dataset, Department
@@ -20,10 +22,6 @@ class TenderStatus(enum.StrEnum):
     AWARDED = "awarded"      # award notice published; standstill for objections
     CONCLUDED = "concluded"  # winner's application made: agreement and grant as in licensing
     CANCELLED = "cancelled"
-
-
-TENDER_STATUS_LABELS = {"open": "投标中", "evaluating": "评审中", "failed": "流标", "awarded": "已公示中标结果",
-                        "concluded": "已完成授权", "cancelled": "已终止"}
 
 
 class Tender(Base):
@@ -62,8 +60,8 @@ class Tender(Base):
     objections: Mapped[list[Objection]] = relationship(back_populates="tender", order_by="Objection.id")
 
     @property
-    def status_label(self) -> str:
-        return TENDER_STATUS_LABELS[self.status]
+    def status_label(self) -> Message | str:
+        return label("tender_status", self.status)
 
 
 class TenderDataset(Base):

@@ -10,6 +10,7 @@ from portal.feedback import rating_summary
 from .. import catalog
 from ..authz import public
 from ..forms import ErrorReportForm
+from ..messages import _
 from ..models import Dataset, Department, ErrorReport, OpenClass, Rating
 from ..page_cache import cacheable
 from ..search import FACETS, SORTS, SearchQuery
@@ -109,7 +110,13 @@ def domain(name: str):
 @public
 @cacheable
 def dataset(name: str):
-    ds = catalog.get_public_dataset(db(), name) or abort(404)
+    ds = catalog.get_public_dataset(db(), name)
+    if ds is None:
+        why = catalog.out_of_view(db(), name)
+        # Once public, now out of view: say so (without its title, which may be what is being
+        # fixed) instead of vanishing; anything else is simply not found.
+        abort(404, description={"review": _("该数据集正在审核或更新，暂停公开。处理完成后将恢复公开。"),
+                                "withdrawn": _("该数据集已撤回，暂不公开。")}.get(why or ""))
     page = max(request.args.get("preview", 1, type=int) or 1, 1)
     previews = {}
     if ds.open_class == OpenClass.UNCONDITIONAL.value:

@@ -22,7 +22,8 @@ from ..models import Dataset, DataTable, Department, Distribution, DownloadEvent
 from ..web import db, portal, send_stored_file
 
 bp = Blueprint("downloads", __name__)
-MEDIA = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet",
+# Werkzeug adds "; charset=utf-8" to text types itself.
+MEDIA = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
          "json": "application/json", "zip": "application/zip"}
 
@@ -62,6 +63,19 @@ def _file_name(ds: Dataset, table: DataTable, ext: str) -> str:
     return f"{stem}-{version}.{ext}"
 
 
+def _ascii_name(ds: Dataset, table: DataTable, ext: str) -> str:
+    """The file name for clients that cannot read a Chinese one: identifier, table, version."""
+    part = f"-{table.position + 1}" if len(table.distribution.tables) > 1 else ""
+    return f"{ds.name}{part}-{table.distribution.fetched_at.date().isoformat()}.{ext}"
+
+
+def _attachment(response, ds: Dataset, table: DataTable, ext: str):  # noqa: ANN001, ANN202
+    from ..storage import attachment_header
+
+    response.headers["Content-Disposition"] = attachment_header(_file_name(ds, table, ext), _ascii_name(ds, table, ext))
+    return response
+
+
 @bp.route("/dataset/<name>/download/<int:table_id>.<fmt>", methods=["GET", "HEAD"])
 @public
 def download(name: str, table_id: int, fmt: str):
@@ -79,7 +93,38 @@ def download(name: str, table_id: int, fmt: str):
                                 last_modified=table.distribution.fetched_at, max_age=3600)
     if response.status_code in (200, 206):
         _count(ds, table, fmt)
-    return response
+    return _attachment(response, ds, table, fmt)
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+@bp.route("/dataset/<name>/download/<int:table_id>.excel.csv", methods=["GET", "HEAD"])
+@public
+def download_for_excel(name: str, table_id: int):
+    """The same UTF-8 CSV with a byte-order mark, which Excel needs to read Chinese (without it
+    Excel takes the file for GBK and shows mojibake). Streamed from the stored CSV; the plain
+    .csv stays the machine-readable file (its sha256 is published, datapackage.json links it)."""
+    from flask import Response, stream_with_context
+
+    ds, table = _open_table(name, table_id)
+    entry = table.formats.get("csv") or abort(404)
+    path = portal().storage.local_path(entry["path"])
+    etag = f'"{entry["sha256"]}-excel"'
+    if request.headers.get("If-None-Match") == etag:
+        return Response(status=304, headers={"ETag": etag})
+
+    def body():  # noqa: ANN202
+        yield BOM
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+    _count(ds, table, "csv")
+    response = Response(stream_with_context(body()) if request.method == "GET" else b"", mimetype="text/csv",
+                        headers={"ETag": etag, "Content-Length": str(entry["size"] + len(BOM)),
+                                 "Cache-Control": "public, max-age=3600"})
+    return _attachment(response, ds, table, "csv")
 
 
 @bp.route("/dataset/<name>/bundle/<int:table_id>.zip", methods=["GET", "HEAD"])
@@ -93,7 +138,7 @@ def bundle(name: str, table_id: int):
                                 download_name=_file_name(ds, table, "zip"), conditional=True, max_age=0)
     if response.status_code in (200, 206):
         _count(ds, table, "bundle")
-    return response
+    return _attachment(response, ds, table, "zip")
 
 
 @bp.get("/department/<code>/lists/<open_class>.<fmt>")
@@ -108,8 +153,13 @@ def list_file(code: str, open_class: str, fmt: str):
     # Titles, domains and conditions are department text: no cell becomes a formula.
     buf = io.BytesIO(exports.csv_bytes(header, rows) if fmt == "csv"
                      else exports.xlsx_bytes(header, rows, sheet="开放清单", title=title, creator=dept.name))
-    return send_file(buf, mimetype=MEDIA[fmt], as_attachment=True,
-                     download_name=f"{exports.file_name(title) or code}-{clock.today().isoformat()}.{fmt}")
+    from ..storage import attachment_header
+
+    today = clock.today().isoformat()
+    response = send_file(buf, mimetype=MEDIA[fmt])
+    response.headers["Content-Disposition"] = attachment_header(f"{exports.file_name(title) or code}-{today}.{fmt}",
+                                                                f"{code}-{open_class}-{today}.{fmt}")
+    return response
 
 
 @bp.get("/dataset/<name>/datapackage.json")

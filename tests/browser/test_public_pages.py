@@ -54,12 +54,13 @@ def test_search_then_dataset_then_download(page, live_server, portal_data, tmp_p
     assert "聊城市鲁西大药房古楼店" in page.locator("table.preview").inner_text()
     shot(page, "dataset")
     with page.expect_download() as info:
-        page.get_by_role("link", name="CSV", exact=True).click()
+        page.get_by_role("link", name="CSV（Excel 打开）").click()
     download = info.value
     assert download.suggested_filename.startswith("药品零售企业名录-") and download.suggested_filename.endswith(".csv")
     target = tmp_path / "d.csv"
     download.save_as(target)
-    assert "聊城市鲁西大药房古楼店" in target.read_text(encoding="utf-8")
+    assert target.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads the Chinese as UTF-8
+    assert "聊城市鲁西大药房古楼店" in target.read_text(encoding="utf-8-sig")
 
 
 def test_language_switch_and_keyboard(page, live_server, portal_data):

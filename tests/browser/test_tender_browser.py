@@ -80,4 +80,4 @@ def test_tender_from_announcement_to_award(page, live_server, portal_data, make_
     public = page
     public.goto(tender_url)
     assert "中标结果公示" in public.locator("#award").inner_text()
-    assert [e for e in public.locator("table.history").inner_text().split("\n") if "awarded" in e]
+    assert [e for e in public.locator("table.history").inner_text().split("\n") if "公示中标结果" in e]

@@ -5,10 +5,12 @@ import datetime as dt
 import json
 
 from flask import Response, render_template, request
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from ... import exports
-from ...models import AuditEvent, OutboxMessage, User
+from ... import clock, exports
+from ...labels import LABELS, label
+from ...messages import _
+from ...models import AuditEvent, Dataset, OutboxMessage, User
 from ...web import db
 from . import bp
 
@@ -20,30 +22,90 @@ def outbox():
 
 
 def _audit_query():  # noqa: ANN202
-    """The audit trail filtered by action, actor (email), target and dates."""
+    """The audit trail filtered by action, actor (name or email), target and dates. A target
+    may be typed as it is stored ("dataset:371502-scj-0001", "user:12") or by a dataset's
+    title or a person's name."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc())
     args = request.args
     if action := args.get("action"):
         query = query.where(AuditEvent.action == action)
     if actor := args.get("actor", "").strip():
-        query = query.join(User, User.id == AuditEvent.actor_id).where(User.email.ilike(f"%{actor}%"))
+        query = query.join(User, User.id == AuditEvent.actor_id).where(
+            or_(User.email.ilike(f"%{actor}%"), User.name.ilike(f"%{actor}%")))
     if target := args.get("target", "").strip():
-        query = query.where(AuditEvent.target.ilike(f"%{target}%"))
+        named = [f"dataset:{n}" for n in db().scalars(
+            select(Dataset.name).where(Dataset.title.ilike(f"%{target}%")).limit(200))]
+        named += [f"user:{i}" for i in db().scalars(
+            select(User.id).where(or_(User.name.ilike(f"%{target}%"), User.email.ilike(f"%{target}%"))).limit(200))]
+        query = query.where(or_(AuditEvent.target.ilike(f"%{target}%"), AuditEvent.target.in_(named)))
     for name, op in (("from", "__ge__"), ("until", "__lt__")):
         if value := args.get(name):
             try:
                 day = dt.date.fromisoformat(value) + (dt.timedelta(days=1) if name == "until" else dt.timedelta())
             except ValueError:
                 continue
-            query = query.where(getattr(AuditEvent.at, op)(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)))
+            query = query.where(getattr(AuditEvent.at, op)(clock.start_of_day(day)))
     return query
+
+
+def _readable(events: list[AuditEvent]) -> list[dict]:
+    """Each event as a person reads it: who (name and email), what (words), on what (a
+    dataset's title, a person's name), and its details as name: value."""
+    s = db()
+    user_ids = {e.actor_id for e in events if e.actor_id} | {
+        int(e.target.split(":", 1)[1]) for e in events if (e.target or "").startswith("user:")
+        and e.target.split(":", 1)[1].isdigit()}
+    users = {u.id: u for u in s.scalars(select(User).where(User.id.in_(user_ids)))} if user_ids else {}
+    names = {e.target.split(":", 1)[1] for e in events if (e.target or "").startswith("dataset:")}
+    titles = dict(s.execute(select(Dataset.name, Dataset.title).where(Dataset.name.in_(names))).all()) if names else {}
+
+    def target_words(target: str | None) -> str:
+        kind, _sep, key = (target or "").partition(":")
+        if kind == "dataset" and key in titles:
+            return f"{titles[key]}（{key}）"
+        if kind == "user" and key.isdigit() and int(key) in users:
+            return f"{users[int(key)].name}（{users[int(key)].email}）"
+        if kind in TARGET_KINDS:
+            return f"{TARGET_KINDS[kind]} {key}"
+        return target or ""
+
+    return [{"event": e, "actor": users.get(e.actor_id) if e.actor_id else None, "target": target_words(e.target),
+             "what": label("audit_action", e.action),
+             "details": [(DETAIL_NAMES.get(str(k), str(k)), _detail_value(str(k), v))
+                         for k, v in (e.detail or {}).items()]} for e in events]
+
+
+# What kind of thing an audit target names ("application:12" → 申请 12).
+TARGET_KINDS = {"application": _("申请"), "tender": _("招标"), "token": _("令牌"), "grant": _("授权"), "bid": _("投标"),
+                "data_request": _("数据需求"), "calendar": _("节假日安排"), "user": _("用户")}
+
+# An audit detail's name, and the label table its values come from where they are codes.
+DETAIL_NAMES = {"from_status": _("原状态"), "to_status": _("新状态"), "route": _("途径"), "to": _("改为"), "from": _("原为"), "decision": _("决定"), "kind": _("用户类型"),
+                "purpose": _("用途"), "status": _("状态"), "datasets": _("数据集"), "fields": _("字段"),
+                "masking": _("脱敏方式"), "reason": _("理由"), "email": _("邮箱"), "name": _("名称"),
+                "department": _("部门"), "year": _("年份"), "days": _("天数"), "licence": _("授权编号"),
+                "application": _("申请"), "bid": _("投标"), "credit_code": _("统一社会信用代码"), "dataset": _("数据集"),
+                "sensitive": _("涉及秘密或隐私"), "via": _("方式"), "winner": _("中标人")}
+DETAIL_KINDS = {"from_status": "application_status", "to_status": "application_status", "route": "route", "to": "open_class", "from": "open_class", "decision": "restriction_decision",
+                "kind": "user_kind", "purpose": "purpose", "status": "application_status"}
+
+
+def _detail_value(key: str, value: object) -> str:
+    if isinstance(value, list):
+        return "、".join(_detail_value(key, v) for v in value)
+    if isinstance(value, dict):
+        return "；".join(f"{DETAIL_NAMES.get(str(k), k)}: {_detail_value(str(k), v)}" for k, v in value.items())
+    if key in DETAIL_KINDS and isinstance(value, str) and value in LABELS[DETAIL_KINDS[key]]:
+        return str(LABELS[DETAIL_KINDS[key]][value])
+    return "" if value is None else str(value)
 
 
 @bp.get("/audit")
 def audit():
     actions = db().scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).all()
-    return render_template("admin/audit.html", events=db().scalars(_audit_query().limit(500)).all(),
-                           actions=actions, args=request.args)
+    events = db().scalars(_audit_query().limit(500)).all()
+    return render_template("admin/audit.html", events=_readable(events),
+                           actions=[(a, label("audit_action", a)) for a in actions], args=request.args)
 
 
 @bp.get("/audit.csv")

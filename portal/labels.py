@@ -1,0 +1,106 @@
+"""Human words for every state: one label table for the codes the portal stores.
+
+Pages, exports and messages show `label(kind, code)`, never the code itself: "已发布" and
+"Published", not `published`. A code without a label is shown as "—" and logged, so a new
+state added without its words is noticed (tests/test_labels.py renders the pages that show
+states and fails on a raw code).
+"""
+from __future__ import annotations
+
+import logging
+
+from .messages import Message, _
+
+log = logging.getLogger(__name__)
+
+LABELS: dict[str, dict[str, Message]] = {
+    "open_class": {
+        "unconditional": _("无条件开放"), "conditional": _("有条件开放"), "not_open": _("不予开放"),
+        "": _("待确定"),
+    },
+    "dataset_status": {
+        "published": _("已发布"), "internal": _("不公开（仅部门可见）"), "held": _("暂缓发布，待处理"),
+        "withdrawn": _("已撤回"),
+    },
+    "application_status": {
+        "submitted": _("待审核"), "info_requested": _("待补充材料"), "approved": _("已同意，待签协议"),
+        "refused": _("未同意"), "withdrawn": _("已撤回"), "granted": _("已授权"), "interest": _("已登记商业开发意向"),
+    },
+    "application_action": {
+        "submitted": _("提交申请"), "request_info": _("要求补充材料"), "answer": _("补充材料"), "approve": _("同意"),
+        "refuse": _("不同意"), "withdraw": _("撤回"), "accept": _("接受协议"), "to_tender": _("转入竞争性配置"),
+        "deadline_recounted": _("重新核定办理期限"), "granted": _("授权生效"), "tender_opened": _("已发布招标"),
+        "awarded_by_tender": _("经招标取得授权"),
+    },
+    "purpose": {
+        "innovation": _("创新发展"), "governance": _("城市治理"), "social": _("社会服务"), "research": _("科研教育"),
+        "commercial": _("商业开发"),
+    },
+    "route": {
+        "consent": _("提供方同意"), "research": _("科研教育"), "tender": _("竞争性配置（招标）"),
+    },
+    "tender_status": {
+        "open": _("投标中"), "evaluating": _("评审中"), "failed": _("流标"), "awarded": _("已公示中标结果"),
+        "concluded": _("已完成授权"), "cancelled": _("已终止"),
+    },
+    "tender_event": {
+        "announced": _("发布招标公告"), "clarified": _("答疑"), "opened": _("截止并开标"), "failed": _("流标"),
+        "reopened": _("重新招标"), "awarded": _("公示中标结果"), "objection": _("异议"),
+        "concluded": _("完成授权"), "cancelled": _("终止"),
+    },
+    "bid_status": {
+        "submitted": _("有效"), "replaced": _("已被新投标替换"), "withdrawn": _("已撤回"), "void": _("无效"),
+    },
+    "grant_state": {
+        "valid": _("有效"), "expired": _("已过期"), "revoked": _("已撤销"), "not_yet_valid": _("尚未生效"),
+        "suspended": _("已暂停"),
+    },
+    "restriction_decision": {"approved": _("已批准"), "rejected": _("已驳回")},
+    "user_kind": {
+        "citizen": _("个人"), "company": _("企业"), "researcher": _("科研人员"), "developer": _("开发者"),
+    },
+    "harvest_action": {
+        "created": _("新增"), "updated": _("更新"), "unchanged": _("未变化"), "withdrawn": _("已撤回"),
+        "held": _("暂缓"), "failed": _("失败"),
+    },
+    "harvest_status": {"running": _("进行中"), "finished": _("已完成"), "failed": _("失败")},
+    "source_kind": {"ckan": _("CKAN 接口"), "spreadsheet": _("目录电子表格")},
+    "audit_action": {
+        "application_submitted": _("提交数据申请"), "bid_replaced": _("替换投标"), "bid_scored": _("评分"),
+        "bid_withdrawn": _("撤回投标"), "calendar_entered": _("录入节假日安排"), "company_verified": _("认证企业"),
+        "data_request_answered": _("答复数据需求"), "data_request_routed": _("转交数据需求"),
+        "data_requested": _("提出数据需求"), "dataset_published": _("重新发布数据集"),
+        "dataset_withdrawn": _("撤回数据集"), "email_verified": _("验证邮箱"), "error_answered": _("答复纠错"),
+        "error_reported": _("提交纠错"), "evaluator_declared_no_conflict": _("评审人声明无利害关系"),
+        "grant_issued": _("授权生效"), "grant_revoked": _("撤销授权"), "licensed_download": _("授权下载"),
+        "login": _("登录"), "login_failed": _("登录失败"), "masking_set": _("设置脱敏"),
+        "metadata_edited": _("修改元数据"), "password_reset": _("重设密码"), "reclassified": _("调整开放类型"),
+        "register": _("注册"), "researcher_verified": _("认证科研人员"), "restriction_decided": _("审批限制开放"),
+        "restriction_requested": _("申请限制开放"), "role_bureau_granted": _("任命大数据局管理员"),
+        "role_curator_changed": _("任免部门管理员"), "sensitivity_set": _("设置涉密或隐私标记"),
+        "tender_awarded": _("公示中标结果"), "tender_closed": _("截止并开标"), "tender_concluded": _("完成授权"),
+        "tender_objection": _("提出异议"), "tender_opened": _("发布招标公告"), "tender_question": _("提问"),
+        "tender_reopened": _("重新招标"), "token_created": _("创建 API 令牌"), "token_refused": _("拒绝无效令牌"),
+        "token_revoked": _("撤销 API 令牌"), "token_used": _("使用 API 令牌"), "usage_reported": _("报告利用情况"),
+        "application_request_info": _("要求补充材料"), "application_answer": _("补充材料"),
+        "application_approve": _("同意数据申请"), "application_refuse": _("不同意数据申请"),
+        "application_withdraw": _("撤回数据申请"), "application_accept": _("接受协议"),
+        "application_to_tender": _("数据申请转入竞争性配置"),
+    },
+}
+
+
+def label(kind: str, code: object) -> Message | str:
+    """The words for a stored code; "—" (and a warning in the log) for one without words."""
+    key = "" if code is None else str(getattr(code, "value", code))
+    table = LABELS.get(kind, {})
+    if key in table:
+        return table[key]
+    if key or kind != "open_class":
+        log.warning("no label for %s %r", kind, key)
+    return "—"
+
+
+def choices(kind: str) -> list[tuple[str, Message]]:
+    """(code, words) pairs for a select field."""
+    return [(code, words) for code, words in LABELS[kind].items() if code]
