@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -21,7 +22,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.authz import Action, require
 from portal.errors import DomainError
-from portal.messages import _
+from portal.messages import Message, _
 
 from .audit import record
 from .models import ApiToken, Department, User, UserKind, as_utc, utcnow
@@ -80,25 +81,45 @@ class Registration:
     institution: str | None = None
 
 
-def register(session: Session, form: Registration, ip: str | None = None) -> User:
-    email = normalize_email(form.email)
-    check_password(form.password, email)
+def registration_problems(session: Session, form: Registration) -> dict[str, Message]:
+    """Every problem of a registration at once, by the form field it belongs to, so the person
+    fixes them in one round instead of one per submission."""
+    problems: dict[str, Message] = {}
+
+    def check(field: str, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except AccountError as exc:
+            problems.setdefault(field, exc.message)
+
+    check("email", lambda: normalize_email(form.email))
+    check("password", lambda: check_password(form.password, (form.email or "").strip().lower()))
     if form.kind not in {k.value for k in UserKind}:
-        raise AccountError(_("请选择用户类型"))
+        problems["kind"] = _("请选择用户类型")
     if not (form.name or "").strip():
-        raise AccountError(_("请填写姓名或称呼"))
-    user = User(email=email, password_hash=generate_password_hash(form.password, method=PASSWORD_METHOD), name=form.name.strip(),
-                kind=form.kind)
+        problems["name"] = _("请填写姓名或称呼")
     if form.kind == UserKind.COMPANY.value:
         if not (form.company_name or "").strip():
-            raise AccountError(_("请填写企业名称"))
+            problems["company_name"] = _("请填写企业名称")
+        check("credit_code", lambda: check_credit_code(form.credit_code or ""))
+    if form.kind == UserKind.RESEARCHER.value and not (form.institution or "").strip():
+        problems["institution"] = _("请填写所在高校或科研机构")
+    if "email" not in problems and session.scalar(
+            select(User.id).where(User.email == normalize_email(form.email))) is not None:
+        problems["email"] = _("该邮箱已注册，请直接登录或找回密码")
+    return problems
+
+
+def register(session: Session, form: Registration, ip: str | None = None) -> User:
+    if problems := registration_problems(session, form):
+        raise AccountError(next(iter(problems.values())), fields=problems)
+    email = normalize_email(form.email)
+    user = User(email=email, password_hash=generate_password_hash(form.password, method=PASSWORD_METHOD),
+                name=form.name.strip(), kind=form.kind)
+    if form.kind == UserKind.COMPANY.value:
         user.company_name, user.credit_code = form.company_name.strip(), check_credit_code(form.credit_code or "")
     if form.kind == UserKind.RESEARCHER.value:
-        if not (form.institution or "").strip():
-            raise AccountError(_("请填写所在高校或科研机构"))
         user.institution = form.institution.strip()
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise AccountError(_("该邮箱已注册，请直接登录或找回密码"))
     session.add(user)
     session.flush()
     record(session, "register", actor=user, target=f"user:{user.id}", ip=ip, kind=user.kind)

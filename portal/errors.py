@@ -11,11 +11,14 @@ from __future__ import annotations
 
 
 class DomainError(ValueError):
-    """`message` is a gettext message (Chinese source text, lazily translated)."""
+    """`message` is a gettext message (Chinese source text, lazily translated). `fields`, where
+    a form's several fields are wrong at once, maps each field's name to its message, so the
+    page shows every problem next to its field."""
 
-    def __init__(self, message: object = ""):
+    def __init__(self, message: object = "", fields: dict[str, object] | None = None):
         super().__init__(message)
         self.message = message
+        self.fields = fields or {}
 
     def __str__(self) -> str:
         return str(self.message)

@@ -30,6 +30,7 @@ from wtforms.validators import (
     Optional,
     ValidationError,
 )
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from .errors import DomainError
 from .messages import _
@@ -209,7 +210,11 @@ class CalendarForm(Form):
 
 class TenderForm(Form):
     title = StringField(_l("招标名称"), validators=[Length(max=300)])
-    datasets = StringField(_l("数据集（标识，逗号分隔）"), validators=[Length(max=2000)])
+    # The bureau ticks the datasets by title (choices: the conditional datasets now public,
+    # set by the view); a name not among them is refused by the field.
+    datasets = SelectMultipleField(_l("招标范围（有条件开放数据集）"), choices=[],
+                                   widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
+                                   validators=[DataRequired(_l("请至少选择一个数据集"))])
     licence_months = IntegerField(_l("授权期限（月）"), default=12,
                                   validators=[DataRequired(_l("请填写")), NumberRange(1, 120, _l("须为 1–120"))])
     territory = StringField(_l("授权地域"), default="东昌府区", validators=[Length(max=200)])
@@ -223,7 +228,7 @@ class TenderForm(Form):
                             validators=[DataRequired(_l("请填写")), NumberRange(1, 50, _l("须为 1–50"))])
 
     def dataset_names(self) -> list[str]:
-        return [n.strip() for n in (self.datasets.data or "").replace("，", ",").split(",") if n.strip()]
+        return list(self.datasets.data or [])
 
 
 # tenders

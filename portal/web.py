@@ -1,13 +1,16 @@
 """Small helpers shared by the views."""
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from urllib.parse import quote
 
-from flask import Response, current_app, flash, g, redirect, send_file, url_for
+from flask import Response, current_app, flash, g, redirect, request, send_file, session, url_for
 from sqlalchemy.orm import Session
 
 from .context import PortalContext
+from .errors import DomainError
+from .messages import _
 
 
 def portal() -> PortalContext:
@@ -54,10 +57,36 @@ def tell(message: object, category: str = "message") -> None:
     flash(str(message), category)
 
 
+FORM_NONCE = "form_nonce"       # the hidden field every POST form of templates/_forms.html carries
+DONE_NONCES = "done_form_nonces"  # session: the last forms whose work was done
+
+
+def form_nonce() -> str:
+    """A new nonce for one rendering of a form."""
+    return secrets.token_urlsafe(12)
+
+
+class AlreadyDone(DomainError):
+    """The same rendering of a form was posted again (a reload after posting, the back button)."""
+
+
+def refuse_a_form_posted_twice() -> None:
+    """Before a POST view runs: a form whose work was done once is not done again; the person
+    is told so and sent back. (The page's script also stops a second click while the first
+    is on its way.)"""
+    nonce = request.form.get(FORM_NONCE) if request.method == "POST" and request.mimetype in (
+        "application/x-www-form-urlencoded", "multipart/form-data") else None
+    if nonce and nonce in session.get(DONE_NONCES, []):
+        raise AlreadyDone(_("此表单已提交过，未重复处理"))
+
+
 def done(message: object = None, to: str | None = None) -> Response:
     """The view's work succeeded: commit (mail queued in the transaction goes out after it),
-    tell the person, and go on to `to` (default: where `back` points)."""
+    remember the form as done, tell the person, and go on to `to` (default: where `back`
+    points)."""
     db().commit()
+    if nonce := request.form.get(FORM_NONCE):
+        session[DONE_NONCES] = [*session.get(DONE_NONCES, [])[-49:], nonce]
     if message:
         tell(message)
     return redirect(to or g.get("back") or url_for("catalog.home"))

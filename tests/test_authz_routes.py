@@ -149,6 +149,7 @@ ROUTE_ACTIONS = {
     "/grants/<int:grant_id>/revoke": Action.REVOKE_GRANT,
     "/lang/<code>": PUBLIC,
     "/licences/<number>": PUBLIC,
+    "/licences/": PUBLIC,
     "/lists": PUBLIC,
     "/login": PUBLIC,
     "/logout": PUBLIC,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..labels import label
 from ..messages import Message
 from .accounts import User
-from .base import Base, utcnow
+from .base import Base, as_utc, utcnow
 from .catalog import AppendOnlyError, Dataset, Department
 
 
@@ -62,6 +62,11 @@ class Tender(Base):
     @property
     def status_label(self) -> Message | str:
         return label("tender_status", self.status)
+
+    @property
+    def window_closed(self) -> bool:
+        """The bidding window has ended (the bureau may close and open the bids)."""
+        return as_utc(self.closes_at) <= utcnow()
 
 
 class TenderDataset(Base):

@@ -10,6 +10,7 @@ from flask import Flask
 def register(app: Flask) -> None:
     from flask_wtf.csrf import CSRFProtect
 
+    from ..web import form_nonce, refuse_a_form_posted_twice
     from . import (
         accounts,
         admin,
@@ -26,6 +27,8 @@ def register(app: Flask) -> None:
     )
 
     csrf = CSRFProtect(app)
+    app.before_request(refuse_a_form_posted_twice)
+    app.jinja_env.globals["form_nonce"] = form_nonce
     csrf.exempt(api.bp)  # the read-only CKAN API (GET, or POST with a JSON body as ckanapi sends) as a whole
     errors.init_app(app)
     for blueprint in (accounts.bp, admin.bp, licensing.bp, tenders.bp, console.bp, feedback.bp, dcat.bp, catalog.bp,

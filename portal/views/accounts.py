@@ -36,22 +36,30 @@ def _send_verification(user) -> None:  # noqa: ANN001
 @limiter.limit("20 per hour", methods=["POST"])
 def register():
     form = RegisterForm()
-    if form.validate_on_submit():
+    if form.is_submitted():
+        valid = form.validate()
         s = db()
-        try:
-            user = accounts.register(s, Registration(
-                email=form.email.data, password=form.password.data, name=form.name.data, kind=form.kind.data,
-                company_name=form.company_name.data, credit_code=form.credit_code.data,
-                institution=form.institution.data), ip=_ip())
-        except AccountError as exc:
-            s.rollback()
-            form.form_errors.append(str(exc))
-        else:
-            _send_verification(user)
-            s.commit()
-            form.consume()
-            tell(_("注册成功。验证邮件已发送，请打开邮件中的链接完成验证。"))
-            return redirect(url_for("accounts.login"))
+        registration = Registration(
+            email=form.email.data or "", password=form.password.data or "", name=form.name.data or "",
+            kind=form.kind.data or "", company_name=form.company_name.data, credit_code=form.credit_code.data,
+            institution=form.institution.data)
+        # Every problem at once, each next to its field: the form's own checks and the rules'.
+        problems = accounts.registration_problems(s, registration)
+        for name, message in problems.items():
+            if not form[name].errors:
+                form[name].errors = [*form[name].errors, message]
+        if valid and not problems:
+            try:
+                user = accounts.register(s, registration, ip=_ip())
+            except AccountError as exc:  # a second registration of the same address at the same moment
+                s.rollback()
+                form.form_errors.append(exc.message)
+            else:
+                _send_verification(user)
+                s.commit()
+                form.consume()
+                tell(_("注册成功。验证邮件已发送，请打开邮件中的链接完成验证。"))
+                return redirect(url_for("accounts.login"))
     return render_template("accounts/register.html", form=form)
 
 

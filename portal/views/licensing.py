@@ -252,6 +252,16 @@ def revoke(grant_id: int):
     return done(_("授权已撤销，立即失效。"), to=url_for("licensing.licence", number=grant.licence_number))
 
 
+@bp.get("/licences/")
+@public
+def licence_lookup():
+    """Anyone checks a licence by its number (a product's page states it, Art. 25)."""
+    number = (request.args.get("number") or "").strip()
+    if number:
+        return redirect(url_for("licensing.licence", number=number[:64]))
+    return render_template("licensing/lookup.html")
+
+
 @bp.get("/licences/<number>")
 @public
 def licence(number: str):

@@ -29,7 +29,10 @@ def test_tender_from_announcement_to_award(page, live_server, portal_data, make_
     bureau = as_user(page, live_server, bureau_user)
     bureau.goto(live_server + "/admin/tenders/new")
     bureau.get_by_label("招标名称").fill("企业信用风险数据商业开发授权")
-    bureau.get_by_label("数据集（标识，逗号分隔）").fill("371502-scj-0002")
+    # the bureau finds the dataset by typing part of its title, and ticks it
+    bureau.get_by_label("按名称筛选数据集").fill("信用风险")
+    assert bureau.get_by_label("企业信用风险分类结果（东昌府区市场监督管理局）").is_visible()
+    bureau.get_by_label("企业信用风险分类结果（东昌府区市场监督管理局）").check()
     now = clock.now()  # the form takes Beijing time
     bureau.get_by_label("投标开始（北京时间）").fill((now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
     bureau.get_by_label("投标截止（北京时间）").fill((now + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
@@ -51,6 +54,8 @@ def test_tender_from_announcement_to_award(page, live_server, portal_data, make_
 
     bureau.goto(tender_url + "/evaluate")
     assert "密封" in bureau.locator("h1").inner_text()  # no one reads a bid before the close
+    bureau.goto(tender_url)  # while bidding is open, the bids cannot be opened
+    assert bureau.get_by_role("button", name="截止并开标").count() == 0
     with portal_data.sessions() as s:  # the window closes (time passes)
         tender = s.scalar(select(Tender))
         tender.closes_at = utcnow() - dt.timedelta(seconds=1)

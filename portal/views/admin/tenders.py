@@ -11,7 +11,7 @@ from licenses.errors import LicenceError
 from ... import catalog, clock
 from ...forms import TenderForm
 from ...messages import _
-from ...models import Application
+from ...models import Application, Dataset, OpenClass
 from ...web import db, done
 from . import bp
 
@@ -21,6 +21,9 @@ def new_tender():
     s = db()
     interests = s.scalars(select(Application).where(Application.status == "interest")).all()
     form = TenderForm()
+    conditional = s.scalars(catalog.public_datasets().where(Dataset.open_class == OpenClass.CONDITIONAL.value)
+                            .order_by(Dataset.department_id, Dataset.title)).all()
+    form.datasets.choices = [(d.name, f"{d.title}（{d.department.name}）") for d in conditional]
     if form.validate_on_submit():
         datasets = [d for d in (catalog.get_public_dataset(s, n) for n in form.dataset_names()) if d is not None]
         try:
