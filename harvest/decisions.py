@@ -16,7 +16,7 @@ def pending_hold() -> list[dict]:
     """What holds a dataset while its restriction waits for the bureau."""
     return [detail("restriction_pending")]
 
-EDITABLE = ("title", "summary", "tags", "domain", "title_en")
+EDITABLE = ("title", "summary", "tags", "domain", "title_en", "summary_en")
 
 
 def apply_edits(ds: Dataset) -> None:

@@ -102,9 +102,10 @@ def create_app(config: dict | None = None) -> Flask:
     from . import clock
 
     app.jinja_env.filters["local"] = clock.local  # stored instants shown in the portal's zone
-    from .labels import label
+    from .labels import label, vocabulary
 
-    app.jinja_env.globals.update(label=label)  # the words for a stored code (portal/labels.py)
+    # the words for a stored code, and for a controlled catalog value (portal/labels.py)
+    app.jinja_env.globals.update(label=label, vocabulary=vocabulary)
     return app
 
 

@@ -172,12 +172,13 @@ class EditForm(Form):
     summary = TextAreaField(_l("摘要"), validators=[Length(max=5000)])
     domain = StringField(_l("数据领域"), validators=[Length(max=100)])
     title_en = StringField(_l("英文名称"), validators=[Length(max=500)])
+    summary_en = TextAreaField(_l("英文摘要"), validators=[Length(max=5000)])
     tags = StringField(_l("关键词（逗号分隔）"), validators=[Length(max=1000)])
 
     def changes(self) -> dict:
         tags = [t.strip() for t in (self.tags.data or "").replace("，", ",").split(",") if t.strip()]
         return {"title": self.title.data or "", "summary": self.summary.data or "", "domain": self.domain.data or "",
-                "title_en": self.title_en.data or "", "tags": tags}
+                "title_en": self.title_en.data or "", "summary_en": self.summary_en.data or "", "tags": tags}
 
 
 MASK_CHOICES = [("", _l("不处理")), ("partial", _l("部分遮蔽（如 139****5678）")), ("drop", _l("删除该列"))]

@@ -90,6 +90,31 @@ LABELS: dict[str, dict[str, Message]] = {
 }
 
 
+# The catalog's controlled values (GB/T 21063 data domains as the district uses them, update
+# cycles, share classes): the department's words, shown in the reader's language. A value
+# outside these lists is the department's own and stays as written.
+VOCABULARY: dict[str, dict[str, Message]] = {
+    "domain": {
+        "教育文化": _("教育文化"), "医疗卫生": _("医疗卫生"), "交通运输": _("交通运输"), "市场监管": _("市场监管"),
+        "自然资源": _("自然资源"), "民政服务": _("民政服务"), "文化旅游": _("文化旅游"), "社会保障": _("社会保障"),
+        "城建住房": _("城建住房"), "农业农村": _("农业农村"), "生态环境": _("生态环境"), "公共安全": _("公共安全"),
+        "财税金融": _("财税金融"), "信用服务": _("信用服务"), "经济建设": _("经济建设"), "科技创新": _("科技创新"),
+        "安全生产": _("安全生产"), "气象服务": _("气象服务"), "机构团体": _("机构团体"),
+    },
+    "update_cycle": {
+        "每日": _("每日"), "每周": _("每周"), "每月": _("每月"), "每季度": _("每季度"), "每半年": _("每半年"),
+        "每年": _("每年"), "实时": _("实时"), "不定期": _("不定期"),
+    },
+    "share_class": {"无条件共享": _("无条件共享"), "有条件共享": _("有条件共享"), "不予共享": _("不予共享")},
+}
+
+
+def vocabulary(kind: str, value: object) -> Message | str:
+    """A controlled catalog value in the reader's words; anything else as the department wrote it."""
+    text = "" if value is None else str(value)
+    return VOCABULARY.get(kind, {}).get(text, text)
+
+
 def label(kind: str, code: object) -> Message | str:
     """The words for a stored code; "—" (and a warning in the log) for one without words."""
     key = "" if code is None else str(getattr(code, "value", code))

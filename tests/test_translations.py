@@ -97,3 +97,23 @@ def test_a_stored_message_is_put_into_words_when_shown():
     assert str(from_stored(kept)) == "补充材料后重新计算：20 个工作日，已计入法定节假日和调休上班日"
     assert from_stored("旧的说明文字") == "旧的说明文字"  # rows written before keep their text
     assert isinstance(from_stored(kept), Message)
+
+
+def test_the_english_page_shows_the_departments_english_and_marks_chinese_it_did_not_translate(app, portal_data, make_user):
+    from tests.conftest import post_form
+
+    curator = _as_curator(app, make_user, "dcf-scjgj", "zh")
+    post_form(curator, "/console/datasets/371502-scj-0001/edit",
+              {"title_en": "Licensed pharmacies", "summary_en": "Retail pharmacies of the district and their streets"},
+              page="/console/datasets/371502-scj-0001")
+    reader = app.test_client()
+    reader.set_cookie("lang", "en")
+    page = reader.get("/dataset/371502-scj-0001").get_data(as_text=True)
+    [heading] = re.findall(r"<h1>.*?</h1>", page, re.S)
+    assert '<span lang="en">Licensed pharmacies</span>' in heading and "药品零售企业名录" in heading
+    assert "Retail pharmacies of the district" in page
+    other = reader.get("/dataset/371502-jty-0001").get_data(as_text=True)
+    [heading] = re.findall(r"<h1>.*?</h1>", other, re.S)
+    assert '<span lang="zh-CN">公交站点位置</span>' in heading and "(title in Chinese)" in heading
+    # the catalog's controlled values are in the reader's words; free text stays as written
+    assert ">Transport</a>" in other and "<td>Daily</td>" in other and ">交通运输</a>" not in other

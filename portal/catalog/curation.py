@@ -227,7 +227,7 @@ def edit_metadata(session: Session, curator: User, ds: Dataset, changes: dict, i
         raise CurationError(_("名称过长"))
     from harvest.pii import scan_text
 
-    for key in ("title", "summary", "domain", "title_en", "tags"):
+    for key in ("title", "summary", "domain", "title_en", "summary_en", "tags"):
         value = edits.get(key)
         found = scan_text(value if isinstance(value, list) else [value or ""], key)
         if found:

@@ -49,6 +49,8 @@ def add_dataset(g: Graph, base: str, ds: Dataset) -> URIRef:
     if ds.edits and ds.edits.get("title_en"):
         g.add((node, DCTERMS.title, Literal(ds.edits["title_en"], lang="en")))
     g.add((node, DCTERMS.description, Literal(ds.summary or ds.title, lang="zh")))
+    if ds.edits and ds.edits.get("summary_en"):
+        g.add((node, DCTERMS.description, Literal(ds.edits["summary_en"], lang="en")))
     g.add((node, DCTERMS.identifier, Literal(ds.resource_code or ds.name)))
     g.add((node, DCAT.landingPage, _document(g, str(node))))  # the dataset's page is its URI
     g.add((node, DCTERMS.publisher, _agent(g, base, ds.department.code, ds.department.name)))

@@ -93,7 +93,7 @@ def dataset(name: str):
                                           legal_basis=ds.override_basis or ds.legal_basis or "",
                                           open_conditions=ds.effective_conditions or ""),
              "sensitive": SensitiveForm(formdata=None, sensitive=ds.sensitive),
-             "edit": EditForm(formdata=None, **{k: edits.get(k, "") for k in ("title", "summary", "domain", "title_en")},
+             "edit": EditForm(formdata=None, **{k: edits.get(k, "") for k in ("title", "summary", "domain", "title_en", "summary_en")},
                               tags=", ".join(edits.get("tags", [])))}
     return render_template("console/dataset.html", ds=ds, forms=forms,
                            fix=None, details=details,
