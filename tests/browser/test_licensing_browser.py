@@ -111,7 +111,7 @@ def test_a_company_picking_consent_for_commercial_use_is_redirected_to_a_tender(
     log_in(bureau, live_server, bureau_email, bureau_password)
     bureau.goto(live_server + "/admin/tenders/new")
     bureau.get_by_label("招标名称").fill("企业信用风险数据商业开发授权")
-    bureau.get_by_label("数据集（标识，逗号分隔）").fill("371502-scj-0002")
+    bureau.get_by_label("企业信用风险分类结果（东昌府区市场监督管理局）").check()
     now = clock.now()
     bureau.get_by_label("投标开始（北京时间）").fill(now.strftime("%Y-%m-%dT%H:%M"))
     bureau.get_by_label("投标截止（北京时间）").fill((now + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"))
