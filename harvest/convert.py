@@ -22,6 +22,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +33,11 @@ from portal.messages import _
 
 from .layout import LOOK_AHEAD, Layout, find_layout, is_note, width_of
 from .pii import TableScanner, mask_batch, scan_text
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from openpyxl.workbook.workbook import Workbook
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 # Small blocks keep the reader's read-ahead small: with 8 MB blocks peak memory doubled (measured).
 BLOCK_SIZE = 1 << 20
@@ -180,7 +186,8 @@ def _read_head(src: Path, encoding: str) -> _Head:
     return _Head(delimiter, layout, min(data_offset, size), data_end, notes, rows[layout.data_index:])
 
 
-def _notes_below(tail: bytes, size: int, codec: str, delimiter: str, width: int, data_offset: int):  # noqa: ANN202
+def _notes_below(tail: bytes, size: int, codec: str, delimiter: str, width: int,
+                 data_offset: int) -> tuple[list[str], int | None]:
     lines = tail.split(b"\n")
     notes: list[str] = []
     end = size
@@ -202,7 +209,7 @@ def _notes_below(tail: bytes, size: int, codec: str, delimiter: str, width: int,
 class _Bounded(io.RawIOBase):
     """A file read from `start` to `end` only (the table without the notes below it)."""
 
-    def __init__(self, path: Path, start: int, end: int | None):
+    def __init__(self, path: Path, start: int, end: int | None) -> None:
         self.f = open(path, "rb")  # noqa: SIM115 (closed with this object)
         self.f.seek(start)
         self.left = None if end is None else end - start
@@ -210,7 +217,7 @@ class _Bounded(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001
+    def readinto(self, buffer: WriteableBuffer) -> int:
         if self.left is not None and self.left <= 0:
             return 0
         view = memoryview(buffer)
@@ -334,12 +341,13 @@ def _bad_rows(src: Path, encoding: str, head: _Head) -> list[int]:
     return found
 
 
-def _write_parquet(src, out, head: _Head, encoding, forced, row_group_bytes, metadata, masking, csv_out,  # noqa: ANN001
+def _write_parquet(src: Path, out: Path, head: _Head, encoding: str, forced: dict[str, pa.DataType],
+                   row_group_bytes: int, metadata: dict | None, masking: dict | None, csv_out: Path | None,
                    newlines_in_values: bool) -> TableInfo:
     skipped = 0
     note_texts = {n.replace(" ", "") for n in head.notes}
 
-    def skip_row(row) -> str:  # noqa: ANN001
+    def skip_row(row: pacsv.InvalidRow) -> str:
         # A row with the wrong number of fields is left out and counted (and the table held);
         # a note line below the table is left out and kept as a note.
         nonlocal skipped
@@ -409,7 +417,7 @@ class _ScanBeside:
     reader and the Parquet writer keep one core busy, the scan uses the other (Arrow's
     kernels release the GIL). A few batches wait at most, so memory stays flat."""
 
-    def __init__(self, scanner: TableScanner, depth: int = 2):
+    def __init__(self, scanner: TableScanner, depth: int = 2) -> None:
         self.scanner, self.seconds = scanner, 0.0
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
@@ -423,7 +431,7 @@ class _ScanBeside:
             started = time.thread_time()
             try:
                 self.scanner.feed(batch)
-            except BaseException as exc:  # noqa: BLE001 (raised in the converting thread)
+            except BaseException as exc:  # raised again in the converting thread
                 self.error = exc
             self.seconds += time.thread_time() - started
 
@@ -537,7 +545,7 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
 _MERGE = re.compile(rb'<mergeCell ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
-def _merged_ranges(wb, ws) -> list[tuple[int, int, int, int]]:  # noqa: ANN001
+def _merged_ranges(wb: Workbook, ws: ReadOnlyWorksheet) -> list[tuple[int, int, int, int]]:
     """Merged cells of a sheet as (first row, first column, last row, last column), 1-based.
     openpyxl's read-only mode does not give them, so they are read from the sheet's XML
     (they come after the cells; the stream is read once more, without parsing)."""
@@ -568,7 +576,7 @@ class _Sheet:
     rows_below_header: int
 
 
-def _sheet_to_csv(ws, dest: Path, merges: list[tuple[int, int, int, int]]) -> _Sheet | None:  # noqa: ANN001
+def _sheet_to_csv(ws: ReadOnlyWorksheet, dest: Path, merges: list[tuple[int, int, int, int]]) -> _Sheet | None:
     """Write a sheet's table as UTF-8 CSV: its header (one or two rows, merged cells filled),
     then its rows; titles above and notes below are kept aside. None for an empty sheet."""
     # Merged cells repeat the value of their top-left cell, as a reader sees them.
@@ -652,7 +660,7 @@ def _sheet_to_csv(ws, dest: Path, merges: list[tuple[int, int, int, int]]) -> _S
                   rows_below_header=below)
 
 
-def _cell_text(value) -> str:  # noqa: ANN001
+def _cell_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):

@@ -33,6 +33,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -353,7 +354,7 @@ class TableScanner:
 
     MAX_EXAMPLES = 3
 
-    def __init__(self, names: Iterable[str]):
+    def __init__(self, names: Iterable[str]) -> None:
         self.columns = [_Column(n, header_kinds(n)) for n in names]
         self.rows = 0
         # rows where a person-name column and an address column both hold a value
@@ -483,7 +484,8 @@ class TableScanner:
         for col in self.columns:
             counts, ex = col.counts, col.examples
 
-            def add(kind: str, source: str, rule: str = "value", col=col, counts=counts, ex=ex) -> None:  # noqa: ANN001
+            def add(kind: str, source: str, rule: str = "value", col: _Column = col, counts: dict = counts,
+                    ex: dict = ex) -> None:
                 if counts.get(source):
                     out.append(Finding(col.name, kind, counts[source], ex.get(source, []), rule))
 
@@ -553,7 +555,7 @@ def scan_table(table: pa.Table | pa.RecordBatch) -> list[Finding]:
     return scanner.findings()
 
 
-def scan_parquet(path) -> list[Finding]:  # noqa: ANN001
+def scan_parquet(path: str | Path) -> list[Finding]:
     """Scan a Parquet file as the harvest would have (re-scans of stored versions)."""
     import pyarrow.parquet as pq
 

@@ -7,6 +7,7 @@ earlier one is kept with its date. An entry gone from the source is withdrawn, n
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import tempfile
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from .entry import CatalogEntry, FileRef, files_fingerprint
 from .formats import file_facts, parquet_metadata, write_json, write_xlsx
 from .gate import purge_files
 from .pii import scan_text
-from .sources import FetchError, SourceError, fetch_file
+from .sources import CatalogSource, FetchError, SourceError, fetch_file
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class JobReport:
 class _EntryFailed(Exception):
     """One entry cannot be applied; the harvest goes on. `details` say why (harvest/holds.py)."""
 
-    def __init__(self, code: str, message: Message | str, **facts: object):
+    def __init__(self, code: str, message: Message | str, **facts: object) -> None:
         super().__init__(message)
         self.details = [holds.from_message(code, message, **facts)]
 
@@ -115,7 +116,7 @@ IndexSync = Callable[[], object]
 class Harvester:
     def __init__(self, sessions: sessionmaker[Session], storage: Storage, *,
                  row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, timeout: float = 60.0,
-                 sync_index: IndexSync | None = None, sync_every: int = 500):
+                 sync_index: IndexSync | None = None, sync_every: int = 500) -> None:
         self.sessions = sessions
         self.storage = storage
         self.row_group_bytes = row_group_bytes
@@ -127,7 +128,7 @@ class Harvester:
 
     # ------------------------------------------------------------------ the job
 
-    def run(self, source, progress: Progress | None = None) -> JobReport:  # noqa: ANN001
+    def run(self, source: CatalogSource, progress: Progress | None = None) -> JobReport:
         with self.sessions.begin() as s:
             src = s.scalar(select(HarvestSource).where(
                 HarvestSource.kind == source.kind, HarvestSource.location == source.location))
@@ -168,7 +169,7 @@ class Harvester:
             job = s.get(HarvestJob, job_id)
             job.status, job.error, job.counts, job.finished_at = status, report.error, report.counts, utcnow()
 
-    def _apply_safely(self, entry: CatalogEntry, source, source_id: int, job_id: int, actor: str) -> EntryResult:  # noqa: ANN001
+    def _apply_safely(self, entry: CatalogEntry, source: CatalogSource, source_id: int, job_id: int, actor: str) -> EntryResult:
         try:
             if entry.problems:
                 failed = _EntryFailed("catalog_row", entry.problems[0])
@@ -192,7 +193,7 @@ class Harvester:
 
     # ------------------------------------------------------------------ one entry
 
-    def _apply(self, s: Session, entry: CatalogEntry, source, source_id: int, actor: str) -> EntryResult:  # noqa: ANN001
+    def _apply(self, s: Session, entry: CatalogEntry, source: CatalogSource, source_id: int, actor: str) -> EntryResult:
         department = _department(s, entry)
         ds = s.scalar(select(Dataset).where(Dataset.name == entry.name))
         if ds is not None and ds.department_id != department.id:
@@ -292,7 +293,7 @@ class Harvester:
         return EntryResult(entry.source_ref, open_class, action,
                            hold_reason or "；".join(w.source for w in warnings) or None, ds.id, details=held_for)
 
-    def _fetch(self, entry: CatalogEntry, source, scratch: Path) -> list[_FetchedFile]:  # noqa: ANN001
+    def _fetch(self, entry: CatalogEntry, source: CatalogSource, scratch: Path) -> list[_FetchedFile]:
         if not entry.files:
             raise _EntryFailed("no_file", _("目录条目没有数据文件"))
         fetched = []
@@ -362,7 +363,7 @@ class Harvester:
         ds.search_dirty, ds.updated_at = True, utcnow()
 
     def _new_version(self, ds: Dataset, ref: FileRef, media: str, sha256: str, size: int, original: Path,
-                     tables: list[TableInfo], workdir: Path, meta: dict, now, masking: dict | None) -> Distribution:  # noqa: ANN001
+                     tables: list[TableInfo], workdir: Path, meta: dict, now: dt.datetime, masking: dict | None) -> Distribution:
         # A masked version has a folder of its own: the unmasked one is removed when replaced.
         folder = self.storage.distribution_dir(ds.name, sha256) + _masking_key(masking)
         findings = [f for t in tables for f in t.findings]

@@ -14,6 +14,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urljoin, urlparse
 
 import requests
@@ -30,6 +31,16 @@ class SourceError(Exception):
 
 class FetchError(Exception):
     """One data file cannot be fetched."""
+
+
+class CatalogSource(Protocol):
+    """What the harvest reads of a source: CkanSource, SpreadsheetSource (or a test's own)."""
+
+    kind: str
+    location: str
+    fetch_policy: FetchPolicy
+
+    def list_entries(self) -> list[CatalogEntry]: ...
 
 
 DATA_FORMATS = {"csv", "xlsx", "txt", "tsv"}
@@ -224,7 +235,7 @@ class CkanSource:
     PAGE = 1000  # CKAN caps rows at 1000
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 60.0,
-                 allowed_hosts: tuple[str, ...] | None = None):
+                 allowed_hosts: tuple[str, ...] | None = None) -> None:
         from ckanapi import RemoteCKAN
 
         self.location = url.rstrip("/")
@@ -347,7 +358,7 @@ class SpreadsheetSource:
 
     kind = "spreadsheet"
 
-    def __init__(self, path: str | os.PathLike, timeout: float = 60.0, allowed_hosts: tuple[str, ...] | None = None):
+    def __init__(self, path: str | os.PathLike, timeout: float = 60.0, allowed_hosts: tuple[str, ...] | None = None) -> None:
         self.path = Path(path).resolve()
         self.location = str(self.path)
         self.timeout = timeout

@@ -151,7 +151,7 @@ def _event(session: Session, app: Application, actor: User | None, action: str, 
 
 
 def _move(session: Session, app: Application, actor: User, action: str, allowed: tuple[AppStatus, ...],
-          to: AppStatus, version: int, note: str | None = None, ip: str | None = None, **values) -> None:
+          to: AppStatus, version: int, note: str | None = None, ip: str | None = None, **values: object) -> None:
     """Compare-and-set: applies only if the application is still in an allowed state at the
     version the actor saw."""
     if app.status not in {s.value for s in allowed}:

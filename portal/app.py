@@ -9,7 +9,7 @@ from .context import PortalContext
 from .messages import _
 
 
-def _has_nul(value) -> bool:  # noqa: ANN001
+def _has_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):

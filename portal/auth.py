@@ -5,7 +5,7 @@ hide what the server would refuse anyway.
 """
 from __future__ import annotations
 
-from flask import Flask, abort, request
+from flask import Flask, Request, abort, request
 from flask_login import LoginManager
 
 from . import accounts
@@ -37,7 +37,7 @@ def _load_user(session_id: str) -> User | None:
 
 
 @login_manager.request_loader
-def _token_user(req) -> User | None:  # noqa: ANN001
+def _token_user(req: Request) -> User | None:
     """`Authorization: Bearer dcf_...` (scripts and API clients)."""
     from .web import db
 

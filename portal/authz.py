@@ -152,7 +152,7 @@ PUBLIC = "public"
 class NotAllowed(PermissionError):
     """This person may not take this action (on this object). `status` is what the web says."""
 
-    def __init__(self, action: Action, status: int = 403):
+    def __init__(self, action: Action, status: int = 403) -> None:
         super().__init__(f"not allowed: {action.value}")
         self.action, self.status = action, status
 

@@ -26,12 +26,17 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Date, DateTime, Integer, LargeBinary, func, insert, select, text
+from sqlalchemy import Date, DateTime, Integer, LargeBinary, Table, func, insert, select, text
 from sqlalchemy.engine import Connection
 
 from .messages import _
 from .models import Base
+from .storage import Storage
+
+if TYPE_CHECKING:
+    from .context import PortalContext
 
 FORMAT = "dongchangfu-portal-backup/1"
 
@@ -49,7 +54,7 @@ class BackupReport:
     missing_files: list[str] = field(default_factory=list)
 
 
-def _plain(value):  # noqa: ANN001, ANN202
+def _plain(value: object) -> object:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -68,7 +73,7 @@ def _referenced_files(rows: dict[str, list[dict]]) -> set[str]:
     return {p for p in paths if p}
 
 
-def backup(ctx, out: Path, progress: Callable[[str, int, int], None] | None = None) -> BackupReport:  # noqa: ANN001
+def backup(ctx: PortalContext, out: Path, progress: Callable[[str, int, int], None] | None = None) -> BackupReport:
     """Write the portal (database snapshot, files, secret) to `out` (a .tar, or .tar.gz)."""
     report = BackupReport(Path(out))
     rows: dict[str, list[dict]] = {}
@@ -133,7 +138,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _typed(table, row: dict) -> dict:  # noqa: ANN001
+def _typed(table: Table, row: dict) -> dict:
     out = {}
     for column in table.columns:
         value = row.get(column.name)
@@ -148,7 +153,7 @@ def _typed(table, row: dict) -> dict:  # noqa: ANN001
     return out
 
 
-def restore(ctx, archive: Path, progress: Callable[[str, int, int], None] | None = None) -> dict:  # noqa: ANN001
+def restore(ctx: PortalContext, archive: Path, progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Restore `archive` into this instance, which must be empty (no datasets, no users).
     Checks every file's sha256; writes the secret; the caller rebuilds the search index."""
     with tarfile.open(archive) as tar:
@@ -192,7 +197,7 @@ def restore(ctx, archive: Path, progress: Callable[[str, int, int], None] | None
     return manifest
 
 
-def _restore_file(storage, tar: tarfile.TarFile, relative: str, digest: str) -> None:  # noqa: ANN001
+def _restore_file(storage: Storage, tar: tarfile.TarFile, relative: str, digest: str) -> None:
     """Unpack one file into the scratch folder, check its sha256, then store it: a damaged
     file never reaches the store, and storage.put refuses names that would leave it."""
     fd, name = tempfile.mkstemp(dir=storage.scratch(), suffix=".restore")

@@ -13,7 +13,7 @@ from __future__ import annotations
 class DomainError(ValueError):
     """`message` is a gettext message (Chinese source text, lazily translated)."""
 
-    def __init__(self, message: object = ""):
+    def __init__(self, message: object = "") -> None:
         super().__init__(message)
         self.message = message
 

@@ -12,6 +12,7 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
+    Field,
     FloatField,
     HiddenField,
     IntegerField,
@@ -44,7 +45,7 @@ class OnceForm(FlaskForm):
 
     nonce = HiddenField(default=lambda: secrets.token_urlsafe(12))
 
-    def validate_nonce(self, field) -> None:  # noqa: ANN001
+    def validate_nonce(self, field: Field) -> None:
         if not field.data:
             raise ValidationError(_("表单已失效，请刷新后重试"))
         if field.data in session.get(USED_NONCES, []):

@@ -80,7 +80,7 @@ class Message:
 
     __slots__ = ("msgid", "params")
 
-    def __init__(self, msgid: str, params: Mapping[str, object] | None = None):
+    def __init__(self, msgid: str, params: Mapping[str, object] | None = None) -> None:
         self.msgid = msgid
         self.params = dict(params or {})
 
@@ -139,7 +139,7 @@ class Joined:
 
     __slots__ = ("parts",)
 
-    def __init__(self, *parts: object):
+    def __init__(self, *parts: object) -> None:
         self.parts = parts
 
     def __str__(self) -> str:

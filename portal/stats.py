@@ -15,9 +15,11 @@ from portal.catalog.curation import stale
 from portal.models import (
     Application,
     ApplicationEvent,
+    DataRequest,
     Dataset,
     Department,
     DownloadEvent,
+    ErrorReport,
     LicensedDownload,
     Tender,
 )
@@ -126,8 +128,6 @@ def evaluation(session: Session, today: dt.date | None = None, period: tuple[dt.
     (applications, reports and requests made in it) or over all time."""
     from licenses.grants import missing_reports
 
-    from .models import DataRequest, ErrorReport
-
     today = today or clock.today()
     start, end = period or (dt.date(2000, 1, 1), today)
     in_period = lambda at: at is not None and start <= clock.local(at).date() <= end  # noqa: E731
@@ -155,7 +155,7 @@ def evaluation(session: Session, today: dt.date | None = None, period: tuple[dt.
         requests = [r for r in session.scalars(select(DataRequest).where(DataRequest.department_id == dept.id))
                     if in_period(r.created_at)]
 
-        def late(item) -> bool:  # noqa: ANN001
+        def late(item: ErrorReport | DataRequest) -> bool:
             answered = clock.local(item.answered_at).date() if item.answered_at else None
             return item.deadline is not None and ((answered or today) > item.deadline)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from flask import Response, current_app, flash, g, redirect, send_file, url_for
@@ -21,7 +22,7 @@ def db() -> Session:
     return g.db
 
 
-def send_stored_file(path: Path, **kwargs) -> Response:
+def send_stored_file(path: Path, **kwargs: Any) -> Response:
     """A stored file, already authorized by the caller: sent by the portal (send_file: Range,
     ETag, 304), or — with PORTAL_X_ACCEL_PREFIX behind nginx — handed to nginx with
     X-Accel-Redirect, so the bytes go out at nginx's speed from its internal location. nginx

@@ -3,12 +3,15 @@ through here, so the rule 'nothing not open, held or withdrawn is ever public' l
 one place (rules.md 6)."""
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal import clock
 
-from ..models import PUBLIC_CLASSES, Dataset, DatasetStatus, Department, Distribution
+from ..models import PUBLIC_CLASSES, Dataset, DatasetStatus, DataTable, Department, Distribution
+from ..storage import Storage
 
 
 def public_datasets() -> Select[tuple[Dataset]]:
@@ -44,7 +47,7 @@ def departments_with_counts(session: Session) -> list[tuple[Department, int]]:
 
 # ---------------------------------------------------------------------- dataset page
 
-def attribution_line(ds: Dataset, date=None) -> str:  # noqa: ANN001
+def attribution_line(ds: Dataset, date: dt.date | None = None) -> str:
     """Art. 25: the source department and the date the data was obtained (today, by default)."""
 
     from harvest.formats import attribution
@@ -52,7 +55,7 @@ def attribution_line(ds: Dataset, date=None) -> str:  # noqa: ANN001
     return attribution(ds.department.name, ds.title, (date or clock.today()).isoformat())
 
 
-def preview(storage, table, page: int, rows: int) -> dict:  # noqa: ANN001
+def preview(storage: Storage, table: DataTable, page: int, rows: int) -> dict:
     """A page of the first PREVIEW_LIMIT rows, read from the Parquet file's first batch only."""
     import pyarrow.parquet as pq
 

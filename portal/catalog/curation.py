@@ -215,10 +215,7 @@ def edit_metadata(session: Session, curator: User, ds: Dataset, changes: dict, i
     for key, value in changes.items():
         if key not in EDITABLE:
             continue
-        if key == "tags":
-            value = [t for t in (value or []) if t]
-        else:
-            value = (value or "").strip()
+        value = [t for t in (value or []) if t] if key == "tags" else (value or "").strip()
         if value:
             edits[key] = value
         else:

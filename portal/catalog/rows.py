@@ -118,7 +118,7 @@ def visible_columns(schema: pa.Schema, scope: Scope) -> list[str]:
     return [n for n in schema.names if n in allowed]
 
 
-def value_for(arrow_type: pa.DataType, text: str, column: str):  # noqa: ANN201
+def value_for(arrow_type: pa.DataType, text: str, column: str) -> str | bool | dt.date | pa.Scalar:
     """A filter value as the column's type: '2020-01-01' for a date column, '12' for an
     integer one. Anything that does not convert is the asker's mistake, said plainly."""
     try:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, event, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Connection, ForeignKey, Index, String, Text, event, text
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from .base import Base, utcnow
 
@@ -265,6 +266,6 @@ class AppendOnlyError(RuntimeError):
 
 @event.listens_for(ClassificationEvent, "before_update")
 @event.listens_for(ClassificationEvent, "before_delete")
-def _refuse_change(_mapper, _conn, target) -> None:  # noqa: ANN001
+def _refuse_change(_mapper: Mapper[Any], _conn: Connection, target: Base) -> None:
     raise AppendOnlyError("classification history is append-only")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from ..catalog import public_datasets
@@ -27,7 +27,7 @@ def search_doc(ds: Dataset) -> SearchDoc:
         resource_code=ds.resource_code or "", published=ds.published_date)
 
 
-def _with_children(query):  # noqa: ANN001, ANN202
+def _with_children(query: Select[tuple[Dataset]]) -> Select[tuple[Dataset]]:
     return query.options(selectinload(Dataset.department),
                          selectinload(Dataset.distributions).selectinload(Distribution.tables))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
 from .. import accounts
@@ -13,6 +14,7 @@ from ..authz import Action, public, requires
 from ..forms import EmailForm, LoginForm, NewPasswordForm, RegisterForm, TokenForm
 from ..limits import limiter
 from ..messages import _
+from ..models import User
 from ..web import db, tell
 
 bp = Blueprint("accounts", __name__)
@@ -26,7 +28,7 @@ def _ip() -> str | None:
     return request.remote_addr
 
 
-def _send_verification(user) -> None:  # noqa: ANN001
+def _send_verification(user: User) -> None:
     link = url_for("accounts.verify", token=accounts.make_verify_token(_secret(), user), _external=True)
     accounts.mail_verification_link(db(), user, link)
 
@@ -34,7 +36,7 @@ def _send_verification(user) -> None:  # noqa: ANN001
 @bp.route("/register", methods=["GET", "POST"])
 @public
 @limiter.limit("20 per hour", methods=["POST"])
-def register():
+def register() -> ResponseReturnValue:
     form = RegisterForm()
     if form.validate_on_submit():
         s = db()
@@ -57,7 +59,7 @@ def register():
 
 @bp.get("/verify/<token>")
 @public
-def verify(token: str):
+def verify(token: str) -> ResponseReturnValue:
     s = db()
     try:
         accounts.verify_email(s, _secret(), token, ip=_ip())
@@ -73,7 +75,7 @@ def verify(token: str):
 @bp.route("/verify", methods=["GET", "POST"])
 @public
 @limiter.limit("5 per hour", methods=["POST"])
-def resend():
+def resend() -> ResponseReturnValue:
     form = EmailForm()
     if form.validate_on_submit():
         s = db()
@@ -90,7 +92,7 @@ def resend():
 @bp.route("/login", methods=["GET", "POST"])
 @public
 @limiter.limit("10 per minute", methods=["POST"])
-def login():
+def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
         s = db()
@@ -115,7 +117,7 @@ def _safe_next(target: str | None) -> str | None:
 
 @bp.post("/logout")
 @public
-def logout():
+def logout() -> ResponseReturnValue:
     logout_user()
     tell(_("已退出登录。"))
     return redirect(url_for("catalog.home"))
@@ -124,7 +126,7 @@ def logout():
 @bp.route("/reset", methods=["GET", "POST"])
 @public
 @limiter.limit("5 per hour", methods=["POST"])
-def reset_request():
+def reset_request() -> ResponseReturnValue:
     form = EmailForm()
     if form.validate_on_submit():
         s = db()
@@ -143,7 +145,7 @@ def reset_request():
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 @public
 @limiter.limit("10 per hour", methods=["POST"])
-def reset(token: str):
+def reset(token: str) -> ResponseReturnValue:
     form = NewPasswordForm()
     if form.validate_on_submit():
         s = db()
@@ -173,14 +175,14 @@ def _notifications() -> list:
 
 @bp.get("/account")
 @requires(Action.ACCOUNT)
-def account():
+def account() -> ResponseReturnValue:
     return render_template("accounts/account.html", form=TokenForm(), new_token=None,
                            notifications=_notifications())
 
 
 @bp.post("/account/tokens")
 @requires(Action.ACCOUNT)
-def create_token():
+def create_token() -> ResponseReturnValue:
     form = TokenForm()
     new_token = None
     if form.validate_on_submit():
@@ -201,7 +203,7 @@ def create_token():
 
 @bp.post("/account/tokens/<int:token_id>/revoke")
 @requires(Action.ACCOUNT)
-def revoke_token(token_id: int):
+def revoke_token(token_id: int) -> ResponseReturnValue:
     s = db()
     try:
         accounts.revoke_token(s, current_user, token_id, ip=_ip())
@@ -214,7 +216,7 @@ def revoke_token(token_id: int):
 
 @bp.get("/api/me")
 @public
-def me():
+def me() -> ResponseReturnValue:
     """Who the token (or session) belongs to: lets scripts check their token."""
     if not current_user.is_authenticated:
         return {"success": False, "error": {"message": _("需要登录或 API 令牌")}}, 401

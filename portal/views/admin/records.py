@@ -5,7 +5,8 @@ import datetime as dt
 import json
 
 from flask import Response, render_template, request
-from sqlalchemy import select
+from flask.typing import ResponseReturnValue
+from sqlalchemy import Select, select
 
 from ... import exports
 from ...models import AuditEvent, OutboxMessage, User
@@ -14,12 +15,12 @@ from . import bp
 
 
 @bp.get("/outbox")
-def outbox():
+def outbox() -> ResponseReturnValue:
     messages = db().scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)).all()
     return render_template("admin/outbox.html", messages=messages)
 
 
-def _audit_query():  # noqa: ANN202
+def _audit_query() -> Select[tuple[AuditEvent]]:
     """The audit trail filtered by action, actor (email), target and dates."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc())
     args = request.args
@@ -40,14 +41,14 @@ def _audit_query():  # noqa: ANN202
 
 
 @bp.get("/audit")
-def audit():
+def audit() -> ResponseReturnValue:
     actions = db().scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).all()
     return render_template("admin/audit.html", events=db().scalars(_audit_query().limit(500)).all(),
                            actions=actions, args=request.args)
 
 
 @bp.get("/audit.csv")
-def audit_csv():
+def audit_csv() -> ResponseReturnValue:
     rows = ([e.id, e.at.isoformat(), e.action, e.actor_id or "", e.target or "", e.ip or "",
              json.dumps(e.detail, ensure_ascii=False)] for e in db().scalars(_audit_query()))
     return Response(exports.csv_bytes(["id", "at", "action", "actor_id", "target", "ip", "detail"], rows),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -17,7 +18,7 @@ from . import bp
 
 
 @bp.route("/tenders/new", methods=["GET", "POST"])
-def new_tender():
+def new_tender() -> ResponseReturnValue:
     s = db()
     interests = s.scalars(select(Application).where(Application.status == "interest")).all()
     form = TenderForm()
