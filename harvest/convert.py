@@ -22,7 +22,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -579,24 +579,49 @@ class _Sheet:
 def _sheet_to_csv(ws: ReadOnlyWorksheet, dest: Path, merges: list[tuple[int, int, int, int]]) -> _Sheet | None:
     """Write a sheet's table as UTF-8 CSV: its header (one or two rows, merged cells filled),
     then its rows; titles above and notes below are kept aside. None for an empty sheet."""
-    # Merged cells repeat the value of their top-left cell, as a reader sees them.
-    starts: dict[int, list[tuple[int, int, int]]] = {}
-    for r1, c1, r2, c2 in merges:
-        starts.setdefault(r1, []).append((c1, r2, c2))
-    active: dict[int, dict[int, object]] = {}  # row -> {col: value} for cells inside a merge
-    across: set[tuple[int, int]] = set()         # (row, col), 0-based, covered by a horizontal merge
+    merged = _Merges(merges)
     rows_iter = ws.iter_rows(values_only=True)
     head: list[tuple[int, list[str]]] = []
+    for n, row in enumerate(rows_iter, start=1):
+        head.append((n, merged.expand(n, row)))
+        if len(head) >= LOOK_AHEAD:
+            break
+    if not any(cells for _line, cells in head):
+        return None
+    # find_layout works on the rows as read (empty ones included, so indexes are row numbers).
+    rows = [c for _line, c in head]
+    first_row = head[0][0]
+    layout = find_layout(rows, {(r - first_row + 1, c) for r, c in merged.across})
+    if layout is None:
+        return None
+    with open(dest, "w", encoding="utf-8", newline="") as f:
+        body = _Body(f, layout.names, layout.width)
+        for n, cells in head[layout.data_index:]:
+            body.take(n, cells)
+        for n, row in enumerate(rows_iter, start=len(head) + 1):
+            body.take(n, merged.expand(n, row))
+    notes = layout.titles + [" ".join(c.strip() for c in cells if c.strip()) for _line, cells in body.pending_notes]
+    return _Sheet(width=layout.width, header_rows=layout.header_rows, notes=notes, beyond_header=body.beyond,
+                  rows_below_header=body.below)
 
-    def expand(n: int, row: tuple) -> list[str]:
+
+class _Merges:
+    """Merged cells repeat the value of their top-left cell, as a reader sees them."""
+
+    def __init__(self, merges: list[tuple[int, int, int, int]]) -> None:
+        self.starts: dict[int, list[tuple[int, int, int]]] = {}
+        for r1, c1, r2, c2 in merges:
+            self.starts.setdefault(r1, []).append((c1, r2, c2))
+        self.active: dict[int, dict[int, object]] = {}  # row -> {col: value} for cells inside a merge
+        # (row, col), 0-based, covered by a horizontal merge where the header is looked for
+        self.across = {(rr - 1, cc - 1) for r1, c1, r2, c2 in merges if c2 > c1 and r1 <= LOOK_AHEAD
+                       for rr in range(r1, r2 + 1) for cc in range(c1 + 1, c2 + 1)}
+
+    def expand(self, n: int, row: tuple) -> list[str]:
+        """Row n's cells as text, merged cells filled, empty cells at the end dropped."""
         values = list(row)
-        for c1, r2, c2 in starts.get(n, ()):
-            if c1 - 1 < len(values):
-                for rr in range(n, r2 + 1):
-                    for cc in range(c1, c2 + 1):
-                        if (rr, cc) != (n, c1):
-                            active.setdefault(rr, {})[cc] = values[c1 - 1]
-        for cc, value in active.pop(n, {}).items():
+        self._open(n, values)
+        for cc, value in self.active.pop(n, {}).items():
             while len(values) < cc:
                 values.append(None)
             if values[cc - 1] in (None, ""):
@@ -606,58 +631,45 @@ def _sheet_to_csv(ws: ReadOnlyWorksheet, dest: Path, merges: list[tuple[int, int
             cells.pop()
         return cells
 
-    for r1, c1, r2, c2 in merges:
-        if c2 > c1 and r1 <= LOOK_AHEAD:
-            for rr in range(r1, r2 + 1):
-                for cc in range(c1 + 1, c2 + 1):
-                    across.add((rr - 1, cc - 1))
-    for n, row in enumerate(rows_iter, start=1):
-        cells = expand(n, row)
-        head.append((n, cells))
-        if len(head) >= LOOK_AHEAD:
-            break
-    nonempty = [(n, c) for n, c in head if c]
-    if not nonempty:
-        return None
-    # find_layout works on the rows as read (empty ones included, so indexes are row numbers).
-    rows = [c for _line, c in head]
-    first_row = head[0][0]
-    layout = find_layout(rows, {(r - first_row + 1, c) for r, c in across})
-    if layout is None:
-        return None
-    width = layout.width
-    beyond: list[int] = []
-    pending_notes: list[tuple[int, list[str]]] = []
-    below = 0
-    with open(dest, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(layout.names)
+    def _open(self, n: int, values: list) -> None:
+        """The merges whose top-left cell is in row n: their value goes to every cell they cover."""
+        for c1, r2, c2 in self.starts.get(n, ()):
+            if c1 - 1 < len(values):
+                for rr in range(n, r2 + 1):
+                    for cc in range(c1, c2 + 1):
+                        if (rr, cc) != (n, c1):
+                            self.active.setdefault(rr, {})[cc] = values[c1 - 1]
 
-        def emit(n: int, cells: list[str]) -> None:
-            nonlocal below
-            if width_of(cells) > width:
-                beyond.append(n)
-            writer.writerow((cells + [""] * width)[:width])
-            below += 1
 
-        def take(n: int, cells: list[str]) -> None:
-            if not cells:
-                return
-            if is_note(cells, width):
-                pending_notes.append((n, cells))
-                return
-            for pn, pc_ in pending_notes:  # a note-like row with data after it was data
-                emit(pn, pc_)
-            pending_notes.clear()
-            emit(n, cells)
+class _Body:
+    """The rows below the header, written at the header's width. A note-like row waits until
+    a data row follows it (then it was data); those still waiting at the end are the notes
+    below the table."""
 
-        for n, cells in head[layout.data_index:]:
-            take(n, cells)
-        for n, row in enumerate(rows_iter, start=len(head) + 1):
-            take(n, expand(n, row))
-    notes = layout.titles + [" ".join(c.strip() for c in cells if c.strip()) for _line, cells in pending_notes]
-    return _Sheet(width=width, header_rows=layout.header_rows, notes=notes, beyond_header=beyond,
-                  rows_below_header=below)
+    def __init__(self, f: TextIO, names: list[str], width: int) -> None:
+        self.writer = csv.writer(f)
+        self.writer.writerow(names)
+        self.width = width
+        self.beyond: list[int] = []  # rows wider than the header
+        self.pending_notes: list[tuple[int, list[str]]] = []
+        self.below = 0
+
+    def take(self, n: int, cells: list[str]) -> None:
+        if not cells:
+            return
+        if is_note(cells, self.width):
+            self.pending_notes.append((n, cells))
+            return
+        for pn, pc_ in self.pending_notes:  # a note-like row with data after it was data
+            self._emit(pn, pc_)
+        self.pending_notes.clear()
+        self._emit(n, cells)
+
+    def _emit(self, n: int, cells: list[str]) -> None:
+        if width_of(cells) > self.width:
+            self.beyond.append(n)
+        self.writer.writerow((cells + [""] * self.width)[:self.width])
+        self.below += 1
 
 
 def _cell_text(value: object) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, request
+from werkzeug.exceptions import BadRequest, NotFound
 
 from . import PROJECT_ROOT
 from .config import Settings
@@ -41,11 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     ctx = PortalContext(settings)
     app.extensions["portal"] = ctx
 
-    @app.teardown_appcontext
-    def _close_session(_exc: BaseException | None) -> None:
-        session = g.pop("db", None)
-        if session is not None:
-            session.close()
+    app.teardown_appcontext(_close_session)
 
     from . import auth, i18n, limits, views
 
@@ -53,29 +50,8 @@ def create_app(config: dict | None = None) -> Flask:
     auth.init_app(app)
     i18n.init_app(app)
     views.register(app)
-
-    from werkzeug.exceptions import BadRequest
-
-    @app.before_request
-    def _refuse_nul_characters() -> None:
-        """A NUL character is never meaningful input, and PostgreSQL refuses it in text (a 500
-        the attack suite found): refuse it up front, anywhere in the request."""
-        values = [request.path, *request.args.keys(), *request.args.values()]
-        if request.method in ("POST", "PUT", "PATCH"):
-            values += [*request.form.keys(), *request.form.values()]
-            if request.is_json:
-                values.append(request.get_json(silent=True))
-        if any(_has_nul(v) for v in values):
-            raise BadRequest(_("请求中含有空字符（NUL）"))
-
-    @app.before_request
-    def _ids_the_database_can_hold() -> None:
-        """/download/99999999999999999999.csv: no row has such an id (and the database would
-        raise on it): not found, before any query."""
-        from werkzeug.exceptions import NotFound
-
-        if any(isinstance(v, int) and not -2**31 <= v < 2**31 for v in (request.view_args or {}).values()):
-            raise NotFound()
+    app.before_request(_refuse_nul_characters)
+    app.before_request(_ids_the_database_can_hold)
 
     if ctx.redis is not None:
         from .page_cache import PageCache
@@ -92,6 +68,31 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.globals.update(OPEN_CLASS_LABELS={"unconditional": "无条件开放", "conditional": "有条件开放",
                                                     "not_open": "不予开放"})
     return app
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
+
+
+def _refuse_nul_characters() -> None:
+    """A NUL character is never meaningful input, and PostgreSQL refuses it in text (a 500
+    the attack suite found): refuse it up front, anywhere in the request."""
+    values = [request.path, *request.args.keys(), *request.args.values()]
+    if request.method in ("POST", "PUT", "PATCH"):
+        values += [*request.form.keys(), *request.form.values()]
+        if request.is_json:
+            values.append(request.get_json(silent=True))
+    if any(_has_nul(v) for v in values):
+        raise BadRequest(_("请求中含有空字符（NUL）"))
+
+
+def _ids_the_database_can_hold() -> None:
+    """/download/99999999999999999999.csv: no row has such an id (and the database would
+    raise on it): not found, before any query."""
+    if any(isinstance(v, int) and not -2**31 <= v < 2**31 for v in (request.view_args or {}).values()):
+        raise NotFound()
 
 
 def warm_up(app: Flask) -> None:

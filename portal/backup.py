@@ -157,35 +157,17 @@ def restore(ctx: PortalContext, archive: Path, progress: Callable[[str, int, int
     """Restore `archive` into this instance, which must be empty (no datasets, no users).
     Checks every file's sha256; writes the secret; the caller rebuilds the search index."""
     with tarfile.open(archive) as tar:
-        manifest = json.loads(tar.extractfile("manifest.json").read())
+        manifest = json.loads(_member(tar, "manifest.json"))
         if manifest.get("format") != FORMAT:
             raise BackupError(_("不是本平台的备份文件：%(format)s", format=repr(manifest.get("format"))))
         with ctx.engine.begin() as conn:
-            if _revision(conn) != manifest["alembic_revision"]:
-                raise BackupError(_("备份的数据库版本 %(manifest)s 与本程序 %(revision)s 不同", manifest=manifest['alembic_revision'], revision=_revision(conn)))
-            for table in Base.metadata.sorted_tables:
-                if conn.execute(select(func.count()).select_from(table)).scalar():
-                    raise BackupError(_("目标实例不是空的（%(name)s 有数据）", name=table.name))
-            tables = Base.metadata.sorted_tables
-            for i, table in enumerate(tables):
-                member = tar.extractfile(f"db/{table.name}.jsonl")
-                batch = [_typed(table, json.loads(line)) for line in member.read().decode().splitlines() if line]
-                for start in range(0, len(batch), 1000):
-                    conn.execute(insert(table), batch[start:start + 1000])
-                if progress:
-                    progress("tables", i + 1, len(tables))
-            if conn.dialect.name == "postgresql":  # the next id after the restored ones
-                for table in tables:
-                    pk = list(table.primary_key.columns)
-                    if len(pk) == 1 and isinstance(pk[0].type, Integer):
-                        conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
-                                          f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"))
+            _restore_rows(conn, tar, manifest, progress)
         files = manifest["files"]
         for i, (relative, digest) in enumerate(files.items()):
             _restore_file(ctx.storage, tar, relative, digest)
             if progress:
                 progress("files", i + 1, len(files))
-        secret = tar.extractfile("secret_key").read().decode().strip()
+        secret = _member(tar, "secret_key").decode().strip()
         key_file = ctx.settings.instance_path / "secret_key"
         key_file.write_text(secret)
         key_file.chmod(0o600)
@@ -195,6 +177,40 @@ def restore(ctx: PortalContext, archive: Path, progress: Callable[[str, int, int
 
         bump(ctx.redis, ctx.cache_namespace)
     return manifest
+
+
+def _restore_rows(conn: Connection, tar: tarfile.TarFile, manifest: dict,
+                  progress: Callable[[str, int, int], None] | None) -> None:
+    """Every table's rows, into an empty database at the backup's migration; on PostgreSQL the
+    next id follows the restored ones."""
+    if _revision(conn) != manifest["alembic_revision"]:
+        raise BackupError(_("备份的数据库版本 %(manifest)s 与本程序 %(revision)s 不同", manifest=manifest['alembic_revision'], revision=_revision(conn)))
+    for table in Base.metadata.sorted_tables:
+        if conn.execute(select(func.count()).select_from(table)).scalar():
+            raise BackupError(_("目标实例不是空的（%(name)s 有数据）", name=table.name))
+    tables = Base.metadata.sorted_tables
+    for i, table in enumerate(tables):
+        member = _member(tar, f"db/{table.name}.jsonl")
+        batch = [_typed(table, json.loads(line)) for line in member.decode().splitlines() if line]
+        for start in range(0, len(batch), 1000):
+            conn.execute(insert(table), batch[start:start + 1000])
+        if progress:
+            progress("tables", i + 1, len(tables))
+    if conn.dialect.name == "postgresql":  # the next id after the restored ones
+        for table in tables:
+            pk = list(table.primary_key.columns)
+            if len(pk) == 1 and isinstance(pk[0].type, Integer):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
+                                  f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"))
+
+
+def _member(tar: tarfile.TarFile, name: str) -> bytes:
+    """A file's bytes; tarfile raises KeyError for a name it lacks, and so does this for a
+    name that is not a regular file."""
+    f = tar.extractfile(name)
+    if f is None:
+        raise KeyError(f"{name} is not a file in the archive")
+    return f.read()
 
 
 def _restore_file(storage: Storage, tar: tarfile.TarFile, relative: str, digest: str) -> None:

@@ -154,19 +154,11 @@ def masking_choices(ds: Dataset) -> list[dict]:
     return [{**c, "method": (chosen.get(c["column"]) or {}).get("method", "")} for c in seen.values()]
 
 
-def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, methods: dict[str, str],
-                ip: str | None = None) -> str:
-    """The department's masking (脱敏) per column: {column: "partial" | "drop" | ""}. The current
-    files are converted again with it into a new version, which the gate scans like any other;
-    the earlier version, if it held personal information, is removed from storage. Every later
-    harvest masks the same way. Returns the dataset's status afterwards."""
-    from harvest import gate
+def _masking_of(ds: Dataset, methods: dict[str, str]) -> dict:
+    """{column: {"method", "kind"}} for the columns given a method; each column must be one of
+    the dataset's, each method one the harvest knows."""
     from harvest.pii import MASKING_METHODS
-    from harvest.run import Harvester, _EntryFailed
 
-    _curator(curator, ds)
-    if ds.open_class == OpenClass.NOT_OPEN.value or not ds.current_distributions:
-        raise CurationError(_("没有可脱敏的数据文件"))
     known = {c["column"]: c for c in masking_choices(ds)}
     masking = {}
     for column, method in methods.items():
@@ -176,6 +168,22 @@ def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, 
             raise CurationError(_("请选择脱敏方式"))
         if method:
             masking[column] = {"method": method, "kind": known[column]["kind"]}
+    return masking
+
+
+def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, methods: dict[str, str],
+                ip: str | None = None) -> str:
+    """The department's masking (脱敏) per column: {column: "partial" | "drop" | ""}. The current
+    files are converted again with it into a new version, which the gate scans like any other;
+    the earlier version, if it held personal information, is removed from storage. Every later
+    harvest masks the same way. Returns the dataset's status afterwards."""
+    from harvest import gate
+    from harvest.run import Harvester, _EntryFailed
+
+    _curator(curator, ds)
+    if ds.open_class == OpenClass.NOT_OPEN.value or not ds.current_distributions:
+        raise CurationError(_("没有可脱敏的数据文件"))
+    masking = _masking_of(ds, methods)
     if masking == (ds.masking or {}):
         raise CurationError(_("脱敏方式未改变"))
     before = (ds.open_class, ds.status)
