@@ -127,9 +127,9 @@ def read_legal_basis(text: str | None) -> LegalBasis:
     if bare.lower() in _PLACEHOLDERS or re.fullmatch(r"[\s\-—–_/\\.。·*＊?？0无]+", bare):
         return LegalBasis(False, _("「%(bare)s」是占位词，不是法律依据：请写明法律、法规或文件的名称（如《…》）或文号", bare=bare))
     article = _ARTICLE.search(raw)
-    if _DENIAL.search(raw):
+    if denial := _DENIAL.search(raw):
         return LegalBasis(False, _("「%(text)s」不是有效的法律依据：含有「%(word)s」这样的占位、否定或内部用语，"
-                                   "请写明适用的法律、法规或文件名称及文号", text=bare[:40], word=_DENIAL.search(raw).group(0)))
+                                   "请写明适用的法律、法规或文件名称及文号", text=bare[:40], word=denial.group(0)))
     names: list[str] = []
     numbers = _document_numbers(raw)
 

@@ -251,6 +251,7 @@ def convert_csv(src: Path, parquet_out: Path, csv_out: Path, *, encoding: str | 
         if csv_is_utf8_copy:
             shutil.move(str(src), csv_out)
         else:
+            assert info.encoding is not None  # csv_to_parquet read it with one
             transcode_to_utf8(src, csv_out, info.encoding)
     info.csv, info.sheet = csv_out, sheet
     return info
@@ -580,7 +581,7 @@ def _sheet_to_csv(ws: ReadOnlyWorksheet, dest: Path, merges: list[tuple[int, int
     """Write a sheet's table as UTF-8 CSV: its header (one or two rows, merged cells filled),
     then its rows; titles above and notes below are kept aside. None for an empty sheet."""
     merged = _Merges(merges)
-    rows_iter = ws.iter_rows(values_only=True)
+    rows_iter = ws.iter_rows(values_only=True)  # type: ignore[misc]  # types-openpyxl types it for Worksheet only
     head: list[tuple[int, list[str]]] = []
     for n, row in enumerate(rows_iter, start=1):
         head.append((n, merged.expand(n, row)))

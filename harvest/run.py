@@ -58,8 +58,8 @@ class EntryResult:
     details: list[dict] | None = None  # what holds it, where (harvest.gate.explain puts it in words)
 
     def as_dict(self) -> dict:
-        data = {"source_id": self.source_id, "open_class": self.open_class, "action": self.action,
-                "reason": holds.summary_words(self.details) if self.details else self.reason}
+        data: dict[str, object] = {"source_id": self.source_id, "open_class": self.open_class, "action": self.action,
+                                   "reason": holds.summary_words(self.details) if self.details else self.reason}
         if self.details:
             data["details"] = [{**d, "what": str(what), "fix": str(fix or "")}
                                for d in self.details for what, fix in [holds.explain(d)]]
@@ -166,7 +166,7 @@ class Harvester:
 
     def _finish(self, job_id: int, report: JobReport, status: str) -> None:
         with self.sessions.begin() as s:
-            job = s.get(HarvestJob, job_id)
+            job = s.get_one(HarvestJob, job_id)
             job.status, job.error, job.counts, job.finished_at = status, report.error, report.counts, utcnow()
 
     def _apply_safely(self, entry: CatalogEntry, source: CatalogSource, source_id: int, job_id: int, actor: str) -> EntryResult:
@@ -461,8 +461,8 @@ def _hinted_fingerprint(entry: CatalogEntry, fetches_files: bool) -> str | None:
     fetched and compared by content), "-" when no file is looked at."""
     if not fetches_files:
         return "-"
-    hints = [f.version_hint for f in entry.files]
-    return files_fingerprint(hints) if all(hints) else None
+    hints = [f.version_hint for f in entry.files if f.version_hint]
+    return files_fingerprint(hints) if len(hints) == len(entry.files) else None
 
 
 def _unchanged(ds: Dataset, meta_fp: str, files_fp: str | None) -> bool:
@@ -536,7 +536,7 @@ def _department(s: Session, entry: CatalogEntry) -> Department:
 
 
 def _copy_metadata(ds: Dataset, entry: CatalogEntry, source_id: int) -> None:
-    ds.title = entry.title or entry.name
+    ds.title = entry.title or entry.name or ""
     ds.summary = entry.summary or ""
     ds.resource_code = entry.resource_code
     ds.domain = entry.domain

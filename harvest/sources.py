@@ -157,7 +157,7 @@ def _addresses(host: str) -> list:
         infos = socket.getaddrinfo(host, None)
     except OSError as exc:
         raise FetchError(_("无法解析主机 %(host)s", host=host)) from exc
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 def fetch_file(ref: FileRef, dest: Path, *, policy: FetchPolicy | None = None, timeout: float = 60.0,

@@ -186,7 +186,7 @@ def _move(session: Session, app: Application, actor: User, action: str, allowed:
                Application.status.in_([s.value for s in allowed]))
         .values(status=to.value, version=Application.version + 1, **values)
         .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    if result.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
         session.rollback()
         raise Conflict(_("该申请已被他人处理或已变化，请刷新后查看"))
     before = app.status

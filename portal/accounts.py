@@ -92,11 +92,11 @@ def register(session: Session, form: Registration, ip: str | None = None) -> Use
     if form.kind == UserKind.COMPANY.value:
         if not (form.company_name or "").strip():
             raise AccountError(_("请填写企业名称"))
-        user.company_name, user.credit_code = form.company_name.strip(), check_credit_code(form.credit_code or "")
+        user.company_name, user.credit_code = (form.company_name or "").strip(), check_credit_code(form.credit_code or "")
     if form.kind == UserKind.RESEARCHER.value:
         if not (form.institution or "").strip():
             raise AccountError(_("请填写所在高校或科研机构"))
-        user.institution = form.institution.strip()
+        user.institution = (form.institution or "").strip()
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise AccountError(_("该邮箱已注册，请直接登录或找回密码"))
     session.add(user)
@@ -212,7 +212,7 @@ def set_bureau(session: Session, actor: User, user: User, grant: bool, ip: str |
     _require_bureau(actor)
     if not grant and user.id == actor.id:
         raise AccountError(_("不能撤销自己的大数据局角色"))
-    if not grant and session.scalar(select(func.count()).select_from(User).where(User.is_bureau.is_(True))) <= 1:
+    if not grant and session.execute(select(func.count()).select_from(User).where(User.is_bureau.is_(True))).scalar_one() <= 1:
         raise AccountError(_("至少保留一个大数据局账号"))
     user.is_bureau = grant
     record(session, "role_bureau_granted" if grant else "role_bureau_revoked", actor=actor,

@@ -56,12 +56,13 @@ def create_app(config: dict | None = None) -> Flask:
     if ctx.redis is not None:
         from .page_cache import PageCache
 
-        app.wsgi_app = PageCache(app.wsgi_app, ctx.redis, ctx.cache_namespace, settings.page_cache_seconds)
+        app.wsgi_app = PageCache(  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
+            app.wsgi_app, ctx.redis, ctx.cache_namespace, settings.page_cache_seconds)
     if settings.proxies:  # outermost: the page cache sees the client's host and scheme
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = settings.proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]  # likewise
     from . import clock
 
     app.jinja_env.filters["local"] = clock.local  # stored instants shown in the portal's zone
@@ -79,13 +80,13 @@ def _close_session(_exc: BaseException | None) -> None:
 def _refuse_nul_characters() -> None:
     """A NUL character is never meaningful input, and PostgreSQL refuses it in text (a 500
     the attack suite found): refuse it up front, anywhere in the request."""
-    values = [request.path, *request.args.keys(), *request.args.values()]
+    values: list[object] = [request.path, *request.args.keys(), *request.args.values()]
     if request.method in ("POST", "PUT", "PATCH"):
         values += [*request.form.keys(), *request.form.values()]
         if request.is_json:
             values.append(request.get_json(silent=True))
     if any(_has_nul(v) for v in values):
-        raise BadRequest(_("请求中含有空字符（NUL）"))
+        raise BadRequest(_("请求中含有空字符（NUL）"))  # type: ignore[arg-type]  # a lazy Message: Werkzeug escapes it when shown
 
 
 def _ids_the_database_can_hold() -> None:

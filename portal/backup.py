@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Literal
 
 from sqlalchemy import Date, DateTime, Integer, LargeBinary, Table, func, insert, select, text
 from sqlalchemy.engine import Connection
@@ -92,10 +92,11 @@ def backup(ctx: PortalContext, out: Path, progress: Callable[[str, int, int], No
         conn.rollback()
     referenced = _referenced_files(rows)
     present = ctx.storage.list_files()  # stored files only: no work in progress, no derived caches
-    mode = "w:gz" if str(out).endswith(".gz") else "w"
+    mode: Literal["w:gz", "w"] = "w:gz" if str(out).endswith(".gz") else "w"
     tmp = Path(f"{out}.part")
+    files: dict[str, str] = {}  # relative name -> sha256
     manifest = {"format": FORMAT, "created_at": dt.datetime.now(dt.UTC).isoformat(), "alembic_revision": revision,
-                "database": ctx.engine.dialect.name, "tables": report.tables, "files": {}}
+                "database": ctx.engine.dialect.name, "tables": report.tables, "files": files}
     with tarfile.open(tmp, mode) as tar:
         for name, table_rows in rows.items():
             data = "".join(json.dumps({k: _plain(v) for k, v in r.items()}, ensure_ascii=False) + "\n"
@@ -111,7 +112,7 @@ def backup(ctx: PortalContext, out: Path, progress: Callable[[str, int, int], No
             except FileNotFoundError:
                 continue  # removed while we worked; checked against the snapshot below
             archived.add(relative)
-            manifest["files"][relative] = digest
+            files[relative] = digest
             report.files += 1
             if progress:
                 progress("files", i + 1, len(present))
@@ -207,10 +208,15 @@ def _restore_rows(conn: Connection, tar: tarfile.TarFile, manifest: dict,
 def _member(tar: tarfile.TarFile, name: str) -> bytes:
     """A file's bytes; tarfile raises KeyError for a name it lacks, and so does this for a
     name that is not a regular file."""
+    with _open_member(tar, name) as f:
+        return f.read()
+
+
+def _open_member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
     f = tar.extractfile(name)
     if f is None:
         raise KeyError(f"{name} is not a file in the archive")
-    return f.read()
+    return f
 
 
 def _restore_file(storage: Storage, tar: tarfile.TarFile, relative: str, digest: str) -> None:
@@ -219,7 +225,7 @@ def _restore_file(storage: Storage, tar: tarfile.TarFile, relative: str, digest:
     fd, name = tempfile.mkstemp(dir=storage.scratch(), suffix=".restore")
     tmp = Path(name)
     try:
-        with tar.extractfile(f"files/{relative}") as src, open(fd, "wb") as out:
+        with _open_member(tar, f"files/{relative}") as src, open(fd, "wb") as out:
             h = hashlib.sha256()
             for chunk in iter(lambda: src.read(1 << 20), b""):
                 h.update(chunk)

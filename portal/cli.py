@@ -169,7 +169,7 @@ def rescan(obj: dict) -> None:
     changed = 0
     for ds_id in tqdm(ids, desc="复查 rescan", unit="项", file=sys.stderr):
         with ctx.sessions.begin() as s:
-            ds = s.get(Dataset, ds_id)
+            ds = s.get_one(Dataset, ds_id)
             before = (ds.open_class, ds.status)
             if new := gate.rescan(s, ctx.storage, ds):
                 changed += 1

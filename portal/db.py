@@ -26,12 +26,13 @@ def _store_messages_as_their_source() -> None:
     import sqlite3
 
     from psycopg import adapters
+    from psycopg.abc import Buffer
     from psycopg.types.string import StrDumper
 
     from .messages import Message
 
     class MessageDumper(StrDumper):
-        def dump(self, obj: Message) -> bytes:  # type: ignore[override]
+        def dump(self, obj: Message) -> Buffer | None:  # type: ignore[override]  # registered for Message only
             return super().dump(obj.source)
 
     sqlite3.register_adapter(Message, lambda message: message.source)

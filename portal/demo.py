@@ -359,7 +359,7 @@ def plan(entries: int = 520, seed: int = 2020) -> list[DemoEntry]:
                              published=dt.date(year, 1, 1) + dt.timedelta(days=rnd.randint(0, 290))))
     # Alternate spellings the catalog uses: English class names on some entries.
     for e in out[5::37]:
-        e.open_class_text = {"无条件开放": "unconditional", "有条件开放": "conditional", "不予开放": "not_open"}[e.open_class_text]
+        e.open_class_text = {"无条件开放": "unconditional", "有条件开放": "conditional", "不予开放": "not_open"}[e.open_class_text or ""]
     _add_problems(out, rnd, depts, code_for)
     for n, e in enumerate(out):
         if n % 9 == 4:
@@ -542,6 +542,6 @@ def demo_accounts_and_activity(ctx: _HasSessions, password: str) -> list[tuple[s
                 ds_id = rnd.choice(open_ids)
                 s.add(DownloadEvent(dataset_id=ds_id, format=rnd.choice(["csv", "xlsx", "json", "parquet"]),
                                     at=utcnow() - dt.timedelta(days=day, hours=rnd.randint(0, 20))))
-                s.get(Dataset, ds_id).download_count += 1
+                s.get_one(Dataset, ds_id).download_count += 1
         s.commit()
     return made

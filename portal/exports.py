@@ -60,12 +60,10 @@ def xlsx_bytes(header: Sequence, rows: Iterable[Sequence], *, sheet: str = "Shee
     return buf.getvalue()
 
 
-def string_cell(ws: WriteOnlyWorksheet, value: object, cell_type: Callable[..., Cell] | None = None) -> object:
+def string_cell(ws: WriteOnlyWorksheet, value: object, cell_type: Callable[..., Cell]) -> object:
     """A cell that holds text as text: openpyxl would make '=…' a formula."""
     if not isinstance(value, str):
         return value
-    if cell_type is None:
-        from openpyxl.cell import WriteOnlyCell as cell_type
     cell = cell_type(ws, value=safe_cell(value))
     cell.data_type = "s"
     return cell

@@ -29,7 +29,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import TYPE_CHECKING, ParamSpec
+from typing import TYPE_CHECKING, ParamSpec, cast
 
 import redis
 from flask import Response, make_response
@@ -90,7 +90,8 @@ class PageCache:
             return self._strip_mark(environ, start_response)
         key = self.prefix + self._key(environ, cookies)
         try:
-            generation, stored = self.redis.mget(self.generation_key, key)
+            # bytes: the client decodes nothing (redis-py's types also allow str)
+            generation, stored = cast("list[bytes | None]", self.redis.mget(self.generation_key, key))
         except redis.RedisError as exc:  # Redis away: render every page, as without a cache
             log.warning("page cache unavailable: %s", exc)
             return self._strip_mark(environ, start_response)

@@ -144,11 +144,11 @@ def evaluation(session: Session, today: dt.date | None = None, period: tuple[dt.
         apps = [a for a in session.scalars(select(Application).where(Application.department_id == dept.id,
                                                                      Application.route != "tender"))
                 if in_period(a.submitted_at)]
-        decided = [a for a in apps if a.decided_at is not None and a.deadline is not None]
+        decided = [(a.decided_at, a.deadline) for a in apps if a.decided_at is not None and a.deadline is not None]
         undecided_late = [a for a in apps if a.decided_at is None and a.status in ("submitted", "info_requested")
                           and a.deadline is not None and a.deadline < today]
         judged = len(decided) + len(undecided_late)
-        on_time = (sum(1 for a in decided if clock.local(a.decided_at).date() <= a.deadline) / judged) if judged else None
+        on_time = (sum(1 for at, deadline in decided if clock.local(at).date() <= deadline) / judged) if judged else None
         days = decision_days(session, dept.id)
         reports = [r for r in session.scalars(select(ErrorReport).join(Dataset).where(Dataset.department_id == dept.id))
                    if in_period(r.created_at)]

@@ -86,6 +86,7 @@ class LocalStorage(Storage):
 
     # Inside the files folder but never stored files: work in progress, derived caches.
     WORK_DIRS = (".scratch", ".cache")
+    root: Path
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from flask import Response, current_app, flash, g, redirect, send_file, url_for
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .context import PortalContext
 
@@ -55,7 +56,7 @@ def tell(message: object, category: str = "message") -> None:
     flash(str(message), category)
 
 
-def done(message: object = None, to: str | None = None) -> Response:
+def done(message: object = None, to: str | None = None) -> WerkzeugResponse:
     """The view's work succeeded: commit (mail queued in the transaction goes out after it),
     tell the person, and go on to `to` (default: where `back` points)."""
     db().commit()

@@ -14,7 +14,7 @@ from ..models import PUBLIC_CLASSES, Dataset, DatasetStatus, DataTable, Departme
 from ..storage import Storage
 
 
-def public_datasets() -> Select[tuple[Dataset]]:
+def public_datasets() -> Select[Dataset]:
     return select(Dataset).where(Dataset.status == DatasetStatus.PUBLISHED.value,
                                  Dataset.open_class.in_(PUBLIC_CLASSES))
 
@@ -35,7 +35,7 @@ def get_public_dataset(session: Session, name: str) -> Dataset | None:
 def counts_by_class(session: Session) -> dict[str, int]:
     rows = session.execute(public_datasets().with_only_columns(Dataset.open_class, func.count())
                            .group_by(Dataset.open_class)).all()
-    return {cls: 0 for cls in PUBLIC_CLASSES} | {cls: n for cls, n in rows}
+    return {cls: 0 for cls in PUBLIC_CLASSES} | {cls: n for cls, n in rows if cls is not None}
 
 
 def departments_with_counts(session: Session) -> list[tuple[Department, int]]:

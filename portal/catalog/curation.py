@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from harvest.classify import has_legal_basis
 from harvest.decisions import EDITABLE, apply_edits, pending_hold, pending_restriction
@@ -21,7 +21,7 @@ from portal import clock
 from portal.audit import record
 from portal.authz import Action, require
 from portal.errors import DomainError
-from portal.messages import _
+from portal.messages import Message, _
 from portal.models import (
     ClassificationEvent,
     Dataset,
@@ -189,7 +189,9 @@ def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, 
     before = (ds.open_class, ds.status)
     ds.masking = masking or None
     try:
-        Harvester(None, storage).remake(session, ds)  # a new version from the stored files, scanned again
+        # A new version from the stored files, scanned again, in this session (the harvester's
+        # own sessions go unused).
+        Harvester(sessionmaker(session.get_bind()), storage).remake(session, ds)
     except _EntryFailed as exc:
         raise CurationError(exc.args[0]) from exc
     if ds.status == DatasetStatus.PUBLISHED.value or (ds.status == DatasetStatus.HELD.value
@@ -290,7 +292,7 @@ def overdue_fix(ds: Dataset, today: dt.date | None = None) -> dt.date | None:
 CYCLE_DAYS = {"实时": 1, "每日": 1, "每周": 7, "每月": 31, "每季度": 92, "每半年": 183, "每年": 366}
 
 
-def stale(ds: Dataset, today: dt.date | None = None) -> str | None:
+def stale(ds: Dataset, today: dt.date | None = None) -> Message | None:
     """Why an entry counts as out of date (Art. 14–16), or None."""
     today = today or clock.today()
     days = CYCLE_DAYS.get((ds.update_cycle or "").strip())

@@ -107,7 +107,8 @@ class CachedCounts:
 
     def __init__(self, counts: Callable[[], dict[str, int]] | None, seconds: float = 30.0) -> None:
         self.counts, self.seconds = counts, seconds
-        self._at, self._value = -seconds, {}
+        self._at = -seconds
+        self._value: dict[str, int] = {}
 
     def __call__(self) -> dict[str, int]:
         if self.counts is None:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 
-from sqlalchemy import Connection, Engine, TextClause, text
+from sqlalchemy import Connection, Engine, Row, TextClause, text
 
 from . import FACETS, OPEN_CLASS_LABELS, CachedCounts, FacetValue, Hit, SearchDoc, SearchQuery, SearchResult
 from .text import highlight, query_terms, tokenize
@@ -167,7 +167,8 @@ class PostgresBackend:
     def search(self, query: SearchQuery) -> SearchResult:
         started = time.perf_counter()
         terms = query_terms(query.q)
-        where, params = ["true"], {}
+        where = ["true"]
+        params: dict[str, object] = {}
         if terms:
             where.append("words @@ CAST(:tsquery AS tsquery)")
             params["tsquery"] = " & ".join(_lexeme(t) for t in terms)
@@ -208,7 +209,7 @@ class PostgresBackend:
             facets[facet] = [FacetValue(v, labels.get(facet, {}).get(v, v), n) for v, n in ordered[:limit]]
         return sum(row.n for row in rows), facets
 
-    def _page(self, conn: Connection, condition: str, params: dict, query: SearchQuery, has_terms: bool) -> list:
+    def _page(self, conn: Connection, condition: str, params: dict, query: SearchQuery, has_terms: bool) -> Sequence[Row]:
         sort = query.sort if query.sort in ("relevance", "newest", "downloads", "name") else "relevance"
         if sort == "relevance" and not has_terms:
             sort = "newest"

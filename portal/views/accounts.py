@@ -2,6 +2,7 @@
 Thin: forms in, portal.accounts out."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -42,7 +43,7 @@ def register() -> ResponseReturnValue:
         s = db()
         try:
             user = accounts.register(s, Registration(
-                email=form.email.data, password=form.password.data, name=form.name.data, kind=form.kind.data,
+                email=form.email.data or "", password=form.password.data or "", name=form.name.data or "", kind=form.kind.data,
                 company_name=form.company_name.data, credit_code=form.credit_code.data,
                 institution=form.institution.data), ip=_ip())
         except AccountError as exc:
@@ -79,7 +80,7 @@ def resend() -> ResponseReturnValue:
     form = EmailForm()
     if form.validate_on_submit():
         s = db()
-        user = accounts.find_user(s, form.email.data)
+        user = accounts.find_user(s, form.email.data or "")
         if user is not None and user.email_verified_at is None:
             _send_verification(user)
             s.commit()
@@ -97,7 +98,7 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         s = db()
         try:
-            user = accounts.authenticate(s, form.email.data, form.password.data, ip=_ip())
+            user = accounts.authenticate(s, form.email.data or "", form.password.data or "", ip=_ip())
         except AccountError as exc:
             s.commit()  # the failed attempt stays in the audit trail
             form.form_errors.append(str(exc))
@@ -130,7 +131,7 @@ def reset_request() -> ResponseReturnValue:
     form = EmailForm()
     if form.validate_on_submit():
         s = db()
-        user = accounts.find_user(s, form.email.data)
+        user = accounts.find_user(s, form.email.data or "")
         if user is not None:
             link = url_for("accounts.reset", token=accounts.make_reset_token(_secret(), user), _external=True)
             accounts.mail_reset_link(s, user, link)
@@ -150,7 +151,7 @@ def reset(token: str) -> ResponseReturnValue:
     if form.validate_on_submit():
         s = db()
         try:
-            accounts.reset_password(s, _secret(), token, form.password.data, ip=_ip())
+            accounts.reset_password(s, _secret(), token, form.password.data or "", ip=_ip())
         except AccountError as exc:
             s.rollback()
             form.form_errors.append(str(exc))
@@ -163,7 +164,7 @@ def reset(token: str) -> ResponseReturnValue:
     return render_template("accounts/reset.html", form=form)
 
 
-def _notifications() -> list:
+def _notifications() -> Sequence:
     """The latest messages sent to this user (the same as the mails): shown on the account page."""
     from sqlalchemy import select
 
@@ -188,7 +189,7 @@ def create_token() -> ResponseReturnValue:
     if form.validate_on_submit():
         s = db()
         try:
-            _row, new_token = accounts.create_token(s, current_user, form.name.data, int(form.days.data), ip=_ip())
+            _row, new_token = accounts.create_token(s, current_user, form.name.data or "", int(form.days.data), ip=_ip())
         except AccountError as exc:
             s.rollback()
             form.form_errors.append(str(exc))

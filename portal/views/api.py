@@ -166,7 +166,7 @@ def package_dict(ds: Dataset) -> dict:
         "organization": {"name": ds.department.code, "title": ds.department.name},
         "groups": [{"name": ds.domain, "title": ds.domain}] if ds.domain else [],
         "tags": [{"name": t, "display_name": t} for t in ds.tags or []], "num_tags": len(ds.tags or []),
-        "license_id": ds.open_class, "license_title": OpenClass(ds.open_class).label_zh,
+        "license_id": ds.open_class, "license_title": OpenClass(ds.open_class or "").label_zh,
         "metadata_created": ds.created_at.isoformat(), "metadata_modified": ds.updated_at.isoformat(),
         "extras": [{"key": k, "value": v} for k, v in extras.items() if v is not None],
         "resources": resources, "num_resources": len(resources),

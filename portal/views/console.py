@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
@@ -56,7 +56,7 @@ def _dataset(name: str) -> Dataset:
     return ds
 
 
-def _changed(ds: Dataset, message: str) -> Response:
+def _changed(ds: Dataset, message: object) -> ResponseReturnValue:
     response = done(message)
     sync(portal().sessions, portal().search)
     return response

@@ -82,7 +82,7 @@ def parse_query(args: MultiDict[str, str]) -> rows.RowQuery:
         if op == "eq":
             query.equals.setdefault(column, []).extend(args.getlist(key))
         else:
-            query.ranges.setdefault(column, {})[op] = args.get(key)
+            query.ranges.setdefault(column, {})[op] = args.get(key, "")
     if fields := [f.strip() for raw in args.getlist("fields") for f in raw.split(",") if f.strip()]:
         query.fields = list(dict.fromkeys(fields))
     query.text = args.get("q", "")[:200]

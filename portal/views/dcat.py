@@ -31,11 +31,11 @@ def _answer(g: Graph, fmt: str) -> Response:
 @bp.get("/catalog.<any(ttl, rdf, jsonld):suffix>")
 @cacheable
 def catalog_rdf(suffix: str | None = None) -> ResponseReturnValue:
-    fmt = dcat.FORMAT_SUFFIX.get(suffix) if suffix else request.accept_mimetypes.best_match(ACCEPT) and \
-        ACCEPT[request.accept_mimetypes.best_match(ACCEPT)]
+    fmt = dcat.FORMAT_SUFFIX.get(suffix) if suffix else \
+        (best := request.accept_mimetypes.best_match(ACCEPT)) and ACCEPT[best]
     fmt = fmt or "turtle"
     s = db()
-    total = s.scalar(catalog.public_datasets().with_only_columns(func.count()).order_by(None))
+    total = s.scalar(catalog.public_datasets().with_only_columns(func.count()).order_by(None)) or 0
     pages = max((total + PAGE - 1) // PAGE, 1)
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
     rows = s.scalars(catalog.public_datasets().order_by(Dataset.id).offset((page - 1) * PAGE).limit(PAGE).options(

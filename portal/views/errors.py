@@ -14,10 +14,11 @@ import logging
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import Flask, current_app, flash, g, jsonify, redirect, request, url_for
+from flask import Flask, flash, g, jsonify, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import Forbidden, HTTPException, NotFound, ServiceUnavailable
 
+from ..auth import login_manager
 from ..authz import NotAllowed
 from ..errors import DomainError
 from ..messages import _
@@ -55,7 +56,7 @@ def init_app(app: Flask) -> None:
     def _not_allowed(exc: NotAllowed) -> Any:
         _rollback()
         if not current_user.is_authenticated:
-            return current_app.login_manager.unauthorized()
+            return login_manager.unauthorized()
         return _http_error(NotFound() if exc.status == 404 else Forbidden())
 
     @app.errorhandler(HTTPException)
@@ -75,7 +76,7 @@ def init_app(app: Flask) -> None:
         filename = str(exc.filename or exc)
         log.error("data file missing: %s (%s)", filename, request.path)
         _tell_the_bureau_a_file_is_missing(filename, request.path)
-        return _http_error(ServiceUnavailable(_("数据文件暂时不可用，请稍后再试")))
+        return _http_error(ServiceUnavailable(_("数据文件暂时不可用，请稍后再试")))  # type: ignore[arg-type]  # lazy Message, escaped when shown
 
 
 def _tell_the_bureau_a_file_is_missing(filename: str, path: str) -> None:

@@ -148,7 +148,7 @@ def _version(form: VersionForm | None = None) -> int:
     return checked(form or VersionForm()).version.data or 0
 
 
-def _stepped(app: Application, step: str) -> Response:
+def _stepped(app: Application, step: str) -> ResponseReturnValue:
     _notify(app, step)
     return done()
 
@@ -185,7 +185,8 @@ def decide(app_id: int) -> ResponseReturnValue:
     if decision in DECISIONS:
         DECISIONS[decision](db(), current_user, app, _version(form), form.note.data or "", ip=request.remote_addr)
         return _stepped(app, decision)
-    fields, filters = {}, {}
+    fields: dict[int, list[str] | None] = {}
+    filters: dict[int, dict | None] = {}
     for item in app.items:
         if not form[f"all_{item.id}"].data:
             fields[item.id] = form[f"fields_{item.id}"].data

@@ -20,7 +20,7 @@ def outbox() -> ResponseReturnValue:
     return render_template("admin/outbox.html", messages=messages)
 
 
-def _audit_query() -> Select[tuple[AuditEvent]]:
+def _audit_query() -> Select[AuditEvent]:
     """The audit trail filtered by action, actor (email), target and dates."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc())
     args = request.args

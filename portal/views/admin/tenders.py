@@ -24,6 +24,8 @@ def new_tender() -> ResponseReturnValue:
     form = TenderForm()
     if form.validate_on_submit():
         datasets = [d for d in (catalog.get_public_dataset(s, n) for n in form.dataset_names()) if d is not None]
+        # DataRequired passed: these are set (WTForms types every field's data as optional)
+        assert form.licence_months.data and form.opens_at.data and form.closes_at.data and form.min_bids.data
         try:
             tender = svc.open_tender(s, current_user, svc.TenderDraft(
                 title=(form.title.data or "").strip() or "有条件开放数据商业开发授权",

@@ -28,7 +28,7 @@ def users() -> ResponseReturnValue:
         query = query.where(User.kind == "company", User.company_verified_at.is_(None))
     departments = s.scalars(select(Department).order_by(Department.name)).all()
     form = CuratorForm()
-    form.department.choices = [("", _("（无）"))] + [(d.code, d.name) for d in departments]
+    form.department.choices = [("", _("（无）"))] + [(d.code, d.name) for d in departments]  # type: ignore[assignment]  # a lazy Message label
     return render_template("admin/users.html", users=s.scalars(query.limit(200)).all(), form=form, q=q)
 
 
