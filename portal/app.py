@@ -8,6 +8,7 @@ from . import PROJECT_ROOT
 from .config import Settings
 from .context import PortalContext
 from .messages import _
+from .models import OPEN_CLASS_LABELS
 
 
 def _has_nul(value: object) -> bool:
@@ -66,8 +67,7 @@ def create_app(config: dict | None = None) -> Flask:
     from . import clock
 
     app.jinja_env.filters["local"] = clock.local  # stored instants shown in the portal's zone
-    app.jinja_env.globals.update(OPEN_CLASS_LABELS={"unconditional": "无条件开放", "conditional": "有条件开放",
-                                                    "not_open": "不予开放"})
+    app.jinja_env.globals.update(OPEN_CLASS_LABELS=OPEN_CLASS_LABELS)
     return app
 
 

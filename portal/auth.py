@@ -5,7 +5,7 @@ hide what the server would refuse anyway.
 """
 from __future__ import annotations
 
-from flask import Flask, Request, abort, request
+from flask import Flask, Request, abort
 from flask_login import LoginManager
 
 from . import accounts
@@ -51,7 +51,3 @@ def _token_user(req: Request) -> User | None:
     if user is None:
         abort(401, description=_("令牌无效、已过期或已撤销"))
     return user
-
-
-def client_ip() -> str | None:
-    return request.remote_addr

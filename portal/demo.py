@@ -73,10 +73,6 @@ BRANDS = ["鲁西", "水城", "凤凰", "光岳", "东昌", "运河", "古楼", 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
 
-DOMAINS = ["教育文化", "医疗卫生", "交通运输", "市场监管", "自然资源", "民政服务", "文化旅游", "社会保障",
-           "城建住房", "农业农村", "生态环境", "公共安全", "财税金融", "信用服务", "经济建设", "科技创新",
-           "安全生产", "气象服务", "机构团体"]
-
 UNCONDITIONAL_BASIS = "《东昌府区政务数据资源管理暂行办法》第二十二条、第二十四条"
 CONDITIONAL_BASES = [
     "《中华人民共和国个人信息保护法》第十三条；《东昌府区政务数据资源管理暂行办法》第二十二条第二项",
@@ -486,9 +482,6 @@ def _write_xlsx_sheets(path: Path, sheets: list[tuple[str, list[list]]]) -> None
     wb.properties.created = dt.datetime(2025, 1, 1)
     wb.properties.modified = dt.datetime(2025, 1, 1)
     wb.save(path)
-
-
-DEMO_PASSWORD_NOTE = "demo accounts (this instance only):"
 
 
 class _HasSessions(Protocol):

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from .base import Base, utcnow
 
+# The classes' names as the portal's records and pages write them (translated when shown).
+OPEN_CLASS_LABELS = {"unconditional": "无条件开放", "conditional": "有条件开放", "not_open": "不予开放"}
+
 
 class OpenClass(enum.StrEnum):
     """The three open classes of Art. 22."""
@@ -20,7 +23,7 @@ class OpenClass(enum.StrEnum):
 
     @property
     def label_zh(self) -> str:
-        return {"unconditional": "无条件开放", "conditional": "有条件开放", "not_open": "不予开放"}[self.value]
+        return OPEN_CLASS_LABELS[self.value]
 
 
 PUBLIC_CLASSES = (OpenClass.UNCONDITIONAL.value, OpenClass.CONDITIONAL.value)

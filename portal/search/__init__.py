@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
 FACETS = ("department", "domain", "open_class", "format", "update_cycle")
 SORTS = ("relevance", "newest", "downloads", "name")
-OPEN_CLASS_LABELS = {"unconditional": "无条件开放", "conditional": "有条件开放"}
-BACKENDS = ("whoosh", "postgres")
 
 
 @dataclass

@@ -25,7 +25,8 @@ from itertools import islice
 
 from sqlalchemy import Connection, Engine, Row, TextClause, text
 
-from . import FACETS, OPEN_CLASS_LABELS, CachedCounts, FacetValue, Hit, SearchDoc, SearchQuery, SearchResult
+from ..models import OPEN_CLASS_LABELS
+from . import FACETS, CachedCounts, FacetValue, Hit, SearchDoc, SearchQuery, SearchResult
 from .text import highlight, query_terms, tokenize
 
 SCHEMA = "portal_search"

@@ -35,7 +35,8 @@ from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 from whoosh.index import Index
 from whoosh.matching import Matcher
 
-from . import FACETS, OPEN_CLASS_LABELS, CachedCounts, FacetValue, Hit, SearchDoc, SearchQuery, SearchResult
+from ..models import OPEN_CLASS_LABELS
+from . import FACETS, CachedCounts, FacetValue, Hit, SearchDoc, SearchQuery, SearchResult
 from .text import highlight, query_terms, tokenize
 
 # Text fields and how much a match in each counts.
