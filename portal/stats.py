@@ -130,7 +130,10 @@ def evaluation(session: Session, today: dt.date | None = None, period: tuple[dt.
 
     today = today or clock.today()
     start, end = period or (dt.date(2000, 1, 1), today)
-    in_period = lambda at: at is not None and start <= clock.local(at).date() <= end  # noqa: E731
+
+    def in_period(at: dt.datetime | None) -> bool:
+        return at is not None and start <= clock.local(at).date() <= end
+
     missing_by_department: dict[int, int] = {}
     for grant, _due in missing_reports(session, today):
         missing_by_department[grant.application.department_id] = missing_by_department.get(grant.application.department_id, 0) + 1
