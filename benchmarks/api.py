@@ -119,12 +119,12 @@ def main() -> None:
             params = {"fields": ",".join(FIELDS), **params}
             sql = f"SELECT {columns} FROM read_parquet('{parquet}') {where}"
 
-            def api_call(params=params) -> list[dict]:  # noqa: ANN001
+            def api_call(params=params) -> list[dict]:
                 response = http.get(f"{base}/api/data/{NAME}", params=params, timeout=120)
                 response.raise_for_status()
                 return response.json()["records"]
 
-            def duck_call(sql=sql) -> list[tuple]:  # noqa: ANN001
+            def duck_call(sql=sql) -> list[tuple]:
                 with duckdb.connect() as con:
                     return con.execute(sql).fetchall()
 

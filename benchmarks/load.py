@@ -124,7 +124,7 @@ def run_wrk(base: str, paths: list[str], clients: int, seconds: int, workdir: Pa
             "errors": (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0)}
 
 
-def serve(instance: Path, database_url: str, workdir: Path, page_cache: bool):  # noqa: ANN201
+def serve(instance: Path, database_url: str, workdir: Path, page_cache: bool):
     from portal.config import Settings
     from portal.deploy import nginx_server, standalone_nginx
 

@@ -72,7 +72,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def open_backends(kind: str, size: int, workdir: Path, database_url: str):  # noqa: ANN201
+def open_backends(kind: str, size: int, workdir: Path, database_url: str):
     """A writer, and a reader as a web worker would have it (a separate view of the index)."""
     if kind == "whoosh":
         path = workdir / f"index-{size}"

@@ -127,21 +127,11 @@ def read_legal_basis(text: str | None) -> LegalBasis:
     if bare.lower() in _PLACEHOLDERS or re.fullmatch(r"[\s\-—–_/\\.。·*＊?？0无]+", bare):
         return LegalBasis(False, _("「%(bare)s」是占位词，不是法律依据：请写明法律、法规或文件的名称（如《…》）或文号", bare=bare))
     article = _ARTICLE.search(raw)
-    if _DENIAL.search(raw):
+    if denial := _DENIAL.search(raw):
         return LegalBasis(False, _("「%(text)s」不是有效的法律依据：含有「%(word)s」这样的占位、否定或内部用语，"
-                                   "请写明适用的法律、法规或文件名称及文号", text=bare[:40], word=_DENIAL.search(raw).group(0)))
+                                   "请写明适用的法律、法规或文件名称及文号", text=bare[:40], word=denial.group(0)))
     names: list[str] = []
-    numbers = []
-    for m in _DOC_NUMBER.finditer(raw):
-        # the issuer's code stands right before the number: 东昌政办字〔2020〕12号, 国发〔2016〕51号,
-        # 山东省人民政府令第344号 — not 根据文件〔2022〕3号, 省里〔2021〕2号 or 市政府令第1号
-        issuer = re.sub(r"^.*?(根据|依据|按照|参照)", "", raw[max(0, m.start() - 16):m.start()])
-        if m.group(0).startswith("令"):
-            ok = len(re.findall(r"[\u4e00-\u9fff]", issuer)) >= 4
-        else:
-            ok = bool(re.search(r"[\u4e00-\u9fff]{1,8}(发|办|字|函|政|规)\s*$", issuer))
-        if _doc_number_ok(m) and ok:
-            numbers.append(m.group(0))
+    numbers = _document_numbers(raw)
 
     def acceptable(named: str, context: str) -> bool:
         # A notice or opinion by title alone must say who issued it, or carry its number.
@@ -160,6 +150,22 @@ def read_legal_basis(text: str | None) -> LegalBasis:
         return LegalBasis(False, _("「%(text)s」不是有效的法律依据：没有写明具体的法律、法规或文件（应有名称如《…》或文号如〔2020〕12号）",
                                    text=bare[:40]))
     return LegalBasis(True, None, tuple(names), article.group(0) if article else None)
+
+
+def _document_numbers(raw: str) -> list[str]:
+    """The document numbers in the text that follow their issuer's code."""
+    numbers = []
+    for m in _DOC_NUMBER.finditer(raw):
+        # the issuer's code stands right before the number: 东昌政办字〔2020〕12号, 国发〔2016〕51号,
+        # 山东省人民政府令第344号 — not 根据文件〔2022〕3号, 省里〔2021〕2号 or 市政府令第1号
+        issuer = re.sub(r"^.*?(根据|依据|按照|参照)", "", raw[max(0, m.start() - 16):m.start()])
+        if m.group(0).startswith("令"):
+            ok = len(re.findall(r"[\u4e00-\u9fff]", issuer)) >= 4
+        else:
+            ok = bool(re.search(r"[\u4e00-\u9fff]{1,8}(发|办|字|函|政|规)\s*$", issuer))
+        if _doc_number_ok(m) and ok:
+            numbers.append(m.group(0))
+    return numbers
 
 
 def has_legal_basis(text: str | None) -> bool:

@@ -22,6 +22,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +33,11 @@ from portal.messages import _
 
 from .layout import LOOK_AHEAD, Layout, find_layout, is_note, width_of
 from .pii import TableScanner, mask_batch, scan_text
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from openpyxl.workbook.workbook import Workbook
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 # Small blocks keep the reader's read-ahead small: with 8 MB blocks peak memory doubled (measured).
 BLOCK_SIZE = 1 << 20
@@ -180,7 +186,8 @@ def _read_head(src: Path, encoding: str) -> _Head:
     return _Head(delimiter, layout, min(data_offset, size), data_end, notes, rows[layout.data_index:])
 
 
-def _notes_below(tail: bytes, size: int, codec: str, delimiter: str, width: int, data_offset: int):  # noqa: ANN202
+def _notes_below(tail: bytes, size: int, codec: str, delimiter: str, width: int,
+                 data_offset: int) -> tuple[list[str], int | None]:
     lines = tail.split(b"\n")
     notes: list[str] = []
     end = size
@@ -202,7 +209,7 @@ def _notes_below(tail: bytes, size: int, codec: str, delimiter: str, width: int,
 class _Bounded(io.RawIOBase):
     """A file read from `start` to `end` only (the table without the notes below it)."""
 
-    def __init__(self, path: Path, start: int, end: int | None):
+    def __init__(self, path: Path, start: int, end: int | None) -> None:
         self.f = open(path, "rb")  # noqa: SIM115 (closed with this object)
         self.f.seek(start)
         self.left = None if end is None else end - start
@@ -210,7 +217,7 @@ class _Bounded(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001
+    def readinto(self, buffer: WriteableBuffer) -> int:
         if self.left is not None and self.left <= 0:
             return 0
         view = memoryview(buffer)
@@ -244,6 +251,7 @@ def convert_csv(src: Path, parquet_out: Path, csv_out: Path, *, encoding: str | 
         if csv_is_utf8_copy:
             shutil.move(str(src), csv_out)
         else:
+            assert info.encoding is not None  # csv_to_parquet read it with one
             transcode_to_utf8(src, csv_out, info.encoding)
     info.csv, info.sheet = csv_out, sheet
     return info
@@ -334,12 +342,13 @@ def _bad_rows(src: Path, encoding: str, head: _Head) -> list[int]:
     return found
 
 
-def _write_parquet(src, out, head: _Head, encoding, forced, row_group_bytes, metadata, masking, csv_out,  # noqa: ANN001
+def _write_parquet(src: Path, out: Path, head: _Head, encoding: str, forced: dict[str, pa.DataType],
+                   row_group_bytes: int, metadata: dict | None, masking: dict | None, csv_out: Path | None,
                    newlines_in_values: bool) -> TableInfo:
     skipped = 0
     note_texts = {n.replace(" ", "") for n in head.notes}
 
-    def skip_row(row) -> str:  # noqa: ANN001
+    def skip_row(row: pacsv.InvalidRow) -> str:
         # A row with the wrong number of fields is left out and counted (and the table held);
         # a note line below the table is left out and kept as a note.
         nonlocal skipped
@@ -409,7 +418,7 @@ class _ScanBeside:
     reader and the Parquet writer keep one core busy, the scan uses the other (Arrow's
     kernels release the GIL). A few batches wait at most, so memory stays flat."""
 
-    def __init__(self, scanner: TableScanner, depth: int = 2):
+    def __init__(self, scanner: TableScanner, depth: int = 2) -> None:
         self.scanner, self.seconds = scanner, 0.0
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
@@ -423,7 +432,7 @@ class _ScanBeside:
             started = time.thread_time()
             try:
                 self.scanner.feed(batch)
-            except BaseException as exc:  # noqa: BLE001 (raised in the converting thread)
+            except BaseException as exc:  # raised again in the converting thread
                 self.error = exc
             self.seconds += time.thread_time() - started
 
@@ -537,7 +546,7 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
 _MERGE = re.compile(rb'<mergeCell ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
-def _merged_ranges(wb, ws) -> list[tuple[int, int, int, int]]:  # noqa: ANN001
+def _merged_ranges(wb: Workbook, ws: ReadOnlyWorksheet) -> list[tuple[int, int, int, int]]:
     """Merged cells of a sheet as (first row, first column, last row, last column), 1-based.
     openpyxl's read-only mode does not give them, so they are read from the sheet's XML
     (they come after the cells; the stream is read once more, without parsing)."""
@@ -568,27 +577,52 @@ class _Sheet:
     rows_below_header: int
 
 
-def _sheet_to_csv(ws, dest: Path, merges: list[tuple[int, int, int, int]]) -> _Sheet | None:  # noqa: ANN001
+def _sheet_to_csv(ws: ReadOnlyWorksheet, dest: Path, merges: list[tuple[int, int, int, int]]) -> _Sheet | None:
     """Write a sheet's table as UTF-8 CSV: its header (one or two rows, merged cells filled),
     then its rows; titles above and notes below are kept aside. None for an empty sheet."""
-    # Merged cells repeat the value of their top-left cell, as a reader sees them.
-    starts: dict[int, list[tuple[int, int, int]]] = {}
-    for r1, c1, r2, c2 in merges:
-        starts.setdefault(r1, []).append((c1, r2, c2))
-    active: dict[int, dict[int, object]] = {}  # row -> {col: value} for cells inside a merge
-    across: set[tuple[int, int]] = set()         # (row, col), 0-based, covered by a horizontal merge
-    rows_iter = ws.iter_rows(values_only=True)
+    merged = _Merges(merges)
+    rows_iter = ws.iter_rows(values_only=True)  # type: ignore[misc]  # types-openpyxl types it for Worksheet only
     head: list[tuple[int, list[str]]] = []
+    for n, row in enumerate(rows_iter, start=1):
+        head.append((n, merged.expand(n, row)))
+        if len(head) >= LOOK_AHEAD:
+            break
+    if not any(cells for _line, cells in head):
+        return None
+    # find_layout works on the rows as read (empty ones included, so indexes are row numbers).
+    rows = [c for _line, c in head]
+    first_row = head[0][0]
+    layout = find_layout(rows, {(r - first_row + 1, c) for r, c in merged.across})
+    if layout is None:
+        return None
+    with open(dest, "w", encoding="utf-8", newline="") as f:
+        body = _Body(f, layout.names, layout.width)
+        for n, cells in head[layout.data_index:]:
+            body.take(n, cells)
+        for n, row in enumerate(rows_iter, start=len(head) + 1):
+            body.take(n, merged.expand(n, row))
+    notes = layout.titles + [" ".join(c.strip() for c in cells if c.strip()) for _line, cells in body.pending_notes]
+    return _Sheet(width=layout.width, header_rows=layout.header_rows, notes=notes, beyond_header=body.beyond,
+                  rows_below_header=body.below)
 
-    def expand(n: int, row: tuple) -> list[str]:
+
+class _Merges:
+    """Merged cells repeat the value of their top-left cell, as a reader sees them."""
+
+    def __init__(self, merges: list[tuple[int, int, int, int]]) -> None:
+        self.starts: dict[int, list[tuple[int, int, int]]] = {}
+        for r1, c1, r2, c2 in merges:
+            self.starts.setdefault(r1, []).append((c1, r2, c2))
+        self.active: dict[int, dict[int, object]] = {}  # row -> {col: value} for cells inside a merge
+        # (row, col), 0-based, covered by a horizontal merge where the header is looked for
+        self.across = {(rr - 1, cc - 1) for r1, c1, r2, c2 in merges if c2 > c1 and r1 <= LOOK_AHEAD
+                       for rr in range(r1, r2 + 1) for cc in range(c1 + 1, c2 + 1)}
+
+    def expand(self, n: int, row: tuple) -> list[str]:
+        """Row n's cells as text, merged cells filled, empty cells at the end dropped."""
         values = list(row)
-        for c1, r2, c2 in starts.get(n, ()):
-            if c1 - 1 < len(values):
-                for rr in range(n, r2 + 1):
-                    for cc in range(c1, c2 + 1):
-                        if (rr, cc) != (n, c1):
-                            active.setdefault(rr, {})[cc] = values[c1 - 1]
-        for cc, value in active.pop(n, {}).items():
+        self._open(n, values)
+        for cc, value in self.active.pop(n, {}).items():
             while len(values) < cc:
                 values.append(None)
             if values[cc - 1] in (None, ""):
@@ -598,61 +632,48 @@ def _sheet_to_csv(ws, dest: Path, merges: list[tuple[int, int, int, int]]) -> _S
             cells.pop()
         return cells
 
-    for r1, c1, r2, c2 in merges:
-        if c2 > c1 and r1 <= LOOK_AHEAD:
-            for rr in range(r1, r2 + 1):
-                for cc in range(c1 + 1, c2 + 1):
-                    across.add((rr - 1, cc - 1))
-    for n, row in enumerate(rows_iter, start=1):
-        cells = expand(n, row)
-        head.append((n, cells))
-        if len(head) >= LOOK_AHEAD:
-            break
-    nonempty = [(n, c) for n, c in head if c]
-    if not nonempty:
-        return None
-    # find_layout works on the rows as read (empty ones included, so indexes are row numbers).
-    rows = [c for _line, c in head]
-    first_row = head[0][0]
-    layout = find_layout(rows, {(r - first_row + 1, c) for r, c in across})
-    if layout is None:
-        return None
-    width = layout.width
-    beyond: list[int] = []
-    pending_notes: list[tuple[int, list[str]]] = []
-    below = 0
-    with open(dest, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(layout.names)
-
-        def emit(n: int, cells: list[str]) -> None:
-            nonlocal below
-            if width_of(cells) > width:
-                beyond.append(n)
-            writer.writerow((cells + [""] * width)[:width])
-            below += 1
-
-        def take(n: int, cells: list[str]) -> None:
-            if not cells:
-                return
-            if is_note(cells, width):
-                pending_notes.append((n, cells))
-                return
-            for pn, pc_ in pending_notes:  # a note-like row with data after it was data
-                emit(pn, pc_)
-            pending_notes.clear()
-            emit(n, cells)
-
-        for n, cells in head[layout.data_index:]:
-            take(n, cells)
-        for n, row in enumerate(rows_iter, start=len(head) + 1):
-            take(n, expand(n, row))
-    notes = layout.titles + [" ".join(c.strip() for c in cells if c.strip()) for _line, cells in pending_notes]
-    return _Sheet(width=width, header_rows=layout.header_rows, notes=notes, beyond_header=beyond,
-                  rows_below_header=below)
+    def _open(self, n: int, values: list) -> None:
+        """The merges whose top-left cell is in row n: their value goes to every cell they cover."""
+        for c1, r2, c2 in self.starts.get(n, ()):
+            if c1 - 1 < len(values):
+                for rr in range(n, r2 + 1):
+                    for cc in range(c1, c2 + 1):
+                        if (rr, cc) != (n, c1):
+                            self.active.setdefault(rr, {})[cc] = values[c1 - 1]
 
 
-def _cell_text(value) -> str:  # noqa: ANN001
+class _Body:
+    """The rows below the header, written at the header's width. A note-like row waits until
+    a data row follows it (then it was data); those still waiting at the end are the notes
+    below the table."""
+
+    def __init__(self, f: TextIO, names: list[str], width: int) -> None:
+        self.writer = csv.writer(f)
+        self.writer.writerow(names)
+        self.width = width
+        self.beyond: list[int] = []  # rows wider than the header
+        self.pending_notes: list[tuple[int, list[str]]] = []
+        self.below = 0
+
+    def take(self, n: int, cells: list[str]) -> None:
+        if not cells:
+            return
+        if is_note(cells, self.width):
+            self.pending_notes.append((n, cells))
+            return
+        for pn, pc_ in self.pending_notes:  # a note-like row with data after it was data
+            self._emit(pn, pc_)
+        self.pending_notes.clear()
+        self._emit(n, cells)
+
+    def _emit(self, n: int, cells: list[str]) -> None:
+        if width_of(cells) > self.width:
+            self.beyond.append(n)
+        self.writer.writerow((cells + [""] * self.width)[:self.width])
+        self.below += 1
+
+
+def _cell_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):

@@ -6,6 +6,10 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from portal.messages import Message
 
 
 @dataclass
@@ -42,7 +46,7 @@ class CatalogEntry:
     tags: list[str] = field(default_factory=list)
     files: list[FileRef] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)  # a broken row: why it cannot be used
+    problems: list[Message | str] = field(default_factory=list)  # a broken row: why it cannot be used
 
     def metadata_fingerprint(self) -> str:
         data = asdict(self)

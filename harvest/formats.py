@@ -10,9 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from openpyxl.cell.cell import Cell
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 XLSX_MAX_ROWS = 1_048_575  # the sheet's limit, less the header row
 # JSON of a longer table is gigabytes that no one parses whole; the CSV, Parquet and (later)
@@ -67,7 +73,7 @@ def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
     return True
 
 
-def _cell(value):  # noqa: ANN001, ANN202
+def _cell(value: object) -> object:
     """Excel has no time zones: an aware time is written as the wall-clock time it shows."""
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.replace(tzinfo=None)
@@ -76,7 +82,7 @@ def _cell(value):  # noqa: ANN001, ANN202
     return value
 
 
-def _text(ws, value: str, cell_type):  # noqa: ANN001, ANN202
+def _text(ws: WriteOnlyWorksheet, value: str, cell_type: Callable[..., Cell]) -> Cell:
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     cell = cell_type(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value))  # NUL and other controls: not in XML

@@ -10,6 +10,8 @@ and the harvest report put into words with a fix.
 """
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from portal.models import Dataset, Distribution, OpenClass, utcnow
 from portal.storage import Storage
 
@@ -44,7 +46,7 @@ def hold(ds: Dataset, open_class: str | None) -> tuple[str, list[dict]] | None:
     return summary(details), details
 
 
-def rescan(session, storage: Storage, ds: Dataset) -> str | None:  # noqa: ANN001
+def rescan(session: Session, storage: Storage, ds: Dataset) -> str | None:
     """Scan every kept version of a dataset again with today's rules (after the rules grew):
     verdicts updated, a current version now found personal holds the dataset, a replaced one
     goes from storage. Returns the dataset's new status if the gate changed it."""

@@ -33,6 +33,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -238,43 +239,54 @@ def value_kinds(text: str) -> list[tuple[str, str]]:
     if not text:
         return []
     t = normalise(text)
-    found: list[tuple[str, str]] = []
-    for m in _ID18.finditer(t):
-        if is_id_number(_digits(m.group(1)[:-1]) + m.group(1)[-1]):
-            found.append(("id_number", m.group(1)))
+    found = _identity_numbers(t)
+    found += [("mobile", m.group(0)) for m in _MOBILE.finditer(t)]
+    found += _card_numbers(t, id_digits={_digits(v) for k, v in found if k == "id_number"})
+    found += [("email", m.group(1)) for m in _EMAIL.finditer(t) if _personal_mail(m.group(1))]
+    found += [("plate", m.group(1)) for m in _PLATE.finditer(t) if 7 <= len(re.sub(r"[·•.\- ]", "", m.group(1))) <= 8]
+    found += _travel_documents(t)
+    found += [("individual_business_candidate", m.group(1)) for m in _USCC_92.finditer(t) if uscc.is_valid(m.group(1))]
+    found += [("landline_candidate", m.group(1)) for m in _LANDLINE.finditer(t)]
+    home = _HOME_IN_TEXT.search(t)
+    if home:
+        found.append(("home_in_text", home.group(0)))
+    return found
+
+
+def _identity_numbers(t: str) -> list[tuple[str, str]]:
+    """Resident ID numbers: 18 digits with a valid check digit; 15 digits (the old numbers) by
+    shape, and as an ID number where the date and region are real."""
+    found = [("id_number", m.group(1)) for m in _ID18.finditer(t)
+             if is_id_number(_digits(m.group(1)[:-1]) + m.group(1)[-1])]
     for m in _ID15.finditer(t):
         found.append(("id15_shape", m.group(1)))
         if is_id_number_15(m.group(1)):
             found.append(("id_number_15", m.group(1)))
-    for m in _MOBILE.finditer(t):
-        found.append(("mobile", m.group(0)))
+    return found
+
+
+def _card_numbers(t: str, id_digits: set[str]) -> list[tuple[str, str]]:
+    """Bank-card shapes, and candidates that pass Luhn and are not an ID number found already."""
+    found = []
     for m in _CARD.finditer(t):
         if 16 <= len(_digits(m.group(1))) <= 19:
             found.append(("card_shape", m.group(1)))
-        if is_bank_card(m.group(1)) and not any(k == "id_number" and _digits(v) == _digits(m.group(1)) for k, v in found):
+        if is_bank_card(m.group(1)) and _digits(m.group(1)) not in id_digits:
             found.append(("bank_card_candidate", m.group(1)))
-    for m in _EMAIL.finditer(t):
-        if _personal_mail(m.group(1)):
-            found.append(("email", m.group(1)))
-    for m in _PLATE.finditer(t):
-        plate = re.sub(r"[·•.\- ]", "", m.group(1))
-        if 7 <= len(plate) <= 8:
-            found.append(("plate", m.group(1)))
-    if _DOCUMENT_WORD.search(t):
-        for m in _PASSPORT.finditer(t):
-            word = t[max(0, m.start() - 12):m.start()]
-            if "护照" in word:
-                found.append(("passport", m.group(1)))
-            elif re.search("通行证|台胞证|港澳|台湾居民", word):
-                found.append(("permit", m.group(1)))
-    for m in _USCC_92.finditer(t):
-        if uscc.is_valid(m.group(1)):
-            found.append(("individual_business_candidate", m.group(1)))
-    for m in _LANDLINE.finditer(t):
-        found.append(("landline_candidate", m.group(1)))
-    home = _HOME_IN_TEXT.search(t)
-    if home:
-        found.append(("home_in_text", home.group(0)))
+    return found
+
+
+def _travel_documents(t: str) -> list[tuple[str, str]]:
+    """Passport and permit numbers, where the words before them name the document."""
+    found: list[tuple[str, str]] = []
+    if not _DOCUMENT_WORD.search(t):
+        return found
+    for m in _PASSPORT.finditer(t):
+        word = t[max(0, m.start() - 12):m.start()]
+        if "护照" in word:
+            found.append(("passport", m.group(1)))
+        elif re.search("通行证|台胞证|港澳|台湾居民", word):
+            found.append(("permit", m.group(1)))
     return found
 
 
@@ -353,7 +365,7 @@ class TableScanner:
 
     MAX_EXAMPLES = 3
 
-    def __init__(self, names: Iterable[str]):
+    def __init__(self, names: Iterable[str]) -> None:
         self.columns = [_Column(n, header_kinds(n)) for n in names]
         self.rows = 0
         # rows where a person-name column and an address column both hold a value
@@ -391,11 +403,8 @@ class TableScanner:
     KNOWN_LIMIT = 20_000  # is_in builds its set per call: a larger one would cost more than it saves
 
     def _scan_column(self, col: _Column, text: pa.Array, *, first: bool) -> None:
-        hinted = bool(col.hints & {"person", "passport", "permit", "id_number", "bank_card", "phone"})
         if first and len(text) >= 200:
-            distinct = pc.count_distinct(text).as_py()
-            col.repeats = distinct < 0.2 * len(text)
-            col.caches = not hinted and distinct < 0.8 * len(text)
+            self._choose_reading(col, text)
         if col.caches and col.known is not None:
             text = pc.filter(text, pc.invert(pc.is_in(text, value_set=col.known)))  # only what is new
             if len(text) == 0:
@@ -405,15 +414,9 @@ class TableScanner:
         hit = pc.fill_null(pc.match_substring_regex(values, _CANDIDATE), False)
         candidates = pc.filter(values, hit).to_pylist()
         if col.caches:
-            clean = pc.filter(values, pc.invert(hit))
-            col.known = clean if col.known is None else pa.concat_arrays([col.known, clean.cast(col.known.type)])
-            if len(col.known) > self.KNOWN_LIMIT:  # too varied to remember: scan every value from now on
-                col.caches, col.known = False, None
-        if distinct_only and candidates:  # count rows, not distinct values
-            weights = pc.value_counts(pc.filter(text, pc.is_in(text, pa.array(candidates, text.type))))
-            multiplicity = {d["values"]: d["counts"] for d in weights.to_pylist()}
-        else:
-            multiplicity = {}
+            self._remember_clean(col, pc.filter(values, pc.invert(hit)))
+        # count rows, not distinct values
+        multiplicity = _multiplicity(text, candidates) if distinct_only and candidates else {}
         for value in candidates:
             n = multiplicity.get(value, 1)
             for kind, matched in {k: v for k, v in value_kinds(value)}.items():
@@ -422,16 +425,31 @@ class TableScanner:
                 self._header_shapes(col, normalise(value), n)
         # Header-driven columns are checked value by value (their shapes are weak without it).
         if col.hints & {"person", "passport", "permit", "id_number", "bank_card", "phone"}:
-            sample = values if col.repeats else text
-            for value in pc.filter(sample, pc.invert(hit)).to_pylist() if col.hints - {"person"} else []:
-                if value:
-                    self._header_shapes(col, normalise(value), multiplicity.get(value, 1))
-            if "person" in col.hints:
-                for value in sample.to_pylist():
-                    if value and not _masked_name(str(value)):
-                        col.nonempty += 1
-                        if looks_like_name(value, strict=False):
-                            col.names_seen += 1
+            self._scan_by_header(col, values if col.repeats else text, hit, multiplicity)
+
+    def _choose_reading(self, col: _Column, text: pa.Array) -> None:
+        """From the first batch: a column that repeats its values is scanned through its
+        distinct values, and one that is not header-driven remembers the clean ones."""
+        hinted = bool(col.hints & {"person", "passport", "permit", "id_number", "bank_card", "phone"})
+        distinct = pc.count_distinct(text).as_py()
+        col.repeats = distinct < 0.2 * len(text)
+        col.caches = not hinted and distinct < 0.8 * len(text)
+
+    def _remember_clean(self, col: _Column, clean: pa.Array) -> None:
+        col.known = clean if col.known is None else pa.concat_arrays([col.known, clean.cast(col.known.type)])
+        if len(col.known) > self.KNOWN_LIMIT:  # too varied to remember: scan every value from now on
+            col.caches, col.known = False, None
+
+    def _scan_by_header(self, col: _Column, sample: pa.Array, hit: pa.Array, multiplicity: dict) -> None:
+        for value in pc.filter(sample, pc.invert(hit)).to_pylist() if col.hints - {"person"} else []:
+            if value:
+                self._header_shapes(col, normalise(value), multiplicity.get(value, 1))
+        if "person" in col.hints:
+            for value in sample.to_pylist():
+                if value and not _masked_name(str(value)):
+                    col.nonempty += 1
+                    if looks_like_name(value, strict=False):
+                        col.names_seen += 1
 
     def _header_shapes(self, col: _Column, value: str, n: int) -> None:
         """Values that have the shape the header names (a wrong check digit included). Stars
@@ -481,35 +499,8 @@ class TableScanner:
         has_org = business_roles and any("organisation" in c.hints and "person" not in c.hints for c in self.columns)
         out: list[Finding] = list(getattr(self, "name_findings", []))
         for col in self.columns:
-            counts, ex = col.counts, col.examples
-
-            def add(kind: str, source: str, rule: str = "value", col=col, counts=counts, ex=ex) -> None:  # noqa: ANN001
-                if counts.get(source):
-                    out.append(Finding(col.name, kind, counts[source], ex.get(source, []), rule))
-
-            for kind in ("id_number", "mobile", "email", "plate"):
-                add(kind, kind)
-            add("name_address", "home_in_text")
-            # Weak shapes: the header says so, or most numbers of that shape pass the check
-            # (random 15-digit codes pass the date check ~3 % of the time, card numbers Luhn 10 %).
-            ids15 = counts.get("id_number_15", 0)
-            if ids15 and ("id_number" in col.hints or ids15 >= 0.5 * counts.get("id15_shape", ids15)):
-                add("id_number_15", "id_number_15")
-            cards = counts.get("bank_card_candidate", 0)
-            if cards and ("bank_card" in col.hints or cards >= 0.5 * counts.get("card_shape", cards)):
-                add("bank_card", "bank_card_candidate")
-            for kind in ("passport", "permit"):
-                add(kind, kind)
-            if people:
-                add("individual_business", "individual_business_candidate", "pairing")
-                add("birth_date", "birth_candidate", "pairing")
-                if not has_org:  # a business's phone next to its legal representative is public
-                    add("landline", "landline_candidate", "pairing")
-            already = {f.kind for f in out if f.column == col.name}
-            for source, kind in (("header_id_number", "id_number"), ("header_bank_card", "bank_card"),
-                                 ("header_passport", "passport"), ("header_permit", "permit")):
-                if counts.get(source) and kind not in already and not (kind == "id_number" and "id_number_15" in already):
-                    add("header", source, "header")
+            self._value_findings(col, out, people=people, has_org=has_org)
+            self._header_findings(col, out)
         if self._name_address_rows and (not has_org or any("home_address" in c.hints for c in self.columns)):
             name = next(c.name for c in self.columns if "person" in c.hints)
             address = next(c.name for c in self.columns if c.hints & {"home_address", "address"})
@@ -517,6 +508,40 @@ class TableScanner:
                 out.append(Finding(f"{name}、{address}", "name_address", self._name_address_rows,
                                    self._name_address_examples, "pairing", [name, address], ["name", "address"]))
         return out
+
+    @staticmethod
+    def _add(out: list[Finding], col: _Column, kind: str, source: str, rule: str = "value") -> None:
+        if col.counts.get(source):
+            out.append(Finding(col.name, kind, col.counts[source], col.examples.get(source, []), rule))
+
+    def _value_findings(self, col: _Column, out: list[Finding], *, people: bool, has_org: bool) -> None:
+        counts = col.counts
+        for kind in ("id_number", "mobile", "email", "plate"):
+            self._add(out, col, kind, kind)
+        self._add(out, col, "name_address", "home_in_text")
+        # Weak shapes: the header says so, or most numbers of that shape pass the check
+        # (random 15-digit codes pass the date check ~3 % of the time, card numbers Luhn 10 %).
+        ids15 = counts.get("id_number_15", 0)
+        if ids15 and ("id_number" in col.hints or ids15 >= 0.5 * counts.get("id15_shape", ids15)):
+            self._add(out, col, "id_number_15", "id_number_15")
+        cards = counts.get("bank_card_candidate", 0)
+        if cards and ("bank_card" in col.hints or cards >= 0.5 * counts.get("card_shape", cards)):
+            self._add(out, col, "bank_card", "bank_card_candidate")
+        for kind in ("passport", "permit"):
+            self._add(out, col, kind, kind)
+        if people:
+            self._add(out, col, "individual_business", "individual_business_candidate", "pairing")
+            self._add(out, col, "birth_date", "birth_candidate", "pairing")
+            if not has_org:  # a business's phone next to its legal representative is public
+                self._add(out, col, "landline", "landline_candidate", "pairing")
+
+    def _header_findings(self, col: _Column, out: list[Finding]) -> None:
+        """Values of the shape the header names, where no stricter finding covers the column."""
+        already = {f.kind for f in out if f.column == col.name}
+        for source, kind in (("header_id_number", "id_number"), ("header_bank_card", "bank_card"),
+                             ("header_passport", "passport"), ("header_permit", "permit")):
+            if col.counts.get(source) and kind not in already and not (kind == "id_number" and "id_number_15" in already):
+                self._add(out, col, "header", source, "header")
 
 
 STRICT_KINDS = {"id_number", "id_number_15", "mobile", "email", "plate", "passport", "permit", "home_in_text",
@@ -544,6 +569,12 @@ def _as_text(column: pa.Array, *, every_number: bool = False) -> pa.Array | None
     return None
 
 
+def _multiplicity(text: pa.Array, candidates: list) -> dict:
+    """How many rows hold each candidate value (candidates found among distinct values)."""
+    weights = pc.value_counts(pc.filter(text, pc.is_in(text, pa.array(candidates, text.type))))
+    return {d["values"]: d["counts"] for d in weights.to_pylist()}
+
+
 def scan_table(table: pa.Table | pa.RecordBatch) -> list[Finding]:
     """Scan a whole in-memory table (tests, small derived tables)."""
     scanner = TableScanner(table.schema.names)
@@ -553,7 +584,7 @@ def scan_table(table: pa.Table | pa.RecordBatch) -> list[Finding]:
     return scanner.findings()
 
 
-def scan_parquet(path) -> list[Finding]:  # noqa: ANN001
+def scan_parquet(path: str | Path) -> list[Finding]:
     """Scan a Parquet file as the harvest would have (re-scans of stored versions)."""
     import pyarrow.parquet as pq
 
@@ -573,31 +604,36 @@ def scan_text(lines: Iterable[str], label: str = "表注") -> list[Finding]:
     for line in lines:
         if not line:
             continue
-        kinds = dict(value_kinds(line))
-        text = normalise(line)
-        names_someone = bool(_PERSON_WORD.search(text) or any(
-            looks_like_name(w) for w in re.findall(r"[\u4e00-\u9fff·]{2,4}", line)))
-        if "landline_candidate" in kinds and names_someone:
-            kinds["landline"] = kinds["landline_candidate"]
-        if names_someone and "电话" in text and (m := _LOCAL_PHONE.search(text)):
-            kinds.setdefault("landline", m.group(1))
-        if "bank_card_candidate" in kinds:  # Luhn passed: in a line of text that is a card
-            kinds["bank_card"] = kinds["bank_card_candidate"]
-        # Outside a table a person's ID is personal even with a typo in its check digit.
-        for m in _ID18.finditer(text):
-            digits = _digits(m.group(1)[:-1])
-            if "id_number" not in kinds and len(digits) == 17 and int(digits[:2]) in _PROVINCE_CODES and \
-                    _valid_date(int(digits[6:10]), int(digits[10:12]), int(digits[12:14])):
-                kinds["id_number"] = m.group(1)
-        if "home_in_text" in kinds:
-            kinds["name_address"] = kinds.pop("home_in_text")
-        for kind, matched in kinds.items():
+        for kind, matched in _line_kinds(line).items():
             if kind in STRICT_KINDS | {"landline", "name_address", "bank_card"} and not kind.endswith("_candidate"):
                 counts[kind] = counts.get(kind, 0) + 1
                 shown = examples.setdefault(kind, [])
                 if len(shown) < TableScanner.MAX_EXAMPLES:
                     shown.append(mask(kind, matched))
     return [Finding(label, kind, n, examples[kind], "value") for kind, n in counts.items()]
+
+
+def _line_kinds(line: str) -> dict[str, str]:
+    """The personal data in one line of text, by kind (the last match of each)."""
+    kinds = dict(value_kinds(line))
+    text = normalise(line)
+    names_someone = bool(_PERSON_WORD.search(text) or any(
+        looks_like_name(w) for w in re.findall(r"[\u4e00-\u9fff·]{2,4}", line)))
+    if "landline_candidate" in kinds and names_someone:
+        kinds["landline"] = kinds["landline_candidate"]
+    if names_someone and "电话" in text and (m := _LOCAL_PHONE.search(text)):
+        kinds.setdefault("landline", m.group(1))
+    if "bank_card_candidate" in kinds:  # Luhn passed: in a line of text that is a card
+        kinds["bank_card"] = kinds["bank_card_candidate"]
+    # Outside a table a person's ID is personal even with a typo in its check digit.
+    for m in _ID18.finditer(text):
+        digits = _digits(m.group(1)[:-1])
+        if "id_number" not in kinds and len(digits) == 17 and int(digits[:2]) in _PROVINCE_CODES and \
+                _valid_date(int(digits[6:10]), int(digits[10:12]), int(digits[12:14])):
+            kinds["id_number"] = m.group(1)
+    if "home_in_text" in kinds:
+        kinds["name_address"] = kinds.pop("home_in_text")
+    return kinds
 
 
 # ----------------------------------------------------------------------------- masking (脱敏)

@@ -7,6 +7,7 @@ earlier one is kept with its date. An entry gone from the source is withdrawn, n
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import tempfile
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from .entry import CatalogEntry, FileRef, files_fingerprint
 from .formats import file_facts, parquet_metadata, write_json, write_xlsx
 from .gate import purge_files
 from .pii import scan_text
-from .sources import FetchError, SourceError, fetch_file
+from .sources import CatalogSource, FetchError, SourceError, fetch_file
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ class EntryResult:
     details: list[dict] | None = None  # what holds it, where (harvest.gate.explain puts it in words)
 
     def as_dict(self) -> dict:
-        data = {"source_id": self.source_id, "open_class": self.open_class, "action": self.action,
-                "reason": holds.summary_words(self.details) if self.details else self.reason}
+        data: dict[str, object] = {"source_id": self.source_id, "open_class": self.open_class, "action": self.action,
+                                   "reason": holds.summary_words(self.details) if self.details else self.reason}
         if self.details:
             data["details"] = [{**d, "what": str(what), "fix": str(fix or "")}
                                for d in self.details for what, fix in [holds.explain(d)]]
@@ -89,7 +90,7 @@ class JobReport:
 class _EntryFailed(Exception):
     """One entry cannot be applied; the harvest goes on. `details` say why (harvest/holds.py)."""
 
-    def __init__(self, code: str, message: Message | str, **facts: object):
+    def __init__(self, code: str, message: Message | str, **facts: object) -> None:
         super().__init__(message)
         self.details = [holds.from_message(code, message, **facts)]
 
@@ -115,7 +116,7 @@ IndexSync = Callable[[], object]
 class Harvester:
     def __init__(self, sessions: sessionmaker[Session], storage: Storage, *,
                  row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, timeout: float = 60.0,
-                 sync_index: IndexSync | None = None, sync_every: int = 500):
+                 sync_index: IndexSync | None = None, sync_every: int = 500) -> None:
         self.sessions = sessions
         self.storage = storage
         self.row_group_bytes = row_group_bytes
@@ -127,7 +128,7 @@ class Harvester:
 
     # ------------------------------------------------------------------ the job
 
-    def run(self, source, progress: Progress | None = None) -> JobReport:  # noqa: ANN001
+    def run(self, source: CatalogSource, progress: Progress | None = None) -> JobReport:
         with self.sessions.begin() as s:
             src = s.scalar(select(HarvestSource).where(
                 HarvestSource.kind == source.kind, HarvestSource.location == source.location))
@@ -165,10 +166,10 @@ class Harvester:
 
     def _finish(self, job_id: int, report: JobReport, status: str) -> None:
         with self.sessions.begin() as s:
-            job = s.get(HarvestJob, job_id)
+            job = s.get_one(HarvestJob, job_id)
             job.status, job.error, job.counts, job.finished_at = status, report.error, report.counts, utcnow()
 
-    def _apply_safely(self, entry: CatalogEntry, source, source_id: int, job_id: int, actor: str) -> EntryResult:  # noqa: ANN001
+    def _apply_safely(self, entry: CatalogEntry, source: CatalogSource, source_id: int, job_id: int, actor: str) -> EntryResult:
         try:
             if entry.problems:
                 failed = _EntryFailed("catalog_row", entry.problems[0])
@@ -192,40 +193,22 @@ class Harvester:
 
     # ------------------------------------------------------------------ one entry
 
-    def _apply(self, s: Session, entry: CatalogEntry, source, source_id: int, actor: str) -> EntryResult:  # noqa: ANN001
+    def _apply(self, s: Session, entry: CatalogEntry, source: CatalogSource, source_id: int, actor: str) -> EntryResult:
+        """One entry, in steps: its dataset (one source each), its class, whether anything
+        changed, then — in a scratch folder — its files and the status they allow, recorded
+        with a classification event when class or status moved."""
         department = _department(s, entry)
-        ds = s.scalar(select(Dataset).where(Dataset.name == entry.name))
-        if ds is not None and ds.department_id != department.id:
-            # 一数一源 (Art. 17): one providing department per dataset.
-            raise _EntryFailed("one_source", _("「%(name)s」已由「%(department)s」提供，一数一源", name=entry.name,
-                                                 department=ds.department.name))
+        ds = _existing_dataset(s, entry, department)
         if ds is not None and ds.status == DatasetStatus.WITHDRAWN.value and ds.hold_reason:
             # Withdrawn by its department in the console (the harvest's own withdrawals carry no
             # reason): a harvest never publishes it again; the department does, in the console.
             return EntryResult(entry.source_ref, ds.open_class, "unchanged",
                                _("部门已撤回，采集不重新发布：%(reason)s", reason=ds.hold_reason).source, ds.id)
         meta_fp = entry.metadata_fingerprint()
-        raw_class, basis = entry.open_class, entry.legal_basis
-        if ds is not None and ds.class_override:  # the department reclassified it in the console
-            said_before = parse_open_class((ds.source_fields or {}).get("open_class"))
-            if parse_open_class(entry.open_class) is OpenClass.NOT_OPEN and said_before is not OpenClass.NOT_OPEN:
-                # The catalog has since said 不予开放: that newer restriction wins over the console.
-                ds.class_override, ds.override_basis, ds.override_conditions = None, None, None
-            else:
-                raw_class, basis = ds.class_override, ds.override_basis
-        decision = classify(raw_class, basis)
-        if decision.hold is None and decision.open_class is not OpenClass.NOT_OPEN:
-            # What the catalog says is published with the data: it passes the same scan.
-            metadata_details = metadata_findings(entry)
-            if metadata_details:
-                decision = Classification(decision.open_class, metadata_details)
+        decision = _classification(ds, entry)
         open_class = decision.open_class.value if decision.open_class else None
         fetches_files = decision.hold is None and decision.open_class is not OpenClass.NOT_OPEN
-
-        hints = [f.version_hint for f in entry.files]
-        files_fp = files_fingerprint(hints) if fetches_files and all(hints) else None
-        if not fetches_files:
-            files_fp = "-"  # no file is looked at
+        files_fp = _hinted_fingerprint(entry, fetches_files)
         if ds is not None and _unchanged(ds, meta_fp, files_fp):
             return _still(ds, entry)
 
@@ -239,42 +222,13 @@ class Harvester:
                     return _still(ds, entry)
 
             created = ds is None
-            if created:
+            if ds is None:
                 ds = Dataset(name=entry.name, source_ref=entry.source_ref, department=department, title="")
                 s.add(ds)
             before = (None, None) if created else (ds.open_class, ds.status)
             _copy_metadata(ds, entry, source_id)
-
-            details: list[dict] | None = decision.hold
-            warnings: list[Message] = []
-            if decision.open_class is OpenClass.NOT_OPEN:
-                # 不予开放 always wins: no byte of its data stays on the portal side, at once,
-                # whether or not the basis is valid (without one the entry is held for it).
-                self._purge_files(ds)
-                status = DatasetStatus.HELD.value if details else DatasetStatus.INTERNAL.value
-            elif details:
-                status = DatasetStatus.HELD.value
-            else:
-                # The files are as last seen and their versions passed through the gate.
-                reuse = (ds.files_fingerprint == files_fp and ds.current_distributions
-                         and all(d.scan_status for d in ds.current_distributions))
-                metadata_only = (decision.open_class is OpenClass.CONDITIONAL and not entry.files
-                                 and bool(entry.extra.get("apply_url")))
-                if not reuse and not metadata_only:
-                    if not entry.files:
-                        raise _EntryFailed("no_file", _("目录条目没有数据文件"))
-                    if fetched is None:
-                        fetched = self._fetch(entry, source, Path(scratch))
-                    warnings = self._store(s, ds, fetched, Path(scratch))
-                status = DatasetStatus.PUBLISHED.value
-                held = gate.hold(ds, open_class)
-                if held:
-                    status = DatasetStatus.HELD.value
-                    _summary, details = held
-                gate.purge_unservable(self.storage, ds)  # a replaced version that may not be served goes
-
-            if status == DatasetStatus.PUBLISHED.value and pending_restriction(s, ds):
-                status, details = DatasetStatus.HELD.value, pending_hold()  # stays out of view until decided
+            status, details, warnings = self._publication(s, ds, entry, decision, files_fp,
+                                                          _Fetch(source, Path(scratch), fetched))
             held_for = details if status == DatasetStatus.HELD.value else None
             hold_reason = holds.summary(held_for) if held_for else None
             ds.open_class, ds.status, ds.hold_reason, ds.hold_details = open_class, status, hold_reason, held_for
@@ -292,7 +246,48 @@ class Harvester:
         return EntryResult(entry.source_ref, open_class, action,
                            hold_reason or "；".join(w.source for w in warnings) or None, ds.id, details=held_for)
 
-    def _fetch(self, entry: CatalogEntry, source, scratch: Path) -> list[_FetchedFile]:  # noqa: ANN001
+    def _publication(self, s: Session, ds: Dataset, entry: CatalogEntry, decision: Classification,
+                     files_fp: str | None, fetch: _Fetch) -> tuple[str, list[dict] | None, list[Message]]:
+        """The status the entry's class and files allow, what holds it, and warnings for the
+        department. 不予开放 always wins: no byte of its data stays on the portal side, at once,
+        whether or not the basis is valid (without one the entry is held for it). A held
+        classification stays held. Otherwise the files (stored again if they changed) pass the
+        publication gate, and a restriction the bureau has not yet decided holds the dataset."""
+        details: list[dict] | None = decision.hold
+        warnings: list[Message] = []
+        if decision.open_class is OpenClass.NOT_OPEN:
+            self._purge_files(ds)
+            status = DatasetStatus.HELD.value if details else DatasetStatus.INTERNAL.value
+        elif details:
+            status = DatasetStatus.HELD.value
+        else:
+            warnings = self._refresh_files(s, ds, entry, decision, files_fp, fetch)
+            status = DatasetStatus.PUBLISHED.value
+            held = gate.hold(ds, decision.open_class.value if decision.open_class else None)
+            if held:
+                status = DatasetStatus.HELD.value
+                _summary, details = held
+            gate.purge_unservable(self.storage, ds)  # a replaced version that may not be served goes
+        if status == DatasetStatus.PUBLISHED.value and pending_restriction(s, ds):
+            status, details = DatasetStatus.HELD.value, pending_hold()  # stays out of view until decided
+        return status, details, warnings
+
+    def _refresh_files(self, s: Session, ds: Dataset, entry: CatalogEntry, decision: Classification,
+                       files_fp: str | None, fetch: _Fetch) -> list[Message]:
+        """Fetch, convert and store the entry's files unless the current versions are the ones
+        last seen and passed the gate, or a conditional entry only points to where to apply."""
+        reuse = (ds.files_fingerprint == files_fp and ds.current_distributions
+                 and all(d.scan_status for d in ds.current_distributions))
+        metadata_only = (decision.open_class is OpenClass.CONDITIONAL and not entry.files
+                         and bool(entry.extra.get("apply_url")))
+        if reuse or metadata_only:
+            return []
+        if not entry.files:
+            raise _EntryFailed("no_file", _("目录条目没有数据文件"))
+        fetched = fetch.fetched if fetch.fetched is not None else self._fetch(entry, fetch.source, fetch.scratch)
+        return self._store(s, ds, fetched, fetch.scratch)
+
+    def _fetch(self, entry: CatalogEntry, source: CatalogSource, scratch: Path) -> list[_FetchedFile]:
         if not entry.files:
             raise _EntryFailed("no_file", _("目录条目没有数据文件"))
         fetched = []
@@ -362,7 +357,7 @@ class Harvester:
         ds.search_dirty, ds.updated_at = True, utcnow()
 
     def _new_version(self, ds: Dataset, ref: FileRef, media: str, sha256: str, size: int, original: Path,
-                     tables: list[TableInfo], workdir: Path, meta: dict, now, masking: dict | None) -> Distribution:  # noqa: ANN001
+                     tables: list[TableInfo], workdir: Path, meta: dict, now: dt.datetime, masking: dict | None) -> Distribution:
         # A masked version has a folder of its own: the unmasked one is removed when replaced.
         folder = self.storage.distribution_dir(ds.name, sha256) + _masking_key(masking)
         findings = [f for t in tables for f in t.findings]
@@ -422,6 +417,53 @@ class Harvester:
 
 
 # ---------------------------------------------------------------------- helpers
+
+@dataclass
+class _Fetch:
+    """Where an entry's files come from, and those already fetched to compare contents."""
+    source: CatalogSource
+    scratch: Path
+    fetched: list[_FetchedFile] | None
+
+
+def _existing_dataset(s: Session, entry: CatalogEntry, department: Department) -> Dataset | None:
+    ds = s.scalar(select(Dataset).where(Dataset.name == entry.name))
+    if ds is not None and ds.department_id != department.id:
+        # 一数一源 (Art. 17): one providing department per dataset.
+        raise _EntryFailed("one_source", _("「%(name)s」已由「%(department)s」提供，一数一源", name=entry.name,
+                                             department=ds.department.name))
+    return ds
+
+
+def _classification(ds: Dataset | None, entry: CatalogEntry) -> Classification:
+    """The catalog's class and basis, or the department's reclassification in the console
+    (unless the catalog has since said 不予开放); held too when the catalog's own words carry
+    personal information."""
+    raw_class, basis = entry.open_class, entry.legal_basis
+    if ds is not None and ds.class_override:  # the department reclassified it in the console
+        said_before = parse_open_class((ds.source_fields or {}).get("open_class"))
+        if parse_open_class(entry.open_class) is OpenClass.NOT_OPEN and said_before is not OpenClass.NOT_OPEN:
+            # The catalog has since said 不予开放: that newer restriction wins over the console.
+            ds.class_override, ds.override_basis, ds.override_conditions = None, None, None
+        else:
+            raw_class, basis = ds.class_override, ds.override_basis
+    decision = classify(raw_class, basis)
+    if decision.hold is None and decision.open_class is not OpenClass.NOT_OPEN:
+        # What the catalog says is published with the data: it passes the same scan.
+        metadata_details = metadata_findings(entry)
+        if metadata_details:
+            decision = Classification(decision.open_class, metadata_details)
+    return decision
+
+
+def _hinted_fingerprint(entry: CatalogEntry, fetches_files: bool) -> str | None:
+    """The files' fingerprint from their version hints; None when a file has none (it is
+    fetched and compared by content), "-" when no file is looked at."""
+    if not fetches_files:
+        return "-"
+    hints = [f.version_hint for f in entry.files if f.version_hint]
+    return files_fingerprint(hints) if len(hints) == len(entry.files) else None
+
 
 def _unchanged(ds: Dataset, meta_fp: str, files_fp: str | None) -> bool:
     # A current version made before the publication gate (scan_status NULL) is made again.
@@ -494,7 +536,7 @@ def _department(s: Session, entry: CatalogEntry) -> Department:
 
 
 def _copy_metadata(ds: Dataset, entry: CatalogEntry, source_id: int) -> None:
-    ds.title = entry.title or entry.name
+    ds.title = entry.title or entry.name or ""
     ds.summary = entry.summary or ""
     ds.resource_code = entry.resource_code
     ds.domain = entry.domain

@@ -12,8 +12,10 @@ import io
 import os
 import re
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urljoin, urlparse
 
 import requests
@@ -30,6 +32,16 @@ class SourceError(Exception):
 
 class FetchError(Exception):
     """One data file cannot be fetched."""
+
+
+class CatalogSource(Protocol):
+    """What the harvest reads of a source: CkanSource, SpreadsheetSource (or a test's own)."""
+
+    kind: str
+    location: str
+    fetch_policy: FetchPolicy
+
+    def list_entries(self) -> list[CatalogEntry]: ...
 
 
 DATA_FORMATS = {"csv", "xlsx", "txt", "tsv"}
@@ -145,7 +157,7 @@ def _addresses(host: str) -> list:
         infos = socket.getaddrinfo(host, None)
     except OSError as exc:
         raise FetchError(_("无法解析主机 %(host)s", host=host)) from exc
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 def fetch_file(ref: FileRef, dest: Path, *, policy: FetchPolicy | None = None, timeout: float = 60.0,
@@ -156,50 +168,20 @@ def fetch_file(ref: FileRef, dest: Path, *, policy: FetchPolicy | None = None, t
 
     policy = policy or FetchPolicy(token_headers=headers or {})
     digest = hashlib.sha256()
-    size = 0
     deadline = time.monotonic() + policy.max_seconds
     try:
         if ref.path:
-            with open(policy.local_file(ref.path), "rb") as fin, open(dest, "wb") as fout:
-                while chunk := fin.read(1 << 20):
-                    size += len(chunk)
-                    if size > policy.max_bytes:
-                        raise FetchError(_("文件超过 %(max_bytes_20)s MB，已拒绝", max_bytes_20=policy.max_bytes >> 20))
-                    digest.update(chunk)
-                    fout.write(chunk)
+            with open(policy.local_file(ref.path), "rb") as fin:
+                size = _write(iter(lambda: fin.read(1 << 20), b""), dest, policy, digest)
         else:
-            url = ref.url or ""
-            for _hop in range(MAX_REDIRECTS + 1):
-                policy.check_url(url)
-                resp = requests.get(url, headers=policy.headers_for(url), stream=True, timeout=timeout,
-                                    allow_redirects=False)
-                if resp.is_redirect:
-                    target = urljoin(url, resp.headers.get("Location", ""))
-                    resp.close()
-                    upgrade = (urlparse(target).scheme == "https" and urlparse(target).hostname == urlparse(url).hostname
-                               and host_key(target).endswith(":443"))
-                    if host_key(target) != host_key(url) and not upgrade:
-                        raise FetchError(_("数据文件链接跳转到另一个主机，已拒绝：%(url)s", url=target[:200]))
-                    url = target
-                    continue
-                break
-            else:
-                raise FetchError(_("跳转次数过多"))
+            resp = _follow_redirects(ref.url or "", policy, timeout)
             with resp:
                 if resp.status_code != 200:
                     raise FetchError(_("下载失败（HTTP %(status)s）：%(url)s", status=resp.status_code, url=ref.url))
                 declared = resp.headers.get("Content-Length")
                 if declared and declared.isdigit() and int(declared) > policy.max_bytes:
-                    raise FetchError(_("文件超过 %(max_bytes_20)s MB，已拒绝", max_bytes_20=policy.max_bytes >> 20))
-                with open(dest, "wb") as fout:
-                    for chunk in resp.iter_content(1 << 20):
-                        size += len(chunk)
-                        if size > policy.max_bytes:
-                            raise FetchError(_("文件超过 %(max_bytes_20)s MB，已拒绝", max_bytes_20=policy.max_bytes >> 20))
-                        if time.monotonic() > deadline:
-                            raise FetchError(_("下载超过 %(seconds)s 秒，已停止", seconds=round(policy.max_seconds)))
-                        digest.update(chunk)
-                        fout.write(chunk)
+                    raise _too_large(policy)
+                size = _write(resp.iter_content(1 << 20), dest, policy, digest, deadline)
     except FileNotFoundError as exc:
         raise FetchError(_("数据文件不存在：%(name)s", name=Path(ref.path or "").name)) from exc
     except IsADirectoryError as exc:
@@ -209,6 +191,48 @@ def fetch_file(ref: FileRef, dest: Path, *, policy: FetchPolicy | None = None, t
     except OSError as exc:
         raise FetchError(_("无法读取数据文件：%(error)s", error=exc.strerror or str(exc))) from exc
     return digest.hexdigest(), size
+
+
+def _follow_redirects(url: str, policy: FetchPolicy, timeout: float) -> requests.Response:
+    """The answer at the end of at most MAX_REDIRECTS redirects, each checked by the policy:
+    staying on the same host, or going from http to https on it."""
+    for _hop in range(MAX_REDIRECTS + 1):
+        policy.check_url(url)
+        resp = requests.get(url, headers=policy.headers_for(url), stream=True, timeout=timeout,
+                            allow_redirects=False)
+        if not resp.is_redirect:
+            return resp
+        target = urljoin(url, resp.headers.get("Location", ""))
+        resp.close()
+        upgrade = (urlparse(target).scheme == "https" and urlparse(target).hostname == urlparse(url).hostname
+                   and host_key(target).endswith(":443"))
+        if host_key(target) != host_key(url) and not upgrade:
+            raise FetchError(_("数据文件链接跳转到另一个主机，已拒绝：%(url)s", url=target[:200]))
+        url = target
+    raise FetchError(_("跳转次数过多"))
+
+
+def _write(chunks: Iterable[bytes], dest: Path, policy: FetchPolicy, digest: hashlib._Hash,
+           deadline: float | None = None) -> int:
+    """Write the chunks to dest, hashing them, within the policy's size (and a download's
+    time). Returns the size."""
+    import time
+
+    size = 0
+    with open(dest, "wb") as fout:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > policy.max_bytes:
+                raise _too_large(policy)
+            if deadline is not None and time.monotonic() > deadline:
+                raise FetchError(_("下载超过 %(seconds)s 秒，已停止", seconds=round(policy.max_seconds)))
+            digest.update(chunk)
+            fout.write(chunk)
+    return size
+
+
+def _too_large(policy: FetchPolicy) -> FetchError:
+    return FetchError(_("文件超过 %(max_bytes_20)s MB，已拒绝", max_bytes_20=policy.max_bytes >> 20))
 
 
 # --------------------------------------------------------------------------- CKAN
@@ -224,7 +248,7 @@ class CkanSource:
     PAGE = 1000  # CKAN caps rows at 1000
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 60.0,
-                 allowed_hosts: tuple[str, ...] | None = None):
+                 allowed_hosts: tuple[str, ...] | None = None) -> None:
         from ckanapi import RemoteCKAN
 
         self.location = url.rstrip("/")
@@ -347,7 +371,7 @@ class SpreadsheetSource:
 
     kind = "spreadsheet"
 
-    def __init__(self, path: str | os.PathLike, timeout: float = 60.0, allowed_hosts: tuple[str, ...] | None = None):
+    def __init__(self, path: str | os.PathLike, timeout: float = 60.0, allowed_hosts: tuple[str, ...] | None = None) -> None:
         self.path = Path(path).resolve()
         self.location = str(self.path)
         self.timeout = timeout

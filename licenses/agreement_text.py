@@ -24,6 +24,7 @@ ROUTE_TERMS = {
 
 
 def render_agreement(app: Application, site_url: str) -> str:
+    assert app.approved_from is not None and app.approved_until is not None, "an agreement is for an approved term"
     applicant = app.applicant
     party = applicant.company_name or applicant.institution or applicant.name
     items = []

@@ -67,6 +67,27 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
         purpose = Purpose(req.purpose)
     except ValueError as exc:
         raise LicenceError(_("请选择用途类别")) from exc
+    _check_datasets(req)
+    _check_request(applicant, req, purpose, today)
+    _refuse_pending(session, applicant, req, purpose)
+    by_department: dict[int, list[tuple[Dataset, list[str] | None]]] = defaultdict(list)
+    for ds, fields in req.datasets:
+        by_department[ds.department_id].append((ds, fields))
+    made = []
+    for department_id, items in by_department.items():
+        app = _new_application(session, applicant, req, purpose, department_id, items, working_days, today)
+        session.add(app)
+        session.flush()
+        _event(session, app, applicant, "submitted", None, app.status,
+               _("商业开发用途：已登记意向，将通过公开招标等竞争性方式确定").source if app.route == "tender" else None)
+        record(session, "application_submitted", actor=applicant, target=f"application:{app.id}", ip=ip,
+               route=app.route, datasets=[ds.name for ds, _fields in items])
+        made.append(app)
+    return made
+
+
+def _check_datasets(req: Request) -> None:
+    """Each dataset once, conditional and public, applied for here, with fields it has."""
     if not req.datasets:
         raise LicenceError(_("请至少选择一个有条件开放数据集"))
     if len({ds.id for ds, _fields in req.datasets}) != len(req.datasets):
@@ -81,6 +102,11 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
         columns = {f["name"] for d in ds.current_distributions for t in d.tables for f in t.schema}
         if fields is not None and (not fields or not set(fields) <= columns):
             raise LicenceError(_("「%(title)s」没有所选字段", title=ds.title))
+
+
+def _check_request(applicant: User, req: Request, purpose: Purpose, today: dt.date) -> None:
+    """The scenario and the safeguards said, a term from today of at most three years, and the
+    research route for verified researchers only."""
     if len((req.scenario or "").strip()) < 10:
         raise LicenceError(_("请具体说明使用场景（至少 10 字）"))
     if len((req.security_measures or "").strip()) < 10:
@@ -89,6 +115,11 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
         raise LicenceError(_("使用期限不正确（自今日起，最长三年）"))
     if purpose is Purpose.RESEARCH and not applicant.is_verified_researcher:
         raise LicenceError(_("科研教育途径仅限所在机构经大数据局认证的科研人员"))
+
+
+def _refuse_pending(session: Session, applicant: User, req: Request, purpose: Purpose) -> None:
+    """One pending application per applicant, dataset and purpose: a second would be decided
+    twice (and a form posted twice is one application)."""
     # One applicant applies one at a time: the row lock makes a form posted twice at once wait
     # for the first and then see it (PostgreSQL and SQLite alike).
     session.execute(update(User).where(User.id == applicant.id).values(session_version=User.session_version))
@@ -102,37 +133,29 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
                 Application.status == AppStatus.INTEREST.value),
             ApplicationItem.dataset_id.in_([ds.id for ds, _fields in req.datasets])).limit(1))
     if pending is not None:
-        # One pending application per applicant, dataset and purpose: a second would be decided
-        # twice (and a form posted twice is one application).
         raise LicenceError(_("已有同一用途的申请 %(number)s 正在办理，请等待结果或撤回后再申请", number=pending.number))
-    by_department: dict[int, list[tuple[Dataset, list[str] | None]]] = defaultdict(list)
-    for ds, fields in req.datasets:
-        by_department[ds.department_id].append((ds, fields))
-    made = []
-    for department_id, items in by_department.items():
-        route = purpose.route
-        status = AppStatus.INTEREST if route == "tender" else AppStatus.SUBMITTED
-        app = Application(
-            number=f"SQ{today:%Y%m%d}-{secrets.token_hex(3).upper()}", applicant=applicant,
-            department_id=department_id, purpose=purpose.value, route=route, scenario=req.scenario.strip(),
-            security_measures=req.security_measures.strip(), period_from=req.period_from,
-            period_until=req.period_until, status=status.value,
-            items=[ApplicationItem(dataset=ds, fields_requested=fields) for ds, fields in items])
-        if status is AppStatus.SUBMITTED:
-            days = max(working_days, SENSITIVE_WORKING_DAYS) if any(ds.sensitive for ds, _fields in items) else working_days
-            deadline = add_working_days(today, days, load_schedule(session))
-            app.deadline, app.deadline_start, app.deadline_days = deadline.date, today, days
-            app.deadline_note = stored(deadline.note if days == working_days else _(
-                "涉及国家秘密、商业秘密或个人隐私，办理期限 %(days)s 个工作日（参照《江苏省公共数据管理办法》第十八条）："
-                "%(note)s", days=days, note=deadline.note))
-        session.add(app)
-        session.flush()
-        _event(session, app, applicant, "submitted", None, app.status,
-               _("商业开发用途：已登记意向，将通过公开招标等竞争性方式确定").source if route == "tender" else None)
-        record(session, "application_submitted", actor=applicant, target=f"application:{app.id}", ip=ip,
-               route=route, datasets=[ds.name for ds, _fields in items])
-        made.append(app)
-    return made
+
+
+def _new_application(session: Session, applicant: User, req: Request, purpose: Purpose, department_id: int,
+                     items: list[tuple[Dataset, list[str] | None]], working_days: int, today: dt.date) -> Application:
+    """The application to one department: submitted with its deadline in working days (longer
+    for sensitive data), or an interest in a tender for commercial use."""
+    route = purpose.route
+    status = AppStatus.INTEREST if route == "tender" else AppStatus.SUBMITTED
+    app = Application(
+        number=f"SQ{today:%Y%m%d}-{secrets.token_hex(3).upper()}", applicant=applicant,
+        department_id=department_id, purpose=purpose.value, route=route, scenario=req.scenario.strip(),
+        security_measures=req.security_measures.strip(), period_from=req.period_from,
+        period_until=req.period_until, status=status.value,
+        items=[ApplicationItem(dataset=ds, fields_requested=fields) for ds, fields in items])
+    if status is AppStatus.SUBMITTED:
+        days = max(working_days, SENSITIVE_WORKING_DAYS) if any(ds.sensitive for ds, _fields in items) else working_days
+        deadline = add_working_days(today, days, load_schedule(session))
+        app.deadline, app.deadline_start, app.deadline_days = deadline.date, today, days
+        app.deadline_note = stored(deadline.note if days == working_days else _(
+            "涉及国家秘密、商业秘密或个人隐私，办理期限 %(days)s 个工作日（参照《江苏省公共数据管理办法》第十八条）："
+            "%(note)s", days=days, note=deadline.note))
+    return app
 
 
 def require_open(app: Application) -> None:
@@ -151,7 +174,7 @@ def _event(session: Session, app: Application, actor: User | None, action: str, 
 
 
 def _move(session: Session, app: Application, actor: User, action: str, allowed: tuple[AppStatus, ...],
-          to: AppStatus, version: int, note: str | None = None, ip: str | None = None, **values) -> None:
+          to: AppStatus, version: int, note: str | None = None, ip: str | None = None, **values: object) -> None:
     """Compare-and-set: applies only if the application is still in an allowed state at the
     version the actor saw."""
     if app.status not in {s.value for s in allowed}:
@@ -163,7 +186,7 @@ def _move(session: Session, app: Application, actor: User, action: str, allowed:
                Application.status.in_([s.value for s in allowed]))
         .values(status=to.value, version=Application.version + 1, **values)
         .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    if result.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
         session.rollback()
         raise Conflict(_("该申请已被他人处理或已变化，请刷新后查看"))
     before = app.status

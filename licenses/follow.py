@@ -16,7 +16,7 @@ can hold grants follows them.
 from __future__ import annotations
 
 from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, UOWTransaction
 
 from portal.messages import Message, _, bilingual
 from portal.models import (
@@ -56,7 +56,7 @@ def _grants_of(session: Session, ds: Dataset) -> list[Grant]:
 
 
 @event.listens_for(Session, "before_flush")
-def _follow(session: Session, _context, _instances) -> None:  # noqa: ANN001
+def _follow(session: Session, _context: UOWTransaction, _instances: object) -> None:
     changes = [(ds, c) for ds in list(session.dirty) if isinstance(ds, Dataset) and ds.id and (c := _changed(ds))]
     for ds, (before, after) in changes:
         grants = _grants_of(session, ds)

@@ -69,6 +69,7 @@ def accept(session: Session, applicant: User, app: Application, version: int, te
                           accepted_by_id=applicant.id, accepted_ip=ip)
     session.add(agreement)
     session.flush()
+    assert app.approved_from is not None, "an approved application has its term"
     grant = Grant(licence_number=_licence_number(app.approved_from), user_id=applicant.id, application_id=app.id,
                   agreement_id=agreement.id, purpose=app.purpose, valid_from=app.approved_from,
                   valid_until=app.approved_until, report_every_months=REPORT_EVERY_MONTHS)

@@ -52,8 +52,8 @@ from portal.workdays import add_working_days
 
 from .errors import LicenceError, Sealed
 
-DEFAULT_CRITERIA = [{"key": "plan", "name": "开发方案", "weight": 40}, {"key": "security", "name": "安全保障能力", "weight": 25},
-                    {"key": "public_value", "name": "公共价值", "weight": 20}, {"key": "price", "name": "报价", "weight": 15}]
+DEFAULT_CRITERIA: list[dict] = [{"key": "plan", "name": "开发方案", "weight": 40}, {"key": "security", "name": "安全保障能力", "weight": 25},
+                                {"key": "public_value", "name": "公共价值", "weight": 20}, {"key": "price", "name": "报价", "weight": 15}]
 TIE_RULE = _("总分相同的，报价得分高者优先；仍相同的，先递交者优先。")
 BID_FIELDS = ("plan", "security", "public_value", "price")
 
@@ -385,8 +385,15 @@ def award(session: Session, bureau: User, tender: Tender, today: dt.date | None 
     return winner
 
 
+def _standstill_end(tender: Tender) -> dt.date:
+    """The last day of the standstill, set when the tender was awarded."""
+    if tender.standstill_until is None:
+        raise LicenceError(_("尚未公示中标结果"))
+    return tender.standstill_until
+
+
 def object_to(session: Session, user: User, tender: Tender, text: str, today: dt.date | None = None) -> Objection:
-    if tender.status != TenderStatus.AWARDED.value or (today or clock.today()) > tender.standstill_until:
+    if tender.status != TenderStatus.AWARDED.value or (today or clock.today()) > _standstill_end(tender):
         raise LicenceError(_("不在公示期内"))
     if len((text or "").strip()) < 10:
         raise LicenceError(_("请写明异议的事实和理由"))
@@ -413,11 +420,11 @@ def conclude(session: Session, bureau: User, tender: Tender, today: dt.date | No
     today = today or clock.today()
     if tender.status != TenderStatus.AWARDED.value:
         raise LicenceError(_("尚未公示中标结果"))
-    if today <= tender.standstill_until:
+    if today <= _standstill_end(tender):
         raise LicenceError(_("公示期至 %(standstill_until)s，期满后方可授权", standstill_until=tender.standstill_until))
     if any(o.answer is None for o in tender.objections):
         raise LicenceError(_("尚有异议未答复"))
-    winner = session.get(Bid, tender.winner_bid_id)
+    winner = session.get_one(Bid, tender.winner_bid_id)
     until = _add_months(today, tender.licence_months)
     app = Application(
         number=f"SQ{today:%Y%m%d}-{secrets.token_hex(3).upper()}", applicant=winner.bidder,

@@ -22,7 +22,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.authz import Action, require
 from portal.errors import DomainError
-from portal.messages import Message, _
+from portal.messages import _
 
 from .audit import record
 from .models import ApiToken, Department, User, UserKind, as_utc, utcnow
@@ -81,10 +81,10 @@ class Registration:
     institution: str | None = None
 
 
-def registration_problems(session: Session, form: Registration) -> dict[str, Message]:
+def registration_problems(session: Session, form: Registration) -> dict[str, object]:
     """Every problem of a registration at once, by the form field it belongs to, so the person
     fixes them in one round instead of one per submission."""
-    problems: dict[str, Message] = {}
+    problems: dict[str, object] = {}
 
     def check(field: str, step: Callable[[], object]) -> None:
         try:
@@ -117,9 +117,9 @@ def register(session: Session, form: Registration, ip: str | None = None) -> Use
     user = User(email=email, password_hash=generate_password_hash(form.password, method=PASSWORD_METHOD),
                 name=form.name.strip(), kind=form.kind)
     if form.kind == UserKind.COMPANY.value:
-        user.company_name, user.credit_code = form.company_name.strip(), check_credit_code(form.credit_code or "")
+        user.company_name, user.credit_code = (form.company_name or "").strip(), check_credit_code(form.credit_code or "")
     if form.kind == UserKind.RESEARCHER.value:
-        user.institution = form.institution.strip()
+        user.institution = (form.institution or "").strip()
     session.add(user)
     session.flush()
     record(session, "register", actor=user, target=f"user:{user.id}", ip=ip, kind=user.kind)
@@ -233,7 +233,7 @@ def set_bureau(session: Session, actor: User, user: User, grant: bool, ip: str |
     _require_bureau(actor)
     if not grant and user.id == actor.id:
         raise AccountError(_("不能撤销自己的大数据局角色"))
-    if not grant and session.scalar(select(func.count()).select_from(User).where(User.is_bureau.is_(True))) <= 1:
+    if not grant and session.execute(select(func.count()).select_from(User).where(User.is_bureau.is_(True))).scalar_one() <= 1:
         raise AccountError(_("至少保留一个大数据局账号"))
     user.is_bureau = grant
     record(session, "role_bureau_granted" if grant else "role_bureau_revoked", actor=actor,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, request
+from werkzeug.exceptions import BadRequest, NotFound, RequestURITooLarge
 
 from . import PROJECT_ROOT
 from .config import Settings
@@ -9,7 +10,7 @@ from .context import PortalContext
 from .messages import _
 
 
-def _has_nul(value) -> bool:  # noqa: ANN001
+def _has_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
@@ -44,11 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
     ctx = PortalContext(settings)
     app.extensions["portal"] = ctx
 
-    @app.teardown_appcontext
-    def _close_session(_exc: BaseException | None) -> None:
-        session = g.pop("db", None)
-        if session is not None:
-            session.close()
+    app.teardown_appcontext(_close_session)
 
     from . import auth, i18n, limits, views
 
@@ -56,49 +53,20 @@ def create_app(config: dict | None = None) -> Flask:
     auth.init_app(app)
     i18n.init_app(app)
     views.register(app)
-
-    from werkzeug.exceptions import BadRequest
-
-    @app.before_request
-    def _refuse_nul_characters() -> None:
-        """A NUL character is never meaningful input, and PostgreSQL refuses it in text (a 500
-        the attack suite found): refuse it up front, anywhere in the request."""
-        values = [request.path, *request.args.keys(), *request.args.values()]
-        if request.method in ("POST", "PUT", "PATCH"):
-            values += [*request.form.keys(), *request.form.values()]
-            if request.is_json:
-                values.append(request.get_json(silent=True))
-        if any(_has_nul(v) for v in values):
-            raise BadRequest(_("请求中含有空字符（NUL）"))
-
-    @app.before_request
-    def _urls_of_a_sensible_length() -> None:
-        """A search or filter longer than any person types is refused with the portal's own
-        414 page (gunicorn and nginx refuse far longer request lines with theirs). The API
-        keeps the servers' limits: a client may send long filter lists."""
-        from werkzeug.exceptions import RequestURITooLarge
-
-        if len(request.full_path) > MAX_URL_LENGTH and not request.path.startswith("/api/"):
-            raise RequestURITooLarge()
-
-    @app.before_request
-    def _ids_the_database_can_hold() -> None:
-        """/download/99999999999999999999.csv: no row has such an id (and the database would
-        raise on it): not found, before any query."""
-        from werkzeug.exceptions import NotFound
-
-        if any(isinstance(v, int) and not -2**31 <= v < 2**31 for v in (request.view_args or {}).values()):
-            raise NotFound()
+    app.before_request(_refuse_nul_characters)
+    app.before_request(_urls_of_a_sensible_length)
+    app.before_request(_ids_the_database_can_hold)
 
     if ctx.redis is not None:
         from .page_cache import PageCache
 
-        app.wsgi_app = PageCache(app.wsgi_app, ctx.redis, ctx.cache_namespace, settings.page_cache_seconds)
+        app.wsgi_app = PageCache(  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
+            app.wsgi_app, ctx.redis, ctx.cache_namespace, settings.page_cache_seconds)
     if settings.proxies:  # outermost: the page cache sees the client's host and scheme
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = settings.proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]  # likewise
     from . import clock
 
     app.jinja_env.filters["local"] = clock.local  # stored instants shown in the portal's zone
@@ -107,6 +75,39 @@ def create_app(config: dict | None = None) -> Flask:
     # the words for a stored code, and for a controlled catalog value (portal/labels.py)
     app.jinja_env.globals.update(label=label, vocabulary=vocabulary)
     return app
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
+
+
+def _refuse_nul_characters() -> None:
+    """A NUL character is never meaningful input, and PostgreSQL refuses it in text (a 500
+    the attack suite found): refuse it up front, anywhere in the request."""
+    values: list[object] = [request.path, *request.args.keys(), *request.args.values()]
+    if request.method in ("POST", "PUT", "PATCH"):
+        values += [*request.form.keys(), *request.form.values()]
+        if request.is_json:
+            values.append(request.get_json(silent=True))
+    if any(_has_nul(v) for v in values):
+        raise BadRequest(_("请求中含有空字符（NUL）"))  # type: ignore[arg-type]  # a lazy Message: Werkzeug escapes it when shown
+
+
+def _urls_of_a_sensible_length() -> None:
+    """A search or filter longer than any person types is refused with the portal's own 414
+    page (gunicorn and nginx refuse far longer request lines with theirs). The API keeps the
+    servers' limits: a client may send long filter lists."""
+    if len(request.full_path) > MAX_URL_LENGTH and not request.path.startswith("/api/"):
+        raise RequestURITooLarge()
+
+
+def _ids_the_database_can_hold() -> None:
+    """/download/99999999999999999999.csv: no row has such an id (and the database would
+    raise on it): not found, before any query."""
+    if any(isinstance(v, int) and not -2**31 <= v < 2**31 for v in (request.view_args or {}).values()):
+        raise NotFound()
 
 
 def warm_up(app: Flask) -> None:

@@ -7,7 +7,7 @@ from .models import AuditEvent, User
 
 
 def record(session: Session, action: str, *, actor: User | None = None, target: str | None = None,
-           ip: str | None = None, **detail) -> AuditEvent:
+           ip: str | None = None, **detail: object) -> AuditEvent:
     event = AuditEvent(actor_id=actor.id if actor is not None else None, action=action, target=target, ip=ip,
                        detail={k: v for k, v in detail.items() if v is not None})
     session.add(event)

@@ -5,7 +5,7 @@ hide what the server would refuse anyway.
 """
 from __future__ import annotations
 
-from flask import Flask, Response, abort, g, request
+from flask import Flask, Request, Response, abort, g
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import LoginManager
 
@@ -50,7 +50,7 @@ def _load_user(session_id: str) -> User | None:
 
 
 @login_manager.request_loader
-def _token_user(req) -> User | None:  # noqa: ANN001
+def _token_user(req: Request) -> User | None:
     """`Authorization: Bearer dcf_...` (scripts and API clients)."""
     from .web import db
 
@@ -65,7 +65,3 @@ def _token_user(req) -> User | None:  # noqa: ANN001
         abort(401, description=_("令牌无效、已过期或已撤销"))
     g.signed_in_by_token = True
     return user
-
-
-def client_ip() -> str | None:
-    return request.remote_addr

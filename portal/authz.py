@@ -152,7 +152,7 @@ PUBLIC = "public"
 class NotAllowed(PermissionError):
     """This person may not take this action (on this object). `status` is what the web says."""
 
-    def __init__(self, action: Action, status: int = 403):
+    def __init__(self, action: Action, status: int = 403) -> None:
         super().__init__(f"not allowed: {action.value}")
         self.action, self.status = action, status
 
@@ -175,14 +175,14 @@ def require(user: Any, action: Action, obj: Any = None) -> None:
 
 def public(view: Callable) -> Callable:
     """Anyone, signed in or not (what the view shows is still only what is public)."""
-    view.authorization = PUBLIC
+    view.authorization = PUBLIC  # type: ignore[attr-defined]  # the declaration rides on the function
     return view
 
 
 def _check(action: Action) -> Any:
     """The role-level check of a route: the login page when signed out, 403 when refused."""
     if not current_user.is_authenticated:
-        return current_app.login_manager.unauthorized()
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]  # set by Flask-Login
     if not can(current_user, action):
         g.refused_by_route = action  # tests tell a route's refusal from an object's
         abort(403)
@@ -195,7 +195,7 @@ def requires(action: Action) -> Callable:
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
             return _check(action) or view(*args, **kwargs)
-        checked.authorization = action
+        checked.authorization = action  # type: ignore[attr-defined]  # as on @public views
         return checked
     return declare
 

@@ -26,12 +26,17 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Literal
 
-from sqlalchemy import Date, DateTime, Integer, LargeBinary, func, insert, select, text
+from sqlalchemy import Date, DateTime, Integer, LargeBinary, Table, func, insert, select, text
 from sqlalchemy.engine import Connection
 
 from .messages import _
 from .models import Base
+from .storage import Storage
+
+if TYPE_CHECKING:
+    from .context import PortalContext
 
 FORMAT = "dongchangfu-portal-backup/1"
 
@@ -49,7 +54,7 @@ class BackupReport:
     missing_files: list[str] = field(default_factory=list)
 
 
-def _plain(value):  # noqa: ANN001, ANN202
+def _plain(value: object) -> object:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -68,7 +73,7 @@ def _referenced_files(rows: dict[str, list[dict]]) -> set[str]:
     return {p for p in paths if p}
 
 
-def backup(ctx, out: Path, progress: Callable[[str, int, int], None] | None = None) -> BackupReport:  # noqa: ANN001
+def backup(ctx: PortalContext, out: Path, progress: Callable[[str, int, int], None] | None = None) -> BackupReport:
     """Write the portal (database snapshot, files, secret) to `out` (a .tar, or .tar.gz)."""
     report = BackupReport(Path(out))
     rows: dict[str, list[dict]] = {}
@@ -87,10 +92,11 @@ def backup(ctx, out: Path, progress: Callable[[str, int, int], None] | None = No
         conn.rollback()
     referenced = _referenced_files(rows)
     present = ctx.storage.list_files()  # stored files only: no work in progress, no derived caches
-    mode = "w:gz" if str(out).endswith(".gz") else "w"
+    mode: Literal["w:gz", "w"] = "w:gz" if str(out).endswith(".gz") else "w"
     tmp = Path(f"{out}.part")
+    files: dict[str, str] = {}  # relative name -> sha256
     manifest = {"format": FORMAT, "created_at": dt.datetime.now(dt.UTC).isoformat(), "alembic_revision": revision,
-                "database": ctx.engine.dialect.name, "tables": report.tables, "files": {}}
+                "database": ctx.engine.dialect.name, "tables": report.tables, "files": files}
     with tarfile.open(tmp, mode) as tar:
         for name, table_rows in rows.items():
             data = "".join(json.dumps({k: _plain(v) for k, v in r.items()}, ensure_ascii=False) + "\n"
@@ -106,7 +112,7 @@ def backup(ctx, out: Path, progress: Callable[[str, int, int], None] | None = No
             except FileNotFoundError:
                 continue  # removed while we worked; checked against the snapshot below
             archived.add(relative)
-            manifest["files"][relative] = digest
+            files[relative] = digest
             report.files += 1
             if progress:
                 progress("files", i + 1, len(present))
@@ -133,7 +139,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _typed(table, row: dict) -> dict:  # noqa: ANN001
+def _typed(table: Table, row: dict) -> dict:
     out = {}
     for column in table.columns:
         value = row.get(column.name)
@@ -148,39 +154,21 @@ def _typed(table, row: dict) -> dict:  # noqa: ANN001
     return out
 
 
-def restore(ctx, archive: Path, progress: Callable[[str, int, int], None] | None = None) -> dict:  # noqa: ANN001
+def restore(ctx: PortalContext, archive: Path, progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Restore `archive` into this instance, which must be empty (no datasets, no users).
     Checks every file's sha256; writes the secret; the caller rebuilds the search index."""
     with tarfile.open(archive) as tar:
-        manifest = json.loads(tar.extractfile("manifest.json").read())
+        manifest = json.loads(_member(tar, "manifest.json"))
         if manifest.get("format") != FORMAT:
             raise BackupError(_("不是本平台的备份文件：%(format)s", format=repr(manifest.get("format"))))
         with ctx.engine.begin() as conn:
-            if _revision(conn) != manifest["alembic_revision"]:
-                raise BackupError(_("备份的数据库版本 %(manifest)s 与本程序 %(revision)s 不同", manifest=manifest['alembic_revision'], revision=_revision(conn)))
-            for table in Base.metadata.sorted_tables:
-                if conn.execute(select(func.count()).select_from(table)).scalar():
-                    raise BackupError(_("目标实例不是空的（%(name)s 有数据）", name=table.name))
-            tables = Base.metadata.sorted_tables
-            for i, table in enumerate(tables):
-                member = tar.extractfile(f"db/{table.name}.jsonl")
-                batch = [_typed(table, json.loads(line)) for line in member.read().decode().splitlines() if line]
-                for start in range(0, len(batch), 1000):
-                    conn.execute(insert(table), batch[start:start + 1000])
-                if progress:
-                    progress("tables", i + 1, len(tables))
-            if conn.dialect.name == "postgresql":  # the next id after the restored ones
-                for table in tables:
-                    pk = list(table.primary_key.columns)
-                    if len(pk) == 1 and isinstance(pk[0].type, Integer):
-                        conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
-                                          f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"))
+            _restore_rows(conn, tar, manifest, progress)
         files = manifest["files"]
         for i, (relative, digest) in enumerate(files.items()):
             _restore_file(ctx.storage, tar, relative, digest)
             if progress:
                 progress("files", i + 1, len(files))
-        secret = tar.extractfile("secret_key").read().decode().strip()
+        secret = _member(tar, "secret_key").decode().strip()
         key_file = ctx.settings.instance_path / "secret_key"
         key_file.write_text(secret)
         key_file.chmod(0o600)
@@ -192,13 +180,52 @@ def restore(ctx, archive: Path, progress: Callable[[str, int, int], None] | None
     return manifest
 
 
-def _restore_file(storage, tar: tarfile.TarFile, relative: str, digest: str) -> None:  # noqa: ANN001
+def _restore_rows(conn: Connection, tar: tarfile.TarFile, manifest: dict,
+                  progress: Callable[[str, int, int], None] | None) -> None:
+    """Every table's rows, into an empty database at the backup's migration; on PostgreSQL the
+    next id follows the restored ones."""
+    if _revision(conn) != manifest["alembic_revision"]:
+        raise BackupError(_("备份的数据库版本 %(manifest)s 与本程序 %(revision)s 不同", manifest=manifest['alembic_revision'], revision=_revision(conn)))
+    for table in Base.metadata.sorted_tables:
+        if conn.execute(select(func.count()).select_from(table)).scalar():
+            raise BackupError(_("目标实例不是空的（%(name)s 有数据）", name=table.name))
+    tables = Base.metadata.sorted_tables
+    for i, table in enumerate(tables):
+        member = _member(tar, f"db/{table.name}.jsonl")
+        batch = [_typed(table, json.loads(line)) for line in member.decode().splitlines() if line]
+        for start in range(0, len(batch), 1000):
+            conn.execute(insert(table), batch[start:start + 1000])
+        if progress:
+            progress("tables", i + 1, len(tables))
+    if conn.dialect.name == "postgresql":  # the next id after the restored ones
+        for table in tables:
+            pk = list(table.primary_key.columns)
+            if len(pk) == 1 and isinstance(pk[0].type, Integer):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
+                                  f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"))
+
+
+def _member(tar: tarfile.TarFile, name: str) -> bytes:
+    """A file's bytes; tarfile raises KeyError for a name it lacks, and so does this for a
+    name that is not a regular file."""
+    with _open_member(tar, name) as f:
+        return f.read()
+
+
+def _open_member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
+    f = tar.extractfile(name)
+    if f is None:
+        raise KeyError(f"{name} is not a file in the archive")
+    return f
+
+
+def _restore_file(storage: Storage, tar: tarfile.TarFile, relative: str, digest: str) -> None:
     """Unpack one file into the scratch folder, check its sha256, then store it: a damaged
     file never reaches the store, and storage.put refuses names that would leave it."""
     fd, name = tempfile.mkstemp(dir=storage.scratch(), suffix=".restore")
     tmp = Path(name)
     try:
-        with tar.extractfile(f"files/{relative}") as src, open(fd, "wb") as out:
+        with _open_member(tar, f"files/{relative}") as src, open(fd, "wb") as out:
             h = hashlib.sha256()
             for chunk in iter(lambda: src.read(1 << 20), b""):
                 h.update(chunk)

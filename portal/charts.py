@@ -18,7 +18,7 @@ def stacked_bars(title: str, labels: list[str], series: dict[str, list[int]], wi
     for i, label in enumerate(labels):
         y = top + i * row
         parts.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end" font-size="12">{escape(label[:22])}</text>')
-        x = left
+        x: float = left
         for j, (name, values) in enumerate(series.items()):
             w = values[i] * scale
             if w > 0:

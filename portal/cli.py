@@ -3,15 +3,23 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .config import Settings
 from .messages import _
 
+if TYPE_CHECKING:
+    from harvest.run import Harvester, JobReport
+    from harvest.sources import CatalogSource
 
-def _context(**overrides):  # noqa: ANN202
+    from .context import PortalContext
+
+
+def _context(**overrides: object) -> PortalContext:
     from .context import PortalContext
 
     return PortalContext(Settings.load(overrides))
@@ -67,7 +75,7 @@ def harvest(obj: dict, ckan: str | None, token: str | None, catalog: str | None,
         sys.exit(1)
 
 
-def _run_with_progress(harvester, source, show: bool):  # noqa: ANN001, ANN202
+def _run_with_progress(harvester: Harvester, source: CatalogSource, show: bool) -> JobReport:
     if not show:
         return harvester.run(source)
     from tqdm import tqdm
@@ -85,7 +93,7 @@ def _run_with_progress(harvester, source, show: bool):  # noqa: ANN001, ANN202
         bar.close()
 
 
-def _print_report(report) -> None:  # noqa: ANN001
+def _print_report(report: JobReport) -> None:
     for e in report.entries:
         if e.action in ("held", "failed", "withdrawn"):
             click.echo(f"{e.action:9} {e.source_id}: {e.reason or ''}")
@@ -161,7 +169,7 @@ def rescan(obj: dict) -> None:
     changed = 0
     for ds_id in tqdm(ids, desc="复查 rescan", unit="项", file=sys.stderr):
         with ctx.sessions.begin() as s:
-            ds = s.get(Dataset, ds_id)
+            ds = s.get_one(Dataset, ds_id)
             before = (ds.open_class, ds.status)
             if new := gate.rescan(s, ctx.storage, ds):
                 changed += 1
@@ -185,7 +193,7 @@ def remind(obj: dict) -> None:
     click.echo(f"{n} reminders written to the outbox")
 
 
-def _progress_bar():  # noqa: ANN202
+def _progress_bar() -> Callable[[str, int, int], None]:
     from tqdm import tqdm
 
     bars: dict = {}
@@ -296,7 +304,7 @@ def demo(click_ctx: click.Context, host: str, port: int, then_serve: bool, entri
         click_ctx.invoke(serve, host=host, port=port)
 
 
-def _progress_iter(paths: list[Path]):  # noqa: ANN202
+def _progress_iter(paths: list[Path]) -> Iterable[Path]:
     from tqdm import tqdm
 
     return tqdm(paths, unit="部门", desc="采集 harvest", file=sys.stderr, disable=not sys.stderr.isatty())

@@ -9,6 +9,7 @@ import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import cast
 
 
 def _default_instance() -> Path:
@@ -19,7 +20,8 @@ def _default_instance() -> Path:
 class Settings:
     instance_path: Path = field(default_factory=_default_instance)
     database_url: str = ""          # default: sqlite:///<instance>/portal.db
-    files_path: Path | None = None  # default: <instance>/files
+    # files_path and index_path: None means the default below; __post_init__ always leaves a Path.
+    files_path: Path = cast(Path, None)  # default: <instance>/files
     # Data files on an object store instead: an fsspec URL such as s3://bucket/prefix (needs
     # the `s3` extra). Empty: the local folder files_path. See docs/deploy.md.
     files_url: str = ""
@@ -27,7 +29,7 @@ class Settings:
     # {"endpoint_url": "https://oss.example.cn"} for s3fs; credentials may instead come from
     # the standard AWS_* environment variables, which s3fs (botocore) reads itself.
     files_options: dict = field(default_factory=dict)
-    index_path: Path | None = None  # default: <instance>/index (the Whoosh backend's folder)
+    index_path: Path = cast(Path, None)  # default: <instance>/index (the Whoosh backend's folder)
     # The search engine: "whoosh" (an index folder; nothing else to run) or "postgres"
     # (full-text search in the portal's PostgreSQL database, shared by every machine).
     search_backend: str = "whoosh"

@@ -4,17 +4,25 @@ workers and tests make their own. It is the one place the parts are wired togeth
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from . import mail
 from .config import Settings
 from .db import make_engine, make_sessionmaker, upgrade
 from .storage import open_storage
 
+if TYPE_CHECKING:
+    import redis
+
+    from harvest.run import Harvester
+
+    from .search import SearchBackend
+
 
 class PortalContext:
     """What every part of a running portal shares; kept in app.extensions['portal']."""
 
-    def __init__(self, settings: Settings, *, migrate: bool = True):
+    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
         import licenses.follow  # noqa: F401  (grants follow their datasets in every process that changes them)
 
         settings.ensure_dirs()
@@ -25,10 +33,10 @@ class PortalContext:
         self.sessions = make_sessionmaker(self.engine)
         mail.deliver_after_commit(self.sessions, settings.smtp_url)  # queued mail goes out after each commit
         self.storage = open_storage(settings)
-        self._search = None
+        self._search: SearchBackend | None = None
         # Portals sharing one Redis keep apart: the page cache's namespace is their database's.
         self.cache_namespace = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
-        self.redis = None
+        self.redis: redis.Redis | None = None
         if settings.redis_url and settings.page_cache_seconds > 0:
             import redis
 
@@ -38,7 +46,7 @@ class PortalContext:
             invalidate_on_commit(self.sessions, self.redis, self.cache_namespace)
 
     @property
-    def search(self):  # noqa: ANN201
+    def search(self) -> SearchBackend:
         """The search backend the settings name (Whoosh by default), opened on first use."""
         if self._search is None:
             from .search import open_backend
@@ -47,7 +55,7 @@ class PortalContext:
             self._search = open_backend(self.settings, self.engine, popularity=popularity(self.sessions))
         return self._search
 
-    def harvester(self):  # noqa: ANN201
+    def harvester(self) -> Harvester:
         """A harvester that keeps this instance's search index in step."""
         from harvest.run import Harvester
 

@@ -6,6 +6,8 @@ view, the CLI or a test: they take a Session and never touch a Flask request.
 from __future__ import annotations
 
 import fcntl
+import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,12 +26,13 @@ def _store_messages_as_their_source() -> None:
     import sqlite3
 
     from psycopg import adapters
+    from psycopg.abc import Buffer
     from psycopg.types.string import StrDumper
 
     from .messages import Message
 
     class MessageDumper(StrDumper):
-        def dump(self, obj: Message) -> bytes:  # type: ignore[override]
+        def dump(self, obj: Message) -> Buffer | None:  # type: ignore[override]  # registered for Message only
             return super().dump(obj.source)
 
     sqlite3.register_adapter(Message, lambda message: message.source)
@@ -44,7 +47,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
             cur = dbapi_conn.cursor()
             # WAL lets web workers read while a harvest writes; foreign keys are off by default.
             cur.execute("PRAGMA journal_mode=WAL")
@@ -83,7 +86,7 @@ def upgrade(engine: Engine) -> None:
 
 
 @contextmanager
-def _migration_lock(engine: Engine):  # noqa: ANN202
+def _migration_lock(engine: Engine) -> Iterator[None]:
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     if not database or database == ":memory:":
         yield

@@ -14,12 +14,17 @@ import csv
 import datetime as dt
 import io
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stdnum.cn import ric, uscc
 
 from portal import clock
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 # (code, name, abbreviation for resource codes)
 DEPARTMENTS = [
@@ -67,10 +72,6 @@ BRANDS = ["鲁西", "水城", "凤凰", "光岳", "东昌", "运河", "古楼", 
           "润德", "泰和", "聚丰", "瑞康", "众诚", "福源", "宏达"]
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
-
-DOMAINS = ["教育文化", "医疗卫生", "交通运输", "市场监管", "自然资源", "民政服务", "文化旅游", "社会保障",
-           "城建住房", "农业农村", "生态环境", "公共安全", "财税金融", "信用服务", "经济建设", "科技创新",
-           "安全生产", "气象服务", "机构团体"]
 
 UNCONDITIONAL_BASIS = "《东昌府区政务数据资源管理暂行办法》第二十二条、第二十四条"
 CONDITIONAL_BASES = [
@@ -193,113 +194,113 @@ class DemoEntry:
 class _Row:
     """Values for one column kind. Deterministic through the shared Random."""
 
-    def __init__(self, rnd: random.Random, year: int):
+    def __init__(self, rnd: random.Random, year: int) -> None:
         self.r, self.y = rnd, year
 
-    def street(self, *_):
+    def street(self, *_: str) -> str:
         return self.r.choice(STREETS)
 
-    def address(self, *_):
+    def address(self, *_: str) -> str:
         return f"聊城市东昌府区{self.r.choice(STREETS)}{self.r.choice(ROADS)}{self.r.randint(1, 399)}号"
 
-    def road(self, *_):
+    def road(self, *_: str) -> str:
         return f"{self.r.choice(ROADS)}（{self.r.choice(ROADS)}至{self.r.choice(ROADS)}段）"
 
-    def landline(self, *_):
+    def landline(self, *_: str) -> str:
         return f"0635-{self.r.randint(2100000, 8999999)}"
 
-    def lon(self, *_):
+    def lon(self, *_: str) -> str:
         return f"{115.98 + self.r.uniform(-0.18, 0.18):.6f}"
 
-    def lat(self, *_):
+    def lat(self, *_: str) -> str:
         return f"{36.45 + self.r.uniform(-0.14, 0.14):.6f}"
 
-    def int(self, lo="0", hi="100"):
+    def int(self, lo: str = "0", hi: str = "100") -> str:
         return str(self.r.randint(int(lo), int(hi)))
 
-    def float(self, lo="0", hi="100"):
+    def float(self, lo: str = "0", hi: str = "100") -> str:
         return f"{self.r.uniform(float(lo), float(hi)):.2f}"
 
-    def choice(self, options=""):
+    def choice(self, options: str = "") -> str:
         return self.r.choice(options.split("|"))
 
-    def date(self, y0="2020", y1="2026"):
+    def date(self, y0: str = "2020", y1: str = "2026") -> str:
         start = dt.date(int(y0), 1, 1)
         return (start + dt.timedelta(days=self.r.randint(0, 365 * (int(y1) - int(y0)) + 300))).isoformat()
 
-    def datetime(self, y0="2025", y1="2026"):
+    def datetime(self, y0: str = "2025", y1: str = "2026") -> str:
         return f"{self.date(y0, y1)} {self.r.randint(0, 23):02d}:00:00"
 
-    def year(self, *_):
+    def year(self, *_: str) -> str:
         return str(self.y)
 
-    def seq(self, prefix=""):
+    def seq(self, prefix: str = "") -> str:
         return f"{prefix}{self.r.randint(1, 999999):06d}"
 
-    def uscc(self, *_):
+    def uscc(self, *_: str) -> str:
         body = f"91371502MA{self.r.randint(0, 9)}{''.join(self.r.choice('0123456789ABCDEFGHJKLMNPQRTUWXY') for _ in range(5))}"
         return body + uscc.calc_check_digit(body)
 
-    def company(self, suffixes="有限公司"):
+    def company(self, suffixes: str = "有限公司") -> str:
         return f"聊城市{self.r.choice(BRANDS)}{self.r.choice(BRANDS)}{self.r.choice(suffixes.split('|'))}"
 
-    def _place(self, kind):
+    def _place(self, kind: str) -> str:
         return f"东昌府区{self.r.choice(STREETS)}{kind}"
 
-    def school(self, *_):
+    def school(self, *_: str) -> str:
         return f"聊城市东昌府区{self.r.choice(STREETS).removesuffix('街道').removesuffix('镇')}{self.r.choice(['中心小学', '实验小学', '中学', '第二实验学校'])}"
 
-    def kindergarten(self, *_):
+    def kindergarten(self, *_: str) -> str:
         return f"东昌府区{self.r.choice(BRANDS)}幼儿园"
 
-    def venue(self, *_):
+    def venue(self, *_: str) -> str:
         return f"{self.r.choice(BRANDS)}{self.r.choice(['体育公园', '文化广场', '全民健身中心', '综合文化站', '公共停车场'])}"
 
-    def hospital(self, *_):
+    def hospital(self, *_: str) -> str:
         return self._place(self.r.choice(["卫生院", "社区卫生服务中心", "卫生室"]))
 
-    def clinic(self, *_):
+    def clinic(self, *_: str) -> str:
         return self._place("预防接种门诊")
 
-    def pharmacy(self, *_):
+    def pharmacy(self, *_: str) -> str:
         return f"聊城市{self.r.choice(BRANDS)}{self.r.choice(['大药房', '医药连锁', '药店'])}{self.r.choice(STREETS)}店"
 
-    def stop(self, *_):
+    def stop(self, *_: str) -> str:
         return f"{self.r.choice(ROADS)}{self.r.choice(['站', '口', '路口', '小区'])}"
 
-    def office(self, kind=""):
+    def office(self, kind: str = "") -> str:
         return self._place(kind)
 
-    def eldercare(self, *_):
+    def eldercare(self, *_: str) -> str:
         return f"东昌府区{self.r.choice(BRANDS)}{self.r.choice(['养老院', '颐养中心', '老年公寓'])}"
 
-    def society(self, *_):
+    def society(self, *_: str) -> str:
         return f"东昌府区{self.r.choice(['书法家协会', '志愿者协会', '足球协会', '养老服务协会', '青年企业家商会'])}"
 
-    def scenic(self, *_):
+    def scenic(self, *_: str) -> str:
         return self.r.choice(["东昌湖景区", "光岳楼", "山陕会馆", "中国运河文化博物馆", "铁塔", "古城景区", "江北水城旅游度假区", "范筑先纪念馆"])
 
-    def estate(self, *_):
+    def estate(self, *_: str) -> str:
         return f"{self.r.choice(BRANDS)}{self.r.choice(['华府', '名苑', '花园', '水岸城'])}{self.r.choice(['一期', '二期', '三期'])}"
 
-    def coop(self, *_):
+    def coop(self, *_: str) -> str:
         return f"东昌府区{self.r.choice(STREETS)}{self.r.choice(BRANDS)}{self.r.choice(['蔬菜', '种植', '养殖'])}专业合作社"
 
-    def project(self, *_):
+    def project(self, *_: str) -> str:
         return f"东昌府区{self.r.choice(['老旧小区改造', '道路提升', '智慧城市', '污水管网', '校舍建设', '农村供水'])}项目（{self.r.choice(STREETS)}）"
 
-    def toilet(self, *_):
+    def toilet(self, *_: str) -> str:
         return f"{self.r.choice(ROADS)}公厕"
 
-    def person(self, *_):
+    def person(self, *_: str) -> str:
         return self.r.choice(SURNAMES) + self.r.choice(GIVEN) + self.r.choice(GIVEN)
 
-    def idcard(self, *_):
+    def idcard(self, *_: str) -> str:
         birth = dt.date(1940, 1, 1) + dt.timedelta(days=self.r.randint(0, 25000))
         body = f"371502{birth:%Y%m%d}{self.r.randint(100, 999)}"
         return body + ric.calc_check_digit(body + "0")  # stdnum expects a placeholder check digit
 
-    def mobile(self, *_):
+    def mobile(self, *_: str) -> str:
         return f"1{self.r.choice('3578')}{self.r.randint(100000000, 999999999)}"
 
 
@@ -354,7 +355,7 @@ def plan(entries: int = 520, seed: int = 2020) -> list[DemoEntry]:
                              published=dt.date(year, 1, 1) + dt.timedelta(days=rnd.randint(0, 290))))
     # Alternate spellings the catalog uses: English class names on some entries.
     for e in out[5::37]:
-        e.open_class_text = {"无条件开放": "unconditional", "有条件开放": "conditional", "不予开放": "not_open"}[e.open_class_text]
+        e.open_class_text = {"无条件开放": "unconditional", "有条件开放": "conditional", "不予开放": "not_open"}[e.open_class_text or ""]
     _add_problems(out, rnd, depts, code_for)
     for n, e in enumerate(out):
         if n % 9 == 4:
@@ -364,9 +365,10 @@ def plan(entries: int = 520, seed: int = 2020) -> list[DemoEntry]:
     return out
 
 
-def _add_problems(out: list[DemoEntry], rnd: random.Random, depts: dict, code_for) -> None:  # noqa: ANN001
+def _add_problems(out: list[DemoEntry], rnd: random.Random, depts: dict,
+                  code_for: Callable[[tuple[str, str, str]], str]) -> None:
     def add(dept_code: str, title: str, columns: list[str], cls: str | None, basis: str | None, problem: str,
-            **kw) -> DemoEntry:
+            **kw: Any) -> DemoEntry:
         dept = depts[dept_code]
         e = DemoEntry(dept, code_for(dept), title, kw.pop("domain", "民政服务"), columns, "", cls, basis,
                       problem=problem, **kw)
@@ -482,10 +484,13 @@ def _write_xlsx_sheets(path: Path, sheets: list[tuple[str, list[list]]]) -> None
     wb.save(path)
 
 
-DEMO_PASSWORD_NOTE = "demo accounts (this instance only):"
+class _HasSessions(Protocol):
+    """What the demo needs of a PortalContext (which sits above it in the layers)."""
+
+    sessions: sessionmaker[Session]
 
 
-def demo_accounts_and_activity(ctx, password: str) -> list[tuple[str, str]]:  # noqa: ANN001
+def demo_accounts_and_activity(ctx: _HasSessions, password: str) -> list[tuple[str, str]]:
     """Accounts to try the portal with, and some activity so the console and the dashboard
     have something to show: applications through the real services, and downloads spread
     over the last month (demo data, made here, not measured)."""
@@ -530,6 +535,6 @@ def demo_accounts_and_activity(ctx, password: str) -> list[tuple[str, str]]:  # 
                 ds_id = rnd.choice(open_ids)
                 s.add(DownloadEvent(dataset_id=ds_id, format=rnd.choice(["csv", "xlsx", "json", "parquet"]),
                                     at=utcnow() - dt.timedelta(days=day, hours=rnd.randint(0, 20))))
-                s.get(Dataset, ds_id).download_count += 1
+                s.get_one(Dataset, ds_id).download_count += 1
         s.commit()
     return made

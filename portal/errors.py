@@ -9,16 +9,18 @@ Refusals of authorization are not DomainErrors: they are portal.authz.NotAllowed
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class DomainError(ValueError):
     """`message` is a gettext message (Chinese source text, lazily translated). `fields`, where
     a form's several fields are wrong at once, maps each field's name to its message, so the
     page shows every problem next to its field."""
 
-    def __init__(self, message: object = "", fields: dict[str, object] | None = None):
+    def __init__(self, message: object = "", fields: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.fields = fields or {}
+        self.fields = dict(fields or {})
 
     def __str__(self) -> str:
         return str(self.message)

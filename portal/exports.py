@@ -10,7 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from openpyxl.cell.cell import Cell
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -55,12 +60,10 @@ def xlsx_bytes(header: Sequence, rows: Iterable[Sequence], *, sheet: str = "Shee
     return buf.getvalue()
 
 
-def string_cell(ws, value: object, cell_type=None):  # noqa: ANN001, ANN201
+def string_cell(ws: WriteOnlyWorksheet, value: object, cell_type: Callable[..., Cell]) -> object:
     """A cell that holds text as text: openpyxl would make '=…' a formula."""
     if not isinstance(value, str):
         return value
-    if cell_type is None:
-        from openpyxl.cell import WriteOnlyCell as cell_type
     cell = cell_type(ws, value=safe_cell(value))
     cell.data_type = "s"
     return cell

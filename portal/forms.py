@@ -12,6 +12,7 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
+    Field,
     FloatField,
     HiddenField,
     IntegerField,
@@ -45,11 +46,11 @@ class OnceForm(FlaskForm):
 
     nonce = HiddenField(default=lambda: secrets.token_urlsafe(12))
 
-    def validate_nonce(self, field) -> None:  # noqa: ANN001
+    def validate_nonce(self, field: Field) -> None:
         if not field.data:
-            raise ValidationError(_("表单已失效，请刷新后重试"))
+            raise ValidationError(_("表单已失效，请刷新后重试"))  # type: ignore[arg-type]  # a lazy Message, str()ed when shown
         if field.data in session.get(USED_NONCES, []):
-            raise ValidationError(_("此表单已提交过，未重复处理"))
+            raise ValidationError(_("此表单已提交过，未重复处理"))  # type: ignore[arg-type]  # as above
 
     def consume(self) -> None:
         """Mark this rendering of the form as used (after it succeeded)."""
@@ -61,8 +62,9 @@ class RegisterForm(OnceForm):
     email = StringField(_l("邮箱"), validators=[DataRequired(), Length(max=254)])
     name = StringField(_l("姓名或称呼"), validators=[DataRequired(), Length(max=100)])
     password = PasswordField(_l("密码"), validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField(_l("再次输入密码"), validators=[DataRequired(), EqualTo("password", _("两次输入的密码不一致"))])
-    kind = SelectField(_l("用户类型"), choices=[(k.value, k.label) for k in UserKind], default=UserKind.CITIZEN.value)
+    confirm = PasswordField(_l("再次输入密码"), validators=[DataRequired(), EqualTo("password", _("两次输入的密码不一致"))])  # type: ignore[arg-type]  # Message: lazy, and WTForms's `%` fills it
+    kind = SelectField(_l("用户类型"), choices=[(k.value, k.label) for k in UserKind],  # type: ignore[misc]  # lazy Message labels, escaped when shown
+                       default=UserKind.CITIZEN.value)
     company_name = StringField(_l("企业名称"), validators=[Optional(), Length(max=200)])
     credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), Length(max=30)])
     institution = StringField(_l("所在高校或科研机构"), validators=[Optional(), Length(max=200)])
@@ -82,7 +84,7 @@ class EmailForm(OnceForm):
 
 class NewPasswordForm(OnceForm):
     password = PasswordField(_l("新密码"), validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField(_l("再次输入新密码"), validators=[DataRequired(), EqualTo("password", _("两次输入的密码不一致"))])
+    confirm = PasswordField(_l("再次输入新密码"), validators=[DataRequired(), EqualTo("password", _("两次输入的密码不一致"))])  # type: ignore[arg-type]  # as in RegisterForm
 
 
 class TokenForm(OnceForm):

@@ -7,6 +7,10 @@ with sendfile() through wsgi.file_wrapper.
 """
 import multiprocessing
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gunicorn.workers.base import Worker
 
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
@@ -22,7 +26,7 @@ from portal.logs import config as _log_config  # noqa: E402  (one logging setup:
 logconfig_dict = _log_config()
 
 
-def post_worker_init(worker):  # noqa: ANN001, ANN201 — gunicorn's hook, before the worker serves
+def post_worker_init(worker: "Worker") -> None:  # gunicorn's hook, before the worker serves
     from portal.app import warm_up
 
     warm_up(worker.wsgi)

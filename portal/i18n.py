@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from flask import Blueprint, Flask, g, redirect, request
+from flask.typing import ResponseReturnValue
 from flask_babel import Babel
 
 from . import messages
@@ -60,7 +61,7 @@ def _back() -> str:
 
 @bp.get("/lang/<code>")
 @public
-def set_language(code: str):
+def set_language(code: str) -> ResponseReturnValue:
     response = redirect(_back())
     if code in LANGUAGES:
         response.set_cookie("lang", code, max_age=COOKIE_AGE, samesite="Lax", httponly=True)
@@ -69,7 +70,7 @@ def set_language(code: str):
 
 @bp.get("/care/<state>")
 @public
-def set_care(state: str):
+def set_care(state: str) -> ResponseReturnValue:
     """关怀版: larger text and stronger contrast, remembered in a cookie."""
     response = redirect(_back())
     response.set_cookie("care", "1" if state == "on" else "0", max_age=COOKIE_AGE, samesite="Lax", httponly=True)

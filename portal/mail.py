@@ -72,7 +72,7 @@ def _smtp(url: str, sender: str, to: str, subject: str, body: str) -> None:
     msg["From"], msg["To"], msg["Subject"] = sender, to, subject
     msg.set_content(body)
     cls = smtplib.SMTP_SSL if parsed.scheme == "smtps" else smtplib.SMTP
-    with cls(parsed.hostname, parsed.port or (465 if parsed.scheme == "smtps" else 25), timeout=20) as smtp:
+    with cls(parsed.hostname or "", parsed.port or (465 if parsed.scheme == "smtps" else 25), timeout=20) as smtp:
         if parsed.scheme == "smtp" and parsed.query == "starttls":
             smtp.starttls()
         if parsed.username:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from functools import cache
 from pathlib import Path
 
@@ -48,13 +48,13 @@ def use_locale(locale: str) -> Iterator[None]:
         _locale.reset(token)
 
 
-def set_locale(locale: str) -> object:
+def set_locale(locale: str) -> Token[str]:
     """For a request's before/teardown pair: returns the token `reset_locale` takes."""
     return _locale.set(locale if locale in LOCALES else SOURCE_LOCALE)
 
 
-def reset_locale(token: object) -> None:
-    _locale.reset(token)  # type: ignore[arg-type]
+def reset_locale(token: Token[str]) -> None:
+    _locale.reset(token)
 
 
 @cache
@@ -80,7 +80,7 @@ class Message:
 
     __slots__ = ("msgid", "params")
 
-    def __init__(self, msgid: str, params: Mapping[str, object] | None = None):
+    def __init__(self, msgid: str, params: Mapping[str, object] | None = None) -> None:
         self.msgid = msgid
         self.params = dict(params or {})
 
@@ -139,7 +139,7 @@ class Joined:
 
     __slots__ = ("parts",)
 
-    def __init__(self, *parts: object):
+    def __init__(self, *parts: object) -> None:
         self.parts = parts
 
     def __str__(self) -> str:

@@ -42,7 +42,7 @@ def _json(schema: dict, description: str) -> dict:
 
 
 def _param(name: str, schema: dict, description: str, *, required: bool = False, where: str = "query",
-           example=None) -> dict:  # noqa: ANN001
+           example: object = None) -> dict:
     p = {"name": name, "in": where, "required": required, "schema": schema, "description": description}
     if example is not None:
         p["example"] = example

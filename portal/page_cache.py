@@ -27,14 +27,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterable
 from functools import wraps
+from typing import TYPE_CHECKING, ParamSpec, cast
 
 import redis
-from flask import make_response
+from flask import Response, make_response
+from flask.typing import ResponseReturnValue
 from sqlalchemy import event
+from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 from werkzeug.http import parse_cookie
 
 from portal import clock
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from werkzeug.datastructures import MultiDict
+
+P = ParamSpec("P")
 
 MARK = "X-Portal-Cacheable"    # set by @cacheable views, removed before the answer leaves
 STATUS_HEADER = "X-Page-Cache"  # hit | miss, for operators and tests
@@ -50,12 +61,12 @@ NOT_SHOWN = {"DownloadEvent", "AuditEvent", "OutboxMessage", "HarvestJob", "Harv
              "UsageReport", "ApiToken", "User"}
 
 
-def cacheable(view):  # noqa: ANN001, ANN201
+def cacheable(view: Callable[P, ResponseReturnValue]) -> Callable[P, Response]:
     """Mark a public reading view's answers as cacheable for anonymous readers."""
     from flask_login import current_user
 
     @wraps(view)
-    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         response = make_response(view(*args, **kwargs))
         if response.status_code == 200 and not current_user.is_authenticated:
             response.headers[MARK] = "1"
@@ -66,20 +77,21 @@ def cacheable(view):  # noqa: ANN001, ANN201
 class PageCache:
     """WSGI middleware in front of the Flask app (inside ProxyFix, so host and scheme are the client's)."""
 
-    def __init__(self, wsgi_app, redis_client, namespace: str, seconds: int):  # noqa: ANN001
+    def __init__(self, wsgi_app: WSGIApplication, redis_client: redis.Redis, namespace: str, seconds: int) -> None:
         self.wsgi_app = wsgi_app
         self.redis = redis_client
         self.seconds = seconds
         self.generation_key = _generation_key(namespace)
         self.prefix = f"portal:{namespace}:pages:"
 
-    def __call__(self, environ, start_response):  # noqa: ANN001, ANN204
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
         if not self._anonymous_read(environ, cookies):
             return self._strip_mark(environ, start_response)
         key = self.prefix + self._key(environ, cookies)
         try:
-            generation, stored = self.redis.mget(self.generation_key, key)
+            # bytes: the client decodes nothing (redis-py's types also allow str)
+            generation, stored = cast("list[bytes | None]", self.redis.mget(self.generation_key, key))
         except redis.RedisError as exc:  # Redis away: render every page, as without a cache
             log.warning("page cache unavailable: %s", exc)
             return self._strip_mark(environ, start_response)
@@ -92,27 +104,30 @@ class PageCache:
         return self._render_and_store(environ, start_response, key, generation)
 
     @staticmethod
-    def _anonymous_read(environ, cookies) -> bool:  # noqa: ANN001
+    def _anonymous_read(environ: WSGIEnvironment, cookies: MultiDict[str, str]) -> bool:
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or environ.get("HTTP_AUTHORIZATION"):
             return False
         return not any(name in cookies for name in PRIVATE_COOKIES)
 
     @staticmethod
-    def _key(environ, cookies) -> str:  # noqa: ANN001
+    def _key(environ: WSGIEnvironment, cookies: MultiDict[str, str]) -> str:
         parts = [environ["wsgi.url_scheme"], environ.get("HTTP_HOST", ""), environ.get("SCRIPT_NAME", ""),
                  environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), cookies.get("lang", ""),
                  cookies.get("care", ""), environ.get("HTTP_ACCEPT", ""), clock.today().isoformat()]
         return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
-    def _strip_mark(self, environ, start_response):  # noqa: ANN001, ANN202
-        def start(status, headers, exc_info=None):  # noqa: ANN001, ANN202
+    def _strip_mark(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]],
+                  exc_info: OptExcInfo | None = None) -> Callable[[bytes], object]:
             return start_response(status, [(k, v) for k, v in headers if k != MARK], exc_info)
         return self.wsgi_app(environ, start)
 
-    def _render_and_store(self, environ, start_response, key: str, generation: bytes):  # noqa: ANN001, ANN202
+    def _render_and_store(self, environ: WSGIEnvironment, start_response: StartResponse, key: str,
+                          generation: bytes) -> Iterable[bytes]:
         seen: dict = {}
 
-        def start(status, headers, exc_info=None):  # noqa: ANN001, ANN202
+        def start(status: str, headers: list[tuple[str, str]],
+                  exc_info: OptExcInfo | None = None) -> Callable[[bytes], object]:
             seen.update(status=status, headers=headers)
             kept = [(k, v) for k, v in headers if k != MARK]
             return start_response(status, [*kept, (STATUS_HEADER, "miss")] if (MARK, "1") in headers else kept,
@@ -147,17 +162,17 @@ def _unpack(stored: bytes) -> tuple[bytes, str, list[tuple[str, str]], bytes]:
     return generation, status, [tuple(h) for h in headers], body
 
 
-def invalidate_on_commit(sessions, redis_client, namespace: str) -> None:  # noqa: ANN001
+def invalidate_on_commit(sessions: sessionmaker[Session], redis_client: redis.Redis, namespace: str) -> None:
     """After a commit that changed anything public pages show, bump the generation."""
 
     @event.listens_for(sessions, "before_flush")
-    def _note_changes(session, _context, _instances) -> None:  # noqa: ANN001
+    def _note_changes(session: Session, _context: UOWTransaction, _instances: object) -> None:
         changed = (*session.new, *session.dirty, *session.deleted)
         if any(type(obj).__name__ not in NOT_SHOWN for obj in changed):
             session.info["public_change"] = True
 
     @event.listens_for(sessions, "after_commit")
-    def _bump(session) -> None:  # noqa: ANN001
+    def _bump(session: Session) -> None:
         if session.info.pop("public_change", False):
             try:
                 bump(redis_client, namespace)
@@ -168,11 +183,11 @@ def invalidate_on_commit(sessions, redis_client, namespace: str) -> None:  # noq
                 log.error("page cache not invalidated after a commit: %s", exc)
 
     @event.listens_for(sessions, "after_rollback")
-    def _forget(session) -> None:  # noqa: ANN001
+    def _forget(session: Session) -> None:
         session.info.pop("public_change", None)
 
 
-def bump(redis_client, namespace: str) -> None:  # noqa: ANN001
+def bump(redis_client: redis.Redis, namespace: str) -> None:
     """Drop every cached page (after a restore or anything done outside the ORM)."""
     redis_client.incr(_generation_key(namespace))
 

@@ -15,9 +15,11 @@ from portal.catalog.curation import stale
 from portal.models import (
     Application,
     ApplicationEvent,
+    DataRequest,
     Dataset,
     Department,
     DownloadEvent,
+    ErrorReport,
     LicensedDownload,
     Tender,
 )
@@ -126,11 +128,12 @@ def evaluation(session: Session, today: dt.date | None = None, period: tuple[dt.
     (applications, reports and requests made in it) or over all time."""
     from licenses.grants import missing_reports
 
-    from .models import DataRequest, ErrorReport
-
     today = today or clock.today()
     start, end = period or (dt.date(2000, 1, 1), today)
-    in_period = lambda at: at is not None and start <= clock.local(at).date() <= end  # noqa: E731
+
+    def in_period(at: dt.datetime | None) -> bool:
+        return at is not None and start <= clock.local(at).date() <= end
+
     missing_by_department: dict[int, int] = {}
     for grant, _due in missing_reports(session, today):
         missing_by_department[grant.application.department_id] = missing_by_department.get(grant.application.department_id, 0) + 1
@@ -144,18 +147,18 @@ def evaluation(session: Session, today: dt.date | None = None, period: tuple[dt.
         apps = [a for a in session.scalars(select(Application).where(Application.department_id == dept.id,
                                                                      Application.route != "tender"))
                 if in_period(a.submitted_at)]
-        decided = [a for a in apps if a.decided_at is not None and a.deadline is not None]
+        decided = [(a.decided_at, a.deadline) for a in apps if a.decided_at is not None and a.deadline is not None]
         undecided_late = [a for a in apps if a.decided_at is None and a.status in ("submitted", "info_requested")
                           and a.deadline is not None and a.deadline < today]
         judged = len(decided) + len(undecided_late)
-        on_time = (sum(1 for a in decided if clock.local(a.decided_at).date() <= a.deadline) / judged) if judged else None
+        on_time = (sum(1 for at, deadline in decided if clock.local(at).date() <= deadline) / judged) if judged else None
         days = decision_days(session, dept.id)
         reports = [r for r in session.scalars(select(ErrorReport).join(Dataset).where(Dataset.department_id == dept.id))
                    if in_period(r.created_at)]
         requests = [r for r in session.scalars(select(DataRequest).where(DataRequest.department_id == dept.id))
                     if in_period(r.created_at)]
 
-        def late(item) -> bool:  # noqa: ANN001
+        def late(item: ErrorReport | DataRequest) -> bool:
             answered = clock.local(item.answered_at).date() if item.answered_at else None
             return item.deadline is not None and ((answered or today) > item.deadline)
 

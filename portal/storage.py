@@ -13,15 +13,20 @@ demand or thrown away, and pyarrow, zipfile and send_file want local files.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import unicodedata
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from werkzeug.http import dump_options_header
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 # An object store's download link is valid this long: enough for the client to follow the
 # redirect (the signature is checked when the transfer starts, not while it runs).
@@ -81,8 +86,9 @@ class LocalStorage(Storage):
 
     # Inside the files folder but never stored files: work in progress, derived caches.
     WORK_DIRS = (".scratch", ".cache")
+    root: Path
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -123,7 +129,7 @@ class ObjectStorage(Storage):
     never rewritten, so a copy is right for as long as it exists and the cache can be
     cleaned at any time."""
 
-    def __init__(self, url: str, options: dict, instance_path: Path):
+    def __init__(self, url: str, options: dict, instance_path: Path) -> None:
         import fsspec  # only an instance with an object store needs it (and its s3fs)
 
         self.url = url
@@ -168,10 +174,8 @@ class ObjectStorage(Storage):
     def remove_tree(self, relative_dir: str) -> None:
         key, copy = self._key(relative_dir)
         _not_the_root(self.copies, copy)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.fs.rm(key, recursive=True)
-        except FileNotFoundError:
-            pass
         shutil.rmtree(copy, ignore_errors=True)  # no byte of it stays on the portal side either
 
     def list_files(self) -> list[str]:
@@ -199,7 +203,7 @@ class ObjectStorage(Storage):
             return None
 
 
-def open_storage(settings) -> Storage:  # noqa: ANN001 (portal.config.Settings)
+def open_storage(settings: Settings) -> Storage:
     if not settings.files_url:
         return LocalStorage(settings.files_path)
     return ObjectStorage(settings.files_url, settings.files_options, settings.instance_path)

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from flask import Response, current_app, flash, g, redirect, request, send_file, session, url_for
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .context import PortalContext
 from .errors import DomainError
@@ -24,7 +26,7 @@ def db() -> Session:
     return g.db
 
 
-def send_stored_file(path: Path, **kwargs) -> Response:
+def send_stored_file(path: Path, **kwargs: Any) -> Response:
     """A stored file, already authorized by the caller: sent by the portal (send_file: Range,
     ETag, 304), or — with PORTAL_X_ACCEL_PREFIX behind nginx — handed to nginx with
     X-Accel-Redirect, so the bytes go out at nginx's speed from its internal location. nginx
@@ -80,7 +82,7 @@ def refuse_a_form_posted_twice() -> None:
         raise AlreadyDone(_("此表单已提交过，未重复处理"))
 
 
-def done(message: object = None, to: str | None = None) -> Response:
+def done(message: object = None, to: str | None = None) -> WerkzeugResponse:
     """The view's work succeeded: commit (mail queued in the transaction goes out after it),
     remember the form as done, tell the person, and go on to `to` (default: where `back`
     points)."""

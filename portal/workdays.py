@@ -13,11 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import chinese_calendar
 import holidays
 
 from .messages import Message, _
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class Schedule:
 NO_SCHEDULE = Schedule({}, frozenset())
 
 
-def load_schedule(session) -> Schedule:  # noqa: ANN001
+def load_schedule(session: Session) -> Schedule:
     from sqlalchemy import select
 
     from portal.models import CalendarDay

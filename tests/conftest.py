@@ -26,7 +26,7 @@ def _quick_password_hashing(monkeypatch):
     monkeypatch.setattr(accounts, "PASSWORD_METHOD", "pbkdf2:sha256:1000")
 
 
-def pytest_report_header(config) -> str:  # noqa: ANN001
+def pytest_report_header(config) -> str:
     return f"database: {PG_URL or 'SQLite (a new file per test)'}; search backend: {SEARCH_BACKEND}"
 
 
@@ -99,7 +99,7 @@ def ctx(settings: Settings) -> PortalContext:
 
 
 @pytest.fixture
-def app(settings: Settings, files_store: dict):  # noqa: ANN201
+def app(settings: Settings, files_store: dict):
     from portal.app import create_app
 
     app = create_app({"instance": settings.instance_path, "database_url": settings.database_url, **files_store,
@@ -109,7 +109,7 @@ def app(settings: Settings, files_store: dict):  # noqa: ANN201
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001, ANN201
+def client(app):
     return app.test_client()
 
 
@@ -173,7 +173,7 @@ def hidden_fields(html: str) -> dict:
     return dict(re.findall(r'<input[^>]*name="(csrf_token|nonce)"[^>]*value="([^"]*)"', html))
 
 
-def post_form(client, url: str, data: dict, page: str | None = None, **kw):  # noqa: ANN001, ANN201
+def post_form(client, url: str, data: dict, page: str | None = None, **kw):
     """Fetch the form (or `page`), then post it with its hidden fields, as a browser would."""
     html = client.get(page or url).get_data(as_text=True)
     return client.post(url, data={**hidden_fields(html), **data}, **kw)
@@ -225,7 +225,7 @@ def _credit_code(n: int) -> str:
     return body + uscc.calc_check_digit(body)
 
 
-def login(client, email: str, password: str):  # noqa: ANN001, ANN201
+def login(client, email: str, password: str):
     return post_form(client, "/login", {"email": email, "password": password})
 
 

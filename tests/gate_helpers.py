@@ -13,7 +13,7 @@ from portal.models import Dataset, DataTable, Distribution
 from tests.catalogs import write_catalog
 
 
-def harvest(ctx, folder, entries, name="catalog.csv"):  # noqa: ANN001, ANN201
+def harvest(ctx, folder, entries, name="catalog.csv"):
     report = ctx.harvester().run(SpreadsheetSource(write_catalog(folder / name, entries)))
     from portal.search.sync import sync
 
@@ -40,7 +40,7 @@ def text_of(body: bytes, content_type: str) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-def public_answers(client, ctx) -> dict[str, str]:  # noqa: ANN001
+def public_answers(client, ctx) -> dict[str, str]:
     """url -> text of every 200 answer a stranger can get about any dataset, whatever its
     status: the ids of all tables of all versions are tried, not only the linked ones."""
     with ctx.sessions() as s:
@@ -70,7 +70,7 @@ def public_answers(client, ctx) -> dict[str, str]:  # noqa: ANN001
     return answers
 
 
-def leaks(client, ctx, secrets: list[str]) -> dict[str, list[str]]:  # noqa: ANN001
+def leaks(client, ctx, secrets: list[str]) -> dict[str, list[str]]:
     """Which planted values any public answer holds (compared without spaces and dashes)."""
     def bare(text: str) -> str:
         return text.replace(" ", "").replace("-", "").replace("\u3000", "")
@@ -83,7 +83,7 @@ def leaks(client, ctx, secrets: list[str]) -> dict[str, list[str]]:  # noqa: ANN
     return found
 
 
-def dataset(ctx, name):  # noqa: ANN001, ANN201
+def dataset(ctx, name):
     from sqlalchemy.orm import selectinload
 
     with ctx.sessions() as s:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up and runs the whole test suite: ruff, then pytest on SQLite, then again on
-# PostgreSQL, with the real CKAN from ../shared/ckan for the harvester's tests.
+# Sets up and runs the whole test suite: the static checks (ruff, import-linter's layers
+# contract, mypy), then pytest on SQLite, then again on PostgreSQL, with the real CKAN from
+# ../shared/ckan for the harvester's tests.
 #
 # On a machine with only Python, the PostgreSQL run and the CKAN tests are skipped with a
 # note. Under CI (CI=true) they are required: a missing service fails the run.
@@ -15,6 +16,10 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 
 echo "== ruff"
 .venv/bin/ruff check .
+echo "== import-linter"
+.venv/bin/lint-imports
+echo "== mypy"
+.venv/bin/mypy
 
 # The real CKAN for the harvester's tests (../shared/ckan/start prints CKAN_URL and CKAN_TOKEN).
 if [ -z "${CKAN_URL:-}" ] && [ -f ../shared/ckan/start ]; then

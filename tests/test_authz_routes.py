@@ -18,17 +18,17 @@ def test_a_route_without_a_declaration_is_caught(app):
     extra = Blueprint("forgotten", __name__)
 
     @extra.get("/admin/forgotten")
-    def forgotten():  # noqa: ANN202
+    def forgotten():
         return "secret"
 
     @extra.get("/admin/declared")
     @requires(Action.BUREAU)
-    def declared():  # noqa: ANN202
+    def declared():
         return "fine"
 
     @extra.get("/open")
     @public
-    def open_page():  # noqa: ANN202
+    def open_page():
         return "fine"
 
     app.register_blueprint(extra)
@@ -195,7 +195,7 @@ ROLES = {  # make_user arguments for each role the table is driven as
 }
 
 
-def _routes(app):  # noqa: ANN001, ANN202
+def _routes(app):
     """Every route but static files, with a URL built from harmless values and its methods."""
     # /logout last: it ends the session the rest is driven with
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint == "accounts.logout", r.rule)):
@@ -209,7 +209,7 @@ def _routes(app):  # noqa: ANN001, ANN202
         yield rule, url, sorted(m for m in rule.methods if m in ("GET", "POST"))
 
 
-def _refused_by_route(response) -> bool:  # noqa: ANN001
+def _refused_by_route(response) -> bool:
     from flask import g
 
     return response.status_code == 403 and g.get("refused_by_route") is not None

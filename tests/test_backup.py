@@ -14,12 +14,12 @@ from portal.models import Base
 from tests.conftest import login
 
 
-def table_counts(engine) -> dict[str, int]:  # noqa: ANN001
+def table_counts(engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in Base.metadata.sorted_tables}
 
 
-def files_of(root) -> dict[str, str]:  # noqa: ANN001
+def files_of(root) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in (".scratch", ".cache")}
 

@@ -72,7 +72,7 @@ def production(portal_data, settings, tmp_path):
             proc.wait(timeout=30)
 
 
-def table_of(ctx, name: str):  # noqa: ANN001, ANN201
+def table_of(ctx, name: str):
     with ctx.sessions() as s:
         ds = s.scalar(select(Dataset).where(Dataset.name == name))
         table = ds.current_distributions[0].tables[0]
@@ -118,7 +118,7 @@ class _FromAddress(requests.adapters.HTTPAdapter):
         self.ip = ip
         super().__init__()
 
-    def init_poolmanager(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def init_poolmanager(self, *args, **kwargs):
         kwargs["source_address"] = (self.ip, 0)
         return super().init_poolmanager(*args, **kwargs)
 

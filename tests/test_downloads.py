@@ -159,7 +159,7 @@ def test_many_readers_fetching_a_new_bundle_at_once_all_get_it_whole(app, portal
     with portal_data.sessions() as s:
         table = s.scalar(select(Dataset).where(Dataset.name == "371502-jty-0001")).current_distributions[0].tables[0]
 
-    def fetch(_):  # noqa: ANN001, ANN202
+    def fetch(_):
         return app.test_client().get(f"/dataset/371502-jty-0001/bundle/{table.id}.zip")
 
     with ThreadPoolExecutor(8) as pool:

@@ -9,7 +9,7 @@ from tests.conftest import login, post_form
 SITE = "东昌府区公共数据开放平台"
 
 
-def page_of(response) -> str:  # noqa: ANN001
+def page_of(response) -> str:
     return response.get_data(as_text=True)
 
 

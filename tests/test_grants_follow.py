@@ -14,23 +14,23 @@ from portal.catalog import curation
 from portal.models import Dataset, Grant, OutboxMessage, RestrictionRequest, User
 from tests.conftest import login
 from tests.test_licensing import download_link, granted
-from tests.test_licensing import people as people  # noqa: F401  (a fixture)
+from tests.test_licensing import people as people
 
 NAME = "371502-scj-0002"
 
 
-def _as(s, people, who):  # noqa: ANN001, ANN202
+def _as(s, people, who):
     return s.get(User, people[who][0])
 
 
-def _holder(app, people):  # noqa: ANN001, ANN202
+def _holder(app, people):
     client = app.test_client()
     _, email, password = people["applicant"]
     login(client, email, password)
     return client
 
 
-def _api(client):  # noqa: ANN001, ANN202
+def _api(client):
     return client.get(f"/api/data/{NAME}?limit=5")
 
 

@@ -31,7 +31,7 @@ class _Server:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 outer.seen.append({"path": self.path, "headers": dict(self.headers)})
                 status, headers, body = routes.get(self.path, (404, {}, b""))
                 self.send_response(status)
@@ -41,7 +41,7 @@ class _Server:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args):  # noqa: ANN002
+            def log_message(self, *args):
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -59,7 +59,7 @@ class _Server:
 def server():
     servers = []
 
-    def make(routes):  # noqa: ANN001, ANN202
+    def make(routes):
         servers.append(_Server(routes))
         return servers[-1]
     yield make

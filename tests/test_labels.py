@@ -46,7 +46,7 @@ def world(portal_data, make_user, granted_world):
     return people
 
 
-def client_as(app, who, lang: str = "zh"):  # noqa: ANN001, ANN201
+def client_as(app, who, lang: str = "zh"):
     client = app.test_client()
     client.set_cookie("lang", lang)
     login(client, *who[1:])

@@ -51,7 +51,7 @@ def smtp_server():
     server.shutdown()
 
 
-def _context(settings, smtp_url: str):  # noqa: ANN202
+def _context(settings, smtp_url: str):
     """A portal whose sessions deliver queued mail after each commit (PortalContext does it)."""
     import dataclasses
 

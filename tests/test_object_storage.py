@@ -71,7 +71,7 @@ def objects(bucket, prefix: str = "files/") -> dict[str, bytes]:
     return {k[len(prefix):]: s3.get_object(Bucket=name, Key=k)["Body"].read() for k in keys if k.startswith(prefix)}
 
 
-def stored_names(ctx) -> set[str]:  # noqa: ANN001
+def stored_names(ctx) -> set[str]:
     with ctx.sessions() as s:
         dists = s.scalars(select(Distribution)).all()
         return {d.original_path for d in dists} | {f["path"] for d in dists for t in d.tables for f in t.formats.values()}

@@ -14,7 +14,7 @@ REDIS_URL = "redis://127.0.0.1:6379/10"
 
 
 @pytest.fixture
-def app(settings):  # noqa: ANN201 — the suite's app, with Redis: the page cache is on
+def app(settings):
     from portal.app import create_app
 
     redis.Redis.from_url(REDIS_URL).flushdb()
@@ -24,7 +24,7 @@ def app(settings):  # noqa: ANN201 — the suite's app, with Redis: the page cac
     app.extensions["portal"].engine.dispose()
 
 
-def cache_state(response) -> str | None:  # noqa: ANN001
+def cache_state(response) -> str | None:
     return response.headers.get("X-Page-Cache")
 
 

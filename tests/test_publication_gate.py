@@ -92,7 +92,7 @@ SHAPES = {
 
 
 @pytest.fixture
-def ctx(app):  # noqa: F811
+def ctx(app):
     return app.extensions["portal"]
 
 

@@ -36,7 +36,7 @@ def make_backend(request, tmp_path, database_url):
     """Backends over one store: each call is another process's view of the same index."""
     engines = []
 
-    def make(popularity=None):  # noqa: ANN001, ANN202
+    def make(popularity=None):
         if request.param == "whoosh":
             return WhooshBackend(tmp_path / "index", popularity=popularity, refresh_seconds=0)
         from portal.db import make_engine

@@ -53,7 +53,7 @@ def test_python_code_words_its_messages_through_gettext_not_as_chinese_slash_eng
     assert found == []
 
 
-def _as_curator(app, make_user, department: str, lang: str):  # noqa: ANN001, ANN202
+def _as_curator(app, make_user, department: str, lang: str):
     from tests.conftest import login
 
     _id, email, password = make_user(curator_of=department)

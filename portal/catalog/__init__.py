@@ -3,15 +3,26 @@ through here, so the rule 'nothing not open, held or withdrawn is ever public' l
 one place (rules.md 6)."""
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal import clock
 
-from ..models import PUBLIC_CLASSES, ClassificationEvent, Dataset, DatasetStatus, Department, Distribution
+from ..models import (
+    PUBLIC_CLASSES,
+    ClassificationEvent,
+    Dataset,
+    DatasetStatus,
+    DataTable,
+    Department,
+    Distribution,
+)
+from ..storage import Storage
 
 
-def public_datasets() -> Select[tuple[Dataset]]:
+def public_datasets() -> Select[Dataset]:
     return select(Dataset).where(Dataset.status == DatasetStatus.PUBLISHED.value,
                                  Dataset.open_class.in_(PUBLIC_CLASSES))
 
@@ -46,7 +57,7 @@ def out_of_view(session: Session, name: str) -> str | None:
 def counts_by_class(session: Session) -> dict[str, int]:
     rows = session.execute(public_datasets().with_only_columns(Dataset.open_class, func.count())
                            .group_by(Dataset.open_class)).all()
-    return {cls: 0 for cls in PUBLIC_CLASSES} | {cls: n for cls, n in rows}
+    return {cls: 0 for cls in PUBLIC_CLASSES} | {cls: n for cls, n in rows if cls is not None}
 
 
 def departments_with_counts(session: Session) -> list[tuple[Department, int]]:
@@ -58,7 +69,7 @@ def departments_with_counts(session: Session) -> list[tuple[Department, int]]:
 
 # ---------------------------------------------------------------------- dataset page
 
-def attribution_line(ds: Dataset, date=None) -> str:  # noqa: ANN001
+def attribution_line(ds: Dataset, date: dt.date | None = None) -> str:
     """Art. 25: the source department and the date the data was obtained (today, by default)."""
 
     from harvest.formats import attribution
@@ -66,7 +77,7 @@ def attribution_line(ds: Dataset, date=None) -> str:  # noqa: ANN001
     return attribution(ds.department.name, ds.title, (date or clock.today()).isoformat())
 
 
-def preview(storage, table, page: int, rows: int) -> dict:  # noqa: ANN001
+def preview(storage: Storage, table: DataTable, page: int, rows: int) -> dict:
     """A page of the first PREVIEW_LIMIT rows, read from the Parquet file's first batch only."""
     import pyarrow.parquet as pq
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from harvest.classify import has_legal_basis
 from harvest.decisions import EDITABLE, apply_edits, pending_hold, pending_restriction
@@ -21,7 +21,7 @@ from portal import clock
 from portal.audit import record
 from portal.authz import Action, require
 from portal.errors import DomainError
-from portal.messages import _, source
+from portal.messages import Message, _, source
 from portal.models import (
     ClassificationEvent,
     Dataset,
@@ -154,19 +154,11 @@ def masking_choices(ds: Dataset) -> list[dict]:
     return [{**c, "method": (chosen.get(c["column"]) or {}).get("method", "")} for c in seen.values()]
 
 
-def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, methods: dict[str, str],
-                ip: str | None = None) -> str:
-    """The department's masking (脱敏) per column: {column: "partial" | "drop" | ""}. The current
-    files are converted again with it into a new version, which the gate scans like any other;
-    the earlier version, if it held personal information, is removed from storage. Every later
-    harvest masks the same way. Returns the dataset's status afterwards."""
-    from harvest import gate
+def _masking_of(ds: Dataset, methods: dict[str, str]) -> dict:
+    """{column: {"method", "kind"}} for the columns given a method; each column must be one of
+    the dataset's, each method one the harvest knows."""
     from harvest.pii import MASKING_METHODS
-    from harvest.run import Harvester, _EntryFailed
 
-    _curator(curator, ds)
-    if ds.open_class == OpenClass.NOT_OPEN.value or not ds.current_distributions:
-        raise CurationError(_("没有可脱敏的数据文件"))
     known = {c["column"]: c for c in masking_choices(ds)}
     masking = {}
     for column, method in methods.items():
@@ -176,12 +168,30 @@ def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, 
             raise CurationError(_("请选择脱敏方式"))
         if method:
             masking[column] = {"method": method, "kind": known[column]["kind"]}
+    return masking
+
+
+def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, methods: dict[str, str],
+                ip: str | None = None) -> str:
+    """The department's masking (脱敏) per column: {column: "partial" | "drop" | ""}. The current
+    files are converted again with it into a new version, which the gate scans like any other;
+    the earlier version, if it held personal information, is removed from storage. Every later
+    harvest masks the same way. Returns the dataset's status afterwards."""
+    from harvest import gate
+    from harvest.run import Harvester, _EntryFailed
+
+    _curator(curator, ds)
+    if ds.open_class == OpenClass.NOT_OPEN.value or not ds.current_distributions:
+        raise CurationError(_("没有可脱敏的数据文件"))
+    masking = _masking_of(ds, methods)
     if masking == (ds.masking or {}):
         raise CurationError(_("脱敏方式未改变"))
     before = (ds.open_class, ds.status)
     ds.masking = masking or None
     try:
-        Harvester(None, storage).remake(session, ds)  # a new version from the stored files, scanned again
+        # A new version from the stored files, scanned again, in this session (the harvester's
+        # own sessions go unused).
+        Harvester(sessionmaker(session.get_bind()), storage).remake(session, ds)
     except _EntryFailed as exc:
         raise CurationError(exc.args[0]) from exc
     if ds.status == DatasetStatus.PUBLISHED.value or (ds.status == DatasetStatus.HELD.value
@@ -215,10 +225,7 @@ def edit_metadata(session: Session, curator: User, ds: Dataset, changes: dict, i
     for key, value in changes.items():
         if key not in EDITABLE:
             continue
-        if key == "tags":
-            value = [t for t in (value or []) if t]
-        else:
-            value = (value or "").strip()
+        value = [t for t in (value or []) if t] if key == "tags" else (value or "").strip()
         if value:
             edits[key] = value
         else:
@@ -285,7 +292,7 @@ def overdue_fix(ds: Dataset, today: dt.date | None = None) -> dt.date | None:
 CYCLE_DAYS = {"实时": 1, "每日": 1, "每周": 7, "每月": 31, "每季度": 92, "每半年": 183, "每年": 366}
 
 
-def stale(ds: Dataset, today: dt.date | None = None) -> str | None:
+def stale(ds: Dataset, today: dt.date | None = None) -> Message | None:
     """Why an entry counts as out of date (Art. 14–16), or None."""
     today = today or clock.today()
     days = CYCLE_DAYS.get((ds.update_cycle or "").strip())

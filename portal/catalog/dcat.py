@@ -6,6 +6,8 @@ dataset conformsTo the Dongchangfu measures. Only public datasets are described.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
@@ -122,7 +124,7 @@ def _media(g: Graph, fmt: str) -> URIRef:
     return media
 
 
-def catalog_graph(base: str, datasets: list[Dataset], page: int, pages: int) -> Graph:
+def catalog_graph(base: str, datasets: Sequence[Dataset], page: int, pages: int) -> Graph:
     g = graph()
     node = URIRef(f"{base}/catalog")
     g.add((node, RDF.type, DCAT.Catalog))

@@ -118,7 +118,7 @@ def visible_columns(schema: pa.Schema, scope: Scope) -> list[str]:
     return [n for n in schema.names if n in allowed]
 
 
-def value_for(arrow_type: pa.DataType, text: str, column: str):  # noqa: ANN201
+def value_for(arrow_type: pa.DataType, text: str, column: str) -> str | bool | dt.date | pa.Scalar:
     """A filter value as the column's type: '2020-01-01' for a date column, '12' for an
     integer one. Anything that does not convert is the asker's mistake, said plainly."""
     try:
@@ -164,6 +164,15 @@ class Plan:
         return list(dict.fromkeys([c for c, _value in self.all_of] + [c for group in self.any_of for c, _value in group]))
 
 
+def _bound(fn: Callable[..., pa.Array], *args: object, **kwargs: object) -> Test:
+    """A test that calls fn(column, *args, **kwargs), with the values bound now."""
+    return lambda a: fn(a, *args, **kwargs)
+
+
+def _text_is_in(a: pa.Array, allowed: pa.Array) -> pa.Array:
+    return pc.is_in(pc.cast(a, pa.string()), value_set=allowed)
+
+
 def _and(a: pc.Expression | None, b: pc.Expression) -> pc.Expression:
     return b if a is None else a & b
 
@@ -179,13 +188,13 @@ def plan(schema: pa.Schema, query: RowQuery, scope: Scope) -> Plan:
             p.nothing = True  # a grant naming a column the file lacks matches nothing, not everything
             continue
         allowed = pa.array([str(v) for v in values], pa.string())
-        p.all_of.append((column, lambda a, allowed=allowed: pc.is_in(pc.cast(a, pa.string()), value_set=allowed)))
+        p.all_of.append((column, _bound(_text_is_in, allowed)))
     for column, texts in query.equals.items():
         t = schema.field(column).type
         typed = [value_for(t, v, column) for v in texts]
         p.prune = _and(p.prune, pc.field(column).isin(typed) if len(typed) > 1 else pc.field(column) == typed[0])
         value_set = pa.array([v.as_py() if isinstance(v, pa.Scalar) else v for v in typed], t)
-        p.all_of.append((column, lambda a, vs=value_set: pc.is_in(a, value_set=vs)))
+        p.all_of.append((column, _bound(pc.is_in, value_set=value_set)))
     for column, bounds in query.ranges.items():
         t = schema.field(column).type
         for op, text in bounds.items():
@@ -196,14 +205,14 @@ def plan(schema: pa.Schema, query: RowQuery, scope: Scope) -> Plan:
             ref = pc.field(column)
             p.prune = _and(p.prune, {"gt": ref > scalar, "gte": ref >= scalar, "lt": ref < scalar, "lte": ref <= scalar}[op])
             fn = {"gt": pc.greater, "gte": pc.greater_equal, "lt": pc.less, "lte": pc.less_equal}[op]
-            p.all_of.append((column, lambda a, fn=fn, scalar=scalar: fn(a, scalar)))
+            p.all_of.append((column, _bound(fn, scalar)))
     words = [w for w in query.text.split() if w]
     if words:
         text_columns = [c for c in visible if _is_text(schema.field(c).type)]
         if not text_columns:
             p.nothing = True
         for word in words:  # every word somewhere in the row's text columns
-            p.any_of.append([(c, lambda a, w=word: pc.match_substring(a, w, ignore_case=True)) for c in text_columns])
+            p.any_of.append([(c, _bound(pc.match_substring, word, ignore_case=True)) for c in text_columns])
     return p
 
 

@@ -2,6 +2,7 @@
 from .accounts import ApiToken, AuditEvent, OutboxMessage, User, UserKind
 from .base import Base, as_utc, utcnow
 from .catalog import (
+    OPEN_CLASS_LABELS,
     PUBLIC_CLASSES,
     AppendOnlyError,
     ClassificationEvent,
@@ -47,7 +48,7 @@ __all__ = [
     "Agreement", "Application", "ApplicationEvent", "ApplicationItem", "AppStatus", "Grant", "LicensedDownload",
     "Purpose", "UsageReport", "CalendarDay",
     "ApiToken", "AuditEvent", "OutboxMessage", "User", "UserKind",
-    "Base", "as_utc", "utcnow", "PUBLIC_CLASSES", "AppendOnlyError", "ClassificationEvent", "DataTable",
+    "Base", "as_utc", "utcnow", "OPEN_CLASS_LABELS", "PUBLIC_CLASSES", "AppendOnlyError", "ClassificationEvent", "DataTable",
     "Dataset", "DatasetStatus", "Department", "Distribution", "DownloadEvent", "OpenClass", "RestrictionRequest", "HarvestJob",
     "HarvestJobEntry", "HarvestSource",
 ]

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, event
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Connection, ForeignKey, String, Text, event
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from ..labels import label
 from ..messages import Message
@@ -123,5 +124,5 @@ class AuditEvent(Base):
 
 @event.listens_for(AuditEvent, "before_update")
 @event.listens_for(AuditEvent, "before_delete")
-def _refuse_change(_mapper, _conn, target) -> None:  # noqa: ANN001
+def _refuse_change(_mapper: Mapper[Any], _conn: Connection, target: Base) -> None:
     raise AppendOnlyError("the audit trail is append-only")

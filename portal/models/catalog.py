@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, event, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Connection, ForeignKey, Index, String, Text, event, text
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
-from ..labels import label
+from ..labels import LABELS, label
 from ..messages import Message
 from .base import Base, utcnow
+
+# The classes' names as the portal's records write them (Chinese; the label table's source).
+OPEN_CLASS_LABELS = {code: words.source for code, words in LABELS["open_class"].items() if code}
 
 
 class OpenClass(enum.StrEnum):
@@ -267,6 +271,6 @@ class AppendOnlyError(RuntimeError):
 
 @event.listens_for(ClassificationEvent, "before_update")
 @event.listens_for(ClassificationEvent, "before_delete")
-def _refuse_change(_mapper, _conn, target) -> None:  # noqa: ANN001
+def _refuse_change(_mapper: Mapper[Any], _conn: Connection, target: Base) -> None:
     raise AppendOnlyError("classification history is append-only")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, event
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Connection, ForeignKey, String, Text, event
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from portal import clock
 
@@ -217,7 +218,7 @@ class UsageReport(Base):
 @event.listens_for(ApplicationEvent, "before_delete")
 @event.listens_for(Agreement, "before_update")
 @event.listens_for(Agreement, "before_delete")
-def _refuse_change(_mapper, _conn, target) -> None:  # noqa: ANN001
+def _refuse_change(_mapper: Mapper[Any], _conn: Connection, target: Base) -> None:
     raise AppendOnlyError(f"{type(target).__tablename__} rows are unchangeable")
 
 

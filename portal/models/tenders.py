@@ -4,9 +4,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint, event
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Connection, ForeignKey, LargeBinary, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from ..labels import label
 from ..messages import Message
@@ -170,5 +171,5 @@ class TenderEvent(Base):
 
 @event.listens_for(TenderEvent, "before_update")
 @event.listens_for(TenderEvent, "before_delete")
-def _refuse_change(_mapper, _conn, target) -> None:  # noqa: ANN001
+def _refuse_change(_mapper: Mapper[Any], _conn: Connection, target: Base) -> None:
     raise AppendOnlyError("tender history is append-only")

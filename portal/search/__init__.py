@@ -18,12 +18,15 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ..config import Settings
 
 FACETS = ("department", "domain", "open_class", "format", "update_cycle")
 SORTS = ("relevance", "newest", "downloads", "name")
-OPEN_CLASS_LABELS = {"unconditional": "无条件开放", "conditional": "有条件开放"}
-BACKENDS = ("whoosh", "postgres")
 
 
 @dataclass
@@ -100,9 +103,10 @@ class CachedCounts:
     """Download counts by dataset name, for the "most downloaded" sort. They change with
     every download; asked again at most every `seconds` (30 s is fresh enough for a sort)."""
 
-    def __init__(self, counts: Callable[[], dict[str, int]] | None, seconds: float = 30.0):
+    def __init__(self, counts: Callable[[], dict[str, int]] | None, seconds: float = 30.0) -> None:
         self.counts, self.seconds = counts, seconds
-        self._at, self._value = -seconds, {}
+        self._at = -seconds
+        self._value: dict[str, int] = {}
 
     def __call__(self) -> dict[str, int]:
         if self.counts is None:
@@ -112,7 +116,7 @@ class CachedCounts:
         return self._value
 
 
-def open_backend(settings, engine, popularity: Callable[[], dict[str, int]] | None = None) -> SearchBackend:  # noqa: ANN001
+def open_backend(settings: Settings, engine: Engine, popularity: Callable[[], dict[str, int]] | None = None) -> SearchBackend:
     """The engine the settings name: `whoosh` (index folder) or `postgres` (the database)."""
     if settings.search_backend == "postgres":
         from .postgres_backend import PostgresBackend

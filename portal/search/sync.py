@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from ..catalog import public_datasets
@@ -27,7 +27,7 @@ def search_doc(ds: Dataset) -> SearchDoc:
         resource_code=ds.resource_code or "", published=ds.published_date)
 
 
-def _with_children(query):  # noqa: ANN001, ANN202
+def _with_children(query: Select[Dataset]) -> Select[Dataset]:
     return query.options(selectinload(Dataset.department),
                          selectinload(Dataset.distributions).selectinload(Distribution.tables))
 
@@ -53,7 +53,7 @@ def sync(sessions: sessionmaker[Session], backend: SearchBackend, batch: int = 5
 def reindex(sessions: sessionmaker[Session], backend: SearchBackend,
             progress: Callable[[int, int], None] | None = None) -> int:
     with sessions() as s:
-        total = s.scalar(public_datasets().with_only_columns(func.count()).order_by(None))
+        total = s.scalar(public_datasets().with_only_columns(func.count()).order_by(None)) or 0
         query = _with_children(public_datasets().order_by(Dataset.id)).execution_options(yield_per=1000)
         n = backend.rebuild((search_doc(d) for d in s.scalars(query)),
                             progress=(lambda done: progress(done, total)) if progress else None)

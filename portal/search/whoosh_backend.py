@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +32,11 @@ from whoosh import index as whoosh_index
 from whoosh import writing
 from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
+from whoosh.index import Index
+from whoosh.matching import Matcher
 
-from . import FACETS, OPEN_CLASS_LABELS, CachedCounts, FacetValue, Hit, SearchDoc, SearchQuery, SearchResult
+from ..models import OPEN_CLASS_LABELS
+from . import FACETS, CachedCounts, FacetValue, Hit, SearchDoc, SearchQuery, SearchResult
 from .text import highlight, query_terms, tokenize
 
 # Text fields and how much a match in each counts.
@@ -81,7 +84,7 @@ def whoosh_document(doc: SearchDoc) -> dict:
 class _Snapshot:
     """Arrays for one committed generation of the index; immutable once built."""
 
-    def __init__(self, ix):  # noqa: ANN001
+    def __init__(self, ix: Index) -> None:
         self.searcher = ix.searcher()
         reader = self.searcher.reader()
         self.leaves = list(reader.leaf_readers()) if hasattr(reader, "leaf_readers") else [(reader, 0)]
@@ -108,7 +111,7 @@ class _Snapshot:
         self.docnum = {name: i for i, name in enumerate(self.names) if self.live[i]}
         self.terms: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
-    def _column(self, field: str, default):  # noqa: ANN001
+    def _column(self, field: str, default: object) -> list:
         out = [default] * self.size
         for leaf, offset in self.leaves:
             if leaf.has_column(field):
@@ -122,7 +125,7 @@ class _Snapshot:
 
 class WhooshBackend:
     def __init__(self, path: str | Path, popularity: Callable[[], dict[str, int]] | None = None,
-                 refresh_seconds: float = 1.0, term_cache_size: int = 4096):
+                 refresh_seconds: float = 1.0, term_cache_size: int = 4096) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         if whoosh_index.exists_in(self.path):
@@ -139,7 +142,7 @@ class WhooshBackend:
 
     # ------------------------------------------------------------------ writing
 
-    def _writer(self):  # noqa: ANN202
+    def _writer(self) -> writing.IndexWriter:
         # One writer at a time (Whoosh's lock); wait for a running one rather than fail.
         return self.ix.writer(timeout=120.0, delay=0.25, limitmb=256)
 
@@ -322,7 +325,7 @@ class WhooshBackend:
                    summary_html=highlight(data.get("summary", ""), terms))
 
 
-def _blocks(matcher):  # noqa: ANN001, ANN202
+def _blocks(matcher: Matcher) -> Iterator[tuple[Sequence[int], Sequence[float]]]:
     """Postings a block at a time: (ids, weights). Reads Whoosh's W3 leaf matcher's blocks
     directly (its per-posting Python API costs ~1 µs a posting); other matchers fall back."""
     if hasattr(matcher, "_read_ids") and hasattr(matcher, "_next_block"):
@@ -332,7 +335,8 @@ def _blocks(matcher):  # noqa: ANN001, ANN202
             yield matcher._ids, matcher._weights
             matcher._next_block()
         return
-    ids, weights = [], []
+    ids: list[int] = []
+    weights: list[float] = []
     while matcher.is_active():
         ids.append(matcher.id())
         weights.append(matcher.weight())

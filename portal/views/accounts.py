@@ -2,9 +2,11 @@
 Thin: forms in, portal.accounts out."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
 from .. import accounts
@@ -13,6 +15,7 @@ from ..authz import Action, public, requires
 from ..forms import EmailForm, LoginForm, NewPasswordForm, RegisterForm, TokenForm
 from ..limits import limiter
 from ..messages import _
+from ..models import User
 from ..web import db, tell
 
 bp = Blueprint("accounts", __name__)
@@ -26,7 +29,7 @@ def _ip() -> str | None:
     return request.remote_addr
 
 
-def _send_verification(user) -> None:  # noqa: ANN001
+def _send_verification(user: User) -> None:
     link = url_for("accounts.verify", token=accounts.make_verify_token(_secret(), user), _external=True)
     accounts.mail_verification_link(db(), user, link)
 
@@ -34,7 +37,7 @@ def _send_verification(user) -> None:  # noqa: ANN001
 @bp.route("/register", methods=["GET", "POST"])
 @public
 @limiter.limit("20 per hour", methods=["POST"])
-def register():
+def register() -> ResponseReturnValue:
     form = RegisterForm()
     if form.is_submitted():
         valid = form.validate()
@@ -65,7 +68,7 @@ def register():
 
 @bp.get("/verify/<token>")
 @public
-def verify(token: str):
+def verify(token: str) -> ResponseReturnValue:
     s = db()
     try:
         accounts.verify_email(s, _secret(), token, ip=_ip())
@@ -81,11 +84,11 @@ def verify(token: str):
 @bp.route("/verify", methods=["GET", "POST"])
 @public
 @limiter.limit("5 per hour", methods=["POST"])
-def resend():
+def resend() -> ResponseReturnValue:
     form = EmailForm()
     if form.validate_on_submit():
         s = db()
-        user = accounts.find_user(s, form.email.data)
+        user = accounts.find_user(s, form.email.data or "")
         if user is not None and user.email_verified_at is None:
             _send_verification(user)
             s.commit()
@@ -98,12 +101,12 @@ def resend():
 @bp.route("/login", methods=["GET", "POST"])
 @public
 @limiter.limit("10 per minute", methods=["POST"])
-def login():
+def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
         s = db()
         try:
-            user = accounts.authenticate(s, form.email.data, form.password.data, ip=_ip())
+            user = accounts.authenticate(s, form.email.data or "", form.password.data or "", ip=_ip())
         except AccountError as exc:
             s.commit()  # the failed attempt stays in the audit trail
             form.form_errors.append(str(exc))
@@ -123,7 +126,7 @@ def _safe_next(target: str | None) -> str | None:
 
 @bp.post("/logout")
 @public
-def logout():
+def logout() -> ResponseReturnValue:
     logout_user()
     tell(_("已退出登录。"))
     return redirect(url_for("catalog.home"))
@@ -132,11 +135,11 @@ def logout():
 @bp.route("/reset", methods=["GET", "POST"])
 @public
 @limiter.limit("5 per hour", methods=["POST"])
-def reset_request():
+def reset_request() -> ResponseReturnValue:
     form = EmailForm()
     if form.validate_on_submit():
         s = db()
-        user = accounts.find_user(s, form.email.data)
+        user = accounts.find_user(s, form.email.data or "")
         if user is not None:
             link = url_for("accounts.reset", token=accounts.make_reset_token(_secret(), user), _external=True)
             accounts.mail_reset_link(s, user, link)
@@ -151,12 +154,12 @@ def reset_request():
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 @public
 @limiter.limit("10 per hour", methods=["POST"])
-def reset(token: str):
+def reset(token: str) -> ResponseReturnValue:
     form = NewPasswordForm()
     if form.validate_on_submit():
         s = db()
         try:
-            accounts.reset_password(s, _secret(), token, form.password.data, ip=_ip())
+            accounts.reset_password(s, _secret(), token, form.password.data or "", ip=_ip())
         except AccountError as exc:
             s.rollback()
             form.form_errors.append(str(exc))
@@ -169,7 +172,7 @@ def reset(token: str):
     return render_template("accounts/reset.html", form=form)
 
 
-def _notifications() -> list:
+def _notifications() -> Sequence:
     """The latest messages sent to this user (the same as the mails): shown on the account page."""
     from sqlalchemy import select
 
@@ -181,20 +184,20 @@ def _notifications() -> list:
 
 @bp.get("/account")
 @requires(Action.ACCOUNT)
-def account():
+def account() -> ResponseReturnValue:
     return render_template("accounts/account.html", form=TokenForm(), new_token=None,
                            notifications=_notifications())
 
 
 @bp.post("/account/tokens")
 @requires(Action.ACCOUNT)
-def create_token():
+def create_token() -> ResponseReturnValue:
     form = TokenForm()
     new_token = None
     if form.validate_on_submit():
         s = db()
         try:
-            _row, new_token = accounts.create_token(s, current_user, form.name.data, int(form.days.data), ip=_ip())
+            _row, new_token = accounts.create_token(s, current_user, form.name.data or "", int(form.days.data), ip=_ip())
         except AccountError as exc:
             s.rollback()
             form.form_errors.append(str(exc))
@@ -209,7 +212,7 @@ def create_token():
 
 @bp.post("/account/tokens/<int:token_id>/revoke")
 @requires(Action.ACCOUNT)
-def revoke_token(token_id: int):
+def revoke_token(token_id: int) -> ResponseReturnValue:
     s = db()
     try:
         accounts.revoke_token(s, current_user, token_id, ip=_ip())
@@ -222,7 +225,7 @@ def revoke_token(token_id: int):
 
 @bp.get("/api/me")
 @public
-def me():
+def me() -> ResponseReturnValue:
     """Who the token (or session) belongs to: lets scripts check their token."""
     if not current_user.is_authenticated:
         return {"success": False, "error": {"message": _("需要登录或 API 令牌")}}, 401

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
 from .. import catalog
 from ..authz import public
 from ..messages import source
-from ..models import Dataset, DataTable, Distribution, OpenClass
+from ..models import Dataset, DataTable, Department, Distribution, OpenClass
 from ..page_cache import cacheable
 from ..search import FACETS, SearchQuery
 from ..web import db, portal
@@ -33,7 +34,7 @@ MAX_ROWS = 1000
 
 
 @bp.after_request
-def _cors(response):  # noqa: ANN001, ANN202
+def _cors(response: Response) -> Response:
     """The public read API answers any origin (it reads public data only, no cookies needed)."""
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
@@ -43,11 +44,11 @@ def _help(action: str) -> str:
     return url_for("api.help_show", name=action, _external=True)
 
 
-def ok(action: str, result):  # noqa: ANN001, ANN201
+def ok(action: str, result: object) -> Response:
     return jsonify({"help": _help(action), "success": True, "result": result})
 
 
-def error(action: str, status: int, kind: str, message: str, **extra):  # noqa: ANN201
+def error(action: str, status: int, kind: str, message: str, **extra: object) -> tuple[Response, int]:
     body = {"help": _help(action), "success": False, "error": {"__type": kind, "message": message, **extra}}
     return jsonify(body), status
 
@@ -55,7 +56,7 @@ def error(action: str, status: int, kind: str, message: str, **extra):  # noqa: 
 @bp.route("/help_show", methods=["GET", "POST"])
 @public
 @cacheable
-def help_show():
+def help_show() -> ResponseReturnValue:
     return ok("help_show", f"{request.args.get('name', '')}: see /api/docs")
 
 
@@ -84,7 +85,7 @@ def parse_fq(fq: str) -> dict[str, list[str]]:
 @bp.route("/package_search", methods=["GET", "POST"])
 @public
 @cacheable
-def package_search():
+def package_search() -> ResponseReturnValue:
     args = params()
     try:
         rows = min(max(int(args.get("rows", 10)), 0), MAX_ROWS)
@@ -122,7 +123,7 @@ def package_search():
 @bp.route("/package_show", methods=["GET", "POST"])
 @public
 @cacheable
-def package_show():
+def package_show() -> ResponseReturnValue:
     args = params()
     name = str(args.get("id") or args.get("name_or_id") or "")
     ds = catalog.get_public_dataset(db(), name)
@@ -166,7 +167,7 @@ def package_dict(ds: Dataset) -> dict:
         "organization": {"name": ds.department.code, "title": ds.department.name},
         "groups": [{"name": ds.domain, "title": ds.domain}] if ds.domain else [],
         "tags": [{"name": t, "display_name": t} for t in ds.tags or []], "num_tags": len(ds.tags or []),
-        "license_id": ds.open_class, "license_title": source(OpenClass(ds.open_class).label),
+        "license_id": ds.open_class, "license_title": source(OpenClass(ds.open_class or "").label),
         "metadata_created": ds.created_at.isoformat(), "metadata_modified": ds.updated_at.isoformat(),
         "extras": [{"key": k, "value": v} for k, v in extras.items() if v is not None],
         "resources": resources, "num_resources": len(resources),
@@ -186,14 +187,14 @@ def _int(args: dict, name: str, default: int, most: int = MAX_ROWS) -> int:
     return min(number, most)
 
 
-def _bad(action: str, exc: Exception):  # noqa: ANN202
+def _bad(action: str, exc: Exception) -> tuple[Response, int]:
     return error(action, 409, "Validation Error", f"invalid parameter: {exc}")
 
 
 @bp.route("/status_show", methods=["GET", "POST"])
 @public
 @cacheable
-def status_show():
+def status_show() -> ResponseReturnValue:
     return ok("status_show", {"site_title": "东昌府区公共数据开放平台", "site_url": request.host_url.rstrip("/"),
                               "site_description": "Dongchangfu District open-data portal (CKAN-compatible read API)",
                               "ckan_version": "2.12.0", "api_version": 3, "locale_default": "zh_Hans_CN",
@@ -203,7 +204,7 @@ def status_show():
 @bp.route("/package_list", methods=["GET", "POST"])
 @public
 @cacheable
-def package_list():
+def package_list() -> ResponseReturnValue:
     args = params()
     try:
         limit, offset = _int(args, "limit", MAX_ROWS), _int(args, "offset", 0, 10**9)
@@ -217,7 +218,7 @@ def package_list():
 @bp.route("/current_package_list_with_resources", methods=["GET", "POST"])
 @public
 @cacheable
-def current_package_list_with_resources():
+def current_package_list_with_resources() -> ResponseReturnValue:
     args = params()
     try:
         limit, offset = _int(args, "limit", 100), _int(args, "offset", 0, 10**9)
@@ -234,7 +235,7 @@ def _organizations() -> list[tuple]:
     return catalog.departments_with_counts(db())
 
 
-def _org_dict(dept, count: int) -> dict:  # noqa: ANN001
+def _org_dict(dept: Department, count: int) -> dict:
     return {"id": dept.code, "name": dept.code, "title": dept.name, "display_name": dept.name, "type": "organization",
             "is_organization": True, "state": "active", "package_count": count, "description": ""}
 
@@ -242,7 +243,7 @@ def _org_dict(dept, count: int) -> dict:  # noqa: ANN001
 @bp.route("/organization_list", methods=["GET", "POST"])
 @public
 @cacheable
-def organization_list():
+def organization_list() -> ResponseReturnValue:
     args = params()
     orgs = sorted(_organizations(), key=lambda pair: pair[0].code)
     if str(args.get("all_fields", "")).lower() in ("true", "1"):
@@ -253,7 +254,7 @@ def organization_list():
 @bp.route("/organization_show", methods=["GET", "POST"])
 @public
 @cacheable
-def organization_show():
+def organization_show() -> ResponseReturnValue:
     args = params()
     code = str(args.get("id") or "")
     found = next(((d, n) for d, n in _organizations() if d.code == code), None)
@@ -272,7 +273,7 @@ def organization_show():
 @bp.route("/group_list", methods=["GET", "POST"])
 @public
 @cacheable
-def group_list():
+def group_list() -> ResponseReturnValue:
     """Groups are the domains (数据领域)."""
     args = params()
     rows = db().execute(catalog.public_datasets().with_only_columns(Dataset.domain, func.count())
@@ -286,7 +287,7 @@ def group_list():
 @bp.route("/tag_list", methods=["GET", "POST"])
 @public
 @cacheable
-def tag_list():
+def tag_list() -> ResponseReturnValue:
     args = params()
     query = str(args.get("query") or "").strip().lower()
     tags = sorted({t for tags in db().scalars(catalog.public_datasets().with_only_columns(Dataset.tags)) for t in tags or []})
@@ -296,7 +297,7 @@ def tag_list():
 @bp.route("/resource_show", methods=["GET", "POST"])
 @public
 @cacheable
-def resource_show():
+def resource_show() -> ResponseReturnValue:
     args = params()
     resource_id = str(args.get("id") or "")
     table_id, _, fmt = resource_id.partition("-")

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
 
 from portal.feedback import rating_summary
 
@@ -13,7 +15,7 @@ from ..forms import ErrorReportForm
 from ..messages import _
 from ..models import Dataset, Department, ErrorReport, OpenClass, Rating
 from ..page_cache import cacheable
-from ..search import FACETS, SORTS, SearchQuery
+from ..search import FACETS, SORTS, SearchQuery, SearchResult
 from ..web import db, portal
 
 bp = Blueprint("catalog", __name__)
@@ -21,7 +23,7 @@ PAGE_SIZE = 20
 PREVIEW_ROWS = 20
 
 
-def search_query(args, **preset) -> SearchQuery:  # noqa: ANN001
+def search_query(args: MultiDict[str, str], **preset: str) -> SearchQuery:
     filters = {f: [v for v in args.getlist(f) if v] for f in FACETS}
     for facet, value in preset.items():
         filters[facet] = [value]
@@ -34,7 +36,7 @@ def search_query(args, **preset) -> SearchQuery:  # noqa: ANN001
 @bp.get("/")
 @public
 @cacheable
-def home():
+def home() -> ResponseReturnValue:
     s = db()
     newest = s.scalars(catalog.public_datasets().order_by(Dataset.published_date.desc().nulls_last(),
                                                           Dataset.id.desc()).limit(6)).all()
@@ -46,7 +48,7 @@ def home():
                            domains=domains, departments=catalog.departments_with_counts(s)[:12])
 
 
-def _search_page(title: str, heading_note: str | None = None, **preset):  # noqa: ANN202
+def _search_page(title: str, heading_note: str | None = None, **preset: str) -> str:
     query = search_query(request.args, **preset)
     result = portal().search.search(query)
     # The index follows the database within a sync; a page never shows a hit that is not public now.
@@ -58,7 +60,7 @@ def _search_page(title: str, heading_note: str | None = None, **preset):  # noqa
                            suggestions=suggestions, facet_names=FACETS)
 
 
-def _suggestions(query: SearchQuery, result) -> list[dict]:  # noqa: ANN001
+def _suggestions(query: SearchQuery, result: SearchResult) -> list[dict]:
     """What to try when nothing matched: without the filters, or one word at a time."""
     backend = portal().search
     tries: list[dict] = []
@@ -77,21 +79,21 @@ def _suggestions(query: SearchQuery, result) -> list[dict]:  # noqa: ANN001
 @bp.get("/search")
 @public
 @cacheable
-def search():
+def search() -> ResponseReturnValue:
     return _search_page("数据目录")
 
 
 @bp.get("/datasets")
 @public
 @cacheable
-def datasets():
+def datasets() -> ResponseReturnValue:
     return search()
 
 
 @bp.get("/department/<code>")
 @public
 @cacheable
-def department(code: str):
+def department(code: str) -> ResponseReturnValue:
     dept = db().scalar(select(Department).where(Department.code == code)) or abort(404)
     return _search_page(dept.name, heading_note="department", department=code)
 
@@ -99,7 +101,7 @@ def department(code: str):
 @bp.get("/domain/<path:name>")
 @public
 @cacheable
-def domain(name: str):
+def domain(name: str) -> ResponseReturnValue:
     exists = db().scalar(catalog.public_datasets().with_only_columns(func.count()).where(Dataset.domain == name))
     if not exists:
         abort(404)
@@ -109,7 +111,7 @@ def domain(name: str):
 @bp.get("/dataset/<name>")
 @public
 @cacheable
-def dataset(name: str):
+def dataset(name: str) -> ResponseReturnValue:
     ds = catalog.get_public_dataset(db(), name)
     if ds is None:
         why = catalog.out_of_view(db(), name)
@@ -134,7 +136,7 @@ def dataset(name: str):
 @bp.get("/evaluation")
 @public
 @cacheable
-def evaluation_public():
+def evaluation_public() -> ResponseReturnValue:
     """The departments' record, published as Chinese portals do: opening rate, on-time rate
     of decisions on applications, downloads (Art. 6), by year or quarter."""
     from .. import stats
@@ -147,14 +149,14 @@ def evaluation_public():
 @bp.get("/lists")
 @public
 @cacheable
-def lists():
+def lists() -> ResponseReturnValue:
     return render_template("lists_index.html", departments=catalog.departments_with_counts(db()))
 
 
 @bp.get("/department/<code>/lists")
 @public
 @cacheable
-def department_lists(code: str):
+def department_lists(code: str) -> ResponseReturnValue:
     s = db()
     dept = s.scalar(select(Department).where(Department.code == code)) or abort(404)
     return render_template("lists.html", dept=dept, lists=catalog.open_lists(s, dept))

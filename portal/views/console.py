@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -55,7 +56,7 @@ def _dataset(name: str) -> Dataset:
     return ds
 
 
-def _changed(ds: Dataset, message: str) -> Response:
+def _changed(ds: Dataset, message: object) -> ResponseReturnValue:
     response = done(message)
     sync(portal().sessions, portal().search)
     return response
@@ -63,7 +64,7 @@ def _changed(ds: Dataset, message: str) -> Response:
 
 @bp.get("")
 @requires(Action.CURATE)
-def home():
+def home() -> ResponseReturnValue:
     department_id = _department_id()
     s = db()
     datasets = s.scalars(select(Dataset).where(Dataset.department_id == department_id)
@@ -83,7 +84,7 @@ def home():
 
 @bp.get("/datasets/<name>")
 @requires(Action.CURATE)
-def dataset(name: str):
+def dataset(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
     details = [holds.explain(d) for d in ds.hold_details or []]
     masking = curation.masking_choices(ds)
@@ -103,7 +104,7 @@ def dataset(name: str):
 
 @bp.post("/datasets/<name>/masking")
 @requires(Action.CURATE)
-def masking(name: str):
+def masking(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
     form = checked(masking_form(curation.masking_choices(ds)))
     methods = masking_methods(form)
@@ -116,7 +117,7 @@ def masking(name: str):
 
 @bp.post("/datasets/<name>/reclassify")
 @requires(Action.CURATE)
-def reclassify(name: str):
+def reclassify(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
     form = checked(ReclassifyForm())
     result = curation.reclassify(db(), portal().storage, current_user, ds, form.open_class.data,
@@ -128,7 +129,7 @@ def reclassify(name: str):
 
 @bp.post("/datasets/<name>/sensitive")
 @requires(Action.CURATE)
-def sensitive(name: str):
+def sensitive(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
     curation.set_sensitive(db(), current_user, ds, checked(SensitiveForm()).sensitive.data, ip=request.remote_addr)
     return _changed(ds, _("已保存。"))
@@ -136,7 +137,7 @@ def sensitive(name: str):
 
 @bp.post("/datasets/<name>/edit")
 @requires(Action.CURATE)
-def edit(name: str):
+def edit(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
     curation.edit_metadata(db(), current_user, ds, checked(EditForm()).changes(), ip=request.remote_addr)
     return _changed(ds, _("已保存部门修改。"))
@@ -144,7 +145,7 @@ def edit(name: str):
 
 @bp.post("/datasets/<name>/withdraw")
 @requires(Action.CURATE)
-def withdraw(name: str):
+def withdraw(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
     curation.withdraw(db(), current_user, ds, checked(WithdrawForm()).reason.data or "", ip=request.remote_addr)
     return _changed(ds, _("已撤回。"))
@@ -152,7 +153,7 @@ def withdraw(name: str):
 
 @bp.post("/datasets/<name>/publish")
 @requires(Action.CURATE)
-def publish(name: str):
+def publish(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
     curation.publish(db(), current_user, ds, ip=request.remote_addr)
     return _changed(ds, _("已发布。"))
@@ -162,7 +163,7 @@ def publish(name: str):
 
 @bp.get("/applications")
 @requires(Action.REVIEW_APPLICATIONS)
-def applications():
+def applications() -> ResponseReturnValue:
     department_id = None if current_user.is_bureau else current_user.curator_department_id
     return render_template("console/applications.html", applications=apps.queue(db(), department_id),
                            overdue={a.id for a in apps.overdue(db())}, today=clock.today())
@@ -170,7 +171,7 @@ def applications():
 
 @bp.post("/errors/<int:report_id>")
 @requires(Action.ANSWER_ERROR_REPORT)
-def answer_error(report_id: int):
+def answer_error(report_id: int) -> ResponseReturnValue:
     report = db().get(ErrorReport, report_id) or abort(404)
     back(url_for("console.feedback"))
     feedback_service.answer_error(db(), current_user, report, checked(AnswerForm()).answer.data or "")
@@ -179,7 +180,7 @@ def answer_error(report_id: int):
 
 @bp.get("/feedback")
 @requires(Action.CURATE)
-def feedback():
+def feedback() -> ResponseReturnValue:
     s = db()
     department_id = current_user.curator_department_id
     reports = s.scalars(select(ErrorReport).join(ErrorReport.dataset).where(

@@ -18,7 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from flask import Blueprint, Response, current_app, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 
 from licenses.grants import grant_for_api, log_api_rows
 from portal import clock
@@ -28,7 +30,7 @@ from .. import catalog
 from ..authz import public
 from ..catalog import rows
 from ..limits import limiter
-from ..models import DataTable, OpenClass
+from ..models import ApplicationItem, Dataset, DataTable, Grant, OpenClass
 from ..page_cache import cacheable
 from ..web import db, portal
 
@@ -37,13 +39,13 @@ COMPARISONS = ("eq", *rows.RANGE_OPERATORS)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: Message | str, **headers: str):
+    def __init__(self, status: int, message: Message | str, **headers: str) -> None:
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers
 
 
 @bp.errorhandler(ApiError)
-def _api_error(exc: ApiError):  # noqa: ANN202
+def _api_error(exc: ApiError) -> Response:
     return _json({"error": {"status": exc.status, "message": str(exc.message)}}, exc.status, exc.headers)
 
 
@@ -65,7 +67,7 @@ def _json(body: dict, status: int = 200, headers: dict | None = None) -> Respons
                     headers=headers or {}, mimetype="application/json")
 
 
-def parse_query(args) -> rows.RowQuery:  # noqa: ANN001
+def parse_query(args: MultiDict[str, str]) -> rows.RowQuery:
     """Query-string parameters → RowQuery. Comparisons are written deepObject style:
     eq[column]=value (repeat it for any of several values), gt/gte/lt/lte[column]=value."""
     query = rows.RowQuery()
@@ -80,7 +82,7 @@ def parse_query(args) -> rows.RowQuery:  # noqa: ANN001
         if op == "eq":
             query.equals.setdefault(column, []).extend(args.getlist(key))
         else:
-            query.ranges.setdefault(column, {})[op] = args.get(key)
+            query.ranges.setdefault(column, {})[op] = args.get(key, "")
     if fields := [f.strip() for raw in args.getlist("fields") for f in raw.split(",") if f.strip()]:
         query.fields = list(dict.fromkeys(fields))
     query.text = args.get("q", "")[:200]
@@ -96,7 +98,7 @@ def parse_query(args) -> rows.RowQuery:  # noqa: ANN001
     return query
 
 
-def _table(ds, table_id: str | None) -> DataTable:  # noqa: ANN001
+def _table(ds: Dataset, table_id: str | None) -> DataTable:
     tables = ds.served_tables
     if table_id not in (None, ""):
         tables = [t for t in tables if str(t.id) == table_id]
@@ -105,7 +107,7 @@ def _table(ds, table_id: str | None) -> DataTable:  # noqa: ANN001
     return tables[0]
 
 
-def _scope(ds):  # noqa: ANN001, ANN202
+def _scope(ds: Dataset) -> tuple[rows.Scope, Grant | None, ApplicationItem | None]:
     """What the asker may see: everything of unconditional data; the grant's part of conditional data."""
     if ds.open_class == OpenClass.UNCONDITIONAL.value:
         return rows.Scope(), None, None
@@ -140,7 +142,7 @@ def _jsonable(table: pa.Table) -> list[dict]:
 @public
 @cacheable
 @limiter.limit(_rate)
-def table_rows(name: str):
+def table_rows(name: str) -> ResponseReturnValue:
     started = time.perf_counter()
     s = db()
     ds = catalog.get_public_dataset(s, name)
@@ -199,7 +201,7 @@ def table_rows(name: str):
 @public
 @cacheable
 @limiter.limit(_rate)
-def table_fields(name: str):
+def table_fields(name: str) -> ResponseReturnValue:
     """The tables of a dataset and the columns the asker may query, with their types."""
     s = db()
     ds = catalog.get_public_dataset(s, name)
@@ -224,7 +226,7 @@ docs_bp = Blueprint("api_docs", __name__)
 
 @docs_bp.get("/api/openapi.json")
 @public
-def openapi_json():
+def openapi_json() -> ResponseReturnValue:
     from ..openapi import document
 
     response = _json(document())
@@ -234,7 +236,7 @@ def openapi_json():
 
 @docs_bp.get("/api/docs")
 @public
-def api_docs():
+def api_docs() -> ResponseReturnValue:
     """The OpenAPI document as a page: every operation, its parameters and answers."""
     from flask import render_template
 

@@ -3,6 +3,8 @@ content negotiation on /catalog (Accept: text/turtle, application/rdf+xml, appli
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, request
+from flask.typing import ResponseReturnValue
+from rdflib import Graph
 from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
@@ -18,7 +20,7 @@ PAGE = 100
 ACCEPT = {"text/turtle": "turtle", "application/rdf+xml": "xml", "application/ld+json": "json-ld"}
 
 
-def _answer(g, fmt: str) -> Response:  # noqa: ANN001
+def _answer(g: Graph, fmt: str) -> Response:
     response = Response(g.serialize(format=fmt), mimetype=dcat.MIME[fmt].split(";")[0])
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
@@ -28,12 +30,12 @@ def _answer(g, fmt: str) -> Response:  # noqa: ANN001
 @public
 @bp.get("/catalog.<any(ttl, rdf, jsonld):suffix>")
 @cacheable
-def catalog_rdf(suffix: str | None = None):
-    fmt = dcat.FORMAT_SUFFIX.get(suffix) if suffix else request.accept_mimetypes.best_match(ACCEPT) and \
-        ACCEPT[request.accept_mimetypes.best_match(ACCEPT)]
+def catalog_rdf(suffix: str | None = None) -> ResponseReturnValue:
+    fmt = dcat.FORMAT_SUFFIX.get(suffix) if suffix else \
+        (best := request.accept_mimetypes.best_match(ACCEPT)) and ACCEPT[best]
     fmt = fmt or "turtle"
     s = db()
-    total = s.scalar(catalog.public_datasets().with_only_columns(func.count()).order_by(None))
+    total = s.scalar(catalog.public_datasets().with_only_columns(func.count()).order_by(None)) or 0
     pages = max((total + PAGE - 1) // PAGE, 1)
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
     rows = s.scalars(catalog.public_datasets().order_by(Dataset.id).offset((page - 1) * PAGE).limit(PAGE).options(
@@ -44,7 +46,7 @@ def catalog_rdf(suffix: str | None = None):
 @bp.get("/dataset/<name>.<any(ttl, rdf, jsonld):suffix>")
 @public
 @cacheable
-def dataset_rdf(name: str, suffix: str):
+def dataset_rdf(name: str, suffix: str) -> ResponseReturnValue:
     ds = catalog.get_public_dataset(db(), name) or abort(404)
     g = dcat.graph()
     dcat.add_dataset(g, request.host_url.rstrip("/"), ds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 
 from flask import Blueprint, abort, redirect, request, send_file
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select, update
 
 from portal import clock
@@ -78,7 +79,7 @@ def _attachment(response, ds: Dataset, table: DataTable, ext: str):  # noqa: ANN
 
 @bp.route("/dataset/<name>/download/<int:table_id>.<fmt>", methods=["GET", "HEAD"])
 @public
-def download(name: str, table_id: int, fmt: str):
+def download(name: str, table_id: int, fmt: str) -> ResponseReturnValue:
     ds, table = _open_table(name, table_id)
     entry = table.formats.get(fmt) or abort(404)
     storage, download_name = portal().storage, _file_name(ds, table, fmt)
@@ -101,7 +102,7 @@ BOM = b"\xef\xbb\xbf"
 
 @bp.route("/dataset/<name>/download/<int:table_id>.excel.csv", methods=["GET", "HEAD"])
 @public
-def download_for_excel(name: str, table_id: int):
+def download_for_excel(name: str, table_id: int) -> ResponseReturnValue:
     """The same UTF-8 CSV with a byte-order mark, which Excel needs to read Chinese (without it
     Excel takes the file for GBK and shows mojibake). Streamed from the stored CSV; the plain
     .csv stays the machine-readable file (its sha256 is published, datapackage.json links it)."""
@@ -129,7 +130,7 @@ def download_for_excel(name: str, table_id: int):
 
 @bp.route("/dataset/<name>/bundle/<int:table_id>.zip", methods=["GET", "HEAD"])
 @public
-def bundle(name: str, table_id: int):
+def bundle(name: str, table_id: int) -> ResponseReturnValue:
     """Data + datapackage.json + ATTRIBUTION.txt, dated today (the acquisition date)."""
     ds, table = _open_table(name, table_id)
     today = clock.today()
@@ -143,7 +144,7 @@ def bundle(name: str, table_id: int):
 
 @bp.get("/department/<code>/lists/<open_class>.<fmt>")
 @public
-def list_file(code: str, open_class: str, fmt: str):
+def list_file(code: str, open_class: str, fmt: str) -> ResponseReturnValue:
     s = db()
     dept = s.scalar(select(Department).where(Department.code == code)) or abort(404)
     if open_class not in ("unconditional", "conditional") or fmt not in ("csv", "xlsx"):
@@ -164,7 +165,7 @@ def list_file(code: str, open_class: str, fmt: str):
 
 @bp.get("/dataset/<name>/datapackage.json")
 @public
-def datapackage_json(name: str):
+def datapackage_json(name: str) -> ResponseReturnValue:
     """The dataset as a Frictionless data package: each current table's UTF-8 CSV by URL,
     with its schema, size and sha256. Unconditional data only; conditional data needs a grant."""
     from flask import jsonify, url_for

@@ -18,10 +18,11 @@ import logging
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import Flask, current_app, flash, g, jsonify, redirect, request, url_for
+from flask import Flask, flash, g, jsonify, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import Forbidden, HTTPException, InternalServerError, NotFound, ServiceUnavailable
 
+from ..auth import login_manager
 from ..authz import NotAllowed
 from ..errors import DomainError
 from ..messages import Message, _
@@ -59,7 +60,7 @@ def init_app(app: Flask) -> None:
     def _not_allowed(exc: NotAllowed) -> Any:
         _rollback()
         if not current_user.is_authenticated:
-            return current_app.login_manager.unauthorized()
+            return login_manager.unauthorized()
         return _http_error(NotFound() if exc.status == 404 else Forbidden())
 
     @app.errorhandler(HTTPException)
@@ -87,7 +88,7 @@ def init_app(app: Flask) -> None:
         filename = str(exc.filename or exc)
         log.error("data file missing: %s (%s)", filename, request.path)
         _tell_the_bureau_a_file_is_missing(filename, request.path)
-        return _http_error(ServiceUnavailable(_("数据文件暂时不可用，请稍后再试")))
+        return _http_error(ServiceUnavailable(_("数据文件暂时不可用，请稍后再试")))  # type: ignore[arg-type]  # lazy Message, escaped when shown
 
 
 # What each error says, in the reader's language: a heading and what the reader can do.

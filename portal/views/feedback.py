@@ -4,6 +4,7 @@ the bureau's routing and the department's answers. Thin: the rules are in portal
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -27,7 +28,7 @@ def _public_dataset(name: str) -> Dataset:
 
 @bp.post("/dataset/<name>/errors")
 @requires(Action.ACCOUNT)
-def report_error(name: str):
+def report_error(name: str) -> ResponseReturnValue:
     ds = _public_dataset(name)
     svc.report_error(db(), current_user, ds, checked(ErrorReportForm()).text.data or "")
     return done(_("已提交，提供部门核实后公开答复。"))
@@ -35,7 +36,7 @@ def report_error(name: str):
 
 @bp.post("/dataset/<name>/rating")
 @requires(Action.ACCOUNT)
-def rate(name: str):
+def rate(name: str) -> ResponseReturnValue:
     ds = _public_dataset(name)
     form = checked(RatingForm())
     svc.rate(db(), current_user, ds, form.stars.data or 0, form.comment.data or "")
@@ -44,7 +45,7 @@ def rate(name: str):
 
 @bp.route("/requests", methods=["GET", "POST"])
 @public
-def requests_page():
+def requests_page() -> ResponseReturnValue:
     s = db()
     if request.method == "POST":
         if not current_user.is_authenticated:
@@ -62,7 +63,7 @@ def requests_page():
 
 @bp.post("/requests/<int:request_id>/route")
 @requires(Action.ROUTE_DATA_REQUEST)
-def route(request_id: int):
+def route(request_id: int) -> ResponseReturnValue:
     s = db()
     row = s.get(DataRequest, request_id) or abort(404)
     code = checked(RouteForm()).department.data
@@ -74,7 +75,7 @@ def route(request_id: int):
 
 @bp.post("/requests/<int:request_id>/answer")
 @requires(Action.ANSWER_DATA_REQUEST)
-def answer_request(request_id: int):
+def answer_request(request_id: int) -> ResponseReturnValue:
     row = db().get(DataRequest, request_id) or abort(404)
     back(url_for("console.feedback"))
     svc.answer_request(db(), current_user, row, checked(AnswerForm()).answer.data or "")
@@ -83,7 +84,7 @@ def answer_request(request_id: int):
 
 @bp.route("/showcase", methods=["GET", "POST"])
 @public
-def showcase():
+def showcase() -> ResponseReturnValue:
     s = db()
     if request.method == "POST":
         if not current_user.is_authenticated:

@@ -6,7 +6,18 @@ import datetime as dt
 import hashlib
 import shutil
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -54,7 +65,7 @@ def _application(app_id: int) -> Application:
 
 @bp.route("/apply", methods=["GET", "POST"])
 @requires(Action.ACCOUNT)
-def apply():
+def apply() -> ResponseReturnValue:
     s = db()
     names = list(dict.fromkeys(request.values.getlist("dataset")))  # in the query and the form: once each
     datasets = [d for d in (catalog.get_public_dataset(s, n) for n in names) if d is not None]
@@ -87,7 +98,7 @@ def apply():
 
 @bp.get("/applications")
 @requires(Action.ACCOUNT)
-def mine():
+def mine() -> ResponseReturnValue:
     rows = db().scalars(select(Application).where(Application.applicant_id == current_user.id)
                         .order_by(Application.id.desc())).all()
     return render_template("licensing/mine.html", applications=rows)
@@ -95,7 +106,7 @@ def mine():
 
 @bp.get("/applications/<int:app_id>")
 @requires(Action.VIEW_APPLICATION)
-def show(app_id: int):
+def show(app_id: int) -> ResponseReturnValue:
     app = _application(app_id)
     text = sha = None
     if app.status == "approved" and current_user.id == app.applicant_id:
@@ -108,7 +119,7 @@ def show(app_id: int):
 
 @bp.get("/applications/<int:app_id>/decision")
 @requires(Action.VIEW_APPLICATION)
-def decision(app_id: int):
+def decision(app_id: int) -> ResponseReturnValue:
     """A refusal as a written decision (不予提供决定书): printable, for the applicant, the
     provider and the bureau (Art. 25: reasons; Jiangsu Art. 18: in writing)."""
     app = _application(app_id)
@@ -120,9 +131,7 @@ def decision(app_id: int):
 
 @bp.get("/applications/<int:app_id>/decision.pdf")
 @requires(Action.VIEW_APPLICATION)
-def decision_pdf(app_id: int):
-    from flask import Response
-
+def decision_pdf(app_id: int) -> ResponseReturnValue:
     from licenses.decision_pdf import decision_pdf as make
 
     app = _application(app_id)
@@ -139,14 +148,14 @@ def _version(form: VersionForm | None = None) -> int:
     return checked(form or VersionForm()).version.data or 0
 
 
-def _stepped(app: Application, step: str):  # noqa: ANN202
+def _stepped(app: Application, step: str) -> ResponseReturnValue:
     _notify(app, step)
     return done()
 
 
 @bp.post("/applications/<int:app_id>/withdraw")
 @requires(Action.ACT_AS_APPLICANT)
-def withdraw(app_id: int):
+def withdraw(app_id: int) -> ResponseReturnValue:
     app = _application(app_id)
     apps.withdraw(db(), current_user, app, _version(), ip=request.remote_addr)
     return _stepped(app, "withdraw")
@@ -154,7 +163,7 @@ def withdraw(app_id: int):
 
 @bp.post("/applications/<int:app_id>/answer")
 @requires(Action.ACT_AS_APPLICANT)
-def answer(app_id: int):
+def answer(app_id: int) -> ResponseReturnValue:
     app = _application(app_id)
     form = InfoAnswerForm()
     apps.answer(db(), current_user, app, _version(form), form.text.data or "", ip=request.remote_addr,
@@ -167,7 +176,7 @@ DECISIONS = {"refuse": apps.refuse, "request_info": apps.request_info, "to_tende
 
 @bp.post("/applications/<int:app_id>/decide")
 @requires(Action.DECIDE_APPLICATION)
-def decide(app_id: int):
+def decide(app_id: int) -> ResponseReturnValue:
     app = _application(app_id)
     form = checked(decision_form(app.items))
     decision = form.decision.data
@@ -176,7 +185,8 @@ def decide(app_id: int):
     if decision in DECISIONS:
         DECISIONS[decision](db(), current_user, app, _version(form), form.note.data or "", ip=request.remote_addr)
         return _stepped(app, decision)
-    fields, filters = {}, {}
+    fields: dict[int, list[str] | None] = {}
+    filters: dict[int, dict | None] = {}
     for item in app.items:
         if not form[f"all_{item.id}"].data:
             fields[item.id] = form[f"fields_{item.id}"].data
@@ -193,7 +203,7 @@ def decide(app_id: int):
 
 @bp.post("/applications/<int:app_id>/accept")
 @requires(Action.ACT_AS_APPLICANT)
-def accept(app_id: int):
+def accept(app_id: int) -> ResponseReturnValue:
     app = _application(app_id)
     form = checked(AcceptForm())
     if not form.agree.data:
@@ -205,7 +215,7 @@ def accept(app_id: int):
 
 @bp.get("/grants")
 @requires(Action.ACCOUNT)
-def my_grants():
+def my_grants() -> ResponseReturnValue:
     rows = db().scalars(select(Grant).where(Grant.user_id == current_user.id).order_by(Grant.id.desc())).all()
     secret = current_app.config["SECRET_KEY"]
     links = {(g.id, item.id): url_for("licensing.licensed_download", grant_id=g.id,
@@ -218,7 +228,7 @@ def my_grants():
 
 @bp.get("/grants/<int:grant_id>/download/<token>")
 @requires(Action.HOLD_GRANT)
-def licensed_download(grant_id: int, token: str):
+def licensed_download(grant_id: int, token: str) -> ResponseReturnValue:
     s = db()
     try:
         grant, item = grants.check_download(s, current_app.config["SECRET_KEY"], token, current_user, grant_id)
@@ -235,7 +245,7 @@ def licensed_download(grant_id: int, token: str):
 
 @bp.post("/grants/<int:grant_id>/report")
 @requires(Action.HOLD_GRANT)
-def report(grant_id: int):
+def report(grant_id: int) -> ResponseReturnValue:
     grant = db().get(Grant, grant_id) or abort(404)
     back(url_for("licensing.my_grants"))
     form = checked(UsageReportForm())
@@ -245,7 +255,7 @@ def report(grant_id: int):
 
 @bp.post("/grants/<int:grant_id>/revoke")
 @requires(Action.REVOKE_GRANT)
-def revoke(grant_id: int):
+def revoke(grant_id: int) -> ResponseReturnValue:
     grant = db().get(Grant, grant_id) or abort(404)
     grants.revoke(db(), current_user, grant, checked(RevokeForm()).reason.data or "", ip=request.remote_addr)
     _notify(grant.application, "revoked")
@@ -254,7 +264,7 @@ def revoke(grant_id: int):
 
 @bp.get("/licences/")
 @public
-def licence_lookup():
+def licence_lookup() -> ResponseReturnValue:
     """Anyone checks a licence by its number (a product's page states it, Art. 25)."""
     number = (request.args.get("number") or "").strip()
     if number:
@@ -264,7 +274,7 @@ def licence_lookup():
 
 @bp.get("/licences/<number>")
 @public
-def licence(number: str):
+def licence(number: str) -> ResponseReturnValue:
     """Public: is this licence valid, expired or revoked; for which datasets and purpose."""
     grant = grants.by_licence(db(), number)
     if grant is None:

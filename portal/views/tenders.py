@@ -3,6 +3,7 @@ evaluation, award, objections, conclusion. Thin: the rules are in licenses/tende
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -42,14 +43,14 @@ def _tender(number: str) -> Tender:
 
 @bp.get("/tenders")
 @public
-def index():
+def index() -> ResponseReturnValue:
     rows = db().scalars(select(Tender).order_by(Tender.id.desc())).all()
     return render_template("tenders/index.html", tenders=rows)
 
 
 @bp.get("/tenders/<number>")
 @public
-def show(number: str):
+def show(number: str) -> ResponseReturnValue:
     s = db()
     tender = _tender(number)
     now = utcnow()
@@ -71,7 +72,7 @@ def show(number: str):
 
 @bp.post("/tenders/<number>/questions")
 @requires(Action.ACCOUNT)
-def ask(number: str):
+def ask(number: str) -> ResponseReturnValue:
     tender = _tender(number)
     svc.ask(db(), current_user, tender, checked(QuestionForm()).question.data or "")
     return done(_("问题已提交，答复将对所有投标人公开。"))
@@ -79,7 +80,7 @@ def ask(number: str):
 
 @bp.post("/tenders/<number>/questions/<int:question_id>/answer")
 @requires(Action.MANAGE_TENDER)
-def clarify(number: str, question_id: int):
+def clarify(number: str, question_id: int) -> ResponseReturnValue:
     tender = _tender(number)
     question = db().get(TenderQuestion, question_id)
     if question is None or question.tender_id != tender.id:
@@ -90,7 +91,7 @@ def clarify(number: str, question_id: int):
 
 @bp.post("/tenders/<number>/bid")
 @requires(Action.ACCOUNT)
-def bid(number: str):
+def bid(number: str) -> ResponseReturnValue:
     tender = _tender(number)
     form = checked(BidForm())
     content = {k: form[k].data or "" for k in svc.BID_FIELDS}
@@ -101,7 +102,7 @@ def bid(number: str):
 
 @bp.post("/tenders/<number>/bid/withdraw")
 @requires(Action.ACCOUNT)
-def withdraw(number: str):
+def withdraw(number: str) -> ResponseReturnValue:
     tender = _tender(number)
     svc.withdraw_bid(db(), current_user, tender, ip=request.remote_addr)
     return done(_("投标已撤回。"))
@@ -109,7 +110,7 @@ def withdraw(number: str):
 
 @bp.post("/tenders/<number>/close")
 @requires(Action.MANAGE_TENDER)
-def close(number: str):
+def close(number: str) -> ResponseReturnValue:
     tender = _tender(number)
     svc.close(db(), current_user, tender, ip=request.remote_addr)
     return done()
@@ -117,7 +118,7 @@ def close(number: str):
 
 @bp.post("/tenders/<number>/reopen")
 @requires(Action.MANAGE_TENDER)
-def reopen(number: str):
+def reopen(number: str) -> ResponseReturnValue:
     tender = _tender(number)
     form = checked(ReopenForm())
     svc.reopen(db(), current_user, tender, clock.entered(form.opens_at.data), clock.entered(form.closes_at.data),
@@ -127,7 +128,7 @@ def reopen(number: str):
 
 @bp.get("/tenders/<number>/evaluate")
 @requires(Action.EVALUATE_TENDER)
-def evaluate(number: str):
+def evaluate(number: str) -> ResponseReturnValue:
     s = db()
     tender = _tender(number)
     require(current_user, Action.EVALUATE_TENDER, tender)
@@ -143,7 +144,7 @@ def evaluate(number: str):
 
 @bp.post("/tenders/<number>/declare")
 @requires(Action.EVALUATE_TENDER)
-def declare(number: str):
+def declare(number: str) -> ResponseReturnValue:
     tender = _tender(number)
     back(url_for("tenders.evaluate", number=number))
     if not checked(DeclareForm()).no_conflict.data:
@@ -154,7 +155,7 @@ def declare(number: str):
 
 @bp.post("/tenders/<number>/score/<int:bid_id>")
 @requires(Action.EVALUATE_TENDER)
-def score(number: str, bid_id: int):
+def score(number: str, bid_id: int) -> ResponseReturnValue:
     tender = _tender(number)
     bid_row = db().get(Bid, bid_id) or abort(404)
     back(url_for("tenders.evaluate", number=number))
@@ -166,7 +167,7 @@ def score(number: str, bid_id: int):
 
 @bp.post("/tenders/<number>/award")
 @requires(Action.MANAGE_TENDER)
-def award(number: str):
+def award(number: str) -> ResponseReturnValue:
     s = db()
     tender = _tender(number)
     svc.award(s, current_user, tender, ip=request.remote_addr)
@@ -176,7 +177,7 @@ def award(number: str):
 
 @bp.post("/tenders/<number>/objections")
 @requires(Action.ACCOUNT)
-def object_to(number: str):
+def object_to(number: str) -> ResponseReturnValue:
     tender = _tender(number)
     svc.object_to(db(), current_user, tender, checked(ObjectionForm()).text.data or "")
     return done(_("异议已提交，大数据局将答复。"))
@@ -184,7 +185,7 @@ def object_to(number: str):
 
 @bp.post("/tenders/<number>/objections/<int:objection_id>/answer")
 @requires(Action.MANAGE_TENDER)
-def answer_objection(number: str, objection_id: int):
+def answer_objection(number: str, objection_id: int) -> ResponseReturnValue:
     tender = _tender(number)
     objection = db().get(Objection, objection_id)
     if objection is None or objection.tender_id != tender.id:
@@ -195,7 +196,7 @@ def answer_objection(number: str, objection_id: int):
 
 @bp.post("/tenders/<number>/conclude")
 @requires(Action.MANAGE_TENDER)
-def conclude(number: str):
+def conclude(number: str) -> ResponseReturnValue:
     tender = _tender(number)
     app = svc.conclude(db(), current_user, tender, ip=request.remote_addr)
     notify.agreement_ready(db(), app, tender, request.host_url)

@@ -59,7 +59,7 @@ def test_consent_route_from_application_to_licence(page, live_server, portal_dat
     page.wait_for_url("**/grants")
     with page.expect_download() as info:
         page.get_by_role("link", name="下载授权数据（ZIP）").click()
-    data = zipfile.ZipFile(io.BytesIO(open(info.value.path(), "rb").read()))
+    data = zipfile.ZipFile(io.BytesIO(info.value.path().read_bytes()))
     assert "古楼街道" in data.read("data.csv").decode() and "柳园街道" not in data.read("data.csv").decode()
     page.locator("section.grant h2 a").first.click()
     assert "有效" in page.locator(".licence-state").inner_text()

@@ -11,7 +11,7 @@ from tests.browser.test_licensing_browser import log_in
 from tests.browser.test_public_pages import page, shot  # noqa: F401 (fixture)
 
 
-def as_user(page, base, who):  # noqa: F811, ANN001, ANN201
+def as_user(page, base, who):  # noqa: F811
     p = page.context.browser.new_context().new_page()
     log_in(p, base, *who[1:])
     return p

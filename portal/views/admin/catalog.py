@@ -3,6 +3,7 @@ approvals."""
 from __future__ import annotations
 
 from flask import abort, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -19,7 +20,7 @@ from . import bp
 
 
 @bp.get("/harvest")
-def harvest_jobs():
+def harvest_jobs() -> ResponseReturnValue:
     s = db()
     jobs = s.scalars(select(HarvestJob).order_by(HarvestJob.id.desc()).limit(100)).all()
     job = s.get(HarvestJob, request.args.get("job", type=int)) if request.args.get("job") else None
@@ -27,19 +28,19 @@ def harvest_jobs():
 
 
 @bp.get("/duplicates")
-def duplicates():
+def duplicates() -> ResponseReturnValue:
     return render_template("admin/duplicates.html", pairs=likely_duplicates(db()))
 
 
 @bp.get("/restrictions")
-def restrictions():
+def restrictions() -> ResponseReturnValue:
     rows = db().scalars(select(RestrictionRequest).order_by(RestrictionRequest.decision.is_not(None),
                                                             RestrictionRequest.id.desc())).all()
     return render_template("admin/restrictions.html", requests=rows)
 
 
 @bp.post("/restrictions/<int:request_id>")
-def decide_restriction(request_id: int):
+def decide_restriction(request_id: int) -> ResponseReturnValue:
     s = db()
     row = s.get(RestrictionRequest, request_id) or abort(404)
     back(url_for("admin.restrictions"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Response, render_template, request
+from flask.typing import ResponseReturnValue
 
 from licenses import applications as apps
 from licenses import grants
@@ -13,7 +14,7 @@ from . import bp
 
 
 @bp.get("/")
-def dashboard():
+def dashboard() -> ResponseReturnValue:
     s = db()
     period = stats.period_of(request.args.get("period"))
     labels, series = stats.class_by_department(s)
@@ -33,7 +34,7 @@ def dashboard():
 
 
 @bp.get("/evaluation.csv")
-def evaluation_csv():
+def evaluation_csv() -> ResponseReturnValue:
     period = stats.period_of(request.args.get("period"))
     header = ["部门", "代码", "目录条目", "已开放", "开放率", "暂缓", "未按周期更新", "数据申请", "按期办结率",
               "办理天数中位数", "下载次数", "逾期未办结申请", "逾期纠错", "逾期需求", "缺少利用报告", "期间"]

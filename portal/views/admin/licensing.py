@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -22,7 +23,7 @@ from . import bp
 
 
 @bp.get("/licensing")
-def licensing():
+def licensing() -> ResponseReturnValue:
     s = db()
     return render_template("admin/licensing.html", overdue=apps.overdue(s), missing=grants.missing_reports(s),
                            grants=s.scalars(select(Grant).order_by(Grant.id.desc()).limit(200)).all(),
@@ -31,7 +32,7 @@ def licensing():
 
 
 @bp.get("/licensing/grants/<int:grant_id>")
-def grant_use(grant_id: int):
+def grant_use(grant_id: int) -> ResponseReturnValue:
     """One grant as the bureau follows its use (Art. 25): usage reports with what was built
     and where it is used, every licensed download and data API call, the next report due."""
     s = db()
@@ -63,7 +64,7 @@ def calendar_dates(text: str) -> list[dt.date]:
 
 
 @bp.route("/calendar", methods=["GET", "POST"])
-def calendar():
+def calendar() -> ResponseReturnValue:
     """The State Council's holiday schedule, entered when published: open deadlines are
     recounted on it (licenses.applications.enter_schedule)."""
     s = db()

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 
 from flask import Response, render_template, request
-from sqlalchemy import or_, select
+from flask.typing import ResponseReturnValue
+from sqlalchemy import Select, or_, select
 
 from ... import clock, exports
 from ...labels import LABELS, label
@@ -16,12 +18,12 @@ from . import bp
 
 
 @bp.get("/outbox")
-def outbox():
+def outbox() -> ResponseReturnValue:
     messages = db().scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)).all()
     return render_template("admin/outbox.html", messages=messages)
 
 
-def _audit_query():  # noqa: ANN202
+def _audit_query() -> Select[AuditEvent]:
     """The audit trail filtered by action, actor (name or email), target and dates. A target
     may be typed as it is stored ("dataset:371502-scj-0001", "user:12") or by a dataset's
     title or a person's name."""
@@ -48,15 +50,15 @@ def _audit_query():  # noqa: ANN202
     return query
 
 
-def _readable(events: list[AuditEvent]) -> list[dict]:
+def _readable(events: Sequence[AuditEvent]) -> list[dict]:
     """Each event as a person reads it: who (name and email), what (words), on what (a
     dataset's title, a person's name), and its details as name: value."""
     s = db()
+    targets = [(e.target or "").partition(":") for e in events]
     user_ids = {e.actor_id for e in events if e.actor_id} | {
-        int(e.target.split(":", 1)[1]) for e in events if (e.target or "").startswith("user:")
-        and e.target.split(":", 1)[1].isdigit()}
+        int(key) for kind, _sep, key in targets if kind == "user" and key.isdigit()}
     users = {u.id: u for u in s.scalars(select(User).where(User.id.in_(user_ids)))} if user_ids else {}
-    names = {e.target.split(":", 1)[1] for e in events if (e.target or "").startswith("dataset:")}
+    names = {key for kind, _sep, key in targets if kind == "dataset"}
     titles = dict(s.execute(select(Dataset.name, Dataset.title).where(Dataset.name.in_(names))).all()) if names else {}
 
     def target_words(target: str | None) -> str:
@@ -101,7 +103,7 @@ def _detail_value(key: str, value: object) -> str:
 
 
 @bp.get("/audit")
-def audit():
+def audit() -> ResponseReturnValue:
     actions = db().scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).all()
     events = db().scalars(_audit_query().limit(500)).all()
     return render_template("admin/audit.html", events=_readable(events),
@@ -109,7 +111,7 @@ def audit():
 
 
 @bp.get("/audit.csv")
-def audit_csv():
+def audit_csv() -> ResponseReturnValue:
     rows = ([e.id, e.at.isoformat(), e.action, e.actor_id or "", e.target or "", e.ip or "",
              json.dumps(e.detail, ensure_ascii=False)] for e in db().scalars(_audit_query()))
     return Response(exports.csv_bytes(["id", "at", "action", "actor_id", "target", "ip", "detail"], rows),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -17,7 +18,7 @@ from . import bp
 
 
 @bp.route("/tenders/new", methods=["GET", "POST"])
-def new_tender():
+def new_tender() -> ResponseReturnValue:
     s = db()
     interests = s.scalars(select(Application).where(Application.status == "interest")).all()
     form = TenderForm()
@@ -26,6 +27,8 @@ def new_tender():
     form.datasets.choices = [(d.name, f"{d.title}（{d.department.name}）") for d in conditional]
     if form.validate_on_submit():
         datasets = [d for d in (catalog.get_public_dataset(s, n) for n in form.dataset_names()) if d is not None]
+        # DataRequired passed: these are set (WTForms types every field's data as optional)
+        assert form.licence_months.data and form.opens_at.data and form.closes_at.data and form.min_bids.data
         try:
             tender = svc.open_tender(s, current_user, svc.TenderDraft(
                 title=(form.title.data or "").strip() or "有条件开放数据商业开发授权",

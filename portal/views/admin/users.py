@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import abort, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import or_, select
 
@@ -14,7 +15,7 @@ from . import bp
 
 
 @bp.get("/users")
-def users():
+def users() -> ResponseReturnValue:
     s = db()
     query = select(User).order_by(User.id.desc())
     if q := request.args.get("q", "").strip():
@@ -27,7 +28,7 @@ def users():
         query = query.where(User.kind == "company", User.company_verified_at.is_(None))
     departments = s.scalars(select(Department).order_by(Department.name)).all()
     form = CuratorForm()
-    form.department.choices = [("", _("（无）"))] + [(d.code, d.name) for d in departments]
+    form.department.choices = [("", _("（无）"))] + [(d.code, d.name) for d in departments]  # type: ignore[assignment]  # a lazy Message label
     return render_template("admin/users.html", users=s.scalars(query.limit(200)).all(), form=form, q=q)
 
 
@@ -37,19 +38,19 @@ def _target(user_id: int) -> User:
 
 
 @bp.post("/users/<int:user_id>/verify-researcher")
-def verify_researcher(user_id: int):
+def verify_researcher(user_id: int) -> ResponseReturnValue:
     accounts.verify_researcher(db(), current_user, _target(user_id), ip=request.remote_addr)
     return done(_("已认证科研人员所在机构。"))
 
 
 @bp.post("/users/<int:user_id>/verify-company")
-def verify_company(user_id: int):
+def verify_company(user_id: int) -> ResponseReturnValue:
     accounts.verify_company(db(), current_user, _target(user_id), ip=request.remote_addr)
     return done(_("已认证企业。"))
 
 
 @bp.post("/users/<int:user_id>/curator")
-def appoint_curator(user_id: int):
+def appoint_curator(user_id: int) -> ResponseReturnValue:
     form = CuratorForm()
     if not form.validate_on_submit():
         abort(400)
@@ -62,6 +63,6 @@ def appoint_curator(user_id: int):
 
 
 @bp.post("/users/<int:user_id>/bureau/<any(grant, revoke):state>")
-def set_bureau(user_id: int, state: str):
+def set_bureau(user_id: int, state: str) -> ResponseReturnValue:
     accounts.set_bureau(db(), current_user, _target(user_id), state == "grant", ip=request.remote_addr)
     return done()
