@@ -98,3 +98,10 @@ def test_resources_of_hidden_datasets_are_not_found(ckan, portal_data):
     for table_id in ids:
         with pytest.raises(NotFound):
             ckan.action.resource_show(id=f"{table_id}-csv")
+
+
+def test_a_start_beyond_any_result_is_an_empty_page_not_an_error(client, portal_data):
+    """schemathesis found start=13953085900008082898944 answered 500 on PostgreSQL (OFFSET is 64-bit)."""
+    response = client.get("/api/3/action/package_search", query_string={"start": "13953085900008082898944"})
+    assert response.status_code == 200 and response.json["result"]["results"] == []
+    assert response.json["result"]["count"] >= 1

@@ -82,6 +82,9 @@ def parse_fq(fq: str) -> dict[str, list[str]]:
     return filters
 
 
+MAX_START = 10**9
+
+
 @bp.route("/package_search", methods=["GET", "POST"])
 @public
 @cacheable
@@ -89,7 +92,7 @@ def package_search() -> ResponseReturnValue:
     args = params()
     try:
         rows = min(max(int(args.get("rows", 10)), 0), MAX_ROWS)
-        start = max(int(args.get("start", 0)), 0)
+        start = min(max(int(args.get("start", 0)), 0), MAX_START)  # beyond any result; PostgreSQL's OFFSET is 64-bit
         facet_fields = args.get("facet.field") or list(OURS_TO_CKAN.values())
         if isinstance(facet_fields, str):
             facet_fields = json.loads(facet_fields)
