@@ -52,6 +52,8 @@ def create_app(config: dict | None = None) -> Flask:
     limits.init_app(app, settings.redis_url)
     auth.init_app(app)
     i18n.init_app(app)
+    if settings.https:  # before the CSRF check, which would otherwise be the first to fail
+        app.before_request(_https_only)
     views.register(app)
     app.before_request(_refuse_nul_characters)
     app.before_request(_urls_of_a_sensible_length)
@@ -93,6 +95,20 @@ def _refuse_nul_characters() -> None:
             values.append(request.get_json(silent=True))
     if any(_has_nul(v) for v in values):
         raise BadRequest(_("请求中含有空字符（NUL）"))  # type: ignore[arg-type]  # a lazy Message: Werkzeug escapes it when shown
+
+
+def _https_only() -> None:
+    """With PORTAL_HTTPS on, cookies are Secure: a browser on plain http never sends them back,
+    and every form would fail its CSRF check. Such a request gets a page that says what is
+    wrong and links to the https address (nginx normally redirects http before it reaches us;
+    this is the half-set-up case: PORTAL_HTTPS=1 before TLS, or a proxy that does not send
+    X-Forwarded-Proto with PORTAL_PROXIES unset)."""
+    if request.is_secure:
+        return
+    https_url = "https://" + request.host + request.full_path.rstrip("?")
+    raise BadRequest(_("本平台只通过 HTTPS 访问（PORTAL_HTTPS=1），这个请求却是通过 http 到达的。请改用 %(url)s 。"  # type: ignore[arg-type]  # a lazy Message: Werkzeug escapes it when shown
+                       "如果您是运维人员：请先配置好 TLS，并确认反向代理发送 X-Forwarded-Proto、PORTAL_PROXIES 已设置。",
+                       url=https_url))
 
 
 def _urls_of_a_sensible_length() -> None:

@@ -21,6 +21,25 @@ graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
 
+
+def _control_socket() -> str:
+    """One control socket per instance (gunicornc talks to it): gunicorn's default is one per
+    user, so a second master on the same host took over the first one's socket. A Unix
+    socket's path is short (108 bytes): a long instance path gets one in /tmp named after it."""
+    import hashlib
+    from pathlib import Path
+
+    if os.environ.get("PORTAL_CONTROL_SOCKET"):
+        return os.environ["PORTAL_CONTROL_SOCKET"]
+    instance = Path(os.environ.get("PORTAL_INSTANCE", "instance")).resolve()
+    path = instance / "gunicorn.ctl"
+    if len(str(path).encode()) > 100:
+        path = Path("/tmp") / f"portal-{hashlib.sha256(str(instance).encode()).hexdigest()[:12]}.ctl"
+    return str(path)
+
+
+control_socket = _control_socket()
+
 from portal.logs import config as _log_config  # noqa: E402  (one logging setup: the portal's)
 
 logconfig_dict = _log_config()

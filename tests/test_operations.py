@@ -1,0 +1,40 @@
+"""What an operator meets: HTTPS that cannot be half set up, one gunicorn control socket per
+instance."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_with_https_on_a_plain_http_request_gets_a_page_that_says_so_not_a_csrf_error(settings):
+    from portal.app import create_app
+
+    app = create_app({"instance": settings.instance_path, "database_url": settings.database_url,
+                      "search_backend": settings.search_backend, "https": True, "TESTING": True})
+    plain = app.test_client()  # (Flask's test client speaks https when PREFERRED_URL_SCHEME is https)
+    page = plain.get("/login", base_url="http://localhost")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and "https://localhost/login" in html and "X-Forwarded-Proto" in html
+    posted = plain.post("/login", data={"email": "a@example.cn", "password": "x"}, base_url="http://localhost")
+    assert posted.status_code == 400 and "HTTPS" in posted.get_data(as_text=True)
+    assert "CSRF" not in posted.get_data(as_text=True)
+    secure = app.test_client().get("/login", base_url="https://localhost")
+    assert secure.status_code == 200 and 'name="csrf_token"' in secure.get_data(as_text=True)
+    app.extensions["portal"].engine.dispose()
+
+
+def test_each_instance_has_its_own_gunicorn_control_socket(tmp_path):
+    def socket_of(instance: Path) -> str:
+        env = {**os.environ, "PORTAL_INSTANCE": str(instance)}
+        env.pop("PORTAL_CONTROL_SOCKET", None)
+        return subprocess.run([sys.executable, "-c", "import portal.gunicorn_config as c; print(c.control_socket)"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+    first, second = socket_of(tmp_path / "node-a"), socket_of(tmp_path / "node-b")
+    assert first != second and first == str(tmp_path / "node-a" / "gunicorn.ctl")
+    deep = tmp_path / ("x" * 120)
+    assert len(socket_of(deep).encode()) < 108  # a Unix socket's path limit
