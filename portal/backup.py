@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from .context import PortalContext
 
 FORMAT = "dongchangfu-portal-backup/1"
+log = logging.getLogger(__name__)
 
 
 class BackupError(RuntimeError):
@@ -156,18 +158,27 @@ def _typed(table: Table, row: dict) -> dict:
 
 def restore(ctx: PortalContext, archive: Path, progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Restore `archive` into this instance, which must be empty (no datasets, no users).
-    Checks every file's sha256; writes the secret; the caller rebuilds the search index."""
+
+    Everything is checked before anything is written — the archive, the database (empty, at
+    the backup's migration) and the store (reachable and writable: a bucket that does not
+    exist yet is found here) — and a restore that fails half-way undoes what it wrote (the
+    rows are one transaction; the files it stored are removed), so the same command can
+    simply run again. Checks every file's sha256; writes the secret last; the caller rebuilds
+    the search index."""
     with tarfile.open(archive) as tar:
         manifest = json.loads(_member(tar, "manifest.json"))
         if manifest.get("format") != FORMAT:
             raise BackupError(_("不是本平台的备份文件：%(format)s", format=repr(manifest.get("format"))))
-        with ctx.engine.begin() as conn:
-            _restore_rows(conn, tar, manifest, progress)
-        files = manifest["files"]
-        for i, (relative, digest) in enumerate(files.items()):
-            _restore_file(ctx.storage, tar, relative, digest)
-            if progress:
-                progress("files", i + 1, len(files))
+        with ctx.engine.connect() as conn:
+            _check_empty(conn, manifest)
+        _check_store(ctx.storage)
+        written = _restore_files(ctx.storage, tar, manifest["files"], progress)
+        try:
+            with ctx.engine.begin() as conn:
+                _restore_rows(conn, tar, manifest, progress)
+        except BaseException:
+            _undo_files(ctx.storage, written)
+            raise
         secret = _member(tar, "secret_key").decode().strip()
         key_file = ctx.settings.instance_path / "secret_key"
         key_file.write_text(secret)
@@ -180,15 +191,56 @@ def restore(ctx: PortalContext, archive: Path, progress: Callable[[str, int, int
     return manifest
 
 
+def _check_empty(conn: Connection, manifest: dict) -> None:
+    if _revision(conn) != manifest["alembic_revision"]:
+        raise BackupError(_("备份的数据库版本 %(manifest)s 与本程序 %(revision)s 不同", manifest=manifest["alembic_revision"],
+                            revision=_revision(conn)))
+    for table in Base.metadata.sorted_tables:
+        if conn.execute(select(func.count()).select_from(table)).scalar():
+            raise BackupError(_("目标实例不是空的（%(name)s 有数据）", name=table.name))
+
+
+def _check_store(storage: Storage) -> None:
+    try:
+        storage.check_writable()
+    except Exception as exc:  # the store's own errors (botocore's, OSError): all mean "cannot write here"
+        raise BackupError(_("无法写入数据文件存储（%(error)s）。使用对象存储时，请先创建存储桶并检查地址、区域和凭据，然后重新运行恢复。",
+                            error=f"{type(exc).__name__}: {exc}"[:300])) from exc
+
+
+def _restore_files(storage: Storage, tar: tarfile.TarFile, files: dict[str, str],
+                   progress: Callable[[str, int, int], None] | None) -> list[str]:
+    """Store every file of the archive; returns the folders this restore made (for an undo).
+    On a failure the files stored so far are removed before the error goes up."""
+    before = {name.rsplit("/", 1)[0] for name in storage.list_files()}
+    made: list[str] = []
+    try:
+        for i, (relative, digest) in enumerate(files.items()):
+            folder = relative.rsplit("/", 1)[0]
+            if folder not in before and folder not in made:
+                made.append(folder)
+            _restore_file(storage, tar, relative, digest)
+            if progress:
+                progress("files", i + 1, len(files))
+    except BaseException:
+        _undo_files(storage, made)
+        raise
+    return made
+
+
+def _undo_files(storage: Storage, folders: list[str]) -> None:
+    for folder in folders:
+        try:
+            storage.remove_tree(folder)
+        except Exception:  # the undo is best effort: the original error is the one to report
+            log.exception("could not remove %s after a failed restore", folder)
+
+
 def _restore_rows(conn: Connection, tar: tarfile.TarFile, manifest: dict,
                   progress: Callable[[str, int, int], None] | None) -> None:
     """Every table's rows, into an empty database at the backup's migration; on PostgreSQL the
     next id follows the restored ones."""
-    if _revision(conn) != manifest["alembic_revision"]:
-        raise BackupError(_("备份的数据库版本 %(manifest)s 与本程序 %(revision)s 不同", manifest=manifest['alembic_revision'], revision=_revision(conn)))
-    for table in Base.metadata.sorted_tables:
-        if conn.execute(select(func.count()).select_from(table)).scalar():
-            raise BackupError(_("目标实例不是空的（%(name)s 有数据）", name=table.name))
+    _check_empty(conn, manifest)  # again inside the transaction: nobody wrote since the first check
     tables = Base.metadata.sorted_tables
     for i, table in enumerate(tables):
         member = _member(tar, f"db/{table.name}.jsonl")

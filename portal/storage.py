@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 import unicodedata
@@ -79,6 +80,19 @@ class Storage(ABC):
         """A short-lived URL the client fetches the bytes from directly, with this file name
         and type; None when the portal sends the file itself."""
         return None
+
+    def check_writable(self) -> None:
+        """Store a small file and remove it: raises (OSError, or the store's own error, e.g.
+        a bucket that does not exist) when this store cannot be written. Run before work that
+        must not stop half-way (a restore)."""
+        folder = f".probe-{os.getpid()}-{secrets.token_hex(4)}"
+        fd, name = tempfile.mkstemp(dir=self.scratch(), suffix=".probe")
+        os.close(fd)
+        try:
+            self.put(Path(name), f"{folder}/probe")
+        finally:
+            Path(name).unlink(missing_ok=True)
+        self.remove_tree(folder)
 
 
 class LocalStorage(Storage):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -68,3 +69,47 @@ def test_backup_and_restore_on_an_empty_instance_gives_the_same_portal(app, sett
     again = runner.invoke(main, ["--instance", str(target), "restore", str(archive)], env=env_target)
     assert again.exit_code != 0 and "不是空的" in again.output
     ctx.engine.dispose()
+
+
+@pytest.mark.parametrize("fails_in", ["files", "rows"])
+def test_a_restore_that_fails_half_way_leaves_nothing_and_the_same_command_succeeds_again(
+        settings, portal_data, tmp_path, monkeypatch, fails_in):
+    from portal import backup
+
+    archive = tmp_path / "portal-backup.tar.gz"
+    runner = CliRunner()
+    made = runner.invoke(main, ["--instance", str(settings.instance_path), "backup", str(archive)],
+                         env={"PORTAL_DATABASE_URL": settings.database_url})
+    assert made.exit_code == 0, made.output
+    target, env = tmp_path / "restored", {"PORTAL_DATABASE_URL": ""}
+    if fails_in == "files":  # the third file cannot be written (a full disk, a store gone away)
+        calls, real = [], backup._restore_file
+
+        def third_fails(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls.append(1)
+            if len(calls) == 3:
+                raise OSError(28, "No space left on device")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(backup, "_restore_file", third_fails)
+    else:  # the rows fail after some were inserted
+        real_rows = backup._restore_rows
+
+        def rows_then_fail(conn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            real_rows(conn, *args, **kwargs)
+            raise RuntimeError("the connection dropped")
+
+        monkeypatch.setattr(backup, "_restore_rows", rows_then_fail)
+    failed = runner.invoke(main, ["--instance", str(target), "restore", str(archive)], env=env)
+    assert failed.exit_code != 0
+    left = create_app({"instance": target, "TESTING": True})
+    assert set(table_counts(left.extensions["portal"].engine).values()) == {0}  # no row kept
+    assert files_of(left.extensions["portal"].storage.root) == {}  # no file kept
+    left.extensions["portal"].engine.dispose()
+
+    monkeypatch.undo()
+    again = runner.invoke(main, ["--instance", str(target), "restore", str(archive)], env=env)
+    assert again.exit_code == 0, again.output
+    restored = create_app({"instance": target, "TESTING": True})
+    assert table_counts(restored.extensions["portal"].engine) == table_counts(portal_data.engine)
+    restored.extensions["portal"].engine.dispose()

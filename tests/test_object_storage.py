@@ -27,7 +27,7 @@ from portal.cli import main
 from portal.config import Settings
 from portal.models import Dataset, Distribution, DownloadEvent
 from tests.conftest import login
-from tests.test_backup import files_of
+from tests.test_backup import files_of, table_counts
 from tests.test_downloads import downloads_of, table_of
 
 
@@ -258,3 +258,33 @@ def test_a_store_that_cannot_sign_urls_has_its_files_sent_by_the_portal(tmp_path
     assert unquote(response.headers["Content-Disposition"].split("filename*=UTF-8''")[1]).startswith("药品零售企业名录-")
     response.close()
     ctx.engine.dispose()
+
+
+def test_a_restore_into_a_bucket_not_made_yet_stops_before_writing_and_runs_again_once_it_is(
+        settings, portal_data, bucket, s3_endpoint, tmp_path):
+    """The operator's mistake in the field: restoring before creating the bucket. Nothing is
+    written, the message says what to do, and the same command then succeeds."""
+    s3, _name = bucket
+    archive = tmp_path / "backup.tar.gz"
+    runner = CliRunner()
+    source_env = {"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_FILES_URL": f"s3://{bucket[1]}/files",
+                  "PORTAL_FILES_OPTIONS": json.dumps({"endpoint_url": s3_endpoint})}
+    made = runner.invoke(main, ["--instance", str(settings.instance_path), "backup", str(archive)], env=source_env)
+    assert made.exit_code == 0, made.output
+
+    new_bucket = f"portal-{uuid.uuid4().hex[:12]}"
+    target = tmp_path / "restored"
+    env = {"PORTAL_DATABASE_URL": "", "PORTAL_FILES_URL": f"s3://{new_bucket}/files",
+           "PORTAL_FILES_OPTIONS": json.dumps({"endpoint_url": s3_endpoint})}
+    failed = runner.invoke(main, ["--instance", str(target), "restore", str(archive)], env=env)
+    assert failed.exit_code != 0 and "存储桶" in failed.output
+    left = create_app({"instance": target, "TESTING": True, "files_url": f"s3://{new_bucket}/files",
+                       "files_options": {"endpoint_url": s3_endpoint}})
+    assert set(table_counts(left.extensions["portal"].engine).values()) == {0}
+    left.extensions["portal"].engine.dispose()
+
+    s3.create_bucket(Bucket=new_bucket)
+    again = runner.invoke(main, ["--instance", str(target), "restore", str(archive)], env=env)
+    assert again.exit_code == 0, again.output
+    restored = objects((s3, new_bucket))
+    assert restored == objects(bucket) and restored  # every file, byte for byte
