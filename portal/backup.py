@@ -204,8 +204,9 @@ def _check_store(storage: Storage) -> None:
     try:
         storage.check_writable()
     except Exception as exc:  # the store's own errors (botocore's, OSError): all mean "cannot write here"
+        error = (type(exc).__name__ + ": " + str(exc))[:300]
         raise BackupError(_("无法写入数据文件存储（%(error)s）。使用对象存储时，请先创建存储桶并检查地址、区域和凭据，然后重新运行恢复。",
-                            error=f"{type(exc).__name__}: {exc}"[:300])) from exc
+                            error=error)) from exc
 
 
 def _restore_files(storage: Storage, tar: tarfile.TarFile, files: dict[str, str],

@@ -85,7 +85,7 @@ def test_a_restore_that_fails_half_way_leaves_nothing_and_the_same_command_succe
     if fails_in == "files":  # the third file cannot be written (a full disk, a store gone away)
         calls, real = [], backup._restore_file
 
-        def third_fails(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def third_fails(*args, **kwargs):
             calls.append(1)
             if len(calls) == 3:
                 raise OSError(28, "No space left on device")
@@ -95,7 +95,7 @@ def test_a_restore_that_fails_half_way_leaves_nothing_and_the_same_command_succe
     else:  # the rows fail after some were inserted
         real_rows = backup._restore_rows
 
-        def rows_then_fail(conn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        def rows_then_fail(conn, *args, **kwargs):
             real_rows(conn, *args, **kwargs)
             raise RuntimeError("the connection dropped")
 
