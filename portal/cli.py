@@ -245,13 +245,19 @@ def deploy() -> None:
 
 @deploy.command("nginx")
 @click.option("--listen", default="80", show_default=True, help="nginx's listen directive.")
-@click.option("--upstream", default="127.0.0.1:8000", show_default=True, help="gunicorn's address (PORTAL_BIND).")
+@click.option("--upstream", multiple=True, default=["127.0.0.1:8000"], show_default=True,
+              help="gunicorn's address (PORTAL_BIND); repeat it for each node of a multi-machine portal.")
+@click.option("--standalone", is_flag=True, help="A complete nginx.conf (nginx -c FILE), not only the server block.")
+@click.option("--run-dir", default="/run/portal-nginx", show_default=True,
+              help="With --standalone: where nginx keeps its pid, logs and temporary files.")
 @click.pass_obj
-def deploy_nginx(obj: dict, listen: str, upstream: str) -> None:
-    """Print the nginx server block for this instance (include it in nginx's http block)."""
-    from .deploy import nginx_server
+def deploy_nginx(obj: dict, listen: str, upstream: tuple[str, ...], standalone: bool, run_dir: str) -> None:
+    """Print the nginx configuration for this instance: the server block to include in
+    nginx's http block, or with --standalone a whole nginx.conf."""
+    from .deploy import complete_nginx, nginx_server
 
-    click.echo(nginx_server(Settings.load(obj), listen=listen, upstream=upstream))
+    block = nginx_server(Settings.load(obj), listen=listen, upstream=list(upstream))
+    click.echo(complete_nginx(block, run_dir=run_dir) if standalone else block)
 
 
 @main.command()

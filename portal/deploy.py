@@ -10,14 +10,28 @@ from .config import Settings
 DEPLOY = PROJECT_ROOT / "deploy"
 
 
-def nginx_server(settings: Settings, listen: str = "80", upstream: str = "127.0.0.1:8000") -> str:
-    """deploy/nginx-portal.conf with this instance's folders filled in."""
+def nginx_server(settings: Settings, listen: str = "80", upstream: str | list[str] = "127.0.0.1:8000") -> str:
+    """deploy/nginx-portal.conf with this instance's folders filled in; `upstream` may name
+    several nodes (one gunicorn each), which nginx balances and fails over between."""
     text = (DEPLOY / "nginx-portal.conf").read_text(encoding="utf-8")
-    values = {"listen": listen, "upstream": upstream, "static": str(Path(PROJECT_ROOT / "static").resolve()),
+    nodes = [upstream] if isinstance(upstream, str) else list(upstream)
+    servers = ";\n    server ".join(f"{n} max_fails=2 fail_timeout=10s" if len(nodes) > 1 else n for n in nodes)
+    values = {"listen": listen, "upstream": servers, "static": str(Path(PROJECT_ROOT / "static").resolve()),
               "files": str(Path(settings.files_path).resolve())}
     for key, value in values.items():
         text = text.replace("{{ " + key + " }}", value)
     return text
+
+
+def complete_nginx(server_block: str, run_dir: str = "/run/portal-nginx", worker_connections: int = 1024) -> str:
+    """A whole nginx.conf around the server block, for a machine without a distribution's
+    nginx layout (no systemd, a container): `nginx -c <this file>`. Logs, pid and temporary
+    files go to `run_dir`, which must exist and be writable by nginx."""
+    temp = " ".join(f"{kind}_temp_path {run_dir}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return (f"worker_processes auto;\npid {run_dir}/nginx.pid;\nerror_log {run_dir}/error.log;\n"
+            f"events {{ worker_connections {worker_connections}; }}\n"
+            f"http {{\n    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n"
+            f"    access_log {run_dir}/access.log;\n    {temp}\n\n{server_block}\n}}\n")
 
 
 def standalone_nginx(folder: Path, servers: str, worker_connections: int = 256) -> Path:

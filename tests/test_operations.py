@@ -38,3 +38,24 @@ def test_each_instance_has_its_own_gunicorn_control_socket(tmp_path):
     assert first != second and first == str(tmp_path / "node-a" / "gunicorn.ctl")
     deep = tmp_path / ("x" * 120)
     assert len(socket_of(deep).encode()) < 108  # a Unix socket's path limit
+
+
+def test_deploy_nginx_standalone_prints_a_whole_configuration_nginx_accepts(settings, tmp_path):
+    import shutil
+
+    import pytest
+
+    if not shutil.which("nginx"):
+        pytest.skip("nginx is not installed here (CI installs it)")
+    run = tmp_path / "run"
+    run.mkdir()
+    made = subprocess.run([sys.executable, "-m", "portal.cli", "--instance", str(settings.instance_path), "deploy", "nginx",
+                           "--standalone", "--run-dir", str(run), "--listen", "127.0.0.1:18099",
+                           "--upstream", "10.0.0.11:8000", "--upstream", "10.0.0.12:8000"],
+                          cwd=ROOT, capture_output=True, text=True, check=True)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(made.stdout)
+    assert "server 10.0.0.11:8000 max_fails=2" in made.stdout and "server 10.0.0.12:8000" in made.stdout
+    assert "proxy_next_upstream error timeout" in made.stdout
+    checked = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
