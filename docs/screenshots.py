@@ -22,7 +22,7 @@ SEARCH = "/search?q=%E8%8D%AF%E5%93%81"  # 药品
 PUBLIC = {"home": "/", "search": SEARCH, "search-facets": "/search?q=%E5%90%8D%E5%BD%95&open_class=unconditional",
           "search-all": "/search?page=3", "dataset": None, "dataset-conditional": None, "lists": "/lists",
           "department-lists": "/department/dcf-scjgj/lists", "tenders": "/tenders", "requests": "/requests",
-          "login": "/login", "register": "/register", "error-404": "/dataset/no-such-dataset", "api": "/api",
+          "login": "/login", "register": "/register", "error-404": "/dataset/no-such-dataset", "api": "/api/docs",
           "home-en": "/?lang=en", "home-care": "/", "search-care": SEARCH}
 SIGNED_IN = {  # (account, name, path)
     "account": ("company@demo.dongchangfu.example", "/account"),
