@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from flask import template_rendered
 
-from tests.browser.conftest import DESKTOP, PHONE
+from tests.browser.conftest import DESKTOP, PHONE, sideways_overflow
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
@@ -122,7 +122,9 @@ def pages(ids: dict) -> dict[str, list[str]]:
     }
 
 
-def test_every_page_template_has_no_serious_accessibility_violation(open_page, live_server, app, world):
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_every_page_template_has_no_serious_accessibility_violation(open_page, live_server, app, world, size):
+    """…and on a 390 px phone no page is wider than the screen."""
     people, ids = world
     rendered: set[str] = set()
 
@@ -133,11 +135,13 @@ def test_every_page_template_has_no_serious_accessibility_violation(open_page, l
     found = {}
     try:
         for who, paths in pages(ids).items():
-            page = open_page(DESKTOP, user=people[who] if who else None)
+            page = open_page(size, user=people[who] if who else None)
             for path in paths:
                 page.goto(live_server + path)
                 if violations := axe_violations(page):
                     found[f"{who or 'anyone'} {path}"] = violations
+                if size == PHONE and (wider := sideways_overflow(page)) > 0:
+                    found[f"{who or 'anyone'} {path}"] = [f"{wider} px wider than the phone"]
     finally:
         template_rendered.disconnect(record, app)
     assert found == {}
