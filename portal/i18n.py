@@ -41,6 +41,11 @@ def init_app(app: Flask) -> None:
         g.care = request.cookies.get("care") == "1"
         g.locale_token = messages.set_locale(g.lang)
 
+    @app.context_processor
+    def _punctuation() -> dict:
+        """The colon after a label in the page's language: 「用途：」, "Purpose: "."""
+        return {"colon": ": " if g.get("lang") == "en" else "："}
+
     @app.teardown_request
     def _forget_locale(_exc: BaseException | None) -> None:
         token = g.pop("locale_token", None)

@@ -143,6 +143,7 @@ ROUTE_ACTIONS = {
     "/department/<code>/lists/<open_class>.<fmt>": PUBLIC,
     "/domain/<path:name>": PUBLIC,
     "/evaluation": PUBLIC,
+    "/favicon.ico": PUBLIC,
     "/grants": Action.ACCOUNT,
     "/grants/<int:grant_id>/download/<token>": Action.HOLD_GRANT,
     "/grants/<int:grant_id>/report": Action.HOLD_GRANT,

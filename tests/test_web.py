@@ -17,8 +17,8 @@ def test_home_counts_newest_and_domains(client, portal_data):
     page = text(client.get("/"))
     assert "药品零售企业名录" in page and "企业信用风险分类结果" in page and "公交站点位置" in page
     assert not any(h in page for h in HIDDEN)
-    assert re.search(r"<strong>2</strong>\s*项无条件开放数据", page)
-    assert re.search(r"<strong>1</strong>\s*项有条件开放数据", page)
+    assert re.search(r"<strong>2</strong>\s*<span>无条件开放</span>", page)
+    assert re.search(r"<strong>1</strong>\s*<span>有条件开放</span>", page)
     assert "/domain/%E4%BA%A4%E9%80%9A%E8%BF%90%E8%BE%93" in page  # 交通运输
 
 
@@ -52,7 +52,7 @@ def test_search_by_field_name_code_and_department(client, portal_data):
 def test_facets_filter_and_count(client, portal_data):
     page = text(client.get("/search"))
     assert "共 3 项" in page
-    assert re.search(r"有条件开放</a> <span class=\"n\">1</span>", page)
+    assert re.search(r"有条件开放</span> <span class=\"n\">1</span>", page)
     filtered = text(client.get("/search", query_string={"open_class": "conditional"}))
     assert "共 1 项" in filtered and "企业信用风险分类结果" in filtered and "公交站点位置" not in filtered
 
@@ -80,7 +80,30 @@ def test_paging(client, portal_data):
     titles = lambda page: re.findall(r'class="hit-title"><a href="/dataset/([^"]+)"', page)  # noqa: E731
     assert len(titles(first)) == 2 and len(titles(second)) == 1
     assert not set(titles(first)) & set(titles(second))
-    assert "第 1 / 2 页" in first and 'rel="next"' in first
+    current = r'<a class="page-number" aria-current="page" href="[^"]*"><span class="sr">第 %d 页</span>'
+    assert re.search(current % 1, first) and 'rel="next"' in first and "共 2 页" in first
+    assert re.search(current % 2, second) and 'rel="prev"' in second and 'rel="next"' not in second
+
+
+def test_a_page_past_the_last_shows_the_last_page(client, portal_data):
+    """Never 「第 999 / 3 页」 with nothing on it: an old or typed page number leads to the last page."""
+    from portal.views import catalog
+    catalog.PAGE_SIZE, old = 2, catalog.PAGE_SIZE
+    try:
+        response = client.get("/search", query_string={"sort": "name", "page": 999})
+        assert response.status_code == 302 and "page=2" in response.headers["Location"]
+        assert "sort=name" in response.headers["Location"]
+        assert client.get("/search", query_string={"q": "火星", "page": 3}).headers["Location"] == "/search?q=%E7%81%AB%E6%98%9F"
+        assert client.get("/search", query_string={"page": 10**30}).status_code == 302  # no overflow, no 500
+    finally:
+        catalog.PAGE_SIZE = old
+
+
+@pytest.mark.parametrize("q", ["", "   ", "%", "*", "％", "**", "%%"])
+def test_a_blank_or_wildcard_search_shows_every_dataset_under_a_plain_heading(client, portal_data, q):
+    page = text(client.get("/search", query_string={"q": q}))
+    assert "共 3 项，全部开放数据" in page and "关键词" not in page
+    assert 'value=""' in page.split('id="q"')[1][:80]  # the box is left empty, not holding "%"
 
 
 def test_dataset_page_shows_every_catalog_field_schema_preview_downloads_and_attribution(client, portal_data):

@@ -1,7 +1,18 @@
 """Public pages: home, search, dataset, department, domain, open lists. Thin: parse, ask, render."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, url_for
+import re
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -27,10 +38,32 @@ def search_query(args: MultiDict[str, str], **preset: str) -> SearchQuery:
     filters = {f: [v for v in args.getlist(f) if v] for f in FACETS}
     for facet, value in preset.items():
         filters[facet] = [value]
-    page = max(args.get("page", 1, type=int) or 1, 1)
+    page = min(max(args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     sort = args.get("sort", "relevance")
-    return SearchQuery(q=args.get("q", "").strip()[:200], filters={k: v for k, v in filters.items() if v},
+    return SearchQuery(q=plain_query(args.get("q", "")), filters={k: v for k, v in filters.items() if v},
                        sort=sort if sort in SORTS else "relevance", start=(page - 1) * PAGE_SIZE, rows=PAGE_SIZE)
+
+
+MAX_PAGE = 10_000
+
+
+def plain_query(q: str) -> str:
+    """What a reader typed, as words: a blank, `%`, `*` or any run of signs without a letter,
+    digit or Chinese character asks for everything (people type them as "all")."""
+    q = q.strip()[:200]
+    return q if re.search(r"\w", q) else ""
+
+
+def page_numbers(page: int, pages: int, around: int = 2) -> list[int | None]:
+    """The numbered pages to offer: the first, the last, and those around the current one;
+    None where pages are left out (shown as …)."""
+    keep = {1, pages} | set(range(max(page - around, 1), min(page + around, pages) + 1))
+    out: list[int | None] = []
+    for n in sorted(keep):
+        if out and n - (out[-1] or 0) > 1:
+            out.append(None)
+        out.append(n)
+    return out
 
 
 @bp.get("/")
@@ -44,19 +77,38 @@ def home() -> ResponseReturnValue:
                         .order_by(Dataset.download_count.desc(), Dataset.id).limit(6)).all()
     domains = s.execute(catalog.public_datasets().with_only_columns(Dataset.domain, func.count())
                         .group_by(Dataset.domain).order_by(func.count().desc())).all()
-    return render_template("home.html", counts=catalog.counts_by_class(s), newest=newest, popular=popular,
-                           domains=domains, departments=catalog.departments_with_counts(s)[:12])
+    departments = catalog.departments_with_counts(s)
+    counts = catalog.counts_by_class(s)
+    stats = {"datasets": sum(counts.values()), "departments": len(departments),
+             "downloads": s.scalar(catalog.public_datasets().with_only_columns(
+                 func.coalesce(func.sum(Dataset.download_count), 0))) or 0}
+    return render_template("home.html", counts=counts, stats=stats, newest=newest, popular=popular,
+                           domains=[(d, n) for d, n in domains if d], departments=departments[:12])
 
 
-def _search_page(title: str, heading_note: str | None = None, **preset: str) -> str:
+@bp.get("/favicon.ico")
+@public
+def favicon() -> ResponseReturnValue:
+    """Browsers ask for /favicon.ico whatever a page links: the portal's mark, not a 404 page."""
+    return send_from_directory(current_app.static_folder or "static", "favicon.ico", mimetype="image/x-icon",
+                               max_age=7 * 24 * 3600)
+
+
+def _search_page(title: str, heading_note: str | None = None, **preset: str) -> ResponseReturnValue:
     query = search_query(request.args, **preset)
     result = portal().search.search(query)
+    pages = max((result.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    if query.start // PAGE_SIZE + 1 > pages:
+        # Past the last page (an old link, a typed number): the last page, not "第 999 / 3 页".
+        args = request.args.to_dict(flat=False) | {"page": [str(pages)] if pages > 1 else []}
+        return redirect(url_for(request.endpoint or "catalog.search", **{**args, **(request.view_args or {})}))
     # The index follows the database within a sync; a page never shows a hit that is not public now.
     public = catalog.only_public(db(), [h.name for h in result.hits])
     result.hits = [h for h in result.hits if h.name in public]
     suggestions = _suggestions(query, result) if not result.total else []
     return render_template("search.html", title=title, note=heading_note, query=query, result=result,
                            page=query.start // PAGE_SIZE + 1, page_size=PAGE_SIZE, preset=preset,
+                           pages=pages, page_numbers=page_numbers(query.start // PAGE_SIZE + 1, pages),
                            suggestions=suggestions, facet_names=FACETS)
 
 
