@@ -26,6 +26,7 @@ class PortalContext:
         mail.deliver_after_commit(self.sessions, settings.smtp_url)  # queued mail goes out after each commit
         self.storage = open_storage(settings)
         self._search = None
+        self._synonyms = None
         # Portals sharing one Redis keep apart: the page cache's namespace is their database's.
         self.cache_namespace = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
         self.redis = None
@@ -44,8 +45,19 @@ class PortalContext:
             from .search import open_backend
             from .search.sync import popularity
 
-            self._search = open_backend(self.settings, self.engine, popularity=popularity(self.sessions))
+            self._search = open_backend(self.settings, self.engine, popularity=popularity(self.sessions),
+                                        synonyms=self.synonyms)
         return self._search
+
+    @property
+    def synonyms(self):  # noqa: ANN201
+        """The bureau's synonym list as this process's searches read it (cached a few seconds;
+        `invalidate()` after an edit made here)."""
+        if self._synonyms is None:
+            from .search.synonyms import CachedSynonyms
+
+            self._synonyms = CachedSynonyms(self.sessions)
+        return self._synonyms
 
     def harvester(self):  # noqa: ANN201
         """A harvester that keeps this instance's search index in step."""

@@ -28,6 +28,7 @@ from .licensing import (
     Purpose,
     UsageReport,
 )
+from .search import SearchSynonym
 from .tenders import (
     Bid,
     Evaluator,
@@ -41,6 +42,7 @@ from .tenders import (
 )
 
 __all__ = [
+    "SearchSynonym",
     "DataRequest", "ErrorReport", "Rating", "ShowcaseItem",
     "Bid", "Evaluator", "Objection", "Score", "Tender", "TenderDataset", "TenderEvent", "TenderQuestion",
     "TenderStatus",
