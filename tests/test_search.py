@@ -261,3 +261,34 @@ def test_english_queries_find_the_english_title_and_summary(everyday, q, expecte
     assert first(result) == expected
     if expected == "hosp" and "hospital" in q.lower():
         assert result.hits[0].title_en == "Hospitals, health centres and clinics"
+
+
+def test_an_index_made_before_the_english_fields_keeps_working(make_backend, tmp_path):
+    """An instance upgraded to this version searches its old index at once (the new fields
+    are added in place) and `portal reindex` fills them."""
+    backend = make_backend()
+    if isinstance(backend, WhooshBackend):
+        from whoosh import index as whoosh_index
+        from whoosh.fields import Schema
+
+        from portal.search.whoosh_backend import SCHEMA, whoosh_document
+
+        old = Schema(**{n: SCHEMA[n] for n in SCHEMA.names() if n not in ("title_en", "summary_en", "chars")})
+        path = tmp_path / "old-index"
+        path.mkdir()
+        ix = whoosh_index.create_in(path, old)
+        with ix.writer() as writer:
+            fields = whoosh_document(DOCS[0])
+            writer.add_document(**{k: v for k, v in fields.items() if k in old.names()})
+        backend = WhooshBackend(path, refresh_seconds=0)
+    else:
+        from sqlalchemy import text
+
+        backend.rebuild(DOCS[:1])
+        with backend.engine.begin() as conn:  # the table as the version before made it
+            conn.execute(text("ALTER TABLE portal_search.document DROP COLUMN title_en"))
+        backend = make_backend()
+    assert names(backend.search(SearchQuery(q="药品"))) == ["drugs"]
+    backend.rebuild(EVERYDAY)
+    assert first(backend.search(SearchQuery(q="hospital"))) == "hosp"
+    assert first(backend.search(SearchQuery(q="网约"))) == "ride"
