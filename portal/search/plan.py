@@ -37,7 +37,7 @@ STOP_WORDS_ZH = frozenset("""
 的 了 和 与 及 或 在 是 有 被 把 让 从 对 向 为 我 我们 你 您 他 她 想 想要 要 需要 哪里 哪儿 哪 哪些 哪个 哪家 在哪 在哪里 在哪儿
 什么 怎么 怎样 怎么样 如何 可以 能 能否 能不能 吗 呢 吧 啊 呀 一下 看看 查 查询 查找 查看 找 找找 搜 搜索
 请问 附近 相关 关于 去 到 给 都 也 还 就 最近 多少 几 个 所有 全部 一些 有没有 没有 怎么办 地方 哪里有
-数据 资料 信息 情况 一览 大全 本地 我市 我区 聊城 聊城市 东昌府 东昌府区 的话
+数据 资料 信息 情况 一览 大全 本地 我市 我区 聊城 聊城市 东昌府 东昌府区 的话 下载 表格 最新 今年
 """.split())
 STOP_WORDS_EN = frozenset(tokenize(" ".join("""
 a an the of in on at for to and or with by from near about where what which who whom how when can could i me my we
