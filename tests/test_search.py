@@ -76,6 +76,12 @@ def test_catalog_codes(backend, q):
     assert names(backend.search(SearchQuery(q=q))) == ["drugs"]
 
 
+def test_numbers_stay_required_when_the_search_is_relaxed(backend):
+    assert backend.search(SearchQuery(q="371502-SCJ-0009")).total == 0  # no such code: not every 371502
+    result = backend.search(SearchQuery(q="371502 药品 火星"))
+    assert result.relaxed and names(result) == ["drugs"]  # 药品 in three, 371502 only in this one
+
+
 def test_fields_tags_and_department_are_searched(backend):
     assert names(backend.search(SearchQuery(q="许可证编号"))) == ["drugs"]
     assert names(backend.search(SearchQuery(q="医院"))) == ["hosp"]

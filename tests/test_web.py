@@ -161,3 +161,19 @@ def test_care_mode_enlarges_text(client, portal_data):
     assert '<body class="care">' in text(client.get("/"))
     client.get("/care/off")
     assert '<body class="">' in text(client.get("/"))
+
+
+def test_an_english_title_the_department_gives_is_found_by_english_queries(client, portal_data, make_user):
+    """Issue 17, item 3: English queries find datasets by their English fields."""
+    from tests.conftest import login, post_form
+
+    assert "/dataset/371502-scj-0001" not in text(client.get("/search", query_string={"q": "pharmacy"}))
+    _, email, password = make_user(curator_of="dcf-scjgj")
+    login(client, email, password)
+    post_form(client, "/console/datasets/371502-scj-0001/edit", {"title_en": "Retail pharmacies"},
+              page="/console/datasets/371502-scj-0001")
+    for q in ("pharmacy", "Retail pharmacies", "pharmacies 药品"):
+        assert "/dataset/371502-scj-0001" in text(client.get("/search", query_string={"q": q})), q
+    client.get("/lang/en")
+    page = text(client.get("/search", query_string={"q": "pharmacy"}))
+    assert '<p class="title-en" lang="en">Retail pharmacies</p>' in page

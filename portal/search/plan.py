@@ -16,6 +16,9 @@ is left. The engines first want every clause (`strict`). When that finds nothing
 clause may also match by the character bigrams of its words in titles (the character
 fallback: 网约 finds 网约车), a clause by any one of its words (天气预报: 天气), and a dataset
 needs only one clause (`loose`, OR): those that match more clauses come first, then by score.
+Numbers of four digits or more (a year, a part of a catalog code) stay required: 2025 公交车站
+牌 is about 2025, and a catalog code that does not exist finds nothing rather than the whole
+catalog by its district prefix 371502.
 
 Terms carry a weight: 1 for a word and the synonym list's words, less for a sub-word, less
 again for a bigram; both engines add up the weighted contributions of the terms a dataset
@@ -95,7 +98,8 @@ def terms(node: Node | None) -> dict[str, float]:
 @dataclass
 class Plan:
     clauses: list[Node] = field(default_factory=list)   # every one must match
-    relaxed: list[Node] = field(default_factory=list)   # the same, with their character fallback
+    required: list[Node] = field(default_factory=list)  # relaxed, these still must (numbers: years, codes)
+    relaxed: list[Node] = field(default_factory=list)   # relaxed, one of these: the rest, with their fallback
 
     @property
     def strict(self) -> Node | None:
@@ -103,11 +107,15 @@ class Plan:
 
     @property
     def loose(self) -> Node | None:
-        return any_of(self.relaxed)
+        """Relaxed: the required clauses and any other; None when nothing could be relaxed."""
+        if not self.relaxed:
+            return None
+        return all_of([*self.required, any_of(self.relaxed)])  # type: ignore[list-item]
 
     def highlights(self, relaxed: bool = False) -> list[str]:
         """The words to mark in titles and summaries, longest first."""
-        words = {w.removeprefix(BIGRAM_MARK) for n in (self.relaxed if relaxed else self.clauses) for w in terms(n)}
+        nodes = [*self.required, *self.relaxed] if relaxed else self.clauses
+        words = {w.removeprefix(BIGRAM_MARK) for n in nodes for w in terms(n)}
         longer = {w for w in words if len(w) > 1 or not HAN_RUN.fullmatch(w)}  # not every 打 of a page
         return sorted(longer or words, key=lambda w: (-len(w), w))
 
@@ -192,6 +200,9 @@ def make_plan(q: str, synonyms: Mapping[str, Sequence[str]] | None = None) -> Pl
             continue
         seen.add(clause)
         plan.clauses.append(clause)
+        if word.isdigit() and len(word) >= 4:  # a year or a part of a catalog code: never dropped
+            plan.required.append(clause)
+            continue
         # Relaxed, any one word of the clause will do (天气预报: 天气), or its characters (网约:
         # 网约车). Not the parts of the official words: 行政处罚 is not 行政.
         parts = [Term(w, SUB_WORD_WEIGHT) for w in dict.fromkeys(words) if len(w) > 1]

@@ -217,9 +217,9 @@ class PostgresBackend:
                 strict = {**params, "tsquery": tsquery(plan.strict)}  # type: ignore[arg-type]
                 condition = f"{filters} AND words @@ CAST(:tsquery AS tsquery)"
                 total, facets, _ = self._facets(conn, condition, strict, query.facet_limit)
-                if total:
+                if total or plan.loose is None:
                     rows = self._page(conn, condition, strict, query,
-                                      f"ts_rank('{RANK_WEIGHTS}', words, CAST(:tsquery AS tsquery))")
+                                      f"ts_rank('{RANK_WEIGHTS}', words, CAST(:tsquery AS tsquery))") if total else []
                 else:  # nothing has every word: any clause, words or bigrams; more clauses first
                     relaxed = True
                     loose = {**params, "tsquery": tsquery(plan.loose),  # type: ignore[arg-type]

@@ -290,16 +290,18 @@ class WhooshBackend:
         scores = np.zeros(snap.size, dtype=np.float32)
         relaxed = False
         if plan.clauses:
-            found = self._matches(snap, plan.strict, {}) & mask
+            masks: dict[str, np.ndarray] = {}
+            found = self._matches(snap, plan.strict, masks) & mask
             if found.any():
                 self._score(snap, plan.strict, scores)
-            else:  # nothing has every word: any clause, words or bigrams; more clauses first
+            elif plan.loose is not None:  # nothing has every word: any clause, words or bigrams; more first
                 relaxed = True
-                masks: dict[str, np.ndarray] = {}
                 clauses = np.zeros(snap.size, dtype=np.int16)
                 for clause in plan.relaxed:
                     clauses += self._matches(snap, clause, masks)
                 found = (clauses > 0) & mask
+                for clause in plan.required:
+                    found &= self._matches(snap, clause, masks)
                 self._score(snap, plan.loose, scores)
                 scores += clauses.astype(np.float32) * CLAUSE_RANK
             mask = found
