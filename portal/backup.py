@@ -34,6 +34,9 @@ from .messages import _
 from .models import Base
 
 FORMAT = "dongchangfu-portal-backup/1"
+# Tables a new instance's migrations fill with a seed (the search synonym list, 0013): an
+# instance holding only that is still empty, and a restore replaces the seed with the backup's.
+SEEDED = frozenset({"search_synonyms"})
 
 
 class BackupError(RuntimeError):
@@ -159,9 +162,12 @@ def restore(ctx, archive: Path, progress: Callable[[str, int, int], None] | None
             if _revision(conn) != manifest["alembic_revision"]:
                 raise BackupError(_("备份的数据库版本 %(manifest)s 与本程序 %(revision)s 不同", manifest=manifest['alembic_revision'], revision=_revision(conn)))
             for table in Base.metadata.sorted_tables:
-                if conn.execute(select(func.count()).select_from(table)).scalar():
+                if table.name not in SEEDED and conn.execute(select(func.count()).select_from(table)).scalar():
                     raise BackupError(_("目标实例不是空的（%(name)s 有数据）", name=table.name))
             tables = Base.metadata.sorted_tables
+            for table in reversed(tables):
+                if table.name in SEEDED:
+                    conn.execute(table.delete())
             for i, table in enumerate(tables):
                 member = tar.extractfile(f"db/{table.name}.jsonl")
                 batch = [_typed(table, json.loads(line)) for line in member.read().decode().splitlines() if line]

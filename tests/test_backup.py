@@ -26,6 +26,11 @@ def files_of(root) -> dict[str, str]:  # noqa: ANN001
 
 def test_backup_and_restore_on_an_empty_instance_gives_the_same_portal(app, settings, portal_data, granted_world,
                                                                        tmp_path):
+    from portal.models import SearchSynonym
+
+    with portal_data.sessions() as s:  # the bureau's synonym list travels with the portal
+        s.add(SearchSynonym(term="候车亭", expansions=["公交站点"]))
+        s.commit()
     archive = tmp_path / "portal-backup.tar.gz"
     runner = CliRunner()
     env = {"PORTAL_DATABASE_URL": settings.database_url}
@@ -51,6 +56,8 @@ def test_backup_and_restore_on_an_empty_instance_gives_the_same_portal(app, sett
     found = after.get("/api/3/action/package_search", query_string={"q": "药品"}).get_json()["result"]
     expected = before.get("/api/3/action/package_search", query_string={"q": "药品"}).get_json()["result"]
     assert sorted(p["name"] for p in found["results"]) == sorted(p["name"] for p in expected["results"])
+    by_synonym = after.get("/api/3/action/package_search", query_string={"q": "候车亭"}).get_json()["result"]
+    assert [p["name"] for p in by_synonym["results"]] == ["371502-jty-0001"]
     table_id = re.search(r"/download/(\d+)\.csv", after.get("/dataset/371502-scj-0001").get_data(as_text=True)).group(1)
     url = f"/dataset/371502-scj-0001/download/{table_id}.csv"
     assert after.get(url).get_data() == before.get(url).get_data()
