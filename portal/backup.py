@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 FORMAT = "dongchangfu-portal-backup/1"
 log = logging.getLogger(__name__)
+# Tables a new instance's migrations fill with a seed (the search synonym list, 0013): an
+# instance holding only that is still empty, and a restore replaces the seed with the backup's.
+SEEDED = frozenset({"search_synonyms"})
 
 
 class BackupError(RuntimeError):
@@ -196,7 +199,7 @@ def _check_empty(conn: Connection, manifest: dict) -> None:
         raise BackupError(_("备份的数据库版本 %(manifest)s 与本程序 %(revision)s 不同", manifest=manifest["alembic_revision"],
                             revision=_revision(conn)))
     for table in Base.metadata.sorted_tables:
-        if conn.execute(select(func.count()).select_from(table)).scalar():
+        if table.name not in SEEDED and conn.execute(select(func.count()).select_from(table)).scalar():
             raise BackupError(_("目标实例不是空的（%(name)s 有数据）", name=table.name))
 
 
@@ -243,6 +246,9 @@ def _restore_rows(conn: Connection, tar: tarfile.TarFile, manifest: dict,
     next id follows the restored ones."""
     _check_empty(conn, manifest)  # again inside the transaction: nobody wrote since the first check
     tables = Base.metadata.sorted_tables
+    for table in reversed(tables):
+        if table.name in SEEDED:  # the backup's own list replaces the migration's seed
+            conn.execute(table.delete())
     for i, table in enumerate(tables):
         member = _member(tar, f"db/{table.name}.jsonl")
         batch = [_typed(table, json.loads(line)) for line in member.decode().splitlines() if line]

@@ -298,6 +298,11 @@ def demo(click_ctx: click.Context, host: str, port: int, then_serve: bool, entri
         for k, v in report.counts.items():
             totals[k] = totals.get(k, 0) + v
     click.echo("harvest: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    from portal.demo import add_english_titles
+    from portal.search.sync import sync
+
+    if add_english_titles(ctx.sessions):  # the departments' English titles, as their console would set them
+        sync(ctx.sessions, ctx.search)
     import secrets
 
     from portal.demo import demo_accounts_and_activity

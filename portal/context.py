@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from harvest.run import Harvester
 
     from .search import SearchBackend
+    from .search.synonyms import CachedSynonyms
 
 
 class PortalContext:
@@ -34,6 +35,7 @@ class PortalContext:
         mail.deliver_after_commit(self.sessions, settings.smtp_url)  # queued mail goes out after each commit
         self.storage = open_storage(settings)
         self._search: SearchBackend | None = None
+        self._synonyms: CachedSynonyms | None = None
         # Portals sharing one Redis keep apart: the page cache's namespace is their database's.
         self.cache_namespace = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
         self.redis: redis.Redis | None = None
@@ -52,8 +54,19 @@ class PortalContext:
             from .search import open_backend
             from .search.sync import popularity
 
-            self._search = open_backend(self.settings, self.engine, popularity=popularity(self.sessions))
+            self._search = open_backend(self.settings, self.engine, popularity=popularity(self.sessions),
+                                        synonyms=self.synonyms)
         return self._search
+
+    @property
+    def synonyms(self) -> CachedSynonyms:
+        """The bureau's synonym list as this process's searches read it (cached a few seconds;
+        `invalidate()` after an edit made here)."""
+        if self._synonyms is None:
+            from .search.synonyms import CachedSynonyms
+
+            self._synonyms = CachedSynonyms(self.sessions)
+        return self._synonyms
 
     def harvester(self) -> Harvester:
         """A harvester that keeps this instance's search index in step."""

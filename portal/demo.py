@@ -156,6 +156,75 @@ TEMPLATES: list[tuple[str, str, str, list[str], str]] = [
     ("dcf-qxj", "气象服务", "逐日气象观测数据", ["日期:date:2024:2026", "站点:choice:聊城国家基本气象站|东昌府区区域站", "最高气温（℃）:float:-8:40", "最低气温（℃）:float:-16:28", "降水量（毫米）:float:0:90", "风向:choice:北|东北|东|东南|南|西南|西|西北"], "气象 天气"),
 ]
 
+# The English titles the departments gave (the console's 英文名称, Dataset.edits["title_en"]).
+TITLES_EN = {
+    "中小学校名录": "Primary and secondary schools", "幼儿园名录": "Kindergartens",
+    "公共体育场馆信息": "Public sports venues", "医疗机构名录": "Medical institutions (hospitals, health centres, clinics)",
+    "预防接种门诊信息": "Vaccination clinics", "执业医师注册统计": "Registered doctors and nurses (statistics)",
+    "药品零售企业名录": "Retail pharmacies", "食品经营许可信息": "Food business licences",
+    "特种设备使用登记信息": "Special equipment registrations (lifts, boilers, pressure vessels)",
+    "行政处罚信息公示": "Administrative penalties", "公交线路信息": "Bus routes", "公交站点位置": "Bus stops",
+    "道路运输经营许可信息": "Road transport operating licences", "国有建设用地供应信息": "State-owned construction land supply",
+    "不动产登记服务网点": "Real estate registration service points", "养老服务机构名录": "Elderly care institutions",
+    "婚姻登记机关信息": "Marriage registration offices", "社会组织登记信息": "Registered social organisations",
+    "A级旅游景区名录": "A-grade tourist attractions", "公共文化设施信息": "Public cultural facilities (libraries, cultural centres)",
+    "星级饭店名录": "Star-rated hotels", "职业技能培训机构名录": "Vocational training institutions",
+    "招聘岗位信息": "Job vacancies", "商品房预售许可信息": "Pre-sale permits for new housing",
+    "物业服务企业名录": "Property management companies", "农民专业合作社名录": "Farmers' cooperatives",
+    "农产品质量安全抽检结果": "Farm produce safety sampling results", "河道水位监测数据": "River water levels",
+    "农村供水工程信息": "Rural water supply works", "应急避难场所": "Emergency shelters",
+    "危险化学品经营许可信息": "Hazardous chemicals business licences", "政府采购项目信息": "Government procurement projects",
+    "主要经济指标": "Main economic indicators", "分街道人口统计": "Population by subdistrict",
+    "空气质量日报": "Daily air quality", "排污许可信息": "Pollutant discharge permits",
+    "户籍业务办理网点": "Household registration offices", "交通事故多发路段": "Road accident black spots",
+    "公共法律服务站点": "Public legal service points", "律师事务所名录": "Law firms",
+    "退役军人服务站信息": "Veterans service stations", "医保定点医药机构": "Designated medical insurance hospitals and pharmacies",
+    "医保基金支出统计": "Medical insurance fund spending", "企业设立登记信息": "New business registrations",
+    "政务服务事项清单": "Government service items", "公共停车场信息": "Public car parks",
+    "公共厕所位置": "Public toilets", "重点招商项目": "Key investment promotion projects",
+    "成品油零售网点": "Petrol stations", "重点建设项目": "Key construction projects",
+    "规模以上工业企业名录": "Industrial enterprises above designated size", "高新技术企业名单": "High-tech enterprises",
+    "审计整改情况公告": "Audit findings and corrections", "纳税信用A级纳税人名单": "A-rated taxpayers",
+    "办税服务厅信息": "Tax service halls", "残疾人康复机构名录": "Rehabilitation centres for people with disabilities",
+    "馆藏档案目录": "Archive holdings", "农资经营网点": "Farm supply shops (fertiliser, seeds, pesticides)",
+    "妇女儿童之家名录": "Women and children's centres", "地方金融组织名录": "Local financial organisations (microcredit, guarantees)",
+    "逐日气象观测数据": "Daily weather observations", "出生医学证明签发统计": "Birth certificates issued (statistics)",
+    "社会保险参保单位缴费信息": "Social insurance contributions by employer",
+    "企业信用风险分类结果": "Business credit risk classification", "房屋网签备案信息": "Online housing sale contracts",
+    "网约车订单统计": "Ride-hailing orders (statistics)", "医保结算明细（脱敏）": "Medical insurance settlements (anonymised)",
+}
+
+
+def title_en(title: str) -> str | None:
+    """The English title of a demo entry's title (2025年东昌府区公交线路信息 → Bus routes (2025))."""
+    import re
+
+    m = re.fullmatch(r"(?:(\d{4})年)?东昌府区(.+)", title)
+    english = TITLES_EN.get(m.group(2)) if m else None
+    if not english:
+        return None
+    return f"{english} ({m.group(1)})" if m.group(1) else english  # type: ignore[union-attr]
+
+
+def add_english_titles(sessions) -> int:  # noqa: ANN001
+    """The departments' English titles, as their console edits would set them (demo data);
+    marks the datasets for the search index. Returns how many were given one."""
+    from sqlalchemy import select
+
+    from portal.models import Dataset
+
+    n = 0
+    with sessions() as s:
+        for ds in s.scalars(select(Dataset)):
+            english = title_en(ds.title)
+            if english and (ds.edits or {}).get("title_en") != english:
+                ds.edits = {**(ds.edits or {}), "title_en": english}
+                ds.search_dirty = True
+                n += 1
+        s.commit()
+    return n
+
+
 # Conditional and not-open entries: (department, domain, title, columns, basis index)
 RESTRICTED = [
     ("dcf-wjj", "医疗卫生", "出生医学证明签发统计", ["年度:year", "所属街道:street", "签发数量:int:100:3000"], "conditional"),

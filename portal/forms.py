@@ -211,6 +211,12 @@ class CalendarForm(Form):
     workdays = TextAreaField(_l("调休上班日期"), validators=[Length(max=5000)])
 
 
+class SynonymForm(Form):
+    term = StringField(_l("群众常用说法"), validators=[DataRequired(_l("请填写检索词")), Length(max=50)])
+    expansions = TextAreaField(_l("对应的规范用词（每行一个，或以顿号、逗号分隔）"),
+                               validators=[DataRequired(_l("请填写规范用词")), Length(max=1000)])
+
+
 class TenderForm(Form):
     title = StringField(_l("招标名称"), validators=[Length(max=300)])
     # The bureau ticks the datasets by title (choices: the conditional datasets now public,

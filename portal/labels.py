@@ -86,6 +86,8 @@ LABELS: dict[str, dict[str, Message]] = {
         "application_approve": _("同意数据申请"), "application_refuse": _("不同意数据申请"),
         "application_withdraw": _("撤回数据申请"), "application_accept": _("接受协议"),
         "application_to_tender": _("数据申请转入竞争性配置"),
+        "search_synonym_added": _("添加检索同义词"), "search_synonym_changed": _("修改检索同义词"),
+        "search_synonym_removed": _("删除检索同义词"),
     },
 }
 

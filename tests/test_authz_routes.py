@@ -73,6 +73,8 @@ ROUTE_ACTIONS = {
     "/admin/outbox": Action.BUREAU,
     "/admin/restrictions": Action.BUREAU,
     "/admin/restrictions/<int:request_id>": Action.BUREAU,
+    "/admin/synonyms": Action.BUREAU,
+    "/admin/synonyms/<int:synonym_id>/remove": Action.BUREAU,
     "/admin/tenders/new": Action.BUREAU,
     "/admin/users": Action.BUREAU,
     "/admin/users/<int:user_id>/bureau/<any(grant, revoke):state>": Action.BUREAU,

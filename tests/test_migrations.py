@@ -1,4 +1,6 @@
 """Tables come only from Alembic migrations, and the migrations match the models."""
+import json
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -16,7 +18,7 @@ def test_upgrade_is_idempotent(ctx):
 
     upgrade(ctx.engine)  # a second upgrade at head changes nothing and does not fail
     with ctx.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0012"
+        assert MigrationContext.configure(conn).get_current_revision() == "0013"
 
 
 def test_processes_starting_at_once_migrate_once(settings):
@@ -62,4 +64,7 @@ def test_an_instance_with_data_upgrades_in_place(tmp_path):
         assert conn.execute(text("SELECT title, sensitive FROM datasets")).one() == ("停车场", 0)
         assert conn.execute(text("SELECT email, company_verified_at FROM users")).one() == ("a@example.cn", None)
         assert conn.execute(text("SELECT scan_status FROM distributions")).scalar() is None  # not served until harvested
+        # the synonym list for search, seeded with common public-service aliases (0013)
+        seeded = dict(conn.execute(text("SELECT term, expansions FROM search_synonyms")).all())
+        assert len(seeded) > 50 and json.loads(seeded["打疫苗"]) == ["预防接种"] and json.loads(seeded["户口"]) == ["户籍"]
     engine.dispose()

@@ -280,7 +280,9 @@ def test_a_restore_into_a_bucket_not_made_yet_stops_before_writing_and_runs_agai
     assert failed.exit_code != 0 and "存储桶" in failed.output
     left = create_app({"instance": target, "TESTING": True, "files_url": f"s3://{new_bucket}/files",
                        "files_options": {"endpoint_url": s3_endpoint}})
-    assert set(table_counts(left.extensions["portal"].engine).values()) == {0}
+    counts = table_counts(left.extensions["portal"].engine)
+    counts.pop("search_synonyms")  # a new instance's seed
+    assert set(counts.values()) == {0}
     left.extensions["portal"].engine.dispose()
 
     s3.create_bucket(Bucket=new_bucket)

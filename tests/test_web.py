@@ -57,9 +57,17 @@ def test_facets_filter_and_count(client, portal_data):
     assert "共 1 项" in filtered and "企业信用风险分类结果" in filtered and "公交站点位置" not in filtered
 
 
-def test_empty_result_suggests_what_to_try(client, portal_data):
+def test_no_dataset_with_every_word_shows_those_with_some_and_says_so(client, portal_data):
     page = text(client.get("/search", query_string={"q": "药品 火星"}))
-    assert "没有找到符合条件的数据" in page and "只搜「药品」" in page
+    assert "没有同时包含全部关键词的数据" in page and "/dataset/371502-scj-0001" in page
+    assert "没有找到符合条件的数据" not in page
+    every = text(client.get("/search", query_string={"q": "药品 名录"}))
+    assert "没有同时包含全部关键词的数据" not in every and "/dataset/371502-scj-0001" in every
+
+
+def test_empty_result_suggests_what_to_try(client, portal_data):
+    page = text(client.get("/search", query_string={"q": "火星 火箭"}))
+    assert "没有找到符合条件的数据" in page
     filtered = text(client.get("/search", query_string={"q": "药品", "open_class": "conditional"}))
     assert "去掉筛选条件" in filtered
 
@@ -176,3 +184,19 @@ def test_care_mode_enlarges_text(client, portal_data):
     assert '<body class="care">' in text(client.get("/"))
     client.get("/care/off")
     assert '<body class="">' in text(client.get("/"))
+
+
+def test_an_english_title_the_department_gives_is_found_by_english_queries(client, portal_data, make_user):
+    """Issue 17, item 3: English queries find datasets by their English fields."""
+    from tests.conftest import login, post_form
+
+    assert "/dataset/371502-scj-0001" not in text(client.get("/search", query_string={"q": "pharmacy"}))
+    _, email, password = make_user(curator_of="dcf-scjgj")
+    login(client, email, password)
+    post_form(client, "/console/datasets/371502-scj-0001/edit", {"title_en": "Retail pharmacies"},
+              page="/console/datasets/371502-scj-0001")
+    for q in ("pharmacy", "Retail pharmacies", "pharmacies 药品"):
+        assert "/dataset/371502-scj-0001" in text(client.get("/search", query_string={"q": q})), q
+    client.get("/lang/en")
+    page = text(client.get("/search", query_string={"q": "pharmacy"}))
+    assert '<p class="title-en" lang="en">Retail pharmacies</p>' in page

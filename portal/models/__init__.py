@@ -29,6 +29,7 @@ from .licensing import (
     Purpose,
     UsageReport,
 )
+from .search import SearchSynonym
 from .tenders import (
     Bid,
     Evaluator,
@@ -42,6 +43,7 @@ from .tenders import (
 )
 
 __all__ = [
+    "SearchSynonym",
     "DataRequest", "ErrorReport", "Rating", "ShowcaseItem",
     "Bid", "Evaluator", "Objection", "Score", "Tender", "TenderDataset", "TenderEvent", "TenderQuestion",
     "TenderStatus",

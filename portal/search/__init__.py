@@ -9,6 +9,10 @@ postgres), chosen by setting. tests/test_search.py runs the same cases on both.
     backend.rebuild(docs)    replace everything (portal reindex)
     backend.search(query)    hits, total and facet counts
 
+How a query is read (words, sub-words, the synonym list, the character fallback, OR when AND
+finds nothing) is decided once, for both engines, in portal/search/plan.py; the synonym list
+is the bureau's (portal/search/synonyms.py, a table edited at /admin/synonyms).
+
 Only public datasets (published, unconditional or conditional) are ever given to index();
 portal/search/sync.py is the one place that decides, from the database.
 """
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
 
 FACETS = ("department", "domain", "open_class", "format", "update_cycle")
 SORTS = ("relevance", "newest", "downloads", "name")
+# The synonym list as the engines read it: an everyday word → the official words it stands for.
+Synonyms = Callable[[], Mapping[str, Sequence[str]]]
 
 
 @dataclass
@@ -44,6 +50,8 @@ class SearchDoc:
     fields: list[str] = field(default_factory=list)  # column names
     resource_code: str = ""
     published: dt.date | None = None
+    title_en: str = ""          # the department's English title and summary, when given
+    summary_en: str = ""
 
 
 @dataclass
@@ -78,6 +86,7 @@ class Hit:
     score: float
     title_html: str      # escaped, with <mark> around matches
     summary_html: str
+    title_en: str = ""
 
 
 @dataclass
@@ -87,6 +96,7 @@ class SearchResult:
     facets: dict[str, list[FacetValue]]
     terms: list[str]
     took_ms: float
+    relaxed: bool = False  # no dataset had every word: these have some of them, most first
 
 
 class SearchBackend(Protocol):
@@ -116,12 +126,13 @@ class CachedCounts:
         return self._value
 
 
-def open_backend(settings: Settings, engine: Engine, popularity: Callable[[], dict[str, int]] | None = None) -> SearchBackend:
+def open_backend(settings: Settings, engine: Engine, popularity: Callable[[], dict[str, int]] | None = None,
+                 synonyms: Synonyms | None = None) -> SearchBackend:
     """The engine the settings name: `whoosh` (index folder) or `postgres` (the database)."""
     if settings.search_backend == "postgres":
         from .postgres_backend import PostgresBackend
 
-        return PostgresBackend(engine, popularity=popularity)
+        return PostgresBackend(engine, popularity=popularity, synonyms=synonyms)
     from .whoosh_backend import WhooshBackend
 
-    return WhooshBackend(settings.index_path, popularity=popularity)
+    return WhooshBackend(settings.index_path, popularity=popularity, synonyms=synonyms)

@@ -19,12 +19,14 @@ from . import SearchBackend, SearchDoc
 def search_doc(ds: Dataset) -> SearchDoc:
     tables = [t for d in ds.current_distributions for t in d.tables]
     formats = sorted({d.media_format.upper() for d in ds.current_distributions})
+    edits = ds.edits or {}
     return SearchDoc(
         name=ds.name, title=ds.title, summary=ds.summary or "", tags=list(ds.tags or []),
         department=ds.department.code, department_name=ds.department.name, domain=ds.domain or "",
         open_class=ds.open_class or "", format=formats[0] if formats else (ds.data_format or "").split(",")[0].strip(),
         update_cycle=ds.update_cycle or "", fields=[f["name"] for t in tables for f in t.schema],
-        resource_code=ds.resource_code or "", published=ds.published_date)
+        resource_code=ds.resource_code or "", published=ds.published_date,
+        title_en=edits.get("title_en") or "", summary_en=edits.get("summary_en") or "")
 
 
 def _with_children(query: Select[Dataset]) -> Select[Dataset]:

@@ -7,7 +7,9 @@ matching document in Python. Here:
 
 - each term's postings are read once per index generation, block by block, into numpy
   arrays (docnums and a BM25 contribution) and kept in an LRU cache;
-- a query scatters those into one dense score vector; "all words must match" is a count;
+- a query (portal/search/plan.py) scatters those into one dense score vector, weighted,
+  and evaluates its clauses as boolean masks: every clause first; when that finds nothing,
+  any clause, those matching more clauses first;
 - facet counts are `np.bincount` over per-document ordinal arrays read from Whoosh columns
   when the index generation changes;
 - sorting takes the top `start + rows` with `np.argpartition`, and only those documents'
@@ -36,12 +38,24 @@ from whoosh.index import Index
 from whoosh.matching import Matcher
 
 from ..models import OPEN_CLASS_LABELS
-from . import FACETS, CachedCounts, FacetValue, Hit, SearchDoc, SearchQuery, SearchResult
-from .text import highlight, query_terms, tokenize
+from . import (
+    FACETS,
+    CachedCounts,
+    FacetValue,
+    Hit,
+    SearchDoc,
+    SearchQuery,
+    SearchResult,
+    Synonyms,
+)
+from .plan import All, Any, Node, Term, make_plan, terms
+from .text import bigrams, highlight, tokenize
 
-# Text fields and how much a match in each counts.
-BOOSTS = {"title": 3.0, "tags": 2.0, "code": 3.0, "summary": 1.0, "department_t": 1.0, "domain_t": 1.0,
-          "fields": 1.0}
+# Text fields and how much a match in each counts (title bigrams: the character fallback).
+BOOSTS = {"title": 3.0, "title_en": 3.0, "tags": 2.0, "code": 3.0, "summary": 1.0, "summary_en": 1.0,
+          "department_t": 1.0, "domain_t": 1.0, "fields": 1.0, "chars": 1.0}
+# A relaxed (OR) query ranks by the number of clauses matched first, then by score.
+CLAUSE_RANK = 1e4
 K1 = 1.2
 EPOCH = dt.date(1970, 1, 1)
 
@@ -57,6 +71,7 @@ SCHEMA = Schema(
     department_name=ID(sortable=True),
     title=_text_field(), summary=_text_field(), tags=_text_field(), department_t=_text_field(),
     domain_t=_text_field(), fields=_text_field(), code=_text_field(),
+    title_en=_text_field(), summary_en=_text_field(), chars=_text_field(),
     department=ID(sortable=True), domain=ID(sortable=True), open_class=ID(sortable=True),
     format=ID(sortable=True), update_cycle=ID(sortable=True),
     published=NUMERIC(sortable=True, bits=32, signed=True),
@@ -73,9 +88,11 @@ def whoosh_document(doc: SearchDoc) -> dict:
         "tags": " ".join(t for tag in doc.tags for t in tokenize(tag)),
         "department_t": " ".join(tokenize(doc.department_name)), "domain_t": " ".join(tokenize(doc.domain)),
         "fields": " ".join(t for f in doc.fields for t in tokenize(f)), "code": " ".join(tokenize(doc.resource_code)),
+        "title_en": " ".join(tokenize(doc.title_en)), "summary_en": " ".join(tokenize(doc.summary_en)),
+        "chars": " ".join(bigrams(doc.title)),
         "department": doc.department, "department_name": doc.department_name, "domain": doc.domain, "open_class": doc.open_class, "format": doc.format,
         "update_cycle": doc.update_cycle, "published": published, "title_sort": doc.title,
-        "data": {"title": doc.title, "summary": doc.summary[:600], "department": doc.department,
+        "data": {"title": doc.title, "title_en": doc.title_en, "summary": doc.summary[:600], "department": doc.department,
                  "department_name": doc.department_name, "domain": doc.domain, "open_class": doc.open_class,
                  "format": doc.format, "update_cycle": doc.update_cycle, "published": published},
     }
@@ -125,20 +142,33 @@ class _Snapshot:
 
 class WhooshBackend:
     def __init__(self, path: str | Path, popularity: Callable[[], dict[str, int]] | None = None,
-                 refresh_seconds: float = 1.0, term_cache_size: int = 4096) -> None:
+                 refresh_seconds: float = 1.0, term_cache_size: int = 4096, synonyms: Synonyms | None = None) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         if whoosh_index.exists_in(self.path):
             self.ix = whoosh_index.open_dir(self.path)
+            self._add_new_fields()
         else:
             self.ix = whoosh_index.create_in(self.path, SCHEMA)
         self.popularity = CachedCounts(popularity)
+        self.synonyms = synonyms or (lambda: {})
         self.refresh_seconds = refresh_seconds
         self.term_cache_size = term_cache_size
         self._snapshot: _Snapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()      # building snapshots
         self._io = threading.Lock()        # Whoosh readers share file handles
+
+    def _add_new_fields(self) -> None:
+        """An index made by an earlier version lacks fields added since (English, bigrams):
+        add them, so it keeps working; `portal reindex` fills them."""
+        if not set(SCHEMA.names()) - set(self.ix.schema.names()):
+            return
+        with self._writer() as writer:
+            for name in SCHEMA.names():
+                if name not in writer.schema.names():
+                    writer.add_field(name, SCHEMA[name])
+        self.ix = whoosh_index.open_dir(self.path)
 
     # ------------------------------------------------------------------ writing
 
@@ -252,21 +282,31 @@ class WhooshBackend:
     def search(self, query: SearchQuery) -> SearchResult:
         started = time.perf_counter()
         snap = self.snapshot()
-        terms = query_terms(query.q)
+        plan = make_plan(query.q, self.synonyms())
         mask = snap.live.copy()
-        scores = np.zeros(snap.size, dtype=np.float32)
-        if terms:
-            matched = np.zeros(snap.size, dtype=np.int16)
-            for term in terms:
-                ids, contribution = self._postings(snap, term)
-                scores[ids] += contribution
-                matched[ids] += 1
-            mask &= matched == len(terms)  # every word must match somewhere
         for facet, selected in (query.filters or {}).items():
             if facet not in snap.ordinals or not selected:
                 continue
             wanted = [i for i, v in enumerate(snap.values[facet]) if v in set(selected)]
             mask &= np.isin(snap.ordinals[facet], wanted)
+        scores = np.zeros(snap.size, dtype=np.float32)
+        relaxed = False
+        if plan.clauses:
+            masks: dict[str, np.ndarray] = {}
+            found = self._matches(snap, plan.strict, masks) & mask
+            if found.any():
+                self._score(snap, plan.strict, scores)
+            elif plan.loose is not None:  # nothing has every word: any clause, words or bigrams; more first
+                relaxed = True
+                clauses = np.zeros(snap.size, dtype=np.int16)
+                for clause in plan.relaxed:
+                    clauses += self._matches(snap, clause, masks)
+                found = (clauses > 0) & mask
+                for clause in plan.required:
+                    found &= self._matches(snap, clause, masks)
+                self._score(snap, plan.loose, scores)
+                scores += clauses.astype(np.float32) * CLAUSE_RANK
+            mask = found
         matches = np.flatnonzero(mask)
         facets = {}
         for facet in FACETS:
@@ -277,9 +317,36 @@ class WhooshBackend:
         page = self._page(snap, matches, scores, query)
         with self._io:
             stored = [snap.searcher.stored_fields(int(d)) for d in page]
-        hits = [self._hit(s, float(scores[d]), terms) for d, s in zip(page, stored, strict=True)]
-        return SearchResult(total=len(matches), hits=hits, facets=facets, terms=terms,
+        words = plan.highlights(relaxed)
+        hits = [self._hit(s, float(scores[d]), words) for d, s in zip(page, stored, strict=True)]
+        return SearchResult(total=len(matches), hits=hits, facets=facets, terms=words, relaxed=relaxed,
                             took_ms=(time.perf_counter() - started) * 1000)
+
+    def _matches(self, snap: _Snapshot, node: Node | None, masks: dict[str, np.ndarray]) -> np.ndarray:
+        """The documents a node of the plan matches, as a boolean mask."""
+        if isinstance(node, Term):
+            mask = masks.get(node.word)
+            if mask is None:
+                mask = masks[node.word] = np.zeros(snap.size, dtype=bool)
+                mask[self._postings(snap, node.word)[0]] = True
+            return mask
+        if isinstance(node, All):
+            out = self._matches(snap, node.parts[0], masks).copy()
+            for part in node.parts[1:]:
+                out &= self._matches(snap, part, masks)
+            return out
+        if isinstance(node, Any):
+            out = self._matches(snap, node.parts[0], masks).copy()
+            for part in node.parts[1:]:
+                out |= self._matches(snap, part, masks)
+            return out
+        return np.zeros(snap.size, dtype=bool)
+
+    def _score(self, snap: _Snapshot, node: Node | None, scores: np.ndarray) -> None:
+        """BM25 of every term of the plan a document holds, times the term's weight."""
+        for word, weight in terms(node).items():
+            ids, contribution = self._postings(snap, word)
+            scores[ids] += contribution * np.float32(weight)
 
     def _page(self, snap: _Snapshot, matches: np.ndarray, scores: np.ndarray, query: SearchQuery) -> np.ndarray:
         sort = query.sort if query.sort in ("relevance", "newest", "downloads", "name") else "relevance"
@@ -314,15 +381,15 @@ class WhooshBackend:
         return value
 
     @staticmethod
-    def _hit(stored: dict, score: float, terms: list[str]) -> Hit:
+    def _hit(stored: dict, score: float, words: list[str]) -> Hit:
         data = stored.get("data") or {}
         published = EPOCH + dt.timedelta(days=data["published"]) if data.get("published", -1) >= 0 else None
         return Hit(name=stored["name"], title=data.get("title", ""), summary=data.get("summary", ""),
                    department=data.get("department", ""), department_name=data.get("department_name", ""),
                    domain=data.get("domain", ""), open_class=data.get("open_class", ""), format=data.get("format", ""),
                    update_cycle=data.get("update_cycle", ""), published=published, score=score,
-                   title_html=highlight(data.get("title", ""), terms),
-                   summary_html=highlight(data.get("summary", ""), terms))
+                   title_html=highlight(data.get("title", ""), words),
+                   summary_html=highlight(data.get("summary", ""), words), title_en=data.get("title_en", ""))
 
 
 def _blocks(matcher: Matcher) -> Iterator[tuple[Sequence[int], Sequence[float]]]:

@@ -113,18 +113,13 @@ def _search_page(title: str, heading_note: str | None = None, **preset: str) -> 
 
 
 def _suggestions(query: SearchQuery, result: SearchResult) -> list[dict]:
-    """What to try when nothing matched: without the filters, or one word at a time."""
-    backend = portal().search
+    """What to try when nothing matched: without the filters. (One word at a time is what
+    the search itself does when no dataset has every word: portal/search/plan.py.)"""
     tries: list[dict] = []
     if query.filters:
-        n = backend.search(SearchQuery(q=query.q, rows=0)).total
+        n = portal().search.search(SearchQuery(q=query.q, rows=0)).total
         if n:
             tries.append({"word": None, "href": url_for("catalog.search", q=query.q), "count": n})
-    if len(result.terms) > 1:
-        for term in result.terms[:4]:
-            n = backend.search(SearchQuery(q=term, rows=0)).total
-            if n:
-                tries.append({"word": term, "href": url_for("catalog.search", q=term), "count": n})
     return tries
 
 

@@ -10,4 +10,4 @@ from ...authz import Action, guard_blueprint
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 guard_blueprint(bp, Action.BUREAU)
 
-from . import catalog, dashboard, licensing, records, tenders, users  # noqa: E402,F401  (their routes on bp)
+from . import catalog, dashboard, licensing, records, search, tenders, users  # noqa: E402,F401  (their routes on bp)
