@@ -117,7 +117,7 @@ def pages(ids: dict) -> dict[str, list[str]]:
                     "/console/datasets/371502-scj-0001", f"/applications/{ids['waiting']}"],
         "bureau": ["/admin/", "/admin/users", "/admin/harvest", "/admin/harvest?job=1", "/admin/duplicates",
                    "/admin/restrictions", "/admin/licensing", f"/admin/licensing/grants/{ids['grant']}", "/admin/calendar",
-                   "/admin/outbox", "/admin/audit", "/admin/tenders/new", f"/tenders/{ids['open_tender']}/evaluate",
+                   "/admin/outbox", "/admin/audit", "/admin/synonyms", "/admin/tenders/new", f"/tenders/{ids['open_tender']}/evaluate",
                    f"/tenders/{ids['closed_tender']}/evaluate", f"/tenders/{ids['closed_tender']}"],
     }
 
