@@ -41,9 +41,10 @@ if TYPE_CHECKING:
 
 FORMAT = "dongchangfu-portal-backup/1"
 log = logging.getLogger(__name__)
-# Tables a new instance's migrations fill with a seed (the search synonym list, 0013): an
-# instance holding only that is still empty, and a restore replaces the seed with the backup's.
-SEEDED = frozenset({"search_synonyms"})
+# Tables a new instance fills by itself — the search synonym list's seed (0013), the
+# deployment's identity (0014, written when the instance first starts): an instance holding
+# only these is still empty, and a restore replaces them with the backup's.
+SEEDED = frozenset({"search_synonyms", "deployment"})
 
 
 class BackupError(RuntimeError):
@@ -182,6 +183,9 @@ def restore(ctx: PortalContext, archive: Path, progress: Callable[[str, int, int
         except BaseException:
             _undo_files(ctx.storage, written)
             raise
+        from .deployment import restamp_storage
+
+        restamp_storage(ctx.sessions, ctx.storage)  # the backup's portal, with its files now here
         secret = _member(tar, "secret_key").decode().strip()
         key_file = ctx.settings.instance_path / "secret_key"
         key_file.write_text(secret)

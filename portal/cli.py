@@ -25,7 +25,17 @@ def _context(**overrides: object) -> PortalContext:
     return PortalContext(Settings.load(overrides))
 
 
-@click.group()
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        from .deployment import DeploymentMismatch
+
+        try:
+            return super().invoke(ctx)
+        except DeploymentMismatch as mismatch:  # a node set up unlike its portal: say what to set, no traceback
+            raise click.ClickException(str(mismatch)) from mismatch
+
+
+@click.group(cls=_Commands)
 @click.option("--instance", envvar="PORTAL_INSTANCE", help="Instance folder (default ./instance).")
 @click.pass_context
 def main(ctx: click.Context, instance: str | None) -> None:
@@ -258,6 +268,26 @@ def deploy_nginx(obj: dict, listen: str, upstream: tuple[str, ...], standalone: 
 
     block = nginx_server(Settings.load(obj), listen=listen, upstream=list(upstream))
     click.echo(complete_nginx(block, run_dir=run_dir) if standalone else block)
+
+
+@deploy.command("files-moved")
+@click.pass_obj
+def deploy_files_moved(obj: dict) -> None:
+    """Record a new place for the data files, after copying them there (a bucket, a shared
+    mount): checks that it holds every file the portal refers to first. Every node must then
+    use the new place; a node still pointed at the old one does not start."""
+    from .context import PortalContext
+    from .deployment import record_moved_files
+
+    ctx = PortalContext(Settings.load(obj), files_moving=True)
+    missing = record_moved_files(ctx.sessions, ctx.storage)
+    if missing:
+        shown = "\n  ".join(missing[:10]) + ("\n  ..." if len(missing) > 10 else "")
+        raise click.ClickException(
+            f"{len(missing)} of the portal's files are not in the new place; nothing was changed. Copy them "
+            f"(docs/deploy.md, section 5), then run this again. Missing:\n  {shown}")
+    click.echo(f"the portal's data files are now at {ctx.settings.files_url or ctx.settings.files_path}; "
+               "start every node with the same setting")
 
 
 @main.command()

@@ -3,10 +3,9 @@ storage, search, the harvester). The web app keeps one in app.extensions['portal
 workers and tests make their own. It is the one place the parts are wired together."""
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING
 
-from . import mail
+from . import deployment, mail
 from .config import Settings
 from .db import make_engine, make_sessionmaker, upgrade
 from .storage import open_storage
@@ -23,21 +22,24 @@ if TYPE_CHECKING:
 class PortalContext:
     """What every part of a running portal shares; kept in app.extensions['portal']."""
 
-    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+    def __init__(self, settings: Settings, *, files_moving: bool = False) -> None:
         import licenses.follow  # noqa: F401  (grants follow their datasets in every process that changes them)
 
         settings.ensure_dirs()
         self.settings = settings
         self.engine = make_engine(settings.database_url)
-        if migrate:
-            upgrade(self.engine)
+        upgrade(self.engine)
         self.sessions = make_sessionmaker(self.engine)
         mail.deliver_after_commit(self.sessions, settings.smtp_url)  # queued mail goes out after each commit
         self.storage = open_storage(settings)
         self._search: SearchBackend | None = None
         self._synonyms: CachedSynonyms | None = None
-        # Portals sharing one Redis keep apart: the page cache's namespace is their database's.
-        self.cache_namespace = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
+        # Which portal this is (portal/deployment.py): checked against this node's secret key and
+        # files before anything serves. Portals sharing one Redis keep apart by it: the page
+        # cache's namespace is the deployment's identity, however a node spells the database URL.
+        self.identity = deployment.check(self.sessions, settings.load_secret_key(), self.storage,
+                                         files_moving=files_moving)
+        self.cache_namespace = self.identity[:12]
         self.redis: redis.Redis | None = None
         if settings.redis_url and settings.page_cache_seconds > 0:
             import redis

@@ -98,8 +98,10 @@ class Storage(ABC):
 class LocalStorage(Storage):
     """A folder (the default): files are read where they lie and put() is a rename."""
 
-    # Inside the files folder but never stored files: work in progress, derived caches.
+    # Inside the files folder but never stored files: work in progress, derived caches, and
+    # the marker naming the portal whose files these are (portal/deployment.py).
     WORK_DIRS = (".scratch", ".cache")
+    MARKER = ".portal-deployment"
     root: Path
 
     def __init__(self, root: Path) -> None:
@@ -125,7 +127,7 @@ class LocalStorage(Storage):
 
     def list_files(self) -> list[str]:
         return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
-                      if p.is_file() and p.relative_to(self.root).parts[0] not in self.WORK_DIRS)
+                      if p.is_file() and p.relative_to(self.root).parts[0] not in (*self.WORK_DIRS, self.MARKER))
 
     def scratch(self) -> Path:
         """On the same file system as the files, so put() is a rename."""

@@ -3,6 +3,7 @@ names one), a real instance folder, and the real CKAN from ../shared/ckan when C
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,33 @@ def files_store() -> dict:
     """Where the data files go: {} is the local folder (the default); a test module overrides
     this fixture to put them elsewhere (tests/test_object_storage.py: a bucket on S3)."""
     return {}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on a free loopback port (tests/test_object_storage.py, tests/test_two_nodes.py)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint, monkeypatch):
+    """A new bucket per test. Credentials and region come from the standard AWS variables,
+    as a production machine may give them; the endpoint from PORTAL_FILES_OPTIONS."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "portal-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "portal-test-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    name = f"portal-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return s3, name
 
 
 @pytest.fixture

@@ -55,12 +55,13 @@ def production(portal_data, settings, tmp_path):
            "PORTAL_SEARCH_BACKEND": settings.search_backend}
     gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
                                  "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                                stdout=subprocess.DEVNULL, stderr=(tmp_path / "gunicorn.log").open("w"),
+                                start_new_session=True)  # a file: a pipe nobody drains would block the workers' logging
     conf = standalone_nginx(tmp_path / "nginx", nginx_server(
         Settings.load({"instance": settings.instance_path}), listen=f"127.0.0.1:{web_port}",
         upstream=f"127.0.0.1:{app_port}"))
     nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(conf.parent)], start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{web_port}"
     try:
         wait_for(f"http://127.0.0.1:{app_port}/api/3/action/status_show", gunicorn)

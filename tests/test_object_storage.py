@@ -31,33 +31,6 @@ from tests.test_backup import files_of, table_counts
 from tests.test_downloads import downloads_of, table_of
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """moto's S3 server on a free loopback port, for this module."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def bucket(s3_endpoint, monkeypatch):
-    """A new bucket per test. Credentials and region come from the standard AWS variables,
-    as a production machine may give them; the endpoint from PORTAL_FILES_OPTIONS."""
-    import boto3
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "portal-test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "portal-test-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
-    name = f"portal-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    return s3, name
-
-
 @pytest.fixture
 def files_store(bucket, s3_endpoint) -> dict:
     return {"files_url": f"s3://{bucket[1]}/files", "files_options": {"endpoint_url": s3_endpoint}}
@@ -281,7 +254,7 @@ def test_a_restore_into_a_bucket_not_made_yet_stops_before_writing_and_runs_agai
     left = create_app({"instance": target, "TESTING": True, "files_url": f"s3://{new_bucket}/files",
                        "files_options": {"endpoint_url": s3_endpoint}})
     counts = table_counts(left.extensions["portal"].engine)
-    counts.pop("search_synonyms")  # a new instance's seed
+    counts.pop("search_synonyms"), counts.pop("deployment")  # a new instance's seed and identity
     assert set(counts.values()) == {0}
     left.extensions["portal"].engine.dispose()
 
@@ -290,3 +263,23 @@ def test_a_restore_into_a_bucket_not_made_yet_stops_before_writing_and_runs_agai
     assert again.exit_code == 0, again.output
     restored = objects((s3, new_bucket))
     assert restored == objects(bucket) and restored  # every file, byte for byte
+
+
+def test_a_node_pointed_at_another_bucket_does_not_start(app, settings, s3_endpoint, bucket, tmp_path):
+    """Every node of a portal reads and writes one bucket: a node set up with another would
+    serve none of the portal's files and store its own where no other node looks."""
+    from portal.context import PortalContext
+    from portal.deployment import DeploymentMismatch
+
+    s3, _ = bucket
+    s3.create_bucket(Bucket="another-portal-bucket")
+    node = Settings(instance_path=tmp_path / "node-2", database_url=settings.database_url,
+                    secret_key=settings.load_secret_key(), files_url="s3://another-portal-bucket/files",
+                    files_options={"endpoint_url": s3_endpoint})
+    with pytest.raises(DeploymentMismatch, match="PORTAL_FILES_URL"):
+        PortalContext(node)
+    same = PortalContext(Settings(instance_path=tmp_path / "node-3", database_url=settings.database_url,
+                                  secret_key=settings.load_secret_key(), files_url=settings.files_url,
+                                  files_options={"endpoint_url": s3_endpoint}))
+    assert same.identity == app.extensions["portal"].identity
+    same.engine.dispose()

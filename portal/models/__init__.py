@@ -15,6 +15,7 @@ from .catalog import (
     OpenClass,
     RestrictionRequest,
 )
+from .deployment import Deployment
 from .feedback import DataRequest, ErrorReport, Rating, ShowcaseItem
 from .harvest import HarvestJob, HarvestJobEntry, HarvestSource
 from .licensing import (
@@ -43,6 +44,7 @@ from .tenders import (
 )
 
 __all__ = [
+    "Deployment",
     "SearchSynonym",
     "DataRequest", "ErrorReport", "Rating", "ShowcaseItem",
     "Bid", "Evaluator", "Objection", "Score", "Tender", "TenderDataset", "TenderEvent", "TenderQuestion",
