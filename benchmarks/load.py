@@ -4,12 +4,20 @@ SQLite and on PostgreSQL. Four mixes: search pages, dataset pages, the JSON APIs
 the data API), and downloads of small files. Prints and saves throughput, p50/p99 and errors.
 
     python benchmarks/load.py [--seconds 15] [--clients 50 200] [--databases sqlite postgresql]
-                              [--page-cache on off]
+                              [--page-cache on off] [--nodes 1 2]
 
 Each mix is warmed up for 3 s at the largest client count before it is measured. Each database is measured with the page cache (portal/page_cache.py, anonymous answers in
 Redis) on and off; with it on, "cached" tells what share of the mix's URLs a repeat request
 got from the cache (downloads never are: their bytes stream). Search runs on Whoosh with
 SQLite and on PostgreSQL full-text search with PostgreSQL, as production would.
+
+With `--nodes 1 2`, PostgreSQL is also measured with two nodes behind the one nginx upstream,
+as docs/deploy.md section 6 sets them up: two gunicorn masters (each with the worker count of
+the single node) with instance folders of their own, one secret key, one files folder (on one
+machine, the "shared mount" is simply the same folder), one Redis. On one machine both nodes
+share its cores, so this measures what the second node and nginx's balancing cost or give on
+the same hardware, not the gain of a second machine. SQLite is measured with one node only
+(two machines cannot share a SQLite file).
 
 Needs wrk and nginx (apt-get install wrk nginx-light), gunicorn; PostgreSQL at
 postgresql+psycopg://postgres@127.0.0.1:5432 (a database `portal_load` is made and dropped).
@@ -124,37 +132,68 @@ def run_wrk(base: str, paths: list[str], clients: int, seconds: int, workdir: Pa
             "errors": (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0)}
 
 
-def serve(instance: Path, database_url: str, workdir: Path, page_cache: bool):
+def serve(instance: Path, database_url: str, workdir: Path, page_cache: bool, nodes: int = 1):
     from portal.config import Settings
     from portal.deploy import nginx_server, standalone_nginx
 
-    app_port, web_port = free_port(), free_port()
-    env = {**os.environ, "PORTAL_INSTANCE": str(instance), "PORTAL_DATABASE_URL": database_url,
-           "PORTAL_BIND": f"127.0.0.1:{app_port}", "PORTAL_WORKERS": "4", "PORTAL_THREADS": "16",
-           "PORTAL_X_ACCEL_PREFIX": "/_files", "PORTAL_PROXIES": "1", "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/8",
-           "PORTAL_DATA_API_RATE": "1000000 per minute", "PORTAL_SEARCH_BACKEND": search_backend(database_url),
-           "PORTAL_PAGE_CACHE_SECONDS": "60" if page_cache else "0"}
+    app_ports, web_port = [free_port() for _ in range(nodes)], free_port()
+    secret = Settings(instance_path=instance).load_secret_key()
+    gunicorns = []
     import redis
 
     redis.Redis.from_url("redis://127.0.0.1:6379/8").flushdb()
-    gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
-                                 "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    for i, app_port in enumerate(app_ports):
+        # One env file for every node: only the bind address and the instance folder differ.
+        env = {**os.environ, "PORTAL_INSTANCE": str(instance if i == 0 else workdir / f"instance-node-{i + 1}"),
+               "PORTAL_FILES_PATH": str(instance / "files"), "PORTAL_SECRET_KEY": secret,
+               "PORTAL_DATABASE_URL": database_url,
+               "PORTAL_BIND": f"127.0.0.1:{app_port}", "PORTAL_WORKERS": "4", "PORTAL_THREADS": "16",
+               "PORTAL_X_ACCEL_PREFIX": "/_files", "PORTAL_PROXIES": "1", "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/8",
+               "PORTAL_DATA_API_RATE": "1000000 per minute", "PORTAL_SEARCH_BACKEND": search_backend(database_url),
+               "PORTAL_PAGE_CACHE_SECONDS": "60" if page_cache else "0"}
+        gunicorns.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
+                                           "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
     conf = standalone_nginx(workdir / "nginx", nginx_server(
-        Settings(instance_path=instance), listen=f"127.0.0.1:{web_port}", upstream=f"127.0.0.1:{app_port}"),
-        worker_connections=2048)
+        Settings(instance_path=instance), listen=f"127.0.0.1:{web_port}",
+        upstream=[f"127.0.0.1:{p}" for p in app_ports]), worker_connections=2048)
     nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(conf.parent)], start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{web_port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{base}/api/3/action/status_show", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    return base, (nginx, gunicorn)
+    for url in [f"http://127.0.0.1:{p}" for p in app_ports] + [base]:  # every node up, then nginx
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if requests.get(f"{url}/api/3/action/status_show", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        else:
+            raise SystemExit(f"{url} did not start")
+    return base, (nginx, *gunicorns)
+
+
+def measure(results: dict, args: argparse.Namespace, database: str, instance: Path, url: str, workdir: Path,
+            cache: str, nodes: int) -> None:
+    base, procs = serve(instance, url, workdir, page_cache=cache == "on", nodes=nodes)
+    try:
+        for mix, paths in mixes(base).items():
+            cached = cached_share(base, paths)
+            # Not measured: the first seconds after a start (each worker's first
+            # connections and requests; portal.app.warm_up covers the costliest part).
+            run_wrk(base, paths, max(args.clients), 3, workdir)
+            for clients in args.clients:
+                run = {"database": database, "page_cache": cache, "nodes": nodes, "mix": mix, "clients": clients,
+                       "urls": len(paths), "cached": cached, **run_wrk(base, paths, clients, args.seconds, workdir)}
+                results["runs"].append(run)
+                print(f"[{database}, cache {cache}, {nodes} node{'s' if nodes > 1 else ''}] {mix:14} {clients:4} "
+                      f"clients: {run['rps']:8.0f} req/s, p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
+                      f"errors {run['errors']} of {run['requests']}, cached {cached:.0%}", flush=True)
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
 
 
 def main() -> None:
@@ -163,6 +202,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--page-cache", nargs="+", choices=["on", "off"], default=["on", "off"])
+    parser.add_argument("--nodes", type=int, nargs="+", choices=[1, 2], default=[1, 2],
+                        help="app nodes behind nginx (2: PostgreSQL only)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "portal-bench-load")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/load.json")
     args = parser.parse_args()
@@ -187,25 +228,10 @@ def main() -> None:
         print(f"[{database}] harvesting the demo catalog...", flush=True)
         prepare(instance, url)
         for cache in args.page_cache:
-            base, procs = serve(instance, url, workdir, page_cache=cache == "on")
-            try:
-                for mix, paths in mixes(base).items():
-                    cached = cached_share(base, paths)
-                    # Not measured: the first seconds after a start (each worker's first
-                    # connections and requests; portal.app.warm_up covers the costliest part).
-                    run_wrk(base, paths, max(args.clients), 3, workdir)
-                    for clients in args.clients:
-                        run = {"database": database, "page_cache": cache, "mix": mix, "clients": clients,
-                               "urls": len(paths), "cached": cached,
-                               **run_wrk(base, paths, clients, args.seconds, workdir)}
-                        results["runs"].append(run)
-                        print(f"[{database}, cache {cache}] {mix:14} {clients:4} clients: {run['rps']:8.0f} req/s, "
-                              f"p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, errors {run['errors']} of "
-                              f"{run['requests']}, cached {cached:.0%}", flush=True)
-            finally:
-                for proc in procs:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                    proc.wait(timeout=30)
+            for nodes in args.nodes:
+                if nodes > 1 and database != "postgresql":
+                    continue  # two machines cannot share a SQLite file
+                measure(results, args, database, instance, url, workdir, cache, nodes)
         if database == "postgresql":
             with admin.connect() as conn:
                 conn.execute(text("DROP DATABASE IF EXISTS portal_load WITH (FORCE)"))

@@ -193,14 +193,21 @@ def rescan(obj: dict) -> None:
 @main.command()
 @click.pass_obj
 def remind(obj: dict) -> None:
-    """Send the reminders that fall due today (usage reports before and after their date);
-    idempotent, meant for a daily cron job until the job queue runs it."""
+    """Send the reminders that fall due today (usage reports before and after their date), and
+    forget the forms done more than a day ago; idempotent, meant for a daily cron job until the
+    job queue runs it."""
+    from datetime import timedelta
+
     from licenses.grants import remind as send_reminders
+
+    from .models import utcnow
+    from .models.forms import forget_done_forms
 
     ctx = _context(**obj)
     with ctx.sessions.begin() as s:
         n = send_reminders(s, site_url=ctx.settings.base_url)
-    click.echo(f"{n} reminders written to the outbox")
+        forgotten = forget_done_forms(s, utcnow() - timedelta(days=1))
+    click.echo(f"{n} reminders written to the outbox; {forgotten} done forms forgotten")
 
 
 def _progress_bar() -> Callable[[str, int, int], None]:

@@ -1,10 +1,10 @@
 """Forms (Flask-WTF: every form carries a CSRF token). OnceForm also refuses a second post of
-the same rendered form (a double click, a reload after POST), with a clear message."""
+the same rendered form (a double click, a reload after POST), with a clear message, by the
+same record as web.done(): a FormSubmission row per done rendering."""
 from __future__ import annotations
 
 import secrets
 
-from flask import session
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto  # "read the request's form" (formdata=None means "no form data")
@@ -35,9 +35,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from .errors import DomainError
 from .messages import _
-from .models import UserKind
-
-USED_NONCES = "used_form_nonces"
+from .models import FormSubmission, UserKind
 
 
 class OnceForm(FlaskForm):
@@ -47,15 +45,25 @@ class OnceForm(FlaskForm):
     nonce = HiddenField(default=lambda: secrets.token_urlsafe(12))
 
     def validate_nonce(self, field: Field) -> None:
+        from .web import db
+
         if not field.data:
             raise ValidationError(_("表单已失效，请刷新后重试"))  # type: ignore[arg-type]  # a lazy Message, str()ed when shown
-        if field.data in session.get(USED_NONCES, []):
+        if db().get(FormSubmission, field.data[:32]) is not None:
             raise ValidationError(_("此表单已提交过，未重复处理"))  # type: ignore[arg-type]  # as above
 
     def consume(self) -> None:
-        """Mark this rendering of the form as used (after it succeeded)."""
-        used = session.get(USED_NONCES, [])
-        session[USED_NONCES] = [*used[-49:], self.nonce.data]
+        """Record this rendering of the form as used (after its work was committed)."""
+        from sqlalchemy.exc import IntegrityError
+
+        from .web import db
+
+        s = db()
+        s.add(FormSubmission(nonce=(self.nonce.data or "")[:32]))
+        try:
+            s.commit()
+        except IntegrityError:  # the other post of it recorded it first
+            s.rollback()
 
 
 class RegisterForm(OnceForm):

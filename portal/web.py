@@ -6,13 +6,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from flask import Response, current_app, flash, g, redirect, request, send_file, session, url_for
+from flask import Response, current_app, flash, g, redirect, request, send_file, url_for
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .context import PortalContext
 from .errors import DomainError
 from .messages import _
+from .models import FormSubmission
 
 
 def portal() -> PortalContext:
@@ -60,7 +62,6 @@ def tell(message: object, category: str = "message") -> None:
 
 
 FORM_NONCE = "form_nonce"       # the hidden field every POST form of templates/_forms.html carries
-DONE_NONCES = "done_form_nonces"  # session: the last forms whose work was done
 
 
 def form_nonce() -> str:
@@ -69,26 +70,39 @@ def form_nonce() -> str:
 
 
 class AlreadyDone(DomainError):
-    """The same rendering of a form was posted again (a reload after posting, the back button)."""
+    """The same rendering of a form was posted again (a reload after posting, the back button,
+    a second click while the first was on its way)."""
+
+
+def _posted_nonce() -> str | None:
+    if request.method != "POST" or request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return None
+    nonce = request.form.get(FORM_NONCE, "")
+    return nonce[:32] or None
 
 
 def refuse_a_form_posted_twice() -> None:
     """Before a POST view runs: a form whose work was done once is not done again; the person
-    is told so and sent back. (The page's script also stops a second click while the first
-    is on its way.)"""
-    nonce = request.form.get(FORM_NONCE) if request.method == "POST" and request.mimetype in (
-        "application/x-www-form-urlencoded", "multipart/form-data") else None
-    if nonce and nonce in session.get(DONE_NONCES, []):
+    is told so and sent back. This is the early, cheap answer; done() is the one that holds
+    when two posts are in flight together. (The page's script also stops a second click.)"""
+    if (nonce := _posted_nonce()) and db().get(FormSubmission, nonce) is not None:
         raise AlreadyDone(_("此表单已提交过，未重复处理"))
 
 
 def done(message: object = None, to: str | None = None) -> WerkzeugResponse:
-    """The view's work succeeded: commit (mail queued in the transaction goes out after it),
-    remember the form as done, tell the person, and go on to `to` (default: where `back`
-    points)."""
-    db().commit()
-    if nonce := request.form.get(FORM_NONCE):
-        session[DONE_NONCES] = [*session.get(DONE_NONCES, [])[-49:], nonce]
+    """The view's work succeeded: record the form as done and commit both together (mail
+    queued in the transaction goes out after it), tell the person, and go on to `to` (default:
+    where `back` points)."""
+    s = db()
+    if nonce := _posted_nonce():
+        s.flush()  # the view's own work first: an error in it is its own, not a second post
+        s.add(FormSubmission(nonce=nonce))
+        try:
+            s.flush()
+        except IntegrityError:  # the same form's other post committed first (PostgreSQL waits for it)
+            s.rollback()
+            raise AlreadyDone(_("此表单已提交过，未重复处理")) from None
+    s.commit()
     if message:
         tell(message)
     return redirect(to or g.get("back") or url_for("catalog.home"))

@@ -61,6 +61,40 @@ def test_a_form_posted_twice_is_done_once(app, make_user):
         assert s.scalar(select(func.count()).select_from(DataRequest)) == 2
 
 
+def test_two_posts_of_one_form_in_flight_together_are_done_once(app, make_user):
+    """A double click whose second request leaves before the first's answer came back: the
+    second carries the session cookie from before the first was done, so nothing in the
+    browser knows of the first. The database does (the form's nonce, committed with its work)."""
+    from click.testing import CliRunner
+
+    from portal.cli import main
+    from portal.models import FormSubmission
+
+    _id, email, password = make_user()
+    citizen = app.test_client()
+    login(citizen, email, password)
+    page = citizen.get("/requests").get_data(as_text=True)
+    cookie_before = citizen.get_cookie("session").value
+    form = {**form_fields(page), "title": "公共充电桩位置", "description": "用于新能源车主查找附近充电桩"}
+    assert citizen.post("/requests", data=form).status_code == 302
+    citizen.set_cookie("session", cookie_before)  # the second click's request, sent with the old cookie
+    again = citizen.post("/requests", data=form, follow_redirects=True)
+    assert "此表单已提交过，未重复处理" in again.get_data(as_text=True)
+    with app.extensions["portal"].sessions() as s:
+        assert s.scalar(select(func.count()).select_from(DataRequest)) == 1
+
+    # The daily job forgets done forms after a day (their CSRF tokens expired long before).
+    import datetime as dt
+
+    with app.extensions["portal"].sessions.begin() as s:
+        s.scalars(select(FormSubmission)).one().done_at -= dt.timedelta(days=2)
+    settings = app.extensions["portal"].settings
+    result = CliRunner().invoke(main, ["--instance", str(settings.instance_path), "remind"],
+                                env={"PORTAL_DATABASE_URL": settings.database_url,
+                                     "PORTAL_SEARCH_BACKEND": settings.search_backend})
+    assert "1 done forms forgotten" in result.output, result.output
+
+
 def test_anyone_checks_a_licence_by_its_number(client, granted_world, portal_data):
     from portal.models import Grant
 

@@ -17,6 +17,7 @@ from .catalog import (
 )
 from .deployment import Deployment
 from .feedback import DataRequest, ErrorReport, Rating, ShowcaseItem
+from .forms import FormSubmission
 from .harvest import HarvestJob, HarvestJobEntry, HarvestSource
 from .licensing import (
     Agreement,
@@ -44,7 +45,7 @@ from .tenders import (
 )
 
 __all__ = [
-    "Deployment",
+    "Deployment", "FormSubmission",
     "SearchSynonym",
     "DataRequest", "ErrorReport", "Rating", "ShowcaseItem",
     "Bid", "Evaluator", "Objection", "Score", "Tender", "TenderDataset", "TenderEvent", "TenderQuestion",
