@@ -253,7 +253,7 @@ def report_usage(session: Session, user: User, grant: Grant, what_built: str, wh
 
 
 def next_report_due(grant: Grant) -> dt.date:
-    last = max([r.submitted_at.date() for r in grant.reports], default=grant.valid_from)
+    last = max([clock.local(r.submitted_at).date() for r in grant.reports], default=grant.valid_from)
     month = last.month - 1 + grant.report_every_months
     year, month = last.year + month // 12, month % 12 + 1
     return dt.date(year, month, min(last.day, 28))

@@ -267,14 +267,17 @@ def deploy() -> None:
 @click.option("--standalone", is_flag=True, help="A complete nginx.conf (nginx -c FILE), not only the server block.")
 @click.option("--run-dir", default="/run/portal-nginx", show_default=True,
               help="With --standalone: where nginx keeps its pid, logs and temporary files.")
+@click.option("--user", default=None, help="With --standalone: the account nginx's workers run as when started as "
+              "root (one that can read the files folder, e.g. www-data).")
 @click.pass_obj
-def deploy_nginx(obj: dict, listen: str, upstream: tuple[str, ...], standalone: bool, run_dir: str) -> None:
+def deploy_nginx(obj: dict, listen: str, upstream: tuple[str, ...], standalone: bool, run_dir: str,
+                 user: str | None) -> None:
     """Print the nginx configuration for this instance: the server block to include in
     nginx's http block, or with --standalone a whole nginx.conf."""
     from .deploy import complete_nginx, nginx_server
 
     block = nginx_server(Settings.load(obj), listen=listen, upstream=list(upstream))
-    click.echo(complete_nginx(block, run_dir=run_dir) if standalone else block)
+    click.echo(complete_nginx(block, run_dir=run_dir, user=user) if standalone else block)
 
 
 @deploy.command("files-moved")

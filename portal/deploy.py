@@ -23,12 +23,15 @@ def nginx_server(settings: Settings, listen: str = "80", upstream: str | list[st
     return text
 
 
-def complete_nginx(server_block: str, run_dir: str = "/run/portal-nginx", worker_connections: int = 1024) -> str:
+def complete_nginx(server_block: str, run_dir: str = "/run/portal-nginx", worker_connections: int = 1024,
+                   user: str | None = None) -> str:
     """A whole nginx.conf around the server block, for a machine without a distribution's
     nginx layout (no systemd, a container): `nginx -c <this file>`. Logs, pid and temporary
-    files go to `run_dir`, which must exist and be writable by nginx."""
+    files go to `run_dir`, which must exist and be writable by nginx. `user`: the account nginx's
+    workers run as when it is started as root (without it, nginx's default `nobody`, which
+    cannot read a files folder made readable to one group only, docs/deploy.md section 1)."""
     temp = " ".join(f"{kind}_temp_path {run_dir}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return (f"worker_processes auto;\npid {run_dir}/nginx.pid;\nerror_log {run_dir}/error.log;\n"
+    return ((f"user {user};\n" if user else "") + f"worker_processes auto;\npid {run_dir}/nginx.pid;\nerror_log {run_dir}/error.log;\n"
             f"events {{ worker_connections {worker_connections}; }}\n"
             f"http {{\n    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n"
             f"    access_log {run_dir}/access.log;\n    {temp}\n\n{server_block}\n}}\n")

@@ -225,13 +225,20 @@ class SynonymForm(Form):
                                validators=[DataRequired(_l("请填写规范用词")), Length(max=1000)])
 
 
+def _at_least_one(field: Field) -> None:
+    """DataRequired would mark every checkbox `required`, and the browser would then refuse the
+    form unless all of them were ticked: this checks on the server only."""
+    if not field.data:
+        raise ValidationError(_("请至少选择一个数据集"))  # type: ignore[arg-type]  # a lazy Message
+
+
 class TenderForm(Form):
     title = StringField(_l("招标名称"), validators=[Length(max=300)])
     # The bureau ticks the datasets by title (choices: the conditional datasets now public,
     # set by the view); a name not among them is refused by the field.
     datasets = SelectMultipleField(_l("招标范围（有条件开放数据集）"), choices=[],
                                    widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
-                                   validators=[DataRequired(_l("请至少选择一个数据集"))])
+                                   validators=[lambda _form, field: _at_least_one(field)])
     licence_months = IntegerField(_l("授权期限（月）"), default=12,
                                   validators=[DataRequired(_l("请填写")), NumberRange(1, 120, _l("须为 1–120"))])
     territory = StringField(_l("授权地域"), default="东昌府区", validators=[Length(max=200)])

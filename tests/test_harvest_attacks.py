@@ -188,10 +188,13 @@ def test_odd_input_answers_with_a_message_not_a_500(client, ctx, tmp_path, make_
     assert client.get('/api/3/action/package_search?facet.field={"a":1}').status_code == 409
     ctx.storage.local_path(table.parquet_path).unlink()  # a data file gone behind the portal's back
     ctx.storage.local_path(table.csv_path).unlink()
-    for url in ("/dataset/371502-zfj-0009", f"/dataset/371502-zfj-0009/download/{table.id}.csv",
+    page = client.get("/dataset/371502-zfj-0009")  # the record still shows, its preview says why it is missing
+    assert page.status_code == 200 and "数据文件暂时不可用" in page.get_data(as_text=True)
+    assert "停车场" in page.get_data(as_text=True)
+    for url in (f"/dataset/371502-zfj-0009/download/{table.id}.csv", f"/dataset/371502-zfj-0009/download/{table.id}.excel.csv",
                 f"/dataset/371502-zfj-0009/bundle/{table.id}.zip", "/api/data/371502-zfj-0009"):
         resp = client.get(url)
-        assert resp.status_code == 503, (url, resp.status_code)
+        assert resp.status_code == 503, (url, resp.status_code)  # not a 200 cut short (the Excel CSV was)
         message = resp.get_json()["error"]["message"] if url.startswith("/api/") else resp.get_data(as_text=True)
         assert "数据文件暂时不可用" in message
     from sqlalchemy import select

@@ -51,11 +51,12 @@ def test_deploy_nginx_standalone_prints_a_whole_configuration_nginx_accepts(sett
     run.mkdir()
     made = subprocess.run([sys.executable, "-m", "portal.cli", "--instance", str(settings.instance_path), "deploy", "nginx",
                            "--standalone", "--run-dir", str(run), "--listen", "127.0.0.1:18099",
-                           "--upstream", "10.0.0.11:8000", "--upstream", "10.0.0.12:8000"],
+                           "--upstream", "10.0.0.11:8000", "--upstream", "10.0.0.12:8000", "--user", "www-data"],
                           cwd=ROOT, capture_output=True, text=True, check=True)
     conf = tmp_path / "nginx.conf"
     conf.write_text(made.stdout)
     assert "server 10.0.0.11:8000 max_fails=2" in made.stdout and "server 10.0.0.12:8000" in made.stdout
     assert "proxy_next_upstream error timeout" in made.stdout
+    assert made.stdout.startswith("user www-data;")  # workers that can read a files folder readable by one group
     checked = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr

@@ -305,6 +305,13 @@ def test_registered_interest_is_mailed_when_a_tender_on_the_dataset_opens(app, p
         s.commit()
     _, email, password = people["bureau"]
     login(client, email, password)
+    import re
+
+    form_page = client.get("/admin/tenders/new").get_data(as_text=True)
+    boxes = re.findall(r'<input[^>]*name="datasets"[^>]*>', form_page)
+    assert boxes and not any("required" in b for b in boxes)  # a browser would demand every box ticked
+    nothing = post_form(client, "/admin/tenders/new", {"title": "空", "licence_months": "12"})
+    assert "请至少选择一个数据集" in nothing.get_data(as_text=True)  # the server asks for one instead
     opens = clock.now() - dt.timedelta(minutes=5)
     post_form(client, "/admin/tenders/new", {"title": "企业信用风险数据商业开发授权", "datasets": "371502-scj-0002",
                                              "opens_at": opens.strftime("%Y-%m-%dT%H:%M"),

@@ -13,6 +13,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+from .. import clock
 from ..models import Dataset, DataTable
 from ..storage import Storage
 
@@ -51,7 +52,7 @@ def package(ds: Dataset, resources: list[dict], version: str) -> dict:
 
 
 def datapackage(ds: Dataset, table: DataTable, path: str = "data.csv") -> dict:
-    return package(ds, [resource(table, "data", path)], table.distribution.fetched_at.date().isoformat())
+    return package(ds, [resource(table, "data", path)], clock.local(table.distribution.fetched_at).date().isoformat())
 
 
 def attribution_text(ds: Dataset, table: DataTable, today: dt.date) -> str:
@@ -64,7 +65,7 @@ def attribution_text(ds: Dataset, table: DataTable, today: dt.date) -> str:
         f"数据集 / Dataset: {ds.title} ({ds.name})",
         f"信息资源代码 / Resource code: {ds.resource_code or '—'}",
         "开放类型 / Open class: 无条件开放 (unconditional)",
-        f"数据版本 / Version: {table.distribution.fetched_at.date().isoformat()}  sha256 {table.distribution.sha256}",
+        f"数据版本 / Version: {clock.local(table.distribution.fetched_at).date().isoformat()}  sha256 {table.distribution.sha256}",
         f"获取日期 / Acquired: {today.isoformat()}",
         "",
         "依据《东昌府区政务数据资源管理暂行办法》第二十五条，利用本数据形成的数据产品应注明数据来源和获取日期。",

@@ -285,7 +285,7 @@ def overdue_fix(ds: Dataset, today: dt.date | None = None) -> dt.date | None:
     held_since = max((e.at for e in ds.classification_events if e.to_status == DatasetStatus.HELD.value), default=None)
     if held_since is None:
         return None
-    due = add_working_days(held_since.date(), CATALOG_FIX_WORKING_DAYS).date
+    due = add_working_days(clock.local(held_since).date(), CATALOG_FIX_WORKING_DAYS).date
     return due if due < (today or clock.today()) else None
 
 
@@ -298,7 +298,7 @@ def stale(ds: Dataset, today: dt.date | None = None) -> Message | None:
     days = CYCLE_DAYS.get((ds.update_cycle or "").strip())
     if days is None or not ds.distributions:
         return None
-    last = max(d.fetched_at for d in ds.distributions).date()
+    last = clock.local(max(d.fetched_at for d in ds.distributions)).date()
     published = ds.published_date or last
     newest = max(last, published)
     if (today - newest).days > days * 1.5:

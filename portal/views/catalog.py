@@ -24,10 +24,11 @@ from .. import catalog
 from ..authz import public
 from ..forms import ErrorReportForm
 from ..messages import _
-from ..models import Dataset, Department, ErrorReport, OpenClass, Rating
+from ..models import Dataset, DataTable, Department, ErrorReport, OpenClass, Rating
 from ..page_cache import cacheable
 from ..search import FACETS, SORTS, SearchQuery, SearchResult
 from ..web import db, portal
+from .errors import file_missing
 
 bp = Blueprint("catalog", __name__)
 PAGE_SIZE = 20
@@ -155,6 +156,16 @@ def domain(name: str) -> ResponseReturnValue:
     return _search_page(name, heading_note="domain", domain=name)
 
 
+def _preview(table: DataTable, page: int) -> dict | None:
+    """A page of the table, or None when its file is missing behind the portal's back: the
+    record and its downloads' links still show (the downloads answer 503), the bureau is told."""
+    try:
+        return catalog.preview(portal().storage, table, page, PREVIEW_ROWS)
+    except FileNotFoundError as exc:
+        file_missing(exc)
+        return None
+
+
 @bp.get("/dataset/<name>")
 @public
 @cacheable
@@ -169,7 +180,7 @@ def dataset(name: str) -> ResponseReturnValue:
     page = max(request.args.get("preview", 1, type=int) or 1, 1)
     previews = {}
     if ds.open_class == OpenClass.UNCONDITIONAL.value:
-        previews = {t.id: catalog.preview(portal().storage, t, page, PREVIEW_ROWS) for t in ds.served_tables}
+        previews = {t.id: _preview(t, page) for t in ds.served_tables}
     s = db()
     reports = s.scalars(select(ErrorReport).where(ErrorReport.dataset_id == ds.id).order_by(ErrorReport.id.desc())).all()
     comments = s.scalars(select(Rating).where(Rating.dataset_id == ds.id, Rating.comment.is_not(None))

@@ -9,6 +9,7 @@ Conditional data is never served here: a grant is needed (licensing issue).
 from __future__ import annotations
 
 import io
+from typing import BinaryIO
 
 from flask import Blueprint, abort, redirect, request, send_file
 from flask.typing import ResponseReturnValue
@@ -58,7 +59,7 @@ def _count(ds: Dataset, table: DataTable, fmt: str) -> None:
 
 def _file_name(ds: Dataset, table: DataTable, ext: str) -> str:
     sheet = f"-{table.sheet}" if table.sheet and len(table.distribution.tables) > 1 else ""
-    version = table.distribution.fetched_at.date().isoformat()
+    version = clock.local(table.distribution.fetched_at).date().isoformat()
     # Department text: a line break or a slash in a title must not reach a header or a path.
     stem = exports.file_name(f"{ds.title}{sheet}") or ds.name
     return f"{stem}-{version}.{ext}"
@@ -67,7 +68,7 @@ def _file_name(ds: Dataset, table: DataTable, ext: str) -> str:
 def _ascii_name(ds: Dataset, table: DataTable, ext: str) -> str:
     """The file name for clients that cannot read a Chinese one: identifier, table, version."""
     part = f"-{table.position + 1}" if len(table.distribution.tables) > 1 else ""
-    return f"{ds.name}{part}-{table.distribution.fetched_at.date().isoformat()}.{ext}"
+    return f"{ds.name}{part}-{clock.local(table.distribution.fetched_at).date().isoformat()}.{ext}"
 
 
 def _attachment(response, ds: Dataset, table: DataTable, ext: str):  # noqa: ANN001, ANN202
@@ -115,14 +116,18 @@ def download_for_excel(name: str, table_id: int) -> ResponseReturnValue:
     if request.headers.get("If-None-Match") == etag:
         return Response(status=304, headers={"ETag": etag})
 
-    def body():  # noqa: ANN202
+    source = open(path, "rb") if request.method == "GET" else None  # noqa: SIM115  (closed by body())
+    # Opened before the answer starts: a file missing behind the portal's back is the 503 of
+    # views/errors.py, not a 200 cut off after its BOM (and no download is counted).
+
+    def body(f: BinaryIO):  # noqa: ANN202
         yield BOM
-        with open(path, "rb") as f:
+        with f:
             while chunk := f.read(1 << 20):
                 yield chunk
 
     _count(ds, table, "csv")
-    response = Response(stream_with_context(body()) if request.method == "GET" else b"", mimetype="text/csv",
+    response = Response(stream_with_context(body(source)) if source is not None else b"", mimetype="text/csv",
                         headers={"ETag": etag, "Content-Length": str(entry["size"] + len(BOM)),
                                  "Cache-Control": "public, max-age=3600"})
     return _attachment(response, ds, table, "csv")
@@ -181,7 +186,7 @@ def datapackage_json(name: str) -> ResponseReturnValue:
     resources = [resource(t, f"table-{i}" if len(tables) > 1 else "data",
                           url_for("downloads.download", name=ds.name, table_id=t.id, fmt="csv", _external=True))
                  for i, t in enumerate(tables)]
-    version = max(t.distribution.fetched_at for t in tables).date().isoformat()
+    version = clock.local(max(t.distribution.fetched_at for t in tables)).date().isoformat()
     response = jsonify(package(ds, resources, version))
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -85,9 +85,7 @@ def init_app(app: Flask) -> None:
     def _file_gone(exc: FileNotFoundError) -> Any:
         """A data file missing behind the portal's back (a storage fault, a restore half done):
         a 503 with a message, never a 500, and logged for the operator."""
-        filename = str(exc.filename or exc)
-        log.error("data file missing: %s (%s)", filename, request.path)
-        _tell_the_bureau_a_file_is_missing(filename, request.path)
+        file_missing(exc)
         return _http_error(ServiceUnavailable(_("数据文件暂时不可用，请稍后再试")))  # type: ignore[arg-type]  # lazy Message, escaped when shown
 
 
@@ -146,6 +144,14 @@ def _error_page(exc: HTTPException) -> Any:
     html = render_template("error.html", code=code, heading=heading, explanation=explanation, ways=ways,
                            retry_after=retry, retry_at=retry_at)
     return html, code, headers
+
+
+def file_missing(exc: FileNotFoundError) -> None:
+    """Log a data file missing behind the portal's back and tell the bureau (for a page that
+    goes on without it, like a dataset page whose preview cannot be read)."""
+    filename = str(exc.filename or exc)
+    log.error("data file missing: %s (%s)", filename, request.path)
+    _tell_the_bureau_a_file_is_missing(filename, request.path)
 
 
 def _tell_the_bureau_a_file_is_missing(filename: str, path: str) -> None:

@@ -74,7 +74,8 @@ def test_tender_from_announcement_to_award(page, live_server, portal_data, make_
             marks = (90, 85, 80, 70) if "甲" in section.locator("h2").inner_text() else (70, 75, 70, 90)
             for field, mark in zip(("开发方案", "安全保障能力", "公共价值", "报价"), marks, strict=True):
                 section.get_by_label(field).fill(str(mark))
-            section.get_by_role("button", name="保存评分").click()
+            with evaluator.expect_navigation():  # the score is saved before the next page is asked for
+                section.get_by_role("button", name="保存评分").click()
             evaluator.goto(tender_url + "/evaluate")
     curator.context.close()
     bureau.goto(tender_url)
