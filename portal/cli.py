@@ -287,9 +287,12 @@ def deploy_files_moved(obj: dict) -> None:
     mount): checks that it holds every file the portal refers to first. Every node must then
     use the new place; a node still pointed at the old one does not start."""
     from .context import PortalContext
-    from .deployment import record_moved_files
+    from .deployment import already_the_portals_place, record_moved_files
 
     ctx = PortalContext(Settings.load(obj), files_moving=True)
+    if already_the_portals_place(ctx.sessions, ctx.storage):
+        click.echo("the portal's data files are already here: nothing to record")
+        return
     missing = record_moved_files(ctx.sessions, ctx.storage)
     if missing:
         shown = "\n  ".join(missing[:10]) + ("\n  ..." if len(missing) > 10 else "")

@@ -78,37 +78,42 @@ def _check_or_create(sessions: sessionmaker[Session], secret: str, storage: Stor
             s.flush()
             identity, place = row.identity, row.storage
         else:
-            if not hmac.compare_digest(row.secret_fingerprint, secret_fingerprint(secret)):
-                raise DeploymentMismatch(
-                    "This node's secret key is not the one this portal's database was set up with: every node "
-                    "must use the same key. Set PORTAL_SECRET_KEY (or copy instance/secret_key) from the first "
-                    "node to this one, then start it again.")
+            # Every problem at once: an operator fixing the key should not meet the files next.
+            problems = [] if hmac.compare_digest(row.secret_fingerprint, secret_fingerprint(secret)) else [
+                "This node's secret key is not the one this portal's database was set up with: every node "
+                "must use the same key. Set PORTAL_SECRET_KEY to the first node's key (its instance/secret_key) "
+                "on this node, then start it again."]
             if not files_moving:
-                _check_storage(s, row, storage)
+                problems += _storage_problems(row, storage)
+            if problems:
+                raise DeploymentMismatch("\n".join(problems))
             return row.identity
     _stamp_folder(storage, place)  # once the row is committed: a marker never names a stamp the database lacks
     return identity
 
 
-def _check_storage(s: Session, row: Deployment, storage: Storage) -> None:
+def is_the_portals_place(row: Deployment, storage: Storage) -> bool:
     marker = _marker(storage)
     if marker is not None and row.storage.startswith("folder:"):
-        found = marker.read_text().strip() if marker.exists() else None
-        if found == row.storage.removeprefix("folder:"):
-            return
+        return marker.exists() and marker.read_text().strip() == row.storage.removeprefix("folder:")
+    return storage_place(storage) == row.storage
+
+
+def _storage_problems(row: Deployment, storage: Storage) -> list[str]:
+    if is_the_portals_place(row, storage):
+        return []
+    if isinstance(storage, LocalStorage) and row.storage.startswith("folder:"):
         # No marker, or an old one: a folder of this machine's own (even an empty one: the first
         # harvest would write files no other node sees), or the place the files were moved from.
-        raise DeploymentMismatch(
-            f"This node's files folder ({storage.root}) is not the portal's: its files are in a shared folder "
-            "marked by the first node (the file .portal-deployment in it). With more than one machine, mount that "
-            "folder at PORTAL_FILES_PATH on every node and on the nginx host, or put the files on an object store "
-            "(PORTAL_FILES_URL). If you have copied the files here, run `portal deploy files-moved`.")
-    here = storage_place(storage)
-    if here != row.storage:
-        raise DeploymentMismatch(
-            f"This node's data files are {_described(here, storage)}, but this portal's are {_described(row.storage)}. "
-            "Every node must use the same PORTAL_FILES_URL (or the same shared folder, PORTAL_FILES_PATH). To move "
-            "the files, copy them under the same names, then run `portal deploy files-moved` (docs/deploy.md).")
+        return [f"This node's files folder ({storage.root}) is not the portal's: the portal's files are in the "
+                "folder the first node uses (it holds a file named .portal-deployment). With more than one machine, "
+                "mount that folder at the same path on every node and on the nginx host and set PORTAL_FILES_PATH "
+                "to it, or put the files on an object store (PORTAL_FILES_URL). Only if you are moving all of the "
+                "portal's files here on purpose: copy them, then run `portal deploy files-moved`."]
+    return [f"This node's data files are {_described(storage_place(storage), storage)}, but this portal's are "
+            f"{_described(row.storage)}. Every node must use the same PORTAL_FILES_URL (or the same shared folder, "
+            "PORTAL_FILES_PATH). To move the files, copy them under the same names, then run "
+            "`portal deploy files-moved` (docs/deploy.md)."]
 
 
 def _described(place: str, storage: Storage | None = None) -> str:
@@ -139,6 +144,12 @@ def record_moved_files(sessions: sessionmaker[Session], storage: Storage) -> lis
     if not missing:
         restamp_storage(sessions, storage)
     return missing
+
+
+def already_the_portals_place(sessions: sessionmaker[Session], storage: Storage) -> bool:
+    with sessions() as s:
+        row = s.get(Deployment, 1)
+        return row is not None and is_the_portals_place(row, storage)
 
 
 def restamp_storage(sessions: sessionmaker[Session], storage: Storage) -> None:

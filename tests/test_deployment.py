@@ -43,6 +43,19 @@ def test_a_node_with_another_secret_key_does_not_start_and_says_what_to_set(app,
     result = CliRunner().invoke(main, ["--instance", str(tmp_path / "node-3"), "init"])
     assert result.exit_code == 1
     assert "secret key is not the one" in result.output and "Traceback" not in result.output
+    # Both of its problems at once (its folder is its own as well): not one per attempt.
+    monkeypatch.delenv("PORTAL_FILES_PATH")
+    both = CliRunner().invoke(main, ["--instance", str(tmp_path / "node-4"), "init"])
+    assert "secret key is not the one" in both.output and "is not the portal's" in both.output
+
+    # Under gunicorn: the reason in one line, and the master stops (exit 3) instead of a traceback per worker.
+    import subprocess
+    import sys
+
+    booted = subprocess.run([sys.executable, "-c", "import portal.wsgi"], capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, "PORTAL_INSTANCE": str(tmp_path / "node-5")})
+    assert booted.returncode == 3 and "secret key is not the one" in booted.stderr
+    assert "Traceback" not in booted.stderr
 
 
 @pytest.mark.parametrize("harvested", [True, False], ids=["after-a-harvest", "before-any-harvest"])
@@ -93,6 +106,8 @@ def test_files_moved_to_a_new_place_are_recorded_only_once_all_are_there(app, po
                     ignore=shutil.ignore_patterns(".cache", ".scratch", ".portal-deployment"))
     result = CliRunner().invoke(main, [*node, "deploy", "files-moved"])
     assert result.exit_code == 0, result.output
+    again = CliRunner().invoke(main, [*node, "deploy", "files-moved"])
+    assert "already here: nothing to record" in again.output
     moved = PortalContext(Settings.load({"instance": settings.instance_path}))
     assert moved.identity == app.extensions["portal"].identity
     moved.engine.dispose()
