@@ -188,13 +188,20 @@ def verify_email(session: Session, secret: str, token: str, ip: str | None = Non
     return user
 
 
-def reset_password(session: Session, secret: str, token: str, new_password: str, ip: str | None = None) -> User:
+def user_of_reset_link(session: Session, secret: str, token: str) -> User:
+    """Whose password the link may reset; AccountError says why not (checked before the form is
+    shown, so no one types a new password into a link that cannot work)."""
     data = _load(secret, "reset-password", token, RESET_MAX_AGE)
     user = session.get(User, data.get("u"))
     if user is None:
         raise AccountError(_("链接无效或已被修改"))
     if data.get("p") != _password_fingerprint(user):
         raise AccountError(_("此链接已使用过，请重新申请"))
+    return user
+
+
+def reset_password(session: Session, secret: str, token: str, new_password: str, ip: str | None = None) -> User:
+    user = user_of_reset_link(session, secret, token)
     check_password(new_password, user.email)
     user.password_hash = generate_password_hash(new_password, method=PASSWORD_METHOD)
     user.session_version += 1  # every other session ends

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import Blueprint, Flask, g, redirect, request
+from flask import Blueprint, Flask, Response, g, redirect, request
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel
 
@@ -40,6 +40,15 @@ def init_app(app: Flask) -> None:
         g.lang = select_locale()
         g.care = request.cookies.get("care") == "1"
         g.locale_token = messages.set_locale(g.lang)
+
+    @app.after_request
+    def _keep_a_chosen_language(response: Response) -> Response:
+        """A link with ?lang=en (shared, or typed) chooses the language for the pages after it
+        too, as the header's switch does: the next click must not fall back to Chinese."""
+        asked = request.args.get("lang")
+        if asked in LANGUAGES and request.cookies.get("lang") != asked:
+            response.set_cookie("lang", asked, max_age=COOKIE_AGE, samesite="Lax", httponly=True)
+        return response
 
     @app.context_processor
     def _punctuation() -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -232,10 +233,19 @@ def attachment_header(name: str, ascii_name: str | None = None) -> str:
     try:
         name.encode("ascii")
     except UnicodeEncodeError:
-        simple = ascii_name or unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        simple = ascii_name or _ascii_remains(name)
         return dump_options_header("attachment", {"filename": simple,
                                                   "filename*": "UTF-8''" + quote(name, safe="!#$&+-.^_`|~")})
     return dump_options_header("attachment", {"filename": name})
+
+
+def _ascii_remains(name: str) -> str:
+    """What is left of a Chinese name in ASCII, without the separators that joined the Chinese
+    words to the rest ("决定书-SQ2026….pdf" → "SQ2026….pdf", not "-SQ2026….pdf")."""
+    stem, dot, ext = name.rpartition(".")
+    kept = unicodedata.normalize("NFKD", stem if dot else name).encode("ascii", "ignore").decode("ascii")
+    kept = re.sub(r"[-_ .]{2,}", "-", kept).strip("-_ .") or "download"
+    return f"{kept}.{ext}" if dot else kept
 
 
 def _with_defaults(options: dict, defaults: dict) -> dict:

@@ -138,7 +138,10 @@ def test_password_reset_works_once_and_ends_other_sessions(client, app, make_use
 
 
 def test_login_is_rate_limited_and_failures_are_audited(client, app, make_user):
-    _, email, _ = make_user()
+    _, email, password = make_user()
+    for _ in range(12):  # colleagues behind one office address signing in: successes do not count
+        assert login(client, email, password).status_code == 302
+        client.post("/logout", data=hidden_fields(client.get("/account").get_data(as_text=True)))
     statuses = [login(client, email, "Wrong-password-1").status_code for _ in range(11)]
     assert statuses[:10] == [200] * 10 and statuses[10] == 429
     assert len(audit(app.extensions["portal"], "login_failed")) == 10

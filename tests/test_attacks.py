@@ -199,6 +199,8 @@ def test_expired_and_tampered_signed_links(world):
     reset = post_form(client, "/reset/eyJ1Ijo1fQ.tampered.sig", {"password": "New-long-password-9",
                                                                   "confirm": "New-long-password-9"})
     assert "链接无效或已被修改" in reset.get_data(as_text=True)
+    shown = client.get("/reset/eyJ1Ijo1fQ.tampered.sig", follow_redirects=True)  # no form to type into first
+    assert "链接无效或已被修改" in shown.get_data(as_text=True) and shown.request.path == "/reset"
     _, email, password = people["applicant"]
     login(client, email, password)
     from itsdangerous import URLSafeTimedSerializer

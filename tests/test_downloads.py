@@ -204,3 +204,10 @@ def test_the_xlsx_states_its_source_on_its_first_sheet(client, portal_data):
     assert "数据来源：东昌府区市场监督管理局《药品零售企业名录》" in first_line[1] and "获取日期" in first_line[1]
     rows = list(workbook["数据"].iter_rows(values_only=True))
     assert rows[0] == ("企业名称", "所属街道", "许可证编号", "经营面积") and len(rows) == 4
+
+
+def test_an_old_clients_file_name_keeps_no_stray_dash_of_the_chinese_words():
+    from portal.storage import attachment_header
+
+    assert "filename=SQ20261206-2F13B1.pdf;" in attachment_header("决定书-SQ20261206-2F13B1.pdf")
+    assert "filename=download.csv;" in attachment_header("药店.csv")  # nothing ASCII left: still a name

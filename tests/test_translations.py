@@ -117,3 +117,11 @@ def test_the_english_page_shows_the_departments_english_and_marks_chinese_it_did
     assert '<span lang="zh-CN">公交站点位置</span>' in heading and "(title in Chinese)" in heading
     # the catalog's controlled values are in the reader's words; free text stays as written
     assert "<span>Transport</span>" in other and "<span>Daily</span>" in other and ">交通运输<" not in other
+
+
+def test_a_link_with_lang_en_keeps_english_on_the_next_page(client, portal_data):
+    """A shared link with ?lang=en: the result the reader clicks next is English too."""
+    first = client.get("/search", query_string={"q": "bus", "lang": "en"})
+    assert first.status_code == 200 and 'lang="en"' in first.get_data(as_text=True)
+    following = client.get("/dataset/371502-jty-0001").get_data(as_text=True)  # no ?lang= on the link
+    assert 'lang="en"' in following

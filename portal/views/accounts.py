@@ -100,7 +100,8 @@ def resend() -> ResponseReturnValue:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit("10 per minute", methods=["POST"])
+# Failed attempts count, successful ones do not: an office behind one address signs in all day.
+@limiter.limit("10 per minute", methods=["POST"], deduct_when=lambda response: response.status_code != 302)
 def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
@@ -156,6 +157,12 @@ def reset_request() -> ResponseReturnValue:
 @limiter.limit("10 per hour", methods=["POST"])
 def reset(token: str) -> ResponseReturnValue:
     form = NewPasswordForm()
+    if request.method == "GET":
+        try:
+            accounts.user_of_reset_link(db(), _secret(), token)
+        except AccountError as exc:  # expired, used or altered: say so, and offer a new link
+            flash(str(exc), "error")
+            return redirect(url_for("accounts.reset_request"))
     if form.validate_on_submit():
         s = db()
         try:

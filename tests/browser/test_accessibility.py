@@ -46,7 +46,7 @@ def world(portal_data, make_user, app):
 
     from licenses import applications as apps
     from licenses import tenders as svc
-    from portal import feedback
+    from portal import accounts, feedback
     from portal.models import Application, Dataset, Tender, User, utcnow
     from tests.test_licensing import accept, approve, submit
 
@@ -95,7 +95,8 @@ def world(portal_data, make_user, app):
                               "数据来源：东昌府区市场监督管理局，获取日期 2026-12-01", ["371502-scj-0002"], grant.licence_number)
         s.commit()
         ids = {"grant": grant.id, "licence": grant.licence_number, "granted": granted.id, "refused": refused.id,
-               "waiting": waiting.id, "open_tender": tenders[0].number, "closed_tender": closed.number}
+               "waiting": waiting.id, "open_tender": tenders[0].number, "closed_tender": closed.number,
+               "reset": accounts.make_reset_token(app.config["SECRET_KEY"], user["holder"])}
         assert s.scalar(select(Application).where(Application.id == waiting.id)).status == "submitted"
         assert s.get(Tender, closed.id).status == "evaluating"
     return people, ids
@@ -108,7 +109,7 @@ def pages(ids: dict) -> dict[str, list[str]]:
                "/dataset/371502-scj-0001", "/dataset/371502-scj-0002", "/department/dcf-scjgj", "/lists",
                "/department/dcf-scjgj/lists", "/evaluation", "/api/docs", "/tenders", f"/tenders/{ids['open_tender']}",
                f"/tenders/{ids['closed_tender']}", "/requests", "/showcase", f"/licences/{ids['licence']}", "/licences/",
-               "/login", "/register", "/reset", "/verify", "/reset/not-a-real-token", "/dataset/no-such-dataset"],
+               "/login", "/register", "/reset", "/verify", f"/reset/{ids['reset']}", "/dataset/no-such-dataset"],
         "holder": ["/account", "/applications", f"/applications/{ids['granted']}", "/grants",
                    "/apply?dataset=371502-scj-0002", f"/grants/{ids['grant']}/download/not-a-token",
                    f"/tenders/{ids['open_tender']}", "/admin/"],
