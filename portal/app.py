@@ -42,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=50 * 1024 * 1024,
     )
     app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # JSON answers in readable UTF-8, as the data API's
     ctx = PortalContext(settings)
     app.extensions["portal"] = ctx
 

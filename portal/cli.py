@@ -194,7 +194,7 @@ def rescan(obj: dict) -> None:
 @click.pass_obj
 def remind(obj: dict) -> None:
     """Send the reminders that fall due today (usage reports before and after their date), and
-    forget the forms done more than a day ago; idempotent, meant for a daily cron job until the
+    forget the forms done more than 30 days ago; idempotent, meant for a daily cron job until the
     job queue runs it."""
     from datetime import timedelta
 
@@ -206,7 +206,7 @@ def remind(obj: dict) -> None:
     ctx = _context(**obj)
     with ctx.sessions.begin() as s:
         n = send_reminders(s, site_url=ctx.settings.base_url)
-        forgotten = forget_done_forms(s, utcnow() - timedelta(days=1))
+        forgotten = forget_done_forms(s, utcnow() - timedelta(days=30))
     click.echo(f"{n} reminders written to the outbox; {forgotten} done forms forgotten")
 
 

@@ -81,6 +81,21 @@ def test_pages_walk_every_row_once_with_and_without_a_sort(client, inspections):
         assert sorted(seen) == list(range(2500)) and len(seen) == 2500
 
 
+def test_times_of_day_are_read_written_and_filtered_as_times(client, portal_data, tmp_path):
+    """A bus timetable's 首班/末班 columns: "19:00:00" in JSON and CSV (not 1970-01-01T19:00 nor
+    19:00:00.000), and a filter written as a time works."""
+    write_csv(tmp_path / "src/timetable.csv", ["线路", "首班时间", "末班时间"],
+              [["1路", "06:00", "19:00"], ["2路", "06:30", "21:30"], ["3路", "05:45", "22:15"]])
+    portal_data.harvester().run(SpreadsheetSource(write_catalog(
+        tmp_path / "src/timetable-catalog.csv", [entry("371502-JTY-0301", "公交线路时刻", file="timetable.csv")])))
+    got = records(client.get("/api/data/371502-jty-0301", query_string={"sort": "线路"}))
+    assert got[0]["末班时间"] == "19:00:00" and got[0]["首班时间"].startswith("06:00")
+    late = records(client.get("/api/data/371502-jty-0301", query_string={"gte[末班时间]": "21:00", "sort": "线路"}))
+    assert [r["线路"] for r in late] == ["2路", "3路"]
+    text = client.get("/api/data/371502-jty-0301", query_string={"format": "csv", "sort": "线路"}).get_data(as_text=True)
+    assert "1970" not in text and ".000" not in text and "19:00" in text
+
+
 def test_count_csv_and_the_row_cap(client, inspections):
     response = client.get(f"/api/data/{INSPECTIONS}", query_string={"eq[业务类别]": "药品零售", "count": "true",
                                                                      "format": "csv", "limit": "5"})
@@ -232,3 +247,9 @@ def test_the_licensed_zip_and_the_api_cut_a_grant_the_same_way():
     assert cut.column_names == ["企业名称", "面积"] and cut.column("企业名称").to_pylist() == ["甲", "丙"]
     gone = rows.scoped_table(table, rows.Scope(row_filter={"已删除的列": ["x"]}))
     assert gone.num_rows == 0
+
+
+def test_api_errors_are_readable_utf8_like_the_data_apis_own(client, portal_data):
+    refused = client.get("/api/data/371502-scj-0001", headers={"Authorization": "Bearer not-a-token"})
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 401 and refused.get_json()["error"]["message"] and "\\u" not in text

@@ -118,6 +118,23 @@ def visible_columns(schema: pa.Schema, scope: Scope) -> list[str]:
     return [n for n in schema.names if n in allowed]
 
 
+def times_as_text(table: pa.Table) -> pa.Table:
+    """Dates, times of day and timestamps as the ISO text a person and any client read
+    ("2026-01-01", "19:00:00", "2026-01-01T19:00:00"): Arrow's own text for a time stored in
+    milliseconds is "19:00:00.000", and JSON has no time of day at all."""
+    columns = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        t = column.type
+        if pa.types.is_date(t):
+            column = pc.strftime(column, format="%Y-%m-%d")
+        elif pa.types.is_time(t):
+            column = pc.strftime(pc.cast(column, pa.time32("s"), safe=False), format="%H:%M:%S")
+        elif pa.types.is_timestamp(t):
+            column = pc.strftime(pc.cast(column, pa.timestamp("s", t.tz), safe=False), format="%Y-%m-%dT%H:%M:%S")
+        columns[name] = column
+    return pa.table(columns) if columns else table
+
+
 def value_for(arrow_type: pa.DataType, text: str, column: str) -> str | bool | dt.date | pa.Scalar:
     """A filter value as the column's type: '2020-01-01' for a date column, '12' for an
     integer one. Anything that does not convert is the asker's mistake, said plainly."""
@@ -133,6 +150,8 @@ def value_for(arrow_type: pa.DataType, text: str, column: str) -> str | bool | d
             return dt.date.fromisoformat(str(text).strip())
         if pa.types.is_timestamp(arrow_type):
             return pa.scalar(dt.datetime.fromisoformat(str(text).strip())).cast(arrow_type)
+        if pa.types.is_time(arrow_type):  # "20:00", "20:00:00"
+            return pa.scalar(dt.time.fromisoformat(str(text).strip()), type=arrow_type)
         return pc.cast(pa.array([str(text).strip()]), arrow_type)[0]
     except (ValueError, TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise QueryError(_("字段“%(column)s”的值“%(value)s”不是 %(type)s", column=column, value=text,

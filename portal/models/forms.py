@@ -17,8 +17,8 @@ class FormSubmission(Base):
     """Written in the same transaction as the form's work (portal/web.py, done()): a second post
     of the same rendering — a reload, the back button, a double click whose two requests are in
     flight together, on one node or two — meets the primary key and is refused, and its work is
-    rolled back. Rows older than a day are removed by `portal remind`: by then the form's CSRF
-    token has long expired."""
+    rolled back. Rows older than 30 days are removed by `portal remind` (a page left open in a
+    browser that long is reloaded, with a new nonce, before it is posted)."""
 
     __tablename__ = "form_submissions"
 
@@ -27,7 +27,6 @@ class FormSubmission(Base):
 
 
 def forget_done_forms(s: Session, before: datetime) -> int:
-    """Remove the record of forms done before `before` (their CSRF tokens expired long ago, so
-    a post of them is refused anyway). Returns how many."""
+    """Remove the record of forms done before `before`. Returns how many."""
     result = s.execute(delete(FormSubmission).where(FormSubmission.done_at < before))
     return cast("CursorResult[Any]", result).rowcount

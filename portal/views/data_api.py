@@ -126,11 +126,10 @@ def _scope(ds: Dataset) -> tuple[rows.Scope, Grant | None, ApplicationItem | Non
 def _jsonable(table: pa.Table) -> list[dict]:
     """Dates as ISO text, NaN as null, decimals as numbers: JSON any client reads."""
     columns = {}
+    table = rows.times_as_text(table)
     for name, column in zip(table.column_names, table.columns, strict=True):
         t = column.type
-        if pa.types.is_temporal(t):
-            column = pc.strftime(column, format="%Y-%m-%d" if pa.types.is_date(t) else "%Y-%m-%dT%H:%M:%S")
-        elif pa.types.is_floating(t):
+        if pa.types.is_floating(t):
             column = pc.if_else(pc.is_nan(column), pa.scalar(None, t), column)
         elif pa.types.is_decimal(t):
             column = pc.cast(column, pa.float64())
@@ -179,7 +178,7 @@ def table_rows(name: str) -> ResponseReturnValue:
 
     if fmt == "csv":
         buf = io.BytesIO()
-        pacsv.write_csv(page.table, buf)
+        pacsv.write_csv(rows.times_as_text(page.table), buf)
         body = buf.getvalue()
         headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(ds.name)}-{today}.csv"
         response = Response(body, headers=headers, mimetype="text/csv")
