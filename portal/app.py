@@ -1,6 +1,8 @@
 """create_app(config=None): settings, database, storage, blueprints."""
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, g, request
 from werkzeug.exceptions import BadRequest, NotFound, RequestURITooLarge
 
@@ -107,9 +109,12 @@ def _https_only() -> None:
     if request.is_secure:
         return
     https_url = "https://" + request.host + request.full_path.rstrip("?")
-    raise BadRequest(_("本平台只通过 HTTPS 访问（PORTAL_HTTPS=1），这个请求却是通过 http 到达的。请改用 %(url)s 。"  # type: ignore[arg-type]  # a lazy Message: Werkzeug escapes it when shown
-                       "如果您是运维人员：请先配置好 TLS，并确认反向代理发送 X-Forwarded-Proto、PORTAL_PROXIES 已设置。",
-                       url=https_url))
+    # The reader is told where to go; the operator's fix (settings) goes to the log, not to the public.
+    logging.getLogger("portal").warning(
+        "a request reached the portal over plain http while PORTAL_HTTPS is on (%s): set up TLS in front of it, "
+        "and make sure the proxy sends X-Forwarded-Proto and PORTAL_PROXIES is set (docs/deploy.md, HTTPS)",
+        request.path)
+    raise BadRequest(_("本平台只通过 HTTPS 访问，请改用 %(url)s 。", url=https_url))  # type: ignore[arg-type]  # a lazy Message: Werkzeug escapes it when shown
 
 
 def _urls_of_a_sensible_length() -> None:

@@ -19,6 +19,9 @@ threads = int(os.environ.get("PORTAL_THREADS", 16))
 timeout = int(os.environ.get("PORTAL_WORKER_TIMEOUT", 30))  # a stuck worker (not a slow download) is replaced
 graceful_timeout = 30
 keepalive = 5
+# Long URLs reach the portal, which answers them with its own 414 page in the reader's
+# language (gunicorn's default, 4094 bytes, answered in bare English before the portal saw them).
+limit_request_line = 8190
 accesslog = "-"
 
 

@@ -111,6 +111,13 @@ def test_nginx_sends_authorized_files_and_the_portal_answers_the_rest(production
     rows = requests.get(f"{base}/api/data/371502-scj-0001", timeout=10).json()
     assert len(rows["records"]) == 3
 
+    # A very long search (600 Chinese characters, 5 KB encoded) passes nginx and gunicorn and gets
+    # the portal's own 414 page; one nginx will not read gets its static page, not a bare one.
+    long = requests.get(f"{base}/search", params={"q": "药店" * 300}, timeout=10)
+    assert long.status_code == 414 and "东昌府区公共数据开放平台" in long.text and "Request Line" not in long.text
+    huge = requests.get(f"{base}/search", params={"q": "药" * 12000}, timeout=10)
+    assert huge.status_code == 414 and "暂时无法访问" in huge.text
+
 
 class _FromAddress(requests.adapters.HTTPAdapter):
     """Connect from another loopback address (Linux answers on all of 127/8): another client."""
