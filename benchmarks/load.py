@@ -153,7 +153,8 @@ def serve(instance: Path, database_url: str, workdir: Path, page_cache: bool, no
                "PORTAL_PAGE_CACHE_SECONDS": "60" if page_cache else "0"}
         gunicorns.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
                                            "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+                                          stdout=subprocess.DEVNULL, stderr=(workdir / f"node-{i + 1}.log").open("w"),
+                                          start_new_session=True))  # the node's log, for errors seen under load
     conf = standalone_nginx(workdir / "nginx", nginx_server(
         Settings(instance_path=instance), listen=f"127.0.0.1:{web_port}",
         upstream=[f"127.0.0.1:{p}" for p in app_ports]), worker_connections=2048)

@@ -33,6 +33,11 @@ class Settings:
     # The search engine: "whoosh" (an index folder; nothing else to run) or "postgres"
     # (full-text search in the portal's PostgreSQL database, shared by every machine).
     search_backend: str = "whoosh"
+    # PostgreSQL connections each process keeps (and may add under load): a node holds up to
+    # workers × (pool + overflow); every node's together must stay below the server's
+    # max_connections (100 by default). docs/deploy.md, "More than one machine".
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
     secret_key: str = ""            # default: a random key kept in <instance>/secret_key
     # Working days a provider has to decide a conditional-data application (Zhoucun Art. 13).
     consent_working_days: int = 10

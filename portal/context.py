@@ -27,7 +27,7 @@ class PortalContext:
 
         settings.ensure_dirs()
         self.settings = settings
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
         upgrade(self.engine)
         self.sessions = make_sessionmaker(self.engine)
         mail.deliver_after_commit(self.sessions, settings.smtp_url)  # queued mail goes out after each commit

@@ -70,8 +70,9 @@ def form_nonce() -> str:
 
 
 class AlreadyDone(DomainError):
-    """The same rendering of a form was posted again (a reload after posting, the back button,
-    a second click while the first was on its way)."""
+    """The same rendering of a form was posted again: a reload after posting, a page the back
+    button restored with its old form, a second click while the first was on its way. (A page
+    the browser fetches again is a new form with a new nonce: posting it is a new submission.)"""
 
 
 def _posted_nonce() -> str | None:

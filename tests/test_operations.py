@@ -61,3 +61,18 @@ def test_deploy_nginx_standalone_prints_a_whole_configuration_nginx_accepts(sett
     assert made.stdout.startswith("user www-data;")  # workers that can read a files folder readable by one group
     checked = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_postgresql_pool_of_each_process_is_set_by_the_operator(settings):
+    """Nodes × workers × connections must fit PostgreSQL's max_connections (docs/deploy.md)."""
+    import pytest
+
+    from portal.config import Settings
+    from portal.db import make_engine
+
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("a pool of PostgreSQL connections: the PostgreSQL run")
+    loaded = Settings.load({"database_url": settings.database_url, "db_pool_size": 3, "db_max_overflow": 2})
+    engine = make_engine(loaded.database_url, loaded.db_pool_size, loaded.db_max_overflow)
+    assert (engine.pool.size(), engine.pool._max_overflow) == (3, 2)  # type: ignore[attr-defined]
+    engine.dispose()
