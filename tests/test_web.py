@@ -200,3 +200,34 @@ def test_an_english_title_the_department_gives_is_found_by_english_queries(clien
     client.get("/lang/en")
     page = text(client.get("/search", query_string={"q": "pharmacy"}))
     assert '<p class="title-en" lang="en">Retail pharmacies</p>' in page
+    assert "<title>Retail pharmacies ·" in text(client.get("/dataset/371502-scj-0001"))  # as the heading says
+
+
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def facet_words(page: str, facet: str) -> list[str]:
+    """The words of one facet's values, tags and counts left out."""
+    section = re.search(rf'<h2 id="facet-{facet}">(.*?)</section>', page, re.S)
+    if not section:
+        return []
+    return [re.sub(r"<[^>]+>", "", v) for v in re.findall(r'<span class="facet-value">(.*?)</span> <span class="n">',
+                                                          section.group(1), re.S)]
+
+
+def test_english_pages_show_data_domains_and_update_cycles_in_english(client, portal_data):
+    """The controlled values (data domains, update cycles) are words of the interface: English on
+    English pages in the filters, the chosen filters, the home page's tiles and a domain's heading."""
+    client.get("/lang/en")
+    for path in ("/search", "/department/dcf-scjgj", "/search?domain=交通运输"):
+        page = text(client.get(path))
+        seen = facet_words(page, "domain") + facet_words(page, "update_cycle")
+        assert seen and not [w for w in seen if CJK.search(w)], (path, seen)
+    chosen = text(client.get("/search", query_string={"domain": "交通运输"}))
+    assert re.search(r"Domain: <span>Transport</span>", chosen)
+    home = text(client.get("/"))
+    tiles = [re.sub(r"<[^>]+>", "", t) for t in re.findall(r'<span class="topic-name">(.*?)</span></span>', home)]
+    assert "Transport" in tiles and not [t for t in tiles if CJK.search(t)], tiles
+    domain = text(client.get("/domain/交通运输"))
+    assert "<h1>Transport</h1>" in domain and "<title>Transport ·" in domain
+    assert "<h1>交通运输</h1>" in text(client.get("/domain/交通运输", query_string={"lang": "zh"}))
