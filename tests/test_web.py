@@ -231,3 +231,13 @@ def test_english_pages_show_data_domains_and_update_cycles_in_english(client, po
     domain = text(client.get("/domain/交通运输"))
     assert "<h1>Transport</h1>" in domain and "<title>Transport ·" in domain
     assert "<h1>交通运输</h1>" in text(client.get("/domain/交通运输", query_string={"lang": "zh"}))
+
+
+def test_a_tables_columns_have_types_in_words_not_arrow_names(client, portal_data):
+    """The schema says 文本, 整数 (Text, Integer), not `string`, `int64`, `time32[s]`."""
+    for lang, expected in (("zh", "文本"), ("en", "Text")):
+        page = text(client.get("/dataset/371502-scj-0001", query_string={"lang": lang}))
+        schema = re.search(r'<table class="schema">(.*?)</table>', page, re.S).group(1)
+        types = re.findall(r"</td><td>([^<]*)</td></tr>", schema)
+        assert expected in types, (lang, types)
+        assert not [t for t in types if re.search(r"string|int\d|double|float|time\d|date\d|timestamp|\[", t)], types
