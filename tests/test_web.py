@@ -117,7 +117,7 @@ def test_a_blank_or_wildcard_search_shows_every_dataset_under_a_plain_heading(cl
 def test_dataset_page_shows_every_catalog_field_schema_preview_downloads_and_attribution(client, portal_data):
     page = text(client.get("/dataset/371502-scj-0001"))
     for expected in ["371502-SCJ-0001", "东昌府区市场监督管理局", "市场监管", "每月", "2024-03-01", "药店",
-                     "企业名称", "string", "聊城市鲁西大药房古楼店", "CSV", "XLSX", "JSON", "PARQUET",
+                     "企业名称", "文本", "聊城市鲁西大药房古楼店", "CSV", "XLSX", "JSON", "PARQUET",
                      "数据来源：东昌府区市场监督管理局《药品零售企业名录》，获取日期：", "当前版本", "package_show"]:
         assert expected in page, expected
     assert len(re.findall(r"<code class=\"sha\">[0-9a-f]{64}</code>", page)) == 4
