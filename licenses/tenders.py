@@ -52,8 +52,11 @@ from portal.workdays import add_working_days
 
 from .errors import LicenceError, Sealed
 
-DEFAULT_CRITERIA: list[dict] = [{"key": "plan", "name": "开发方案", "weight": 40}, {"key": "security", "name": "安全保障能力", "weight": 25},
-                                {"key": "public_value", "name": "公共价值", "weight": 20}, {"key": "price", "name": "报价", "weight": 15}]
+# The default criteria's names are the portal's words (a tender keeps them in Chinese; pages show
+# them with `known`/`_()` in the reader's language); a criterion a person names stays as written.
+CRITERION_NAMES = {"plan": _("开发方案"), "security": _("安全保障能力"), "public_value": _("公共价值"), "price": _("报价")}
+DEFAULT_CRITERIA: list[dict] = [{"key": key, "name": CRITERION_NAMES[key].source, "weight": weight}
+                                for key, weight in (("plan", 40), ("security", 25), ("public_value", 20), ("price", 15))]
 TIE_RULE = _("总分相同的，报价得分高者优先；仍相同的，先递交者优先。")
 BID_FIELDS = ("plan", "security", "public_value", "price")
 

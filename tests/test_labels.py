@@ -114,7 +114,8 @@ def test_english_pages_give_the_portals_own_words_and_punctuation_in_english(app
     page = english.get(f"/tenders/{number}").get_data(as_text=True)
     words = visible_text(page)
     assert "Scope of the licence: " in words and "Criteria and weights: " in words and "(round 1)" in words
-    assert "Fewest valid bids: 1; with fewer, the tender fails." in words
+    assert "Fewest valid bids: 1; with fewer, the tender fails." in words and "Development plan 40%; " in words
+    assert "Price 15%" in words  # the default criteria are the portal's words
     assert "Bids from " in words and "0 valid bids, fewer than 1: the tender failed" in words
     for chinese in ("东昌府区大数据局会同", "最少有效投标", "有效投标", "（", "；", "北京时间"):
         assert chinese not in words, chinese
