@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.messages import Message, _
+from portal.messages import Message, _, known, stored
 from portal.models import (
     ClassificationEvent,
     Dataset,
@@ -241,7 +241,7 @@ class Harvester:
                 s.add(ClassificationEvent(
                     dataset_id=ds.id, from_class=before[0], to_class=open_class, from_status=before[1],
                     to_status=status, legal_basis=entry.legal_basis, actor=actor,
-                    note=hold_reason or _("目录开放类型：%(word)s", word=entry.open_class or "").source))
+                    note=hold_reason or stored(_("目录开放类型：%(word)s", word=known(entry.open_class or "")))))
         action = "held" if status == DatasetStatus.HELD.value else ("created" if created else "updated")
         return EntryResult(entry.source_ref, open_class, action,
                            hold_reason or "；".join(w.source for w in warnings) or None, ds.id, details=held_for)

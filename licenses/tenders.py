@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit import record
 from portal.authz import Action, NotAllowed, can, require
-from portal.messages import _
+from portal.messages import Joined, Message, _, known, stored
 from portal.models import (
     Application,
     ApplicationEvent,
@@ -52,8 +52,11 @@ from portal.workdays import add_working_days
 
 from .errors import LicenceError, Sealed
 
-DEFAULT_CRITERIA: list[dict] = [{"key": "plan", "name": "开发方案", "weight": 40}, {"key": "security", "name": "安全保障能力", "weight": 25},
-                                {"key": "public_value", "name": "公共价值", "weight": 20}, {"key": "price", "name": "报价", "weight": 15}]
+# The default criteria's names are the portal's words (a tender keeps them in Chinese; pages show
+# them with `known`/`_()` in the reader's language); a criterion a person names stays as written.
+CRITERION_NAMES = {"plan": _("开发方案"), "security": _("安全保障能力"), "public_value": _("公共价值"), "price": _("报价")}
+DEFAULT_CRITERIA: list[dict] = [{"key": key, "name": CRITERION_NAMES[key].source, "weight": weight}
+                                for key, weight in (("plan", 40), ("security", 25), ("public_value", 20), ("price", 15))]
 TIE_RULE = _("总分相同的，报价得分高者优先；仍相同的，先递交者优先。")
 BID_FIELDS = ("plan", "security", "public_value", "price")
 
@@ -62,8 +65,10 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     return now or utcnow()
 
 
-def _event(session: Session, tender: Tender, action: str, note: str | None = None) -> None:
-    tender.events.append(TenderEvent(action=action, note=note))
+def _event(session: Session, tender: Tender, action: str, note: Message | str | None = None) -> None:
+    """A step of the tender's history. The portal's own note is kept as a message
+    (messages.stored) and shown in the reader's language; what a person wrote, as written."""
+    tender.events.append(TenderEvent(action=action, note=stored(note) if isinstance(note, Message) else note))
 
 
 def _bureau(user: User) -> None:
@@ -106,25 +111,44 @@ def open_tender(session: Session, bureau: User, draft: TenderDraft, ip: str | No
     tender = Tender(
         number=f"ZB{clock.today():%Y}-{secrets.token_hex(3).upper()}", title=draft.title.strip(),
         department_id=departments.pop(), created_by_id=bureau.id, status=TenderStatus.OPEN.value,
-        announcement=_announcement(draft, criteria), licence_months=draft.licence_months, territory=draft.territory,
+        announcement=announcement(draft.datasets, criteria, draft.licence_months, draft.territory, draft.qualifications,
+                                  draft.min_bids).source, licence_months=draft.licence_months, territory=draft.territory,
         qualifications=draft.qualifications, criteria=criteria, tie_rule=TIE_RULE.source, min_bids=draft.min_bids,
         standstill_working_days=draft.standstill_working_days, opens_at=draft.opens_at, closes_at=draft.closes_at,
         datasets=[TenderDataset(dataset=ds, fields=fields) for ds, fields in draft.datasets])
     session.add(tender)
     session.flush()
-    _event(session, tender, "announced", f"投标时间 {clock.local(draft.opens_at):%Y-%m-%d %H:%M} 至 "
-                                         f"{clock.local(draft.closes_at):%Y-%m-%d %H:%M}（北京时间）")
+    _event(session, tender, "announced", _("投标时间 %(start)s 至 %(end)s（北京时间）",
+                                           start=f"{clock.local(draft.opens_at):%Y-%m-%d %H:%M}",
+                                           end=f"{clock.local(draft.closes_at):%Y-%m-%d %H:%M}"))
     record(session, "tender_opened", actor=bureau, target=f"tender:{tender.id}", ip=ip)
     return tender
 
 
-def _announcement(draft: TenderDraft, criteria: list[dict]) -> str:
-    scope = "；".join(f"{ds.title}（{'全部字段' if f is None else '、'.join(f)}）" for ds, f in draft.datasets)
-    weights = "；".join(f"{c['name']} {c['weight']}%" for c in criteria)
-    return (f"东昌府区大数据局会同数据提供部门，以公开招标方式确定以下有条件开放数据的商业开发授权对象。\n"
-            f"授权范围：{scope}\n授权期限：{draft.licence_months} 个月；地域：{draft.territory}\n"
-            f"资格条件：{draft.qualifications}（须为已验证的企业账户）\n评审因素及权重：{weights}\n"
-            f"最少有效投标：{draft.min_bids} 家，不足则流标。\n{TIE_RULE.source}")
+def announcement(datasets: list[tuple[Dataset, list[str] | None]], criteria: list[dict], licence_months: int,
+                 territory: str, qualifications: str, min_bids: int) -> Joined:
+    """The announcement's words: its Chinese is the record (`Tender.announcement`); the page
+    shows it again in the reader's language (`announcement_of`). Titles, fields, territory,
+    qualifications and criteria a person wrote stay as written."""
+    fields_between = _("、")  # (a message of its own: pybabel does not see one inside another's parameters)
+    scope = Joined.between(_("；"), (
+        _("%(title)s（全部字段）", title=ds.title) if f is None
+        else _("%(title)s（%(fields)s）", title=ds.title, fields=Joined.between(fields_between, f)) for ds, f in datasets))
+    weights = Joined.between(_("；"), (_("%(name)s %(weight)s%%", name=known(c["name"]), weight=c["weight"])
+                                      for c in criteria))
+    return Joined(
+        _("东昌府区大数据局会同数据提供部门，以公开招标方式确定以下有条件开放数据的商业开发授权对象。"), "\n",
+        _("授权范围：%(scope)s", scope=scope), "\n",
+        _("授权期限：%(n)s 个月；地域：%(territory)s", n=licence_months, territory=territory), "\n",
+        _("资格条件：%(q)s（须为已验证的企业账户）", q=qualifications), "\n",
+        _("评审因素及权重：%(weights)s", weights=weights), "\n",
+        _("最少有效投标：%(n)s 家，不足则流标。", n=min_bids), "\n", TIE_RULE)
+
+
+def announcement_of(tender: Tender) -> Joined:
+    """A tender's announcement in the reader's language, from what the tender keeps."""
+    return announcement([(td.dataset, td.fields) for td in tender.datasets], tender.criteria, tender.licence_months,
+                        tender.territory, tender.qualifications, tender.min_bids)
 
 
 def link_interest(session: Session, tender: Tender, application: Application, site_url: str = "") -> None:
@@ -135,7 +159,7 @@ def link_interest(session: Session, tender: Tender, application: Application, si
     if application.route != "tender":
         raise LicenceError("not a commercial interest")
     session.add(ApplicationEvent(application_id=application.id, action="tender_opened", from_status=application.status,
-                                 to_status=application.status, note=f"已发布招标 {tender.number}"))
+                                 to_status=application.status, note=stored(_("已发布招标 %(number)s", number=tender.number))))
     notify.tender_for_interest(session, tender, application, site_url)
 
 
@@ -157,7 +181,7 @@ def clarify(session: Session, bureau: User, question: TenderQuestion, answer: st
     if len((answer or "").strip()) < 2:
         raise LicenceError(_("请填写答复"))
     question.answer, question.answered_at = answer.strip(), utcnow()
-    _event(session, question.tender, "clarified", f"问：{question.question}\n答：{answer.strip()}")
+    _event(session, question.tender, "clarified", _("问：%(q)s\n答：%(a)s", q=question.question, a=answer.strip()))
 
 
 # ---------------------------------------------------------------------- bids
@@ -273,10 +297,10 @@ def close(session: Session, bureau: User, tender: Tender, now: dt.datetime | Non
     bids = valid_bids(tender)
     if len(bids) < tender.min_bids:
         tender.status = TenderStatus.FAILED.value
-        _event(session, tender, "failed", f"有效投标 {len(bids)} 家，少于 {tender.min_bids} 家，流标")
+        _event(session, tender, "failed", _("有效投标 %(n)s 家，少于 %(min)s 家，流标", n=len(bids), min=tender.min_bids))
     else:
         tender.status = TenderStatus.EVALUATING.value
-        _event(session, tender, "opened", f"投标截止，有效投标 {len(bids)} 家，进入评审；投标回执已公布")
+        _event(session, tender, "opened", _("投标截止，有效投标 %(n)s 家，进入评审；投标回执已公布", n=len(bids)))
     record(session, "tender_closed", actor=bureau, target=f"tender:{tender.id}", ip=ip, status=tender.status,
            bids=len(bids))
     return tender.status
@@ -293,8 +317,9 @@ def reopen(session: Session, bureau: User, tender: Tender, opens_at: dt.datetime
         bid.status = "void"
     tender.round += 1
     tender.status, tender.opens_at, tender.closes_at = TenderStatus.OPEN.value, opens_at, closes_at
-    _event(session, tender, "reopened", f"第 {tender.round} 轮：{clock.local(opens_at):%Y-%m-%d %H:%M} 至 "
-                                       f"{clock.local(closes_at):%Y-%m-%d %H:%M}（北京时间）")
+    _event(session, tender, "reopened", _("第 %(round)s 轮：%(start)s 至 %(end)s（北京时间）", round=tender.round,
+                                          start=f"{clock.local(opens_at):%Y-%m-%d %H:%M}",
+                                          end=f"{clock.local(closes_at):%Y-%m-%d %H:%M}"))
     record(session, "tender_reopened", actor=bureau, target=f"tender:{tender.id}", ip=ip)
 
 
@@ -378,9 +403,11 @@ def award(session: Session, bureau: User, tender: Tender, today: dt.date | None 
     winner = ranked[0]
     tender.status, tender.winner_bid_id, tender.awarded_at = TenderStatus.AWARDED.value, winner.bid.id, utcnow()
     tender.standstill_until = add_working_days(today or clock.today(), tender.standstill_working_days).date
-    summary = "；".join(f"第{r.rank}名 {r.bid.bidder.company_name} {r.total:.2f} 分" for r in ranked)
-    _event(session, tender, "awarded", f"中标：{winner.bid.bidder.company_name}。{summary}。"
-                                       f"公示期至 {tender.standstill_until}，期间可提出异议。")
+    summary = Joined.between(_("；"), (_("第%(rank)s名 %(name)s %(total)s 分", rank=r.rank, name=r.bid.bidder.company_name,
+                                         total=f"{r.total:.2f}") for r in ranked))
+    _event(session, tender, "awarded", _("中标：%(winner)s。%(summary)s。公示期至 %(until)s，期间可提出异议。",
+                                         winner=winner.bid.bidder.company_name, summary=summary,
+                                         until=str(tender.standstill_until)))
     record(session, "tender_awarded", actor=bureau, target=f"tender:{tender.id}", ip=ip, winner=winner.bid.bidder_id)
     return winner
 
@@ -440,7 +467,7 @@ def conclude(session: Session, bureau: User, tender: Tender, today: dt.date | No
     session.add(ApplicationEvent(application_id=app.id, actor_id=bureau.id, action="awarded_by_tender",
                                  from_status=None, to_status=app.status, note=tender.number))
     tender.status, tender.application_id = TenderStatus.CONCLUDED.value, app.id
-    _event(session, tender, "concluded", f"公示期满，向中标人发出数据使用协议（申请 {app.number}）")
+    _event(session, tender, "concluded", _("公示期满，向中标人发出数据使用协议（申请 %(number)s）", number=app.number))
     record(session, "tender_concluded", actor=bureau, target=f"tender:{tender.id}", ip=ip, application=app.id)
     return app
 

@@ -75,10 +75,14 @@ def create_app(config: dict | None = None) -> Flask:
     from . import clock
 
     app.jinja_env.filters["local"] = clock.local  # stored instants shown in the portal's zone
+    from .catalog.bundle import field_type
     from .labels import label, vocabulary
+    from .messages import from_stored
 
-    # the words for a stored code, and for a controlled catalog value (portal/labels.py)
-    app.jinja_env.globals.update(label=label, vocabulary=vocabulary)
+    # the words for a stored code, and for a controlled catalog value (portal/labels.py); a
+    # column's type in words (label('data_type', field_type(arrow type))); a note kept with
+    # messages.stored(), in the reader's language
+    app.jinja_env.globals.update(label=label, vocabulary=vocabulary, field_type=field_type, from_stored=from_stored)
     return app
 
 

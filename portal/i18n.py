@@ -8,11 +8,13 @@ department names) is never translated: it stays as the department wrote it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 from flask import Blueprint, Flask, Response, g, redirect, request
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel
+from markupsafe import Markup
 
 from . import messages
 from .authz import public
@@ -52,8 +54,10 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _punctuation() -> dict:
-        """The colon after a label in the page's language: 「用途：」, "Purpose: "."""
-        return {"colon": ": " if g.get("lang") == "en" else "："}
+        """Punctuation in the page's language: the colon after a label (「用途：」, "Purpose: "),
+        the separators of a list (「甲；乙」「甲、乙」, "a; b", "a, b") and words in brackets
+        (「（第 1 轮）」, " (round 1)")."""
+        return PUNCTUATION["en" if g.get("lang") == "en" else "zh"]
 
     @app.teardown_request
     def _forget_locale(_exc: BaseException | None) -> None:
@@ -62,6 +66,18 @@ def init_app(app: Flask) -> None:
             messages.reset_locale(token)
 
     app.register_blueprint(bp)
+
+
+def _brackets(opening: str, closing: str) -> Callable[[object], Markup]:
+    def paren(words: object) -> Markup:
+        return Markup(opening + "%s" + closing) % (words,)  # escapes plain text, keeps markup
+    return paren
+
+
+PUNCTUATION: dict[str, dict[str, object]] = {
+    "zh": {"colon": "：", "semicolon": "；", "enum": "、", "paren": _brackets("（", "）")},
+    "en": {"colon": ": ", "semicolon": "; ", "enum": ", ", "paren": _brackets(" (", ")")},
+}
 
 
 def _back() -> str:

@@ -55,6 +55,11 @@ LABELS: dict[str, dict[str, Message]] = {
         "valid": _("有效"), "expired": _("已过期"), "revoked": _("已撤销"), "not_yet_valid": _("尚未生效"),
         "suspended": _("已暂停"),
     },
+    # A column's type (the Frictionless name, portal.catalog.bundle.field_type of its Arrow type).
+    "data_type": {
+        "string": _("文本"), "integer": _("整数"), "number": _("小数"), "boolean": _("是/否"), "date": _("日期"),
+        "datetime": _("日期时间"), "time": _("时间"), "any": _("其他"),
+    },
     "restriction_decision": {"approved": _("已批准"), "rejected": _("已驳回")},
     "user_kind": {
         "citizen": _("个人"), "company": _("企业"), "researcher": _("科研人员"), "developer": _("开发者"),

@@ -18,7 +18,7 @@ stored in the database (an audit note, a hold reason kept as a summary) is the C
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from functools import cache
@@ -70,7 +70,7 @@ def translate(msgid: str, params: Mapping[str, object] | None = None, locale: st
     if not params or "%" not in text:
         return text
     try:
-        return text % {k: v.in_locale(locale) if isinstance(v, Message) else v for k, v in params.items()}
+        return text % {k: v.in_locale(locale) if isinstance(v, Message | Joined) else v for k, v in params.items()}
     except (KeyError, ValueError, TypeError):  # a stored message whose wording changed since
         return msgid
 
@@ -118,13 +118,12 @@ class Message:
 
     def as_json(self) -> dict:
         """For a JSON column (a hold's details, a report): translated again when shown."""
-        return {"id": self.msgid, "params": {k: v.as_json() if isinstance(v, Message) else v
+        return {"id": self.msgid, "params": {k: v.as_json() if isinstance(v, Message | Joined) else v
                                              for k, v in self.params.items()}}
 
     @classmethod
     def from_json(cls, data: Mapping) -> Message:
-        params = {k: cls.from_json(v) if isinstance(v, Mapping) and "id" in v else v
-                  for k, v in (data.get("params") or {}).items()}
+        params = {k: _from_json(v) for k, v in (data.get("params") or {}).items()}
         return cls(str(data.get("id", "")), params)
 
     def __add__(self, other: object) -> str:
@@ -142,15 +141,44 @@ class Joined:
     def __init__(self, *parts: object) -> None:
         self.parts = parts
 
+    @classmethod
+    def between(cls, separator: object, items: Iterable[object]) -> Joined:
+        """Items with a separator between them (a list: `_("；")` is "; " in English)."""
+        parts: list[object] = []
+        for item in items:
+            parts += [separator, item] if parts else [item]
+        return cls(*parts)
+
+    def in_locale(self, locale: str) -> str:
+        return "".join(p.in_locale(locale) if isinstance(p, Message | Joined) else str(p) for p in self.parts)
+
     def __str__(self) -> str:
         return "".join(str(p) for p in self.parts)
 
     def __html__(self) -> Markup:
         return escape(str(self))
 
+    def __eq__(self, other: object) -> bool:
+        return self.parts == other.parts if isinstance(other, Joined) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.parts)
+
     @property
     def source(self) -> str:
-        return "".join(source(p) for p in self.parts)
+        return self.in_locale(SOURCE_LOCALE)
+
+    def as_json(self) -> dict:
+        return {"joined": [p.as_json() if isinstance(p, Message | Joined) else str(p) for p in self.parts]}
+
+
+def _from_json(value: object) -> object:
+    """A stored message's parameter: a message or a list of them again, or a plain value."""
+    if isinstance(value, Mapping) and "id" in value:
+        return Message.from_json(value)
+    if isinstance(value, Mapping) and "joined" in value:
+        return Joined(*(_from_json(p) for p in value["joined"]))
+    return value
 
 
 def _(msgid: str, **params: object) -> Message:

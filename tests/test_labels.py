@@ -86,3 +86,50 @@ def test_every_label_has_its_english_and_unknown_codes_are_not_shown(caplog):
                 assert str(words) != words.source, f"{kind}.{code} has no English"
     assert label("dataset_status", "published").source == "已发布"
     assert label("dataset_status", "no_such_state") == "—" and "no label" in caplog.text
+
+
+FULL_WIDTH = re.compile(r"[（）：；、，。]")
+
+
+def visible_text(html: str) -> str:
+    html = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def test_english_pages_give_the_portals_own_words_and_punctuation_in_english(app, portal_data, world, granted_world):
+    """Generated text (a tender's announcement, its history, a harvest's note, a column's type)
+    and the punctuation around the page's own words follow the page's language; what people
+    wrote and the catalog's words stay as written."""
+    from licenses import tenders
+    from portal.models import Grant, Tender
+
+    with portal_data.sessions() as s:
+        tender = s.scalar(select(Tender))
+        tenders.close(s, s.scalar(select(User).where(User.email == world["bureau"][1])), tender,
+                      now=utcnow() + dt.timedelta(days=8))
+        s.commit()
+        number, announcement = tender.number, tender.announcement
+        licence = s.scalar(select(Grant)).licence_number
+    english = client_as(app, world["bureau"], "en")
+    page = english.get(f"/tenders/{number}").get_data(as_text=True)
+    words = visible_text(page)
+    assert "Scope of the licence: " in words and "Criteria and weights: " in words and "(round 1)" in words
+    assert "Fewest valid bids: 1; with fewer, the tender fails." in words and "Development plan 40%; " in words
+    assert "Price 15%" in words  # the default criteria are the portal's words
+    assert "Bids from " in words and "0 valid bids, fewer than 1: the tender failed" in words
+    for chinese in ("东昌府区大数据局会同", "最少有效投标", "有效投标", "（", "；", "北京时间"):
+        assert chinese not in words, chinese
+    chinese_page = client_as(app, world["bureau"], "zh").get(f"/tenders/{number}").get_data(as_text=True)
+    assert announcement in visible_text(chinese_page).replace("&#34;", '"')  # the record, as published
+    assert "有效投标 0 家，少于 1 家，流标" in visible_text(chinese_page) and "（第 1 轮）" in visible_text(chinese_page)
+    assert "Audit trail (Beijing time)" in english.get("/admin/audit").get_data(as_text=True)
+    lookup = visible_text(english.get(f"/licences/{licence}").get_data(as_text=True))
+    assert f"{licence}: " in lookup and not FULL_WIDTH.search(lookup.split("Data")[0]), lookup[:300]
+    curator = client_as(app, world["curator"], "en")
+    console = visible_text(curator.get("/console/datasets/371502-scj-0001").get_data(as_text=True))
+    assert "Open class in the catalog: Unconditional" in console and "目录开放类型" not in console
+    assert "Catalog says: Market regulation" in console
+    applicant = client_as(app, granted_world, "en")
+    mine = applicant.get("/applications").get_data(as_text=True)
+    shown = re.search(r'href="(/applications/\d+)"', mine).group(1)
+    assert "Licence number: " in visible_text(applicant.get(shown).get_data(as_text=True))

@@ -117,7 +117,7 @@ def test_a_blank_or_wildcard_search_shows_every_dataset_under_a_plain_heading(cl
 def test_dataset_page_shows_every_catalog_field_schema_preview_downloads_and_attribution(client, portal_data):
     page = text(client.get("/dataset/371502-scj-0001"))
     for expected in ["371502-SCJ-0001", "东昌府区市场监督管理局", "市场监管", "每月", "2024-03-01", "药店",
-                     "企业名称", "string", "聊城市鲁西大药房古楼店", "CSV", "XLSX", "JSON", "PARQUET",
+                     "企业名称", "文本", "聊城市鲁西大药房古楼店", "CSV", "XLSX", "JSON", "PARQUET",
                      "数据来源：东昌府区市场监督管理局《药品零售企业名录》，获取日期：", "当前版本", "package_show"]:
         assert expected in page, expected
     assert len(re.findall(r"<code class=\"sha\">[0-9a-f]{64}</code>", page)) == 4
@@ -200,3 +200,44 @@ def test_an_english_title_the_department_gives_is_found_by_english_queries(clien
     client.get("/lang/en")
     page = text(client.get("/search", query_string={"q": "pharmacy"}))
     assert '<p class="title-en" lang="en">Retail pharmacies</p>' in page
+    assert "<title>Retail pharmacies ·" in text(client.get("/dataset/371502-scj-0001"))  # as the heading says
+
+
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def facet_words(page: str, facet: str) -> list[str]:
+    """The words of one facet's values, tags and counts left out."""
+    section = re.search(rf'<h2 id="facet-{facet}">(.*?)</section>', page, re.S)
+    if not section:
+        return []
+    return [re.sub(r"<[^>]+>", "", v) for v in re.findall(r'<span class="facet-value">(.*?)</span> <span class="n">',
+                                                          section.group(1), re.S)]
+
+
+def test_english_pages_show_data_domains_and_update_cycles_in_english(client, portal_data):
+    """The controlled values (data domains, update cycles) are words of the interface: English on
+    English pages in the filters, the chosen filters, the home page's tiles and a domain's heading."""
+    client.get("/lang/en")
+    for path in ("/search", "/department/dcf-scjgj", "/search?domain=交通运输"):
+        page = text(client.get(path))
+        seen = facet_words(page, "domain") + facet_words(page, "update_cycle")
+        assert seen and not [w for w in seen if CJK.search(w)], (path, seen)
+    chosen = text(client.get("/search", query_string={"domain": "交通运输"}))
+    assert re.search(r"Domain: <span>Transport</span>", chosen)
+    home = text(client.get("/"))
+    tiles = [re.sub(r"<[^>]+>", "", t) for t in re.findall(r'<span class="topic-name">(.*?)</span></span>', home)]
+    assert "Transport" in tiles and not [t for t in tiles if CJK.search(t)], tiles
+    domain = text(client.get("/domain/交通运输"))
+    assert "<h1>Transport</h1>" in domain and "<title>Transport ·" in domain
+    assert "<h1>交通运输</h1>" in text(client.get("/domain/交通运输", query_string={"lang": "zh"}))
+
+
+def test_a_tables_columns_have_types_in_words_not_arrow_names(client, portal_data):
+    """The schema says 文本, 整数 (Text, Integer), not `string`, `int64`, `time32[s]`."""
+    for lang, expected in (("zh", "文本"), ("en", "Text")):
+        page = text(client.get("/dataset/371502-scj-0001", query_string={"lang": lang}))
+        schema = re.search(r'<table class="schema">(.*?)</table>', page, re.S).group(1)
+        types = re.findall(r"</td><td>([^<]*)</td></tr>", schema)
+        assert expected in types, (lang, types)
+        assert not [t for t in types if re.search(r"string|int\d|double|float|time\d|date\d|timestamp|\[", t)], types

@@ -11,7 +11,7 @@ from licenses import notify
 from licenses import tenders as svc
 from licenses.errors import LicenceError, Sealed
 from portal import clock
-from portal.messages import _
+from portal.messages import SOURCE_LOCALE, _, current_locale
 
 from ..authz import Action, public, require, requires
 from ..forms import (
@@ -67,7 +67,10 @@ def show(number: str) -> ResponseReturnValue:
                            mine=mine, own_scores=own_scores, now=now, forms=forms,
                            qualified=current_user.is_authenticated and svc.qualified(current_user),
                            may_evaluate=current_user.is_authenticated and svc.may_evaluate(current_user, tender),
-                           closed=now >= as_utc(tender.closes_at), today=clock.today())
+                           closed=now >= as_utc(tender.closes_at), today=clock.today(),
+                           # the published record in Chinese; the same words in the reader's language otherwise
+                           announcement=tender.announcement if current_locale() == SOURCE_LOCALE
+                           else svc.announcement_of(tender))
 
 
 @bp.post("/tenders/<number>/questions")

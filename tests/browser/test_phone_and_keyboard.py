@@ -67,6 +67,35 @@ def test_the_phone_header_is_compact_and_its_menu_opens(open_page, live_server, 
     assert desktop.locator("header.site").bounding_box()["height"] < 150
 
 
+HEADER_CLASHES = """() => {
+    const range = document.createRange();
+    range.selectNodeContents(document.querySelector('.brand-name'));
+    const name = range.getBoundingClientRect();
+    const lines = [...range.getClientRects()].map(r => Math.round(r.top));
+    const clashes = [...document.querySelectorAll('nav.primary a, .tools .tool')]
+      .map(a => a.getBoundingClientRect())
+      .filter(r => r.width && r.left < name.right && r.right > name.left && r.top < name.bottom && r.bottom > name.top);
+    return {clashes: clashes.length, nameLines: new Set(lines).size};
+}"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("care", [False, True], ids=["standard", "care"])
+def test_the_desktop_header_fits_at_every_width(open_page, live_server, portal_data, lang, care):
+    """From 960 to 1920 px, in both languages and in 关怀版, the site's name is not drawn over the
+    menu, is not broken inside a word, and the header (name, menu, search box) stays a header."""
+    for width in (960, 1024, 1366, 1920):
+        page = open_page((width, 900), care=care, lang=lang)
+        page.goto(live_server + "/search")
+        seen = page.evaluate(HEADER_CLASHES)
+        assert seen["clashes"] == 0, (width, seen)
+        assert seen["nameLines"] == 1, (width, seen)  # the name on one line: never one letter a line
+        height = page.locator("header.site").bounding_box()["height"]
+        assert height < (280 if care else 200), (width, height)
+        assert sideways_overflow(page) <= 0, width
+        assert page.locator("header").get_by_role("link", name="Datasets" if lang == "en" else "数据目录").is_visible()
+
+
 def test_the_phone_shows_results_first_and_the_filters_in_a_drawer(open_page, live_server, portal_data):
     for care in (False, True):
         page = open_page(PHONE, care=care)
