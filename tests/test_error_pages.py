@@ -101,3 +101,23 @@ def test_a_dataset_under_review_says_so_instead_of_vanishing(app, portal_data, m
     for never in ("371502-scj-0004", "371502-scj-0003", "no-such-dataset"):
         other = page_of(public.get(f"/dataset/{never}"))
         assert "正在审核" not in other and "页面不存在" in other
+
+
+def test_a_database_that_refuses_connections_is_a_503_to_try_again_not_a_500(settings):
+    """PostgreSQL's 'too many clients', a restart, a failover: the reader is asked to come back."""
+    from sqlalchemy.exc import OperationalError
+
+    from portal.app import create_app
+
+    app = create_app({"instance": settings.instance_path, "database_url": settings.database_url,
+                      "search_backend": settings.search_backend, "TESTING": True})
+
+    @app.get("/_test/database-gone")
+    def _gone():
+        raise OperationalError("SELECT 1", {}, Exception("FATAL:  sorry, too many clients already"))
+
+    answer = app.test_client().get("/_test/database-gone")
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    html = answer.get_data(as_text=True)
+    assert "请稍后再试" in html and "too many clients" not in html  # the portal's page; the reason is in the log
+    app.extensions["portal"].engine.dispose()

@@ -14,12 +14,14 @@
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import Flask, flash, g, jsonify, redirect, request, url_for
+from flask import Flask, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_login import current_user
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import Forbidden, HTTPException, InternalServerError, NotFound, ServiceUnavailable
 
 from ..auth import login_manager
@@ -46,7 +48,21 @@ def _rollback() -> None:
         session.rollback()
 
 
+def _database_unavailable(exc: OperationalError) -> Any:
+    """The database refused or dropped the connection (too many clients, a restart, a failover,
+    SQLite busy past its timeout): the reader is asked to try again shortly — a 503 with
+    Retry-After in the portal's own page, not a 500 — and the operator gets the reason in the log."""
+    with contextlib.suppress(Exception):  # the connection may be gone: nothing to roll back on it
+        _rollback()
+    log.error("database unavailable on %s: %s", request.path, str(exc.orig or exc).splitlines()[0])
+    response = current_app.make_response(current_app.handle_http_exception(ServiceUnavailable()))
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def init_app(app: Flask) -> None:
+    app.register_error_handler(OperationalError, _database_unavailable)
+
     @app.errorhandler(DomainError)
     def _refused(exc: DomainError) -> Any:
         _rollback()
