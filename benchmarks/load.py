@@ -150,7 +150,10 @@ def serve(instance: Path, database_url: str, workdir: Path, page_cache: bool, no
                "PORTAL_BIND": f"127.0.0.1:{app_port}", "PORTAL_WORKERS": "4", "PORTAL_THREADS": "16",
                "PORTAL_X_ACCEL_PREFIX": "/_files", "PORTAL_PROXIES": "1", "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/8",
                "PORTAL_DATA_API_RATE": "1000000 per minute", "PORTAL_SEARCH_BACKEND": search_backend(database_url),
-               "PORTAL_PAGE_CACHE_SECONDS": "60" if page_cache else "0"}
+               "PORTAL_PAGE_CACHE_SECONDS": "60" if page_cache else "0",
+               # Two nodes × 4 workers × (5 + 5) connections = 80, under PostgreSQL's default 100
+               # (5 + 10 each would ask for 120: docs/deploy.md section 6); the same for one node.
+               "PORTAL_DB_MAX_OVERFLOW": "5"}
         gunicorns.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
                                            "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
                                           stdout=subprocess.DEVNULL, stderr=(workdir / f"node-{i + 1}.log").open("w"),

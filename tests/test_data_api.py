@@ -253,3 +253,10 @@ def test_api_errors_are_readable_utf8_like_the_data_apis_own(client, portal_data
     refused = client.get("/api/data/371502-scj-0001", headers={"Authorization": "Bearer not-a-token"})
     text = refused.get_data(as_text=True)
     assert refused.status_code == 401 and refused.get_json()["error"]["message"] and "\\u" not in text
+
+
+def test_a_filter_value_of_the_wrong_type_is_explained_in_words(client, inspections):
+    said = client.get("/api/data/371502-scj-0101", query_string={"gte[从业人数]": "many"}).get_json()["error"]["message"]
+    assert "整数" in said and "int64" not in said
+    said = client.get("/api/data/371502-scj-0101", query_string={"gte[从业人数]": "many", "lang": "en"}).get_json()
+    assert "Integer" in said["error"]["message"]

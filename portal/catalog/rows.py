@@ -29,7 +29,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from ..labels import label
 from ..messages import _
+from .bundle import field_type
 
 ROW_CAP = 1000        # rows per call, however many are asked for
 DEFAULT_LIMIT = 100
@@ -154,8 +156,8 @@ def value_for(arrow_type: pa.DataType, text: str, column: str) -> str | bool | d
             return pa.scalar(dt.time.fromisoformat(str(text).strip()), type=arrow_type)
         return pc.cast(pa.array([str(text).strip()]), arrow_type)[0]
     except (ValueError, TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise QueryError(_("字段“%(column)s”的值“%(value)s”不是 %(type)s", column=column, value=text,
-                           type=str(arrow_type))) from exc
+        raise QueryError(_("字段“%(column)s”的值“%(value)s”不是%(type)s", column=column, value=text,
+                           type=label("data_type", field_type(str(arrow_type))))) from exc
 
 
 def _check_columns(names: list[str], visible: list[str], what: str) -> None:
