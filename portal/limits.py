@@ -2,7 +2,7 @@
 (needed once several worker processes serve the portal)."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -12,4 +12,14 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 def init_app(app: Flask, redis_url: str = "") -> None:
     app.config["RATELIMIT_STORAGE_URI"] = redis_url or "memory://"
     app.config.setdefault("RATELIMIT_ENABLED", True)
+
+    # Registered before Flask-Limiter's own: after_request functions run last-registered first.
+    @app.after_request
+    def _retry_after_only_when_refused(response: Response) -> Response:
+        """Flask-Limiter puts Retry-After on every answer of a limited route; it means "come back
+        later" (RFC 9110) and belongs only to a refusal. The X-RateLimit-* counters stay."""
+        if response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)
+        return response
+
     limiter.init_app(app)

@@ -260,3 +260,9 @@ def test_a_filter_value_of_the_wrong_type_is_explained_in_words(client, inspecti
     assert "整数" in said and "int64" not in said
     said = client.get("/api/data/371502-scj-0101", query_string={"gte[从业人数]": "many", "lang": "en"}).get_json()
     assert "Integer" in said["error"]["message"]
+
+
+def test_retry_after_is_only_on_a_refusal(client, portal_data):
+    answer = client.get("/api/data/371502-scj-0001")
+    assert answer.status_code == 200 and "X-RateLimit-Limit" in answer.headers
+    assert "Retry-After" not in answer.headers  # "come back later" belongs to a 429 or 503 only
