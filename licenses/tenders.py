@@ -196,6 +196,16 @@ def _fernet(secret: str, tender: Tender) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(key))
 
 
+def reseal_bids(session: Session, old_secret: str, new_secret: str) -> int:
+    """Every bid encrypted again under a new secret key (`portal deploy change-secret-key`): the
+    same content and nonce, so every receipt stays the same. Returns how many."""
+    bids = session.scalars(select(Bid)).all()
+    for bid in bids:
+        content = _fernet(old_secret, bid.tender).decrypt(bid.sealed)
+        bid.sealed = _fernet(new_secret, bid.tender).encrypt(content)
+    return len(bids)
+
+
 def receipt_of(tender: Tender, bidder_id: int, content: dict, nonce: str) -> str:
     canonical = json.dumps({"tender": tender.number, "round": tender.round, "bidder": bidder_id, "bid": content,
                             "nonce": nonce}, ensure_ascii=False, sort_keys=True)

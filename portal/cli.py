@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -301,6 +302,44 @@ def deploy_files_moved(obj: dict) -> None:
             f"(docs/deploy.md, section 5), then run this again. Missing:\n  {shown}")
     click.echo(f"the portal's data files are now at {ctx.settings.files_url or ctx.settings.files_path}; "
                "start every node with the same setting")
+
+
+@deploy.command("change-secret-key")
+@click.option("--yes", is_flag=True, help="Every node is stopped: go ahead without asking.")
+@click.pass_obj
+def deploy_change_secret_key(obj: dict, yes: bool) -> None:
+    """Replace the portal's secret key (after a leak, or as a routine): every sealed bid is
+    encrypted again under the new key and the database records it, in one transaction. Every
+    node must be stopped first and get the new key before it starts again; everyone is signed
+    out, and links already sent (password resets, licensed downloads) stop working."""
+    import secrets as random
+
+    from licenses.tenders import reseal_bids
+
+    from .audit import record
+    from .deployment import record_new_secret
+
+    ctx = _context(**obj)  # checks the old key first: only the portal's own key can be replaced
+    settings = ctx.settings
+    if not yes:
+        click.confirm("Every node of this portal is stopped, and you will give each the new key before it starts?",
+                      abort=True)
+    old, new = settings.load_secret_key(), random.token_hex(32)
+    with ctx.sessions.begin() as s:
+        bids = reseal_bids(s, old, new)
+        record_new_secret(s, new)
+        record(s, "secret_key_changed", target="deployment", via="cli", bids_resealed=bids)
+    key_file = settings.instance_path / "secret_key"
+    from_environment = bool(os.environ.get("PORTAL_SECRET_KEY"))
+    if not from_environment:
+        key_file.write_text(new)
+        key_file.chmod(0o600)
+    click.echo(f"the secret key is changed; {bids} sealed bids encrypted again under it.")
+    if from_environment:
+        click.echo(f"Put it into portal.env on every node, replacing the old one:\nPORTAL_SECRET_KEY={new}")
+    else:
+        click.echo(f"It is in {key_file}. With more than one node, put it into portal.env on every node "
+                   "(PORTAL_SECRET_KEY), then start them.")
 
 
 @main.command()

@@ -122,6 +122,14 @@ def _described(place: str, storage: Storage | None = None) -> str:
     return "in a files folder" if place.startswith("folder:") else f"at {place}"
 
 
+def record_new_secret(s: Session, secret: str) -> None:
+    """The portal's key is now `secret` (`portal deploy change-secret-key`, in the transaction
+    that re-sealed the bids): nodes with the old key no longer start."""
+    row = s.get(Deployment, 1)
+    if row is not None:
+        row.secret_fingerprint = secret_fingerprint(secret)
+
+
 def missing_files(sessions: sessionmaker[Session], storage: Storage) -> list[str]:
     """Stored names the database refers to (for versions whose files were not purged) that this
     storage does not hold: what a move left behind."""

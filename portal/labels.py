@@ -71,6 +71,7 @@ LABELS: dict[str, dict[str, Message]] = {
     "harvest_status": {"running": _("进行中"), "finished": _("已完成"), "failed": _("失败")},
     "source_kind": {"ckan": _("CKAN 接口"), "spreadsheet": _("目录电子表格")},
     "audit_action": {
+        "secret_key_changed": _("更换平台密钥"),
         "application_submitted": _("提交数据申请"), "bid_replaced": _("替换投标"), "bid_scored": _("评分"),
         "bid_withdrawn": _("撤回投标"), "calendar_entered": _("录入节假日安排"), "company_verified": _("认证企业"),
         "data_request_answered": _("答复数据需求"), "data_request_routed": _("转交数据需求"),

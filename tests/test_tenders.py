@@ -345,3 +345,39 @@ def test_only_companies_the_bureau_verified_bid_and_a_credit_code_is_verified_on
             accounts.verify_company(s, bureau, s.get(User, twin[0]))
         s.commit()
         bid(s, app, {**people, "fresh": fresh}, "fresh", tender)  # verified now: the bid stands
+
+
+def test_a_new_secret_key_keeps_every_sealed_bid_readable_and_its_receipt(app, portal_data, people, monkeypatch):
+    """After a leak the bureau replaces the key: bids sealed under the old one open under the new
+    one with the same receipts, and a node still holding the old key does not start."""
+    from click.testing import CliRunner
+
+    from portal.cli import main
+    from portal.config import Settings
+    from portal.context import PortalContext
+    from portal.deployment import DeploymentMismatch
+
+    old = secret(app)
+    with portal_data.sessions() as s:  # bids sealed while the tender is open: the key changes before anyone may read them
+        tender = make_tender(s, people)
+        bid(s, app, people, "a", tender)
+        bid(s, app, people, "b", tender, price="80")
+    settings = portal_data.settings
+    monkeypatch.delenv("PORTAL_SECRET_KEY", raising=False)
+    result = CliRunner().invoke(main, ["--instance", str(settings.instance_path), "deploy", "change-secret-key", "--yes"],
+                                env={"PORTAL_DATABASE_URL": settings.database_url,
+                                     "PORTAL_SEARCH_BACKEND": settings.search_backend})
+    assert result.exit_code == 0 and "2 sealed bids" in result.output, result.output
+    new = (settings.instance_path / "secret_key").read_text().strip()
+    assert new != old
+    with portal_data.sessions() as s:
+        tender = s.get(Tender, tender.id)
+        close_window(s, tender)
+        svc.close(s, u(s, people, "bureau"), tender)
+        s.commit()
+        listed = svc.receipts(new, tender)  # every bid opens under the new key, its published receipt unchanged
+        assert {r["receipt"] for r in listed} == {b.receipt for b in tender.bids} and all(r["matches"] for r in listed)
+        assert sorted(svc.open_bid(new, tender, b)["bid"]["price"] for b in tender.bids) == ["50", "80"]
+    with pytest.raises(DeploymentMismatch):
+        PortalContext(Settings(instance_path=settings.instance_path.parent / "old-node", database_url=settings.database_url,
+                               secret_key=old, files_path=settings.files_path))
