@@ -104,15 +104,17 @@ def registration_problems(session: Session, form: Registration) -> dict[str, obj
         check("credit_code", lambda: check_credit_code(form.credit_code or ""))
     if form.kind == UserKind.RESEARCHER.value and not (form.institution or "").strip():
         problems["institution"] = _("请填写所在高校或科研机构")
-    if "email" not in problems and session.scalar(
-            select(User.id).where(User.email == normalize_email(form.email))) is not None:
-        problems["email"] = _("该邮箱已注册，请直接登录或找回密码")
+    # An address already registered is not among the problems: the form must not tell anyone
+    # who has an account. The view answers as for a new account and mails the holder instead
+    # (mail_someone_registered_your_address); register() itself still refuses it.
     return problems
 
 
 def register(session: Session, form: Registration, ip: str | None = None) -> User:
     if problems := registration_problems(session, form):
         raise AccountError(next(iter(problems.values())), fields=problems)
+    if find_user(session, form.email) is not None:
+        raise AccountError(_("该邮箱已注册，请直接登录或找回密码"), fields={"email": _("该邮箱已注册，请直接登录或找回密码")})
     email = normalize_email(form.email)
     user = User(email=email, password_hash=generate_password_hash(form.password, method=PASSWORD_METHOD),
                 name=form.name.strip(), kind=form.kind)
@@ -333,6 +335,19 @@ def mail_verification_link(session: Session, user: User, link: str) -> None:
     mail.send(session, user.email, "请验证您的邮箱 · 东昌府区公共数据开放平台",
               f"{user.name}，您好：\n\n请在 3 天内打开以下链接，完成邮箱验证：\n{link}\n\n"
               f"Please open this link within 3 days to verify your email address.\n")
+
+
+def mail_someone_registered_your_address(session: Session, user: User, reset_link: str) -> None:
+    """Someone registered with an address that has an account: its holder is told, the person
+    at the form sees what a new registration sees."""
+    from . import mail
+
+    mail.send(session, user.email, "有人使用您的邮箱注册 · 东昌府区公共数据开放平台",
+              f"{user.name}，您好：\n\n刚才有人使用您的邮箱在东昌府区公共数据开放平台注册。您已有账户，无需再注册："
+              f"请直接登录；如忘记密码，请在 2 小时内打开以下链接重设（仅可使用一次）：\n{reset_link}\n\n"
+              "如果不是您本人操作，请忽略此邮件，您的账户没有任何变化。\n\n"
+              "Someone just registered with your email address. You already have an account: sign in, or "
+              "reset your password with the link above. If it was not you, ignore this mail.\n")
 
 
 def mail_reset_link(session: Session, user: User, link: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DatabaseError
 
 from portal import accounts
@@ -80,10 +80,17 @@ def test_company_with_a_valid_credit_code(client, app):
         assert (user.kind, user.credit_code) == ("company", "91371500MA3C56L392")
 
 
-def test_an_email_already_used(client, make_user):
+def test_an_email_already_used_is_not_revealed_and_its_holder_is_told(client, app, make_user):
+    """Nobody learns from the form whether an address has an account (as /reset already does)."""
     make_user(email="wang@example.cn")
-    response = register(client)
-    assert "该邮箱已注册" in page(response)
+    fresh = register(client, email="new-person@example.cn")
+    taken = register(client)
+    assert taken.status_code == fresh.status_code == 302 and taken.location == fresh.location
+    ctx = app.extensions["portal"]
+    told = outbox(ctx, "wang@example.cn")
+    assert len(told) == 1 and "有人使用您的邮箱注册" in told[0].subject and "/reset/" in told[0].body
+    with ctx.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(User).where(User.email == "wang@example.cn")) == 1
 
 
 def test_a_form_posted_twice_is_done_once(client, app):

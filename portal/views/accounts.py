@@ -51,6 +51,14 @@ def register() -> ResponseReturnValue:
         for name, message in problems.items():
             if not form[name].errors:
                 form[name].errors = [*form[name].errors, message]
+        if valid and not problems and (holder := accounts.find_user(s, registration.email)) is not None:
+            # The same answer as for a new account; the holder is told by mail.
+            link = url_for("accounts.reset", token=accounts.make_reset_token(_secret(), holder), _external=True)
+            accounts.mail_someone_registered_your_address(s, holder, link)
+            s.commit()
+            form.consume()
+            tell(_("注册成功。验证邮件已发送，请打开邮件中的链接完成验证。"))
+            return redirect(url_for("accounts.login"))
         if valid and not problems:
             try:
                 user = accounts.register(s, registration, ip=_ip())
