@@ -48,7 +48,8 @@ def test_audit_search_and_export(app, bureau, make_user):
     assert "注册" in by_actor
     exported = bureau.get("/admin/audit.csv", query_string={"action": "login_failed"}).get_data().decode("utf-8-sig")
     lines = exported.strip().splitlines()
-    assert lines[0].startswith("id,at,action") and len(lines) == 2 and "login_failed" in lines[1]
+    assert lines[0].startswith("编号,时间（北京时间）,操作,action") and len(lines) == 2
+    assert "登录失败,login_failed" in lines[1] and "+08:00" in lines[1]  # words beside codes, Beijing time with its offset
 
 
 def test_harvest_jobs_and_their_reports(bureau, portal_data):

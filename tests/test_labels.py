@@ -133,3 +133,13 @@ def test_english_pages_give_the_portals_own_words_and_punctuation_in_english(app
     mine = applicant.get("/applications").get_data(as_text=True)
     shown = re.search(r'href="(/applications/\d+)"', mine).group(1)
     assert "Licence number: " in visible_text(applicant.get(shown).get_data(as_text=True))
+
+
+def test_the_audit_trail_names_things_by_the_numbers_people_quote(app, world, granted_world):
+    from portal.models import Grant
+
+    with app.extensions["portal"].sessions() as s:
+        licence = s.scalar(select(Grant.licence_number))
+    html = client_as(app, world["bureau"]).get("/admin/audit").get_data(as_text=True)
+    assert licence in html  # the grant by its licence number…
+    assert not re.search(r"授权 \d+<", html) and not re.search(r"申请 \d+<", html)  # …not by its row id

@@ -60,6 +60,7 @@ def _readable(events: Sequence[AuditEvent]) -> list[dict]:
     users = {u.id: u for u in s.scalars(select(User).where(User.id.in_(user_ids)))} if user_ids else {}
     names = {key for kind, _sep, key in targets if kind == "dataset"}
     titles = dict(s.execute(select(Dataset.name, Dataset.title).where(Dataset.name.in_(names))).all()) if names else {}
+    numbers = _numbers_of(targets)
 
     def target_words(target: str | None) -> str:
         kind, _sep, key = (target or "").partition(":")
@@ -67,6 +68,8 @@ def _readable(events: Sequence[AuditEvent]) -> list[dict]:
             return f"{titles[key]}（{key}）"
         if kind == "user" and key.isdigit() and int(key) in users:
             return f"{users[int(key)].name}（{users[int(key)].email}）"
+        if (kind, key) in numbers:  # the number people quote (ZB2026-…, SQ2026…, DCFL-…), not a row id
+            return f"{TARGET_KINDS[kind]} {numbers[(kind, key)]}"
         if kind in TARGET_KINDS:
             return f"{TARGET_KINDS[kind]} {key}"
         return target or ""
@@ -75,6 +78,19 @@ def _readable(events: Sequence[AuditEvent]) -> list[dict]:
              "what": label("audit_action", e.action),
              "details": [(DETAIL_NAMES.get(str(k), str(k)), _detail_value(str(k), v))
                          for k, v in (e.detail or {}).items()]} for e in events]
+
+
+def _numbers_of(targets: list[tuple[str, str, str]]) -> dict[tuple[str, str], str]:
+    """The public numbers of the tenders, applications and grants audit targets name by id."""
+    from ...models import Application, Grant, Tender
+
+    found: dict[tuple[str, str], str] = {}
+    for kind, model, column in (("tender", Tender, Tender.number), ("application", Application, Application.number),
+                                ("grant", Grant, Grant.licence_number)):
+        ids = {int(key) for k, _sep, key in targets if k == kind and key.isdigit()}
+        if ids:
+            found |= {(kind, str(i)): n for i, n in db().execute(select(model.id, column).where(model.id.in_(ids)))}
+    return found
 
 
 # What kind of thing an audit target names ("application:12" → 申请 12).
@@ -87,7 +103,11 @@ DETAIL_NAMES = {"from_status": _("原状态"), "to_status": _("新状态"), "rou
                 "masking": _("脱敏方式"), "reason": _("理由"), "email": _("邮箱"), "name": _("名称"),
                 "department": _("部门"), "year": _("年份"), "days": _("天数"), "licence": _("授权编号"),
                 "application": _("申请"), "bid": _("投标"), "credit_code": _("统一社会信用代码"), "dataset": _("数据集"),
-                "sensitive": _("涉及秘密或隐私"), "via": _("方式"), "winner": _("中标人")}
+                "sensitive": _("涉及秘密或隐私"), "via": _("方式"), "winner": _("中标人"), "rows": _("行数"),
+                "bytes": _("字节数"), "receipt": _("投标回执"), "agreement_sha256": _("协议摘要（SHA-256）"),
+                "bids": _("有效投标数"), "bids_resealed": _("重新加密的投标数"), "round": _("轮次")}
+# Values that are codes of their own.
+DETAIL_VALUES = {"via": {"cli": _("命令行"), "web": _("网页")}}
 DETAIL_KINDS = {"from_status": "application_status", "to_status": "application_status", "route": "route", "to": "open_class", "from": "open_class", "decision": "restriction_decision",
                 "kind": "user_kind", "purpose": "purpose", "status": "application_status"}
 
@@ -99,6 +119,10 @@ def _detail_value(key: str, value: object) -> str:
         return "；".join(f"{DETAIL_NAMES.get(str(k), k)}: {_detail_value(str(k), v)}" for k, v in value.items())
     if key in DETAIL_KINDS and isinstance(value, str) and value in LABELS[DETAIL_KINDS[key]]:
         return str(LABELS[DETAIL_KINDS[key]][value])
+    if key == "status" and isinstance(value, str) and value in LABELS["tender_status"]:  # a tender's
+        return str(LABELS["tender_status"][value])
+    if isinstance(value, str) and value in DETAIL_VALUES.get(key, {}):
+        return str(DETAIL_VALUES[key][value])
     return "" if value is None else str(value)
 
 
@@ -112,8 +136,15 @@ def audit() -> ResponseReturnValue:
 
 @bp.get("/audit.csv")
 def audit_csv() -> ResponseReturnValue:
-    rows = ([e.id, e.at.isoformat(), e.action, e.actor_id or "", e.target or "", e.ip or "",
-             json.dumps(e.detail, ensure_ascii=False)] for e in db().scalars(_audit_query()))
-    return Response(exports.csv_bytes(["id", "at", "action", "actor_id", "target", "ip", "detail"], rows),
+    # Read by people (in a spreadsheet) and by programs: the words of the page beside the codes,
+    # times in Beijing time with their offset.
+    events = _readable(db().scalars(_audit_query()).all())
+    rows = ([r["event"].id, clock.local(r["event"].at).isoformat(timespec="seconds"), str(r["what"]), r["event"].action,
+             r["actor"].name if r["actor"] else "", r["actor"].email if r["actor"] else "", r["target"],
+             r["event"].target or "", r["event"].ip or "", "；".join(f"{k}: {v}" for k, v in r["details"]),
+             json.dumps(r["event"].detail, ensure_ascii=False)] for r in events)
+    header = [_("编号"), _("时间（北京时间）"), _("操作"), "action", _("操作人"), _("邮箱"), _("对象"), "target", "IP",
+              _("详情"), "detail"]
+    return Response(exports.csv_bytes([str(h) for h in header], rows),
                     mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=audit.csv"})
