@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit import record
 from portal.authz import Action, require
+from portal.exports import zip_file, zip_text
 from portal.messages import _, bilingual, known, source
 from portal.models import (
     Agreement,
@@ -219,11 +220,11 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     zip_path = folder / f"{ds.name}-{grant.licence_number}.zip"
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for prefix, _data in parts:
-            zf.write(folder / prefix / "data.csv", f"{prefix}data.csv")
-            zf.write(folder / prefix / "data.parquet", f"{prefix}data.parquet")
-        zf.writestr("ATTRIBUTION.txt", text)
-        zf.writestr("datapackage.json", json.dumps(descriptor, ensure_ascii=False, indent=2))
-        zf.writestr("AGREEMENT.txt", grant.agreement.text)
+            zip_file(zf, folder / prefix / "data.csv", f"{prefix}data.csv")
+            zip_file(zf, folder / prefix / "data.parquet", f"{prefix}data.parquet")
+        zip_text(zf, "ATTRIBUTION.txt", text)
+        zip_text(zf, "datapackage.json", json.dumps(descriptor, ensure_ascii=False, indent=2))
+        zip_text(zf, "AGREEMENT.txt", grant.agreement.text)
     size = zip_path.stat().st_size
     session.add(LicensedDownload(grant_id=grant.id, user_id=user.id, dataset_id=ds.id, bytes=size,
                                  seconds=time.perf_counter() - started, rows=rows))

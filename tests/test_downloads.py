@@ -100,6 +100,10 @@ def test_bundle_has_data_datapackage_and_dated_attribution(client, portal_data):
     assert [f["name"] for f in resource["schema"]["fields"]] == ["企业名称", "所属街道", "许可证编号", "经营面积"]
     assert resource["schema"]["fields"][3]["type"] == "number"
     assert hashlib.sha256(zf.read("data.csv")).hexdigest() == t.formats["csv"]["sha256"]
+    import datetime as dt
+
+    for entry in zf.infolist():  # dated in Beijing time, as a reader's file manager shows it
+        assert abs(dt.datetime(*entry.date_time) - clock.now().replace(tzinfo=None)) < dt.timedelta(minutes=5)
 
 
 def test_conditional_data_is_never_served(client, portal_data):

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from .. import clock
+from ..exports import zip_file, zip_text
 from ..models import Dataset, DataTable
 from ..storage import Storage
 
@@ -82,8 +83,8 @@ def bundle_path(storage: Storage, ds: Dataset, table: DataTable, today: dt.date)
     # One temporary name per builder (process and thread: gthread workers build in threads).
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.write(storage.local_path(table.formats["csv"]["path"]), "data.csv")
-        zf.writestr("datapackage.json", json.dumps(datapackage(ds, table), ensure_ascii=False, indent=2))
-        zf.writestr("ATTRIBUTION.txt", attribution_text(ds, table, today))
+        zip_file(zf, storage.local_path(table.formats["csv"]["path"]), "data.csv")
+        zip_text(zf, "datapackage.json", json.dumps(datapackage(ds, table), ensure_ascii=False, indent=2))
+        zip_text(zf, "ATTRIBUTION.txt", attribution_text(ds, table, today))
     os.replace(tmp, path)  # concurrent builders race harmlessly: same content, atomic rename
     return path
