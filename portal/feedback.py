@@ -80,6 +80,12 @@ def rating_summary(session: Session, ds: Dataset) -> tuple[float | None, int]:
 def ask_for_data(session: Session, user: User, title: str, description: str) -> DataRequest:
     request = DataRequest(requester_id=user.id, title=_text(title, 2, _("请填写需要的数据"))[:200],
                           description=_text(description, 10, _("请说明用途和需要的内容（至少 10 字）")))
+    # The same request again within the hour is the same need sent twice (the back button gives a
+    # fresh form with the text still in it), not a second need for the department to answer.
+    if session.scalar(select(DataRequest.id).where(
+            DataRequest.requester_id == user.id, DataRequest.title == request.title,
+            DataRequest.created_at > utcnow() - dt.timedelta(hours=1)).limit(1)) is not None:
+        raise FeedbackError(_("您刚刚已提交过同样的数据需求，无需重复提交"))
     session.add(request)
     record(session, "data_requested", actor=user, target="data_request")
     return request

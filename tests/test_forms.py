@@ -54,7 +54,11 @@ def test_a_form_posted_twice_is_done_once(app, make_user):
     assert first.status_code == 302 and "此表单已提交过，未重复处理" in again.get_data(as_text=True)
     with app.extensions["portal"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(DataRequest)) == 1
-    # a new rendering of the form is a new request
+    # the back button's fresh form with the same text still in it: the same need, not a second one
+    page = citizen.get("/requests").get_data(as_text=True)
+    same = citizen.post("/requests", data={**form, **form_fields(page)}, follow_redirects=True)
+    assert "已提交过同样的数据需求" in same.get_data(as_text=True)
+    # a new rendering of the form with another need is a new request
     page = citizen.get("/requests").get_data(as_text=True)
     citizen.post("/requests", data={**form_fields(page), "title": "公共厕所位置", "description": "方便出行的居民查找附近公共厕所"})
     with app.extensions["portal"].sessions() as s:
