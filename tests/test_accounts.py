@@ -10,7 +10,7 @@ from sqlalchemy.exc import DatabaseError
 
 from portal import accounts
 from portal.models import ApiToken, AppendOnlyError, AuditEvent, OutboxMessage, User
-from tests.conftest import hidden_fields, login, post_form
+from tests.helpers import hidden_fields, login, post_form
 
 PASSWORD = "Shuicheng-2026!"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import login, post_form
+from tests.helpers import login, post_form
 
 SITE = "东昌府区公共数据开放平台"
 

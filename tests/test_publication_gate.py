@@ -11,23 +11,10 @@ from stdnum.cn import ric, uscc
 
 from portal import clock
 from tests.catalogs import entry, write_csv
-from tests.conftest import login, post_form
-from tests.gate_helpers import dataset, harvest, leaks, public_answers
-
-
-def _luhn_complete(body: str) -> str:
-    for d in "0123456789":
-        digits = body + d
-        total = sum((int(c) * 2 - 9 if int(c) * 2 > 9 else int(c) * 2) if i % 2 else int(c)
-                    for i, c in enumerate(reversed(digits)))
-        if total % 10 == 0:
-            return digits
-    raise AssertionError
-
+from tests.helpers import CARD, dataset, harvest, leaks, login, post_form, public_answers
 
 ID18 = "37150219850612" + "123"
 ID18 = ID18 + ric.calc_check_digit(ID18 + "0")
-CARD = _luhn_complete("622202123456789012")
 USCC_92 = "92371502MA3C1234" + "5"
 USCC_92 = USCC_92 + uscc.calc_check_digit(USCC_92)
 TITLE = "东昌府区志愿者名册（2025年）"

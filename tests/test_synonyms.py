@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import AuditEvent, SearchSynonym
-from tests.conftest import login, post_form
+from tests.helpers import login, post_form
 
 
 @pytest.fixture
