@@ -63,9 +63,13 @@ def _as_curator(app, make_user, department: str, lang: str):
     return client
 
 
-def test_a_domain_refusal_is_shown_in_the_language_of_the_page(app, portal_data, make_user):
+def test_a_domain_refusal_is_shown_in_the_language_of_the_page(app, make_user):
+    from tests import factories
     from tests.helpers import post_form
 
+    with app.extensions["portal"].sessions() as s:  # a published dataset is all the refusal needs
+        factories.dataset(s, "371502-scj-0001", "药品零售企业名录")
+        s.commit()
     for lang, said, not_said in (("zh", "有条件开放和不予开放须写明法律依据", "legal basis"),
                                  ("en", "A restriction needs its legal basis", "须写明法律依据")):
         curator = _as_curator(app, make_user, "dcf-scjgj", lang)
