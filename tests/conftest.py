@@ -2,14 +2,16 @@
 names one), a real instance folder, and the real CKAN from ../shared/ckan when CKAN_URL is set."""
 from __future__ import annotations
 
+import itertools
 import shutil
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool
 
 from portal.config import Settings
 from portal.context import PortalContext
@@ -97,7 +99,8 @@ def pytest_report_header(config) -> str:
 def _postgres_ready():
     """Start PostgreSQL runs from an empty schema, migrated once: each test gets a copy of it."""
     if not PG_URL:
-        return None
+        yield None
+        return
     engine = create_engine(PG_URL)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
@@ -107,7 +110,8 @@ def _postgres_ready():
     engine = make_engine(PG_URL)
     upgrade(engine)
     engine.dispose()
-    return PG_URL
+    yield PG_URL
+    _PG_COPIES.close()
 
 
 @pytest.fixture(scope="session")
@@ -140,15 +144,16 @@ def database_url(request, tmp_path: Path, files_store: dict, _postgres_ready, _s
         request.node.stash[_COPIED] = True
         url = world.copy_to(tmp_path)
         if url.startswith("postgresql"):
-            request.addfinalizer(lambda: _pg_drop(url))
+            request.addfinalizer(lambda: _PG_COPIES.drop(url))
         return url
     if not _postgres_ready:
         shutil.copyfile(_sqlite_template, tmp_path / "portal.db")
         return f"sqlite:///{tmp_path / 'portal.db'}"
     # A copy of the migrated, empty database: faster than emptying one (TRUNCATE of every table
-    # took 0.7 s a test, CREATE DATABASE … TEMPLATE 0.2 s).
-    url = _pg_copy(PG_URL)
-    request.addfinalizer(lambda: _pg_drop(url))
+    # took 0.7 s a test, CREATE DATABASE … TEMPLATE 0.2 s on an idle server), made while the
+    # test before ran.
+    url = _PG_COPIES.take(_pg_name(PG_URL))
+    request.addfinalizer(lambda: _PG_COPIES.drop(url))
     return url
 
 
@@ -170,7 +175,7 @@ class World:
             shutil.copyfile(self.root / "portal.db", folder / "portal.db")
             url = f"sqlite:///{folder / 'portal.db'}"
         else:
-            url = _pg_copy(self.url)
+            url = _PG_COPIES.take(_pg_name(self.url))
         engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text("UPDATE harvest_sources SET location = replace(location, :old, :new)"),
@@ -187,31 +192,59 @@ def _pg_url(name: str) -> str:
     return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
 
 
-_admin: list = []
+class _PgCopies:
+    """PostgreSQL databases for the tests, each made from a template (the migrated, empty
+    database or the world) one test ahead, in a thread, while the test before runs: on a busy
+    server CREATE DATABASE … TEMPLATE takes 0.5–2 s. Dropped (WITH (FORCE): a test's server
+    processes may still hold connections) in the same thread after the test. Named
+    `<suite database>_<n>`; CREATE and DROP DATABASE are sent from the server's maintenance
+    database `postgres`, since a connection to a template would keep it from being copied."""
+
+    def __init__(self) -> None:
+        self.ahead: dict[str, Future] = {}
+        self.numbers = itertools.count(1)
+        self.worker: ThreadPoolExecutor | None = None
+        self.engine = None
+
+    def _run(self, *statements: str) -> None:
+        if self.engine is None:
+            self.engine = create_engine(_pg_url("postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with self.engine.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+
+    def _make(self, template: str) -> str:
+        name = f"{_pg_name(PG_URL)}_{next(self.numbers)}"
+        self._run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return name
+
+    def take(self, template: str) -> str:
+        """The URL of a new copy of `template`, and the next one started."""
+        if self.worker is None:
+            self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-copies")
+        made = self.ahead.pop(template, None)
+        name = made.result() if made is not None else self._make(template)
+        self.ahead[template] = self.worker.submit(self._make, template)
+        return _pg_url(name)
+
+    def drop(self, url: str) -> None:
+        assert self.worker is not None
+        self.worker.submit(self._run, f'DROP DATABASE IF EXISTS "{_pg_name(url)}" WITH (FORCE)')
+
+    def close(self) -> None:
+        """Drop the copies made ahead; wait for every drop."""
+        for made in self.ahead.values():
+            self._run(f'DROP DATABASE IF EXISTS "{made.result()}" WITH (FORCE)')
+        self.ahead.clear()
+        if self.worker is not None:
+            self.worker.shutdown(wait=True)
+            self.worker = None
+
+    def drop_now(self, name: str) -> None:
+        self._run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _pg_admin(*statements: str) -> None:
-    """Statements that cannot run in a transaction (CREATE/DROP DATABASE), through one connection
-    to the suite's database kept for the session (PostgreSQL lets a connection copy the database
-    it is on: only other sessions block a template)."""
-    if not _admin:
-        _admin.append(create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=StaticPool))
-    with _admin[0].connect() as conn:
-        for statement in statements:
-            conn.execute(text(statement))
-
-
-def _pg_copy(template_url: str) -> str:
-    """A new database for one test, copied from a template (the empty migrated one, or the world):
-    `<suite database>_copy`, dropped when the test ends."""
-    url = _pg_url(_pg_name(PG_URL) + "_copy")
-    _pg_admin(f'DROP DATABASE IF EXISTS "{_pg_name(url)}" WITH (FORCE)',
-              f'CREATE DATABASE "{_pg_name(url)}" TEMPLATE "{_pg_name(template_url)}"')
-    return url
-
-
-def _pg_drop(url: str) -> None:
-    _pg_admin(f'DROP DATABASE IF EXISTS "{_pg_name(url)}" WITH (FORCE)')
+_PG_COPIES = _PgCopies()
 
 
 @pytest.fixture(scope="session")
@@ -223,7 +256,8 @@ def _world(tmp_path_factory, _postgres_ready, _sqlite_template) -> World:
     root = tmp_path_factory.mktemp("world")
     if _postgres_ready:
         url = _pg_url(_pg_name(PG_URL) + "_world")
-        _pg_admin(f'DROP DATABASE IF EXISTS "{_pg_name(url)}" WITH (FORCE)', f'CREATE DATABASE "{_pg_name(url)}"')
+        _PG_COPIES.drop_now(_pg_name(url))
+        _PG_COPIES._run(f'CREATE DATABASE "{_pg_name(url)}"')
     else:
         shutil.copyfile(_sqlite_template, root / "portal.db")
         url = f"sqlite:///{root / 'portal.db'}"
@@ -233,7 +267,8 @@ def _world(tmp_path_factory, _postgres_ready, _sqlite_template) -> World:
     world = World(root, url)
     yield world
     if _postgres_ready:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{_pg_name(url)}" WITH (FORCE)')
+        _PG_COPIES.close()  # nothing is being copied from it any more
+        _PG_COPIES.drop_now(_pg_name(url))
 
 
 @pytest.fixture
