@@ -1,5 +1,9 @@
 """Fixtures: a real database (SQLite by default; PostgreSQL when PORTAL_TEST_DATABASE_URL
-names one), a real instance folder, and the real CKAN from ../shared/ckan when CKAN_URL is set."""
+names one), a real instance folder, and the real CKAN from ../shared/ckan when CKAN_URL is set.
+
+Every test has a database and an instance folder of its own, copied from ones made once per
+session: the migrated, empty database, or — for a test standing on `portal_data` — the harvested
+world (`_world`). Helpers are in tests/helpers.py, rows in tests/factories.py."""
 from __future__ import annotations
 
 import itertools
