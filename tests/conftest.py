@@ -40,9 +40,10 @@ def _compiled_once():
     Python functions per URL rule (Werkzeug builds them when a rule is bound to an app's map). Over
     the suite's ~700 apps that was a third of its CPU time. Here both are compiled once per session:
     Jinja through a bytecode cache shared by every app (keyed by the template's name and checked
-    against its source, as Jinja's own caches are), Werkzeug's URL builders kept by everything they
-    are made from. Nothing a test sees changes: the same templates render the same pages, the same
-    rules build the same URLs."""
+    against its source, as Jinja's own caches are; its key does not hold the environment's
+    options, which is safe here because every app is made by create_app with the same
+    extensions), Werkzeug's URL builders kept by everything they are made from. Nothing a test
+    sees changes: the same templates render the same pages, the same rules build the same URLs."""
     from flask import Flask
 
     options = Flask.jinja_options
