@@ -6,6 +6,7 @@ view, the CLI or a test: they take a Session and never touch a Flask request.
 from __future__ import annotations
 
 import fcntl
+import functools
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -77,12 +79,32 @@ def upgrade(engine: Engine) -> None:
     migrates while the others wait — a PostgreSQL advisory lock, a file lock for SQLite —
     and then finds nothing left to do.
     """
+    if _at_head(engine):  # the usual start: nothing to migrate, no migration script loaded
+        return
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with _migration_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(7240811)"))  # held until this transaction ends
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@functools.cache
+def _heads() -> frozenset[str]:
+    """The newest migration(s), read once per process from the scripts."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database's recorded revision is already the newest (no table yet: not)."""
+    try:
+        with engine.connect() as conn:
+            current = frozenset(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    except DBAPIError:
+        return False
+    return current == _heads()
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DatabaseError
 
 from portal import accounts
 from portal.models import ApiToken, AppendOnlyError, AuditEvent, OutboxMessage, User
-from tests.conftest import hidden_fields, login, post_form
+from tests.helpers import hidden_fields, login, post_form
 
 PASSWORD = "Shuicheng-2026!"
 
@@ -39,16 +39,16 @@ def page(response) -> str:
     return response.get_data(as_text=True)
 
 
-def test_register_verify_from_outbox_then_log_in(client, app):
+def test_register_verify_from_outbox_then_log_in(client, auth, app):
     ctx = app.extensions["portal"]
     assert register(client).status_code == 302
-    refused = login(client, "wang@example.cn", PASSWORD)
+    refused = auth.login("wang@example.cn", PASSWORD)
     assert "请先点击验证邮件中的链接" in page(refused)
     [mail] = outbox(ctx, "wang@example.cn")
     assert "验证" in mail.subject and mail.sent_at is None  # kept in the outbox: no SMTP configured
     verified = client.get(link_in(mail))
     assert verified.status_code == 302 and verified.headers["Location"].endswith("/login")
-    logged_in = login(client, "Wang@Example.cn ", PASSWORD)  # case and spaces do not matter
+    logged_in = auth.login("Wang@Example.cn ", PASSWORD)  # case and spaces do not matter
     assert logged_in.status_code == 302
     account = page(client.get("/account"))
     assert "wang@example.cn" in account and "个人" in account
@@ -125,7 +125,7 @@ def test_an_expired_verification_link(client, app, monkeypatch):
     assert "链接已过期" in page(client.get(link_in(mail), follow_redirects=True))
 
 
-def test_password_reset_works_once_and_ends_other_sessions(client, app, make_user):
+def test_password_reset_works_once_and_ends_other_sessions(client, auth, app, make_user):
     ctx = app.extensions["portal"]
     _, email, old = make_user(email="zhao@example.cn")
     other = app.test_client()
@@ -139,25 +139,25 @@ def test_password_reset_works_once_and_ends_other_sessions(client, app, make_use
     new = "Fenghuang-Lake-77"
     assert post_form(client, url, {"password": new, "confirm": new}).status_code == 302
     assert "已使用过" in page(post_form(client, url, {"password": "Another-one-2026", "confirm": "Another-one-2026"}))
-    assert "邮箱或密码不正确" in page(login(client, email, old))
-    assert login(client, email, new).status_code == 302
+    assert "邮箱或密码不正确" in page(auth.login(email, old))
+    assert auth.login(email, new).status_code == 302
     assert other.get("/account").status_code == 302  # the other session ended with the reset
 
 
-def test_login_is_rate_limited_and_failures_are_audited(client, app, make_user):
+def test_login_is_rate_limited_and_failures_are_audited(client, auth, app, make_user):
     _, email, password = make_user()
     for _ in range(12):  # colleagues behind one office address signing in: successes do not count
-        assert login(client, email, password).status_code == 302
-        client.post("/logout", data=hidden_fields(client.get("/account").get_data(as_text=True)))
-    statuses = [login(client, email, "Wrong-password-1").status_code for _ in range(11)]
+        assert auth.login(email, password).status_code == 302
+        auth.logout()
+    statuses = [auth.login(email, "Wrong-password-1").status_code for _ in range(11)]
     assert statuses[:10] == [200] * 10 and statuses[10] == 429
     assert len(audit(app.extensions["portal"], "login_failed")) == 10
 
 
-def test_tokens_created_shown_once_used_and_revoked(client, app, make_user):
+def test_tokens_created_shown_once_used_and_revoked(client, auth, app, make_user):
     ctx = app.extensions["portal"]
     _, email, password = make_user()
-    login(client, email, password)
+    auth.login(email, password)
     created = page(post_form(client, "/account/tokens", {"name": "数据同步脚本", "days": "90"}, page="/account"))
     token = re.search(r'<code id="new-token">(dcf_[^<]+)</code>', created).group(1)
     with ctx.sessions() as s:
@@ -185,9 +185,9 @@ def test_an_expired_token_stops_working(app, make_user):
     assert app.test_client().get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
-def test_token_form_posted_twice_makes_one_token(client, app, make_user):
+def test_token_form_posted_twice_makes_one_token(client, auth, app, make_user):
     _, email, password = make_user()
-    login(client, email, password)
+    auth.login(email, password)
     html = page(client.get("/account"))
     data = {**hidden_fields(html), "name": "一次", "days": "30"}
     client.post("/account/tokens", data=data)
@@ -196,22 +196,22 @@ def test_token_form_posted_twice_makes_one_token(client, app, make_user):
         assert len(s.scalars(select(ApiToken)).all()) == 1
 
 
-def test_another_users_token_cannot_be_revoked(client, app, make_user):
+def test_another_users_token_cannot_be_revoked(client, auth, app, make_user):
     owner_id, _, _ = make_user()
     with app.extensions["portal"].sessions() as s:
         row, _ = accounts.create_token(s, s.get(User, owner_id), "mine", 30)
         s.commit()
     _, email, password = make_user()
-    login(client, email, password)
+    auth.login(email, password)
     assert post_form(client, f"/account/tokens/{row.id}/revoke", {}, page="/account").status_code == 404
 
 
-def test_bureau_appoints_curator_and_verifies_researcher_with_audit(client, app, make_user):
+def test_bureau_appoints_curator_and_verifies_researcher_with_audit(client, auth, app, make_user):
     ctx = app.extensions["portal"]
     _, email, password = make_user(bureau=True)
     researcher_id, _, _ = make_user("researcher")
     curator_id, _, _ = make_user(curator_of="dcf-jtysj")  # makes the department
-    login(client, email, password)
+    auth.login(email, password)
     post_form(client, f"/admin/users/{researcher_id}/verify-researcher", {}, page="/admin/users")
     post_form(client, f"/admin/users/{researcher_id}/curator", {"department": "dcf-jtysj"}, page="/admin/users")
     post_form(client, f"/admin/users/{curator_id}/curator", {"department": ""}, page="/admin/users")
@@ -229,18 +229,18 @@ def test_bureau_appoints_curator_and_verifies_researcher_with_audit(client, app,
     assert len(audit(ctx, "company_verified")) == 1
 
 
-def test_the_last_bureau_account_stays(client, app, make_user):
+def test_the_last_bureau_account_stays(client, auth, app, make_user):
     admin_id, email, password = make_user(bureau=True)
-    login(client, email, password)
+    auth.login(email, password)
     response = post_form(client, f"/admin/users/{admin_id}/bureau/revoke", {}, page="/admin/users",
                          follow_redirects=True)
     assert "不能撤销自己的大数据局角色" in page(response)
 
 
-def test_outbox_is_shown_to_the_bureau(client, app, make_user):
+def test_outbox_is_shown_to_the_bureau(client, auth, app, make_user):
     register(client)
     _, email, password = make_user(bureau=True)
-    login(client, email, password)
+    auth.login(email, password)
     assert "wang@example.cn" in page(client.get("/admin/outbox"))
 
 
@@ -258,9 +258,9 @@ def test_audit_trail_is_append_only(app, make_user):
             conn.commit()
 
 
-def test_session_cookie_flags(client, make_user, tmp_path):
+def test_session_cookie_flags(client, auth, make_user, tmp_path):
     _, email, password = make_user()
-    cookie = login(client, email, password).headers["Set-Cookie"]
+    cookie = auth.login(email, password).headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     from portal.app import create_app
 

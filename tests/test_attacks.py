@@ -24,7 +24,7 @@ from portal.models import (
     Tender,
     User,
 )
-from tests.conftest import login, post_form
+from tests.helpers import login, post_form
 
 SECRET_TITLES = ["执法检查底稿", "公益岗位人员名单", "11010519491231002X"]  # not open; held; the held file's ID number
 HOSTILE = ["../../../../etc/passwd", "..%2F..%2Fsecret_key", "' OR '1'='1", "1; DROP TABLE datasets;--",
@@ -38,8 +38,7 @@ TABLES = [User, Dataset, ClassificationEvent, Application, ApplicationEvent, Gra
 @pytest.fixture
 def world(settings, portal_data, make_user):
     """The portal with people, an application with a grant, and an open tender."""
-    from tests.test_licensing import accept, approve, submit
-    from tests.test_tenders import make_tender
+    from tests.helpers import accept, approve, make_tender, submit
 
     people = {"citizen": make_user("citizen"), "other_curator": make_user(curator_of="dcf-jtysj"),
               "applicant": make_user("company"), "curator": make_user(curator_of="dcf-scjgj"),
@@ -169,7 +168,7 @@ def test_nul_characters_are_refused_plainly(world):
     for response in (client.get("/licences/%00"), client.get("/search", query_string={"q": "药\x00品"}),
                      client.post("/api/3/action/package_show", json={"id": "a\u0000b"})):
         assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
-    from tests.conftest import hidden_fields
+    from tests.helpers import hidden_fields
     form = hidden_fields(client.get("/login").get_data(as_text=True))
     posted = client.post("/login", data={**form, "email": "a\x00@example.cn", "password": "x"})
     assert posted.status_code == 400 and "NUL" in posted.get_data(as_text=True)

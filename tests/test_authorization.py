@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import hidden_fields, login
+from tests.helpers import hidden_fields, login
 
 ROLES = ["anonymous", "citizen", "company", "researcher", "verified_researcher", "developer", "curator", "bureau"]
 OK, LOGIN, FORBIDDEN, UNAUTHORIZED = "ok", "login", "forbidden", "401"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from portal.authz import PUBLIC, Action, declared, public, requires, undeclared_routes
-from tests.conftest import login
+from tests.helpers import login
 
 
 def test_every_route_declares_its_authorization(app):
@@ -43,7 +43,7 @@ def test_the_admin_area_and_the_console_are_declared_for_their_roles(app):
 
 
 def test_declared_roles_are_enforced(client, make_user):
-    from tests.conftest import login
+    from tests.helpers import login
 
     assert client.get("/admin/calendar").status_code == 302  # to the login page
     _, email, password = make_user("citizen")

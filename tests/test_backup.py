@@ -2,28 +2,14 @@
 the same rows, files, pages, search answers, accounts and licensed downloads."""
 from __future__ import annotations
 
-import hashlib
 import re
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
 
 from portal.app import create_app
 from portal.cli import main
-from portal.models import Base
-from tests.conftest import login
-
-
-def table_counts(engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in Base.metadata.sorted_tables}
-
-
-def files_of(root) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file()
-            and p.relative_to(root).parts[0] not in (".scratch", ".cache", ".portal-deployment")}
+from tests.helpers import files_of, login, table_counts
 
 
 def test_backup_and_restore_on_an_empty_instance_gives_the_same_portal(app, settings, portal_data, granted_world,

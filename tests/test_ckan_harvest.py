@@ -141,8 +141,7 @@ def test_messy_department_files_through_the_real_ckan_put_nothing_personal_in_pu
     login page and to a host nobody listed."""
     from openpyxl import Workbook
 
-    from tests.gate_helpers import leaks
-    from tests.test_publication_gate import CARD
+    from tests.helpers import CARD, leaks
 
     ctx = app.extensions["portal"]
     ckan.action.organization_create(name="dcf-mzj", title="东昌府区民政局")

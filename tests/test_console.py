@@ -11,7 +11,7 @@ from harvest.sources import SpreadsheetSource
 from portal import clock
 from portal.models import Dataset, RestrictionRequest
 from tests.catalogs import entry, write_catalog
-from tests.conftest import login, post_form
+from tests.helpers import login, post_form
 
 
 @pytest.fixture

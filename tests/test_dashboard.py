@@ -8,7 +8,7 @@ import pytest
 
 from harvest.sources import SpreadsheetSource
 from tests.catalogs import PHARMACIES, entry, write_catalog, write_csv
-from tests.conftest import login
+from tests.helpers import login
 
 
 @pytest.fixture

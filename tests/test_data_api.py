@@ -15,7 +15,7 @@ from licenses import grants
 from portal import accounts, clock
 from portal.models import Grant, LicensedDownload, User
 from tests.catalogs import entry, write_catalog, write_csv
-from tests.test_licensing import accept, approve, submit
+from tests.helpers import accept, approve, submit
 
 STREETS = ["古楼街道", "柳园街道", "新区街道", "湖西街道", "道口铺街道"]
 KINDS = ["餐饮服务", "食品销售", "药品零售"]

@@ -6,11 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -19,27 +16,7 @@ from sqlalchemy import select
 from portal.config import Settings
 from portal.deploy import nginx_server, standalone_nginx
 from portal.models import Dataset
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{proc.args[0]} exited with {proc.returncode}")
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer")
+from tests.helpers import ROOT, free_port, wait_for
 
 
 @pytest.fixture
@@ -138,7 +115,7 @@ def _client(ip: str) -> requests.Session:
 
 
 def _failed_login(base: str, client: requests.Session, headers: dict | None = None) -> int:
-    from tests.conftest import hidden_fields
+    from tests.helpers import hidden_fields
 
     form = hidden_fields(client.get(f"{base}/login", timeout=10).text)
     return client.post(f"{base}/login", data={**form, "email": "x@example.cn", "password": "wrong-password"},

@@ -12,17 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from portal import clock
-from portal.models import Dataset, DataTable, Distribution, DownloadEvent
-
-
-def table_of(ctx, name) -> DataTable:
-    with ctx.sessions() as s:
-        return s.scalar(select(DataTable).join(Distribution).join(Dataset).where(Dataset.name == name))
-
-
-def downloads_of(ctx, name) -> int:
-    with ctx.sessions() as s:
-        return s.scalar(select(Dataset.download_count).where(Dataset.name == name))
+from portal.models import Dataset, DataTable, DownloadEvent
+from tests.helpers import downloads_of, table_of
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "json", "parquet"])
@@ -158,7 +149,6 @@ def test_many_readers_fetching_a_new_bundle_at_once_all_get_it_whole(app, portal
 
     from sqlalchemy import select
 
-    from portal.models import Dataset
 
     with portal_data.sessions() as s:
         table = s.scalar(select(Dataset).where(Dataset.name == "371502-jty-0001")).current_distributions[0].tables[0]

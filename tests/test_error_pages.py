@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import login, post_form
+from tests.helpers import login, post_form
 
 SITE = "东昌府区公共数据开放平台"
 
@@ -54,10 +54,10 @@ def test_a_server_error_is_logged_and_answered_with_the_portals_page(app, client
     assert response.status_code == 500 and in_layout(html) and "服务器出错" in html and "a bug" not in html
 
 
-def test_ten_wrong_passwords_lock_out_with_a_page_that_says_when_to_try_again(client, make_user):
+def test_ten_wrong_passwords_lock_out_with_a_page_that_says_when_to_try_again(client, auth, make_user):
     _id, email, password = make_user()
     for _ in range(10):
-        login(client, email, "Wrong-password-9")
+        auth.login(email, "Wrong-password-9")
     client.set_cookie("lang", "en")
     locked = post_form(client, "/login", {"email": email, "password": password}, page="/login")
     html = page_of(locked)

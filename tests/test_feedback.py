@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.models import DataRequest, ErrorReport
-from tests.conftest import login, post_form
+from tests.helpers import login, post_form
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import func, select
 
 from portal.models import DataRequest, User
-from tests.conftest import login
+from tests.helpers import login
 
 
 def form_fields(html: str, action: str | None = None) -> dict:

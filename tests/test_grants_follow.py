@@ -12,9 +12,7 @@ from sqlalchemy import select
 
 from portal.catalog import curation
 from portal.models import Dataset, Grant, OutboxMessage, RestrictionRequest, User
-from tests.conftest import login
-from tests.test_licensing import download_link, granted
-from tests.test_licensing import people as people
+from tests.helpers import download_link, granted, login
 
 NAME = "371502-scj-0002"
 
@@ -205,7 +203,7 @@ def test_a_grant_over_two_datasets_is_suspended_for_both_when_one_is_withdrawn(a
     from licenses import applications as apps
     from portal import clock
     from tests.catalogs import PHARMACIES, entry, write_catalog, write_csv
-    from tests.test_licensing import SCENARIO, SECURITY, accept
+    from tests.helpers import SCENARIO, SECURITY, accept
 
     header, rows = PHARMACIES
     write_csv(tmp_path / "two/p.csv", header, rows, "gbk")

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from harvest.entry import FileRef
 from harvest.sources import CkanSource, FetchError, FetchPolicy, fetch_file
 from tests.catalogs import entry, write_csv
-from tests.gate_helpers import dataset, harvest, leaks
+from tests.helpers import dataset, harvest, leaks
 
 SECRET = "root:x:0:0:this-must-never-be-published"
 

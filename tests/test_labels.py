@@ -11,7 +11,7 @@ from sqlalchemy import select
 from portal.labels import LABELS, label
 from portal.messages import use_locale
 from portal.models import Dataset, User, utcnow
-from tests.conftest import login
+from tests.helpers import login
 
 CODES = sorted({code for table in LABELS.values() for code in table if code and "_" in code or code in (
     "published", "internal", "held", "withdrawn", "unconditional", "conditional", "submitted", "approved", "refused",

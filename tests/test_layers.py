@@ -33,3 +33,31 @@ def test_every_module_is_in_a_layer():
 
 def test_the_layers_name_only_modules_that_exist():
     assert sorted(_layered() - _modules()) == []
+
+
+def _imports_of_tests() -> dict[str, list[str]]:
+    """tests module -> the modules of tests/ it imports."""
+    import ast
+
+    found = {}
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        names = []
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tests"):
+                names.append(node.module)
+            elif isinstance(node, ast.Import):
+                names += [a.name for a in node.names if a.name.startswith("tests")]
+        found[path.relative_to(ROOT).as_posix()] = names
+    return found
+
+
+def test_no_test_module_imports_another_or_a_conftest():
+    """Shared helpers live in tests/helpers.py, rows in tests/factories.py, fixtures in conftest.py
+    (CONTRIBUTING.md): a test module importing another's helpers runs that module's tests'
+    imports too, and a move breaks tests that are not about it."""
+    def forbidden(module: str) -> bool:
+        last = module.rsplit(".", 1)[-1]
+        return last.startswith("test_") or last == "conftest"
+
+    assert {path: [m for m in modules if forbidden(m)] for path, modules in _imports_of_tests().items()
+            if any(forbidden(m) for m in modules)} == {}

@@ -28,51 +28,24 @@ from portal.models import (
     OutboxMessage,
     User,
 )
-from tests.conftest import login, post_form
+from tests.helpers import (
+    SCENARIO,
+    SECURITY,
+    accept,
+    approve,
+    conditional,
+    download_link,
+    granted,
+    login,
+    post_form,
+    submit,
+)
 
 TODAY = clock.today()
-SCENARIO = "用于城市药品供应保障分析，形成街道级监测看板"
-SECURITY = "专人管理，加密存储，访问留痕，不联网传输原始数据"
-
-
-@pytest.fixture
-def people(portal_data, make_user):
-    return {"applicant": make_user("company"), "curator": make_user(curator_of="dcf-scjgj"),
-            "other_curator": make_user(curator_of="dcf-jtysj"), "bureau": make_user(bureau=True),
-            "researcher": make_user("researcher"), "verified": make_user("researcher", researcher_verified=True),
-            "stranger": make_user("citizen")}
 
 
 def user(s, people, who) -> User:
     return s.get(User, people[who][0])
-
-
-def conditional(s) -> Dataset:
-    return s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0002"))
-
-
-def submit(s, applicant, purpose="governance", fields=None, **kw) -> Application:
-    [app] = apps.apply(s, applicant, apps.Request(
-        datasets=[(conditional(s), fields)], purpose=purpose, scenario=SCENARIO, security_measures=SECURITY,
-        period_from=TODAY, period_until=TODAY + dt.timedelta(days=180)), **kw)
-    s.commit()
-    return app
-
-
-def approve(s, curator, app, fields=None, rows=None):
-    item = app.items[0]
-    apps.approve(s, curator, app, app.version, fields={item.id: fields} if fields else {},
-                 row_filters={item.id: rows} if rows else {}, valid_from=TODAY,
-                 valid_until=TODAY + dt.timedelta(days=90))
-    s.commit()
-
-
-def accept(s, applicant, app, site="http://portal.test") -> Grant:
-    import hashlib
-    sha = hashlib.sha256(grants.agreement_for(app, site).encode()).hexdigest()
-    grant = grants.accept(s, applicant, app, app.version, sha, site, ip="10.1.2.3")
-    s.commit()
-    return grant
 
 
 # ---------------------------------------------------------------------- routes
@@ -286,22 +259,6 @@ def test_missing_usage_reports_are_listed_for_the_bureau(portal_data, people):
 
 
 # ---------------------------------------------------------------------- through the web
-
-def granted(portal_data, people, fields=None, rows=None) -> Grant:
-    with portal_data.sessions() as s:
-        app = submit(s, user(s, people, "applicant"))
-        approve(s, user(s, people, "curator"), app, fields=fields, rows=rows)
-        grant = accept(s, user(s, people, "applicant"), app)
-        grant.agreement.text  # loaded for the test to compare after the session  # noqa: B018
-        return grant
-
-
-def download_link(client, people) -> str:
-    _, email, password = people["applicant"]
-    login(client, email, password)
-    page = client.get("/grants").get_data(as_text=True)
-    return re.search(r'href="(/grants/\d+/download/[^"]+)"', page).group(1)
-
 
 def test_licensed_download_holds_only_the_granted_fields_and_rows(app, portal_data, people):
     grant = granted(portal_data, people, fields=["企业名称", "所属街道"], rows={"所属街道": ["古楼街道", "新区街道"]})

@@ -113,7 +113,7 @@ def test_rate_limits_in_redis(tmp_path, database_url):
     except redis.exceptions.ConnectionError:
         pytest.skip("no Redis on 127.0.0.1:6379")
     from portal.app import create_app
-    from tests.conftest import login
+    from tests.helpers import login
 
     app = create_app({"instance": tmp_path / "i", "database_url": database_url, "redis_url": url})
     client = app.test_client()

@@ -26,9 +26,7 @@ from portal.app import create_app
 from portal.cli import main
 from portal.config import Settings
 from portal.models import Dataset, Distribution, DownloadEvent
-from tests.conftest import login
-from tests.test_backup import files_of, table_counts
-from tests.test_downloads import downloads_of, table_of
+from tests.helpers import downloads_of, files_of, login, table_counts, table_of
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import redis
 from sqlalchemy import select
 
 from portal.models import Dataset, User
-from tests.conftest import login, post_form
+from tests.helpers import login, post_form
 
 REDIS_URL = "redis://127.0.0.1:6379/10"
 

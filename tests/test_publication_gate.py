@@ -11,23 +11,10 @@ from stdnum.cn import ric, uscc
 
 from portal import clock
 from tests.catalogs import entry, write_csv
-from tests.conftest import login, post_form
-from tests.gate_helpers import dataset, harvest, leaks, public_answers
-
-
-def _luhn_complete(body: str) -> str:
-    for d in "0123456789":
-        digits = body + d
-        total = sum((int(c) * 2 - 9 if int(c) * 2 > 9 else int(c) * 2) if i % 2 else int(c)
-                    for i, c in enumerate(reversed(digits)))
-        if total % 10 == 0:
-            return digits
-    raise AssertionError
-
+from tests.helpers import CARD, dataset, harvest, leaks, login, post_form, public_answers
 
 ID18 = "37150219850612" + "123"
 ID18 = ID18 + ric.calc_check_digit(ID18 + "0")
-CARD = _luhn_complete("622202123456789012")
 USCC_92 = "92371502MA3C1234" + "5"
 USCC_92 = USCC_92 + uscc.calc_check_digit(USCC_92)
 TITLE = "东昌府区志愿者名册（2025年）"
@@ -241,7 +228,7 @@ def test_not_open_always_wins_and_purges_every_version_even_without_a_basis(clie
     assert leaks(client, ctx, ["东昌湖停车场"]) == {}
 
 
-def test_the_department_masks_a_column_and_the_masked_version_is_published(client, ctx, tmp_path, make_user):
+def test_the_department_masks_a_column_and_the_masked_version_is_published(client, auth, ctx, tmp_path, make_user):
     write_csv(tmp_path / "d.csv", ["姓名", "联系电话", "所属街道"], [["张伟", "13912345678", "古楼街道"],
                                                                 ["李娜", "13812345678", "柳园街道"]])
     harvest(ctx, tmp_path, [entry("371502-CLH-0002", "助残志愿者名单", file="d.csv", dept_code="dcf-cl",
@@ -249,7 +236,7 @@ def test_the_department_masks_a_column_and_the_masked_version_is_published(clien
     held = dataset(ctx, "371502-clh-0002")
     first_folder = ctx.storage.local_path(held.distributions[0].original_path).parent
     _, email, password = make_user(curator_of="dcf-cl")
-    login(client, email, password)
+    auth.login(email, password)
     page = client.get("/console/datasets/371502-clh-0002").get_data(as_text=True)
     assert "联系电话" in page and "手机号码" in page and "139****5678" in page and "如何处理" in page
     assert "13912345678" not in page  # the console shows masked examples only
@@ -260,7 +247,8 @@ def test_the_department_masks_a_column_and_the_masked_version_is_published(clien
     assert ds.status == "published" and ds.masking == {"联系电话": {"method": "partial", "kind": "mobile"}}
     old, new = ds.distributions
     assert old.purged_at is not None and not first_folder.exists() and new.scan_status == "clean"
-    client.get("/logout")
+    auth.logout()  # a stranger downloads it (a GET of /logout signed no one out: logout is a POST)
+    assert client.get("/account").status_code == 302
     text = client.get(f"/dataset/371502-clh-0002/download/{new.tables[0].id}.csv").get_data(as_text=True)
     assert "139****5678" in text and "13912345678" not in text
     assert leaks(client, ctx, ["13912345678", "13812345678"]) == {}

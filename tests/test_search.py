@@ -10,7 +10,7 @@ import pytest
 
 from portal.search import SearchDoc, SearchQuery
 from portal.search.whoosh_backend import WhooshBackend
-from tests.conftest import PG_URL
+from tests.helpers import PG_URL
 
 
 def doc(name, title, **kw) -> SearchDoc:

@@ -6,13 +6,13 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import AuditEvent, SearchSynonym
-from tests.conftest import login, post_form
+from tests.helpers import post_form
 
 
 @pytest.fixture
-def bureau(client, make_user):
+def bureau(client, auth, make_user):
     _, email, password = make_user(bureau=True, name="大数据局张三")
-    login(client, email, password)
+    auth.login(email, password)
     return client
 
 

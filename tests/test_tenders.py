@@ -17,7 +17,7 @@ from licenses.errors import LicenceError, Sealed
 from portal import clock
 from portal.models import Bid, Dataset, Grant, Tender, User, utcnow
 from portal.workdays import add_working_days
-from tests.conftest import login, post_form
+from tests.helpers import login, make_tender, post_form
 
 NOW = utcnow()
 PLAN = "建设药品供应链分析平台，面向连锁药店提供选址服务"
@@ -41,16 +41,6 @@ def u(s, people, who) -> User:
 
 def secret(app) -> str:
     return app.config["SECRET_KEY"]
-
-
-def make_tender(s, people, min_bids=2) -> Tender:
-    ds = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0002"))
-    tender = svc.open_tender(s, u(s, people, "bureau"), svc.TenderDraft(
-        title="企业信用风险数据商业开发授权", datasets=[(ds, None)], licence_months=12, territory="东昌府区",
-        qualifications="依法设立的企业", opens_at=NOW - dt.timedelta(hours=1), closes_at=NOW + dt.timedelta(days=7),
-        min_bids=min_bids))
-    s.commit()
-    return tender
 
 
 def bid(s, app, people, who, tender, plan=PLAN, price="50", now=None) -> Bid:

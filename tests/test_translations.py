@@ -54,7 +54,7 @@ def test_python_code_words_its_messages_through_gettext_not_as_chinese_slash_eng
 
 
 def _as_curator(app, make_user, department: str, lang: str):
-    from tests.conftest import login
+    from tests.helpers import login
 
     _id, email, password = make_user(curator_of=department)
     client = app.test_client()
@@ -63,9 +63,13 @@ def _as_curator(app, make_user, department: str, lang: str):
     return client
 
 
-def test_a_domain_refusal_is_shown_in_the_language_of_the_page(app, portal_data, make_user):
-    from tests.conftest import post_form
+def test_a_domain_refusal_is_shown_in_the_language_of_the_page(app, make_user):
+    from tests import factories
+    from tests.helpers import post_form
 
+    with app.extensions["portal"].sessions() as s:  # a published dataset is all the refusal needs
+        factories.dataset(s, "371502-scj-0001", "药品零售企业名录")
+        s.commit()
     for lang, said, not_said in (("zh", "有条件开放和不予开放须写明法律依据", "legal basis"),
                                  ("en", "A restriction needs its legal basis", "须写明法律依据")):
         curator = _as_curator(app, make_user, "dcf-scjgj", lang)
@@ -100,7 +104,7 @@ def test_a_stored_message_is_put_into_words_when_shown():
 
 
 def test_the_english_page_shows_the_departments_english_and_marks_chinese_it_did_not_translate(app, portal_data, make_user):
-    from tests.conftest import post_form
+    from tests.helpers import post_form
 
     curator = _as_curator(app, make_user, "dcf-scjgj", "zh")
     post_form(curator, "/console/datasets/371502-scj-0001/edit",

@@ -22,8 +22,7 @@ import requests
 
 from portal.config import Settings
 from portal.deploy import nginx_server, standalone_nginx
-from tests.conftest import PG_URL, hidden_fields
-from tests.test_deploy import ROOT, free_port, wait_for
+from tests.helpers import PG_URL, ROOT, free_port, hidden_fields, wait_for
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="two nodes share PostgreSQL: run on the PostgreSQL pass")
 REDIS_URL = "redis://127.0.0.1:6379/8"

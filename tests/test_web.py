@@ -188,7 +188,7 @@ def test_care_mode_enlarges_text(client, portal_data):
 
 def test_an_english_title_the_department_gives_is_found_by_english_queries(client, portal_data, make_user):
     """Issue 17, item 3: English queries find datasets by their English fields."""
-    from tests.conftest import login, post_form
+    from tests.helpers import login, post_form
 
     assert "/dataset/371502-scj-0001" not in text(client.get("/search", query_string={"q": "pharmacy"}))
     _, email, password = make_user(curator_of="dcf-scjgj")

@@ -3,17 +3,11 @@ language, in 关怀版, signed in; and the checks several tests make (sideways o
 interface text on an English page)."""
 from __future__ import annotations
 
-import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
-DESKTOP = (1366, 900)
-PHONE = (390, 844)  # a phone of today, in CSS pixels
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, DESKTOP
 
 
 @pytest.fixture
@@ -23,7 +17,7 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -58,38 +52,18 @@ def open_page(chromium, live_server):
         context.close()
 
 
-def sideways_overflow(page) -> int:
-    """How many CSS pixels the page is wider than the screen (0: nothing to scroll sideways)."""
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+@pytest.fixture
+def page(tmp_path):
+    """One page of a chromium of its own, 1280 px wide (the journeys of test_public_pages.py,
+    test_licensing_browser.py, test_tender_browser.py)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
 
-
-# Chinese characters and the full-width punctuation that comes with them (，。：「」（）…).
-CHINESE = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
-
-
-# An English sentence may quote the catalog's words: file “名录.csv”, column “身份证号”.
-QUOTED = re.compile(r"“[^”]*”")
-
-
-def chinese_interface_text(page) -> list[str]:
-    """The words of an English page that are still Chinese — text, hidden text for screen readers,
-    labels, placeholders and titles — leaving out the catalog's own words, which the templates
-    mark lang="zh-CN" (titles, departments, domains, table data), and what people wrote
-    themselves (names, a query), marked translate="no"."""
-    found = page.evaluate("""() => {
-        const out = [];
-        const catalog = n => n.closest && n.closest('[lang^="zh"], [translate="no"], script, style, template');
-        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-            if (!catalog(n.parentElement) && n.textContent.trim()) out.push(n.textContent.trim());
-        }
-        for (const e of document.body.querySelectorAll('[aria-label], [placeholder], [title], [alt], input[type=submit]')) {
-            if (catalog(e)) continue;
-            for (const a of ['aria-label', 'placeholder', 'title', 'alt', 'value']) {
-                const v = e.getAttribute(a);
-                if (v && (a !== 'value' || e.type === 'submit')) out.push(v);
-            }
-        }
-        return out;
-    }""")
-    return [text for text in found if CHINESE.search(QUOTED.sub("", text))]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True,
+                                      locale="zh-CN")
+        yield context.new_page()
+        context.close()
+        browser.close()

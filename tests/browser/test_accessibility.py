@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from flask import template_rendered
 
-from tests.browser.conftest import DESKTOP, PHONE, sideways_overflow
+from tests.helpers import DESKTOP, PHONE, sideways_overflow
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
@@ -48,7 +48,7 @@ def world(portal_data, make_user, app):
     from licenses import tenders as svc
     from portal import accounts, feedback
     from portal.models import Application, Dataset, Tender, User, utcnow
-    from tests.test_licensing import accept, approve, submit
+    from tests.helpers import accept, approve, submit
 
     people = {"bureau": make_user(bureau=True, name="王局长"), "curator": make_user(curator_of="dcf-scjgj", name="李管理员"),
               "holder": make_user("company", name="张经理"), "refused": make_user("company", name="赵经理"),

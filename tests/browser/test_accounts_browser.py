@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import re
 
-from tests.browser.test_public_pages import page, shot  # noqa: F401 (fixture)
+from tests.helpers import shot
 
 PASSWORD = "Guangyue-Tower-2026"
 
 
-def test_register_verify_login_and_create_token(page, live_server, make_user, app):  # noqa: F811
+def test_register_verify_login_and_create_token(page, live_server, make_user, app):
     page.goto(live_server + "/register")
     page.get_by_label("邮箱").fill("zhang.wei@example.cn")
     page.get_by_label("姓名或称呼").fill("张伟")

@@ -1,10 +1,8 @@
 """Forms in a real browser: the fields of the chosen kind of account."""
 from __future__ import annotations
 
-from tests.browser.test_public_pages import page  # noqa: F401 (fixture)
 
-
-def test_registration_shows_the_fields_of_the_chosen_kind(page, live_server):  # noqa: F811
+def test_registration_shows_the_fields_of_the_chosen_kind(page, live_server):
     page.goto(live_server + "/register")
     company, researcher = page.locator("fieldset[data-kind=company]"), page.locator("fieldset[data-kind=researcher]")
     assert not company.is_visible() and not researcher.is_visible()  # a citizen fills in neither

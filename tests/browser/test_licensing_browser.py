@@ -8,15 +8,7 @@ import io
 import zipfile
 
 from portal import clock
-from tests.browser.test_public_pages import page, shot  # noqa: F401 (fixture)
-
-
-def log_in(p, base: str, email: str, password: str) -> None:
-    p.goto(base + "/login")
-    p.get_by_label("邮箱").fill(email)
-    p.get_by_label("密码").fill(password)
-    p.get_by_role("button", name="登录").click()
-    p.wait_for_url("**/account")
+from tests.helpers import log_in, shot
 
 
 def apply_for_conditional(p, base: str, scenario: str) -> None:
@@ -34,7 +26,7 @@ def open_in_queue(curator, base: str) -> None:
     curator.locator("table.applications a").first.click()
 
 
-def test_consent_route_from_application_to_licence(page, live_server, portal_data, make_user):  # noqa: F811
+def test_consent_route_from_application_to_licence(page, live_server, portal_data, make_user):
     _, applicant_email, applicant_password = make_user("company")
     _, curator_email, curator_password = make_user(curator_of="dcf-scjgj")
     log_in(page, live_server, applicant_email, applicant_password)
@@ -66,7 +58,7 @@ def test_consent_route_from_application_to_licence(page, live_server, portal_dat
     shot(page, "licence")
 
 
-def test_a_refusal_states_its_reasons(page, live_server, portal_data, make_user):  # noqa: F811
+def test_a_refusal_states_its_reasons(page, live_server, portal_data, make_user):
     _, applicant_email, applicant_password = make_user("company")
     _, curator_email, curator_password = make_user(curator_of="dcf-scjgj")
     log_in(page, live_server, applicant_email, applicant_password)
@@ -86,7 +78,7 @@ def test_a_refusal_states_its_reasons(page, live_server, portal_data, make_user)
     assert clock.today().isoformat()[:4] in page.locator("table.history").inner_text()
 
 
-def test_a_company_picking_consent_for_commercial_use_is_redirected_to_a_tender(page, live_server, portal_data,  # noqa: F811
+def test_a_company_picking_consent_for_commercial_use_is_redirected_to_a_tender(page, live_server, portal_data,
                                                                                 make_user):
     """The purpose is self-declared: a company asks for 城市治理 to build a paid product; the
     curator moves it to the competitive route with reasons; it waits as registered interest,

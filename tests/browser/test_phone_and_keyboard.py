@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE, chinese_interface_text, sideways_overflow
+from tests.helpers import DESKTOP, PHONE, chinese_interface_text, sideways_overflow
 
 DATASET = "/dataset/371502-scj-0001"
 CONDITIONAL = "/dataset/371502-scj-0002"

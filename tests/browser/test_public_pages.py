@@ -7,37 +7,14 @@ main pages at 1366 and 390 px are taken by docs/screenshots.py from the demo.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.helpers import CHROMIUM
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
                                 reason="no chromium (apt-get install chromium)")
-
-
-@pytest.fixture
-def page(tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True,
-                                      locale="zh-CN")
-        yield context.new_page()
-        context.close()
-        browser.close()
-
-
-def shot(page, name: str) -> None:
-    if os.environ.get("PORTAL_SCREENSHOTS"):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def test_search_then_dataset_then_download(page, live_server, portal_data, tmp_path):

@@ -7,17 +7,16 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.models import Tender, User, utcnow
-from tests.browser.test_licensing_browser import log_in
-from tests.browser.test_public_pages import page, shot  # noqa: F401 (fixture)
+from tests.helpers import log_in, shot
 
 
-def as_user(page, base, who):  # noqa: F811
+def as_user(page, base, who):
     p = page.context.browser.new_context().new_page()
     log_in(p, base, *who[1:])
     return p
 
 
-def test_tender_from_announcement_to_award(page, live_server, portal_data, make_user):  # noqa: F811
+def test_tender_from_announcement_to_award(page, live_server, portal_data, make_user):
     bureau_user = make_user(bureau=True)
     curator_user = make_user(curator_of="dcf-scjgj")
     companies = [make_user("company"), make_user("company")]
