@@ -10,6 +10,7 @@ query (no result cache). Both answers are compared, so the figures are for the s
 
 Needs gunicorn and duckdb (pip install -e '.[bench]'). Results: benchmarks/results/api.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,21 +38,36 @@ FIELDS = ["记录编号", "所属街道", "业务类别", "检查日期", "从�
 # name → (data API parameters, the same query in SQL for DuckDB)
 QUERIES = {
     "equality + date range + number range, 100 rows": (
-        {"eq[所属街道]": "古楼街道", "gte[检查日期]": "2021-01-01", "lt[检查日期]": "2021-07-01",
-         "gt[从业人数]": "200", "limit": "100"},
+        {
+            "eq[所属街道]": "古楼街道",
+            "gte[检查日期]": "2021-01-01",
+            "lt[检查日期]": "2021-07-01",
+            "gt[从业人数]": "200",
+            "limit": "100",
+        },
         "WHERE 所属街道 = '古楼街道' AND 检查日期 >= DATE '2021-01-01' AND 检查日期 < DATE '2021-07-01' "
-        "AND 从业人数 > 200 LIMIT 100"),
+        "AND 从业人数 > 200 LIMIT 100",
+    ),
     "same filter, sorted by 营业面积 descending": (
-        {"eq[所属街道]": "古楼街道", "gte[检查日期]": "2021-01-01", "lt[检查日期]": "2021-07-01",
-         "gt[从业人数]": "200", "sort": "-营业面积,记录编号", "limit": "100"},
+        {
+            "eq[所属街道]": "古楼街道",
+            "gte[检查日期]": "2021-01-01",
+            "lt[检查日期]": "2021-07-01",
+            "gt[从业人数]": "200",
+            "sort": "-营业面积,记录编号",
+            "limit": "100",
+        },
         "WHERE 所属街道 = '古楼街道' AND 检查日期 >= DATE '2021-01-01' AND 检查日期 < DATE '2021-07-01' "
-        "AND 从业人数 > 200 ORDER BY 营业面积 DESC, 记录编号 LIMIT 100"),
+        "AND 从业人数 > 200 ORDER BY 营业面积 DESC, 记录编号 LIMIT 100",
+    ),
     "record-number range (row groups skipped by statistics)": (
         {"gte[记录编号]": "3500000", "lt[记录编号]": "3500500", "limit": "1000"},
-        "WHERE 记录编号 >= 3500000 AND 记录编号 < 3500500 LIMIT 1000"),
+        "WHERE 记录编号 >= 3500000 AND 记录编号 < 3500500 LIMIT 1000",
+    ),
     "category equality, first page": (
         {"eq[业务类别]": "药品零售", "limit": "100"},
-        "WHERE 业务类别 = '药品零售' LIMIT 100"),
+        "WHERE 业务类别 = '药品零售' LIMIT 100",
+    ),
 }
 
 
@@ -68,8 +84,10 @@ def make_instance(workdir: Path, rows: int) -> Path:
     shutil.rmtree(instance, ignore_errors=True)
     print(f"writing a CSV of {rows:,} rows...", flush=True)
     big_csv(workdir / f"rows-{rows}.csv", rows=rows)
-    catalog = write_catalog(workdir / "catalog.csv", [entry(NAME.upper(), "市场主体检查记录（五百万行）",
-                                                             file=f"rows-{rows}.csv")])
+    catalog = write_catalog(
+        workdir / "catalog.csv",
+        [entry(NAME.upper(), "市场主体检查记录（五百万行）", file=f"rows-{rows}.csv")],
+    )
     ctx = PortalContext(Settings(instance_path=instance))
     print("harvesting it (CSV → Parquet and the download formats)...", flush=True)
     report = ctx.harvester().run(SpreadsheetSource(catalog))
@@ -84,7 +102,9 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=60)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "portal-bench-api")
@@ -95,21 +115,50 @@ def main() -> None:
 
     instance = make_instance(args.workdir, args.rows)
     from sqlalchemy import create_engine, text
+
     with create_engine(f"sqlite:///{instance / 'portal.db'}").connect() as conn:
         parquet = instance / "files" / conn.execute(text("SELECT parquet_path FROM data_tables")).scalar()
     import pyarrow.parquet as pq
+
     meta = pq.ParquetFile(parquet).metadata
-    print(f"Parquet: {meta.num_rows:,} rows, {meta.num_row_groups} row groups, "
-          f"{parquet.stat().st_size / 2**20:.0f} MB", flush=True)
+    print(
+        f"Parquet: {meta.num_rows:,} rows, {meta.num_row_groups} row groups, "
+        f"{parquet.stat().st_size / 2**20:.0f} MB",
+        flush=True,
+    )
 
     port = free_port()
-    env = {**os.environ, "PORTAL_INSTANCE": str(instance), "PORTAL_BIND": f"127.0.0.1:{port}",
-           "PORTAL_WORKERS": "2", "PORTAL_DATA_API_RATE": "100000 per minute"}
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
-                               "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    results: dict = {"rows": meta.num_rows, "row_groups": meta.num_row_groups,
-                     "parquet_mb": round(parquet.stat().st_size / 2**20, 1), "repeat": args.repeat, "queries": {}}
+    env = {
+        **os.environ,
+        "PORTAL_INSTANCE": str(instance),
+        "PORTAL_BIND": f"127.0.0.1:{port}",
+        "PORTAL_WORKERS": "2",
+        "PORTAL_DATA_API_RATE": "100000 per minute",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:portal.gunicorn_config",
+            "--access-logfile",
+            "/dev/null",
+            "portal.wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    results: dict = {
+        "rows": meta.num_rows,
+        "row_groups": meta.num_row_groups,
+        "parquet_mb": round(parquet.stat().st_size / 2**20, 1),
+        "repeat": args.repeat,
+        "queries": {},
+    }
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/api/3/action/status_show")
@@ -143,15 +192,20 @@ def main() -> None:
                     started = time.perf_counter()
                     call()
                     timings[name].append((time.perf_counter() - started) * 1000)
-            row = {name: {"p50_ms": round(statistics.median(t), 2), "p95_ms": round(percentile(t, 95), 2)}
-                   for name, t in timings.items()}
+            row = {
+                name: {"p50_ms": round(statistics.median(t), 2), "p95_ms": round(percentile(t, 95), 2)}
+                for name, t in timings.items()
+            }
             row["ratio_p95"] = round(row["api"]["p95_ms"] / row["duckdb"]["p95_ms"], 2)
             row["ratio_p50"] = round(row["api"]["p50_ms"] / row["duckdb"]["p50_ms"], 2)
             row["rows_returned"] = len(got)
             results["queries"][label] = row
-            print(f"{label}: {len(got)} rows · API p50 {row['api']['p50_ms']} ms p95 {row['api']['p95_ms']} ms · "
-                  f"DuckDB p50 {row['duckdb']['p50_ms']} ms p95 {row['duckdb']['p95_ms']} ms · "
-                  f"p95 ratio {row['ratio_p95']}×", flush=True)
+            print(
+                f"{label}: {len(got)} rows · API p50 {row['api']['p50_ms']} ms p95 {row['api']['p95_ms']} ms · "
+                f"DuckDB p50 {row['duckdb']['p50_ms']} ms p95 {row['duckdb']['p95_ms']} ms · "
+                f"p95 ratio {row['ratio_p95']}×",
+                flush=True,
+            )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -7,6 +7,7 @@ nginx (sendfile on) serving the same file, on loopback, in the same run; and a s
 Needs Debian's nginx (apt-get install nginx-light) and gunicorn (pip install gunicorn).
 Results: benchmarks/results/download.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,9 @@ def make_instance(workdir: Path, size_mb: int) -> tuple[Path, str]:
         return instance, (instance / "ready").read_text()
     shutil.rmtree(instance, ignore_errors=True)
     big_csv(workdir / "big.csv", size_mb * 2**20)
-    catalog = write_catalog(workdir / "catalog.csv", [entry("371502-SCJ-9999", "市场主体检查记录", file="big.csv")])
+    catalog = write_catalog(
+        workdir / "catalog.csv", [entry("371502-SCJ-9999", "市场主体检查记录", file="big.csv")]
+    )
     ctx = PortalContext(Settings(instance_path=instance))
     print("harvesting the 1 GB dataset (conversion, formats)...", flush=True)
     report = ctx.harvester().run(SpreadsheetSource(catalog))
@@ -69,6 +72,7 @@ def make_instance(workdir: Path, size_mb: int) -> tuple[Path, str]:
         from sqlalchemy import select
 
         from portal.models import DataTable
+
         table = s.scalar(select(DataTable))
         url = f"/dataset/371502-scj-9999/download/{table.id}.csv"
     (instance / "ready").write_text(url)
@@ -105,10 +109,17 @@ def fetch(url: str, rate: str | None = None) -> tuple[float, int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--slow-rate", type=int, default=25, help="MB/s of the slow client (1 GB then takes ~42 s, past the 30 s worker timeout)")
+    parser.add_argument(
+        "--slow-rate",
+        type=int,
+        default=25,
+        help="MB/s of the slow client (1 GB then takes ~42 s, past the 30 s worker timeout)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "portal-bench-download")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -116,6 +127,7 @@ def main() -> None:
         raise SystemExit("needs nginx: apt-get install nginx-light")
     instance, path = make_instance(args.workdir, args.size_mb)
     from sqlalchemy import create_engine, text
+
     engine = create_engine(f"sqlite:///{instance / 'portal.db'}")
     with engine.connect() as conn:
         rel = conn.execute(text("SELECT csv_path FROM data_tables")).scalar()
@@ -125,11 +137,30 @@ def main() -> None:
     portal_port, nginx_port, accel_port, front_port = free_port(), free_port(), free_port(), free_port()
 
     def start_gunicorn(port: int, **extra) -> subprocess.Popen:
-        env = {**os.environ, "PORTAL_INSTANCE": str(instance), "PORTAL_BIND": f"127.0.0.1:{port}",
-               "PORTAL_WORKERS": "2", **extra}
-        return subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
-                                 "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        env = {
+            **os.environ,
+            "PORTAL_INSTANCE": str(instance),
+            "PORTAL_BIND": f"127.0.0.1:{port}",
+            "PORTAL_WORKERS": "2",
+            **extra,
+        }
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:portal.gunicorn_config",
+                "--access-logfile",
+                "/dev/null",
+                "portal.wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     gunicorn = start_gunicorn(portal_port)
     wait_for(f"http://127.0.0.1:{portal_port}/")  # one at a time: both would migrate the same database
@@ -139,13 +170,21 @@ def main() -> None:
     # nginx serving the file directly, the yardstick.
     from portal.config import Settings
     from portal.deploy import nginx_server, standalone_nginx
-    front_server = nginx_server(Settings(instance_path=instance), listen=f"127.0.0.1:{front_port}",
-                                upstream=f"127.0.0.1:{accel_port}")
-    direct_server = (f"server {{ listen 127.0.0.1:{nginx_port}; sendfile on; tcp_nopush on; "
-                     f"location = /file.csv {{ alias {file_path}; }} }}")
+
+    front_server = nginx_server(
+        Settings(instance_path=instance), listen=f"127.0.0.1:{front_port}", upstream=f"127.0.0.1:{accel_port}"
+    )
+    direct_server = (
+        f"server {{ listen 127.0.0.1:{nginx_port}; sendfile on; tcp_nopush on; "
+        f"location = /file.csv {{ alias {file_path}; }} }}"
+    )
     conf = standalone_nginx(args.workdir / "nginx", direct_server + "\n" + front_server)
-    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(conf.parent)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    nginx = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(conf.parent)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     results: dict = {"file_mb": size / 2**20}
     try:
         portal_url = f"http://127.0.0.1:{portal_port}{path}"
@@ -160,7 +199,11 @@ def main() -> None:
         sampler = threading.Thread(target=rss_sampler, args=(lambda: children(gunicorn.pid), stop, peaks))
         sampler.start()
         for i in range(args.repeat):
-            for name, url in (("nginx", nginx_url), ("portal", portal_url), ("portal_behind_nginx", front_url)):
+            for name, url in (
+                ("nginx", nginx_url),
+                ("portal", portal_url),
+                ("portal_behind_nginx", front_url),
+            ):
                 seconds, got, status = fetch(url)
                 assert got == size and status == 200, (name, got, status)
                 runs[name].append(size / 2**20 / seconds)
@@ -169,20 +212,38 @@ def main() -> None:
         sampler.join()
         portal_mbps, nginx_mbps = statistics.median(runs["portal"]), statistics.median(runs["nginx"])
         front_mbps = statistics.median(runs["portal_behind_nginx"])
-        results.update(portal_mb_s=portal_mbps, nginx_mb_s=nginx_mbps, ratio=portal_mbps / nginx_mbps,
-                       portal_behind_nginx_mb_s=front_mbps, ratio_behind_nginx=front_mbps / nginx_mbps,
-                       gunicorn_peak_rss_mb=peaks.get("mb"), runs=runs)
-        print(f"  => portal behind nginx (X-Accel-Redirect) {front_mbps:.0f} MB/s: {front_mbps / nginx_mbps:.2f}× nginx",
-              flush=True)
-        print(f"  => portal {portal_mbps:.0f} MB/s vs nginx {nginx_mbps:.0f} MB/s: {portal_mbps / nginx_mbps:.2f}× "
-              f"(target ≥ 0.9); gunicorn master + workers peak RSS {peaks.get('mb')} MB during the downloads",
-              flush=True)
+        results.update(
+            portal_mb_s=portal_mbps,
+            nginx_mb_s=nginx_mbps,
+            ratio=portal_mbps / nginx_mbps,
+            portal_behind_nginx_mb_s=front_mbps,
+            ratio_behind_nginx=front_mbps / nginx_mbps,
+            gunicorn_peak_rss_mb=peaks.get("mb"),
+            runs=runs,
+        )
+        print(
+            f"  => portal behind nginx (X-Accel-Redirect) {front_mbps:.0f} MB/s: {front_mbps / nginx_mbps:.2f}× nginx",
+            flush=True,
+        )
+        print(
+            f"  => portal {portal_mbps:.0f} MB/s vs nginx {nginx_mbps:.0f} MB/s: {portal_mbps / nginx_mbps:.2f}× "
+            f"(target ≥ 0.9); gunicorn master + workers peak RSS {peaks.get('mb')} MB during the downloads",
+            flush=True,
+        )
         print(f"slow client at {args.slow_rate} MB/s (worker timeout 30 s)...", flush=True)
         seconds, got, status = fetch(portal_url, rate=f"{args.slow_rate}M")
-        results["slow_client"] = {"rate_mb_s": args.slow_rate, "seconds": seconds, "bytes": got,
-                                  "complete": got == size, "status": status}
-        print(f"  => {got / 2**20:.0f} of {size / 2**20:.0f} MB in {seconds:.0f} s, status {status}: "
-              f"{'complete' if got == size else 'CUT SHORT'}", flush=True)
+        results["slow_client"] = {
+            "rate_mb_s": args.slow_rate,
+            "seconds": seconds,
+            "bytes": got,
+            "complete": got == size,
+            "status": status,
+        }
+        print(
+            f"  => {got / 2**20:.0f} of {size / 2**20:.0f} MB in {seconds:.0f} s, status {status}: "
+            f"{'complete' if got == size else 'CUT SHORT'}",
+            flush=True,
+        )
     finally:
         for proc in (gunicorn, accel, nginx):
             os.killpg(proc.pid, signal.SIGTERM)

@@ -16,6 +16,7 @@
 
 Results: benchmarks/results/harvest.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,35 +68,54 @@ def conversion(size_mb: int, repeat: int, workdir: Path) -> dict:
     for i in range(repeat):
         for mode in ("pyarrow", "harvester", "noscan"):
             out = workdir / f"{mode}.parquet"
-            done = subprocess.run([sys.executable, "-c", CHILD, mode, str(src), str(out)], cwd=ROOT,
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-c", CHILD, mode, str(src), str(out)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            )
             if done.returncode:
                 raise SystemExit(f"{mode} failed:\n{done.stderr}")
             result = json.loads(done.stdout)
             runs[mode].append(result)
-            print(f"  run {i + 1} {mode:9}: {result['seconds']:.2f} s, peak {result['peak_mb']:.0f} MB, "
-                  f"{result['bytes'] / 2**20:.1f} MB in {result['row_groups']} row groups", flush=True)
+            print(
+                f"  run {i + 1} {mode:9}: {result['seconds']:.2f} s, peak {result['peak_mb']:.0f} MB, "
+                f"{result['bytes'] / 2**20:.1f} MB in {result['row_groups']} row groups",
+                flush=True,
+            )
     summary = {}
     for mode, rs in runs.items():
-        summary[mode] = {"median_seconds": statistics.median(r["seconds"] for r in rs),
-                         "max_peak_mb": max(r["peak_mb"] for r in rs), "bytes": rs[-1]["bytes"],
-                         "row_groups": rs[-1]["row_groups"], "mean_row_group_mb": rs[-1]["mean_row_group_mb"],
-                         "rows": rs[-1]["rows"]}
+        summary[mode] = {
+            "median_seconds": statistics.median(r["seconds"] for r in rs),
+            "max_peak_mb": max(r["peak_mb"] for r in rs),
+            "bytes": rs[-1]["bytes"],
+            "row_groups": rs[-1]["row_groups"],
+            "mean_row_group_mb": rs[-1]["mean_row_group_mb"],
+            "rows": rs[-1]["rows"],
+        }
     ours, theirs = summary["harvester"], summary["pyarrow"]
     summary["time_ratio"] = ours["median_seconds"] / theirs["median_seconds"]
     scan_cpu = statistics.median(r["scan_cpu_seconds"] for r in runs["harvester"])
-    summary["scan"] = {"cpu_seconds": scan_cpu, "cpu_share": scan_cpu / ours["median_seconds"],
-                       "wall_seconds_added": ours["median_seconds"] - summary["noscan"]["median_seconds"],
-                       "wall_share": (ours["median_seconds"] - summary["noscan"]["median_seconds"])
-                       / ours["median_seconds"]}
+    summary["scan"] = {
+        "cpu_seconds": scan_cpu,
+        "cpu_share": scan_cpu / ours["median_seconds"],
+        "wall_seconds_added": ours["median_seconds"] - summary["noscan"]["median_seconds"],
+        "wall_share": (ours["median_seconds"] - summary["noscan"]["median_seconds"]) / ours["median_seconds"],
+    }
     summary["size_ratio"] = ours["bytes"] / theirs["bytes"]
     summary["csv_mb"] = src.stat().st_size / 2**20
-    print(f"  => time {summary['time_ratio']:.2f}× pyarrow (target ≤ 1.10), peak {ours['max_peak_mb']:.0f} MB "
-          f"(target ≤ 300; pyarrow {theirs['max_peak_mb']:.0f} MB), size {summary['size_ratio']:.3f}× "
-          f"(target ≤ 1.05), row groups {ours['mean_row_group_mb']:.1f} MB on disk", flush=True)
+    print(
+        f"  => time {summary['time_ratio']:.2f}× pyarrow (target ≤ 1.10), peak {ours['max_peak_mb']:.0f} MB "
+        f"(target ≤ 300; pyarrow {theirs['max_peak_mb']:.0f} MB), size {summary['size_ratio']:.3f}× "
+        f"(target ≤ 1.05), row groups {ours['mean_row_group_mb']:.1f} MB on disk",
+        flush=True,
+    )
     scan = summary["scan"]
-    print(f"  => scan: {scan['cpu_seconds']:.2f} s CPU in its own thread ({scan['cpu_share']:.0%} of the conversion "
-          f"time), adds {scan['wall_seconds_added']:.2f} s wall ({scan['wall_share']:.0%}; target ≤ 15%)", flush=True)
+    print(
+        f"  => scan: {scan['cpu_seconds']:.2f} s CPU in its own thread ({scan['cpu_share']:.0%} of the conversion "
+        f"time), adds {scan['wall_seconds_added']:.2f} s wall ({scan['wall_share']:.0%}; target ≤ 15%)",
+        flush=True,
+    )
     return summary
 
 
@@ -120,11 +140,21 @@ def ckan_reharvest(entries: int, workdir: Path) -> dict:
         api.action.organization_create(name="bench-dept", title="东昌府区统计局")
     for i in tqdm(range(entries), desc="filling CKAN", unit="entry"):
         pkg = api.action.package_create(
-            name=f"bench-{i:05d}", title=f"基准测试数据集{i}", owner_org="bench-dept",
-            extras=[{"key": "resource_code", "value": f"371502-TJJ-{i:05d}"},
-                    {"key": "open_class", "value": "无条件开放"}, {"key": "domain", "value": "经济建设"}])
-        api.action.resource_create(package_id=pkg["id"], name=f"d{i}.csv", format="CSV",
-                                   upload=(f"d{i}.csv", io.BytesIO(f"年度,数值\n2025,{i}\n".encode())))
+            name=f"bench-{i:05d}",
+            title=f"基准测试数据集{i}",
+            owner_org="bench-dept",
+            extras=[
+                {"key": "resource_code", "value": f"371502-TJJ-{i:05d}"},
+                {"key": "open_class", "value": "无条件开放"},
+                {"key": "domain", "value": "经济建设"},
+            ],
+        )
+        api.action.resource_create(
+            package_id=pkg["id"],
+            name=f"d{i}.csv",
+            format="CSV",
+            upload=(f"d{i}.csv", io.BytesIO(f"年度,数值\n2025,{i}\n".encode())),
+        )
     ctx = PortalContext(Settings(instance_path=workdir / "instance"))
     downloads = []
     real_fetch = harvest.run.fetch_file
@@ -139,17 +169,27 @@ def ckan_reharvest(entries: int, workdir: Path) -> dict:
     second = harvester.run(CkanSource(url, token))
     second_seconds = time.perf_counter() - start
     harvest.run.fetch_file = real_fetch
-    result = {"entries": entries, "first_seconds": first_seconds, "first_counts": first.counts,
-              "first_downloads": first_downloads, "reharvest_seconds": second_seconds,
-              "reharvest_counts": second.counts, "reharvest_downloads": len(downloads)}
-    print(f"ckan: first harvest {first_seconds:.1f} s ({first_downloads} downloads); re-harvest of "
-          f"{entries} unchanged entries {second_seconds:.2f} s (target ≤ 10), {len(downloads)} downloads, "
-          f"counts {second.counts}")
+    result = {
+        "entries": entries,
+        "first_seconds": first_seconds,
+        "first_counts": first.counts,
+        "first_downloads": first_downloads,
+        "reharvest_seconds": second_seconds,
+        "reharvest_counts": second.counts,
+        "reharvest_downloads": len(downloads),
+    }
+    print(
+        f"ckan: first harvest {first_seconds:.1f} s ({first_downloads} downloads); re-harvest of "
+        f"{entries} unchanged entries {second_seconds:.2f} s (target ≤ 10), {len(downloads)} downloads, "
+        f"counts {second.counts}"
+    )
     return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mb", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ckan-entries", type=int, default=1000)
@@ -157,10 +197,15 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "portal-bench")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    results = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": f"{os.cpu_count()} cores",
-               "conversion": conversion(args.size_mb, args.repeat, args.workdir)}
+    results = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{os.cpu_count()} cores",
+        "conversion": conversion(args.size_mb, args.repeat, args.workdir),
+    }
     if not args.skip_ckan:
-        results["ckan_reharvest"] = ckan_reharvest(args.ckan_entries, args.workdir / f"ckan-{time.time():.0f}")
+        results["ckan_reharvest"] = ckan_reharvest(
+            args.ckan_entries, args.workdir / f"ckan-{time.time():.0f}"
+        )
     out = ROOT / "benchmarks" / "results" / "harvest.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, ensure_ascii=False, indent=2))

@@ -24,6 +24,7 @@ postgresql+psycopg://postgres@127.0.0.1:5432 (a database `portal_load` is made a
 The data API's per-address limit is raised for the run (every wrk client is 127.0.0.1).
 Results: benchmarks/results/load.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,11 @@ def prepare(instance: Path, database_url: str) -> None:
     from portal.context import PortalContext
     from portal.demo import generate_catalog
 
-    ctx = PortalContext(Settings(instance_path=instance, database_url=database_url,
-                                 search_backend=search_backend(database_url)))
+    ctx = PortalContext(
+        Settings(
+            instance_path=instance, database_url=database_url, search_backend=search_backend(database_url)
+        )
+    )
     harvester = ctx.harvester()
     for path in generate_catalog(instance.parent / "catalogs", entries=520):
         harvester.run(SpreadsheetSource(path))
@@ -71,14 +75,21 @@ def prepare(instance: Path, database_url: str) -> None:
 def mixes(base: str) -> dict[str, list[str]]:
     """Real URLs of each kind, read from the running portal's own API."""
     names = requests.get(f"{base}/api/3/action/package_list", timeout=30).json()["result"]
-    packages = [requests.get(f"{base}/api/3/action/package_show", params={"id": n}, timeout=30).json()["result"]
-                for n in names[:120]]
+    packages = [
+        requests.get(f"{base}/api/3/action/package_show", params={"id": n}, timeout=30).json()["result"]
+        for n in names[:120]
+    ]
     unconditional = [p for p in packages if p["license_id"] == "unconditional"]
     rnd = random.Random(7)
     from urllib.parse import urlsplit
-    downloads = [urlsplit(r["url"]).path for p in unconditional for r in p["resources"] if r["format"] == "CSV"]
+
+    downloads = [
+        urlsplit(r["url"]).path for p in unconditional for r in p["resources"] if r["format"] == "CSV"
+    ]
     return {
-        "search pages": [f"/search?q={w}" for w in WORDS] + [f"/search?q={w}&page=2" for w in WORDS[:4]] + ["/search"],
+        "search pages": [f"/search?q={w}" for w in WORDS]
+        + [f"/search?q={w}&page=2" for w in WORDS[:4]]
+        + ["/search"],
         "dataset pages": [f"/dataset/{p['name']}" for p in rnd.sample(packages, min(60, len(packages)))],
         "JSON API": [f"/api/3/action/package_search?q={w}&rows=10" for w in WORDS]
         + [f"/api/3/action/package_show?id={p['name']}" for p in packages[:20]]
@@ -111,8 +122,26 @@ def run_wrk(base: str, paths: list[str], clients: int, seconds: int, workdir: Pa
     from urllib.parse import quote
 
     script.write_text(LUA % ", ".join(json.dumps(quote(p, safe="/?=&%")) for p in paths))
-    done = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s", "--latency",
-                           "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 60)
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(clients),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
     out = done.stdout
     if "Requests/sec" not in out:
         raise SystemExit(f"wrk failed: {done.stdout[-500:]} {done.stderr[-500:]}")
@@ -126,10 +155,14 @@ def run_wrk(base: str, paths: list[str], clients: int, seconds: int, workdir: Pa
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     requests_total = re.search(r"(\d+) requests in", out)
-    return {"requests": int(requests_total.group(1)) if requests_total else 0,
-            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50_ms": ms("50"), "p99_ms": ms("99"),
-            "errors": (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0)}
+    return {
+        "requests": int(requests_total.group(1)) if requests_total else 0,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+        "errors": (int(non_2xx.group(1)) if non_2xx else 0)
+        + (sum(map(int, sockets.groups())) if sockets else 0),
+    }
 
 
 def serve(instance: Path, database_url: str, workdir: Path, page_cache: bool, nodes: int = 1):
@@ -144,25 +177,59 @@ def serve(instance: Path, database_url: str, workdir: Path, page_cache: bool, no
     redis.Redis.from_url("redis://127.0.0.1:6379/8").flushdb()
     for i, app_port in enumerate(app_ports):
         # One env file for every node: only the bind address and the instance folder differ.
-        env = {**os.environ, "PORTAL_INSTANCE": str(instance if i == 0 else workdir / f"instance-node-{i + 1}"),
-               "PORTAL_FILES_PATH": str(instance / "files"), "PORTAL_SECRET_KEY": secret,
-               "PORTAL_DATABASE_URL": database_url,
-               "PORTAL_BIND": f"127.0.0.1:{app_port}", "PORTAL_WORKERS": "4", "PORTAL_THREADS": "16",
-               "PORTAL_X_ACCEL_PREFIX": "/_files", "PORTAL_PROXIES": "1", "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/8",
-               "PORTAL_DATA_API_RATE": "1000000 per minute", "PORTAL_SEARCH_BACKEND": search_backend(database_url),
-               "PORTAL_PAGE_CACHE_SECONDS": "60" if page_cache else "0",
-               # Two nodes × 4 workers × (5 + 5) connections = 80, under PostgreSQL's default 100
-               # (5 + 10 each would ask for 120: docs/deploy.md section 6); the same for one node.
-               "PORTAL_DB_MAX_OVERFLOW": "5"}
-        gunicorns.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
-                                           "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
-                                          stdout=subprocess.DEVNULL, stderr=(workdir / f"node-{i + 1}.log").open("w"),
-                                          start_new_session=True))  # the node's log, for errors seen under load
-    conf = standalone_nginx(workdir / "nginx", nginx_server(
-        Settings(instance_path=instance), listen=f"127.0.0.1:{web_port}",
-        upstream=[f"127.0.0.1:{p}" for p in app_ports]), worker_connections=2048)
-    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(conf.parent)], start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "PORTAL_INSTANCE": str(instance if i == 0 else workdir / f"instance-node-{i + 1}"),
+            "PORTAL_FILES_PATH": str(instance / "files"),
+            "PORTAL_SECRET_KEY": secret,
+            "PORTAL_DATABASE_URL": database_url,
+            "PORTAL_BIND": f"127.0.0.1:{app_port}",
+            "PORTAL_WORKERS": "4",
+            "PORTAL_THREADS": "16",
+            "PORTAL_X_ACCEL_PREFIX": "/_files",
+            "PORTAL_PROXIES": "1",
+            "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/8",
+            "PORTAL_DATA_API_RATE": "1000000 per minute",
+            "PORTAL_SEARCH_BACKEND": search_backend(database_url),
+            "PORTAL_PAGE_CACHE_SECONDS": "60" if page_cache else "0",
+            # Two nodes × 4 workers × (5 + 5) connections = 80, under PostgreSQL's default 100
+            # (5 + 10 each would ask for 120: docs/deploy.md section 6); the same for one node.
+            "PORTAL_DB_MAX_OVERFLOW": "5",
+        }
+        gunicorns.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    "python:portal.gunicorn_config",
+                    "--access-logfile",
+                    "/dev/null",
+                    "portal.wsgi:app",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=(workdir / f"node-{i + 1}.log").open("w"),
+                start_new_session=True,
+            )
+        )  # the node's log, for errors seen under load
+    conf = standalone_nginx(
+        workdir / "nginx",
+        nginx_server(
+            Settings(instance_path=instance),
+            listen=f"127.0.0.1:{web_port}",
+            upstream=[f"127.0.0.1:{p}" for p in app_ports],
+        ),
+        worker_connections=2048,
+    )
+    nginx = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(conf.parent)],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{web_port}"
     for url in [f"http://127.0.0.1:{p}" for p in app_ports] + [base]:  # every node up, then nginx
         deadline = time.time() + 90
@@ -178,8 +245,16 @@ def serve(instance: Path, database_url: str, workdir: Path, page_cache: bool, no
     return base, (nginx, *gunicorns)
 
 
-def measure(results: dict, args: argparse.Namespace, database: str, instance: Path, url: str, workdir: Path,
-            cache: str, nodes: int) -> None:
+def measure(
+    results: dict,
+    args: argparse.Namespace,
+    database: str,
+    instance: Path,
+    url: str,
+    workdir: Path,
+    cache: str,
+    nodes: int,
+) -> None:
     base, procs = serve(instance, url, workdir, page_cache=cache == "on", nodes=nodes)
     try:
         for mix, paths in mixes(base).items():
@@ -188,12 +263,23 @@ def measure(results: dict, args: argparse.Namespace, database: str, instance: Pa
             # connections and requests; portal.app.warm_up covers the costliest part).
             run_wrk(base, paths, max(args.clients), 3, workdir)
             for clients in args.clients:
-                run = {"database": database, "page_cache": cache, "nodes": nodes, "mix": mix, "clients": clients,
-                       "urls": len(paths), "cached": cached, **run_wrk(base, paths, clients, args.seconds, workdir)}
+                run = {
+                    "database": database,
+                    "page_cache": cache,
+                    "nodes": nodes,
+                    "mix": mix,
+                    "clients": clients,
+                    "urls": len(paths),
+                    "cached": cached,
+                    **run_wrk(base, paths, clients, args.seconds, workdir),
+                }
                 results["runs"].append(run)
-                print(f"[{database}, cache {cache}, {nodes} node{'s' if nodes > 1 else ''}] {mix:14} {clients:4} "
-                      f"clients: {run['rps']:8.0f} req/s, p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
-                      f"errors {run['errors']} of {run['requests']}, cached {cached:.0%}", flush=True)
+                print(
+                    f"[{database}, cache {cache}, {nodes} node{'s' if nodes > 1 else ''}] {mix:14} {clients:4} "
+                    f"clients: {run['rps']:8.0f} req/s, p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
+                    f"errors {run['errors']} of {run['requests']}, cached {cached:.0%}",
+                    flush=True,
+                )
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -201,13 +287,21 @@ def measure(results: dict, args: argparse.Namespace, database: str, instance: Pa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--clients", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--page-cache", nargs="+", choices=["on", "off"], default=["on", "off"])
-    parser.add_argument("--nodes", type=int, nargs="+", choices=[1, 2], default=[1, 2],
-                        help="app nodes behind nginx (2: PostgreSQL only)")
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        nargs="+",
+        choices=[1, 2],
+        default=[1, 2],
+        help="app nodes behind nginx (2: PostgreSQL only)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "portal-bench-load")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/load.json")
     args = parser.parse_args()
@@ -222,6 +316,7 @@ def main() -> None:
         instance = workdir / "instance"
         if database == "postgresql":
             from sqlalchemy import create_engine, text
+
             admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
                 conn.execute(text("DROP DATABASE IF EXISTS portal_load WITH (FORCE)"))

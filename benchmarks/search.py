@@ -18,6 +18,7 @@ titles. Everyday queries (compounds, synonyms, questions, queries that only the 
 answers) are timed apart: `everyday_p50_ms`, `everyday_p95_ms`.
 Results: benchmarks/results/search.json (one entry per backend).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,12 +41,49 @@ from portal.search.whoosh_backend import WhooshBackend  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/portal_bench"
 
-QUERIES = ["药品", "社区", "学校", "公交 站点", "医疗机构", "企业 许可", "养老", "东昌府区", "空气质量", "统计",
-           "古楼街道", "371502-SCJ-0001", "hospital", "停车场", "招聘", "社区 卫生", "食品", "水位", "档案", "农业"]
-FILTERED = [("社区", {"domain": ["民政服务"]}), ("企业", {"open_class": ["unconditional"]}),
-            ("数据", {"format": ["CSV"], "update_cycle": ["每月"]})]
-EVERYDAY = ["公交车", "养老院", "打疫苗", "哪里可以打疫苗", "户口本", "新房预售", "医保药店", "网约", "找厕所",
-            "今天空气怎么样", "bus routes", "where are the hospitals", "社区 医院", "东昌府区 火车票"]
+QUERIES = [
+    "药品",
+    "社区",
+    "学校",
+    "公交 站点",
+    "医疗机构",
+    "企业 许可",
+    "养老",
+    "东昌府区",
+    "空气质量",
+    "统计",
+    "古楼街道",
+    "371502-SCJ-0001",
+    "hospital",
+    "停车场",
+    "招聘",
+    "社区 卫生",
+    "食品",
+    "水位",
+    "档案",
+    "农业",
+]
+FILTERED = [
+    ("社区", {"domain": ["民政服务"]}),
+    ("企业", {"open_class": ["unconditional"]}),
+    ("数据", {"format": ["CSV"], "update_cycle": ["每月"]}),
+]
+EVERYDAY = [
+    "公交车",
+    "养老院",
+    "打疫苗",
+    "哪里可以打疫苗",
+    "户口本",
+    "新房预售",
+    "医保药店",
+    "网约",
+    "找厕所",
+    "今天空气怎么样",
+    "bus routes",
+    "where are the hospitals",
+    "社区 医院",
+    "东昌府区 火车票",
+]
 
 
 def seeded_synonyms() -> dict[str, list[str]]:
@@ -62,8 +100,9 @@ def seeded_synonyms() -> dict[str, list[str]]:
 def make_docs(n: int, seed: int = 1) -> list[SearchDoc]:
     rnd = random.Random(seed)
     depts = {d[0]: d for d in DEPARTMENTS}
-    templates = [(d, dom, t, cols, tags) for d, dom, t, cols, tags in TEMPLATES] + \
-                [(d, dom, t, cols, "") for d, dom, t, cols, _ in RESTRICTED]
+    templates = [(d, dom, t, cols, tags) for d, dom, t, cols, tags in TEMPLATES] + [
+        (d, dom, t, cols, "") for d, dom, t, cols, _ in RESTRICTED
+    ]
     docs = []
     for i in range(n):
         dept_code, domain, title, columns, tags = templates[i % len(templates)]
@@ -72,15 +111,24 @@ def make_docs(n: int, seed: int = 1) -> list[SearchDoc]:
         year = rnd.randint(2012, 2026)
         fields = [c.split(":", 1)[0] for c in columns]
         community = "，覆盖各社区" if rnd.random() < 0.4 else ""
-        docs.append(SearchDoc(
-            name=f"bench-{i:06d}", title=f"{year}年{street}{title}",
-            summary=f"{street}{title}，由{dept[1]}提供，包括{'、'.join(fields[:4])}等字段{community}。",
-            tags=tags.split(), department=dept_code, department_name=dept[1], domain=domain,
-            open_class="conditional" if rnd.random() < 0.25 else "unconditional",
-            format=rnd.choice(["CSV", "CSV", "XLSX"]), update_cycle=rnd.choice(["每日", "每月", "每季度", "每年"]),
-            fields=fields, resource_code=f"371502-{dept[2]}-{i:04d}",
-            title_en=f"{TITLES_EN[title]} ({year})" if title in TITLES_EN else "",
-            published=dt.date(year, 1, 1) + dt.timedelta(days=rnd.randint(0, 300))))
+        docs.append(
+            SearchDoc(
+                name=f"bench-{i:06d}",
+                title=f"{year}年{street}{title}",
+                summary=f"{street}{title}，由{dept[1]}提供，包括{'、'.join(fields[:4])}等字段{community}。",
+                tags=tags.split(),
+                department=dept_code,
+                department_name=dept[1],
+                domain=domain,
+                open_class="conditional" if rnd.random() < 0.25 else "unconditional",
+                format=rnd.choice(["CSV", "CSV", "XLSX"]),
+                update_cycle=rnd.choice(["每日", "每月", "每季度", "每年"]),
+                fields=fields,
+                resource_code=f"371502-{dept[2]}-{i:04d}",
+                title_en=f"{TITLES_EN[title]} ({year})" if title in TITLES_EN else "",
+                published=dt.date(year, 1, 1) + dt.timedelta(days=rnd.randint(0, 300)),
+            )
+        )
     return docs
 
 
@@ -105,8 +153,9 @@ def open_backends(kind: str, size: int, workdir: Path, database_url: str):
     with create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT").connect() as conn:
         if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return PostgresBackend(make_engine(database_url)), \
-        lambda: PostgresBackend(make_engine(database_url), synonyms=lambda: synonyms)
+    return PostgresBackend(make_engine(database_url)), lambda: PostgresBackend(
+        make_engine(database_url), synonyms=lambda: synonyms
+    )
 
 
 def measure(kind: str, size: int, rounds: int, workdir: Path, database_url: str) -> dict:
@@ -140,23 +189,38 @@ def measure(kind: str, size: int, rounds: int, workdir: Path, database_url: str)
                 everyday.append((time.perf_counter() - t) * 1000)
             totals[q + "{}"] = result.total
     common = totals["社区{}"] / size
-    out = {"backend": kind, "datasets": size, "build_seconds": build, "first_search_seconds": open_seconds,
-           "queries": len(queries), "rounds": rounds,
-           "p50_ms": statistics.median(warm), "p95_ms": percentile(warm, 95), "p99_ms": percentile(warm, 99),
-           "cold_p50_ms": statistics.median(cold), "cold_p95_ms": percentile(cold, 95),
-           "everyday_queries": len(EVERYDAY), "everyday_p50_ms": statistics.median(everyday),
-           "everyday_p95_ms": percentile(everyday, 95),
-           "share_matching_社区": common, "totals": totals}
-    print(f"{kind:>8} {size:>7} datasets: build {build:.1f} s, first search (snapshot) {open_seconds * 1000:.0f} ms; "
-          f"p50 {out['p50_ms']:.1f} ms, p95 {out['p95_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms "
-          f"(cold round p50 {out['cold_p50_ms']:.1f}, p95 {out['cold_p95_ms']:.1f}); everyday queries p50 "
-          f"{out['everyday_p50_ms']:.1f} ms, p95 {out['everyday_p95_ms']:.1f} ms; 社区 matches {common:.0%}",
-          flush=True)
+    out = {
+        "backend": kind,
+        "datasets": size,
+        "build_seconds": build,
+        "first_search_seconds": open_seconds,
+        "queries": len(queries),
+        "rounds": rounds,
+        "p50_ms": statistics.median(warm),
+        "p95_ms": percentile(warm, 95),
+        "p99_ms": percentile(warm, 99),
+        "cold_p50_ms": statistics.median(cold),
+        "cold_p95_ms": percentile(cold, 95),
+        "everyday_queries": len(EVERYDAY),
+        "everyday_p50_ms": statistics.median(everyday),
+        "everyday_p95_ms": percentile(everyday, 95),
+        "share_matching_社区": common,
+        "totals": totals,
+    }
+    print(
+        f"{kind:>8} {size:>7} datasets: build {build:.1f} s, first search (snapshot) {open_seconds * 1000:.0f} ms; "
+        f"p50 {out['p50_ms']:.1f} ms, p95 {out['p95_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms "
+        f"(cold round p50 {out['cold_p50_ms']:.1f}, p95 {out['cold_p95_ms']:.1f}); everyday queries p50 "
+        f"{out['everyday_p50_ms']:.1f} ms, p95 {out['everyday_p95_ms']:.1f} ms; 社区 matches {common:.0%}",
+        flush=True,
+    )
     return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", choices=["whoosh", "postgres", "both"], default="both")
     parser.add_argument("--database-url", default=DEFAULT_PG)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -165,9 +229,14 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     kinds = ["whoosh", "postgres"] if args.backend == "both" else [args.backend]
-    results = {"when": time.strftime("%Y-%m-%d %H:%M:%S"),
-               "sizes": [measure(kind, n, args.rounds, args.workdir, args.database_url)
-                         for kind in kinds for n in args.sizes]}
+    results = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "sizes": [
+            measure(kind, n, args.rounds, args.workdir, args.database_url)
+            for kind in kinds
+            for n in args.sizes
+        ],
+    }
     out = ROOT / "benchmarks" / "results" / "search.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, ensure_ascii=False, indent=2))

@@ -18,6 +18,7 @@ PostgreSQL: the database --database-url names (default `portal_quality` on the l
 emptied first. Results: benchmarks/results/search_quality.json (not written for --queries
 other than the kept set, unless --save). Target: ≥ 95 % found in the top 5 on both engines.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,7 +97,10 @@ def demo_instance(kind: str, workdir: Path, database_url: str, reuse: bool):
     add_english_titles(ctx.sessions)
     sync(ctx.sessions, ctx.search)
     ready.write_text("1")
-    print(f"{kind}: demo catalog harvested and indexed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    print(
+        f"{kind}: demo catalog harvested and indexed in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
     return ctx
 
 
@@ -113,40 +117,65 @@ def evaluate(ctx, queries: list[dict], show_misses: bool) -> dict:
         kind[0] += ok
         kind[1] += 1
         if not ok:
-            misses.append({"query": row["query"], "expected": row["expected"], "top": titles,
-                           "total": result.total, "relaxed": result.relaxed})
+            misses.append(
+                {
+                    "query": row["query"],
+                    "expected": row["expected"],
+                    "top": titles,
+                    "total": result.total,
+                    "relaxed": result.relaxed,
+                }
+            )
     if show_misses:
         for m in misses:
-            print(f"  miss: {m['query']!r} wants {'|'.join(m['expected'])}; got {m['top']} "
-                  f"(total {m['total']}{', relaxed' if m['relaxed'] else ''})")
-    return {"queries": len(queries), "found_top5": found, "share_top5": found / len(queries),
-            "by_kind": {k: {"found": v[0], "queries": v[1]} for k, v in sorted(by_kind.items())},
-            "median_ms": statistics.median(took), "misses": misses}
+            print(
+                f"  miss: {m['query']!r} wants {'|'.join(m['expected'])}; got {m['top']} "
+                f"(total {m['total']}{', relaxed' if m['relaxed'] else ''})"
+            )
+    return {
+        "queries": len(queries),
+        "found_top5": found,
+        "share_top5": found / len(queries),
+        "by_kind": {k: {"found": v[0], "queries": v[1]} for k, v in sorted(by_kind.items())},
+        "median_ms": statistics.median(took),
+        "misses": misses,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", choices=["whoosh", "postgres", "both"], default="both")
     parser.add_argument("--database-url", default=DEFAULT_PG)
     parser.add_argument("--queries", type=Path, default=QUERIES)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "portal-search-quality")
-    parser.add_argument("--reuse", action="store_true", help="search the demo instances made by an earlier run")
+    parser.add_argument(
+        "--reuse", action="store_true", help="search the demo instances made by an earlier run"
+    )
     parser.add_argument("--misses", action="store_true", help="print every query not found in the top 5")
     parser.add_argument("--save", action="store_true", help="save the results even for another query set")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     queries = read_queries(args.queries)
     kinds = ["whoosh", "postgres"] if args.backend == "both" else [args.backend]
-    results = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "queries_file": str(args.queries.name), "top": TOP,
-               "engines": {}}
+    results = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "queries_file": str(args.queries.name),
+        "top": TOP,
+        "engines": {},
+    }
     for kind in kinds:
         ctx = demo_instance(kind, args.workdir, args.database_url, args.reuse)
         out = evaluate(ctx, queries, args.misses)
         ctx.engine.dispose()
         results["engines"][kind] = out
         kinds_line = ", ".join(f"{k} {v['found']}/{v['queries']}" for k, v in out["by_kind"].items())
-        print(f"{kind:>8}: {out['found_top5']}/{out['queries']} found in the top {TOP} "
-              f"({out['share_top5']:.1%}); {kinds_line}; median {out['median_ms']:.1f} ms", flush=True)
+        print(
+            f"{kind:>8}: {out['found_top5']}/{out['queries']} found in the top {TOP} "
+            f"({out['share_top5']:.1%}); {kinds_line}; median {out['median_ms']:.1f} ms",
+            flush=True,
+        )
     if args.queries.resolve() == QUERIES.resolve() or args.save:
         path = ROOT / "benchmarks" / "results" / "search_quality.json"
         path.parent.mkdir(exist_ok=True)

@@ -8,6 +8,7 @@ chromium from a running portal, into docs/screenshots/<page>.png and <page>-phon
 With the password, the signed-in pages (account, console, dashboard, a tender) are taken too.
 Look at them before committing them.
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,11 +20,25 @@ OUT = Path(__file__).resolve().parent / "screenshots"
 WIDTHS = {"": (1366, 900), "-phone": (390, 844)}
 SEARCH = "/search?q=%E8%8D%AF%E5%93%81"  # 药品
 # name → path; "dataset" is the first unconditional hit of the drugs search.
-PUBLIC = {"home": "/", "search": SEARCH, "search-facets": "/search?q=%E5%90%8D%E5%BD%95&open_class=unconditional",
-          "search-all": "/search?page=3", "dataset": None, "dataset-conditional": None, "lists": "/lists",
-          "department-lists": "/department/dcf-scjgj/lists", "tenders": "/tenders", "requests": "/requests",
-          "login": "/login", "register": "/register", "error-404": "/dataset/no-such-dataset", "api": "/api/docs",
-          "home-en": "/?lang=en", "home-care": "/", "search-care": SEARCH}
+PUBLIC = {
+    "home": "/",
+    "search": SEARCH,
+    "search-facets": "/search?q=%E5%90%8D%E5%BD%95&open_class=unconditional",
+    "search-all": "/search?page=3",
+    "dataset": None,
+    "dataset-conditional": None,
+    "lists": "/lists",
+    "department-lists": "/department/dcf-scjgj/lists",
+    "tenders": "/tenders",
+    "requests": "/requests",
+    "login": "/login",
+    "register": "/register",
+    "error-404": "/dataset/no-such-dataset",
+    "api": "/api/docs",
+    "home-en": "/?lang=en",
+    "home-care": "/",
+    "search-care": SEARCH,
+}
 SIGNED_IN = {  # (account, name, path)
     "account": ("company@demo.dongchangfu.example", "/account"),
     "console": ("curator@demo.dongchangfu.example", "/console"),
@@ -48,8 +63,13 @@ def main(base: str, password: str = "", only: set[str] | None = None) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
         for suffix, (width, height) in WIDTHS.items():
-            context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
-                                          device_scale_factor=1, is_mobile=bool(suffix), has_touch=bool(suffix))
+            context = browser.new_context(
+                viewport={"width": width, "height": height},
+                locale="zh-CN",
+                device_scale_factor=1,
+                is_mobile=bool(suffix),
+                has_touch=bool(suffix),
+            )
             page = context.new_page()
             for name, path in PUBLIC.items():
                 if only and name not in only:
@@ -74,8 +94,12 @@ def main(base: str, password: str = "", only: set[str] | None = None) -> None:
             for name, (email, path) in SIGNED_IN.items():
                 if only and name not in only:
                     continue
-                context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
-                                              is_mobile=bool(suffix), has_touch=bool(suffix))
+                context = browser.new_context(
+                    viewport={"width": width, "height": height},
+                    locale="zh-CN",
+                    is_mobile=bool(suffix),
+                    has_touch=bool(suffix),
+                )
                 page = context.new_page()
                 page.goto(base + "/login")
                 page.get_by_label("邮箱").fill(email)

@@ -6,6 +6,7 @@ group, because a row group per small batch makes hundreds of tiny groups and a l
 Workbooks are streamed sheet by sheet through openpyxl's read-only mode into a UTF-8 CSV,
 which then takes the CSV path.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -68,13 +69,14 @@ class TableInfo:
     # "rows": [line numbers], ...}]. Any problem holds the dataset.
     problems: list[dict] = field(default_factory=list)
     bad_rows: list[int] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)   # title rows above the header, notes below
+    notes: list[str] = field(default_factory=list)  # title rows above the header, notes below
     header_rows: int = 1
     csv_written: bool = False  # the public CSV was written from the rows read
     scan_seconds: float = 0.0  # time spent in the personal-information scan (benchmarks/harvest.py)
 
 
 # --------------------------------------------------------------------------- encodings
+
 
 def detect_encoding(path: Path, sample_size: int = 1 << 20) -> str:
     """'utf-8-sig', 'utf-8' or 'gb18030' (which reads GBK and GB2312 too).
@@ -111,8 +113,8 @@ def transcode_to_utf8(src: Path, dest: Path, encoding: str, chunk: int = 4 << 20
 
 _LEADING_ZERO = re.compile(r"^[+-]?0\d")
 _LONG_DIGITS = re.compile(r"^\d{11,}$")
-HEAD_BYTES = 1 << 18   # read to find the header (title rows, two-row headers)
-TAIL_BYTES = 1 << 14   # read to find notes below the table
+HEAD_BYTES = 1 << 18  # read to find the header (title rows, two-row headers)
+TAIL_BYTES = 1 << 14  # read to find notes below the table
 MAX_BAD_ROWS_LISTED = 20
 
 
@@ -147,10 +149,10 @@ class _Head:
 
     delimiter: str
     layout: Layout
-    data_offset: int            # byte offset of the first data row
-    data_end: int | None        # byte offset where notes below the table start (None: end of file)
+    data_offset: int  # byte offset of the first data row
+    data_end: int | None  # byte offset where notes below the table start (None: end of file)
     notes: list[str]
-    sample: list[list[str]]     # the first data rows, for type decisions
+    sample: list[list[str]]  # the first data rows, for type decisions
 
 
 def _read_head(src: Path, encoding: str) -> _Head:
@@ -183,11 +185,12 @@ def _read_head(src: Path, encoding: str) -> _Head:
     consumed = ends[layout.data_index - 1]
     data_offset = sum(len(line) + 1 for line in physical[:consumed])
     notes, data_end = _notes_below(tail, size, codec, delimiter, layout.width, data_offset)
-    return _Head(delimiter, layout, min(data_offset, size), data_end, notes, rows[layout.data_index:])
+    return _Head(delimiter, layout, min(data_offset, size), data_end, notes, rows[layout.data_index :])
 
 
-def _notes_below(tail: bytes, size: int, codec: str, delimiter: str, width: int,
-                 data_offset: int) -> tuple[list[str], int | None]:
+def _notes_below(
+    tail: bytes, size: int, codec: str, delimiter: str, width: int, data_offset: int
+) -> tuple[list[str], int | None]:
     lines = tail.split(b"\n")
     notes: list[str] = []
     end = size
@@ -222,7 +225,7 @@ class _Bounded(io.RawIOBase):
             return 0
         view = memoryview(buffer)
         if self.left is not None:
-            view = view[:self.left]
+            view = view[: self.left]
         n = self.f.readinto(view)
         if self.left is not None:
             self.left -= n
@@ -236,17 +239,32 @@ class _Bounded(io.RawIOBase):
 _BAD_COLUMN = re.compile(r"In CSV column #(\d+): CSV conversion error")
 
 
-def convert_csv(src: Path, parquet_out: Path, csv_out: Path, *, encoding: str | None = None,
-                row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, sheet: str | None = None,
-                csv_is_utf8_copy: bool = False, metadata: dict[str, str] | None = None,
-                masking: dict | None = None) -> TableInfo:
+def convert_csv(
+    src: Path,
+    parquet_out: Path,
+    csv_out: Path,
+    *,
+    encoding: str | None = None,
+    row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
+    sheet: str | None = None,
+    csv_is_utf8_copy: bool = False,
+    metadata: dict[str, str] | None = None,
+    masking: dict | None = None,
+) -> TableInfo:
     """Convert one CSV file into Parquet and the public UTF-8 CSV, scanning every row on the
     way. The public CSV is the department's file as UTF-8 when the table was read whole as
     written (header on the first line, every row parsed, nothing masked); otherwise it is
     written from the rows that were read and scanned, so it never holds a row the scan did
     not see (csv_is_utf8_copy: src is already such a UTF-8 copy and is moved there)."""
-    info = csv_to_parquet(src, parquet_out, encoding=encoding, row_group_bytes=row_group_bytes,
-                          metadata=metadata, masking=masking, csv_out=csv_out)
+    info = csv_to_parquet(
+        src,
+        parquet_out,
+        encoding=encoding,
+        row_group_bytes=row_group_bytes,
+        metadata=metadata,
+        masking=masking,
+        csv_out=csv_out,
+    )
     if not info.csv_written:
         if csv_is_utf8_copy:
             shutil.move(str(src), csv_out)
@@ -257,9 +275,16 @@ def convert_csv(src: Path, parquet_out: Path, csv_out: Path, *, encoding: str | 
     return info
 
 
-def csv_to_parquet(src: Path, out: Path, *, encoding: str | None = None,
-                   row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, metadata: dict[str, str] | None = None,
-                   masking: dict | None = None, csv_out: Path | None = None) -> TableInfo:
+def csv_to_parquet(
+    src: Path,
+    out: Path,
+    *,
+    encoding: str | None = None,
+    row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
+    metadata: dict[str, str] | None = None,
+    masking: dict | None = None,
+    csv_out: Path | None = None,
+) -> TableInfo:
     """`metadata` goes into the Parquet file's key-value metadata (the attribution). With
     csv_out, a CSV is written from the rows read whenever the file cannot be served as it is."""
     encoding = encoding or detect_encoding(src)
@@ -276,8 +301,15 @@ class _NotUtf8(Exception):
     pass
 
 
-def _csv_to_parquet(src: Path, out: Path, encoding: str, row_group_bytes: int, metadata: dict | None,
-                    masking: dict | None, csv_out: Path | None) -> TableInfo:
+def _csv_to_parquet(
+    src: Path,
+    out: Path,
+    encoding: str,
+    row_group_bytes: int,
+    metadata: dict | None,
+    masking: dict | None,
+    csv_out: Path | None,
+) -> TableInfo:
     head = _read_head(src, encoding)
     layout = head.layout
     text_columns = _identifier_columns(head.sample, layout.names)
@@ -288,8 +320,18 @@ def _csv_to_parquet(src: Path, out: Path, encoding: str, row_group_bytes: int, m
     for _attempt in range(64):
         rewrite = csv_out is not None and not (layout.exact and head.data_end is None and not masking)
         try:
-            info = _write_parquet(src, out, head, arrow_encoding, forced, row_group_bytes, metadata, masking,
-                                  csv_out if rewrite else None, newlines_in_values)
+            info = _write_parquet(
+                src,
+                out,
+                head,
+                arrow_encoding,
+                forced,
+                row_group_bytes,
+                metadata,
+                masking,
+                csv_out if rewrite else None,
+                newlines_in_values,
+            )
         except pa.ArrowInvalid as exc:
             message = str(exc)
             if "UTF8" in message and arrow_encoding == "utf8":
@@ -304,22 +346,47 @@ def _csv_to_parquet(src: Path, out: Path, encoding: str, row_group_bytes: int, m
         if info.skipped_rows and not newlines_in_values:
             # Maybe a quoted value holds a line break (Excel's Alt+Enter): read again allowing it.
             newlines_in_values = True
-            retry = _write_parquet(src, out, head, arrow_encoding, forced, row_group_bytes, metadata, masking,
-                                   csv_out if rewrite else None, True)
+            retry = _write_parquet(
+                src,
+                out,
+                head,
+                arrow_encoding,
+                forced,
+                row_group_bytes,
+                metadata,
+                masking,
+                csv_out if rewrite else None,
+                True,
+            )
             if retry.skipped_rows < info.skipped_rows:
                 info = retry
             else:
-                info = _write_parquet(src, out, head, arrow_encoding, forced, row_group_bytes, metadata, masking,
-                                      csv_out if rewrite else None, False)
+                info = _write_parquet(
+                    src,
+                    out,
+                    head,
+                    arrow_encoding,
+                    forced,
+                    row_group_bytes,
+                    metadata,
+                    masking,
+                    csv_out if rewrite else None,
+                    False,
+                )
         info.csv_written = rewrite
         info.notes = layout.titles + head.notes
         info.header_rows = layout.header_rows
         if info.skipped_rows:
             info.bad_rows = _bad_rows(src, encoding, head)
-            info.problems.append({"code": "bad_rows", "count": info.skipped_rows, "rows": info.bad_rows,
-                                  "width": layout.width})
-        if info.row_count == 0 and info.skipped_rows == 0 and src.stat().st_size > head.data_offset + 2 \
-                and head.data_end is None:
+            info.problems.append(
+                {"code": "bad_rows", "count": info.skipped_rows, "rows": info.bad_rows, "width": layout.width}
+            )
+        if (
+            info.row_count == 0
+            and info.skipped_rows == 0
+            and src.stat().st_size > head.data_offset + 2
+            and head.data_end is None
+        ):
             info.problems.append({"code": "empty", "rows": []})
         return info
     raise ConversionError(_("CSV 列类型无法确定"))
@@ -342,9 +409,18 @@ def _bad_rows(src: Path, encoding: str, head: _Head) -> list[int]:
     return found
 
 
-def _write_parquet(src: Path, out: Path, head: _Head, encoding: str, forced: dict[str, pa.DataType],
-                   row_group_bytes: int, metadata: dict | None, masking: dict | None, csv_out: Path | None,
-                   newlines_in_values: bool) -> TableInfo:
+def _write_parquet(
+    src: Path,
+    out: Path,
+    head: _Head,
+    encoding: str,
+    forced: dict[str, pa.DataType],
+    row_group_bytes: int,
+    metadata: dict | None,
+    masking: dict | None,
+    csv_out: Path | None,
+    newlines_in_values: bool,
+) -> TableInfo:
     skipped = 0
     note_texts = {n.replace(" ", "") for n in head.notes}
 
@@ -362,11 +438,15 @@ def _write_parquet(src: Path, out: Path, head: _Head, encoding: str, forced: dic
     try:
         reader = pacsv.open_csv(
             source,
-            read_options=pacsv.ReadOptions(encoding=encoding, block_size=BLOCK_SIZE, column_names=head.layout.names),
-            parse_options=pacsv.ParseOptions(delimiter=head.delimiter, newlines_in_values=newlines_in_values,
-                                             invalid_row_handler=skip_row),
-            convert_options=pacsv.ConvertOptions(column_types=forced, strings_can_be_null=False,
-                                                 quoted_strings_can_be_null=False),
+            read_options=pacsv.ReadOptions(
+                encoding=encoding, block_size=BLOCK_SIZE, column_names=head.layout.names
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=head.delimiter, newlines_in_values=newlines_in_values, invalid_row_handler=skip_row
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=forced, strings_can_be_null=False, quoted_strings_can_be_null=False
+            ),
         )
         try:
             first = reader.read_next_batch()
@@ -380,15 +460,21 @@ def _write_parquet(src: Path, out: Path, head: _Head, encoding: str, forced: dic
         tmp = out.with_name(out.name + ".part")
         rows = 0
         file_schema = schema.with_metadata(metadata) if metadata else schema
-        csv_writer = pacsv.CSVWriter(csv_out, schema, write_options=pacsv.WriteOptions(quoting_style="needed")) \
-            if csv_out is not None else None
+        csv_writer = (
+            pacsv.CSVWriter(csv_out, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+            if csv_out is not None
+            else None
+        )
         try:
-            with pq.ParquetWriter(tmp, file_schema, compression="snappy",
-                                  use_dictionary=_dictionary_columns(first)) as writer:
+            with pq.ParquetWriter(
+                tmp, file_schema, compression="snappy", use_dictionary=_dictionary_columns(first)
+            ) as writer:
                 pending: list[pa.RecordBatch] = []
                 pending_bytes = pending_rows = 0
-                batches = itertools.chain([first] if first is not None else [],
-                                          (mask_batch(b, masking) for b in reader) if masking else reader)
+                batches = itertools.chain(
+                    [first] if first is not None else [],
+                    (mask_batch(b, masking) for b in reader) if masking else reader,
+                )
                 for batch in batches:
                     scanner.feed(batch)
                     if csv_writer is not None:
@@ -409,8 +495,16 @@ def _write_parquet(src: Path, out: Path, head: _Head, encoding: str, forced: dic
             scanner.close()
         source.close()
     tmp.replace(out)
-    return TableInfo(sheet=None, parquet=out, csv=out, row_count=rows, schema=schema_of(schema),
-                     skipped_rows=skipped, findings=findings, scan_seconds=scanner.seconds)
+    return TableInfo(
+        sheet=None,
+        parquet=out,
+        csv=out,
+        row_count=rows,
+        schema=schema_of(schema),
+        skipped_rows=skipped,
+        findings=findings,
+        scan_seconds=scanner.seconds,
+    )
 
 
 class _ScanBeside:
@@ -474,8 +568,11 @@ def _dictionary_columns(sample: pa.RecordBatch | None) -> list[str] | bool:
     smaller than pyarrow's defaults (benchmarks/harvest.py)."""
     if sample is None or sample.num_rows < 100:
         return True
-    return [field.name for field, column in zip(sample.schema, sample.columns, strict=True)
-            if pc.count_distinct(column).as_py() < 0.97 * sample.num_rows]
+    return [
+        field.name
+        for field, column in zip(sample.schema, sample.columns, strict=True)
+        if pc.count_distinct(column).as_py() < 0.97 * sample.num_rows
+    ]
 
 
 def _flush(writer: pq.ParquetWriter, schema: pa.Schema, batches: list[pa.RecordBatch]) -> int:
@@ -493,8 +590,15 @@ def schema_of(schema: pa.Schema) -> list[dict]:
 
 # --------------------------------------------------------------------------- XLSX
 
-def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
-                 metadata: dict[str, str] | None = None, masking: dict | None = None) -> list[TableInfo]:
+
+def convert_xlsx(
+    src: Path,
+    workdir: Path,
+    *,
+    row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
+    metadata: dict[str, str] | None = None,
+    masking: dict | None = None,
+) -> list[TableInfo]:
     """Every non-empty sheet becomes a table, read from its real header (title rows above,
     merged cells, two-row headers, notes below)."""
     from openpyxl import load_workbook
@@ -517,10 +621,17 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
             if sheet is None or sheet.rows_below_header == 0:  # empty, or one line of text (说明): no table
                 sheet_csv.unlink(missing_ok=True)
                 continue
-            info = convert_csv(sheet_csv, workdir / f"table-{position}.parquet",
-                               workdir / f"table-{position}.csv", encoding="utf-8",
-                               row_group_bytes=row_group_bytes, sheet=ws.title, csv_is_utf8_copy=True,
-                               metadata=metadata, masking=masking)
+            info = convert_csv(
+                sheet_csv,
+                workdir / f"table-{position}.parquet",
+                workdir / f"table-{position}.csv",
+                encoding="utf-8",
+                row_group_bytes=row_group_bytes,
+                sheet=ws.title,
+                csv_is_utf8_copy=True,
+                metadata=metadata,
+                masking=masking,
+            )
             info.notes = sheet.notes
             info.header_rows = sheet.header_rows
             # The sheet's name is shown with the table: it is scanned like the rows.
@@ -528,13 +639,21 @@ def convert_xlsx(src: Path, workdir: Path, *, row_group_bytes: int = DEFAULT_ROW
                 finding.rule = "sheet_name"
                 info.findings.append(finding)
             if sheet.beyond_header:
-                info.problems.append({"code": "beyond_header", "rows": sheet.beyond_header[:MAX_BAD_ROWS_LISTED],
-                                      "count": len(sheet.beyond_header), "width": sheet.width})
+                info.problems.append(
+                    {
+                        "code": "beyond_header",
+                        "rows": sheet.beyond_header[:MAX_BAD_ROWS_LISTED],
+                        "count": len(sheet.beyond_header),
+                        "width": sheet.width,
+                    }
+                )
             if info.row_count == 0 and sheet.rows_below_header:
                 info.problems.append({"code": "empty", "rows": []})
             tables.append(info)
     except (zipfile.BadZipFile, AttributeError, KeyError) as exc:
-        raise ConversionError(_("电子表格已损坏或含无法读取的内容（%(error)s）", error=type(exc).__name__)) from exc
+        raise ConversionError(
+            _("电子表格已损坏或含无法读取的内容（%(error)s）", error=type(exc).__name__)
+        ) from exc
     finally:
         wb.close()
         handle.close()
@@ -562,8 +681,14 @@ def _merged_ranges(wb: Workbook, ws: ReadOnlyWorksheet) -> list[tuple[int, int, 
         while chunk := f.read(1 << 20):
             data = carry + chunk
             for m in _MERGE.finditer(data):
-                found.add((int(m.group(2)), column_index_from_string(m.group(1).decode()),
-                           int(m.group(4)), column_index_from_string(m.group(3).decode())))
+                found.add(
+                    (
+                        int(m.group(2)),
+                        column_index_from_string(m.group(1).decode()),
+                        int(m.group(4)),
+                        column_index_from_string(m.group(3).decode()),
+                    )
+                )
             carry = data[-100:]  # a reference cut between two chunks is found in the next
     return sorted(found)
 
@@ -577,7 +702,9 @@ class _Sheet:
     rows_below_header: int
 
 
-def _sheet_to_csv(ws: ReadOnlyWorksheet, dest: Path, merges: list[tuple[int, int, int, int]]) -> _Sheet | None:
+def _sheet_to_csv(
+    ws: ReadOnlyWorksheet, dest: Path, merges: list[tuple[int, int, int, int]]
+) -> _Sheet | None:
     """Write a sheet's table as UTF-8 CSV: its header (one or two rows, merged cells filled),
     then its rows; titles above and notes below are kept aside. None for an empty sheet."""
     merged = _Merges(merges)
@@ -597,13 +724,20 @@ def _sheet_to_csv(ws: ReadOnlyWorksheet, dest: Path, merges: list[tuple[int, int
         return None
     with open(dest, "w", encoding="utf-8", newline="") as f:
         body = _Body(f, layout.names, layout.width)
-        for n, cells in head[layout.data_index:]:
+        for n, cells in head[layout.data_index :]:
             body.take(n, cells)
         for n, row in enumerate(rows_iter, start=len(head) + 1):
             body.take(n, merged.expand(n, row))
-    notes = layout.titles + [" ".join(c.strip() for c in cells if c.strip()) for _line, cells in body.pending_notes]
-    return _Sheet(width=layout.width, header_rows=layout.header_rows, notes=notes, beyond_header=body.beyond,
-                  rows_below_header=body.below)
+    notes = layout.titles + [
+        " ".join(c.strip() for c in cells if c.strip()) for _line, cells in body.pending_notes
+    ]
+    return _Sheet(
+        width=layout.width,
+        header_rows=layout.header_rows,
+        notes=notes,
+        beyond_header=body.beyond,
+        rows_below_header=body.below,
+    )
 
 
 class _Merges:
@@ -615,8 +749,13 @@ class _Merges:
             self.starts.setdefault(r1, []).append((c1, r2, c2))
         self.active: dict[int, dict[int, object]] = {}  # row -> {col: value} for cells inside a merge
         # (row, col), 0-based, covered by a horizontal merge where the header is looked for
-        self.across = {(rr - 1, cc - 1) for r1, c1, r2, c2 in merges if c2 > c1 and r1 <= LOOK_AHEAD
-                       for rr in range(r1, r2 + 1) for cc in range(c1 + 1, c2 + 1)}
+        self.across = {
+            (rr - 1, cc - 1)
+            for r1, c1, r2, c2 in merges
+            if c2 > c1 and r1 <= LOOK_AHEAD
+            for rr in range(r1, r2 + 1)
+            for cc in range(c1 + 1, c2 + 1)
+        }
 
     def expand(self, n: int, row: tuple) -> list[str]:
         """Row n's cells as text, merged cells filled, empty cells at the end dropped."""
@@ -669,7 +808,7 @@ class _Body:
     def _emit(self, n: int, cells: list[str]) -> None:
         if width_of(cells) > self.width:
             self.beyond.append(n)
-        self.writer.writerow((cells + [""] * self.width)[:self.width])
+        self.writer.writerow((cells + [""] * self.width)[: self.width])
         self.below += 1
 
 

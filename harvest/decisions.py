@@ -2,6 +2,7 @@
 over the catalog's values, and a restriction awaiting the bureau's approval (the dataset stays
 out of public view meanwhile). The console's rules that make these decisions are in
 portal/catalog/curation.py; the harvester only respects them."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from .holds import detail
 def pending_hold() -> list[dict]:
     """What holds a dataset while its restriction waits for the bureau."""
     return [detail("restriction_pending")]
+
 
 EDITABLE = ("title", "summary", "tags", "domain", "title_en", "summary_en")
 
@@ -32,5 +34,8 @@ def apply_edits(ds: Dataset) -> None:
 def pending_restriction(session: Session, ds: Dataset) -> RestrictionRequest | None:
     if ds.id is None:
         return None
-    return session.scalar(select(RestrictionRequest).where(RestrictionRequest.dataset_id == ds.id,
-                                                           RestrictionRequest.decision.is_(None)))
+    return session.scalar(
+        select(RestrictionRequest).where(
+            RestrictionRequest.dataset_id == ds.id, RestrictionRequest.decision.is_(None)
+        )
+    )

@@ -1,4 +1,5 @@
 """A catalog entry as a source gives it, before any rule is applied."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,8 +28,8 @@ class FileRef:
 
 @dataclass
 class CatalogEntry:
-    source_ref: str              # CKAN dataset name, or 信息资源代码 (or "第N行" for a broken row)
-    name: str | None = None      # the portal's identifier
+    source_ref: str  # CKAN dataset name, or 信息资源代码 (or "第N行" for a broken row)
+    name: str | None = None  # the portal's identifier
     title: str | None = None
     summary: str = ""
     department_code: str | None = None
@@ -42,7 +43,7 @@ class CatalogEntry:
     open_conditions: str | None = None
     legal_basis: str | None = None
     update_cycle: str | None = None
-    published: str | None = None   # as written; parsed by published_date()
+    published: str | None = None  # as written; parsed by published_date()
     tags: list[str] = field(default_factory=list)
     files: list[FileRef] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
@@ -63,7 +64,9 @@ def files_fingerprint(hints: list[str]) -> str:
 
 
 def _digest(data: object) -> str:
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(data, ensure_ascii=False, sort_keys=True, default=str).encode()
+    ).hexdigest()
 
 
 _DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")

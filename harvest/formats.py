@@ -5,6 +5,7 @@ JSON file that wraps the rows with its source. CSV stays the department's own da
 Made once when a file version is published, so a download is a plain file on disk (Range,
 ETag, sendfile) and its size and sha256 can be shown before anyone downloads.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,9 +34,14 @@ def attribution(department: str, title: str, date: dt.date | str) -> str:
 
 
 def parquet_metadata(department: str, title: str, version_date: dt.date, name: str) -> dict[str, str]:
-    return {"source_department": department, "dataset": title, "dataset_name": name, "publisher": SITE,
-            "version_date": version_date.isoformat(),
-            "attribution": attribution(department, title, version_date.isoformat())}
+    return {
+        "source_department": department,
+        "dataset": title,
+        "dataset_name": name,
+        "publisher": SITE,
+        "version_date": version_date.isoformat(),
+        "attribution": attribution(department, title, version_date.isoformat()),
+    }
 
 
 def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
@@ -51,11 +57,18 @@ def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
     # The first sheet states the source (Art. 25), so it is the first thing a person sees in the
     # tab bar and on printing; the data follows on its own sheet, header in row 1.
     source = wb.create_sheet("数据来源")
-    for line in (["数据来源 Source", meta["attribution"]], ["数据集 Dataset", f"{meta['dataset']}（{meta['dataset_name']}）"],
-                 ["提供部门 Provider", meta["source_department"]], ["数据版本 Version", meta["version_date"]],
-                 ["发布平台 Publisher", meta["publisher"]],
-                 ["说明 Note", "利用本数据形成的数据产品须注明数据来源和获取日期（《东昌府区政务数据资源管理暂行办法》第二十五条）。"
-                               " Products made with this data state its source and the date it was obtained."]):
+    for line in (
+        ["数据来源 Source", meta["attribution"]],
+        ["数据集 Dataset", f"{meta['dataset']}（{meta['dataset_name']}）"],
+        ["提供部门 Provider", meta["source_department"]],
+        ["数据版本 Version", meta["version_date"]],
+        ["发布平台 Publisher", meta["publisher"]],
+        [
+            "说明 Note",
+            "利用本数据形成的数据产品须注明数据来源和获取日期（《东昌府区政务数据资源管理暂行办法》第二十五条）。"
+            " Products made with this data state its source and the date it was obtained.",
+        ],
+    ):
         source.append([_text(source, v, WriteOnlyCell) for v in line])
     ws = wb.create_sheet("数据")
     ws.append([_text(ws, n, WriteOnlyCell) for n in pf.schema_arrow.names])
@@ -98,8 +111,12 @@ def write_json(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
         return False
     with open(dest, "w", encoding="utf-8") as f:
         f.write('{"source": ' + json.dumps(meta, ensure_ascii=False))
-        f.write(', "fields": ' + json.dumps([{"name": fld.name, "type": str(fld.type)} for fld in pf.schema_arrow],
-                                            ensure_ascii=False))
+        f.write(
+            ', "fields": '
+            + json.dumps(
+                [{"name": fld.name, "type": str(fld.type)} for fld in pf.schema_arrow], ensure_ascii=False
+            )
+        )
         f.write(', "rows": [')
         first = True
         for batch in pf.iter_batches(batch_size=10_000):

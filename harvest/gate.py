@@ -8,6 +8,7 @@ storage as soon as a newer one replaces it, and all versions go when the class b
 open. What holds a dataset is kept as details with a code (harvest/holds.py), which the console
 and the harvest report put into words with a fix.
 """
+
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
@@ -32,12 +33,18 @@ def hold(ds: Dataset, open_class: str | None) -> tuple[str, list[dict]] | None:
     details: list[dict] = []
     for dist in ds.current_distributions:
         for table in dist.tables:
-            where = {"file": dist.source_name, "sheet": table.sheet if len(dist.tables) > 1 or table.sheet else None}
+            where = {
+                "file": dist.source_name,
+                "sheet": table.sheet if len(dist.tables) > 1 or table.sheet else None,
+            }
             for problem in table.problems or []:
                 details.append({**where, **problem})
             for finding in table.findings or []:
                 # Column and sheet names are shown for conditional data too (schema, page, API).
-                if open_class == OpenClass.UNCONDITIONAL.value or finding.get("rule") in ("column_name", "sheet_name"):
+                if open_class == OpenClass.UNCONDITIONAL.value or finding.get("rule") in (
+                    "column_name",
+                    "sheet_name",
+                ):
                     details.append({**where, **finding, "code": "personal"})
         if dist.scan_status is None:
             details.append(detail("unscanned", file=dist.source_name))
@@ -90,8 +97,10 @@ def remove_version(storage: Storage, dist: Distribution) -> None:
     (after an upgrade, or sent back unchanged) shares the folder: it stays while another
     version that is kept uses it."""
     folder = dist.original_path.rsplit("/", 1)[0]
-    shared = any(other is not dist and other.purged_at is None and other.original_path.rsplit("/", 1)[0] == folder
-                 for other in (dist.dataset.distributions if dist.dataset is not None else []))
+    shared = any(
+        other is not dist and other.purged_at is None and other.original_path.rsplit("/", 1)[0] == folder
+        for other in (dist.dataset.distributions if dist.dataset is not None else [])
+    )
     if not shared:
         storage.remove_tree(folder)
     dist.purged_at = utcnow()

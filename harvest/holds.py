@@ -9,6 +9,7 @@ one-line `summary()` is what the record keeps (`Dataset.hold_reason`, the report
 A new reason to hold is a new code here, with its words and its fix; nothing looks for
 words inside stored text.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -23,6 +24,7 @@ def kind_label(kind: str) -> Message | str:
 
 
 # ------------------------------------------------------------------ making details
+
 
 def detail(code: str, **facts: object) -> dict:
     return {"code": code, **facts}
@@ -51,8 +53,10 @@ def from_message(code: str, message: Message | str, **facts: object) -> dict:
 
 # ------------------------------------------------------------------ the message table
 
-_FIX_PERSONAL = _("在部门控制台为该列选择脱敏方式（部分遮蔽或删除该列），或在源文件中删除、脱敏后重新报送；"
-                  "确需提供的，改为有条件开放并写明法律依据")
+_FIX_PERSONAL = _(
+    "在部门控制台为该列选择脱敏方式（部分遮蔽或删除该列），或在源文件中删除、脱敏后重新报送；"
+    "确需提供的，改为有条件开放并写明法律依据"
+)
 _FIX_FILE = _("检查目录中的数据文件路径或链接，并确认文件可以打开，下次采集时重新获取")
 _FIX_CONVERSION = _("检查数据文件（编码、格式、是否损坏），重新导出后报送")
 _FIX_CATALOG_ROW = _("在目录中补齐或更正该条目后重新报送")
@@ -116,24 +120,36 @@ def _message(d: dict) -> Message | str:
 WHAT: dict[str, Callable[[dict], Message | str]] = {
     "personal": _personal,
     "personal_metadata": _personal_metadata,
-    "bad_rows": lambda d: _("%(n)s 行的字段数与表头（%(width)s 列）不符，未能读取%(rows)s",
-                            n=d.get("count", len(d.get("rows") or [])), width=d.get("width", "?"), rows=_rows(d)),
-    "beyond_header": lambda d: _("%(n)s 行在表头之外还有数据（表头 %(width)s 列）%(rows)s",
-                                 n=d.get("count", len(d.get("rows") or [])), width=d.get("width", "?"), rows=_rows(d)),
+    "bad_rows": lambda d: _(
+        "%(n)s 行的字段数与表头（%(width)s 列）不符，未能读取%(rows)s",
+        n=d.get("count", len(d.get("rows") or [])),
+        width=d.get("width", "?"),
+        rows=_rows(d),
+    ),
+    "beyond_header": lambda d: _(
+        "%(n)s 行在表头之外还有数据（表头 %(width)s 列）%(rows)s",
+        n=d.get("count", len(d.get("rows") or [])),
+        width=d.get("width", "?"),
+        rows=_rows(d),
+    ),
     "empty": lambda d: _("文件不是空的，但没有读到任何数据行"),
     "unscanned": lambda d: _("该版本在个人信息检查上线前采集，尚未检查"),
     "class_unknown": lambda d: _("开放类型未知「%(word)s」，待部门确认", word=d.get("word", "")),
     "class_missing": lambda d: _("未填写开放类型，待部门确认"),
-    "no_basis": lambda d: _("%(open_class)s缺少法律法规或国家有关文件依据：%(why)s",
-                            open_class=class_label(d.get("open_class")), why=_message(d)),
+    "no_basis": lambda d: _(
+        "%(open_class)s缺少法律法规或国家有关文件依据：%(why)s",
+        open_class=class_label(d.get("open_class")),
+        why=_message(d),
+    ),
     "restriction_pending": lambda d: _("限制开放申请待大数据局审批，期间暂停公开"),
     "waiting_for_files": lambda d: _("等待下次采集获取数据文件"),
 }
 
 
 def class_label(value: object) -> Message | str:
-    return {"unconditional": _("无条件开放"), "conditional": _("有条件开放"),
-            "not_open": _("不予开放")}.get(str(value), str(value or ""))
+    return {"unconditional": _("无条件开放"), "conditional": _("有条件开放"), "not_open": _("不予开放")}.get(
+        str(value), str(value or "")
+    )
 
 
 def _where(d: dict) -> Message | str:

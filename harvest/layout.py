@@ -11,6 +11,7 @@ Departments export tables the way they print them:
     张三 | 139…    | z@…     | 古楼街道              ← data
     注：数据截至2025年6月。                          ← note (not data)
 """
+
 from __future__ import annotations
 
 import re
@@ -19,17 +20,19 @@ from dataclasses import dataclass, field
 
 LOOK_AHEAD = 50  # rows read to find the header
 # A row with one filled cell that starts so is a note, not data.
-_NOTE = re.compile(r"^\s*(注|备注|说明|附注|数据来源|资料来源|来源|填表|填报|制表|审核|统计|单位[:：]|"
-                   r"联系人|联系电话|负责人|打印|导出|更新|截至|截止|\*|※|[（(]?\d+[)）]?[、.．]?注)")
+_NOTE = re.compile(
+    r"^\s*(注|备注|说明|附注|数据来源|资料来源|来源|填表|填报|制表|审核|统计|单位[:：]|"
+    r"联系人|联系电话|负责人|打印|导出|更新|截至|截止|\*|※|[（(]?\d+[)）]?[、.．]?注)"
+)
 _NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)*%?$|^\d{4}[-/.年]\d{1,2}([-/.月]\d{1,2}日?)?$")
 
 
 @dataclass
 class Layout:
-    header_index: int           # first header row (0-based, among the rows read)
-    header_rows: int            # 1 or 2
-    names: list[str]            # column names, cleaned, unique, never empty
-    raw_names: list[str]        # the header as written (first header row)
+    header_index: int  # first header row (0-based, among the rows read)
+    header_rows: int  # 1 or 2
+    names: list[str]  # column names, cleaned, unique, never empty
+    raw_names: list[str]  # the header as written (first header row)
     titles: list[str] = field(default_factory=list)  # text of the rows above the header
 
     @property
@@ -64,7 +67,9 @@ def find_layout(rows: list[list[str]], merged_across: set[tuple[int, int]] | Non
     merged_across: (row, column) cells covered by a horizontal merge (workbooks), filled
     with the merge's value by the caller.
     """
-    rows = [[c if isinstance(c, str) else ("" if c is None else str(c)) for c in r] for r in rows[:LOOK_AHEAD]]
+    rows = [
+        [c if isinstance(c, str) else ("" if c is None else str(c)) for c in r] for r in rows[:LOOK_AHEAD]
+    ]
     merged_across = merged_across or set()
     # For finding the header, a merged cell counts once: a title merged across the table is
     # one filled cell, not a row of them.
@@ -73,12 +78,20 @@ def find_layout(rows: list[list[str]], merged_across: set[tuple[int, int]] | Non
     if not any(widths):
         return None
     # The table's width: what most rows with two or more filled cells span.
-    spans = Counter(max(w, width_of(r)) for r, c, w in zip(rows, counted, widths, strict=True) if filled(c) >= 2)
+    spans = Counter(
+        max(w, width_of(r)) for r, c, w in zip(rows, counted, widths, strict=True) if filled(c) >= 2
+    )
     table_width = max(spans.items(), key=lambda kv: (kv[1], kv[0]))[0] if spans else max(widths)
-    header = next((i for i, r in enumerate(counted)
-                   if filled(r) >= max(1, min(table_width, 2), round(0.5 * table_width))
-                   and not all(_NUMBER.match(c.strip()) for c in r if c.strip())
-                   and not _label_value_row(r)), None)
+    header = next(
+        (
+            i
+            for i, r in enumerate(counted)
+            if filled(r) >= max(1, min(table_width, 2), round(0.5 * table_width))
+            and not all(_NUMBER.match(c.strip()) for c in r if c.strip())
+            and not _label_value_row(r)
+        ),
+        None,
+    )
     if header is None:
         header = next(i for i, w in enumerate(widths) if w)
     titles = [" ".join(c.strip() for c in r if c.strip()) for r in counted[:header] if filled(r)]
@@ -87,8 +100,9 @@ def find_layout(rows: list[list[str]], merged_across: set[tuple[int, int]] | Non
     first = (first + [""] * width)[:width]
     header_rows = 1
     names = list(first)
-    if header + 2 < len(rows) and _second_header_row(first, rows[header + 1], rows[header + 2], width, header,
-                                                     merged_across):
+    if header + 2 < len(rows) and _second_header_row(
+        first, rows[header + 1], rows[header + 2], width, header, merged_across
+    ):
         second = (rows[header + 1] + [""] * width)[:width]
         header_rows = 2
         names, parent = [], ""
@@ -102,9 +116,13 @@ def find_layout(rows: list[list[str]], merged_across: set[tuple[int, int]] | Non
                 names.append(f"{top or parent}_{sub}")
             else:
                 names.append(top or sub or (parent if (header, j) in merged_across else ""))
-    return Layout(header_index=header, header_rows=header_rows, names=clean_names(names),
-                  raw_names=[c for c in rows[header][:width]] + [""] * max(0, width - len(rows[header])),
-                  titles=titles)
+    return Layout(
+        header_index=header,
+        header_rows=header_rows,
+        names=clean_names(names),
+        raw_names=[c for c in rows[header][:width]] + [""] * max(0, width - len(rows[header])),
+        titles=titles,
+    )
 
 
 _LABEL_VALUE = re.compile(r"^\s*[^：:]{1,12}[：:]\s*\S")
@@ -116,8 +134,14 @@ def _label_value_row(row: list[str]) -> bool:
     return bool(cells) and sum(1 for c in cells if _LABEL_VALUE.match(c)) * 2 >= len(cells)
 
 
-def _second_header_row(first: list[str], second: list[str], data: list[str], width: int, header: int,
-                       merged_across: set[tuple[int, int]]) -> bool:
+def _second_header_row(
+    first: list[str],
+    second: list[str],
+    data: list[str],
+    width: int,
+    header: int,
+    merged_across: set[tuple[int, int]],
+) -> bool:
     """A second header row holds sub-headings under headings of the first that span several
     columns (merged, or followed by empty cells in a CSV); under a heading that spans one
     column it is empty or repeats it (a vertical merge). Only words, no numbers: a row of
@@ -131,8 +155,11 @@ def _second_header_row(first: list[str], second: list[str], data: list[str], wid
         return False
 
     def spans(j: int) -> bool:  # the heading over column j covers more than column j
-        return (not first[j].strip() or (header, j) in merged_across
-                or (j + 1 < width and (not first[j + 1].strip() or (header, j + 1) in merged_across)))
+        return (
+            not first[j].strip()
+            or (header, j) in merged_across
+            or (j + 1 < width and (not first[j + 1].strip() or (header, j + 1) in merged_across))
+        )
 
     for j in range(width):
         sub = second[j].strip()

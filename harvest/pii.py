@@ -26,6 +26,7 @@ Speed: one RE2 pass per string column (inside Arrow, no Python per value) finds 
 only candidates reach the Python checks. A column that repeats its values is scanned through
 its distinct values.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,18 +53,20 @@ _SEP_CHARS = r" \-.\/()（）—–‐－·\x{00a0}\x{3000}\x{0000}-\x{001f}"
 _S = f"[{_SEP_CHARS}]"
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领"
 # RE2 (inside Arrow) has no look-around: boundaries are "start, end or a non-digit".
-_CANDIDATE = "|".join([
-    rf"(^|{_ND})(\+|＋)?(86|0086)?{_S}*[1１][3-9３-９]{_D}({_S}*{_D}{{4}}){{2}}($|{_ND})",      # mobile
-    rf"(^|{_ND}){_D}{{6}}{_S}?{_D}{{4}}{_S}?{_D}{{4}}{_S}?{_D}{{3}}[0-9０-９XxＸｘ]($|{_ND})",    # ID 18
-    rf"(^|{_ND}){_D}{{15}}($|{_ND})",                                                       # ID 15
-    rf"(^|{_ND}){_D}{{4}}({_S}?{_D}{{4}}){{3}}({_S}?{_D}{{1,3}})?($|{_ND})",                 # bank card
-    rf"(^|{_ND})[(（]?[0０]{_D}{{2,3}}[)）]?{_S}?{_D}{{7,8}}($|{_ND})",                       # landline
-    r"[A-Za-z0-9._%+\-＿][@＠][A-Za-z0-9\-]+[.．]",                                          # e-mail
-    rf"[{_PROVINCES}] ?[A-HJ-NP-Za-hj-np-z][·•.\- ]?[A-HJ-NP-Za-hj-np-z0-9]{{4,5}}",        # plate
-    r"(护照|通行证|台胞证|证件|住|地址)",                                                      # words that name a document or a home
-    r"(^|[^A-Za-z0-9])[EeGgDdSsPpCcHhMmTt][A-Za-z]?[0-9]{7,8}($|[^0-9])",                  # passport / permit shape
-    r"(^|[^0-9A-Z])92[0-9]{6}[0-9A-Za-z]{10}($|[^0-9A-Z])",                                # individual business code
-])
+_CANDIDATE = "|".join(
+    [
+        rf"(^|{_ND})(\+|＋)?(86|0086)?{_S}*[1１][3-9３-９]{_D}({_S}*{_D}{{4}}){{2}}($|{_ND})",  # mobile
+        rf"(^|{_ND}){_D}{{6}}{_S}?{_D}{{4}}{_S}?{_D}{{4}}{_S}?{_D}{{3}}[0-9０-９XxＸｘ]($|{_ND})",  # ID 18
+        rf"(^|{_ND}){_D}{{15}}($|{_ND})",  # ID 15
+        rf"(^|{_ND}){_D}{{4}}({_S}?{_D}{{4}}){{3}}({_S}?{_D}{{1,3}})?($|{_ND})",  # bank card
+        rf"(^|{_ND})[(（]?[0０]{_D}{{2,3}}[)）]?{_S}?{_D}{{7,8}}($|{_ND})",  # landline
+        r"[A-Za-z0-9._%+\-＿][@＠][A-Za-z0-9\-]+[.．]",  # e-mail
+        rf"[{_PROVINCES}] ?[A-HJ-NP-Za-hj-np-z][·•.\- ]?[A-HJ-NP-Za-hj-np-z0-9]{{4,5}}",  # plate
+        r"(护照|通行证|台胞证|证件|住|地址)",  # words that name a document or a home
+        r"(^|[^A-Za-z0-9])[EeGgDdSsPpCcHhMmTt][A-Za-z]?[0-9]{7,8}($|[^0-9])",  # passport / permit shape
+        r"(^|[^0-9A-Z])92[0-9]{6}[0-9A-Za-z]{10}($|[^0-9A-Z])",  # individual business code
+    ]
+)
 
 _SEP = r"[ \-.\/()—–‐·]"
 _MOBILE = re.compile(rf"(?<!\d)(?:\+?(?:86|0086){_SEP}*)?(1[3-9]\d(?:{_SEP}*\d{{4}}){{2}})(?!\d)")
@@ -73,32 +76,90 @@ _CARD = re.compile(rf"(?<!\d)(\d{{4}}(?:{_SEP}?\d{{4}}){{3}}(?:{_SEP}?\d{{1,3}})
 _LANDLINE = re.compile(rf"(?<!\d)(\(?0\d{{2,3}}\)?{_SEP}?\d{{7,8}})(?!\d)")
 _LOCAL_PHONE = re.compile(r"(?<!\d)(\d{7,8})(?!\d)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
-_PLATE = re.compile(rf"(?<![A-Za-z0-9])([{_PROVINCES}] ?[A-HJ-NP-Z][·•.\- ]?[A-HJ-NP-Z0-9]{{4,5}}[A-HJ-NP-Z0-9挂学警港澳]?)(?![A-Za-z0-9])",
-                    re.IGNORECASE)
-_PASSPORT = re.compile(r"(?<![A-Za-z0-9])([EGDSP][A-Z]?\d{7,8}|[CHMW][A-Z]?\d{7,8}|[0-9]{8}(?:[0-9]{2}[A-Z]?)?)(?![A-Za-z0-9])")
+_PLATE = re.compile(
+    rf"(?<![A-Za-z0-9])([{_PROVINCES}] ?[A-HJ-NP-Z][·•.\- ]?[A-HJ-NP-Z0-9]{{4,5}}[A-HJ-NP-Z0-9挂学警港澳]?)(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+_PASSPORT = re.compile(
+    r"(?<![A-Za-z0-9])([EGDSP][A-Z]?\d{7,8}|[CHMW][A-Z]?\d{7,8}|[0-9]{8}(?:[0-9]{2}[A-Z]?)?)(?![A-Za-z0-9])"
+)
 _DOCUMENT_WORD = re.compile(r"(护照|通行证|台胞证|港澳|台湾居民|证件)")
 _USCC_92 = re.compile(r"(?<![0-9A-Z])(92\d{6}[0-9A-HJ-NPQRTUWXY]{10})(?![0-9A-Z])")
 # A home in free text: 住/家住/居住/住址 then a place with a house number (张伟，住柳园路128号3单元).
-_HOME_IN_TEXT = re.compile(r"(家住|居住在?|现住|住址[:：]?|住在|住)[^，,；;。]{0,20}?(路|街|巷|村|小区|社区|大道|里|弄)"
-                           r"[^，,；;。]{0,12}?\d+\s*(号|单元|室|栋|楼|户)")
+_HOME_IN_TEXT = re.compile(
+    r"(家住|居住在?|现住|住址[:：]?|住在|住)[^，,；;。]{0,20}?(路|街|巷|村|小区|社区|大道|里|弄)"
+    r"[^，,；;。]{0,12}?\d+\s*(号|单元|室|栋|楼|户)"
+)
 # Words that name a person in notes and text (联系人：张伟 0635-8211234).
 _PERSON_WORD = re.compile(r"(联系人|填表人|负责人|经办人|审核人|制表人|申请人|姓名|户主|本人)")
 
 # First two digits of a resident ID: the provinces, and 71/81/82/83 (Taiwan, Hong Kong, Macao).
-_PROVINCE_CODES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
-                   50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83, 91}
+_PROVINCE_CODES = {
+    11,
+    12,
+    13,
+    14,
+    15,
+    21,
+    22,
+    23,
+    31,
+    32,
+    33,
+    34,
+    35,
+    36,
+    37,
+    41,
+    42,
+    43,
+    44,
+    45,
+    46,
+    50,
+    51,
+    52,
+    53,
+    54,
+    61,
+    62,
+    63,
+    64,
+    65,
+    71,
+    81,
+    82,
+    83,
+    91,
+}
 _NOT_PERSONAL_MAIL = (".gov.cn", ".edu.cn")
 
-SURNAMES = set("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕"
-               "丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严"
-               "覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚"
-               "符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆"
-               "农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾"
-               "隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝")
-_COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "司徒", "夏侯")
+SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕"
+    "丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严"
+    "覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚"
+    "符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆"
+    "农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾"
+    "隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
+)
+_COMPOUND_SURNAMES = (
+    "欧阳",
+    "司马",
+    "诸葛",
+    "上官",
+    "东方",
+    "皇甫",
+    "尉迟",
+    "公孙",
+    "慕容",
+    "令狐",
+    "司徒",
+    "夏侯",
+)
 # Words that end names of places and organisations, never of people.
-_NOT_A_NAME_END = tuple("街道镇乡村路街站店局区县市省所院馆园场厂司会社部处科室校园队组站点号楼段桥河湖山寺庙中心合格") + (
-    "公司", "中心", "合格", "服务", "管理", "委员会", "办公室")
+_NOT_A_NAME_END = tuple(
+    "街道镇乡村路街站店局区县市省所院馆园场厂司会社部处科室校园队组站点号楼段桥河湖山寺庙中心合格"
+) + ("公司", "中心", "合格", "服务", "管理", "委员会", "办公室")
 
 # Column headers: what a column says it holds.
 _HEADER_HINTS: list[tuple[str, re.Pattern]] = [
@@ -109,11 +170,22 @@ _HEADER_HINTS: list[tuple[str, re.Pattern]] = [
     ("permit", re.compile(r"通行证|台胞证|往来|居民来往", re.I)),
     ("plate", re.compile(r"车牌|号牌|车辆牌照|plate", re.I)),
     ("phone", re.compile(r"电话|手机|联系方式|移动电话|座机|微信|phone|mobile|tel", re.I)),
-    ("person", re.compile(r"姓名|名字|户主|户名|联系人|申请人|经营者|负责人|法定代表人|法人代表|当事人|患者|"
-                          r"学生|职工|员工|对象|低保户|困难户|业主|房主|车主|持有人|持证人|居民|村民|家长|监护人|"
-                          r"老人|残疾人|收款人|领取人|被.*人$|(人|者|员|户|主)$|^name$|person", re.I)),
+    (
+        "person",
+        re.compile(
+            r"姓名|名字|户主|户名|联系人|申请人|经营者|负责人|法定代表人|法人代表|当事人|患者|"
+            r"学生|职工|员工|对象|低保户|困难户|业主|房主|车主|持有人|持证人|居民|村民|家长|监护人|"
+            r"老人|残疾人|收款人|领取人|被.*人$|(人|者|员|户|主)$|^name$|person",
+            re.I,
+        ),
+    ),
     ("birth", re.compile(r"出生日期|出生年月|生日|出生年份|birth", re.I)),
-    ("home_address", re.compile(r"住址|家庭地址|居住地|户籍地|户籍所在|现住|家庭住|户口所在|房屋坐落|坐落|门牌|房号|住房", re.I)),
+    (
+        "home_address",
+        re.compile(
+            r"住址|家庭地址|居住地|户籍地|户籍所在|现住|家庭住|户口所在|房屋坐落|坐落|门牌|房号|住房", re.I
+        ),
+    ),
     ("address", re.compile(r"地址|住所|通讯地址|联系地址|所在地|address", re.I)),
     ("organisation", re.compile(r"名称|单位|企业|机构|公司|学校|医院|组织|商户|店名", re.I)),
 ]
@@ -136,6 +208,7 @@ KIND_LABELS: dict[str, Message] = {
 
 
 # ----------------------------------------------------------------------------- checks
+
 
 def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
@@ -161,8 +234,12 @@ def is_id_number(text: str) -> bool:
 
 def is_id_number_15(text: str) -> bool:
     """A first-generation 15-digit ID: province code and a birth date in 19YYMMDD."""
-    return (len(text) == 15 and text.isdigit() and int(text[:2]) in _PROVINCE_CODES
-            and _valid_date(1900 + int(text[6:8]), int(text[8:10]), int(text[10:12])))
+    return (
+        len(text) == 15
+        and text.isdigit()
+        and int(text[:2]) in _PROVINCE_CODES
+        and _valid_date(1900 + int(text[6:8]), int(text[8:10]), int(text[10:12]))
+    )
 
 
 def luhn(number: str) -> bool:
@@ -190,7 +267,9 @@ def looks_like_name(text: str, *, strict: bool = True) -> bool:
     """2–4 Chinese characters (a few more with ·), not a place or body ('古楼街道'); strict:
     starting with a common surname too (for columns whose header does not say 姓名)."""
     t = bare_name(text)
-    if not (2 <= len(t) <= 4 or ("·" in t and len(t) <= 12)) or not all("\u4e00" <= c <= "\u9fff" or c == "·" for c in t):
+    if not (2 <= len(t) <= 4 or ("·" in t and len(t) <= 12)) or not all(
+        "\u4e00" <= c <= "\u9fff" or c == "·" for c in t
+    ):
         return False
     if t.endswith(_NOT_A_NAME_END):
         return False
@@ -208,8 +287,9 @@ def _has_house_number(address: str) -> bool:
     plain = re.sub(r"[*＊]", "", address)
     if re.search(r"\d+\s*[-#－—]\s*\d+", plain):  # 东昌花园3-2-401, 金柱绿城12#2-301
         return True
-    return bool(re.search(r"\d+\s*(号|单元|室|栋|楼|户|幢|弄)", plain)) or \
-        (not is_masked(address) and bool(re.search(r"(路|街|巷|村|小区|社区|大道)", address)))
+    return bool(re.search(r"\d+\s*(号|单元|室|栋|楼|户|幢|弄)", plain)) or (
+        not is_masked(address) and bool(re.search(r"(路|街|巷|村|小区|社区|大道)", address))
+    )
 
 
 def is_masked(text: str) -> bool:
@@ -225,7 +305,9 @@ def normalise(text: str) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # a NUL inside a number hides nothing
-_PLAIN = str.maketrans({"\u3000": " ", "\u00a0": " ", "－": "-", "—": "-", "–": "-", "‐": "-", "（": "(", "）": ")"})
+_PLAIN = str.maketrans(
+    {"\u3000": " ", "\u00a0": " ", "－": "-", "—": "-", "–": "-", "‐": "-", "（": "(", "）": ")"}
+)
 
 
 def _personal_mail(address: str) -> bool:
@@ -243,9 +325,17 @@ def value_kinds(text: str) -> list[tuple[str, str]]:
     found += [("mobile", m.group(0)) for m in _MOBILE.finditer(t)]
     found += _card_numbers(t, id_digits={_digits(v) for k, v in found if k == "id_number"})
     found += [("email", m.group(1)) for m in _EMAIL.finditer(t) if _personal_mail(m.group(1))]
-    found += [("plate", m.group(1)) for m in _PLATE.finditer(t) if 7 <= len(re.sub(r"[·•.\- ]", "", m.group(1))) <= 8]
+    found += [
+        ("plate", m.group(1))
+        for m in _PLATE.finditer(t)
+        if 7 <= len(re.sub(r"[·•.\- ]", "", m.group(1))) <= 8
+    ]
     found += _travel_documents(t)
-    found += [("individual_business_candidate", m.group(1)) for m in _USCC_92.finditer(t) if uscc.is_valid(m.group(1))]
+    found += [
+        ("individual_business_candidate", m.group(1))
+        for m in _USCC_92.finditer(t)
+        if uscc.is_valid(m.group(1))
+    ]
     found += [("landline_candidate", m.group(1)) for m in _LANDLINE.finditer(t)]
     home = _HOME_IN_TEXT.search(t)
     if home:
@@ -256,8 +346,11 @@ def value_kinds(text: str) -> list[tuple[str, str]]:
 def _identity_numbers(t: str) -> list[tuple[str, str]]:
     """Resident ID numbers: 18 digits with a valid check digit; 15 digits (the old numbers) by
     shape, and as an ID number where the date and region are real."""
-    found = [("id_number", m.group(1)) for m in _ID18.finditer(t)
-             if is_id_number(_digits(m.group(1)[:-1]) + m.group(1)[-1])]
+    found = [
+        ("id_number", m.group(1))
+        for m in _ID18.finditer(t)
+        if is_id_number(_digits(m.group(1)[:-1]) + m.group(1)[-1])
+    ]
     for m in _ID15.finditer(t):
         found.append(("id15_shape", m.group(1)))
         if is_id_number_15(m.group(1)):
@@ -282,7 +375,7 @@ def _travel_documents(t: str) -> list[tuple[str, str]]:
     if not _DOCUMENT_WORD.search(t):
         return found
     for m in _PASSPORT.finditer(t):
-        word = t[max(0, m.start() - 12):m.start()]
+        word = t[max(0, m.start() - 12) : m.start()]
         if "护照" in word:
             found.append(("passport", m.group(1)))
         elif re.search("通行证|台胞证|港澳|台湾居民", word):
@@ -311,6 +404,7 @@ def mask(kind: str, text: str) -> str:
 
 # ----------------------------------------------------------------------------- verdicts
 
+
 @dataclass
 class Finding:
     """Personal data in one column: what, how many rows, masked examples, by which rule."""
@@ -319,14 +413,19 @@ class Finding:
     kind: str
     count: int
     examples: list[str] = field(default_factory=list)
-    rule: str = "value"   # value | header | pairing
+    rule: str = "value"  # value | header | pairing
     # A finding about several columns together (names with addresses): each, and its kind.
     columns: list[str] | None = None
     column_kinds: list[str] | None = None
 
     def as_dict(self) -> dict:
-        data = {"column": self.column, "kind": self.kind, "count": self.count, "examples": self.examples,
-                "rule": self.rule}
+        data = {
+            "column": self.column,
+            "kind": self.kind,
+            "count": self.count,
+            "examples": self.examples,
+            "rule": self.rule,
+        }
         if self.columns:
             data.update(columns=self.columns, column_kinds=self.column_kinds)
         return data
@@ -335,9 +434,16 @@ class Finding:
         """What was found, in the reader's language."""
         label = KIND_LABELS.get(self.kind, self.kind)
         if self.examples:
-            return _("列「%(column)s」有%(label)s %(count)s 行，如 %(examples)s", column=self.column, label=label,
-                     count=self.count, examples="、".join(self.examples))
-        return _("列「%(column)s」有%(label)s %(count)s 行", column=self.column, label=label, count=self.count)
+            return _(
+                "列「%(column)s」有%(label)s %(count)s 行，如 %(examples)s",
+                column=self.column,
+                label=label,
+                count=self.count,
+                examples="、".join(self.examples),
+            )
+        return _(
+            "列「%(column)s」有%(label)s %(count)s 行", column=self.column, label=label, count=self.count
+        )
 
 
 def header_kinds(name: str) -> set[str]:
@@ -348,12 +454,12 @@ def header_kinds(name: str) -> set[str]:
 class _Column:
     name: str
     hints: set[str]
-    counts: dict = field(default_factory=dict)      # kind -> rows
-    examples: dict = field(default_factory=dict)    # kind -> [masked]
+    counts: dict = field(default_factory=dict)  # kind -> rows
+    examples: dict = field(default_factory=dict)  # kind -> [masked]
     candidates: dict = field(default_factory=dict)  # kind -> rows with a candidate of that shape
-    names_seen: int = 0        # values that look like a person's name
+    names_seen: int = 0  # values that look like a person's name
     nonempty: int = 0
-    repeats: bool = False      # scanned through its distinct values
+    repeats: bool = False  # scanned through its distinct values
     # Values already found clean, for a column that repeats some of its values (addresses,
     # names of places): a later batch only scans what is new.
     known: pa.Array | None = None
@@ -457,7 +563,9 @@ class TableScanner:
         bare = re.sub(r"[*＊×]", "", value or "").strip()
         if not bare:
             return
-        if "id_number" in col.hints and (m := re.search(r"(?<![\dA-Za-z])(\d{17}[\dXx]|\d{15})(?![\dA-Za-z])", bare)):
+        if "id_number" in col.hints and (
+            m := re.search(r"(?<![\dA-Za-z])(\d{17}[\dXx]|\d{15})(?![\dA-Za-z])", bare)
+        ):
             self._count(col, "header_id_number", m.group(1), n)
         if "bank_card" in col.hints and (m := re.search(rf"(?<!\d)(\d(?:{_SEP}?\d){{11,18}})(?!\d)", bare)):
             self._count(col, "header_bank_card", m.group(1), n)
@@ -474,29 +582,45 @@ class TableScanner:
             if example not in shown:
                 shown.append(example)
 
-    def _pair_names_and_addresses(self, batch: pa.RecordBatch, person_cols: list[int], address_cols: list[int]) -> None:
+    def _pair_names_and_addresses(
+        self, batch: pa.RecordBatch, person_cols: list[int], address_cols: list[int]
+    ) -> None:
         for p in person_cols:
             names = batch.column(p).to_pylist()
             for a in address_cols:
                 for name, address in zip(names, batch.column(a).to_pylist(), strict=True):
-                    if name and address and not _masked_name(str(name)) and _has_house_number(str(address)) \
-                            and looks_like_name(str(name), strict=False):
+                    if (
+                        name
+                        and address
+                        and not _masked_name(str(name))
+                        and _has_house_number(str(address))
+                        and looks_like_name(str(name), strict=False)
+                    ):
                         self._name_address_rows += 1
                         if len(self._name_address_examples) < self.MAX_EXAMPLES:
-                            self._name_address_examples.append(f"{mask('name', str(name))} · {mask('address', str(address))}")
+                            self._name_address_examples.append(
+                                f"{mask('name', str(name))} · {mask('address', str(address))}"
+                            )
 
     # -- verdict
 
     def person_columns(self) -> list[str]:
-        return [c.name for c in self.columns if "person" in c.hints and c.nonempty
-                and c.names_seen >= max(1, 0.5 * c.nonempty)]
+        return [
+            c.name
+            for c in self.columns
+            if "person" in c.hints and c.nonempty and c.names_seen >= max(1, 0.5 * c.nonempty)
+        ]
 
     def findings(self) -> list[Finding]:
         people = bool(self.person_columns())
         # Names of people acting for a business (法定代表人, 负责人) next to its address are the
         # business's public record; anyone else's name next to an address is a home address.
-        business_roles = all(re.search("法定代表人|法人|负责人|经营者", c.name) for c in self.columns if "person" in c.hints)
-        has_org = business_roles and any("organisation" in c.hints and "person" not in c.hints for c in self.columns)
+        business_roles = all(
+            re.search("法定代表人|法人|负责人|经营者", c.name) for c in self.columns if "person" in c.hints
+        )
+        has_org = business_roles and any(
+            "organisation" in c.hints and "person" not in c.hints for c in self.columns
+        )
         out: list[Finding] = list(getattr(self, "name_findings", []))
         for col in self.columns:
             self._value_findings(col, out, people=people, has_org=has_org)
@@ -505,8 +629,17 @@ class TableScanner:
             name = next(c.name for c in self.columns if "person" in c.hints)
             address = next(c.name for c in self.columns if c.hints & {"home_address", "address"})
             if name in self.person_columns():
-                out.append(Finding(f"{name}、{address}", "name_address", self._name_address_rows,
-                                   self._name_address_examples, "pairing", [name, address], ["name", "address"]))
+                out.append(
+                    Finding(
+                        f"{name}、{address}",
+                        "name_address",
+                        self._name_address_rows,
+                        self._name_address_examples,
+                        "pairing",
+                        [name, address],
+                        ["name", "address"],
+                    )
+                )
         return out
 
     @staticmethod
@@ -538,14 +671,31 @@ class TableScanner:
     def _header_findings(self, col: _Column, out: list[Finding]) -> None:
         """Values of the shape the header names, where no stricter finding covers the column."""
         already = {f.kind for f in out if f.column == col.name}
-        for source, kind in (("header_id_number", "id_number"), ("header_bank_card", "bank_card"),
-                             ("header_passport", "passport"), ("header_permit", "permit")):
-            if col.counts.get(source) and kind not in already and not (kind == "id_number" and "id_number_15" in already):
+        for source, kind in (
+            ("header_id_number", "id_number"),
+            ("header_bank_card", "bank_card"),
+            ("header_passport", "passport"),
+            ("header_permit", "permit"),
+        ):
+            if (
+                col.counts.get(source)
+                and kind not in already
+                and not (kind == "id_number" and "id_number_15" in already)
+            ):
                 self._add(out, col, "header", source, "header")
 
 
-STRICT_KINDS = {"id_number", "id_number_15", "mobile", "email", "plate", "passport", "permit", "home_in_text",
-                "bank_card_candidate"}
+STRICT_KINDS = {
+    "id_number",
+    "id_number_15",
+    "mobile",
+    "email",
+    "plate",
+    "passport",
+    "permit",
+    "home_in_text",
+    "bank_card_candidate",
+}
 
 
 def _as_text(column: pa.Array, *, every_number: bool = False) -> pa.Array | None:
@@ -561,7 +711,9 @@ def _as_text(column: pa.Array, *, every_number: bool = False) -> pa.Array | None
         # A phone number saved from Excel may arrive as 13912345678.0: long numbers are read
         # as the digits a person sees.
         bounds = pc.min_max(column).as_py()
-        if bounds["max"] is None or (max(abs(bounds["max"]), abs(bounds["min"])) < 1_000_000 and not every_number):
+        if bounds["max"] is None or (
+            max(abs(bounds["max"]), abs(bounds["min"])) < 1_000_000 and not every_number
+        ):
             return None
         if pa.types.is_floating(column.type):
             column = pc.cast(pc.floor(column), pa.int64(), safe=False)
@@ -605,7 +757,9 @@ def scan_text(lines: Iterable[str], label: str = "表注") -> list[Finding]:
         if not line:
             continue
         for kind, matched in _line_kinds(line).items():
-            if kind in STRICT_KINDS | {"landline", "name_address", "bank_card"} and not kind.endswith("_candidate"):
+            if kind in STRICT_KINDS | {"landline", "name_address", "bank_card"} and not kind.endswith(
+                "_candidate"
+            ):
                 counts[kind] = counts.get(kind, 0) + 1
                 shown = examples.setdefault(kind, [])
                 if len(shown) < TableScanner.MAX_EXAMPLES:
@@ -617,8 +771,10 @@ def _line_kinds(line: str) -> dict[str, str]:
     """The personal data in one line of text, by kind (the last match of each)."""
     kinds = dict(value_kinds(line))
     text = normalise(line)
-    names_someone = bool(_PERSON_WORD.search(text) or any(
-        looks_like_name(w) for w in re.findall(r"[\u4e00-\u9fff·]{2,4}", line)))
+    names_someone = bool(
+        _PERSON_WORD.search(text)
+        or any(looks_like_name(w) for w in re.findall(r"[\u4e00-\u9fff·]{2,4}", line))
+    )
     if "landline_candidate" in kinds and names_someone:
         kinds["landline"] = kinds["landline_candidate"]
     if names_someone and "电话" in text and (m := _LOCAL_PHONE.search(text)):
@@ -628,8 +784,12 @@ def _line_kinds(line: str) -> dict[str, str]:
     # Outside a table a person's ID is personal even with a typo in its check digit.
     for m in _ID18.finditer(text):
         digits = _digits(m.group(1)[:-1])
-        if "id_number" not in kinds and len(digits) == 17 and int(digits[:2]) in _PROVINCE_CODES and \
-                _valid_date(int(digits[6:10]), int(digits[10:12]), int(digits[12:14])):
+        if (
+            "id_number" not in kinds
+            and len(digits) == 17
+            and int(digits[:2]) in _PROVINCE_CODES
+            and _valid_date(int(digits[6:10]), int(digits[10:12]), int(digits[12:14]))
+        ):
             kinds["id_number"] = m.group(1)
     if "home_in_text" in kinds:
         kinds["name_address"] = kinds.pop("home_in_text")
@@ -671,7 +831,11 @@ def mask_batch(batch: pa.RecordBatch, masking: dict) -> pa.RecordBatch:
             continue
         if method == "partial":
             kind = choice.get("kind", "")
-            values = column.cast(pa.string()).to_pylist() if not pa.types.is_string(column.type) else column.to_pylist()
+            values = (
+                column.cast(pa.string()).to_pylist()
+                if not pa.types.is_string(column.type)
+                else column.to_pylist()
+            )
             column = pa.array([mask_text(v, kind) for v in values], pa.string())
         arrays.append(column)
         names.append(name)

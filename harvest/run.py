@@ -5,6 +5,7 @@ Incremental and idempotent: an entry whose metadata and files are as last seen c
 look-ups and creates or updates nothing. A changed file becomes a new Distribution and the
 earlier one is kept with its date. An entry gone from the source is withdrawn, not deleted.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -58,11 +59,18 @@ class EntryResult:
     details: list[dict] | None = None  # what holds it, where (harvest.gate.explain puts it in words)
 
     def as_dict(self) -> dict:
-        data: dict[str, object] = {"source_id": self.source_id, "open_class": self.open_class, "action": self.action,
-                                   "reason": holds.summary_words(self.details) if self.details else self.reason}
+        data: dict[str, object] = {
+            "source_id": self.source_id,
+            "open_class": self.open_class,
+            "action": self.action,
+            "reason": holds.summary_words(self.details) if self.details else self.reason,
+        }
         if self.details:
-            data["details"] = [{**d, "what": str(what), "fix": str(fix or "")}
-                               for d in self.details for what, fix in [holds.explain(d)]]
+            data["details"] = [
+                {**d, "what": str(what), "fix": str(fix or "")}
+                for d in self.details
+                for what, fix in [holds.explain(d)]
+            ]
         return data
 
 
@@ -114,9 +122,16 @@ IndexSync = Callable[[], object]
 
 
 class Harvester:
-    def __init__(self, sessions: sessionmaker[Session], storage: Storage, *,
-                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, timeout: float = 60.0,
-                 sync_index: IndexSync | None = None, sync_every: int = 500) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        storage: Storage,
+        *,
+        row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
+        timeout: float = 60.0,
+        sync_index: IndexSync | None = None,
+        sync_every: int = 500,
+    ) -> None:
         self.sessions = sessions
         self.storage = storage
         self.row_group_bytes = row_group_bytes
@@ -130,8 +145,11 @@ class Harvester:
 
     def run(self, source: CatalogSource, progress: Progress | None = None) -> JobReport:
         with self.sessions.begin() as s:
-            src = s.scalar(select(HarvestSource).where(
-                HarvestSource.kind == source.kind, HarvestSource.location == source.location))
+            src = s.scalar(
+                select(HarvestSource).where(
+                    HarvestSource.kind == source.kind, HarvestSource.location == source.location
+                )
+            )
             if src is None:
                 src = HarvestSource(kind=source.kind, location=source.location)
                 s.add(src)
@@ -169,7 +187,9 @@ class Harvester:
             job = s.get_one(HarvestJob, job_id)
             job.status, job.error, job.counts, job.finished_at = status, report.error, report.counts, utcnow()
 
-    def _apply_safely(self, entry: CatalogEntry, source: CatalogSource, source_id: int, job_id: int, actor: str) -> EntryResult:
+    def _apply_safely(
+        self, entry: CatalogEntry, source: CatalogSource, source_id: int, job_id: int, actor: str
+    ) -> EntryResult:
         try:
             if entry.problems:
                 failed = _EntryFailed("catalog_row", entry.problems[0])
@@ -180,11 +200,17 @@ class Harvester:
                 s.add(_job_entry(job_id, result))
             return result
         except _EntryFailed as exc:
-            result = EntryResult(entry.source_ref, None, "failed", holds.summary(exc.details), details=exc.details)
+            result = EntryResult(
+                entry.source_ref, None, "failed", holds.summary(exc.details), details=exc.details
+            )
         except Exception as exc:  # one entry never stops the harvest
             # The report names the error only: its text may quote a cell (personal data).
             log.exception("entry %s failed", entry.source_ref)
-            details = [holds.from_message("internal", _("内部错误，已记入日志（%(error)s）", error=type(exc).__name__))]
+            details = [
+                holds.from_message(
+                    "internal", _("内部错误，已记入日志（%(error)s）", error=type(exc).__name__)
+                )
+            ]
             result = EntryResult(entry.source_ref, None, "failed", holds.summary(details), details=details)
         with self.sessions.begin() as s:
             result.dataset_id = self._record_broken(s, entry, source_id, result.details or [])
@@ -193,7 +219,9 @@ class Harvester:
 
     # ------------------------------------------------------------------ one entry
 
-    def _apply(self, s: Session, entry: CatalogEntry, source: CatalogSource, source_id: int, actor: str) -> EntryResult:
+    def _apply(
+        self, s: Session, entry: CatalogEntry, source: CatalogSource, source_id: int, actor: str
+    ) -> EntryResult:
         """One entry, in steps: its dataset (one source each), its class, whether anything
         changed, then — in a scratch folder — its files and the status they allow, recorded
         with a classification event when class or status moved."""
@@ -202,8 +230,13 @@ class Harvester:
         if ds is not None and ds.status == DatasetStatus.WITHDRAWN.value and ds.hold_reason:
             # Withdrawn by its department in the console (the harvest's own withdrawals carry no
             # reason): a harvest never publishes it again; the department does, in the console.
-            return EntryResult(entry.source_ref, ds.open_class, "unchanged",
-                               _("部门已撤回，采集不重新发布：%(reason)s", reason=ds.hold_reason).source, ds.id)
+            return EntryResult(
+                entry.source_ref,
+                ds.open_class,
+                "unchanged",
+                _("部门已撤回，采集不重新发布：%(reason)s", reason=ds.hold_reason).source,
+                ds.id,
+            )
         meta_fp = entry.metadata_fingerprint()
         decision = _classification(ds, entry)
         open_class = decision.open_class.value if decision.open_class else None
@@ -227,27 +260,55 @@ class Harvester:
                 s.add(ds)
             before = (None, None) if created else (ds.open_class, ds.status)
             _copy_metadata(ds, entry, source_id)
-            status, details, warnings = self._publication(s, ds, entry, decision, files_fp,
-                                                          _Fetch(source, Path(scratch), fetched))
+            status, details, warnings = self._publication(
+                s, ds, entry, decision, files_fp, _Fetch(source, Path(scratch), fetched)
+            )
             held_for = details if status == DatasetStatus.HELD.value else None
             hold_reason = holds.summary(held_for) if held_for else None
-            ds.open_class, ds.status, ds.hold_reason, ds.hold_details = open_class, status, hold_reason, held_for
+            ds.open_class, ds.status, ds.hold_reason, ds.hold_details = (
+                open_class,
+                status,
+                hold_reason,
+                held_for,
+            )
             ds.metadata_fingerprint, ds.files_fingerprint = meta_fp, files_fp
             ds.withdrawn_at = None
             ds.updated_at = utcnow()
             ds.search_dirty = True
             s.flush()
             if before != (open_class, status):
-                s.add(ClassificationEvent(
-                    dataset_id=ds.id, from_class=before[0], to_class=open_class, from_status=before[1],
-                    to_status=status, legal_basis=entry.legal_basis, actor=actor,
-                    note=hold_reason or stored(_("目录开放类型：%(word)s", word=known(entry.open_class or "")))))
+                s.add(
+                    ClassificationEvent(
+                        dataset_id=ds.id,
+                        from_class=before[0],
+                        to_class=open_class,
+                        from_status=before[1],
+                        to_status=status,
+                        legal_basis=entry.legal_basis,
+                        actor=actor,
+                        note=hold_reason
+                        or stored(_("目录开放类型：%(word)s", word=known(entry.open_class or ""))),
+                    )
+                )
         action = "held" if status == DatasetStatus.HELD.value else ("created" if created else "updated")
-        return EntryResult(entry.source_ref, open_class, action,
-                           hold_reason or "；".join(w.source for w in warnings) or None, ds.id, details=held_for)
+        return EntryResult(
+            entry.source_ref,
+            open_class,
+            action,
+            hold_reason or "；".join(w.source for w in warnings) or None,
+            ds.id,
+            details=held_for,
+        )
 
-    def _publication(self, s: Session, ds: Dataset, entry: CatalogEntry, decision: Classification,
-                     files_fp: str | None, fetch: _Fetch) -> tuple[str, list[dict] | None, list[Message]]:
+    def _publication(
+        self,
+        s: Session,
+        ds: Dataset,
+        entry: CatalogEntry,
+        decision: Classification,
+        files_fp: str | None,
+        fetch: _Fetch,
+    ) -> tuple[str, list[dict] | None, list[Message]]:
         """The status the entry's class and files allow, what holds it, and warnings for the
         department. 不予开放 always wins: no byte of its data stays on the portal side, at once,
         whether or not the basis is valid (without one the entry is held for it). A held
@@ -272,19 +333,34 @@ class Harvester:
             status, details = DatasetStatus.HELD.value, pending_hold()  # stays out of view until decided
         return status, details, warnings
 
-    def _refresh_files(self, s: Session, ds: Dataset, entry: CatalogEntry, decision: Classification,
-                       files_fp: str | None, fetch: _Fetch) -> list[Message]:
+    def _refresh_files(
+        self,
+        s: Session,
+        ds: Dataset,
+        entry: CatalogEntry,
+        decision: Classification,
+        files_fp: str | None,
+        fetch: _Fetch,
+    ) -> list[Message]:
         """Fetch, convert and store the entry's files unless the current versions are the ones
         last seen and passed the gate, or a conditional entry only points to where to apply."""
-        reuse = (ds.files_fingerprint == files_fp and ds.current_distributions
-                 and all(d.scan_status for d in ds.current_distributions))
-        metadata_only = (decision.open_class is OpenClass.CONDITIONAL and not entry.files
-                         and bool(entry.extra.get("apply_url")))
+        reuse = (
+            ds.files_fingerprint == files_fp
+            and ds.current_distributions
+            and all(d.scan_status for d in ds.current_distributions)
+        )
+        metadata_only = (
+            decision.open_class is OpenClass.CONDITIONAL
+            and not entry.files
+            and bool(entry.extra.get("apply_url"))
+        )
         if reuse or metadata_only:
             return []
         if not entry.files:
             raise _EntryFailed("no_file", _("目录条目没有数据文件"))
-        fetched = fetch.fetched if fetch.fetched is not None else self._fetch(entry, fetch.source, fetch.scratch)
+        fetched = (
+            fetch.fetched if fetch.fetched is not None else self._fetch(entry, fetch.source, fetch.scratch)
+        )
         return self._store(s, ds, fetched, fetch.scratch)
 
     def _fetch(self, entry: CatalogEntry, source: CatalogSource, scratch: Path) -> list[_FetchedFile]:
@@ -321,14 +397,25 @@ class Harvester:
             meta = parquet_metadata(ds.department.name, ds.title, now.date(), ds.name)
             try:
                 if media == "xlsx":
-                    tables = convert_xlsx(f.path, workdir, row_group_bytes=self.row_group_bytes, metadata=meta,
-                                          masking=masking)
+                    tables = convert_xlsx(
+                        f.path, workdir, row_group_bytes=self.row_group_bytes, metadata=meta, masking=masking
+                    )
                 else:
-                    tables = [convert_csv(f.path, workdir / "table-0.parquet", workdir / "table-0.csv",
-                                          row_group_bytes=self.row_group_bytes, metadata=meta, masking=masking)]
+                    tables = [
+                        convert_csv(
+                            f.path,
+                            workdir / "table-0.parquet",
+                            workdir / "table-0.csv",
+                            row_group_bytes=self.row_group_bytes,
+                            metadata=meta,
+                            masking=masking,
+                        )
+                    ]
             except ConversionError as exc:
                 raise _EntryFailed("conversion", _message_of(exc), file=f.ref.name) from exc
-            dist = self._new_version(ds, f.ref, media, f.sha256, f.size, f.path, tables, workdir, meta, now, masking)
+            dist = self._new_version(
+                ds, f.ref, media, f.sha256, f.size, f.path, tables, workdir, meta, now, masking
+            )
             warnings += _note_warnings(f.ref.name, tables)
             ds.distributions.append(dist)
             keep.add(key)
@@ -356,17 +443,36 @@ class Harvester:
             self._store(s, ds, fetched, Path(scratch))
         ds.search_dirty, ds.updated_at = True, utcnow()
 
-    def _new_version(self, ds: Dataset, ref: FileRef, media: str, sha256: str, size: int, original: Path,
-                     tables: list[TableInfo], workdir: Path, meta: dict, now: dt.datetime, masking: dict | None) -> Distribution:
+    def _new_version(
+        self,
+        ds: Dataset,
+        ref: FileRef,
+        media: str,
+        sha256: str,
+        size: int,
+        original: Path,
+        tables: list[TableInfo],
+        workdir: Path,
+        meta: dict,
+        now: dt.datetime,
+        masking: dict | None,
+    ) -> Distribution:
         # A masked version has a folder of its own: the unmasked one is removed when replaced.
         folder = self.storage.distribution_dir(ds.name, sha256) + _masking_key(masking)
         findings = [f for t in tables for f in t.findings]
         problems = [p for t in tables for p in t.problems]
         dist = Distribution(
-            source_name=ref.name, source_url=ref.url, media_format=media, sha256=sha256,
-            size=size, encoding=tables[0].encoding if media == "csv" else None, fetched_at=now,
+            source_name=ref.name,
+            source_url=ref.url,
+            media_format=media,
+            sha256=sha256,
+            size=size,
+            encoding=tables[0].encoding if media == "csv" else None,
+            fetched_at=now,
             original_path=self.storage.put(original, f"{folder}/original.{media}"),
-            scan_status=gate.verdict(findings, problems), masking=masking)
+            scan_status=gate.verdict(findings, problems),
+            masking=masking,
+        )
         for position, t in enumerate(tables):
             dist.tables.append(_table_row(self.storage, folder, position, t, workdir, meta))
         return dist
@@ -374,7 +480,9 @@ class Harvester:
     def _purge_files(self, ds: Dataset) -> None:
         purge_files(self.storage, ds)
 
-    def _record_broken(self, s: Session, entry: CatalogEntry, source_id: int, details: list[dict]) -> int | None:
+    def _record_broken(
+        self, s: Session, entry: CatalogEntry, source_id: int, details: list[dict]
+    ) -> int | None:
         """A new entry that failed is kept as held, so its department sees the problem; an
         existing dataset stays as it was (nothing published is lost to a broken update)."""
         if not entry.name or not entry.department_code or entry.problems:
@@ -392,22 +500,45 @@ class Harvester:
         ds.hold_reason, ds.hold_details = holds.hold_fields(details)
         s.add(ds)
         s.flush()
-        s.add(ClassificationEvent(dataset_id=ds.id, from_class=None, to_class=ds.open_class, from_status=None,
-                                  to_status=ds.status, legal_basis=entry.legal_basis, actor="harvest",
-                                  note=ds.hold_reason))
+        s.add(
+            ClassificationEvent(
+                dataset_id=ds.id,
+                from_class=None,
+                to_class=ds.open_class,
+                from_status=None,
+                to_status=ds.status,
+                legal_basis=entry.legal_basis,
+                actor="harvest",
+                note=ds.hold_reason,
+            )
+        )
         return ds.id
 
-    def _withdraw_missing(self, source_id: int, job_id: int, listed: set[str], actor: str) -> list[EntryResult]:
+    def _withdraw_missing(
+        self, source_id: int, job_id: int, listed: set[str], actor: str
+    ) -> list[EntryResult]:
         results = []
         with self.sessions.begin() as s:
-            gone = s.scalars(select(Dataset).where(
-                Dataset.source_id == source_id, Dataset.status != DatasetStatus.WITHDRAWN.value)).all()
+            gone = s.scalars(
+                select(Dataset).where(
+                    Dataset.source_id == source_id, Dataset.status != DatasetStatus.WITHDRAWN.value
+                )
+            ).all()
             for ds in gone:
                 if ds.source_ref in listed:
                     continue
-                s.add(ClassificationEvent(dataset_id=ds.id, from_class=ds.open_class, to_class=ds.open_class,
-                                          from_status=ds.status, to_status=DatasetStatus.WITHDRAWN.value,
-                                          legal_basis=ds.legal_basis, actor=actor, note=_("已从来源目录中删除").source))
+                s.add(
+                    ClassificationEvent(
+                        dataset_id=ds.id,
+                        from_class=ds.open_class,
+                        to_class=ds.open_class,
+                        from_status=ds.status,
+                        to_status=DatasetStatus.WITHDRAWN.value,
+                        legal_basis=ds.legal_basis,
+                        actor=actor,
+                        note=_("已从来源目录中删除").source,
+                    )
+                )
                 ds.status, ds.withdrawn_at, ds.updated_at = DatasetStatus.WITHDRAWN.value, utcnow(), utcnow()
                 ds.search_dirty = True
                 result = EntryResult(ds.source_ref, ds.open_class, "withdrawn", None, ds.id)
@@ -418,9 +549,11 @@ class Harvester:
 
 # ---------------------------------------------------------------------- helpers
 
+
 @dataclass
 class _Fetch:
     """Where an entry's files come from, and those already fetched to compare contents."""
+
     source: CatalogSource
     scratch: Path
     fetched: list[_FetchedFile] | None
@@ -430,8 +563,14 @@ def _existing_dataset(s: Session, entry: CatalogEntry, department: Department) -
     ds = s.scalar(select(Dataset).where(Dataset.name == entry.name))
     if ds is not None and ds.department_id != department.id:
         # 一数一源 (Art. 17): one providing department per dataset.
-        raise _EntryFailed("one_source", _("「%(name)s」已由「%(department)s」提供，一数一源", name=entry.name,
-                                             department=ds.department.name))
+        raise _EntryFailed(
+            "one_source",
+            _(
+                "「%(name)s」已由「%(department)s」提供，一数一源",
+                name=entry.name,
+                department=ds.department.name,
+            ),
+        )
     return ds
 
 
@@ -467,16 +606,31 @@ def _hinted_fingerprint(entry: CatalogEntry, fetches_files: bool) -> str | None:
 
 def _unchanged(ds: Dataset, meta_fp: str, files_fp: str | None) -> bool:
     # A current version made before the publication gate (scan_status NULL) is made again.
-    return (ds.status != DatasetStatus.WITHDRAWN.value and ds.metadata_fingerprint == meta_fp
-            and files_fp is not None and ds.files_fingerprint == files_fp
-            and all(d.scan_status for d in ds.current_distributions))
+    return (
+        ds.status != DatasetStatus.WITHDRAWN.value
+        and ds.metadata_fingerprint == meta_fp
+        and files_fp is not None
+        and ds.files_fingerprint == files_fp
+        and all(d.scan_status for d in ds.current_distributions)
+    )
 
 
-CATALOG_TEXT_FIELDS = {"title": "信息资源名称", "summary": "信息资源摘要", "open_conditions": "开放条件",
-                       "share_conditions": "共享条件", "share_class": "共享类型", "open_class": "开放类型",
-                       "domain": "数据领域", "update_cycle": "更新周期", "data_format": "信息资源格式",
-                       "legal_basis": "法律依据", "resource_code": "信息资源代码", "published": "发布日期",
-                       "department_name": "信息资源提供方", "department_code": "信息资源提供方代码"}
+CATALOG_TEXT_FIELDS = {
+    "title": "信息资源名称",
+    "summary": "信息资源摘要",
+    "open_conditions": "开放条件",
+    "share_conditions": "共享条件",
+    "share_class": "共享类型",
+    "open_class": "开放类型",
+    "domain": "数据领域",
+    "update_cycle": "更新周期",
+    "data_format": "信息资源格式",
+    "legal_basis": "法律依据",
+    "resource_code": "信息资源代码",
+    "published": "发布日期",
+    "department_name": "信息资源提供方",
+    "department_code": "信息资源提供方代码",
+}
 
 
 def metadata_findings(entry: CatalogEntry) -> list[dict]:
@@ -501,7 +655,10 @@ def _masking_key(masking: dict | None) -> str:
 
     if not masking:
         return ""
-    return "-m" + hashlib.sha256(json.dumps(masking, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:8]
+    return (
+        "-m"
+        + hashlib.sha256(json.dumps(masking, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:8]
+    )
 
 
 def _note_warnings(name: str, tables: list[TableInfo]) -> list[Message]:
@@ -517,7 +674,9 @@ def _still(ds: Dataset, entry: CatalogEntry) -> EntryResult:
     """Nothing changed in the source. A held entry is reported as held again, so the report
     keeps telling the department what waits for it."""
     if ds.status == DatasetStatus.HELD.value:
-        return EntryResult(entry.source_ref, ds.open_class, "held", ds.hold_reason, ds.id, details=ds.hold_details)
+        return EntryResult(
+            entry.source_ref, ds.open_class, "held", ds.hold_reason, ds.id, details=ds.hold_details
+        )
     return EntryResult(entry.source_ref, ds.open_class, "unchanged", None, ds.id)
 
 
@@ -548,8 +707,11 @@ def _copy_metadata(ds: Dataset, entry: CatalogEntry, source_id: int) -> None:
     ds.update_cycle = entry.update_cycle
     ds.published_date = entry.published_date()
     ds.tags = list(entry.tags)
-    ds.source_fields = {"open_class": entry.open_class, **entry.extra,
-                        "catalog": {"title": ds.title, "summary": ds.summary, "domain": ds.domain, "tags": ds.tags}}
+    ds.source_fields = {
+        "open_class": entry.open_class,
+        **entry.extra,
+        "catalog": {"title": ds.title, "summary": ds.summary, "domain": ds.domain, "tags": ds.tags},
+    }
     ds.source_id = source_id
     ds.source_ref = entry.source_ref
     said = str(entry.extra.get("sensitive") or "").strip().lower()
@@ -558,7 +720,9 @@ def _copy_metadata(ds: Dataset, entry: CatalogEntry, source_id: int) -> None:
     apply_edits(ds)
 
 
-def _table_row(storage: Storage, folder: str, position: int, t: TableInfo, workdir: Path, meta: dict) -> DataTable:
+def _table_row(
+    storage: Storage, folder: str, position: int, t: TableInfo, workdir: Path, meta: dict
+) -> DataTable:
     """Store a converted table in every download format, each with its size and sha256."""
     made = {"csv": t.csv, "parquet": t.parquet}
     xlsx, json_file = workdir / f"table-{position}.xlsx", workdir / f"table-{position}.json"
@@ -571,9 +735,18 @@ def _table_row(storage: Storage, folder: str, position: int, t: TableInfo, workd
         facts = file_facts(path)
         formats[fmt] = {"path": storage.put(path, f"{folder}/table-{position}.{fmt}"), **facts}
     notes = [n for n in t.notes if not scan_text([n])]  # a note with personal data is not kept
-    return DataTable(position=position, sheet=t.sheet, row_count=t.row_count, schema=t.schema, formats=formats,
-                     parquet_path=formats["parquet"]["path"], csv_path=formats["csv"]["path"],
-                     findings=[f.as_dict() for f in t.findings], problems=list(t.problems), notes=notes)
+    return DataTable(
+        position=position,
+        sheet=t.sheet,
+        row_count=t.row_count,
+        schema=t.schema,
+        formats=formats,
+        parquet_path=formats["parquet"]["path"],
+        csv_path=formats["csv"]["path"],
+        findings=[f.as_dict() for f in t.findings],
+        problems=list(t.problems),
+        notes=notes,
+    )
 
 
 def _sniff_media(path: Path) -> str:
@@ -582,6 +755,12 @@ def _sniff_media(path: Path) -> str:
 
 
 def _job_entry(job_id: int, r: EntryResult) -> HarvestJobEntry:
-    return HarvestJobEntry(job_id=job_id, source_ref=r.source_id, open_class=r.open_class, action=r.action,
-                           reason=r.reason, dataset_id=r.dataset_id, details=r.details)
-
+    return HarvestJobEntry(
+        job_id=job_id,
+        source_ref=r.source_id,
+        open_class=r.open_class,
+        action=r.action,
+        reason=r.reason,
+        dataset_id=r.dataset_id,
+        details=r.details,
+    )

@@ -4,6 +4,7 @@ A source lists all its entries up front (list_entries); if it cannot be read as 
 raises SourceError, and the harvest stops with a non-zero exit without withdrawing anything.
 A problem in one entry is carried in that entry (CatalogEntry.problems) instead.
 """
+
 from __future__ import annotations
 
 import csv
@@ -73,8 +74,11 @@ MAX_REDIRECTS = 3
 
 
 def _env_hosts() -> tuple[str, ...]:
-    return tuple(h.strip().lower() for h in re.split(r"[,\s]+", os.environ.get("PORTAL_HARVEST_ALLOWED_HOSTS", ""))
-                 if h.strip())
+    return tuple(
+        h.strip().lower()
+        for h in re.split(r"[,\s]+", os.environ.get("PORTAL_HARVEST_ALLOWED_HOSTS", ""))
+        if h.strip()
+    )
 
 
 def host_key(url: str) -> str:
@@ -87,14 +91,16 @@ def host_key(url: str) -> str:
 
 @dataclass
 class FetchPolicy:
-    root: Path | None = None                 # local data files must resolve inside this folder
-    allowed_hosts: tuple[str, ...] = ()      # "host", "host:port", ".example.gov.cn", "10.1.2.3", "10.0.0.0/8"
+    root: Path | None = None  # local data files must resolve inside this folder
+    allowed_hosts: tuple[str, ...] = ()  # "host", "host:port", ".example.gov.cn", "10.1.2.3", "10.0.0.0/8"
     token_headers: dict = field(default_factory=dict)
-    token_host: str | None = None            # host:port that receives token_headers
-    max_bytes: int = field(default_factory=lambda: int(os.environ.get("PORTAL_HARVEST_MAX_FILE_MB",
-                                                                     DEFAULT_MAX_FILE_MB)) << 20)
-    max_seconds: float = field(default_factory=lambda: float(os.environ.get("PORTAL_HARVEST_FILE_SECONDS",
-                                                                           DEFAULT_FILE_SECONDS)))
+    token_host: str | None = None  # host:port that receives token_headers
+    max_bytes: int = field(
+        default_factory=lambda: int(os.environ.get("PORTAL_HARVEST_MAX_FILE_MB", DEFAULT_MAX_FILE_MB)) << 20
+    )
+    max_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("PORTAL_HARVEST_FILE_SECONDS", DEFAULT_FILE_SECONDS))
+    )
 
     # -- local files
 
@@ -119,11 +125,18 @@ class FetchPolicy:
         listed = self._listed(host, key)
         if not listed:
             shown = parts.hostname + (f":{parts.port}" if parts.port else "")
-            raise FetchError(_("数据文件所在的主机 %(shown)s 不在允许采集的名单中，已拒绝（管理员可在 PORTAL_HARVEST_ALLOWED_HOSTS 中添加）", shown=shown))
+            raise FetchError(
+                _(
+                    "数据文件所在的主机 %(shown)s 不在允许采集的名单中，已拒绝（管理员可在 PORTAL_HARVEST_ALLOWED_HOSTS 中添加）",
+                    shown=shown,
+                )
+            )
         if listed == "suffix":  # matched only by a domain suffix: its addresses must be public
             for address in _addresses(host):
                 if not address.is_global:
-                    raise FetchError(_("主机 %(host)s 解析到内部地址 %(address)s，已拒绝", host=host, address=address))
+                    raise FetchError(
+                        _("主机 %(host)s 解析到内部地址 %(address)s，已拒绝", host=host, address=address)
+                    )
 
     def _listed(self, host: str, key: str) -> str | None:
         import ipaddress
@@ -160,8 +173,14 @@ def _addresses(host: str) -> list:
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
-def fetch_file(ref: FileRef, dest: Path, *, policy: FetchPolicy | None = None, timeout: float = 60.0,
-               headers: dict | None = None) -> tuple[str, int]:
+def fetch_file(
+    ref: FileRef,
+    dest: Path,
+    *,
+    policy: FetchPolicy | None = None,
+    timeout: float = 60.0,
+    headers: dict | None = None,
+) -> tuple[str, int]:
     """Copy or download a file to dest under the source's policy, hashing as it streams.
     Returns (sha256, size). `headers` (no policy) is for callers that fetch their own URLs."""
     import time
@@ -177,7 +196,9 @@ def fetch_file(ref: FileRef, dest: Path, *, policy: FetchPolicy | None = None, t
             resp = _follow_redirects(ref.url or "", policy, timeout)
             with resp:
                 if resp.status_code != 200:
-                    raise FetchError(_("下载失败（HTTP %(status)s）：%(url)s", status=resp.status_code, url=ref.url))
+                    raise FetchError(
+                        _("下载失败（HTTP %(status)s）：%(url)s", status=resp.status_code, url=ref.url)
+                    )
                 declared = resp.headers.get("Content-Length")
                 if declared and declared.isdigit() and int(declared) > policy.max_bytes:
                     raise _too_large(policy)
@@ -187,7 +208,9 @@ def fetch_file(ref: FileRef, dest: Path, *, policy: FetchPolicy | None = None, t
     except IsADirectoryError as exc:
         raise FetchError(_("数据文件是一个文件夹：%(name)s", name=Path(ref.path or "").name)) from exc
     except requests.RequestException as exc:
-        raise FetchError(_("无法下载数据文件：%(url)s（%(error)s）", url=ref.url, error=type(exc).__name__)) from exc
+        raise FetchError(
+            _("无法下载数据文件：%(url)s（%(error)s）", url=ref.url, error=type(exc).__name__)
+        ) from exc
     except OSError as exc:
         raise FetchError(_("无法读取数据文件：%(error)s", error=exc.strerror or str(exc))) from exc
     return digest.hexdigest(), size
@@ -198,22 +221,31 @@ def _follow_redirects(url: str, policy: FetchPolicy, timeout: float) -> requests
     staying on the same host, or going from http to https on it."""
     for _hop in range(MAX_REDIRECTS + 1):
         policy.check_url(url)
-        resp = requests.get(url, headers=policy.headers_for(url), stream=True, timeout=timeout,
-                            allow_redirects=False)
+        resp = requests.get(
+            url, headers=policy.headers_for(url), stream=True, timeout=timeout, allow_redirects=False
+        )
         if not resp.is_redirect:
             return resp
         target = urljoin(url, resp.headers.get("Location", ""))
         resp.close()
-        upgrade = (urlparse(target).scheme == "https" and urlparse(target).hostname == urlparse(url).hostname
-                   and host_key(target).endswith(":443"))
+        upgrade = (
+            urlparse(target).scheme == "https"
+            and urlparse(target).hostname == urlparse(url).hostname
+            and host_key(target).endswith(":443")
+        )
         if host_key(target) != host_key(url) and not upgrade:
             raise FetchError(_("数据文件链接跳转到另一个主机，已拒绝：%(url)s", url=target[:200]))
         url = target
     raise FetchError(_("跳转次数过多"))
 
 
-def _write(chunks: Iterable[bytes], dest: Path, policy: FetchPolicy, digest: hashlib._Hash,
-           deadline: float | None = None) -> int:
+def _write(
+    chunks: Iterable[bytes],
+    dest: Path,
+    policy: FetchPolicy,
+    digest: hashlib._Hash,
+    deadline: float | None = None,
+) -> int:
     """Write the chunks to dest, hashing them, within the policy's size (and a download's
     time). Returns the size."""
     import time
@@ -237,6 +269,7 @@ def _too_large(policy: FetchPolicy) -> FetchError:
 
 # --------------------------------------------------------------------------- CKAN
 
+
 class CkanSource:
     """The internal sharing platform's CKAN action API, read with ckanapi.
 
@@ -247,8 +280,13 @@ class CkanSource:
     kind = "ckan"
     PAGE = 1000  # CKAN caps rows at 1000
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0,
-                 allowed_hosts: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        timeout: float = 60.0,
+        allowed_hosts: tuple[str, ...] | None = None,
+    ) -> None:
         from ckanapi import RemoteCKAN
 
         self.location = url.rstrip("/")
@@ -260,7 +298,9 @@ class CkanSource:
         # uploads live there, and it is the only one given the token.
         self.fetch_policy = FetchPolicy(
             allowed_hosts=(me, *(_env_hosts() if allowed_hosts is None else allowed_hosts)),
-            token_headers={"Authorization": token} if token else {}, token_host=me)
+            token_headers={"Authorization": token} if token else {},
+            token_host=me,
+        )
 
     def list_entries(self) -> list[CatalogEntry]:
         from ckanapi.errors import CKANAPIError
@@ -270,14 +310,21 @@ class CkanSource:
         try:
             while True:
                 page = self.api.action.package_search(
-                    q="*:*", rows=self.PAGE, start=start, sort="name asc",
-                    include_private=True, include_drafts=False)
+                    q="*:*",
+                    rows=self.PAGE,
+                    start=start,
+                    sort="name asc",
+                    include_private=True,
+                    include_drafts=False,
+                )
                 packages.extend(page["results"])
                 start += self.PAGE
                 if start >= page["count"] or not page["results"]:
                     break
         except (CKANAPIError, requests.RequestException, OSError, ValueError) as exc:
-            raise SourceError(_("无法读取 CKAN 目录 %(url)s：%(error)s", url=self.location, error=str(exc))) from exc
+            raise SourceError(
+                _("无法读取 CKAN 目录 %(url)s：%(error)s", url=self.location, error=str(exc))
+            ) from exc
         return [self.entry_of(p) for p in packages]
 
     def entry_of(self, pkg: dict) -> CatalogEntry:
@@ -371,20 +418,23 @@ class SpreadsheetSource:
 
     kind = "spreadsheet"
 
-    def __init__(self, path: str | os.PathLike, timeout: float = 60.0, allowed_hosts: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike, timeout: float = 60.0, allowed_hosts: tuple[str, ...] | None = None
+    ) -> None:
         self.path = Path(path).resolve()
         self.location = str(self.path)
         self.timeout = timeout
         # Data files: inside the catalog's folder, or on a host the operator allowed.
-        self.fetch_policy = FetchPolicy(root=self.path.parent,
-                                        allowed_hosts=_env_hosts() if allowed_hosts is None else allowed_hosts)
+        self.fetch_policy = FetchPolicy(
+            root=self.path.parent, allowed_hosts=_env_hosts() if allowed_hosts is None else allowed_hosts
+        )
 
     def list_entries(self) -> list[CatalogEntry]:
         rows = self._read_rows()
         header_at, mapping = self._find_header(rows)
         entries: list[CatalogEntry] = []
         seen: set[str] = set()
-        for offset, row in enumerate(rows[header_at + 1:], start=header_at + 2):
+        for offset, row in enumerate(rows[header_at + 1 :], start=header_at + 2):
             cells = {key: clean(row[i]) if i < len(row) else None for i, key in mapping.items()}
             if not any(cells.values()):
                 continue  # blank line
@@ -436,11 +486,17 @@ class SpreadsheetSource:
             if not part:
                 continue
             if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*://", part):  # a URL of any scheme: the policy decides
-                entry.files.append(FileRef(name=unquote(Path(urlparse(part).path).name) or part[:100], url=part,
-                                           media_format=_format_of(part, None)))
+                entry.files.append(
+                    FileRef(
+                        name=unquote(Path(urlparse(part).path).name) or part[:100],
+                        url=part,
+                        media_format=_format_of(part, None),
+                    )
+                )
             else:  # resolved inside the catalog's folder when fetched (FetchPolicy.local_file)
-                entry.files.append(FileRef(name=Path(part).name, path=part,
-                                           media_format=_format_of(part, None)))
+                entry.files.append(
+                    FileRef(name=Path(part).name, path=part, media_format=_format_of(part, None))
+                )
         return entry
 
     # ---- reading the sheet
@@ -491,24 +547,31 @@ class SpreadsheetSource:
                 continue
         else:
             raise SourceError(_("目录文件编码无法识别"))
-        dialect = csv.excel_tab if text.split("\n", 1)[0].count("\t") > text.split("\n", 1)[0].count(",") else csv.excel
+        dialect = (
+            csv.excel_tab
+            if text.split("\n", 1)[0].count("\t") > text.split("\n", 1)[0].count(",")
+            else csv.excel
+        )
         return [row for row in csv.reader(io.StringIO(text, newline=""), dialect)]
 
     @staticmethod
     def _find_header(rows: list[list]) -> tuple[int, dict[int, str]]:
         for i, row in enumerate(rows[:15]):
-            mapping = {j: _HEADER_LOOKUP[_norm_header(c)] for j, c in enumerate(row)
-                       if _norm_header(c) in _HEADER_LOOKUP}
+            mapping = {
+                j: _HEADER_LOOKUP[_norm_header(c)]
+                for j, c in enumerate(row)
+                if _norm_header(c) in _HEADER_LOOKUP
+            }
             if {"resource_code", "title"} <= set(mapping.values()) or len(mapping) >= 4:
                 return i, mapping
         raise SourceError(_("目录中找不到表头（信息资源代码、信息资源名称…）"))
 
 
-def open_source(*, ckan: str | None = None, token: str | None = None, catalog: str | None = None,
-                timeout: float = 60.0) -> CkanSource | SpreadsheetSource:
+def open_source(
+    *, ckan: str | None = None, token: str | None = None, catalog: str | None = None, timeout: float = 60.0
+) -> CkanSource | SpreadsheetSource:
     if ckan:
         return CkanSource(ckan, token, timeout)
     if catalog:
         return SpreadsheetSource(catalog, timeout)
     raise SourceError(_("需要 --ckan URL 或 --catalog PATH"))
-

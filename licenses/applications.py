@@ -12,6 +12,7 @@ Transitions (who → from → to):
 Everything else is refused. Each transition is a compare-and-set on (status, version), so of
 two curators deciding at once exactly one decision stands.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -59,8 +60,15 @@ class Request:
     period_until: dt.date
 
 
-def apply(session: Session, applicant: User, req: Request, *, working_days: int = CONSENT_WORKING_DAYS,
-          today: dt.date | None = None, ip: str | None = None) -> list[Application]:
+def apply(
+    session: Session,
+    applicant: User,
+    req: Request,
+    *,
+    working_days: int = CONSENT_WORKING_DAYS,
+    today: dt.date | None = None,
+    ip: str | None = None,
+) -> list[Application]:
     """One application per providing department (one source per datum: each decides its own)."""
     today = today or clock.today()
     try:
@@ -78,10 +86,26 @@ def apply(session: Session, applicant: User, req: Request, *, working_days: int 
         app = _new_application(session, applicant, req, purpose, department_id, items, working_days, today)
         session.add(app)
         session.flush()
-        _event(session, app, applicant, "submitted", None, app.status,
-               _("商业开发用途：已登记意向，将通过公开招标等竞争性方式确定").source if app.route == "tender" else None)
-        record(session, "application_submitted", actor=applicant, target=f"application:{app.id}", ip=ip,
-               route=app.route, datasets=[ds.name for ds, _fields in items])
+        _event(
+            session,
+            app,
+            applicant,
+            "submitted",
+            None,
+            app.status,
+            _("商业开发用途：已登记意向，将通过公开招标等竞争性方式确定").source
+            if app.route == "tender"
+            else None,
+        )
+        record(
+            session,
+            "application_submitted",
+            actor=applicant,
+            target=f"application:{app.id}",
+            ip=ip,
+            route=app.route,
+            datasets=[ds.name for ds, _fields in items],
+        )
         made.append(app)
     return made
 
@@ -97,8 +121,13 @@ def _check_datasets(req: Request) -> None:
             raise LicenceError(_("「%(title)s」不是可申请的有条件开放数据", title=ds.title))
         if not ds.current_distributions and (ds.source_fields or {}).get("apply_url"):
             # Harvested from another portal without its data: only that portal can grant it.
-            raise LicenceError(_("「%(title)s」须向数据来源平台申请：%(url)s", title=ds.title,
-                                 url=ds.source_fields["apply_url"]))
+            raise LicenceError(
+                _(
+                    "「%(title)s」须向数据来源平台申请：%(url)s",
+                    title=ds.title,
+                    url=ds.source_fields["apply_url"],
+                )
+            )
         columns = {f["name"] for d in ds.current_distributions for t in d.tables for f in t.schema}
         if fields is not None and (not fields or not set(fields) <= columns):
             raise LicenceError(_("「%(title)s」没有所选字段", title=ds.title))
@@ -111,7 +140,10 @@ def _check_request(applicant: User, req: Request, purpose: Purpose, today: dt.da
         raise LicenceError(_("请具体说明使用场景（至少 10 字）"))
     if len((req.security_measures or "").strip()) < 10:
         raise LicenceError(_("请说明将采取的安全保护措施（至少 10 字）"))
-    if not (today <= req.period_from <= req.period_until) or (req.period_until - req.period_from).days > MAX_PERIOD_DAYS:
+    if (
+        not (today <= req.period_from <= req.period_until)
+        or (req.period_until - req.period_from).days > MAX_PERIOD_DAYS
+    ):
         raise LicenceError(_("使用期限不正确（自今日起，最长三年）"))
     if purpose is Purpose.RESEARCH and not applicant.is_verified_researcher:
         raise LicenceError(_("科研教育途径仅限所在机构经大数据局认证的科研人员"))
@@ -124,37 +156,80 @@ def _refuse_pending(session: Session, applicant: User, req: Request, purpose: Pu
     # for the first and then see it (PostgreSQL and SQLite alike).
     session.execute(update(User).where(User.id == applicant.id).values(session_version=User.session_version))
     pending = session.scalar(
-        select(Application).join(ApplicationItem).where(
+        select(Application)
+        .join(ApplicationItem)
+        .where(
             Application.applicant_id == applicant.id,
-            or_(and_(Application.purpose == purpose.value,
-                     Application.status.in_((AppStatus.SUBMITTED.value, AppStatus.INFO_REQUESTED.value,
-                                             AppStatus.INTEREST.value, AppStatus.APPROVED.value))),
+            or_(
+                and_(
+                    Application.purpose == purpose.value,
+                    Application.status.in_(
+                        (
+                            AppStatus.SUBMITTED.value,
+                            AppStatus.INFO_REQUESTED.value,
+                            AppStatus.INTEREST.value,
+                            AppStatus.APPROVED.value,
+                        )
+                    ),
+                ),
                 # a curator moved it to the competitive route: no way around that by another purpose
-                Application.status == AppStatus.INTEREST.value),
-            ApplicationItem.dataset_id.in_([ds.id for ds, _fields in req.datasets])).limit(1))
+                Application.status == AppStatus.INTEREST.value,
+            ),
+            ApplicationItem.dataset_id.in_([ds.id for ds, _fields in req.datasets]),
+        )
+        .limit(1)
+    )
     if pending is not None:
-        raise LicenceError(_("已有同一用途的申请 %(number)s 正在办理，请等待结果或撤回后再申请", number=pending.number))
+        raise LicenceError(
+            _("已有同一用途的申请 %(number)s 正在办理，请等待结果或撤回后再申请", number=pending.number)
+        )
 
 
-def _new_application(session: Session, applicant: User, req: Request, purpose: Purpose, department_id: int,
-                     items: list[tuple[Dataset, list[str] | None]], working_days: int, today: dt.date) -> Application:
+def _new_application(
+    session: Session,
+    applicant: User,
+    req: Request,
+    purpose: Purpose,
+    department_id: int,
+    items: list[tuple[Dataset, list[str] | None]],
+    working_days: int,
+    today: dt.date,
+) -> Application:
     """The application to one department: submitted with its deadline in working days (longer
     for sensitive data), or an interest in a tender for commercial use."""
     route = purpose.route
     status = AppStatus.INTEREST if route == "tender" else AppStatus.SUBMITTED
     app = Application(
-        number=f"SQ{today:%Y%m%d}-{secrets.token_hex(3).upper()}", applicant=applicant,
-        department_id=department_id, purpose=purpose.value, route=route, scenario=req.scenario.strip(),
-        security_measures=req.security_measures.strip(), period_from=req.period_from,
-        period_until=req.period_until, status=status.value,
-        items=[ApplicationItem(dataset=ds, fields_requested=fields) for ds, fields in items])
+        number=f"SQ{today:%Y%m%d}-{secrets.token_hex(3).upper()}",
+        applicant=applicant,
+        department_id=department_id,
+        purpose=purpose.value,
+        route=route,
+        scenario=req.scenario.strip(),
+        security_measures=req.security_measures.strip(),
+        period_from=req.period_from,
+        period_until=req.period_until,
+        status=status.value,
+        items=[ApplicationItem(dataset=ds, fields_requested=fields) for ds, fields in items],
+    )
     if status is AppStatus.SUBMITTED:
-        days = max(working_days, SENSITIVE_WORKING_DAYS) if any(ds.sensitive for ds, _fields in items) else working_days
+        days = (
+            max(working_days, SENSITIVE_WORKING_DAYS)
+            if any(ds.sensitive for ds, _fields in items)
+            else working_days
+        )
         deadline = add_working_days(today, days, load_schedule(session))
         app.deadline, app.deadline_start, app.deadline_days = deadline.date, today, days
-        app.deadline_note = stored(deadline.note if days == working_days else _(
-            "涉及国家秘密、商业秘密或个人隐私，办理期限 %(days)s 个工作日（参照《江苏省公共数据管理办法》第十八条）："
-            "%(note)s", days=days, note=deadline.note))
+        app.deadline_note = stored(
+            deadline.note
+            if days == working_days
+            else _(
+                "涉及国家秘密、商业秘密或个人隐私，办理期限 %(days)s 个工作日（参照《江苏省公共数据管理办法》第十八条）："
+                "%(note)s",
+                days=days,
+                note=deadline.note,
+            )
+        )
     return app
 
 
@@ -164,40 +239,89 @@ def require_open(app: Application) -> None:
     decision taken after it."""
     for item in app.items:
         if not item.dataset.is_public or item.dataset.open_class != OpenClass.CONDITIONAL.value:
-            raise LicenceError(_("「%(title)s」目前不是可提供的有条件开放数据（已撤回、暂停或不予开放）", title=item.dataset.title))
+            raise LicenceError(
+                _(
+                    "「%(title)s」目前不是可提供的有条件开放数据（已撤回、暂停或不予开放）",
+                    title=item.dataset.title,
+                )
+            )
 
 
-def _event(session: Session, app: Application, actor: User | None, action: str, before: str | None, after: str,
-           note: str | None = None) -> None:
-    session.add(ApplicationEvent(application_id=app.id, actor_id=actor.id if actor else None, action=action,
-                                 from_status=before, to_status=after, note=note))
+def _event(
+    session: Session,
+    app: Application,
+    actor: User | None,
+    action: str,
+    before: str | None,
+    after: str,
+    note: str | None = None,
+) -> None:
+    session.add(
+        ApplicationEvent(
+            application_id=app.id,
+            actor_id=actor.id if actor else None,
+            action=action,
+            from_status=before,
+            to_status=after,
+            note=note,
+        )
+    )
 
 
-def _move(session: Session, app: Application, actor: User, action: str, allowed: tuple[AppStatus, ...],
-          to: AppStatus, version: int, note: str | None = None, ip: str | None = None, **values: object) -> None:
+def _move(
+    session: Session,
+    app: Application,
+    actor: User,
+    action: str,
+    allowed: tuple[AppStatus, ...],
+    to: AppStatus,
+    version: int,
+    note: str | None = None,
+    ip: str | None = None,
+    **values: object,
+) -> None:
     """Compare-and-set: applies only if the application is still in an allowed state at the
     version the actor saw."""
     if app.status not in {s.value for s in allowed}:
-        raise LicenceError(_("当前状态「%(status)s」下不能%(action)s", status=app.status_label,
-                              action=ACTION_LABELS[action]))
+        raise LicenceError(
+            _("当前状态「%(status)s」下不能%(action)s", status=app.status_label, action=ACTION_LABELS[action])
+        )
     result = session.execute(
         update(Application)
-        .where(Application.id == app.id, Application.version == version,
-               Application.status.in_([s.value for s in allowed]))
+        .where(
+            Application.id == app.id,
+            Application.version == version,
+            Application.status.in_([s.value for s in allowed]),
+        )
         .values(status=to.value, version=Application.version + 1, **values)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
         session.rollback()
         raise Conflict(_("该申请已被他人处理或已变化，请刷新后查看"))
     before = app.status
     session.refresh(app)
     _event(session, app, actor, action, before, to.value, note)
-    record(session, f"application_{action}", actor=actor, target=f"application:{app.id}", ip=ip,
-           from_status=before, to_status=to.value)
+    record(
+        session,
+        f"application_{action}",
+        actor=actor,
+        target=f"application:{app.id}",
+        ip=ip,
+        from_status=before,
+        to_status=to.value,
+    )
 
 
-ACTION_LABELS = {"request_info": _("要求补充材料"), "answer": _("补充材料"), "approve": _("同意"), "refuse": _("不同意"),
-                 "withdraw": _("撤回"), "accept": _("接受协议"), "to_tender": _("转入竞争性配置")}
+ACTION_LABELS = {
+    "request_info": _("要求补充材料"),
+    "answer": _("补充材料"),
+    "approve": _("同意"),
+    "refuse": _("不同意"),
+    "withdraw": _("撤回"),
+    "accept": _("接受协议"),
+    "to_tender": _("转入竞争性配置"),
+}
 
 
 def _reviewer(user: User, app: Application) -> None:
@@ -209,30 +333,72 @@ def _owner(user: User, app: Application) -> None:
     require(user, Action.ACT_AS_APPLICANT, app)
 
 
-def request_info(session: Session, curator: User, app: Application, version: int, question: str,
-                 ip: str | None = None) -> None:
+def request_info(
+    session: Session, curator: User, app: Application, version: int, question: str, ip: str | None = None
+) -> None:
     _reviewer(curator, app)
     if len((question or "").strip()) < 5:
         raise LicenceError(_("请写明需要补充的内容"))
-    _move(session, app, curator, "request_info", (AppStatus.SUBMITTED,), AppStatus.INFO_REQUESTED, version,
-          question.strip(), ip, decision_note=question.strip())
+    _move(
+        session,
+        app,
+        curator,
+        "request_info",
+        (AppStatus.SUBMITTED,),
+        AppStatus.INFO_REQUESTED,
+        version,
+        question.strip(),
+        ip,
+        decision_note=question.strip(),
+    )
 
 
-def answer(session: Session, applicant: User, app: Application, version: int, text: str, *,
-           working_days: int = CONSENT_WORKING_DAYS, today: dt.date | None = None, ip: str | None = None) -> None:
+def answer(
+    session: Session,
+    applicant: User,
+    app: Application,
+    version: int,
+    text: str,
+    *,
+    working_days: int = CONSENT_WORKING_DAYS,
+    today: dt.date | None = None,
+    ip: str | None = None,
+) -> None:
     _owner(applicant, app)
     if len((text or "").strip()) < 5:
         raise LicenceError(_("请填写补充的内容"))
     working_days = app.deadline_days or working_days  # a sensitive request keeps its longer term
     deadline = add_working_days(today or clock.today(), working_days, load_schedule(session))
-    _move(session, app, applicant, "answer", (AppStatus.INFO_REQUESTED,), AppStatus.SUBMITTED, version, text.strip(),
-          ip, deadline=deadline.date, deadline_note=stored(_("补充材料后重新计算：%(note)s", note=deadline.note)),
-          deadline_start=today or clock.today(), deadline_days=working_days)
+    _move(
+        session,
+        app,
+        applicant,
+        "answer",
+        (AppStatus.INFO_REQUESTED,),
+        AppStatus.SUBMITTED,
+        version,
+        text.strip(),
+        ip,
+        deadline=deadline.date,
+        deadline_note=stored(_("补充材料后重新计算：%(note)s", note=deadline.note)),
+        deadline_start=today or clock.today(),
+        deadline_days=working_days,
+    )
 
 
-def approve(session: Session, curator: User, app: Application, version: int, *, fields: dict[int, list[str] | None],
-            row_filters: dict[int, dict | None], valid_from: dt.date, valid_until: dt.date,
-            note: str | None = None, ip: str | None = None) -> None:
+def approve(
+    session: Session,
+    curator: User,
+    app: Application,
+    version: int,
+    *,
+    fields: dict[int, list[str] | None],
+    row_filters: dict[int, dict | None],
+    valid_from: dt.date,
+    valid_until: dt.date,
+    note: str | None = None,
+    ip: str | None = None,
+) -> None:
     """`fields` and `row_filters` by ApplicationItem id; None means all fields / all rows."""
     _reviewer(curator, app)
     require_open(app)
@@ -240,52 +406,110 @@ def approve(session: Session, curator: User, app: Application, version: int, *, 
         raise LicenceError(_("授权期限不正确（最长三年）"))
     for item in app.items:
         chosen = fields.get(item.id, item.fields_requested)
-        allowed = set(item.fields_requested) if item.fields_requested is not None else \
-            {f["name"] for d in item.dataset.current_distributions for t in d.tables for f in t.schema}
+        allowed = (
+            set(item.fields_requested)
+            if item.fields_requested is not None
+            else {f["name"] for d in item.dataset.current_distributions for t in d.tables for f in t.schema}
+        )
         if chosen is not None and (not chosen or not set(chosen) <= allowed):
             raise LicenceError(_("「%(title)s」的授权字段须在申请范围内", title=item.dataset.title))
-    _move(session, app, curator, "approve", (AppStatus.SUBMITTED,), AppStatus.APPROVED, version, note, ip,
-          decided_at=utcnow(), decided_by_id=curator.id, decision_note=note, approved_from=valid_from,
-          approved_until=valid_until)
+    _move(
+        session,
+        app,
+        curator,
+        "approve",
+        (AppStatus.SUBMITTED,),
+        AppStatus.APPROVED,
+        version,
+        note,
+        ip,
+        decided_at=utcnow(),
+        decided_by_id=curator.id,
+        decision_note=note,
+        approved_from=valid_from,
+        approved_until=valid_until,
+    )
     for item in app.items:
         item.fields_approved = fields.get(item.id, item.fields_requested)
         item.row_filter = row_filters.get(item.id) or None
 
 
-def refuse(session: Session, curator: User, app: Application, version: int, reasons: str, ip: str | None = None) -> None:
+def refuse(
+    session: Session, curator: User, app: Application, version: int, reasons: str, ip: str | None = None
+) -> None:
     """不同意的，应当说明理由 (Art. 25): no refusal without reasons."""
     _reviewer(curator, app)
     if len((reasons or "").strip()) < MIN_REASON:
         raise LicenceError(_("不同意的，应当说明理由（至少 %(min_reason)s 字）", min_reason=MIN_REASON))
-    _move(session, app, curator, "refuse", (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED), AppStatus.REFUSED,
-          version, reasons.strip(), ip, decided_at=utcnow(), decided_by_id=curator.id, decision_note=reasons.strip())
+    _move(
+        session,
+        app,
+        curator,
+        "refuse",
+        (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED),
+        AppStatus.REFUSED,
+        version,
+        reasons.strip(),
+        ip,
+        decided_at=utcnow(),
+        decided_by_id=curator.id,
+        decision_note=reasons.strip(),
+    )
 
 
-def to_tender(session: Session, curator: User, app: Application, version: int, reasons: str,
-              ip: str | None = None) -> None:
+def to_tender(
+    session: Session, curator: User, app: Application, version: int, reasons: str, ip: str | None = None
+) -> None:
     """The purpose is self-declared: an application whose scenario is in fact commercial
     development goes to the competitive route (Art. 25) — the curator moves it there with
     its reasons, and it waits for a tender as registered interest; the applicant is told."""
     _reviewer(curator, app)
     if len((reasons or "").strip()) < MIN_REASON:
         raise LicenceError(_("请说明转入竞争性配置的理由（至少 %(min_reason)s 字）", min_reason=MIN_REASON))
-    _move(session, app, curator, "to_tender", (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED), AppStatus.INTEREST,
-          version, reasons.strip(), ip, purpose=Purpose.COMMERCIAL.value, route="tender", deadline=None,
-          decision_note=f"属于商业开发，转入公开招标等竞争性方式：{reasons.strip()}")
+    _move(
+        session,
+        app,
+        curator,
+        "to_tender",
+        (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED),
+        AppStatus.INTEREST,
+        version,
+        reasons.strip(),
+        ip,
+        purpose=Purpose.COMMERCIAL.value,
+        route="tender",
+        deadline=None,
+        decision_note=f"属于商业开发，转入公开招标等竞争性方式：{reasons.strip()}",
+    )
 
 
-def withdraw(session: Session, applicant: User, app: Application, version: int, ip: str | None = None) -> None:
+def withdraw(
+    session: Session, applicant: User, app: Application, version: int, ip: str | None = None
+) -> None:
     _owner(applicant, app)
-    _move(session, app, applicant, "withdraw",
-          (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED, AppStatus.APPROVED, AppStatus.INTEREST),
-          AppStatus.WITHDRAWN, version, None, ip)
+    _move(
+        session,
+        app,
+        applicant,
+        "withdraw",
+        (AppStatus.SUBMITTED, AppStatus.INFO_REQUESTED, AppStatus.APPROVED, AppStatus.INTEREST),
+        AppStatus.WITHDRAWN,
+        version,
+        None,
+        ip,
+    )
 
 
 def overdue(session: Session, today: dt.date | None = None) -> list[Application]:
     """Applications waiting for the provider past their deadline: flagged to the bureau."""
     today = today or clock.today()
-    return list(session.scalars(select(Application).where(
-        Application.status == AppStatus.SUBMITTED.value, Application.deadline < today).order_by(Application.deadline)))
+    return list(
+        session.scalars(
+            select(Application)
+            .where(Application.status == AppStatus.SUBMITTED.value, Application.deadline < today)
+            .order_by(Application.deadline)
+        )
+    )
 
 
 def queue(session: Session, department_id: int | None) -> list[Application]:
@@ -298,8 +522,15 @@ def queue(session: Session, department_id: int | None) -> list[Application]:
 
 # ---------------------------------------------------------------------- the official calendar
 
-def enter_schedule(session: Session, bureau: User, year: int, holidays: list[dt.date], workdays: list[dt.date],
-                   ip: str | None = None) -> list[Application]:
+
+def enter_schedule(
+    session: Session,
+    bureau: User,
+    year: int,
+    holidays: list[dt.date],
+    workdays: list[dt.date],
+    ip: str | None = None,
+) -> list[Application]:
     """The bureau enters the State Council's schedule for a year (its holidays and make-up
     working days) when it is published; every open deadline is then recounted on it, and
     both sides are told of a deadline that moved. Returns the applications recounted."""
@@ -317,17 +548,27 @@ def enter_schedule(session: Session, bureau: User, year: int, holidays: list[dt.
         # A schedule that leaves out a statutory holiday was pasted in part: refuse it rather
         # than count the holiday as a working day.
         shown = "、".join(str(d) for d in (missing or sorted(set(workdays) & statutory(year))))
-        raise LicenceError(_("录入的安排不完整：法定节假日 %(shown)s 未列为放假日期（或被列为上班日）", shown=shown))
+        raise LicenceError(
+            _("录入的安排不完整：法定节假日 %(shown)s 未列为放假日期（或被列为上班日）", shown=shown)
+        )
     if len({d for d, _kind in days}) != len(days):
         raise LicenceError(_("同一日期不能既放假又上班"))
-    for row in session.scalars(select(CalendarDay).where(CalendarDay.day.between(dt.date(year, 1, 1),
-                                                                                 dt.date(year, 12, 31)))):
+    for row in session.scalars(
+        select(CalendarDay).where(CalendarDay.day.between(dt.date(year, 1, 1), dt.date(year, 12, 31)))
+    ):
         session.delete(row)
     session.flush()
     session.add_all(CalendarDay(day=d, workday=w, entered_by_id=bureau.id) for d, w in days)
     session.flush()
-    record(session, "calendar_entered", actor=bureau, target=f"calendar:{year}", ip=ip,
-           holidays=len(holidays), workdays=len(workdays))
+    record(
+        session,
+        "calendar_entered",
+        actor=bureau,
+        target=f"calendar:{year}",
+        ip=ip,
+        holidays=len(holidays),
+        workdays=len(workdays),
+    )
     return recount_deadlines(session, bureau, year)
 
 
@@ -336,12 +577,18 @@ def recount_deadlines(session: Session, actor: User, year: int) -> list[Applicat
     can move: from the day it was submitted (or last answered), on the calendar as it is now."""
     schedule = load_schedule(session)
     moved = []
-    open_apps = session.scalars(select(Application).where(
-        Application.status == AppStatus.SUBMITTED.value, Application.deadline.is_not(None),
-        Application.deadline >= dt.date(year, 1, 1) - dt.timedelta(days=40))).all()
+    open_apps = session.scalars(
+        select(Application).where(
+            Application.status == AppStatus.SUBMITTED.value,
+            Application.deadline.is_not(None),
+            Application.deadline >= dt.date(year, 1, 1) - dt.timedelta(days=40),
+        )
+    ).all()
     for app in open_apps:
-        started = app.deadline_start or max((clock.local(e.at).date() for e in app.events
-                                             if e.action in ("submitted", "answer")), default=None)
+        started = app.deadline_start or max(
+            (clock.local(e.at).date() for e in app.events if e.action in ("submitted", "answer")),
+            default=None,
+        )
         if started is None:
             continue
         deadline = add_working_days(started, app.deadline_days or CONSENT_WORKING_DAYS, schedule)
@@ -350,9 +597,16 @@ def recount_deadlines(session: Session, actor: User, year: int) -> list[Applicat
             continue
         before = app.deadline
         app.deadline, app.deadline_note = deadline.date, note
-        session.add(ApplicationEvent(application_id=app.id, actor_id=actor.id, action="deadline_recounted",
-                                     from_status=app.status, to_status=app.status,
-                                     note=f"办理期限由 {before} 改为 {deadline.date}"))
+        session.add(
+            ApplicationEvent(
+                application_id=app.id,
+                actor_id=actor.id,
+                action="deadline_recounted",
+                from_status=app.status,
+                to_status=app.status,
+                note=f"办理期限由 {before} 改为 {deadline.date}",
+            )
+        )
         moved.append(app)
     from . import notify
 

@@ -1,4 +1,5 @@
 """The licensing domain's error type (applications, grants, tenders)."""
+
 from __future__ import annotations
 
 from portal.errors import DomainError

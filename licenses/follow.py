@@ -13,6 +13,7 @@ dataset whose status or class changes. The harvester does not import licensing; 
 is loaded with the models that grants need (portal.models.licensing), so every process that
 can hold grants follows them.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import event, inspect, select
@@ -49,15 +50,21 @@ def _changed(ds: Dataset) -> tuple[tuple, tuple] | None:
 
 def _grants_of(session: Session, ds: Dataset) -> list[Grant]:
     with session.no_autoflush:
-        return list(session.scalars(
-            select(Grant).join(Application, Application.id == Grant.application_id)
-            .join(ApplicationItem, ApplicationItem.application_id == Application.id)
-            .where(ApplicationItem.dataset_id == ds.id, Grant.revoked_at.is_(None))))
+        return list(
+            session.scalars(
+                select(Grant)
+                .join(Application, Application.id == Grant.application_id)
+                .join(ApplicationItem, ApplicationItem.application_id == Application.id)
+                .where(ApplicationItem.dataset_id == ds.id, Grant.revoked_at.is_(None))
+            )
+        )
 
 
 @event.listens_for(Session, "before_flush")
 def _follow(session: Session, _context: UOWTransaction, _instances: object) -> None:
-    changes = [(ds, c) for ds in list(session.dirty) if isinstance(ds, Dataset) and ds.id and (c := _changed(ds))]
+    changes = [
+        (ds, c) for ds in list(session.dirty) if isinstance(ds, Dataset) and ds.id and (c := _changed(ds))
+    ]
     for ds, (before, after) in changes:
         grants = _grants_of(session, ds)
         if not grants:
@@ -69,17 +76,34 @@ def _follow(session: Session, _context: UOWTransaction, _instances: object) -> N
                 grant.revoked_at, grant.revoke_reason = utcnow(), ENDED_REASON.source
                 _tell(session, grant, ds, "授权已终止", ENDED_REASON, bureau=True)
             elif was_public and not now_public:
-                _tell(session, grant, ds, "授权暂停", _("数据集「%(title)s」暂停公开（%(why)s），授权暂停使用，"
-                                                  "数据集恢复公开后自动恢复", title=ds.title, why=_why(ds)))
+                _tell(
+                    session,
+                    grant,
+                    ds,
+                    "授权暂停",
+                    _(
+                        "数据集「%(title)s」暂停公开（%(why)s），授权暂停使用，数据集恢复公开后自动恢复",
+                        title=ds.title,
+                        why=_why(ds),
+                    ),
+                )
             elif now_public and not was_public:
-                _tell(session, grant, ds, "授权恢复", _("数据集「%(title)s」已恢复公开，授权恢复使用", title=ds.title))
+                _tell(
+                    session,
+                    grant,
+                    ds,
+                    "授权恢复",
+                    _("数据集「%(title)s」已恢复公开，授权恢复使用", title=ds.title),
+                )
 
 
 def _why(ds: Dataset) -> Message | str:
     return {"withdrawn": _("部门撤回"), "held": _("待部门处理或待大数据局审批")}.get(ds.status, ds.status)
 
 
-def _tell(session: Session, grant: Grant, ds: Dataset, subject: str, message: Message, bureau: bool = False) -> None:
+def _tell(
+    session: Session, grant: Grant, ds: Dataset, subject: str, message: Message, bureau: bool = False
+) -> None:
     """A notice in the outbox, written with the change (inside a flush: no mail is sent from
     here; the holder's account page lists it, and portal/mail.py sends it once the change
     commits)."""
@@ -87,10 +111,22 @@ def _tell(session: Session, grant: Grant, ds: Dataset, subject: str, message: Me
 
     subject = f"{subject} · {grant.licence_number}"
     text = bilingual(message)  # mail has no page language: Chinese, then English
-    session.add(OutboxMessage(to=grant.user.email, subject=subject,
-                              body=f"{grant.user.name}，您好：\n\n授权 {grant.licence_number}：{text}\n"))
+    session.add(
+        OutboxMessage(
+            to=grant.user.email,
+            subject=subject,
+            body=f"{grant.user.name}，您好：\n\n授权 {grant.licence_number}：{text}\n",
+        )
+    )
     if bureau:
         with session.no_autoflush:
             for user in session.scalars(select(User).where(User.is_bureau.is_(True))):
-                session.add(OutboxMessage(to=user.email, subject=subject, body=(
-                    f"授权 {grant.licence_number}（{grant.user.name}）：{text}\n数据集：{ds.title}（{ds.name}）\n")))
+                session.add(
+                    OutboxMessage(
+                        to=user.email,
+                        subject=subject,
+                        body=(
+                            f"授权 {grant.licence_number}（{grant.user.name}）：{text}\n数据集：{ds.title}（{ds.name}）\n"
+                        ),
+                    )
+                )

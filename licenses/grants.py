@@ -5,6 +5,7 @@ Accepting the agreement stores its exact text, template version, who, when and f
 /licences/<number>. Licensed data leaves only through a signed link bound to the user, the
 grant and the dataset, expiring in minutes, and only within the grant's fields and rows.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -55,8 +56,15 @@ def agreement_for(app: Application, site_url: str) -> str:
     return render_agreement(app, site_url)
 
 
-def accept(session: Session, applicant: User, app: Application, version: int, text_seen_sha256: str,
-           site_url: str, ip: str | None = None) -> Grant:
+def accept(
+    session: Session,
+    applicant: User,
+    app: Application,
+    version: int,
+    text_seen_sha256: str,
+    site_url: str,
+    ip: str | None = None,
+) -> Grant:
     """The applicant accepts the agreement they were shown (its sha256 must match: no one
     accepts a text that changed under them)."""
     _owner(applicant, app)
@@ -66,18 +74,38 @@ def accept(session: Session, applicant: User, app: Application, version: int, te
         raise LicenceError(_("协议内容已更新，请重新阅读后再确认"))
     require_open(app)
     _move(session, app, applicant, "accept", (AppStatus.APPROVED,), AppStatus.GRANTED, version, None, ip)
-    agreement = Agreement(application_id=app.id, template_version=TEMPLATE_VERSION, text=text, sha256=sha,
-                          accepted_by_id=applicant.id, accepted_ip=ip)
+    agreement = Agreement(
+        application_id=app.id,
+        template_version=TEMPLATE_VERSION,
+        text=text,
+        sha256=sha,
+        accepted_by_id=applicant.id,
+        accepted_ip=ip,
+    )
     session.add(agreement)
     session.flush()
     assert app.approved_from is not None, "an approved application has its term"
-    grant = Grant(licence_number=_licence_number(app.approved_from), user_id=applicant.id, application_id=app.id,
-                  agreement_id=agreement.id, purpose=app.purpose, valid_from=app.approved_from,
-                  valid_until=app.approved_until, report_every_months=REPORT_EVERY_MONTHS)
+    grant = Grant(
+        licence_number=_licence_number(app.approved_from),
+        user_id=applicant.id,
+        application_id=app.id,
+        agreement_id=agreement.id,
+        purpose=app.purpose,
+        valid_from=app.approved_from,
+        valid_until=app.approved_until,
+        report_every_months=REPORT_EVERY_MONTHS,
+    )
     session.add(grant)
     session.flush()
-    record(session, "grant_issued", actor=applicant, target=f"grant:{grant.id}", ip=ip,
-           licence=grant.licence_number, agreement_sha256=sha)
+    record(
+        session,
+        "grant_issued",
+        actor=applicant,
+        target=f"grant:{grant.id}",
+        ip=ip,
+        licence=grant.licence_number,
+        agreement_sha256=sha,
+    )
     return grant
 
 
@@ -103,6 +131,7 @@ def by_licence(session: Session, number: str) -> Grant | None:
 
 # ---------------------------------------------------------------------- licensed downloads
 
+
 def _links(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt="dongchangfu-portal:licensed-download")
 
@@ -111,7 +140,9 @@ def download_link_token(secret: str, user: User, grant: Grant, item: Application
     return _links(secret).dumps({"u": user.id, "g": grant.id, "i": item.id})
 
 
-def check_download(session: Session, secret: str, token: str, user: User, grant_id: int) -> tuple[Grant, ApplicationItem]:
+def check_download(
+    session: Session, secret: str, token: str, user: User, grant_id: int
+) -> tuple[Grant, ApplicationItem]:
     """The grant and item the link is for — if it is genuine, fresh, this user's, and the
     grant is valid today. Raises LinkRefused otherwise (every case looks the same outside)."""
     try:
@@ -124,36 +155,57 @@ def check_download(session: Session, secret: str, token: str, user: User, grant_
         raise LinkRefused(_("下载链接不属于当前用户或授权"))
     grant = session.get(Grant, grant_id)
     item = session.get(ApplicationItem, data.get("i"))
-    if grant is None or item is None or item.application_id != grant.application_id or grant.user_id != user.id:
+    if (
+        grant is None
+        or item is None
+        or item.application_id != grant.application_id
+        or grant.user_id != user.id
+    ):
         raise LinkRefused(_("下载链接无效"))
     state = grant.state()
     if state != "valid":
-        raise LinkRefused({
-            "revoked": _("授权已撤销：%(reason)s", reason=known(grant.revoke_reason or "")),
-            "expired": _("授权已过期"),
-            "suspended": _("数据集暂停公开（撤回、待处理或待审批），授权暂停使用，恢复公开后自动恢复")}.get(state, _("授权尚未生效")))
+        raise LinkRefused(
+            {
+                "revoked": _("授权已撤销：%(reason)s", reason=known(grant.revoke_reason or "")),
+                "expired": _("授权已过期"),
+                "suspended": _("数据集暂停公开（撤回、待处理或待审批），授权暂停使用，恢复公开后自动恢复"),
+            }.get(state, _("授权尚未生效"))
+        )
     return grant, item
 
 
-def grant_for_api(session: Session, user: User, dataset_id: int,
-                  today: dt.date | None = None) -> tuple[Grant, ApplicationItem] | None:
+def grant_for_api(
+    session: Session, user: User, dataset_id: int, today: dt.date | None = None
+) -> tuple[Grant, ApplicationItem] | None:
     """The user's grant in force today that covers this dataset, with its item (the granted
     fields and rows); the newest if several. The data API serves licensed rows only through this."""
     today = today or clock.today()
     row = session.execute(
-        select(Grant, ApplicationItem).join(ApplicationItem, ApplicationItem.application_id == Grant.application_id)
-        .where(Grant.user_id == user.id, ApplicationItem.dataset_id == dataset_id, Grant.revoked_at.is_(None),
-               Grant.valid_from <= today, Grant.valid_until >= today)
-        .order_by(Grant.valid_until.desc(), Grant.id.desc()).limit(1)).first()
+        select(Grant, ApplicationItem)
+        .join(ApplicationItem, ApplicationItem.application_id == Grant.application_id)
+        .where(
+            Grant.user_id == user.id,
+            ApplicationItem.dataset_id == dataset_id,
+            Grant.revoked_at.is_(None),
+            Grant.valid_from <= today,
+            Grant.valid_until >= today,
+        )
+        .order_by(Grant.valid_until.desc(), Grant.id.desc())
+        .limit(1)
+    ).first()
     # Suspended while any dataset the grant covers is not public (licenses/follow.py).
     return (row[0], row[1]) if row and row[0].state(today) == "valid" else None
 
 
-def log_api_rows(session: Session, user: User, grant: Grant, dataset_id: int, rows: int, size: int,
-                 seconds: float) -> None:
+def log_api_rows(
+    session: Session, user: User, grant: Grant, dataset_id: int, rows: int, size: int, seconds: float
+) -> None:
     """Every call that returns licensed rows is a licensed download in the grant's log."""
-    session.add(LicensedDownload(grant_id=grant.id, user_id=user.id, dataset_id=dataset_id, bytes=size,
-                                 seconds=seconds, rows=rows))
+    session.add(
+        LicensedDownload(
+            grant_id=grant.id, user_id=user.id, dataset_id=dataset_id, bytes=size, seconds=seconds, rows=rows
+        )
+    )
 
 
 @dataclass
@@ -163,8 +215,15 @@ class LicensedFile:
     name: str
 
 
-def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: ApplicationItem, user: User,
-                       site_url: str, ip: str | None = None) -> LicensedFile:
+def build_licensed_zip(
+    session: Session,
+    storage: Storage,
+    grant: Grant,
+    item: ApplicationItem,
+    user: User,
+    site_url: str,
+    ip: str | None = None,
+) -> LicensedFile:
     """CSV and Parquet with only the granted fields and rows, ATTRIBUTION.txt,
     datapackage.json and the accepted agreement; logged with bytes and time."""
     from harvest.formats import attribution
@@ -181,42 +240,73 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
     scope = Scope(fields=item.fields_approved, row_filter=item.row_filter)
     licence_url = f"{site_url.rstrip('/')}/licences/{grant.licence_number}"
     line = attribution(ds.department.name, ds.title, today.isoformat())
-    meta = {"source_department": ds.department.name, "dataset": ds.title, "licence_number": grant.licence_number,
-            "licence_url": licence_url, "permitted_purpose": source(grant.application.purpose_label),
-            "valid_until": grant.valid_until.isoformat(), "attribution": line}
+    meta = {
+        "source_department": ds.department.name,
+        "dataset": ds.title,
+        "licence_number": grant.licence_number,
+        "licence_url": licence_url,
+        "permitted_purpose": source(grant.application.purpose_label),
+        "valid_until": grant.valid_until.isoformat(),
+        "attribution": line,
+    }
     folder = storage.cache_path(f"licensed/{grant.id}-{item.id}-{today.isoformat()}-{secrets.token_hex(4)}")
     folder.mkdir(parents=True)
     # Every granted table: one folder per table (its sheet's name) when there are several.
     parts = []
     for position, table in enumerate(tables):
         data = scoped_table(pq.read_table(storage.local_path(table.parquet_path)), scope)
-        prefix = "" if len(tables) == 1 else f"{_part_name(table.sheet or table.distribution.source_name, position)}/"
+        prefix = (
+            ""
+            if len(tables) == 1
+            else f"{_part_name(table.sheet or table.distribution.source_name, position)}/"
+        )
         (folder / prefix).mkdir(parents=True, exist_ok=True)
         pq.write_table(data.replace_schema_metadata(meta), folder / prefix / "data.parquet")
         pacsv.write_csv(data, folder / prefix / "data.csv")
         parts.append((prefix, data))
     rows = sum(d.num_rows for _prefix, d in parts)
-    text = "\n".join([
-        line, "",
-        f"提供部门 / Source department: {ds.department.name}",
-        f"数据集 / Dataset: {ds.title} ({ds.name})",
-        f"获取日期 / Acquired: {today.isoformat()}",
-        f"授权编号 / Licence number: {grant.licence_number}",
-        f"许可用途 / Permitted purpose: {bilingual(grant.application.purpose_label, ' / ')} — {grant.application.scenario}",
-        f"有效期至 / Valid until: {grant.valid_until.isoformat()}",
-        f"授权核验 / Check the licence: {licence_url}",
-        *[f"字段 / Fields{' (' + prefix.rstrip('/') + ')' if prefix else ''}: {', '.join(d.column_names)}"
-          for prefix, d in parts],
-        f"行数 / Rows: {rows}" + (f"（仅限 {json.dumps(item.row_filter, ensure_ascii=False)}）" if item.row_filter else ""),
-        "", "不得向第三方提供；仅限上述用途；利用本数据形成的产品须注明数据来源和获取日期。",
-        "No passing on to third parties; use for the purpose above only; products state the source and date.", ""])
-    descriptor = package(ds, [{"name": f"data-{i}" if len(parts) > 1 else "data", "path": f"{prefix}data.csv",
-                               "profile": "tabular-data-resource", "format": "csv", "mediatype": "text/csv",
-                               "encoding": "utf-8",
-                               "schema": {"fields": [{"name": f.name, "type": field_type(str(f.type))}
-                                                     for f in d.schema]}} for i, (prefix, d) in enumerate(parts)],
-                         today.isoformat())
-    descriptor["licenses"] = [{"name": grant.licence_number, "path": licence_url, "title": "有条件开放数据使用授权"}]
+    text = "\n".join(
+        [
+            line,
+            "",
+            f"提供部门 / Source department: {ds.department.name}",
+            f"数据集 / Dataset: {ds.title} ({ds.name})",
+            f"获取日期 / Acquired: {today.isoformat()}",
+            f"授权编号 / Licence number: {grant.licence_number}",
+            f"许可用途 / Permitted purpose: {bilingual(grant.application.purpose_label, ' / ')} — {grant.application.scenario}",
+            f"有效期至 / Valid until: {grant.valid_until.isoformat()}",
+            f"授权核验 / Check the licence: {licence_url}",
+            *[
+                f"字段 / Fields{' (' + prefix.rstrip('/') + ')' if prefix else ''}: {', '.join(d.column_names)}"
+                for prefix, d in parts
+            ],
+            f"行数 / Rows: {rows}"
+            + (f"（仅限 {json.dumps(item.row_filter, ensure_ascii=False)}）" if item.row_filter else ""),
+            "",
+            "不得向第三方提供；仅限上述用途；利用本数据形成的产品须注明数据来源和获取日期。",
+            "No passing on to third parties; use for the purpose above only; products state the source and date.",
+            "",
+        ]
+    )
+    descriptor = package(
+        ds,
+        [
+            {
+                "name": f"data-{i}" if len(parts) > 1 else "data",
+                "path": f"{prefix}data.csv",
+                "profile": "tabular-data-resource",
+                "format": "csv",
+                "mediatype": "text/csv",
+                "encoding": "utf-8",
+                "schema": {"fields": [{"name": f.name, "type": field_type(str(f.type))} for f in d.schema]},
+            }
+            for i, (prefix, d) in enumerate(parts)
+        ],
+        today.isoformat(),
+    )
+    descriptor["licenses"] = [
+        {"name": grant.licence_number, "path": licence_url, "title": "有条件开放数据使用授权"}
+    ]
     zip_path = folder / f"{ds.name}-{grant.licence_number}.zip"
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for prefix, _data in parts:
@@ -226,10 +316,26 @@ def build_licensed_zip(session: Session, storage: Storage, grant: Grant, item: A
         zip_text(zf, "datapackage.json", json.dumps(descriptor, ensure_ascii=False, indent=2))
         zip_text(zf, "AGREEMENT.txt", grant.agreement.text)
     size = zip_path.stat().st_size
-    session.add(LicensedDownload(grant_id=grant.id, user_id=user.id, dataset_id=ds.id, bytes=size,
-                                 seconds=time.perf_counter() - started, rows=rows))
-    record(session, "licensed_download", actor=user, target=f"grant:{grant.id}", ip=ip, dataset=ds.name,
-           rows=rows, bytes=size)
+    session.add(
+        LicensedDownload(
+            grant_id=grant.id,
+            user_id=user.id,
+            dataset_id=ds.id,
+            bytes=size,
+            seconds=time.perf_counter() - started,
+            rows=rows,
+        )
+    )
+    record(
+        session,
+        "licensed_download",
+        actor=user,
+        target=f"grant:{grant.id}",
+        ip=ip,
+        dataset=ds.name,
+        rows=rows,
+        bytes=size,
+    )
     return LicensedFile(zip_path, rows, f"{ds.title}-{grant.licence_number}.zip")
 
 
@@ -242,8 +348,10 @@ def _part_name(name: str, position: int) -> str:
 
 # ---------------------------------------------------------------------- follow-up
 
-def report_usage(session: Session, user: User, grant: Grant, what_built: str, where_used: str,
-                 ip: str | None = None) -> UsageReport:
+
+def report_usage(
+    session: Session, user: User, grant: Grant, what_built: str, where_used: str, ip: str | None = None
+) -> UsageReport:
     require(user, Action.HOLD_GRANT, grant)
     if len((what_built or "").strip()) < 5 or len((where_used or "").strip()) < 2:
         raise LicenceError(_("请说明开发利用情况和数据出现在何处"))
@@ -285,18 +393,28 @@ def remind(session: Session, today: dt.date | None = None, site_url: str = "") -
             continue
         due = next_report_due(grant)
         if today > due:
-            subject, people = f"开发利用情况报告已逾期（应于 {due} 提交） · {grant.licence_number}", [grant.user, *bureau]
+            subject, people = (
+                f"开发利用情况报告已逾期（应于 {due} 提交） · {grant.licence_number}",
+                [grant.user, *bureau],
+            )
         elif today >= due - dt.timedelta(days=REMIND_DAYS_BEFORE):
             subject, people = f"请于 {due} 前提交开发利用情况报告 · {grant.licence_number}", [grant.user]
         else:
             continue
         for user in people:
-            if session.scalar(select(OutboxMessage.id).where(OutboxMessage.to == user.email,
-                                                             OutboxMessage.subject == subject)):
+            if session.scalar(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.to == user.email, OutboxMessage.subject == subject
+                )
+            ):
                 continue
-            mail.send(session, user.email, subject,
-                      f"{user.name}，您好：\n\n授权 {grant.licence_number}（{grant.user.name}）的开发利用情况报告"
-                      f"{'已逾期' if today > due else '即将到期'}，到期日 {due}。请在“我的授权”页面提交：形成了什么产品或成果、"
-                      f"用在何处。\n" + (f"\n我的授权：{site_url.rstrip('/')}/grants\n" if site_url else ""))
+            mail.send(
+                session,
+                user.email,
+                subject,
+                f"{user.name}，您好：\n\n授权 {grant.licence_number}（{grant.user.name}）的开发利用情况报告"
+                f"{'已逾期' if today > due else '即将到期'}，到期日 {due}。请在“我的授权”页面提交：形成了什么产品或成果、"
+                f"用在何处。\n" + (f"\n我的授权：{site_url.rstrip('/')}/grants\n" if site_url else ""),
+            )
             sent += 1
     return sent

@@ -2,6 +2,7 @@
 of an application, of a tender and of a grant. Each is written to the outbox in the caller's
 transaction and sent once it commits (portal/mail.py), so a step rolled back sends nothing;
 the account page lists the same messages."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -12,9 +13,16 @@ from portal.messages import bilingual, from_stored
 from portal.models import Application, Bid, Tender, User
 
 SUBJECTS = {
-    "submitted": "申请已提交", "interest": "商业开发意向已登记", "request_info": "请补充申请材料",
-    "answer": "申请人已补充材料", "approve": "申请已同意，请确认协议", "refuse": "申请未获同意",
-    "withdraw": "申请已撤回", "accept": "授权已生效", "revoked": "授权已撤销", "new": "新的数据申请待审核",
+    "submitted": "申请已提交",
+    "interest": "商业开发意向已登记",
+    "request_info": "请补充申请材料",
+    "answer": "申请人已补充材料",
+    "approve": "申请已同意，请确认协议",
+    "refuse": "申请未获同意",
+    "withdraw": "申请已撤回",
+    "accept": "授权已生效",
+    "revoked": "授权已撤销",
+    "new": "新的数据申请待审核",
     "to_tender": "申请属于商业开发，已转入竞争性配置（招标）",
 }
 
@@ -36,11 +44,13 @@ def application_step(session: Session, app: Application, step: str, site_url: st
 
 
 def _send(session: Session, user: User, subject: str, app: Application, link: str) -> None:
-    body = (f"{user.name}，您好：\n\n申请 {app.number}（{app.department.name}）：{subject}。\n"
-            f"当前状态 / status: {bilingual(app.status_label, ' / ')}\n"
-            + (f"办理期限 / deadline: {app.deadline}\n" if app.deadline and app.status == "submitted" else "")
-            + (f"说明 / note: {app.decision_note}\n" if app.decision_note else "")
-            + f"\n查看 / view: {link}\n")
+    body = (
+        f"{user.name}，您好：\n\n申请 {app.number}（{app.department.name}）：{subject}。\n"
+        f"当前状态 / status: {bilingual(app.status_label, ' / ')}\n"
+        + (f"办理期限 / deadline: {app.deadline}\n" if app.deadline and app.status == "submitted" else "")
+        + (f"说明 / note: {app.decision_note}\n" if app.decision_note else "")
+        + f"\n查看 / view: {link}\n"
+    )
     mail.send(session, user.email, f"{subject} · {app.number}", body)
 
 
@@ -48,14 +58,22 @@ def deadline_moved(session: Session, app: Application) -> None:
     """The applicant and the provider's curators are told a deadline moved (the calendar was
     published)."""
     for user in [app.applicant, *curators_of(session, app.department_id)]:
-        mail.send(session, user.email, f"办理期限已重新核定 · {app.number}",
-                  f"{user.name}，您好：\n\n申请 {app.number}（{app.department.name}）的办理期限已按公布的节假日安排"
-                  f"重新核定为 {app.deadline}。\n{bilingual(from_stored(app.deadline_note))}\n")
+        mail.send(
+            session,
+            user.email,
+            f"办理期限已重新核定 · {app.number}",
+            f"{user.name}，您好：\n\n申请 {app.number}（{app.department.name}）的办理期限已按公布的节假日安排"
+            f"重新核定为 {app.deadline}。\n{bilingual(from_stored(app.deadline_note))}\n",
+        )
 
 
 def bid_receipt(session: Session, bidder: User, tender: Tender, bid: Bid) -> None:
-    mail.send(session, bidder.email, f"投标回执 · {tender.number}",
-              f"您的投标已密封保存。回执（SHA-256）：{bid.receipt}\n截止后将公布全部回执，可核对投标未被改动。\n")
+    mail.send(
+        session,
+        bidder.email,
+        f"投标回执 · {tender.number}",
+        f"您的投标已密封保存。回执（SHA-256）：{bid.receipt}\n截止后将公布全部回执，可核对投标未被改动。\n",
+    )
 
 
 def award_results(session: Session, tender: Tender, ranking: list) -> None:
@@ -63,19 +81,31 @@ def award_results(session: Session, tender: Tender, ranking: list) -> None:
     for r in ranking:
         detail = "；".join(f"{c['name']} {r.by_criterion.get(c['key'], 0):.1f}" for c in tender.criteria)
         outcome = "中标" if r.bid.id == tender.winner_bid_id else "未中标"
-        mail.send(session, r.bid.bidder.email, f"招标结果 · {tender.number}",
-                  f"您的投标{outcome}。名次：第 {r.rank} 名，总分 {r.total:.2f}。\n各项得分：{detail}\n"
-                  f"公示期至 {tender.standstill_until}，如有异议请在公示期内提出。\n")
+        mail.send(
+            session,
+            r.bid.bidder.email,
+            f"招标结果 · {tender.number}",
+            f"您的投标{outcome}。名次：第 {r.rank} 名，总分 {r.total:.2f}。\n各项得分：{detail}\n"
+            f"公示期至 {tender.standstill_until}，如有异议请在公示期内提出。\n",
+        )
 
 
 def agreement_ready(session: Session, app: Application, tender: Tender, site_url: str) -> None:
-    mail.send(session, app.applicant.email, f"请确认数据使用协议 · {tender.number}",
-              f"公示期满，请登录平台查看并接受数据使用协议：{site_url.rstrip('/')}/applications/{app.id}\n")
+    mail.send(
+        session,
+        app.applicant.email,
+        f"请确认数据使用协议 · {tender.number}",
+        f"公示期满，请登录平台查看并接受数据使用协议：{site_url.rstrip('/')}/applications/{app.id}\n",
+    )
 
 
 def tender_for_interest(session: Session, tender: Tender, application: Application, site_url: str) -> None:
     closes = clock.local(tender.closes_at)
-    mail.send(session, application.applicant.email, f"您登记意向的数据已发布招标 · {tender.number}",
-              f"{application.applicant.name}，您好：\n\n您在申请 {application.number} 中登记的商业开发意向所涉数据，"
-              f"已发布招标「{tender.title}」（{tender.number}），投标截止：{closes:%Y-%m-%d %H:%M}（北京时间）。\n"
-              f"查看公告 / the announcement: {site_url.rstrip('/')}/tenders/{tender.number}\n")
+    mail.send(
+        session,
+        application.applicant.email,
+        f"您登记意向的数据已发布招标 · {tender.number}",
+        f"{application.applicant.name}，您好：\n\n您在申请 {application.number} 中登记的商业开发意向所涉数据，"
+        f"已发布招标「{tender.title}」（{tender.number}），投标截止：{closes:%Y-%m-%d %H:%M}（北京时间）。\n"
+        f"查看公告 / the announcement: {site_url.rstrip('/')}/tenders/{tender.number}\n",
+    )

@@ -5,6 +5,7 @@ Passwords: Werkzeug's scrypt. Links: itsdangerous, signed with the instance secr
 per purpose, expiring; a reset link also carries a fingerprint of the current password hash,
 so it works once. Tokens: 'dcf_' + 32 random bytes, shown once, stored as SHA-256.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,8 +33,20 @@ VERIFY_MAX_AGE = 3 * 24 * 3600
 RESET_MAX_AGE = 2 * 3600
 TOKEN_DAYS = (30, 90, 365)
 MIN_PASSWORD = 10
-COMMON_PASSWORDS = {"password123", "1234567890", "qwertyuiop", "a123456789", "123456789a", "iloveyou123",
-                    "password1234", "abcdefghij", "1q2w3e4r5t", "qwerty123456", "woaini1314", "88888888888"}
+COMMON_PASSWORDS = {
+    "password123",
+    "1234567890",
+    "qwertyuiop",
+    "a123456789",
+    "123456789a",
+    "iloveyou123",
+    "password1234",
+    "abcdefghij",
+    "1q2w3e4r5t",
+    "qwerty123456",
+    "woaini1314",
+    "88888888888",
+}
 
 
 class AccountError(DomainError):
@@ -41,6 +54,7 @@ class AccountError(DomainError):
 
 
 # ---------------------------------------------------------------------- validation
+
 
 def normalize_email(email: str) -> str:
     email = (email or "").strip().lower()
@@ -69,6 +83,7 @@ def check_credit_code(code: str) -> str:
 
 
 # ---------------------------------------------------------------------- registration
+
 
 @dataclass
 class Registration:
@@ -114,12 +129,21 @@ def register(session: Session, form: Registration, ip: str | None = None) -> Use
     if problems := registration_problems(session, form):
         raise AccountError(next(iter(problems.values())), fields=problems)
     if find_user(session, form.email) is not None:
-        raise AccountError(_("该邮箱已注册，请直接登录或找回密码"), fields={"email": _("该邮箱已注册，请直接登录或找回密码")})
+        raise AccountError(
+            _("该邮箱已注册，请直接登录或找回密码"), fields={"email": _("该邮箱已注册，请直接登录或找回密码")}
+        )
     email = normalize_email(form.email)
-    user = User(email=email, password_hash=generate_password_hash(form.password, method=PASSWORD_METHOD),
-                name=form.name.strip(), kind=form.kind)
+    user = User(
+        email=email,
+        password_hash=generate_password_hash(form.password, method=PASSWORD_METHOD),
+        name=form.name.strip(),
+        kind=form.kind,
+    )
     if form.kind == UserKind.COMPANY.value:
-        user.company_name, user.credit_code = (form.company_name or "").strip(), check_credit_code(form.credit_code or "")
+        user.company_name, user.credit_code = (
+            (form.company_name or "").strip(),
+            check_credit_code(form.credit_code or ""),
+        )
     if form.kind == UserKind.RESEARCHER.value:
         user.institution = (form.institution or "").strip()
     session.add(user)
@@ -139,8 +163,14 @@ def authenticate(session: Session, email: str, password: str, ip: str | None = N
     """The user, or AccountError with one message for every failure (no hint which part)."""
     user = find_user(session, email)
     if user is None or not check_password_hash(user.password_hash, password):
-        record(session, "login_failed", actor=user, target=f"user:{user.id}" if user else None, ip=ip,
-               email=(email or "")[:254])
+        record(
+            session,
+            "login_failed",
+            actor=user,
+            target=f"user:{user.id}" if user else None,
+            ip=ip,
+            email=(email or "")[:254],
+        )
         raise AccountError(_("邮箱或密码不正确"))
     if user.email_verified_at is None:
         raise AccountError(_("请先点击验证邮件中的链接完成邮箱验证"))
@@ -150,6 +180,7 @@ def authenticate(session: Session, email: str, password: str, ip: str | None = N
 
 
 # ---------------------------------------------------------------------- signed links
+
 
 def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=f"dongchangfu-portal:{purpose}")
@@ -202,7 +233,9 @@ def user_of_reset_link(session: Session, secret: str, token: str) -> User:
     return user
 
 
-def reset_password(session: Session, secret: str, token: str, new_password: str, ip: str | None = None) -> User:
+def reset_password(
+    session: Session, secret: str, token: str, new_password: str, ip: str | None = None
+) -> User:
     user = user_of_reset_link(session, secret, token)
     check_password(new_password, user.email)
     user.password_hash = generate_password_hash(new_password, method=PASSWORD_METHOD)
@@ -214,6 +247,7 @@ def reset_password(session: Session, secret: str, token: str, new_password: str,
 
 
 # ---------------------------------------------------------------------- roles
+
 
 def create_admin(session: Session, email: str, password: str, name: str = "大数据局管理员") -> User:
     """The first bureau account (CLI); verified, since whoever runs the CLI owns the address."""
@@ -228,25 +262,44 @@ def _require_bureau(actor: User) -> None:
     require(actor, Action.MANAGE_USERS)
 
 
-def appoint_curator(session: Session, actor: User, user: User, department: Department | None,
-                    ip: str | None = None) -> None:
+def appoint_curator(
+    session: Session, actor: User, user: User, department: Department | None, ip: str | None = None
+) -> None:
     """The bureau makes a user curator of one department (or none)."""
     _require_bureau(actor)
     before = user.curator_department.code if user.curator_department else None
     user.curator_department = department
-    record(session, "role_curator_changed", actor=actor, target=f"user:{user.id}", ip=ip,
-           before=before, after=department.code if department else None)
+    record(
+        session,
+        "role_curator_changed",
+        actor=actor,
+        target=f"user:{user.id}",
+        ip=ip,
+        before=before,
+        after=department.code if department else None,
+    )
 
 
 def set_bureau(session: Session, actor: User, user: User, grant: bool, ip: str | None = None) -> None:
     _require_bureau(actor)
     if not grant and user.id == actor.id:
         raise AccountError(_("不能撤销自己的大数据局角色"))
-    if not grant and session.execute(select(func.count()).select_from(User).where(User.is_bureau.is_(True))).scalar_one() <= 1:
+    if (
+        not grant
+        and session.execute(
+            select(func.count()).select_from(User).where(User.is_bureau.is_(True))
+        ).scalar_one()
+        <= 1
+    ):
         raise AccountError(_("至少保留一个大数据局账号"))
     user.is_bureau = grant
-    record(session, "role_bureau_granted" if grant else "role_bureau_revoked", actor=actor,
-           target=f"user:{user.id}", ip=ip)
+    record(
+        session,
+        "role_bureau_granted" if grant else "role_bureau_revoked",
+        actor=actor,
+        target=f"user:{user.id}",
+        ip=ip,
+    )
 
 
 def verify_company(session: Session, actor: User, user: User, ip: str | None = None) -> None:
@@ -257,12 +310,28 @@ def verify_company(session: Session, actor: User, user: User, ip: str | None = N
     _require_bureau(actor)
     if user.kind != UserKind.COMPANY.value or not user.credit_code:
         raise AccountError(_("该用户不是企业账户"))
-    taken = session.scalar(select(User).where(User.credit_code == user.credit_code, User.id != user.id,
-                                              User.company_verified_at.is_not(None)))
+    taken = session.scalar(
+        select(User).where(
+            User.credit_code == user.credit_code, User.id != user.id, User.company_verified_at.is_not(None)
+        )
+    )
     if taken is not None:
-        raise AccountError(_("统一社会信用代码 %(credit_code)s 已由另一已认证账户（%(email)s）使用", credit_code=user.credit_code, email=taken.email))
+        raise AccountError(
+            _(
+                "统一社会信用代码 %(credit_code)s 已由另一已认证账户（%(email)s）使用",
+                credit_code=user.credit_code,
+                email=taken.email,
+            )
+        )
     user.company_verified_at, user.company_verified_by_id = utcnow(), actor.id
-    record(session, "company_verified", actor=actor, target=f"user:{user.id}", ip=ip, credit_code=user.credit_code)
+    record(
+        session,
+        "company_verified",
+        actor=actor,
+        target=f"user:{user.id}",
+        ip=ip,
+        credit_code=user.credit_code,
+    )
 
 
 def verify_researcher(session: Session, actor: User, user: User, ip: str | None = None) -> None:
@@ -270,17 +339,26 @@ def verify_researcher(session: Session, actor: User, user: User, ip: str | None 
     if user.kind != UserKind.RESEARCHER.value:
         raise AccountError(_("该用户不是科研人员"))
     user.researcher_verified_at, user.researcher_verified_by_id = utcnow(), actor.id
-    record(session, "researcher_verified", actor=actor, target=f"user:{user.id}", ip=ip,
-           institution=user.institution)
+    record(
+        session,
+        "researcher_verified",
+        actor=actor,
+        target=f"user:{user.id}",
+        ip=ip,
+        institution=user.institution,
+    )
 
 
 # ---------------------------------------------------------------------- API tokens
+
 
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, user: User, name: str, days: int, ip: str | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    session: Session, user: User, name: str, days: int, ip: str | None = None
+) -> tuple[ApiToken, str]:
     """Returns the row and the token itself, which is shown once and never stored."""
     name = (name or "").strip()
     if not name or len(name) > 100:
@@ -288,8 +366,13 @@ def create_token(session: Session, user: User, name: str, days: int, ip: str | N
     if days not in TOKEN_DAYS:
         raise AccountError(_("有效期只能是 30、90 或 365 天"))
     token = "dcf_" + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, name=name, token_hash=_hash_token(token), prefix=token[:10],
-                   expires_at=utcnow() + dt.timedelta(days=days))
+    row = ApiToken(
+        user_id=user.id,
+        name=name,
+        token_hash=_hash_token(token),
+        prefix=token[:10],
+        expires_at=utcnow() + dt.timedelta(days=days),
+    )
     session.add(row)
     session.flush()
     record(session, "token_created", actor=user, target=f"token:{row.id}", ip=ip, name=name, days=days)
@@ -317,8 +400,13 @@ def user_for_token(session: Session, token: str, ip: str | None = None) -> User 
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
     now = utcnow()
     if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= now:
-        record(session, "token_refused", actor=row.user if row else None,
-               target=f"token:{row.id}" if row else None, ip=ip)
+        record(
+            session,
+            "token_refused",
+            actor=row.user if row else None,
+            target=f"token:{row.id}" if row else None,
+            ip=ip,
+        )
         return None
     if row.last_used_at is None or now - as_utc(row.last_used_at) >= TOKEN_AUDIT_EVERY:
         record(session, "token_used", actor=row.user, target=f"token:{row.id}", ip=ip)
@@ -326,15 +414,19 @@ def user_for_token(session: Session, token: str, ip: str | None = None) -> User 
     return row.user
 
 
-
 # ---------------------------------------------------------------------- what accounts are told
+
 
 def mail_verification_link(session: Session, user: User, link: str) -> None:
     from . import mail
 
-    mail.send(session, user.email, "请验证您的邮箱 · 东昌府区公共数据开放平台",
-              f"{user.name}，您好：\n\n请在 3 天内打开以下链接，完成邮箱验证：\n{link}\n\n"
-              f"Please open this link within 3 days to verify your email address.\n")
+    mail.send(
+        session,
+        user.email,
+        "请验证您的邮箱 · 东昌府区公共数据开放平台",
+        f"{user.name}，您好：\n\n请在 3 天内打开以下链接，完成邮箱验证：\n{link}\n\n"
+        f"Please open this link within 3 days to verify your email address.\n",
+    )
 
 
 def mail_someone_registered_your_address(session: Session, user: User, reset_link: str) -> None:
@@ -342,17 +434,25 @@ def mail_someone_registered_your_address(session: Session, user: User, reset_lin
     at the form sees what a new registration sees."""
     from . import mail
 
-    mail.send(session, user.email, "有人使用您的邮箱注册 · 东昌府区公共数据开放平台",
-              f"{user.name}，您好：\n\n刚才有人使用您的邮箱在东昌府区公共数据开放平台注册。您已有账户，无需再注册："
-              f"请直接登录；如忘记密码，请在 2 小时内打开以下链接重设（仅可使用一次）：\n{reset_link}\n\n"
-              "如果不是您本人操作，请忽略此邮件，您的账户没有任何变化。\n\n"
-              "Someone just registered with your email address. You already have an account: sign in, or "
-              "reset your password with the link above. If it was not you, ignore this mail.\n")
+    mail.send(
+        session,
+        user.email,
+        "有人使用您的邮箱注册 · 东昌府区公共数据开放平台",
+        f"{user.name}，您好：\n\n刚才有人使用您的邮箱在东昌府区公共数据开放平台注册。您已有账户，无需再注册："
+        f"请直接登录；如忘记密码，请在 2 小时内打开以下链接重设（仅可使用一次）：\n{reset_link}\n\n"
+        "如果不是您本人操作，请忽略此邮件，您的账户没有任何变化。\n\n"
+        "Someone just registered with your email address. You already have an account: sign in, or "
+        "reset your password with the link above. If it was not you, ignore this mail.\n",
+    )
 
 
 def mail_reset_link(session: Session, user: User, link: str) -> None:
     from . import mail
 
-    mail.send(session, user.email, "重设密码 · 东昌府区公共数据开放平台",
-              f"{user.name}，您好：\n\n请在 2 小时内打开以下链接重设密码（仅可使用一次）：\n{link}\n\n"
-              f"Open this link within 2 hours to set a new password (it works once).\n")
+    mail.send(
+        session,
+        user.email,
+        "重设密码 · 东昌府区公共数据开放平台",
+        f"{user.name}，您好：\n\n请在 2 小时内打开以下链接重设密码（仅可使用一次）：\n{link}\n\n"
+        f"Open this link within 2 hours to set a new password (it works once).\n",
+    )

@@ -1,4 +1,5 @@
 """create_app(config=None): settings, database, storage, blueprints."""
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     logs.configure()
     settings = Settings.load(config)
-    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
-                static_folder=str(PROJECT_ROOT / "static"), instance_path=str(settings.instance_path))
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(settings.instance_path),
+    )
     app.config.update(
         SECRET_KEY=settings.load_secret_key(),
         SESSION_COOKIE_HTTPONLY=True,
@@ -66,7 +71,8 @@ def create_app(config: dict | None = None) -> Flask:
         from .page_cache import PageCache
 
         app.wsgi_app = PageCache(  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
-            app.wsgi_app, ctx.redis, ctx.cache_namespace, settings.page_cache_seconds)
+            app.wsgi_app, ctx.redis, ctx.cache_namespace, settings.page_cache_seconds
+        )
     if settings.proxies:  # outermost: the page cache sees the client's host and scheme
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -82,7 +88,9 @@ def create_app(config: dict | None = None) -> Flask:
     # the words for a stored code, and for a controlled catalog value (portal/labels.py); a
     # column's type in words (label('data_type', field_type(arrow type))); a note kept with
     # messages.stored(), in the reader's language
-    app.jinja_env.globals.update(label=label, vocabulary=vocabulary, field_type=field_type, from_stored=from_stored)
+    app.jinja_env.globals.update(
+        label=label, vocabulary=vocabulary, field_type=field_type, from_stored=from_stored
+    )
     return app
 
 
@@ -117,7 +125,8 @@ def _https_only() -> None:
     logging.getLogger("portal").warning(
         "a request reached the portal over plain http while PORTAL_HTTPS is on (%s): set up TLS in front of it, "
         "and make sure the proxy sends X-Forwarded-Proto and PORTAL_PROXIES is set (docs/deploy.md, HTTPS)",
-        request.path)
+        request.path,
+    )
     raise BadRequest(_("本平台只通过 HTTPS 访问，请改用 %(url)s 。", url=https_url))  # type: ignore[arg-type]  # a lazy Message: Werkzeug escapes it when shown
 
 
@@ -132,7 +141,7 @@ def _urls_of_a_sensible_length() -> None:
 def _ids_the_database_can_hold() -> None:
     """/download/99999999999999999999.csv: no row has such an id (and the database would
     raise on it): not found, before any query."""
-    if any(isinstance(v, int) and not -2**31 <= v < 2**31 for v in (request.view_args or {}).values()):
+    if any(isinstance(v, int) and not -(2**31) <= v < 2**31 for v in (request.view_args or {}).values()):
         raise NotFound()
 
 

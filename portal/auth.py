@@ -3,6 +3,7 @@
 Authorization is decided here on the server for every request and object; templates only
 hide what the server would refuse anyway.
 """
+
 from __future__ import annotations
 
 from flask import Flask, Request, Response, abort, g

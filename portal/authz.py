@@ -14,6 +14,7 @@ dataset, another holder's grant) → 404, as if it were not there.
 
 Anchors: CKAN's one auth function per action (ckan/logic/auth/), Warehouse's Permissions.
 """
+
 from __future__ import annotations
 
 import enum
@@ -30,26 +31,26 @@ class Action(enum.StrEnum):
     # anyone signed in, for themself: account, tokens, applying, bidding, asking, reporting
     ACCOUNT = "account"
     # the catalog (portal/catalog/curation.py)
-    CURATE = "curate"                          # a curator, on their own department's datasets
+    CURATE = "curate"  # a curator, on their own department's datasets
     DECIDE_RESTRICTION = "decide_restriction"  # the bureau approves or rejects a restriction
     # public feedback (portal/feedback.py)
-    ANSWER_ERROR_REPORT = "answer_error_report"    # the providing department's curator
-    ROUTE_DATA_REQUEST = "route_data_request"      # the bureau sends a request to a department
-    ANSWER_DATA_REQUEST = "answer_data_request"    # the curator of the department it went to
+    ANSWER_ERROR_REPORT = "answer_error_report"  # the providing department's curator
+    ROUTE_DATA_REQUEST = "route_data_request"  # the bureau sends a request to a department
+    ANSWER_DATA_REQUEST = "answer_data_request"  # the curator of the department it went to
     # conditional data (licenses/)
-    REVIEW_APPLICATIONS = "review_applications"    # the queue: a curator (their department) or the bureau
-    VIEW_APPLICATION = "view_application"          # the applicant, the provider's curators, the bureau
-    DECIDE_APPLICATION = "decide_application"      # the providing department's curators (Art. 25)
-    ACT_AS_APPLICANT = "act_as_applicant"          # withdraw, answer, accept: the applicant only
-    HOLD_GRANT = "hold_grant"                      # download, report use: the grant's holder
-    REVOKE_GRANT = "revoke_grant"                  # the providing department's curators or the bureau
-    ENTER_CALENDAR = "enter_calendar"              # the bureau enters the State Council's schedule
+    REVIEW_APPLICATIONS = "review_applications"  # the queue: a curator (their department) or the bureau
+    VIEW_APPLICATION = "view_application"  # the applicant, the provider's curators, the bureau
+    DECIDE_APPLICATION = "decide_application"  # the providing department's curators (Art. 25)
+    ACT_AS_APPLICANT = "act_as_applicant"  # withdraw, answer, accept: the applicant only
+    HOLD_GRANT = "hold_grant"  # download, report use: the grant's holder
+    REVOKE_GRANT = "revoke_grant"  # the providing department's curators or the bureau
+    ENTER_CALENDAR = "enter_calendar"  # the bureau enters the State Council's schedule
     # tenders (licenses/tenders.py)
-    MANAGE_TENDER = "manage_tender"                # announce, answer, close, re-open, award, conclude
-    EVALUATE_TENDER = "evaluate_tender"            # the bureau or the providing department's staff
-    BID = "bid"                                    # a company account the bureau verified
+    MANAGE_TENDER = "manage_tender"  # announce, answer, close, re-open, award, conclude
+    EVALUATE_TENDER = "evaluate_tender"  # the bureau or the providing department's staff
+    BID = "bid"  # a company account the bureau verified
     # accounts (portal/accounts.py)
-    MANAGE_USERS = "manage_users"                  # roles, verification of researchers and companies
+    MANAGE_USERS = "manage_users"  # roles, verification of researchers and companies
     # the bureau's pages (the /admin area, guarded as a whole)
     BUREAU = "bureau"
 
@@ -75,8 +76,11 @@ def can_answer_error_report(user: Any, report: Any = None) -> bool:
 
 
 def can_answer_data_request(user: Any, request: Any = None) -> bool:
-    return user.is_curator if request is None else (request.department_id is not None
-                                                    and _curator_of(user, request.department_id))
+    return (
+        user.is_curator
+        if request is None
+        else (request.department_id is not None and _curator_of(user, request.department_id))
+    )
 
 
 def can_review_applications(user: Any, obj: Any = None) -> bool:
@@ -173,6 +177,7 @@ def require(user: Any, action: Action, obj: Any = None) -> None:
 
 # ---------------------------------------------------------------------- route declarations
 
+
 def public(view: Callable) -> Callable:
     """Anyone, signed in or not (what the view shows is still only what is public)."""
     view.authorization = PUBLIC  # type: ignore[attr-defined]  # the declaration rides on the function
@@ -191,12 +196,15 @@ def _check(action: Action) -> Any:
 
 def requires(action: Action) -> Callable:
     """Signed in (else the login page, or 401 under /api/), and allowed the action (else 403)."""
+
     def declare(view: Callable) -> Callable:
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
             return _check(action) or view(*args, **kwargs)
+
         checked.authorization = action  # type: ignore[attr-defined]  # as on @public views
         return checked
+
     return declare
 
 
@@ -210,10 +218,15 @@ def guard_blueprint(blueprint: Any, action: Action) -> None:
 def declared(app: Any, endpoint: str) -> str | Action | None:
     """What a route declares: its blueprint's guard, else its view's own declaration."""
     blueprint = app.blueprints.get(endpoint.rpartition(".")[0]) if "." in endpoint else None
-    return getattr(blueprint, "authorization", None) or getattr(app.view_functions[endpoint], "authorization", None)
+    return getattr(blueprint, "authorization", None) or getattr(
+        app.view_functions[endpoint], "authorization", None
+    )
 
 
 def undeclared_routes(app: Any) -> list[str]:
     """Routes that declare neither @public nor @requires, nor sit in a guarded blueprint."""
-    return sorted(rule.rule for rule in app.url_map.iter_rules()
-                  if rule.endpoint != "static" and declared(app, rule.endpoint) is None)
+    return sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static" and declared(app, rule.endpoint) is None
+    )

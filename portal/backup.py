@@ -14,6 +14,7 @@ PostgreSQL restores into SQLite and the other way round. The search index is not
 is rebuilt from the restored database. The secret key is in the archive (links, sealed bids
 need it): keep backups as carefully as the database itself.
 """
+
 from __future__ import annotations
 
 import base64
@@ -79,7 +80,9 @@ def _referenced_files(rows: dict[str, list[dict]]) -> set[str]:
     return {p for p in paths if p}
 
 
-def backup(ctx: PortalContext, out: Path, progress: Callable[[str, int, int], None] | None = None) -> BackupReport:
+def backup(
+    ctx: PortalContext, out: Path, progress: Callable[[str, int, int], None] | None = None
+) -> BackupReport:
     """Write the portal (database snapshot, files, secret) to `out` (a .tar, or .tar.gz)."""
     report = BackupReport(Path(out))
     rows: dict[str, list[dict]] = {}
@@ -91,7 +94,9 @@ def backup(ctx: PortalContext, out: Path, progress: Callable[[str, int, int], No
         revision = _revision(conn)
         tables = Base.metadata.sorted_tables
         for i, table in enumerate(tables):
-            rows[table.name] = [dict(r._mapping) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+            rows[table.name] = [
+                dict(r._mapping) for r in conn.execute(select(table).order_by(*table.primary_key.columns))
+            ]
             report.tables[table.name] = len(rows[table.name])
             if progress:
                 progress("tables", i + 1, len(tables))
@@ -101,12 +106,20 @@ def backup(ctx: PortalContext, out: Path, progress: Callable[[str, int, int], No
     mode: Literal["w:gz", "w"] = "w:gz" if str(out).endswith(".gz") else "w"
     tmp = Path(f"{out}.part")
     files: dict[str, str] = {}  # relative name -> sha256
-    manifest = {"format": FORMAT, "created_at": dt.datetime.now(dt.UTC).isoformat(), "alembic_revision": revision,
-                "database": ctx.engine.dialect.name, "tables": report.tables, "files": files}
+    manifest = {
+        "format": FORMAT,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "alembic_revision": revision,
+        "database": ctx.engine.dialect.name,
+        "tables": report.tables,
+        "files": files,
+    }
     with tarfile.open(tmp, mode) as tar:
         for name, table_rows in rows.items():
-            data = "".join(json.dumps({k: _plain(v) for k, v in r.items()}, ensure_ascii=False) + "\n"
-                           for r in table_rows).encode()
+            data = "".join(
+                json.dumps({k: _plain(v) for k, v in r.items()}, ensure_ascii=False) + "\n"
+                for r in table_rows
+            ).encode()
             _add_bytes(tar, f"db/{name}.jsonl", data)
         archived = set()
         for i, relative in enumerate(present):
@@ -160,7 +173,9 @@ def _typed(table: Table, row: dict) -> dict:
     return out
 
 
-def restore(ctx: PortalContext, archive: Path, progress: Callable[[str, int, int], None] | None = None) -> dict:
+def restore(
+    ctx: PortalContext, archive: Path, progress: Callable[[str, int, int], None] | None = None
+) -> dict:
     """Restore `archive` into this instance, which must be empty (no datasets, no users).
 
     Everything is checked before anything is written — the archive, the database (empty, at
@@ -200,8 +215,13 @@ def restore(ctx: PortalContext, archive: Path, progress: Callable[[str, int, int
 
 def _check_empty(conn: Connection, manifest: dict) -> None:
     if _revision(conn) != manifest["alembic_revision"]:
-        raise BackupError(_("备份的数据库版本 %(manifest)s 与本程序 %(revision)s 不同", manifest=manifest["alembic_revision"],
-                            revision=_revision(conn)))
+        raise BackupError(
+            _(
+                "备份的数据库版本 %(manifest)s 与本程序 %(revision)s 不同",
+                manifest=manifest["alembic_revision"],
+                revision=_revision(conn),
+            )
+        )
     for table in Base.metadata.sorted_tables:
         if table.name not in SEEDED and conn.execute(select(func.count()).select_from(table)).scalar():
             raise BackupError(_("目标实例不是空的（%(name)s 有数据）", name=table.name))
@@ -212,12 +232,20 @@ def _check_store(storage: Storage) -> None:
         storage.check_writable()
     except Exception as exc:  # the store's own errors (botocore's, OSError): all mean "cannot write here"
         error = (type(exc).__name__ + ": " + str(exc))[:300]
-        raise BackupError(_("无法写入数据文件存储（%(error)s）。使用对象存储时，请先创建存储桶并检查地址、区域和凭据，然后重新运行恢复。",
-                            error=error)) from exc
+        raise BackupError(
+            _(
+                "无法写入数据文件存储（%(error)s）。使用对象存储时，请先创建存储桶并检查地址、区域和凭据，然后重新运行恢复。",
+                error=error,
+            )
+        ) from exc
 
 
-def _restore_files(storage: Storage, tar: tarfile.TarFile, files: dict[str, str],
-                   progress: Callable[[str, int, int], None] | None) -> list[str]:
+def _restore_files(
+    storage: Storage,
+    tar: tarfile.TarFile,
+    files: dict[str, str],
+    progress: Callable[[str, int, int], None] | None,
+) -> list[str]:
     """Store every file of the archive; returns the folders this restore made (for an undo).
     On a failure the files stored so far are removed before the error goes up."""
     before = {name.rsplit("/", 1)[0] for name in storage.list_files()}
@@ -244,8 +272,9 @@ def _undo_files(storage: Storage, folders: list[str]) -> None:
             log.exception("could not remove %s after a failed restore", folder)
 
 
-def _restore_rows(conn: Connection, tar: tarfile.TarFile, manifest: dict,
-                  progress: Callable[[str, int, int], None] | None) -> None:
+def _restore_rows(
+    conn: Connection, tar: tarfile.TarFile, manifest: dict, progress: Callable[[str, int, int], None] | None
+) -> None:
     """Every table's rows, into an empty database at the backup's migration; on PostgreSQL the
     next id follows the restored ones."""
     _check_empty(conn, manifest)  # again inside the transaction: nobody wrote since the first check
@@ -257,15 +286,19 @@ def _restore_rows(conn: Connection, tar: tarfile.TarFile, manifest: dict,
         member = _member(tar, f"db/{table.name}.jsonl")
         batch = [_typed(table, json.loads(line)) for line in member.decode().splitlines() if line]
         for start in range(0, len(batch), 1000):
-            conn.execute(insert(table), batch[start:start + 1000])
+            conn.execute(insert(table), batch[start : start + 1000])
         if progress:
             progress("tables", i + 1, len(tables))
     if conn.dialect.name == "postgresql":  # the next id after the restored ones
         for table in tables:
             pk = list(table.primary_key.columns)
             if len(pk) == 1 and isinstance(pk[0].type, Integer):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
-                                  f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"))
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
+                        f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"
+                    )
+                )
 
 
 def _member(tar: tarfile.TarFile, name: str) -> bytes:

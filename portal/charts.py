@@ -1,5 +1,6 @@
 """Small SVG charts drawn on the server: no script, readable without colour (labels and
 values are printed), each with its data table beside it in the page."""
+
 from __future__ import annotations
 
 from markupsafe import Markup, escape
@@ -13,23 +14,33 @@ def stacked_bars(title: str, labels: list[str], series: dict[str, list[int]], wi
     height = top + row * len(labels) + 40
     total_max = max([sum(vals) for vals in zip(*series.values(), strict=True)] or [1]) or 1
     scale = (width - left - 60) / total_max
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
-             f'viewBox="0 0 {width} {height}" class="chart"><title>{escape(title)}</title>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+        f'viewBox="0 0 {width} {height}" class="chart"><title>{escape(title)}</title>'
+    ]
     for i, label in enumerate(labels):
         y = top + i * row
-        parts.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end" font-size="12">{escape(label[:22])}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 14}" text-anchor="end" font-size="12">{escape(label[:22])}</text>'
+        )
         x: float = left
         for j, (name, values) in enumerate(series.items()):
             w = values[i] * scale
             if w > 0:
-                parts.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" fill="{PALETTE[j % 6]}">'
-                             f'<title>{escape(label)} · {escape(name)}: {values[i]}</title></rect>')
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" fill="{PALETTE[j % 6]}">'
+                    f"<title>{escape(label)} · {escape(name)}: {values[i]}</title></rect>"
+                )
             x += w
-        parts.append(f'<text x="{x + 4:.1f}" y="{y + 14}" font-size="11">{sum(v[i] for v in series.values())}</text>')
+        parts.append(
+            f'<text x="{x + 4:.1f}" y="{y + 14}" font-size="11">{sum(v[i] for v in series.values())}</text>'
+        )
     legend_y = top + row * len(labels) + 20
     for j, name in enumerate(series):
-        parts.append(f'<rect x="{left + j * 130}" y="{legend_y - 10}" width="12" height="12" fill="{PALETTE[j % 6]}"/>'
-                     f'<text x="{left + j * 130 + 16}" y="{legend_y}" font-size="12">{escape(name)}</text>')
+        parts.append(
+            f'<rect x="{left + j * 130}" y="{legend_y - 10}" width="12" height="12" fill="{PALETTE[j % 6]}"/>'
+            f'<text x="{left + j * 130 + 16}" y="{legend_y}" font-size="12">{escape(name)}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -39,18 +50,26 @@ def line(title: str, points: list[tuple[str, int]], width: int = 860, height: in
     left, bottom, top = 40, 30, 20
     peak = max([v for _, v in points] or [1]) or 1
     step = (width - left - 20) / max(len(points) - 1, 1)
-    coords = [(left + i * step, top + (height - top - bottom) * (1 - v / peak)) for i, (_, v) in enumerate(points)]
+    coords = [
+        (left + i * step, top + (height - top - bottom) * (1 - v / peak)) for i, (_, v) in enumerate(points)
+    ]
     path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(coords))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
-             f'viewBox="0 0 {width} {height}" class="chart"><title>{escape(title)}</title>',
-             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 20}" y2="{height - bottom}" stroke="#999"/>',
-             f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="11">{peak}</text>',
-             f'<text x="{left - 6}" y="{height - bottom}" text-anchor="end" font-size="11">0</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+        f'viewBox="0 0 {width} {height}" class="chart"><title>{escape(title)}</title>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 20}" y2="{height - bottom}" stroke="#999"/>',
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="11">{peak}</text>',
+        f'<text x="{left - 6}" y="{height - bottom}" text-anchor="end" font-size="11">0</text>',
+    ]
     if points:
         parts.append(f'<path d="{path}" fill="none" stroke="{PALETTE[4]}" stroke-width="2"/>')
         for (x, y), (label, v) in zip(coords, points, strict=True):
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{PALETTE[4]}"><title>{escape(label)}: {v}</title></circle>')
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{PALETTE[4]}"><title>{escape(label)}: {v}</title></circle>'
+            )
         parts.append(f'<text x="{left}" y="{height - 8}" font-size="11">{escape(points[0][0])}</text>')
-        parts.append(f'<text x="{width - 20}" y="{height - 8}" text-anchor="end" font-size="11">{escape(points[-1][0])}</text>')
+        parts.append(
+            f'<text x="{width - 20}" y="{height - 8}" text-anchor="end" font-size="11">{escape(points[-1][0])}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))

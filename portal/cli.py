@@ -1,4 +1,5 @@
 """The `portal` command: init, harvest, demo, serve."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,9 @@ class _Commands(click.Group):
 
         try:
             return super().invoke(ctx)
-        except DeploymentMismatch as mismatch:  # a node set up unlike its portal: say what to set, no traceback
+        except (
+            DeploymentMismatch
+        ) as mismatch:  # a node set up unlike its portal: say what to set, no traceback
             raise click.ClickException(str(mismatch)) from mismatch
 
 
@@ -57,14 +60,23 @@ def init(obj: dict) -> None:
 
 @main.command()
 @click.option("--ckan", metavar="URL", help="A CKAN action API (the internal sharing platform).")
-@click.option("--token", envvar="PORTAL_CKAN_TOKEN", help="CKAN API token (also for private datasets and files).")
-@click.option("--catalog", metavar="PATH", type=click.Path(dir_okay=False),
-              help="A catalog spreadsheet (XLSX, or CSV in UTF-8/GBK/GB18030).")
+@click.option(
+    "--token", envvar="PORTAL_CKAN_TOKEN", help="CKAN API token (also for private datasets and files)."
+)
+@click.option(
+    "--catalog",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="A catalog spreadsheet (XLSX, or CSV in UTF-8/GBK/GB18030).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the job report as one JSON object.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."
+)
 @click.pass_obj
-def harvest(obj: dict, ckan: str | None, token: str | None, catalog: str | None, as_json: bool,
-            progress: bool | None) -> None:
+def harvest(
+    obj: dict, ckan: str | None, token: str | None, catalog: str | None, as_json: bool, progress: bool | None
+) -> None:
     """Harvest the internal catalog into the three open classes."""
     from harvest.sources import SourceError, open_source
 
@@ -75,7 +87,9 @@ def harvest(obj: dict, ckan: str | None, token: str | None, catalog: str | None,
         source = open_source(ckan=ckan, token=token, catalog=catalog, timeout=ctx.settings.http_timeout)
     except SourceError as exc:
         raise click.ClickException(str(exc)) from exc
-    report = _run_with_progress(ctx.harvester(), source, sys.stderr.isatty() if progress is None else progress)
+    report = _run_with_progress(
+        ctx.harvester(), source, sys.stderr.isatty() if progress is None else progress
+    )
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
@@ -109,8 +123,10 @@ def _print_report(report: JobReport) -> None:
         if e.action in ("held", "failed", "withdrawn"):
             click.echo(f"{e.action:9} {e.source_id}: {e.reason or ''}")
     counts = report.counts
-    click.echo("job {}: created {created}, updated {updated}, unchanged {unchanged}, withdrawn {withdrawn}, "
-               "held {held}, failed {failed}".format(report.job_id, **counts))
+    click.echo(
+        "job {}: created {created}, updated {updated}, unchanged {unchanged}, withdrawn {withdrawn}, "
+        "held {held}, failed {failed}".format(report.job_id, **counts)
+    )
 
 
 @main.group()
@@ -155,8 +171,11 @@ def reindex(obj: dict) -> None:
 
     n = rebuild(ctx.sessions, ctx.search, progress=progress)
     bar.close()
-    where = "PostgreSQL (portal_search.document)" if ctx.settings.search_backend == "postgres" \
+    where = (
+        "PostgreSQL (portal_search.document)"
+        if ctx.settings.search_backend == "postgres"
         else ctx.settings.index_path
+    )
     click.echo(f"indexed {n} public datasets into {where}")
 
 
@@ -184,9 +203,18 @@ def rescan(obj: dict) -> None:
             before = (ds.open_class, ds.status)
             if new := gate.rescan(s, ctx.storage, ds):
                 changed += 1
-                s.add(ClassificationEvent(dataset_id=ds.id, from_class=before[0], to_class=ds.open_class,
-                                          from_status=before[1], to_status=new, legal_basis=ds.legal_basis,
-                                          actor="portal rescan", note=ds.hold_reason or _("复查未发现问题").source))
+                s.add(
+                    ClassificationEvent(
+                        dataset_id=ds.id,
+                        from_class=before[0],
+                        to_class=ds.open_class,
+                        from_status=before[1],
+                        to_status=new,
+                        legal_basis=ds.legal_basis,
+                        actor="portal rescan",
+                        note=ds.hold_reason or _("复查未发现问题").source,
+                    )
+                )
     sync(ctx.sessions, ctx.search)
     click.echo(f"rescanned {len(ids)} datasets; {changed} changed status")
 
@@ -221,6 +249,7 @@ def _progress_bar() -> Callable[[str, int, int], None]:
         bar.update(done - bar.n)
         if done == total:
             bar.close()
+
     return progress
 
 
@@ -232,11 +261,16 @@ def backup_cmd(obj: dict, out: str) -> None:
     from .backup import backup
 
     report = backup(_context(**obj), Path(out), progress=_progress_bar())
-    click.echo(f"{out}: {sum(report.tables.values())} rows in {len(report.tables)} tables, "
-               f"{report.files} files ({report.bytes / 2**20:.1f} MB)")
+    click.echo(
+        f"{out}: {sum(report.tables.values())} rows in {len(report.tables)} tables, "
+        f"{report.files} files ({report.bytes / 2**20:.1f} MB)"
+    )
     if report.missing_files:
-        click.echo(f"warning: {len(report.missing_files)} files referenced by the snapshot were removed while "
-                   f"it was taken: {', '.join(report.missing_files[:5])}", err=True)
+        click.echo(
+            f"warning: {len(report.missing_files)} files referenced by the snapshot were removed while "
+            f"it was taken: {', '.join(report.missing_files[:5])}",
+            err=True,
+        )
 
 
 @main.command("restore")
@@ -253,7 +287,9 @@ def restore_cmd(obj: dict, archive: str) -> None:
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     n = rebuild(ctx.sessions, ctx.search)
-    click.echo(f"restored the backup of {manifest['created_at']} ({manifest['database']}); indexed {n} public datasets")
+    click.echo(
+        f"restored the backup of {manifest['created_at']} ({manifest['database']}); indexed {n} public datasets"
+    )
 
 
 @main.group()
@@ -263,16 +299,32 @@ def deploy() -> None:
 
 @deploy.command("nginx")
 @click.option("--listen", default="80", show_default=True, help="nginx's listen directive.")
-@click.option("--upstream", multiple=True, default=["127.0.0.1:8000"], show_default=True,
-              help="gunicorn's address (PORTAL_BIND); repeat it for each node of a multi-machine portal.")
-@click.option("--standalone", is_flag=True, help="A complete nginx.conf (nginx -c FILE), not only the server block.")
-@click.option("--run-dir", default="/run/portal-nginx", show_default=True,
-              help="With --standalone: where nginx keeps its pid, logs and temporary files.")
-@click.option("--user", default=None, help="With --standalone: the account nginx's workers run as when started as "
-              "root (one that can read the files folder, e.g. www-data).")
+@click.option(
+    "--upstream",
+    multiple=True,
+    default=["127.0.0.1:8000"],
+    show_default=True,
+    help="gunicorn's address (PORTAL_BIND); repeat it for each node of a multi-machine portal.",
+)
+@click.option(
+    "--standalone", is_flag=True, help="A complete nginx.conf (nginx -c FILE), not only the server block."
+)
+@click.option(
+    "--run-dir",
+    default="/run/portal-nginx",
+    show_default=True,
+    help="With --standalone: where nginx keeps its pid, logs and temporary files.",
+)
+@click.option(
+    "--user",
+    default=None,
+    help="With --standalone: the account nginx's workers run as when started as "
+    "root (one that can read the files folder, e.g. www-data).",
+)
 @click.pass_obj
-def deploy_nginx(obj: dict, listen: str, upstream: tuple[str, ...], standalone: bool, run_dir: str,
-                 user: str | None) -> None:
+def deploy_nginx(
+    obj: dict, listen: str, upstream: tuple[str, ...], standalone: bool, run_dir: str, user: str | None
+) -> None:
     """Print the nginx configuration for this instance: the server block to include in
     nginx's http block, or with --standalone a whole nginx.conf."""
     from .deploy import complete_nginx, nginx_server
@@ -299,9 +351,12 @@ def deploy_files_moved(obj: dict) -> None:
         shown = "\n  ".join(missing[:10]) + ("\n  ..." if len(missing) > 10 else "")
         raise click.ClickException(
             f"{len(missing)} of the portal's files are not in the new place; nothing was changed. Copy them "
-            f"(docs/deploy.md, section 5), then run this again. Missing:\n  {shown}")
-    click.echo(f"the portal's data files are now at {ctx.settings.files_url or ctx.settings.files_path}; "
-               "start every node with the same setting")
+            f"(docs/deploy.md, section 5), then run this again. Missing:\n  {shown}"
+        )
+    click.echo(
+        f"the portal's data files are now at {ctx.settings.files_url or ctx.settings.files_path}; "
+        "start every node with the same setting"
+    )
 
 
 @deploy.command("change-secret-key")
@@ -322,8 +377,10 @@ def deploy_change_secret_key(obj: dict, yes: bool) -> None:
     ctx = _context(**obj)  # checks the old key first: only the portal's own key can be replaced
     settings = ctx.settings
     if not yes:
-        click.confirm("Every node of this portal is stopped, and you will give each the new key before it starts?",
-                      abort=True)
+        click.confirm(
+            "Every node of this portal is stopped, and you will give each the new key before it starts?",
+            abort=True,
+        )
     old, new = settings.load_secret_key(), random.token_hex(32)
     with ctx.sessions.begin() as s:
         bids = reseal_bids(s, old, new)
@@ -338,8 +395,10 @@ def deploy_change_secret_key(obj: dict, yes: bool) -> None:
     if from_environment:
         click.echo(f"Put it into portal.env on every node, replacing the old one:\nPORTAL_SECRET_KEY={new}")
     else:
-        click.echo(f"It is in {key_file}. With more than one node, put it into portal.env on every node "
-                   "(PORTAL_SECRET_KEY), then start them.")
+        click.echo(
+            f"It is in {key_file}. With more than one node, put it into portal.env on every node "
+            "(PORTAL_SECRET_KEY), then start them."
+        )
 
 
 @main.command()

@@ -1,6 +1,7 @@
 """The portal's one time zone (PORTAL_TIMEZONE, default Asia/Shanghai): every date a person
 sees or a deadline counts from — today's date, an acquisition date, a licence's validity —
 is the date in Beijing, whatever the server's clock is set to. Stored instants stay in UTC."""
+
 from __future__ import annotations
 
 import datetime as dt

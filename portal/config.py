@@ -3,6 +3,7 @@
 Everything defaults to the instance folder (PORTAL_INSTANCE, default ./instance): the SQLite
 database, the search index and the data files, so a first run needs nothing else.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ def _default_instance() -> Path:
 @dataclass
 class Settings:
     instance_path: Path = field(default_factory=_default_instance)
-    database_url: str = ""          # default: sqlite:///<instance>/portal.db
+    database_url: str = ""  # default: sqlite:///<instance>/portal.db
     # files_path and index_path: None means the default below; __post_init__ always leaves a Path.
     files_path: Path = cast(Path, None)  # default: <instance>/files
     # Data files on an object store instead: an fsspec URL such as s3://bucket/prefix (needs
@@ -38,18 +39,20 @@ class Settings:
     # max_connections (100 by default). docs/deploy.md, "More than one machine".
     db_pool_size: int = 5
     db_max_overflow: int = 10
-    secret_key: str = ""            # default: a random key kept in <instance>/secret_key
+    secret_key: str = ""  # default: a random key kept in <instance>/secret_key
     # Working days a provider has to decide a conditional-data application (Zhoucun Art. 13).
     consent_working_days: int = 10
     # Conversion: rows of a Parquet row group are flushed when this many bytes are buffered.
     parquet_row_group_bytes: int = 56 * 1024 * 1024
     http_timeout: float = 60.0
-    smtp_url: str = ""     # smtp://user:pass@host:587?starttls; empty: mail stays in the outbox
-    redis_url: str = ""    # rate limits and the page cache; empty: limits in memory (one process), no page cache
+    smtp_url: str = ""  # smtp://user:pass@host:587?starttls; empty: mail stays in the outbox
+    redis_url: str = (
+        ""  # rate limits and the page cache; empty: limits in memory (one process), no page cache
+    )
     # Anonymous readers' pages and API answers kept in Redis (portal/page_cache.py), dropped at
     # once when the catalog changes; this many seconds at most (download counts age this much).
     page_cache_seconds: int = 60
-    https: bool = False    # behind HTTPS: cookies get the Secure flag
+    https: bool = False  # behind HTTPS: cookies get the Secure flag
     # Behind nginx: the portal authorizes a download and nginx sends the file from an
     # `internal` location with this prefix (X-Accel-Redirect); empty: the portal sends it.
     x_accel_prefix: str = ""
@@ -69,14 +72,18 @@ class Settings:
         if self.search_backend not in ("whoosh", "postgres"):
             raise ValueError(f"PORTAL_SEARCH_BACKEND must be whoosh or postgres, not {self.search_backend!r}")
         if self.search_backend == "postgres" and not self.database_url.startswith("postgresql"):
-            raise ValueError("PORTAL_SEARCH_BACKEND=postgres needs a PostgreSQL database (PORTAL_DATABASE_URL)")
+            raise ValueError(
+                "PORTAL_SEARCH_BACKEND=postgres needs a PostgreSQL database (PORTAL_DATABASE_URL)"
+            )
         if isinstance(self.files_options, str):
             try:
                 self.files_options = json.loads(self.files_options or "{}")
             except json.JSONDecodeError as exc:
                 raise ValueError(f"PORTAL_FILES_OPTIONS is not JSON: {exc}") from exc
         if not isinstance(self.files_options, dict):
-            raise ValueError("PORTAL_FILES_OPTIONS must be a JSON object, e.g. {\"endpoint_url\": \"https://...\"}")
+            raise ValueError(
+                'PORTAL_FILES_OPTIONS must be a JSON object, e.g. {"endpoint_url": "https://..."}'
+            )
 
     @classmethod
     def load(cls, overrides: dict | None = None) -> Settings:
@@ -90,8 +97,11 @@ class Settings:
                 if f.type in ("bool", bool):
                     values[f.name] = env.lower() in ("1", "true", "yes", "on")
                 else:
-                    values[f.name] = int(env) if f.type in ("int", int) else (
-                        float(env) if f.type in ("float", float) else env)
+                    values[f.name] = (
+                        int(env)
+                        if f.type in ("int", int)
+                        else (float(env) if f.type in ("float", float) else env)
+                    )
         for key, value in (overrides or {}).items():
             key = key.lower()
             if key == "instance":

@@ -1,6 +1,7 @@
 """PortalContext: what every part of a running portal shares (settings, engine, sessions,
 storage, search, the harvester). The web app keeps one in app.extensions['portal']; the CLI,
 workers and tests make their own. It is the one place the parts are wired together."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -37,8 +38,9 @@ class PortalContext:
         # Which portal this is (portal/deployment.py): checked against this node's secret key and
         # files before anything serves. Portals sharing one Redis keep apart by it: the page
         # cache's namespace is the deployment's identity, however a node spells the database URL.
-        self.identity = deployment.check(self.sessions, settings.load_secret_key(), self.storage,
-                                         files_moving=files_moving)
+        self.identity = deployment.check(
+            self.sessions, settings.load_secret_key(), self.storage, files_moving=files_moving
+        )
         self.cache_namespace = self.identity[:12]
         self.redis: redis.Redis | None = None
         if settings.redis_url and settings.page_cache_seconds > 0:
@@ -56,8 +58,9 @@ class PortalContext:
             from .search import open_backend
             from .search.sync import popularity
 
-            self._search = open_backend(self.settings, self.engine, popularity=popularity(self.sessions),
-                                        synonyms=self.synonyms)
+            self._search = open_backend(
+                self.settings, self.engine, popularity=popularity(self.sessions), synonyms=self.synonyms
+            )
         return self._search
 
     @property
@@ -76,5 +79,10 @@ class PortalContext:
 
         from .search.sync import sync
 
-        return Harvester(self.sessions, self.storage, row_group_bytes=self.settings.parquet_row_group_bytes,
-                         timeout=self.settings.http_timeout, sync_index=lambda: sync(self.sessions, self.search))
+        return Harvester(
+            self.sessions,
+            self.storage,
+            row_group_bytes=self.settings.parquet_row_group_bytes,
+            timeout=self.settings.http_timeout,
+            sync_index=lambda: sync(self.sessions, self.search),
+        )

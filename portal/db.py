@@ -3,6 +3,7 @@
 Plain SQLAlchemy (not Flask-SQLAlchemy) so that harvest/ and licenses/ run the same from a
 view, the CLI or a test: they take a Session and never touch a Flask request.
 """
+
 from __future__ import annotations
 
 import fcntl

@@ -1,5 +1,6 @@
 """Production configuration rendered from the files in deploy/ (kept in the repo, used as
 written by the CI test that starts nginx and gunicorn): see docs/deploy.md."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,26 +16,41 @@ def nginx_server(settings: Settings, listen: str = "80", upstream: str | list[st
     several nodes (one gunicorn each), which nginx balances and fails over between."""
     text = (DEPLOY / "nginx-portal.conf").read_text(encoding="utf-8")
     nodes = [upstream] if isinstance(upstream, str) else list(upstream)
-    servers = ";\n    server ".join(f"{n} max_fails=2 fail_timeout=10s" if len(nodes) > 1 else n for n in nodes)
-    values = {"listen": listen, "upstream": servers, "static": str(Path(PROJECT_ROOT / "static").resolve()),
-              "files": str(Path(settings.files_path).resolve())}
+    servers = ";\n    server ".join(
+        f"{n} max_fails=2 fail_timeout=10s" if len(nodes) > 1 else n for n in nodes
+    )
+    values = {
+        "listen": listen,
+        "upstream": servers,
+        "static": str(Path(PROJECT_ROOT / "static").resolve()),
+        "files": str(Path(settings.files_path).resolve()),
+    }
     for key, value in values.items():
         text = text.replace("{{ " + key + " }}", value)
     return text
 
 
-def complete_nginx(server_block: str, run_dir: str = "/run/portal-nginx", worker_connections: int = 1024,
-                   user: str | None = None) -> str:
+def complete_nginx(
+    server_block: str,
+    run_dir: str = "/run/portal-nginx",
+    worker_connections: int = 1024,
+    user: str | None = None,
+) -> str:
     """A whole nginx.conf around the server block, for a machine without a distribution's
     nginx layout (no systemd, a container): `nginx -c <this file>`. Logs, pid and temporary
     files go to `run_dir`, which must exist and be writable by nginx. `user`: the account nginx's
     workers run as when it is started as root (without it, nginx's default `nobody`, which
     cannot read a files folder made readable to one group only, docs/deploy.md section 1)."""
-    temp = " ".join(f"{kind}_temp_path {run_dir}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return ((f"user {user};\n" if user else "") + f"worker_processes auto;\npid {run_dir}/nginx.pid;\nerror_log {run_dir}/error.log;\n"
-            f"events {{ worker_connections {worker_connections}; }}\n"
-            f"http {{\n    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n"
-            f"    access_log {run_dir}/access.log;\n    {temp}\n\n{server_block}\n}}\n")
+    temp = " ".join(
+        f"{kind}_temp_path {run_dir}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return (
+        (f"user {user};\n" if user else "")
+        + f"worker_processes auto;\npid {run_dir}/nginx.pid;\nerror_log {run_dir}/error.log;\n"
+        f"events {{ worker_connections {worker_connections}; }}\n"
+        f"http {{\n    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n"
+        f"    access_log {run_dir}/access.log;\n    {temp}\n\n{server_block}\n}}\n"
+    )
 
 
 def standalone_nginx(folder: Path, servers: str, worker_connections: int = 256) -> Path:
@@ -44,10 +60,14 @@ def standalone_nginx(folder: Path, servers: str, worker_connections: int = 256) 
     import os
 
     folder.mkdir(parents=True, exist_ok=True)
-    temp = " ".join(f"{kind}_temp_path {folder}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = " ".join(
+        f"{kind}_temp_path {folder}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     conf = folder / "nginx.conf"
-    conf.write_text(("user root;\n" if os.geteuid() == 0 else "")
-                    + f"worker_processes 2; pid {folder}/nginx.pid; error_log {folder}/error.log; daemon off;\n"
-                    f"events {{ worker_connections {worker_connections}; }}\n"
-                    f"http {{ include /etc/nginx/mime.types; access_log off; {temp}\n{servers}\n}}\n")
+    conf.write_text(
+        ("user root;\n" if os.geteuid() == 0 else "")
+        + f"worker_processes 2; pid {folder}/nginx.pid; error_log {folder}/error.log; daemon off;\n"
+        f"events {{ worker_connections {worker_connections}; }}\n"
+        f"http {{ include /etc/nginx/mime.types; access_log off; {temp}\n{servers}\n}}\n"
+    )
     return conf

@@ -14,6 +14,7 @@ with a random stamp the database keeps: a second machine that mounts the same fo
 marker, one with a folder of its own does not, and after a move (`portal deploy files-moved`)
 the old folder's marker carries a stamp the database no longer has.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,7 +57,9 @@ def _marker(storage: Storage) -> Path | None:
     return storage.root / MARKER if isinstance(storage, LocalStorage) else None
 
 
-def check(sessions: sessionmaker[Session], secret: str, storage: Storage, *, files_moving: bool = False) -> str:
+def check(
+    sessions: sessionmaker[Session], secret: str, storage: Storage, *, files_moving: bool = False
+) -> str:
     """The deployment's identity, after checking this node against it (writing it if this is
     the first node on the database). Raises DeploymentMismatch with what to fix.
 
@@ -68,27 +71,40 @@ def check(sessions: sessionmaker[Session], secret: str, storage: Storage, *, fil
         return _check_or_create(sessions, secret, storage, files_moving)
 
 
-def _check_or_create(sessions: sessionmaker[Session], secret: str, storage: Storage, files_moving: bool) -> str:
+def _check_or_create(
+    sessions: sessionmaker[Session], secret: str, storage: Storage, files_moving: bool
+) -> str:
     with sessions.begin() as s:
         row = s.scalar(select(Deployment).where(Deployment.id == 1))
         if row is None:
-            row = Deployment(id=1, identity=secrets.token_hex(16), secret_fingerprint=secret_fingerprint(secret),
-                             storage=storage_place(storage))
+            row = Deployment(
+                id=1,
+                identity=secrets.token_hex(16),
+                secret_fingerprint=secret_fingerprint(secret),
+                storage=storage_place(storage),
+            )
             s.add(row)
             s.flush()
             identity, place = row.identity, row.storage
         else:
             # Every problem at once: an operator fixing the key should not meet the files next.
-            problems = [] if hmac.compare_digest(row.secret_fingerprint, secret_fingerprint(secret)) else [
-                "This node's secret key is not the one this portal's database was set up with: every node "
-                "must use the same key. Set PORTAL_SECRET_KEY to the first node's key (its instance/secret_key) "
-                "on this node, then start it again."]
+            problems = (
+                []
+                if hmac.compare_digest(row.secret_fingerprint, secret_fingerprint(secret))
+                else [
+                    "This node's secret key is not the one this portal's database was set up with: every node "
+                    "must use the same key. Set PORTAL_SECRET_KEY to the first node's key (its instance/secret_key) "
+                    "on this node, then start it again."
+                ]
+            )
             if not files_moving:
                 problems += _storage_problems(row, storage)
             if problems:
                 raise DeploymentMismatch("\n".join(problems))
             return row.identity
-    _stamp_folder(storage, place)  # once the row is committed: a marker never names a stamp the database lacks
+    _stamp_folder(
+        storage, place
+    )  # once the row is committed: a marker never names a stamp the database lacks
     return identity
 
 
@@ -105,15 +121,19 @@ def _storage_problems(row: Deployment, storage: Storage) -> list[str]:
     if isinstance(storage, LocalStorage) and row.storage.startswith("folder:"):
         # No marker, or an old one: a folder of this machine's own (even an empty one: the first
         # harvest would write files no other node sees), or the place the files were moved from.
-        return [f"This node's files folder ({storage.root}) is not the portal's: the portal's files are in the "
-                "folder the first node uses (it holds a file named .portal-deployment). With more than one machine, "
-                "mount that folder at the same path on every node and on the nginx host and set PORTAL_FILES_PATH "
-                "to it, or put the files on an object store (PORTAL_FILES_URL). Only if you are moving all of the "
-                "portal's files here on purpose: copy them, then run `portal deploy files-moved`."]
-    return [f"This node's data files are {_described(storage_place(storage), storage)}, but this portal's are "
-            f"{_described(row.storage)}. Every node must use the same PORTAL_FILES_URL (or the same shared folder, "
-            "PORTAL_FILES_PATH). To move the files, copy them under the same names, then run "
-            "`portal deploy files-moved` (docs/deploy.md)."]
+        return [
+            f"This node's files folder ({storage.root}) is not the portal's: the portal's files are in the "
+            "folder the first node uses (it holds a file named .portal-deployment). With more than one machine, "
+            "mount that folder at the same path on every node and on the nginx host and set PORTAL_FILES_PATH "
+            "to it, or put the files on an object store (PORTAL_FILES_URL). Only if you are moving all of the "
+            "portal's files here on purpose: copy them, then run `portal deploy files-moved`."
+        ]
+    return [
+        f"This node's data files are {_described(storage_place(storage), storage)}, but this portal's are "
+        f"{_described(row.storage)}. Every node must use the same PORTAL_FILES_URL (or the same shared folder, "
+        "PORTAL_FILES_PATH). To move the files, copy them under the same names, then run "
+        "`portal deploy files-moved` (docs/deploy.md)."
+    ]
 
 
 def _described(place: str, storage: Storage | None = None) -> str:
@@ -136,10 +156,14 @@ def missing_files(sessions: sessionmaker[Session], storage: Storage) -> list[str
     from .models import DataTable, Distribution
 
     with sessions() as s:
-        referenced = set(s.scalars(select(Distribution.original_path).where(Distribution.purged_at.is_(None))))
+        referenced = set(
+            s.scalars(select(Distribution.original_path).where(Distribution.purged_at.is_(None)))
+        )
         for parquet, csv, formats in s.execute(
-                select(DataTable.parquet_path, DataTable.csv_path, DataTable.formats)
-                .join(Distribution).where(Distribution.purged_at.is_(None))):
+            select(DataTable.parquet_path, DataTable.csv_path, DataTable.formats)
+            .join(Distribution)
+            .where(Distribution.purged_at.is_(None))
+        ):
             referenced |= {parquet, csv} | {f["path"] for f in (formats or {}).values()}
     return sorted((referenced - {""}) - set(storage.list_files()))
 

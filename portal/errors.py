@@ -7,6 +7,7 @@ reader's language, and the browser goes back to the page it came from. Nothing i
 
 Refusals of authorization are not DomainErrors: they are portal.authz.NotAllowed (403/404).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -5,6 +5,7 @@ rule for CSV injection), and XLSX cells are written as strings, never as formula
 
 Numbers typed as numbers stay numbers; only text is neutralised.
 """
+
 from __future__ import annotations
 
 import csv
@@ -45,8 +46,14 @@ def csv_bytes(header: Sequence, rows: Iterable[Sequence]) -> bytes:
     return text.getvalue().encode("utf-8-sig")
 
 
-def xlsx_bytes(header: Sequence, rows: Iterable[Sequence], *, sheet: str = "Sheet1", title: str | None = None,
-               creator: str | None = None) -> bytes:
+def xlsx_bytes(
+    header: Sequence,
+    rows: Iterable[Sequence],
+    *,
+    sheet: str = "Sheet1",
+    title: str | None = None,
+    creator: str | None = None,
+) -> bytes:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 

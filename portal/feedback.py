@@ -1,6 +1,7 @@
 """The public's voice, as rules: error reports answered publicly by the provider within a
 working-day deadline; ratings; data requests routed by the bureau and answered by the
 department; showcase items whose licence numbers are checked against the grants."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,12 +42,17 @@ def _text(value: str | None, least: int, message: Message) -> str:
     return value
 
 
-def report_error(session: Session, user: User, ds: Dataset, text: str, today: dt.date | None = None) -> ErrorReport:
+def report_error(
+    session: Session, user: User, ds: Dataset, text: str, today: dt.date | None = None
+) -> ErrorReport:
     if not ds.is_public:
         raise FeedbackError(_("数据不存在"))
-    report = ErrorReport(dataset_id=ds.id, reporter_id=user.id,
-                         text=_text(text, 5, _("请具体说明疑义或错误（至少 5 字）")),
-                         deadline=add_working_days(today or clock.today(), ERROR_REPORT_WORKING_DAYS).date)
+    report = ErrorReport(
+        dataset_id=ds.id,
+        reporter_id=user.id,
+        text=_text(text, 5, _("请具体说明疑义或错误（至少 5 字）")),
+        deadline=add_working_days(today or clock.today(), ERROR_REPORT_WORKING_DAYS).date,
+    )
     session.add(report)
     record(session, "error_reported", actor=user, target=f"dataset:{ds.name}")
     return report
@@ -73,30 +79,47 @@ def rate(session: Session, user: User, ds: Dataset, stars: int, comment: str = "
 
 
 def rating_summary(session: Session, ds: Dataset) -> tuple[float | None, int]:
-    avg, n = session.execute(select(func.avg(Rating.stars), func.count()).where(Rating.dataset_id == ds.id)).one()
+    avg, n = session.execute(
+        select(func.avg(Rating.stars), func.count()).where(Rating.dataset_id == ds.id)
+    ).one()
     return (float(avg) if avg is not None else None), n
 
 
 def ask_for_data(session: Session, user: User, title: str, description: str) -> DataRequest:
-    request = DataRequest(requester_id=user.id, title=_text(title, 2, _("请填写需要的数据"))[:200],
-                          description=_text(description, 10, _("请说明用途和需要的内容（至少 10 字）")))
+    request = DataRequest(
+        requester_id=user.id,
+        title=_text(title, 2, _("请填写需要的数据"))[:200],
+        description=_text(description, 10, _("请说明用途和需要的内容（至少 10 字）")),
+    )
     # The same request again within the hour is the same need sent twice (the back button gives a
     # fresh form with the text still in it), not a second need for the department to answer.
-    if session.scalar(select(DataRequest.id).where(
-            DataRequest.requester_id == user.id, DataRequest.title == request.title,
-            DataRequest.created_at > utcnow() - dt.timedelta(hours=1)).limit(1)) is not None:
+    if (
+        session.scalar(
+            select(DataRequest.id)
+            .where(
+                DataRequest.requester_id == user.id,
+                DataRequest.title == request.title,
+                DataRequest.created_at > utcnow() - dt.timedelta(hours=1),
+            )
+            .limit(1)
+        )
+        is not None
+    ):
         raise FeedbackError(_("您刚刚已提交过同样的数据需求，无需重复提交"))
     session.add(request)
     record(session, "data_requested", actor=user, target="data_request")
     return request
 
 
-def route_request(session: Session, bureau: User, request: DataRequest, department: Department,
-                  today: dt.date | None = None) -> None:
+def route_request(
+    session: Session, bureau: User, request: DataRequest, department: Department, today: dt.date | None = None
+) -> None:
     require(bureau, Action.ROUTE_DATA_REQUEST, request)
     request.department_id, request.routed_at = department.id, utcnow()
     request.deadline = add_working_days(today or clock.today(), REQUEST_WORKING_DAYS).date
-    record(session, "data_request_routed", actor=bureau, target=f"data_request:{request.id}", to=department.code)
+    record(
+        session, "data_request_routed", actor=bureau, target=f"data_request:{request.id}", to=department.code
+    )
 
 
 def answer_request(session: Session, curator: User, request: DataRequest, answer: str) -> None:
@@ -105,15 +128,27 @@ def answer_request(session: Session, curator: User, request: DataRequest, answer
     record(session, "data_request_answered", actor=curator, target=f"data_request:{request.id}")
 
 
-def add_showcase(session: Session, user: User, title: str, description: str, url: str, attribution: str,
-                 dataset_names: list[str], licence_number: str = "") -> ShowcaseItem:
+def add_showcase(
+    session: Session,
+    user: User,
+    title: str,
+    description: str,
+    url: str,
+    attribution: str,
+    dataset_names: list[str],
+    licence_number: str = "",
+) -> ShowcaseItem:
     if url and not url.startswith(("http://", "https://")):
         raise FeedbackError(_("网址须以 http:// 或 https:// 开头"))
-    item = ShowcaseItem(user_id=user.id, title=_text(title, 2, _("请填写名称"))[:200],
-                        description=_text(description, 10, _("请介绍这个应用（至少 10 字）")),
-                        url=url or None,
-                        attribution=_text(attribution, 5, _("请写明数据来源和获取日期（第二十五条）")),
-                        datasets=[n for n in dataset_names if n], licence_number=(licence_number or "").strip().upper() or None)
+    item = ShowcaseItem(
+        user_id=user.id,
+        title=_text(title, 2, _("请填写名称"))[:200],
+        description=_text(description, 10, _("请介绍这个应用（至少 10 字）")),
+        url=url or None,
+        attribution=_text(attribution, 5, _("请写明数据来源和获取日期（第二十五条）")),
+        datasets=[n for n in dataset_names if n],
+        licence_number=(licence_number or "").strip().upper() or None,
+    )
     session.add(item)
     return item
 

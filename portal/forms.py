@@ -1,6 +1,7 @@
 """Forms (Flask-WTF: every form carries a CSRF token). OnceForm also refuses a second post of
 the same rendered form (a double click, a reload after POST), with a clear message, by the
 same record as web.done(): a FormSubmission row per done rendering."""
+
 from __future__ import annotations
 
 import secrets
@@ -70,9 +71,15 @@ class RegisterForm(OnceForm):
     email = StringField(_l("邮箱"), validators=[DataRequired(), Length(max=254)])
     name = StringField(_l("姓名或称呼"), validators=[DataRequired(), Length(max=100)])
     password = PasswordField(_l("密码"), validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField(_l("再次输入密码"), validators=[DataRequired(), EqualTo("password", _("两次输入的密码不一致"))])  # type: ignore[arg-type]  # Message: lazy, and WTForms's `%` fills it
-    kind = SelectField(_l("用户类型"), choices=[(k.value, k.label) for k in UserKind],  # type: ignore[misc]  # lazy Message labels, escaped when shown
-                       default=UserKind.CITIZEN.value)
+    confirm = PasswordField(
+        _l("再次输入密码"),
+        validators=[DataRequired(), EqualTo("password", _("两次输入的密码不一致"))],  # type: ignore[arg-type]  # Message: lazy, and WTForms's `%` fills it
+    )
+    kind = SelectField(
+        _l("用户类型"),
+        choices=[(k.value, k.label) for k in UserKind],  # type: ignore[misc]  # lazy Message labels, escaped when shown
+        default=UserKind.CITIZEN.value,
+    )
     company_name = StringField(_l("企业名称"), validators=[Optional(), Length(max=200)])
     credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), Length(max=30)])
     institution = StringField(_l("所在高校或科研机构"), validators=[Optional(), Length(max=200)])
@@ -92,12 +99,17 @@ class EmailForm(OnceForm):
 
 class NewPasswordForm(OnceForm):
     password = PasswordField(_l("新密码"), validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField(_l("再次输入新密码"), validators=[DataRequired(), EqualTo("password", _("两次输入的密码不一致"))])  # type: ignore[arg-type]  # as in RegisterForm
+    confirm = PasswordField(
+        _l("再次输入新密码"),
+        validators=[DataRequired(), EqualTo("password", _("两次输入的密码不一致"))],  # type: ignore[arg-type]  # as in RegisterForm
+    )
 
 
 class TokenForm(OnceForm):
     name = StringField(_l("令牌名称"), validators=[DataRequired(), Length(max=100)])
-    days = SelectField(_l("有效期"), choices=[("30", _l("30 天")), ("90", _l("90 天")), ("365", _l("365 天"))], default="90")
+    days = SelectField(
+        _l("有效期"), choices=[("30", _l("30 天")), ("90", _l("90 天")), ("365", _l("365 天"))], default="90"
+    )
 
 
 class CuratorForm(FlaskForm):
@@ -114,6 +126,7 @@ class CuratorForm(FlaskForm):
 # what was posted. CSRF is checked once, by CSRFProtect before any view runs, so these forms do
 # not check it again (the templates put the token in with the post_form macro, _forms.html).
 
+
 class Form(FlaskForm):
     class Meta:
         csrf = False  # CSRFProtect (portal/views/__init__.py) checked the token before the view ran
@@ -128,7 +141,10 @@ def checked(form: FlaskForm) -> FlaskForm:
     shows it on the page the form was on)."""
     if form.validate():
         return form
-    problems = [f"{form[name].label.text}：{'；'.join(str(e) for e in errors)}" for name, errors in form.errors.items()]
+    problems = [
+        f"{form[name].label.text}：{'；'.join(str(e) for e in errors)}"
+        for name, errors in form.errors.items()
+    ]
     raise FormError("；".join(problems))
 
 
@@ -165,9 +181,17 @@ class RevokeForm(Form):
 
 # the console
 
+
 class ReclassifyForm(Form):
-    open_class = SelectField(_l("开放类型"), choices=[("unconditional", _l("无条件开放")), ("conditional", _l("有条件开放")),
-                                                  ("not_open", _l("不予开放"))], validate_choice=False)
+    open_class = SelectField(
+        _l("开放类型"),
+        choices=[
+            ("unconditional", _l("无条件开放")),
+            ("conditional", _l("有条件开放")),
+            ("not_open", _l("不予开放")),
+        ],
+        validate_choice=False,
+    )
     legal_basis = TextAreaField(_l("法律依据"), validators=[Length(max=2000)])
     open_conditions = TextAreaField(_l("开放条件"), validators=[Length(max=2000)])
     reason = StringField(_l("说明"), validators=[Length(max=2000)])
@@ -187,8 +211,14 @@ class EditForm(Form):
 
     def changes(self) -> dict:
         tags = [t.strip() for t in (self.tags.data or "").replace("，", ",").split(",") if t.strip()]
-        return {"title": self.title.data or "", "summary": self.summary.data or "", "domain": self.domain.data or "",
-                "title_en": self.title_en.data or "", "summary_en": self.summary_en.data or "", "tags": tags}
+        return {
+            "title": self.title.data or "",
+            "summary": self.summary.data or "",
+            "domain": self.domain.data or "",
+            "title_en": self.title_en.data or "",
+            "summary_en": self.summary_en.data or "",
+            "tags": tags,
+        }
 
 
 MASK_CHOICES = [("", _l("不处理")), ("partial", _l("部分遮蔽（如 139****5678）")), ("drop", _l("删除该列"))]
@@ -196,16 +226,25 @@ MASK_CHOICES = [("", _l("不处理")), ("partial", _l("部分遮蔽（如 139***
 
 def masking_form(columns: list[dict], formdata: object = _Auto) -> Form:
     """One select per column that holds personal information (its name: mask:<column>)."""
-    fields = {f"mask:{c['column']}": SelectField(c["column"], choices=MASK_CHOICES, default=c.get("method") or "",
-                                                 validate_choice=False) for c in columns}
+    fields = {
+        f"mask:{c['column']}": SelectField(
+            c["column"], choices=MASK_CHOICES, default=c.get("method") or "", validate_choice=False
+        )
+        for c in columns
+    }
     return type("MaskingForm", (Form,), fields)(formdata=formdata)
 
 
 def masking_methods(form: Form) -> dict[str, str]:
-    return {name.removeprefix("mask:"): field.data or "" for name, field in form._fields.items() if name.startswith("mask:")}
+    return {
+        name.removeprefix("mask:"): field.data or ""
+        for name, field in form._fields.items()
+        if name.startswith("mask:")
+    }
 
 
 # the bureau
+
 
 class RestrictionDecisionForm(Form):
     decision = StringField(_l("决定"))
@@ -213,16 +252,20 @@ class RestrictionDecisionForm(Form):
 
 
 class CalendarForm(Form):
-    year = IntegerField(_l("年份"), validators=[DataRequired(_l("请填写年份")),
-                                              NumberRange(2000, 2100, _l("年份须在 2000–2100 之间"))])
+    year = IntegerField(
+        _l("年份"),
+        validators=[DataRequired(_l("请填写年份")), NumberRange(2000, 2100, _l("年份须在 2000–2100 之间"))],
+    )
     holidays = TextAreaField(_l("放假日期（每行或以空格分隔，YYYY-MM-DD）"), validators=[Length(max=5000)])
     workdays = TextAreaField(_l("调休上班日期"), validators=[Length(max=5000)])
 
 
 class SynonymForm(Form):
     term = StringField(_l("群众常用说法"), validators=[DataRequired(_l("请填写检索词")), Length(max=50)])
-    expansions = TextAreaField(_l("对应的规范用词（每行一个，或以顿号、逗号分隔）"),
-                               validators=[DataRequired(_l("请填写规范用词")), Length(max=1000)])
+    expansions = TextAreaField(
+        _l("对应的规范用词（每行一个，或以顿号、逗号分隔）"),
+        validators=[DataRequired(_l("请填写规范用词")), Length(max=1000)],
+    )
 
 
 def _at_least_one(field: Field) -> None:
@@ -236,26 +279,40 @@ class TenderForm(Form):
     title = StringField(_l("招标名称"), validators=[Length(max=300)])
     # The bureau ticks the datasets by title (choices: the conditional datasets now public,
     # set by the view); a name not among them is refused by the field.
-    datasets = SelectMultipleField(_l("招标范围（有条件开放数据集）"), choices=[],
-                                   widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
-                                   validators=[lambda _form, field: _at_least_one(field)])
-    licence_months = IntegerField(_l("授权期限（月）"), default=12,
-                                  validators=[DataRequired(_l("请填写")), NumberRange(1, 120, _l("须为 1–120"))])
+    datasets = SelectMultipleField(
+        _l("招标范围（有条件开放数据集）"),
+        choices=[],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        validators=[lambda _form, field: _at_least_one(field)],
+    )
+    licence_months = IntegerField(
+        _l("授权期限（月）"),
+        default=12,
+        validators=[DataRequired(_l("请填写")), NumberRange(1, 120, _l("须为 1–120"))],
+    )
     territory = StringField(_l("授权地域"), default="东昌府区", validators=[Length(max=200)])
-    qualifications = TextAreaField(_l("资格条件"), default="依法设立的企业，具备数据安全管理制度",
-                                   validators=[Length(max=2000)])
-    opens_at = DateTimeLocalField(_l("投标开始（北京时间）"), format="%Y-%m-%dT%H:%M",
-                                  validators=[DataRequired(_l("请填写日期和时间"))])
-    closes_at = DateTimeLocalField(_l("投标截止（北京时间）"), format="%Y-%m-%dT%H:%M",
-                                   validators=[DataRequired(_l("请填写日期和时间"))])
-    min_bids = IntegerField(_l("最少有效投标数"), default=2,
-                            validators=[DataRequired(_l("请填写")), NumberRange(1, 50, _l("须为 1–50"))])
+    qualifications = TextAreaField(
+        _l("资格条件"), default="依法设立的企业，具备数据安全管理制度", validators=[Length(max=2000)]
+    )
+    opens_at = DateTimeLocalField(
+        _l("投标开始（北京时间）"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(_l("请填写日期和时间"))]
+    )
+    closes_at = DateTimeLocalField(
+        _l("投标截止（北京时间）"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(_l("请填写日期和时间"))]
+    )
+    min_bids = IntegerField(
+        _l("最少有效投标数"),
+        default=2,
+        validators=[DataRequired(_l("请填写")), NumberRange(1, 50, _l("须为 1–50"))],
+    )
 
     def dataset_names(self) -> list[str]:
         return list(self.datasets.data or [])
 
 
 # tenders
+
 
 class QuestionForm(Form):
     question = TextAreaField(_l("提问"), validators=[Length(max=5000)])
@@ -269,10 +326,12 @@ class BidForm(Form):
 
 
 class ReopenForm(Form):
-    opens_at = DateTimeLocalField(_l("投标开始（北京时间）"), format="%Y-%m-%dT%H:%M",
-                                  validators=[DataRequired(_l("请填写日期和时间"))])
-    closes_at = DateTimeLocalField(_l("投标截止（北京时间）"), format="%Y-%m-%dT%H:%M",
-                                   validators=[DataRequired(_l("请填写日期和时间"))])
+    opens_at = DateTimeLocalField(
+        _l("投标开始（北京时间）"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(_l("请填写日期和时间"))]
+    )
+    closes_at = DateTimeLocalField(
+        _l("投标截止（北京时间）"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(_l("请填写日期和时间"))]
+    )
 
 
 class DeclareForm(Form):
@@ -281,15 +340,22 @@ class DeclareForm(Form):
 
 def score_form(criteria: list[dict], formdata: object = _Auto) -> Form:
     """One score (0–100) per criterion of the tender (its name: the criterion's key)."""
-    fields = {c["key"]: FloatField(f"{c['name']}（{c['weight']}%）", validators=[
-        InputRequired(_l("请填写分数")), NumberRange(0, 100, _l("分数须为 0–100 的数字"))]) for c in criteria}
+    fields = {
+        c["key"]: FloatField(
+            f"{c['name']}（{c['weight']}%）",
+            validators=[InputRequired(_l("请填写分数")), NumberRange(0, 100, _l("分数须为 0–100 的数字"))],
+        )
+        for c in criteria
+    }
     return type("ScoreForm", (Form,), fields)(formdata=formdata)
 
 
 # licensing
 
+
 class VersionForm(Form):
     """A step on an application: the version the person saw (a step on a changed one is refused)."""
+
     version = IntegerField(default=0, validators=[Optional()])
 
 
@@ -306,15 +372,21 @@ def decision_form(items: list, formdata: object = _Auto) -> Form:
     """The curator's decision on an application: per item (dataset) the approved fields or all
     of them, and a row filter (a column and its allowed values)."""
     fields: dict = {
-        "decision": StringField(_l("决定")), "note": TextAreaField(_l("意见（不同意的须说明理由）"), validators=[Length(max=5000)]),
-        "valid_from": _date("授权自"), "valid_until": _date("至"),
+        "decision": StringField(_l("决定")),
+        "note": TextAreaField(_l("意见（不同意的须说明理由）"), validators=[Length(max=5000)]),
+        "valid_from": _date("授权自"),
+        "valid_until": _date("至"),
         "version": IntegerField(default=0, validators=[Optional()]),
     }
     for item in items:
         fields[f"all_{item.id}"] = BooleanField(_l("按申请的字段授权"))
         fields[f"fields_{item.id}"] = SelectMultipleField(_l("字段"), choices=[], validate_choice=False)
-        fields[f"filter_column_{item.id}"] = StringField(_l("只提供部分行：字段"), validators=[Length(max=200)])
-        fields[f"filter_values_{item.id}"] = StringField(_l("取值（逗号分隔）"), validators=[Length(max=5000)])
+        fields[f"filter_column_{item.id}"] = StringField(
+            _l("只提供部分行：字段"), validators=[Length(max=200)]
+        )
+        fields[f"filter_values_{item.id}"] = StringField(
+            _l("取值（逗号分隔）"), validators=[Length(max=5000)]
+        )
     return type("DecisionForm", (VersionForm,), fields)(formdata=formdata)
 
 
@@ -324,7 +396,8 @@ def apply_form(datasets: list, formdata: object = _Auto) -> Form:
         "purpose": SelectField(_l("用途类别"), choices=[], validate_choice=False),
         "scenario": TextAreaField(_l("使用场景"), validators=[Length(max=10000)]),
         "security": TextAreaField(_l("安全保护措施"), validators=[Length(max=10000)]),
-        "period_from": _date("使用期限自"), "period_until": _date("至"),
+        "period_from": _date("使用期限自"),
+        "period_until": _date("至"),
     }
     for ds in datasets:
         fields[f"all_fields_{ds.name}"] = BooleanField(_l("全部字段"))
@@ -338,6 +411,7 @@ class UsageReportForm(Form):
 
 
 # the public's voice
+
 
 class RatingForm(Form):
     stars = IntegerField(_l("评分"), validators=[Optional()])
@@ -359,7 +433,9 @@ class ShowcaseForm(Form):
     url = StringField(_l("网址"), id="s_url", validators=[Length(max=2000)])
     attribution = StringField(_l("数据来源和获取日期"), id="s_attr", validators=[Length(max=2000)])
     datasets = StringField(_l("使用的数据集（标识，逗号分隔）"), id="s_ds", validators=[Length(max=2000)])
-    licence_number = StringField(_l("授权编号（使用有条件开放数据时）"), id="s_lic", validators=[Length(max=100)])
+    licence_number = StringField(
+        _l("授权编号（使用有条件开放数据时）"), id="s_lic", validators=[Length(max=100)]
+    )
 
     def dataset_names(self) -> list[str]:
         return [n.strip() for n in (self.datasets.data or "").replace("，", ",").split(",")]

@@ -5,6 +5,7 @@ threads stream files, so a slow client's long download is never cut by the worke
 (a sync worker was killed at 30 s, mid-file, with status 200 already sent). Files go out
 with sendfile() through wsgi.file_wrapper.
 """
+
 import multiprocessing
 import os
 from typing import TYPE_CHECKING

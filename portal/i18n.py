@@ -6,6 +6,7 @@ Each request sets the reader's language for both (portal.messages.set_locale), s
 domain service raises is shown in the language of the page. Catalog text (titles, summaries,
 department names) is never translated: it stays as the department wrote it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -71,6 +72,7 @@ def init_app(app: Flask) -> None:
 def _brackets(opening: str, closing: str) -> Callable[[object], Markup]:
     def paren(words: object) -> Markup:
         return Markup(opening + "%s" + closing) % (words,)  # escapes plain text, keeps markup
+
     return paren
 
 
@@ -103,5 +105,7 @@ def set_language(code: str) -> ResponseReturnValue:
 def set_care(state: str) -> ResponseReturnValue:
     """关怀版: larger text and stronger contrast, remembered in a cookie."""
     response = redirect(_back())
-    response.set_cookie("care", "1" if state == "on" else "0", max_age=COOKIE_AGE, samesite="Lax", httponly=True)
+    response.set_cookie(
+        "care", "1" if state == "on" else "0", max_age=COOKIE_AGE, samesite="Lax", httponly=True
+    )
     return response

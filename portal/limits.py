@@ -1,5 +1,6 @@
 """Rate limits (Flask-Limiter): in memory by default, in Redis when PORTAL_REDIS_URL is set
 (needed once several worker processes serve the portal)."""
+
 from __future__ import annotations
 
 from flask import Flask, Response

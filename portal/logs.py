@@ -2,6 +2,7 @@
 CLI (portal …) and gunicorn (its error and access logs, through gunicorn_config's
 logconfig_dict). One line per record on stderr, in the portal's time zone, at the level of
 PORTAL_LOG_LEVEL (INFO by default) — systemd's journal or the container runtime keeps it."""
+
 from __future__ import annotations
 
 import logging.config
@@ -17,7 +18,9 @@ def config(level: str | None = None) -> dict:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"portal": {"format": FORMAT}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "portal", "stream": "ext://sys.stderr"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "portal", "stream": "ext://sys.stderr"}
+        },
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             "gunicorn.error": {"level": level, "handlers": [], "propagate": True},

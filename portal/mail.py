@@ -6,6 +6,7 @@ send stays in the outbox with its error.
 
 `deliver_after_commit(sessions, smtp_url)` is installed by PortalContext on every process's
 sessionmaker (web workers, the CLI, tests)."""
+
 from __future__ import annotations
 
 import logging
@@ -54,7 +55,9 @@ def deliver_after_commit(sessions: sessionmaker, smtp_url: str, sender: str = SE
 def deliver(sessions: sessionmaker, ids: list[int], smtp_url: str, sender: str = SENDER) -> None:
     """Send the given outbox messages over SMTP, recording the outcome of each (own transaction)."""
     with sessions() as s:
-        for message in s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))):
+        for message in s.scalars(
+            select(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
+        ):
             try:
                 _smtp(smtp_url, sender, message.to, message.subject, message.body)
                 message.sent_at, message.error = utcnow(), None
@@ -72,7 +75,9 @@ def _smtp(url: str, sender: str, to: str, subject: str, body: str) -> None:
     msg["From"], msg["To"], msg["Subject"] = sender, to, subject
     msg.set_content(body)
     cls = smtplib.SMTP_SSL if parsed.scheme == "smtps" else smtplib.SMTP
-    with cls(parsed.hostname or "", parsed.port or (465 if parsed.scheme == "smtps" else 25), timeout=20) as smtp:
+    with cls(
+        parsed.hostname or "", parsed.port or (465 if parsed.scheme == "smtps" else 25), timeout=20
+    ) as smtp:
         if parsed.scheme == "smtp" and parsed.query == "starttls":
             smtp.starttls()
         if parsed.username:

@@ -15,6 +15,7 @@ The Chinese text is the message id; `%(name)s` placeholders are filled after tra
 stored in the database (an audit note, a hold reason kept as a summary) is the Chinese text:
 `message.source`.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,7 +71,9 @@ def translate(msgid: str, params: Mapping[str, object] | None = None, locale: st
     if not params or "%" not in text:
         return text
     try:
-        return text % {k: v.in_locale(locale) if isinstance(v, Message | Joined) else v for k, v in params.items()}
+        return text % {
+            k: v.in_locale(locale) if isinstance(v, Message | Joined) else v for k, v in params.items()
+        }
     except (KeyError, ValueError, TypeError):  # a stored message whose wording changed since
         return msgid
 
@@ -118,8 +121,12 @@ class Message:
 
     def as_json(self) -> dict:
         """For a JSON column (a hold's details, a report): translated again when shown."""
-        return {"id": self.msgid, "params": {k: v.as_json() if isinstance(v, Message | Joined) else v
-                                             for k, v in self.params.items()}}
+        return {
+            "id": self.msgid,
+            "params": {
+                k: v.as_json() if isinstance(v, Message | Joined) else v for k, v in self.params.items()
+            },
+        }
 
     @classmethod
     def from_json(cls, data: Mapping) -> Message:

@@ -22,6 +22,7 @@ transaction commits. Entries also expire after PORTAL_PAGE_CACHE_SECONDS (defaul
 download counts shown on pages change without invalidating (they are counted with a bulk
 UPDATE, not an ORM change) and are at most that old.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 
-MARK = "X-Portal-Cacheable"    # set by @cacheable views, removed before the answer leaves
+MARK = "X-Portal-Cacheable"  # set by @cacheable views, removed before the answer leaves
 STATUS_HEADER = "X-Page-Cache"  # hit | miss, for operators and tests
 MAX_BODY = 2 * 1024 * 1024
 PRIVATE_COOKIES = ("session", "remember_token")
@@ -57,8 +58,17 @@ NOT_STORED = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
 # an audit line, a login's timestamp or a harvest log entry is written on every request or entry).
 # Cached pages are what anonymous readers see: no account's data is on them.
 log = logging.getLogger(__name__)
-NOT_SHOWN = {"DownloadEvent", "AuditEvent", "OutboxMessage", "HarvestJob", "HarvestJobEntry", "LicensedDownload",
-             "UsageReport", "ApiToken", "User"}
+NOT_SHOWN = {
+    "DownloadEvent",
+    "AuditEvent",
+    "OutboxMessage",
+    "HarvestJob",
+    "HarvestJobEntry",
+    "LicensedDownload",
+    "UsageReport",
+    "ApiToken",
+    "User",
+}
 
 
 def cacheable(view: Callable[P, ResponseReturnValue]) -> Callable[P, Response]:
@@ -71,13 +81,16 @@ def cacheable(view: Callable[P, ResponseReturnValue]) -> Callable[P, Response]:
         if response.status_code == 200 and not current_user.is_authenticated:
             response.headers[MARK] = "1"
         return response
+
     return wrapper
 
 
 class PageCache:
     """WSGI middleware in front of the Flask app (inside ProxyFix, so host and scheme are the client's)."""
 
-    def __init__(self, wsgi_app: WSGIApplication, redis_client: redis.Redis, namespace: str, seconds: int) -> None:
+    def __init__(
+        self, wsgi_app: WSGIApplication, redis_client: redis.Redis, namespace: str, seconds: int
+    ) -> None:
         self.wsgi_app = wsgi_app
         self.redis = redis_client
         self.seconds = seconds
@@ -111,32 +124,49 @@ class PageCache:
 
     @staticmethod
     def _key(environ: WSGIEnvironment, cookies: MultiDict[str, str]) -> str:
-        parts = [environ["wsgi.url_scheme"], environ.get("HTTP_HOST", ""), environ.get("SCRIPT_NAME", ""),
-                 environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), cookies.get("lang", ""),
-                 cookies.get("care", ""), environ.get("HTTP_ACCEPT", ""), clock.today().isoformat()]
+        parts = [
+            environ["wsgi.url_scheme"],
+            environ.get("HTTP_HOST", ""),
+            environ.get("SCRIPT_NAME", ""),
+            environ.get("PATH_INFO", ""),
+            environ.get("QUERY_STRING", ""),
+            cookies.get("lang", ""),
+            cookies.get("care", ""),
+            environ.get("HTTP_ACCEPT", ""),
+            clock.today().isoformat(),
+        ]
         return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
     def _strip_mark(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        def start(status: str, headers: list[tuple[str, str]],
-                  exc_info: OptExcInfo | None = None) -> Callable[[bytes], object]:
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
             return start_response(status, [(k, v) for k, v in headers if k != MARK], exc_info)
+
         return self.wsgi_app(environ, start)
 
-    def _render_and_store(self, environ: WSGIEnvironment, start_response: StartResponse, key: str,
-                          generation: bytes) -> Iterable[bytes]:
+    def _render_and_store(
+        self, environ: WSGIEnvironment, start_response: StartResponse, key: str, generation: bytes
+    ) -> Iterable[bytes]:
         seen: dict = {}
 
-        def start(status: str, headers: list[tuple[str, str]],
-                  exc_info: OptExcInfo | None = None) -> Callable[[bytes], object]:
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
             seen.update(status=status, headers=headers)
             kept = [(k, v) for k, v in headers if k != MARK]
-            return start_response(status, [*kept, (STATUS_HEADER, "miss")] if (MARK, "1") in headers else kept,
-                                  exc_info)
+            return start_response(
+                status, [*kept, (STATUS_HEADER, "miss")] if (MARK, "1") in headers else kept, exc_info
+            )
 
         body_iter = self.wsgi_app(environ, start)
         headers = seen.get("headers", [])
-        if (environ["REQUEST_METHOD"] != "GET" or (MARK, "1") not in headers or not seen["status"].startswith("200")
-                or any(k.lower() == "set-cookie" for k, _ in headers)):
+        if (
+            environ["REQUEST_METHOD"] != "GET"
+            or (MARK, "1") not in headers
+            or not seen["status"].startswith("200")
+            or any(k.lower() == "set-cookie" for k, _ in headers)
+        ):
             return body_iter  # streamed as it is (downloads, pages of signed-in users, errors)
         try:
             body = b"".join(body_iter)

@@ -11,6 +11,7 @@ Whatever the store, what the portal makes from stored files itself (attribution 
 licensed ZIPs) and the harvest's work in progress stay on local disk: they are rebuilt on
 demand or thrown away, and pyarrow, zipfile and send_file want local files.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -127,8 +128,11 @@ class LocalStorage(Storage):
             shutil.rmtree(p)
 
     def list_files(self) -> list[str]:
-        return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
-                      if p.is_file() and p.relative_to(self.root).parts[0] not in (*self.WORK_DIRS, self.MARKER))
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in self.root.rglob("*")
+            if p.is_file() and p.relative_to(self.root).parts[0] not in (*self.WORK_DIRS, self.MARKER)
+        )
 
     def scratch(self) -> Path:
         """On the same file system as the files, so put() is a rename."""
@@ -198,7 +202,7 @@ class ObjectStorage(Storage):
     def list_files(self) -> list[str]:
         self.fs.invalidate_cache(self.base)  # another process (the harvest) may have written since
         prefix = f"{self.base}/"
-        return sorted(key[len(prefix):] for key in self.fs.find(self.base) if key.startswith(prefix))
+        return sorted(key[len(prefix) :] for key in self.fs.find(self.base) if key.startswith(prefix))
 
     def scratch(self) -> Path:
         d = self.local / "scratch"
@@ -213,9 +217,12 @@ class ObjectStorage(Storage):
         try:
             # S3 puts these into the response (get_object's ResponseContent* parameters),
             # so the browser saves the file under its Chinese name, as from the portal.
-            return self.fs.sign(key, expiration=SIGNED_URL_SECONDS,
-                                ResponseContentDisposition=attachment_header(download_name),
-                                ResponseContentType=mimetype)
+            return self.fs.sign(
+                key,
+                expiration=SIGNED_URL_SECONDS,
+                ResponseContentDisposition=attachment_header(download_name),
+                ResponseContentType=mimetype,
+            )
         except NotImplementedError:  # a file system that cannot sign: the portal sends it
             return None
 
@@ -234,8 +241,9 @@ def attachment_header(name: str, ascii_name: str | None = None) -> str:
         name.encode("ascii")
     except UnicodeEncodeError:
         simple = ascii_name or _ascii_remains(name)
-        return dump_options_header("attachment", {"filename": simple,
-                                                  "filename*": "UTF-8''" + quote(name, safe="!#$&+-.^_`|~")})
+        return dump_options_header(
+            "attachment", {"filename": simple, "filename*": "UTF-8''" + quote(name, safe="!#$&+-.^_`|~")}
+        )
     return dump_options_header("attachment", {"filename": name})
 
 

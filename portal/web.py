@@ -1,4 +1,5 @@
 """Small helpers shared by the views."""
+
 from __future__ import annotations
 
 import secrets
@@ -39,7 +40,9 @@ def send_stored_file(path: Path, **kwargs: Any) -> Response:
     if not prefix or root is None:
         return send_file(path, **kwargs)
     relative = path.resolve().relative_to(root).as_posix()
-    response = send_file(path, **kwargs)  # the headers (type, disposition, ETag) as the portal would send them
+    response = send_file(
+        path, **kwargs
+    )  # the headers (type, disposition, ETag) as the portal would send them
     response.direct_passthrough = False
     response.set_data(b"")
     response.headers["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(relative)
@@ -61,7 +64,7 @@ def tell(message: object, category: str = "message") -> None:
     flash(str(message), category)
 
 
-FORM_NONCE = "form_nonce"       # the hidden field every POST form of templates/_forms.html carries
+FORM_NONCE = "form_nonce"  # the hidden field every POST form of templates/_forms.html carries
 
 
 def form_nonce() -> str:
@@ -76,7 +79,10 @@ class AlreadyDone(DomainError):
 
 
 def _posted_nonce() -> str | None:
-    if request.method != "POST" or request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if request.method != "POST" or request.mimetype not in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
         return None
     nonce = request.form.get(FORM_NONCE, "")
     return nonce[:32] or None

@@ -8,6 +8,7 @@ lunar calendar, with the days off the law gives around them. Only the make-up wo
 are unknown until the schedule is published, so such a deadline may come out a day or two
 late, never early, and its note says it will be recounted.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -66,8 +67,11 @@ def is_workday(day: dt.date, schedule: Schedule = NO_SCHEDULE) -> tuple[bool, bo
 def statutory(year: int) -> frozenset[dt.date]:
     """The statutory holidays themselves (New Year, the Spring Festival from its eve,
     Qingming, Labour Day, Dragon Boat, Mid-Autumn, National Day), from the lunar calendar."""
-    return frozenset(d for d, name in holidays.China(years=year).items()
-                     if "observed" not in name.lower() and "day off" not in name.lower())
+    return frozenset(
+        d
+        for d, name in holidays.China(years=year).items()
+        if "observed" not in name.lower() and "day off" not in name.lower()
+    )
 
 
 @functools.cache
@@ -99,8 +103,12 @@ def add_working_days(start: dt.date, days: int, schedule: Schedule = NO_SCHEDULE
         guessed |= not known
         counted += workday
     if guessed:
-        note = _("%(days)s 个工作日；%(year)s 年节假日安排尚未公布，已按法定节假日（元旦、春节、清明、劳动节、端午、"
-                 "中秋、国庆）计算，调休上班日待公布后重新核定", days=days, year=day.year)
+        note = _(
+            "%(days)s 个工作日；%(year)s 年节假日安排尚未公布，已按法定节假日（元旦、春节、清明、劳动节、端午、"
+            "中秋、国庆）计算，调休上班日待公布后重新核定",
+            days=days,
+            year=day.year,
+        )
     else:
         note = _("%(days)s 个工作日，已计入法定节假日和调休上班日", days=days)
     return Deadline(day, note)

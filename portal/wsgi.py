@@ -1,4 +1,5 @@
 """WSGI entry point for production servers: gunicorn -c python:portal.gunicorn_config portal.wsgi:app"""
+
 import logging
 import sys
 

@@ -4,6 +4,7 @@ names one), a real instance folder, and the real CKAN from ../shared/ckan when C
 Every test has a database and an instance folder of its own, copied from ones made once per
 session: the migrated, empty database, or — for a test standing on `portal_data` — the harvested
 world (`_world`). Helpers are in tests/helpers.py, rows in tests/factories.py."""
+
 from __future__ import annotations
 
 import itertools
@@ -92,6 +93,7 @@ def _share_url_builders():
 
     def undo() -> None:
         Rule._compile_builder = real
+
     return undo
 
 
@@ -183,11 +185,14 @@ class World:
             url = _PG_COPIES.take(_pg_name(self.url))
         engine = create_engine(url)
         with engine.begin() as conn:
-            conn.execute(text("UPDATE harvest_sources SET location = replace(location, :old, :new)"),
-                         {"old": str(self.root / "src"), "new": str(folder / "src")})
+            conn.execute(
+                text("UPDATE harvest_sources SET location = replace(location, :old, :new)"),
+                {"old": str(self.root / "src"), "new": str(folder / "src")},
+            )
             conn.execute(text("UPDATE deployment SET identity = :identity"), {"identity": uuid.uuid4().hex})
         engine.dispose()
         return url
+
 
 def _pg_name(url: str) -> str:
     return str(make_url(url).database)
@@ -220,7 +225,10 @@ class _PgCopies:
 
     def _make(self, template: str) -> str:
         name = f"{_pg_name(PG_URL)}_{next(self.numbers)}"
-        self._run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        self._run(
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}" TEMPLATE "{template}"',
+        )
         return name
 
     def take(self, template: str) -> str:
@@ -266,7 +274,9 @@ def _world(tmp_path_factory, _postgres_ready, _sqlite_template) -> World:
     else:
         shutil.copyfile(_sqlite_template, root / "portal.db")
         url = f"sqlite:///{root / 'portal.db'}"
-    ctx = PortalContext(Settings(instance_path=root / "instance", database_url=url, search_backend=SEARCH_BACKEND))
+    ctx = PortalContext(
+        Settings(instance_path=root / "instance", database_url=url, search_backend=SEARCH_BACKEND)
+    )
     harvest_world(ctx, root / "src")
     ctx.engine.dispose()
     world = World(root, url)
@@ -312,8 +322,12 @@ def bucket(s3_endpoint, monkeypatch):
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, files_store: dict) -> Settings:
-    return Settings(instance_path=tmp_path / "instance", database_url=database_url,
-                    search_backend=SEARCH_BACKEND, **files_store)
+    return Settings(
+        instance_path=tmp_path / "instance",
+        database_url=database_url,
+        search_backend=SEARCH_BACKEND,
+        **files_store,
+    )
 
 
 @pytest.fixture
@@ -327,8 +341,15 @@ def ctx(settings: Settings) -> PortalContext:
 def app(settings: Settings, files_store: dict):
     from portal.app import create_app
 
-    app = create_app({"instance": settings.instance_path, "database_url": settings.database_url, **files_store,
-                      "search_backend": settings.search_backend, "TESTING": True})
+    app = create_app(
+        {
+            "instance": settings.instance_path,
+            "database_url": settings.database_url,
+            **files_store,
+            "search_backend": settings.search_backend,
+            "TESTING": True,
+        }
+    )
     yield app
     app.extensions["portal"].engine.dispose()
 
@@ -374,6 +395,7 @@ def live_server(app):
 
 # ---------------------------------------------------------------------- people
 
+
 @pytest.fixture
 def make_user(app):
     """make_user(kind="citizen", bureau=, curator_of=, verified=, …) → (id, email, password):
@@ -384,9 +406,12 @@ def make_user(app):
     def make(kind="citizen", **options):
         counter["n"] += 1
         with ctx.sessions() as s:
-            made = factories.user(s, kind, n=counter["n"], **{"credit": options.pop("credit_code", None), **options})
+            made = factories.user(
+                s, kind, n=counter["n"], **{"credit": options.pop("credit_code", None), **options}
+            )
             s.commit()
             return made.id, made.email, options.get("password", factories.PASSWORD)
+
     return make
 
 
@@ -413,10 +438,15 @@ def auth(client) -> AuthActions:
 @pytest.fixture
 def people(portal_data, make_user):
     """The licensing cast on `portal_data`: (id, email, password) by role (tests/test_tenders.py has a cast of its own)."""
-    return {"applicant": make_user("company"), "curator": make_user(curator_of="dcf-scjgj"),
-            "other_curator": make_user(curator_of="dcf-jtysj"), "bureau": make_user(bureau=True),
-            "researcher": make_user("researcher"), "verified": make_user("researcher", researcher_verified=True),
-            "stranger": make_user("citizen")}
+    return {
+        "applicant": make_user("company"),
+        "curator": make_user(curator_of="dcf-scjgj"),
+        "other_curator": make_user(curator_of="dcf-jtysj"),
+        "bureau": make_user(bureau=True),
+        "researcher": make_user("researcher"),
+        "verified": make_user("researcher", researcher_verified=True),
+        "stranger": make_user("citizen"),
+    }
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ another test module or from a conftest (tests/test_layers.py checks it).
 Sections: the run (database, ports, processes); pages and forms; licensing and tenders; files
 and tables; the harvested world of `portal_data`; the publication gate's reading of every
 public answer; the browser."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,6 +33,7 @@ SEARCH_BACKEND = "postgres" if PG_URL else "whoosh"
 
 # ---------------------------------------------------------------------- the run
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -54,6 +56,7 @@ def wait_for(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
 
 
 # ---------------------------------------------------------------------- pages and forms
+
 
 def hidden_fields(html: str) -> dict:
     """The hidden inputs of the first form on a page (CSRF token, nonce)."""
@@ -89,9 +92,19 @@ def submit(s, applicant, purpose="governance", fields=None, **kw):
     from portal import clock
 
     today = clock.today()
-    [app] = apps.apply(s, applicant, apps.Request(
-        datasets=[(conditional(s), fields)], purpose=purpose, scenario=SCENARIO, security_measures=SECURITY,
-        period_from=today, period_until=today + dt.timedelta(days=180)), **kw)
+    [app] = apps.apply(
+        s,
+        applicant,
+        apps.Request(
+            datasets=[(conditional(s), fields)],
+            purpose=purpose,
+            scenario=SCENARIO,
+            security_measures=SECURITY,
+            period_from=today,
+            period_until=today + dt.timedelta(days=180),
+        ),
+        **kw,
+    )
     s.commit()
     return app
 
@@ -104,9 +117,16 @@ def approve(s, curator, app, fields=None, rows=None):
 
     today = clock.today()
     item = app.items[0]
-    apps.approve(s, curator, app, app.version, fields={item.id: fields} if fields else {},
-                 row_filters={item.id: rows} if rows else {}, valid_from=today,
-                 valid_until=today + dt.timedelta(days=90))
+    apps.approve(
+        s,
+        curator,
+        app,
+        app.version,
+        fields={item.id: fields} if fields else {},
+        row_filters={item.id: rows} if rows else {},
+        valid_from=today,
+        valid_until=today + dt.timedelta(days=90),
+    )
     s.commit()
 
 
@@ -145,27 +165,43 @@ def make_tender(s, people, min_bids=2):
     from portal.models import utcnow
 
     now = utcnow()
-    tender = svc.open_tender(s, s.get(User, people["bureau"][0]), svc.TenderDraft(
-        title="企业信用风险数据商业开发授权", datasets=[(conditional(s), None)], licence_months=12, territory="东昌府区",
-        qualifications="依法设立的企业", opens_at=now - dt.timedelta(hours=1), closes_at=now + dt.timedelta(days=7),
-        min_bids=min_bids))
+    tender = svc.open_tender(
+        s,
+        s.get(User, people["bureau"][0]),
+        svc.TenderDraft(
+            title="企业信用风险数据商业开发授权",
+            datasets=[(conditional(s), None)],
+            licence_months=12,
+            territory="东昌府区",
+            qualifications="依法设立的企业",
+            opens_at=now - dt.timedelta(hours=1),
+            closes_at=now + dt.timedelta(days=7),
+            min_bids=min_bids,
+        ),
+    )
     s.commit()
     return tender
 
 
 # ---------------------------------------------------------------------- files and tables
 
+
 def table_counts(engine) -> dict[str, int]:
     """Rows in every table of the portal."""
     with engine.connect() as conn:
-        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in Base.metadata.sorted_tables}
+        return {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar()
+            for t in Base.metadata.sorted_tables
+        }
 
 
 def files_of(root) -> dict[str, str]:
     """name -> sha256 of every data file under a files folder (not the scratch, the cache or the marker)."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file()
-            and p.relative_to(root).parts[0] not in (".scratch", ".cache", ".portal-deployment")}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] not in (".scratch", ".cache", ".portal-deployment")
+    }
 
 
 def table_of(ctx, name) -> DataTable:
@@ -181,22 +217,45 @@ def downloads_of(ctx, name) -> int:
 
 # ---------------------------------------------------------------------- the harvested world
 
+
 def harvest_world(ctx, src: Path) -> None:
     """Harvest the catalog `portal_data` describes (tests/conftest.py) into `ctx`, writing its
     catalogs and data files into `src`."""
     header, rows = PHARMACIES
     write_csv(src / "p.csv", header, rows, "gbk")
     write_csv(src / "ids.csv", ["姓名", "身份证号"], [["张三", "11010519491231002X"]])
-    write_csv(src / "stops.csv", ["站点名称", "所属街道", "经度", "纬度"],
-              [[f"东昌路{i}号站", "古楼街道", f"115.9{i % 10}", f"36.4{i % 10}"] for i in range(45)])
-    scj = [entry("371502-SCJ-0001", "药品零售企业名录", file="p.csv", 关键词="药店、许可"),
-           entry("371502-SCJ-0002", "企业信用风险分类结果", "有条件开放", file="p.csv", 开放条件="仅限监管用途"),
-           entry("371502-SCJ-0003", "执法检查底稿", "不予开放", file="p.csv"),
-           entry("371502-SCJ-0004", "公益岗位人员名单", file="ids.csv")]
-    jty = [entry("371502-JTY-0001", "公交站点位置", file="stops.csv", dept="东昌府区交通运输局", dept_code="dcf-jtysj",
-                 数据领域="交通运输", 发布日期="2025-06-01", 更新周期="每日"),
-           entry("371502-JTY-0002", "Bus routes", file="stops.csv", dept="东昌府区交通运输局", dept_code="dcf-jtysj",
-                 数据领域="交通运输", 信息资源摘要="Bus routes and stops of the district")]
+    write_csv(
+        src / "stops.csv",
+        ["站点名称", "所属街道", "经度", "纬度"],
+        [[f"东昌路{i}号站", "古楼街道", f"115.9{i % 10}", f"36.4{i % 10}"] for i in range(45)],
+    )
+    scj = [
+        entry("371502-SCJ-0001", "药品零售企业名录", file="p.csv", 关键词="药店、许可"),
+        entry("371502-SCJ-0002", "企业信用风险分类结果", "有条件开放", file="p.csv", 开放条件="仅限监管用途"),
+        entry("371502-SCJ-0003", "执法检查底稿", "不予开放", file="p.csv"),
+        entry("371502-SCJ-0004", "公益岗位人员名单", file="ids.csv"),
+    ]
+    jty = [
+        entry(
+            "371502-JTY-0001",
+            "公交站点位置",
+            file="stops.csv",
+            dept="东昌府区交通运输局",
+            dept_code="dcf-jtysj",
+            数据领域="交通运输",
+            发布日期="2025-06-01",
+            更新周期="每日",
+        ),
+        entry(
+            "371502-JTY-0002",
+            "Bus routes",
+            file="stops.csv",
+            dept="东昌府区交通运输局",
+            dept_code="dcf-jtysj",
+            数据领域="交通运输",
+            信息资源摘要="Bus routes and stops of the district",
+        ),
+    ]
     harvester = ctx.harvester()
     harvester.run(SpreadsheetSource(write_catalog(src / "scj.csv", scj)))
     jty_catalog = write_catalog(src / "jty.csv", jty)
@@ -210,12 +269,15 @@ def harvest_world(ctx, src: Path) -> None:
 # table of every version, bundles, previews, the data API, the CKAN API, DCAT and search — as a
 # person or a program would get it.
 
+
 def luhn_complete(body: str) -> str:
     """`body` with the check digit that makes it a valid bank card number."""
     for d in "0123456789":
         digits = body + d
-        total = sum((int(c) * 2 - 9 if int(c) * 2 > 9 else int(c) * 2) if i % 2 else int(c)
-                    for i, c in enumerate(reversed(digits)))
+        total = sum(
+            (int(c) * 2 - 9 if int(c) * 2 > 9 else int(c) * 2) if i % 2 else int(c)
+            for i, c in enumerate(reversed(digits))
+        )
         if total % 10 == 0:
             return digits
     raise AssertionError
@@ -242,7 +304,9 @@ def text_of(body: bytes, content_type: str) -> str:
                 from openpyxl import load_workbook
 
                 wb = load_workbook(io.BytesIO(body), read_only=True)
-                return "\n".join(str(c) for ws in wb.worksheets for r in ws.iter_rows(values_only=True) for c in r)
+                return "\n".join(
+                    str(c) for ws in wb.worksheets for r in ws.iter_rows(values_only=True) for c in r
+                )
             return "\n".join(text_of(zf.read(n), "") for n in names)
     if body[:4] == b"PAR1":
         import pyarrow.parquet as pq
@@ -256,21 +320,38 @@ def public_answers(client, ctx) -> dict[str, str]:
     status: the ids of all tables of all versions are tried, not only the linked ones."""
     with ctx.sessions() as s:
         datasets = s.scalars(select(Dataset)).all()
-        tables = s.execute(select(Dataset.name, Dataset.title, DataTable.id, DataTable.position)
-                           .join(Distribution, Distribution.dataset_id == Dataset.id)
-                           .join(DataTable, DataTable.distribution_id == Distribution.id)).all()
+        tables = s.execute(
+            select(Dataset.name, Dataset.title, DataTable.id, DataTable.position)
+            .join(Distribution, Distribution.dataset_id == Dataset.id)
+            .join(DataTable, DataTable.distribution_id == Distribution.id)
+        ).all()
         names = [(d.name, d.title) for d in datasets]
-    urls = ["/", "/search?q=", "/lists", "/catalog.ttl", "/api/3/action/package_search?rows=1000",
-            "/api/3/action/current_package_list_with_resources?limit=1000"]
+    urls = [
+        "/",
+        "/search?q=",
+        "/lists",
+        "/catalog.ttl",
+        "/api/3/action/package_search?rows=1000",
+        "/api/3/action/current_package_list_with_resources?limit=1000",
+    ]
     for name, title in names:
-        urls += [f"/dataset/{name}", f"/dataset/{name}?preview=2", f"/api/3/action/package_show?id={name}",
-                 f"/api/data/{name}?limit=1000", f"/api/data/{name}?limit=1000&format=csv",
-                 f"/api/data/{name}/fields", f"/dataset/{name}/datapackage.json",
-                 f"/search?q={title[:2]}"]  # a word of the title: the page repeats the query itself
+        urls += [
+            f"/dataset/{name}",
+            f"/dataset/{name}?preview=2",
+            f"/api/3/action/package_show?id={name}",
+            f"/api/data/{name}?limit=1000",
+            f"/api/data/{name}?limit=1000&format=csv",
+            f"/api/data/{name}/fields",
+            f"/dataset/{name}/datapackage.json",
+            f"/search?q={title[:2]}",
+        ]  # a word of the title: the page repeats the query itself
     for name, _title, table_id, _formats in tables:
         urls += [f"/dataset/{name}/download/{table_id}.{fmt}" for fmt in ("csv", "xlsx", "json", "parquet")]
-        urls += [f"/dataset/{name}/bundle/{table_id}.zip", f"/api/data/{name}?table={table_id}&limit=1000",
-                 f"/api/3/action/resource_show?id={table_id}-csv"]
+        urls += [
+            f"/dataset/{name}/bundle/{table_id}.zip",
+            f"/api/data/{name}?table={table_id}&limit=1000",
+            f"/api/3/action/resource_show?id={table_id}-csv",
+        ]
     answers = {}
     for url in dict.fromkeys(urls):
         resp = client.get(url)
@@ -283,6 +364,7 @@ def public_answers(client, ctx) -> dict[str, str]:
 
 def leaks(client, ctx, secrets: list[str]) -> dict[str, list[str]]:
     """Which planted values any public answer holds (compared without spaces and dashes)."""
+
     def bare(text: str) -> str:
         return text.replace(" ", "").replace("-", "").replace("\u3000", "")
 
@@ -298,15 +380,25 @@ def dataset(ctx, name):
     from sqlalchemy.orm import selectinload
 
     with ctx.sessions() as s:
-        return s.scalar(select(Dataset).where(Dataset.name == name).options(
-            selectinload(Dataset.distributions).selectinload(Distribution.tables)))
+        return s.scalar(
+            select(Dataset)
+            .where(Dataset.name == name)
+            .options(selectinload(Dataset.distributions).selectinload(Distribution.tables))
+        )
 
 
 # ---------------------------------------------------------------------- the browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 DESKTOP = (1366, 900)
 PHONE = (390, 844)  # a phone of today, in CSS pixels
 SHOTS = ROOT / "docs" / "screenshots"

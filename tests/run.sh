@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up and runs the whole test suite: the static checks (ruff, import-linter's layers
+# Sets up and runs the whole test suite: the static checks (ruff check and format, import-linter's layers
 # contract, mypy), then pytest on SQLite, then again on PostgreSQL, with the real CKAN from
 # ../shared/ckan for the harvester's tests.
 #
@@ -16,6 +16,7 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 
 echo "== ruff"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "== import-linter"
 .venv/bin/lint-imports
 echo "== mypy"

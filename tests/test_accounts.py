@@ -1,5 +1,6 @@
 """Accounts end to end through the web forms: register, verify, log in and out, reset,
 tokens, roles; bad input and its messages; the audit trail."""
+
 from __future__ import annotations
 
 import re
@@ -30,8 +31,14 @@ def audit(ctx, action: str) -> list[AuditEvent]:
 
 
 def register(client, **fields):
-    data = {"email": "wang@example.cn", "name": "王芳", "password": PASSWORD, "confirm": PASSWORD,
-            "kind": "citizen", **fields}
+    data = {
+        "email": "wang@example.cn",
+        "name": "王芳",
+        "password": PASSWORD,
+        "confirm": PASSWORD,
+        "kind": "citizen",
+        **fields,
+    }
     return post_form(client, "/register", data)
 
 
@@ -55,17 +62,26 @@ def test_register_verify_from_outbox_then_log_in(client, auth, app):
     assert [e.action for e in audit(ctx, "login")] == ["login"]
 
 
-@pytest.mark.parametrize("fields,message", [
-    ({"password": "short1!", "confirm": "short1!"}, "密码至少 10 位"),
-    ({"password": "12345678901234", "confirm": "12345678901234"}, "密码太简单"),
-    ({"password": "wang-2026-password", "confirm": "wang-2026-password"}, "包含邮箱名"),
-    ({"confirm": "Different-2026!"}, "两次输入的密码不一致"),
-    ({"email": "not-an-email"}, "邮箱地址格式不正确"),
-    ({"kind": "company", "company_name": "聊城市鲁西化工有限公司", "credit_code": "91371500MA3C56L393"},
-     "统一社会信用代码不正确"),
-    ({"kind": "company", "company_name": "", "credit_code": "91371500MA3C56L392"}, "请填写企业名称"),
-    ({"kind": "researcher", "institution": ""}, "请填写所在高校或科研机构"),
-])
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({"password": "short1!", "confirm": "short1!"}, "密码至少 10 位"),
+        ({"password": "12345678901234", "confirm": "12345678901234"}, "密码太简单"),
+        ({"password": "wang-2026-password", "confirm": "wang-2026-password"}, "包含邮箱名"),
+        ({"confirm": "Different-2026!"}, "两次输入的密码不一致"),
+        ({"email": "not-an-email"}, "邮箱地址格式不正确"),
+        (
+            {
+                "kind": "company",
+                "company_name": "聊城市鲁西化工有限公司",
+                "credit_code": "91371500MA3C56L393",
+            },
+            "统一社会信用代码不正确",
+        ),
+        ({"kind": "company", "company_name": "", "credit_code": "91371500MA3C56L392"}, "请填写企业名称"),
+        ({"kind": "researcher", "institution": ""}, "请填写所在高校或科研机构"),
+    ],
+)
 def test_bad_registrations_have_clear_messages(client, app, fields, message):
     response = register(client, **fields)
     assert response.status_code == 200 and message in page(response)
@@ -95,8 +111,14 @@ def test_an_email_already_used_is_not_revealed_and_its_holder_is_told(client, ap
 
 def test_a_form_posted_twice_is_done_once(client, app):
     html = page(client.get("/register"))
-    data = {**hidden_fields(html), "email": "li@example.cn", "name": "李", "password": PASSWORD,
-            "confirm": PASSWORD, "kind": "citizen"}
+    data = {
+        **hidden_fields(html),
+        "email": "li@example.cn",
+        "name": "李",
+        "password": PASSWORD,
+        "confirm": PASSWORD,
+        "kind": "citizen",
+    }
     assert client.post("/register", data=data).status_code == 302
     again = client.post("/register", data=data)
     assert "此表单已提交过" in page(again)
@@ -109,7 +131,9 @@ def test_posts_without_a_csrf_token_are_refused(client, make_user):
     assert client.post("/register", data={"email": "x@example.cn"}).status_code == 400
 
 
-@pytest.mark.parametrize("tamper", [lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"), lambda t: "garbage"])
+@pytest.mark.parametrize(
+    "tamper", [lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"), lambda t: "garbage"]
+)
 def test_a_tampered_verification_link(client, app, tamper):
     register(client)
     [mail] = outbox(app.extensions["portal"], "wang@example.cn")
@@ -138,7 +162,9 @@ def test_password_reset_works_once_and_ends_other_sessions(client, auth, app, ma
     url = link_in(mail)
     new = "Fenghuang-Lake-77"
     assert post_form(client, url, {"password": new, "confirm": new}).status_code == 302
-    assert "已使用过" in page(post_form(client, url, {"password": "Another-one-2026", "confirm": "Another-one-2026"}))
+    assert "已使用过" in page(
+        post_form(client, url, {"password": "Another-one-2026", "confirm": "Another-one-2026"})
+    )
     assert "邮箱或密码不正确" in page(auth.login(email, old))
     assert auth.login(email, new).status_code == 302
     assert other.get("/account").status_code == 302  # the other session ended with the reset
@@ -158,7 +184,9 @@ def test_tokens_created_shown_once_used_and_revoked(client, auth, app, make_user
     ctx = app.extensions["portal"]
     _, email, password = make_user()
     auth.login(email, password)
-    created = page(post_form(client, "/account/tokens", {"name": "数据同步脚本", "days": "90"}, page="/account"))
+    created = page(
+        post_form(client, "/account/tokens", {"name": "数据同步脚本", "days": "90"}, page="/account")
+    )
     token = re.search(r'<code id="new-token">(dcf_[^<]+)</code>', created).group(1)
     with ctx.sessions() as s:
         row = s.scalar(select(ApiToken))
@@ -213,14 +241,19 @@ def test_bureau_appoints_curator_and_verifies_researcher_with_audit(client, auth
     curator_id, _, _ = make_user(curator_of="dcf-jtysj")  # makes the department
     auth.login(email, password)
     post_form(client, f"/admin/users/{researcher_id}/verify-researcher", {}, page="/admin/users")
-    post_form(client, f"/admin/users/{researcher_id}/curator", {"department": "dcf-jtysj"}, page="/admin/users")
+    post_form(
+        client, f"/admin/users/{researcher_id}/curator", {"department": "dcf-jtysj"}, page="/admin/users"
+    )
     post_form(client, f"/admin/users/{curator_id}/curator", {"department": ""}, page="/admin/users")
     with ctx.sessions() as s:
         researcher, curator = s.get(User, researcher_id), s.get(User, curator_id)
         assert researcher.is_verified_researcher and researcher.curator_department.code == "dcf-jtysj"
         assert curator.curator_department is None
     changes = [(e.target, e.detail) for e in audit(ctx, "role_curator_changed")]
-    assert changes == [(f"user:{researcher_id}", {"after": "dcf-jtysj"}), (f"user:{curator_id}", {"before": "dcf-jtysj"})]
+    assert changes == [
+        (f"user:{researcher_id}", {"after": "dcf-jtysj"}),
+        (f"user:{curator_id}", {"before": "dcf-jtysj"}),
+    ]
     assert len(audit(ctx, "researcher_verified")) == 1
     company_id, _, _ = make_user("company", company_verified=False)
     post_form(client, f"/admin/users/{company_id}/verify-company", {}, page="/admin/users?pending=companies")
@@ -232,8 +265,9 @@ def test_bureau_appoints_curator_and_verifies_researcher_with_audit(client, auth
 def test_the_last_bureau_account_stays(client, auth, app, make_user):
     admin_id, email, password = make_user(bureau=True)
     auth.login(email, password)
-    response = post_form(client, f"/admin/users/{admin_id}/bureau/revoke", {}, page="/admin/users",
-                         follow_redirects=True)
+    response = post_form(
+        client, f"/admin/users/{admin_id}/bureau/revoke", {}, page="/admin/users", follow_redirects=True
+    )
     assert "不能撤销自己的大数据局角色" in page(response)
 
 
@@ -274,8 +308,16 @@ def test_create_admin_from_the_command_line(settings):
     from portal.cli import main
 
     runner = CliRunner()
-    args = ["--instance", str(settings.instance_path), "users", "create-admin", "--email", "boss@dcf.gov.cn",
-            "--password", "Bureau-Admin-2026"]
+    args = [
+        "--instance",
+        str(settings.instance_path),
+        "users",
+        "create-admin",
+        "--email",
+        "boss@dcf.gov.cn",
+        "--password",
+        "Bureau-Admin-2026",
+    ]
     result = runner.invoke(main, args, env={"PORTAL_DATABASE_URL": settings.database_url})
     assert result.exit_code == 0, result.output
     assert "boss@dcf.gov.cn" in result.output

@@ -1,4 +1,5 @@
 """The CKAN-shaped API, checked with CKAN's own client (ckanapi) over a real socket."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,22 +23,35 @@ def test_package_search_in_ckan_shape(ckan):
 
 
 def test_package_search_filters_facets_rows_and_sort(ckan):
-    result = ckan.call_action("package_search", {"fq": "organization:dcf-scjgj", "rows": 1, "start": 0,
-                                                 "facet.field": ["res_format", "organization"], "sort": "name asc"})
+    result = ckan.call_action(
+        "package_search",
+        {
+            "fq": "organization:dcf-scjgj",
+            "rows": 1,
+            "start": 0,
+            "facet.field": ["res_format", "organization"],
+            "sort": "name asc",
+        },
+    )
     assert result["count"] == 2 and len(result["results"]) == 1
     assert result["facets"]["organization"] == {"dcf-scjgj": 2}
     items = result["search_facets"]["organization"]["items"]
     assert items == [{"name": "dcf-scjgj", "display_name": "东昌府区市场监督管理局", "count": 2}]
     everything = ckan.action.package_search(q="*:*", rows=1000)
-    assert sorted(p["name"] for p in everything["results"]) == ["371502-jty-0001", "371502-scj-0001",
-                                                                "371502-scj-0002"]
+    assert sorted(p["name"] for p in everything["results"]) == [
+        "371502-jty-0001",
+        "371502-scj-0001",
+        "371502-scj-0002",
+    ]
 
 
 def test_conditional_resources_lead_to_the_licence_flow(ckan):
     pkg = ckan.action.package_show(id="371502-scj-0002")
     extras = {e["key"]: e["value"] for e in pkg["extras"]}
     assert extras["legal_basis"] and extras["open_conditions"] == "仅限监管用途"
-    assert pkg["resources"] and all(r["url"].endswith("/dataset/371502-scj-0002#apply") for r in pkg["resources"])
+    assert pkg["resources"] and all(
+        r["url"].endswith("/dataset/371502-scj-0002#apply") for r in pkg["resources"]
+    )
 
 
 @pytest.mark.parametrize("name", ["371502-scj-0003", "371502-scj-0004", "371502-jty-0002", "nope"])
@@ -53,8 +67,10 @@ def test_bad_parameters_have_a_clear_message(client, portal_data):
 
 
 def test_get_requests_under_api_3(client, portal_data):
-    response = client.get("/api/3/action/package_search",
-                          query_string={"q": "公交", "fq": 'groups:"交通运输"', "facet.field": '["groups"]'})
+    response = client.get(
+        "/api/3/action/package_search",
+        query_string={"q": "公交", "fq": 'groups:"交通运输"', "facet.field": '["groups"]'},
+    )
     body = response.json
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert body["success"] is True and body["result"]["count"] == 1
@@ -80,8 +96,14 @@ def test_the_rest_of_the_ckan_read_api_with_ckanapi(ckan):
     assert ckan.action.resource_show(id=resource["id"])["url"] == resource["url"]
 
 
-@pytest.mark.parametrize("action,params", [("organization_show", {"id": "nope"}), ("resource_show", {"id": "999999-csv"}),
-                                           ("resource_show", {"id": "garbage"})])
+@pytest.mark.parametrize(
+    "action,params",
+    [
+        ("organization_show", {"id": "nope"}),
+        ("resource_show", {"id": "999999-csv"}),
+        ("resource_show", {"id": "garbage"}),
+    ],
+)
 def test_unknown_objects_are_not_found(ckan, action, params):
     with pytest.raises(NotFound):
         ckan.call_action(action, params)
@@ -91,9 +113,14 @@ def test_resources_of_hidden_datasets_are_not_found(ckan, portal_data):
     from sqlalchemy import select
 
     from portal.models import Dataset, DataTable, Distribution
+
     with portal_data.sessions() as s:
-        ids = s.scalars(select(DataTable.id).join(Distribution).join(Dataset)
-                        .where(Dataset.name.in_(["371502-scj-0004", "371502-jty-0002"]))).all()
+        ids = s.scalars(
+            select(DataTable.id)
+            .join(Distribution)
+            .join(Dataset)
+            .where(Dataset.name.in_(["371502-scj-0004", "371502-jty-0002"]))
+        ).all()
     assert ids
     for table_id in ids:
         with pytest.raises(NotFound):

@@ -1,12 +1,22 @@
 """The authorization matrix: for each role and each protected page or action, allowed or
 refused — decided by the server, whatever the page shows."""
+
 from __future__ import annotations
 
 import pytest
 
 from tests.helpers import hidden_fields, login
 
-ROLES = ["anonymous", "citizen", "company", "researcher", "verified_researcher", "developer", "curator", "bureau"]
+ROLES = [
+    "anonymous",
+    "citizen",
+    "company",
+    "researcher",
+    "verified_researcher",
+    "developer",
+    "curator",
+    "bureau",
+]
 OK, LOGIN, FORBIDDEN, UNAUTHORIZED = "ok", "login", "forbidden", "401"
 
 # (method, path, expected outcome per role in ROLES order)
@@ -23,15 +33,21 @@ MATRIX = [
     ("POST", "/admin/users/{target}/curator", [LOGIN] + [FORBIDDEN] * 6 + [OK]),
     ("POST", "/admin/users/{target}/bureau/grant", [LOGIN] + [FORBIDDEN] * 6 + [OK]),
 ]
-CASES = [(method, path, role, expected[i]) for method, path, expected in MATRIX for i, role in enumerate(ROLES)]
+CASES = [
+    (method, path, role, expected[i]) for method, path, expected in MATRIX for i, role in enumerate(ROLES)
+]
 
 
 @pytest.fixture
 def people(make_user):
     made = {
-        "citizen": make_user("citizen"), "company": make_user("company"), "researcher": make_user("researcher"),
-        "verified_researcher": make_user("researcher", researcher_verified=True), "developer": make_user("developer"),
-        "curator": make_user(curator_of="dcf-jtysj"), "bureau": make_user(bureau=True),
+        "citizen": make_user("citizen"),
+        "company": make_user("company"),
+        "researcher": make_user("researcher"),
+        "verified_researcher": make_user("researcher", researcher_verified=True),
+        "developer": make_user("developer"),
+        "curator": make_user(curator_of="dcf-jtysj"),
+        "bureau": make_user(bureau=True),
     }
     made["target"] = make_user("researcher")
     return made
@@ -48,8 +64,7 @@ def outcome(response) -> str:
     return OK
 
 
-@pytest.mark.parametrize("method,path,role,expected", CASES,
-                         ids=[f"{m} {p} as {r}" for m, p, r, _ in CASES])
+@pytest.mark.parametrize("method,path,role,expected", CASES, ids=[f"{m} {p} as {r}" for m, p, r, _ in CASES])
 def test_matrix(app, people, method, path, role, expected):
     client = app.test_client()
     if role != "anonymous":
@@ -77,5 +92,10 @@ def test_a_token_carries_its_users_rights_and_no_more(app, people):
             _, tokens[role] = accounts.create_token(s, s.get(User, people[role][0]), "t", 30)
             s.commit()
     client = app.test_client()
-    assert client.get("/admin/users", headers={"Authorization": f"Bearer {tokens['citizen']}"}).status_code == 403
-    assert client.get("/admin/users", headers={"Authorization": f"Bearer {tokens['bureau']}"}).status_code == 200
+    assert (
+        client.get("/admin/users", headers={"Authorization": f"Bearer {tokens['citizen']}"}).status_code
+        == 403
+    )
+    assert (
+        client.get("/admin/users", headers={"Authorization": f"Bearer {tokens['bureau']}"}).status_code == 200
+    )

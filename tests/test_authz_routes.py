@@ -1,4 +1,5 @@
 """Every route declares who may use it (portal/authz.py): @public or @requires(Action…)."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,7 +37,11 @@ def test_a_route_without_a_declaration_is_caught(app):
 
 
 def test_the_admin_area_and_the_console_are_declared_for_their_roles(app):
-    by_rule = {rule.rule: declared(app, rule.endpoint) for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
+    by_rule = {
+        rule.rule: declared(app, rule.endpoint)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+    }
     assert all(v == Action.BUREAU for k, v in by_rule.items() if k.startswith("/admin/"))
     assert all(v == Action.CURATE for k, v in by_rule.items() if k.startswith("/console/datasets"))
     assert by_rule["/"] == PUBLIC and by_rule["/login"] == PUBLIC
@@ -185,7 +190,11 @@ ROUTE_ACTIONS = {
 
 
 def test_every_route_declares_the_action_in_the_table(app):
-    by_rule = {rule.rule: declared(app, rule.endpoint) for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
+    by_rule = {
+        rule.rule: declared(app, rule.endpoint)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+    }
     assert by_rule == ROUTE_ACTIONS
 
 
@@ -207,7 +216,11 @@ def _routes(app):
         values = {}
         for arg, converter in rule._converters.items():
             kind = type(converter).__name__
-            values[arg] = 1 if kind == "IntegerConverter" else (sorted(converter.items)[0] if kind == "AnyConverter" else "x")
+            values[arg] = (
+                1
+                if kind == "IntegerConverter"
+                else (sorted(converter.items)[0] if kind == "AnyConverter" else "x")
+            )
         url = app.url_map.bind("localhost").build(rule.endpoint, values, force_external=False)
         yield rule, url, sorted(m for m in rule.methods if m in ("GET", "POST"))
 
@@ -244,12 +257,17 @@ def test_every_route_answers_each_role_as_the_action_table_says(app, make_user, 
         action = declared(app, rule.endpoint)
         for method in methods:
             with client:
-                response = client.open(url, method=method, data={"csrf_token": token} if method == "POST" else None)
+                response = client.open(
+                    url, method=method, data={"csrf_token": token} if method == "POST" else None
+                )
                 where = f"{method} {rule.rule} as {role}"
                 if action == PUBLIC:
                     assert not _refused_by_route(response), where
-                    assert not (response.status_code == 302 and "/login" in response.headers.get("Location", "")
-                                and method == "GET"), where
+                    assert not (
+                        response.status_code == 302
+                        and "/login" in response.headers.get("Location", "")
+                        and method == "GET"
+                    ), where
                 elif role == "anonymous":
                     if rule.rule.startswith("/api/"):
                         assert response.status_code == 401, where

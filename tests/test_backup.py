@@ -1,5 +1,6 @@
 """One command writes a backup; restoring it into an empty instance gives the same portal:
 the same rows, files, pages, search answers, accounts and licensed downloads."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,9 @@ from portal.cli import main
 from tests.helpers import files_of, login, table_counts
 
 
-def test_backup_and_restore_on_an_empty_instance_gives_the_same_portal(app, settings, portal_data, granted_world,
-                                                                       tmp_path):
+def test_backup_and_restore_on_an_empty_instance_gives_the_same_portal(
+    app, settings, portal_data, granted_world, tmp_path
+):
     from portal.models import SearchSynonym
 
     with portal_data.sessions() as s:  # the bureau's synonym list travels with the portal
@@ -46,7 +48,9 @@ def test_backup_and_restore_on_an_empty_instance_gives_the_same_portal(app, sett
     assert sorted(p["name"] for p in found["results"]) == sorted(p["name"] for p in expected["results"])
     by_synonym = after.get("/api/3/action/package_search", query_string={"q": "候车亭"}).get_json()["result"]
     assert [p["name"] for p in by_synonym["results"]] == ["371502-jty-0001"]
-    table_id = re.search(r"/download/(\d+)\.csv", after.get("/dataset/371502-scj-0001").get_data(as_text=True)).group(1)
+    table_id = re.search(
+        r"/download/(\d+)\.csv", after.get("/dataset/371502-scj-0001").get_data(as_text=True)
+    ).group(1)
     url = f"/dataset/371502-scj-0001/download/{table_id}.csv"
     assert after.get(url).get_data() == before.get(url).get_data()
 
@@ -54,7 +58,9 @@ def test_backup_and_restore_on_an_empty_instance_gives_the_same_portal(app, sett
     assert restored.config["SECRET_KEY"] == app.config["SECRET_KEY"]
     _, email, password = granted_world
     assert login(after, email, password).status_code == 302
-    link = re.search(r'href="(/grants/\d+/download/[^"]+)"', after.get("/grants").get_data(as_text=True)).group(1)
+    link = re.search(
+        r'href="(/grants/\d+/download/[^"]+)"', after.get("/grants").get_data(as_text=True)
+    ).group(1)
     licensed = after.get(link)
     assert licensed.status_code == 200 and licensed.mimetype == "application/zip"
     licensed.close()
@@ -67,13 +73,17 @@ def test_backup_and_restore_on_an_empty_instance_gives_the_same_portal(app, sett
 
 @pytest.mark.parametrize("fails_in", ["files", "rows"])
 def test_a_restore_that_fails_half_way_leaves_nothing_and_the_same_command_succeeds_again(
-        settings, portal_data, tmp_path, monkeypatch, fails_in):
+    settings, portal_data, tmp_path, monkeypatch, fails_in
+):
     from portal import backup
 
     archive = tmp_path / "portal-backup.tar.gz"
     runner = CliRunner()
-    made = runner.invoke(main, ["--instance", str(settings.instance_path), "backup", str(archive)],
-                         env={"PORTAL_DATABASE_URL": settings.database_url})
+    made = runner.invoke(
+        main,
+        ["--instance", str(settings.instance_path), "backup", str(archive)],
+        env={"PORTAL_DATABASE_URL": settings.database_url},
+    )
     assert made.exit_code == 0, made.output
     target, env = tmp_path / "restored", {"PORTAL_DATABASE_URL": ""}
     if fails_in == "files":  # the third file cannot be written (a full disk, a store gone away)

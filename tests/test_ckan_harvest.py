@@ -1,4 +1,5 @@
 """Harvests from the real CKAN 2.12 started by ../shared/ckan/start (CKAN_URL, CKAN_TOKEN)."""
+
 from __future__ import annotations
 
 import io
@@ -36,12 +37,18 @@ def ckan():
 
 def add_dataset(api, name, *, org="dcf-jtysj", private=False, files=(), **extras):
     pkg = api.action.package_create(
-        name=name, title=extras.pop("title", name), owner_org=org, private=private,
-        notes=extras.pop("notes", ""), tags=[{"name": t} for t in extras.pop("tags", [])],
-        extras=[{"key": k, "value": v} for k, v in extras.items()])
+        name=name,
+        title=extras.pop("title", name),
+        owner_org=org,
+        private=private,
+        notes=extras.pop("notes", ""),
+        tags=[{"name": t} for t in extras.pop("tags", [])],
+        extras=[{"key": k, "value": v} for k, v in extras.items()],
+    )
     for filename, content, fmt in files:
-        api.action.resource_create(package_id=pkg["id"], name=filename, format=fmt,
-                                   upload=(filename, io.BytesIO(content)))
+        api.action.resource_create(
+            package_id=pkg["id"], name=filename, format=fmt, upload=(filename, io.BytesIO(content))
+        )
     return pkg
 
 
@@ -73,18 +80,51 @@ def fetches(monkeypatch):
 @pytest.fixture
 def filled(ckan):
     ckan.action.organization_create(name="dcf-jtysj", title="东昌府区交通运输局")
-    stops = "站点名称,所属街道,经度,纬度\n东昌路口,古楼街道,115.98,36.45\n柳园路站,柳园街道,115.97,36.46\n".encode("gbk")
-    add_dataset(ckan, "bus-stops", title="公交站点位置", notes="全区公交站点", tags=["公交", "站点"],
-                files=[("公交站点.csv", stops, "CSV")], resource_code="371502-JTY-0001", open_class="无条件开放",
-                domain="交通运输", update_cycle="每月", published="2024-05-01", legal_basis="")
-    add_dataset(ckan, "ride-hailing-orders", private=True, title="网约车订单统计",
-                files=[("orders.xlsx", xlsx_bytes([["日期", "订单量"], ["2025-01-01", 3120]]), "XLSX")],
-                resource_code="371502-JTY-0002", open_class="conditional", open_conditions="仅限城市治理用途",
-                legal_basis="《网络预约出租汽车经营服务管理暂行办法》第二十七条")
-    add_dataset(ckan, "cctv-points", title="视频监控点位", files=[("points.csv", b"id\n1\n", "CSV")],
-                resource_code="371502-JTY-0003", open_class="不予开放", legal_basis="《中华人民共和国保守国家秘密法》第九条")
-    add_dataset(ckan, "taxi-complaints", title="出租车投诉", files=[("c.csv", b"id\n1\n", "CSV")],
-                resource_code="371502-JTY-0004", open_class="有条件开放")
+    stops = "站点名称,所属街道,经度,纬度\n东昌路口,古楼街道,115.98,36.45\n柳园路站,柳园街道,115.97,36.46\n".encode(
+        "gbk"
+    )
+    add_dataset(
+        ckan,
+        "bus-stops",
+        title="公交站点位置",
+        notes="全区公交站点",
+        tags=["公交", "站点"],
+        files=[("公交站点.csv", stops, "CSV")],
+        resource_code="371502-JTY-0001",
+        open_class="无条件开放",
+        domain="交通运输",
+        update_cycle="每月",
+        published="2024-05-01",
+        legal_basis="",
+    )
+    add_dataset(
+        ckan,
+        "ride-hailing-orders",
+        private=True,
+        title="网约车订单统计",
+        files=[("orders.xlsx", xlsx_bytes([["日期", "订单量"], ["2025-01-01", 3120]]), "XLSX")],
+        resource_code="371502-JTY-0002",
+        open_class="conditional",
+        open_conditions="仅限城市治理用途",
+        legal_basis="《网络预约出租汽车经营服务管理暂行办法》第二十七条",
+    )
+    add_dataset(
+        ckan,
+        "cctv-points",
+        title="视频监控点位",
+        files=[("points.csv", b"id\n1\n", "CSV")],
+        resource_code="371502-JTY-0003",
+        open_class="不予开放",
+        legal_basis="《中华人民共和国保守国家秘密法》第九条",
+    )
+    add_dataset(
+        ckan,
+        "taxi-complaints",
+        title="出租车投诉",
+        files=[("c.csv", b"id\n1\n", "CSV")],
+        resource_code="371502-JTY-0004",
+        open_class="有条件开放",
+    )
     return ckan
 
 
@@ -95,15 +135,30 @@ def harvest_ckan(ctx, api):
 def test_ckan_entries_land_in_their_classes(ctx, filled, fetches):
     report = harvest_ckan(ctx, filled)
     assert {e.source_id: (e.open_class, e.action) for e in report.entries} == {
-        "bus-stops": ("unconditional", "created"), "ride-hailing-orders": ("conditional", "created"),
-        "cctv-points": ("not_open", "created"), "taxi-complaints": ("conditional", "held")}
+        "bus-stops": ("unconditional", "created"),
+        "ride-hailing-orders": ("conditional", "created"),
+        "cctv-points": ("not_open", "created"),
+        "taxi-complaints": ("conditional", "held"),
+    }
     # the not-open file and the held entry's file were never downloaded
     assert sorted(fetches) == ["orders.xlsx", "公交站点.csv"]
     with ctx.sessions() as s:
         stops = s.scalar(select(Dataset).where(Dataset.name == "bus-stops"))
-        assert (stops.title, stops.department.name, stops.resource_code, stops.domain, str(stops.published_date),
-                sorted(stops.tags)) == ("公交站点位置", "东昌府区交通运输局", "371502-JTY-0001", "交通运输",
-                                        "2024-05-01", ["公交", "站点"])
+        assert (
+            stops.title,
+            stops.department.name,
+            stops.resource_code,
+            stops.domain,
+            str(stops.published_date),
+            sorted(stops.tags),
+        ) == (
+            "公交站点位置",
+            "东昌府区交通运输局",
+            "371502-JTY-0001",
+            "交通运输",
+            "2024-05-01",
+            ["公交", "站点"],
+        )
         [table] = stops.current_distributions[0].tables
         assert table.row_count == 2 and stops.current_distributions[0].encoding == "gb18030"
         private = s.scalar(select(Dataset).where(Dataset.name == "ride-hailing-orders"))
@@ -116,7 +171,14 @@ def test_ckan_reharvest_downloads_nothing_and_changes_nothing(ctx, filled, fetch
     fetches.clear()
     report = harvest_ckan(ctx, filled)
     assert fetches == []
-    assert report.counts == {"created": 0, "updated": 0, "unchanged": 3, "withdrawn": 0, "held": 1, "failed": 0}
+    assert report.counts == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 3,
+        "withdrawn": 0,
+        "held": 1,
+        "failed": 0,
+    }
 
 
 def test_ckan_changed_resource_and_deleted_dataset(ctx, filled, fetches):
@@ -134,7 +196,9 @@ def test_ckan_changed_resource_and_deleted_dataset(ctx, filled, fetches):
         assert stops.distributions[0].superseded_at is not None
 
 
-def test_messy_department_files_through_the_real_ckan_put_nothing_personal_in_public(app, client, ckan, live_server):
+def test_messy_department_files_through_the_real_ckan_put_nothing_personal_in_public(
+    app, client, ckan, live_server
+):
     """A careless department and a hostile catalog on the internal CKAN: a titled CSV with
     mobile numbers, a bank-card workbook with a merged title, a titled workbook with a two-row
     header that must arrive whole, a placeholder basis, and resource links to the portal's own
@@ -145,8 +209,12 @@ def test_messy_department_files_through_the_real_ckan_put_nothing_personal_in_pu
 
     ctx = app.extensions["portal"]
     ckan.action.organization_create(name="dcf-mzj", title="东昌府区民政局")
-    titled = "东昌府区助残志愿者名册（2025年）\n姓名,联系电话,所属街道\n张伟,13912345678,古楼街道\n".encode("gbk")
-    add_dataset(ckan, "volunteers", org="dcf-mzj", files=[("名册.csv", titled, "CSV")], open_class="无条件开放")
+    titled = "东昌府区助残志愿者名册（2025年）\n姓名,联系电话,所属街道\n张伟,13912345678,古楼街道\n".encode(
+        "gbk"
+    )
+    add_dataset(
+        ckan, "volunteers", org="dcf-mzj", files=[("名册.csv", titled, "CSV")], open_class="无条件开放"
+    )
     wb = Workbook()
     wb.active.append(["救助资金发放表"])
     wb.active.merge_cells("A1:C1")
@@ -154,8 +222,13 @@ def test_messy_department_files_through_the_real_ckan_put_nothing_personal_in_pu
     wb.active.append(["刘洋", CARD, 300])
     cards = io.BytesIO()
     wb.save(cards)
-    add_dataset(ckan, "relief-payments", org="dcf-mzj", files=[("发放表.xlsx", cards.getvalue(), "XLSX")],
-                open_class="无条件开放")
+    add_dataset(
+        ckan,
+        "relief-payments",
+        org="dcf-mzj",
+        files=[("发放表.xlsx", cards.getvalue(), "XLSX")],
+        open_class="无条件开放",
+    )
     wb = Workbook()
     ws = wb.active
     ws.append(["东昌府区养老服务机构名录"])
@@ -168,12 +241,25 @@ def test_messy_department_files_through_the_real_ckan_put_nothing_personal_in_pu
     ws.append(["东昌府区颐养中心", "0635-8211234", "0635-8211235", 120])
     whole = io.BytesIO()
     wb.save(whole)
-    add_dataset(ckan, "eldercare", org="dcf-mzj", files=[("名录.xlsx", whole.getvalue(), "XLSX")], open_class="无条件开放")
-    add_dataset(ckan, "unfounded", org="dcf-mzj", files=[("x.csv", b"a\n1\n", "CSV")], open_class="有条件开放",
-                legal_basis="待定")
+    add_dataset(
+        ckan,
+        "eldercare",
+        org="dcf-mzj",
+        files=[("名录.xlsx", whole.getvalue(), "XLSX")],
+        open_class="无条件开放",
+    )
+    add_dataset(
+        ckan,
+        "unfounded",
+        org="dcf-mzj",
+        files=[("x.csv", b"a\n1\n", "CSV")],
+        open_class="有条件开放",
+        legal_basis="待定",
+    )
     for name, url in (("login-page", f"{live_server}/login"), ("elsewhere", "http://10.0.0.1/secret.csv")):
-        pkg = ckan.action.package_create(name=name, owner_org="dcf-mzj",
-                                         extras=[{"key": "open_class", "value": "无条件开放"}])
+        pkg = ckan.action.package_create(
+            name=name, owner_org="dcf-mzj", extras=[{"key": "open_class", "value": "无条件开放"}]
+        )
         ckan.action.resource_create(package_id=pkg["id"], name=f"{name}.csv", format="CSV", url=url)
     report = Harvester(ctx.sessions, ctx.storage).run(CkanSource(ckan.url, ckan.token))
     from portal.search.sync import sync
@@ -187,7 +273,9 @@ def test_messy_department_files_through_the_real_ckan_put_nothing_personal_in_pu
     for name in ("login-page", "elsewhere"):
         assert actions[name][0] == "failed" and "拒绝" in actions[name][1], actions[name]
     with ctx.sessions() as s:
-        table = s.scalar(select(Dataset).where(Dataset.name == "eldercare")).current_distributions[0].tables[0]
+        table = (
+            s.scalar(select(Dataset).where(Dataset.name == "eldercare")).current_distributions[0].tables[0]
+        )
         assert [f["name"] for f in table.schema] == ["机构名称", "联系方式_电话", "联系方式_传真", "床位数"]
         assert table.row_count == 1
     assert leaks(client, ctx, ["13912345678", CARD, "忘记密码"]) == {}

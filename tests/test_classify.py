@@ -4,12 +4,21 @@ from harvest.classify import classify, has_legal_basis, parse_open_class
 from portal.models import OpenClass
 
 
-@pytest.mark.parametrize("word,expected", [
-    ("无条件开放", OpenClass.UNCONDITIONAL), (" 有条件开放 ", OpenClass.CONDITIONAL),
-    ("不予开放", OpenClass.NOT_OPEN), ("unconditional", OpenClass.UNCONDITIONAL),
-    ("Conditional", OpenClass.CONDITIONAL), ("not_open", OpenClass.NOT_OPEN),
-    ("部分开放", None), ("", None), (None, None), ("待定", None),
-])
+@pytest.mark.parametrize(
+    "word,expected",
+    [
+        ("无条件开放", OpenClass.UNCONDITIONAL),
+        (" 有条件开放 ", OpenClass.CONDITIONAL),
+        ("不予开放", OpenClass.NOT_OPEN),
+        ("unconditional", OpenClass.UNCONDITIONAL),
+        ("Conditional", OpenClass.CONDITIONAL),
+        ("not_open", OpenClass.NOT_OPEN),
+        ("部分开放", None),
+        ("", None),
+        (None, None),
+        ("待定", None),
+    ],
+)
 def test_open_class_words(word, expected):
     assert parse_open_class(word) is expected
 
@@ -39,7 +48,9 @@ def test_restriction_without_basis_is_held(word):
 
 def test_unconditional_needs_no_basis_and_restrictions_with_basis_pass():
     assert classify("无条件开放", None).hold_reason is None
-    assert classify("有条件开放", "《数据安全法》第三十八条") == classify("conditional", "《数据安全法》第三十八条")
+    assert classify("有条件开放", "《数据安全法》第三十八条") == classify(
+        "conditional", "《数据安全法》第三十八条"
+    )
 
 
 REAL_BASES = [
@@ -63,20 +74,88 @@ REAL_BASES = [
     ("《信息安全技术 个人信息安全规范》", None),
     ("《中华人民共和国统计法》第三十九条", "第三十九条"),
 ]
-PLACEHOLDERS = ["待定", "暂无依据", "不适用", "同上", "没有", "否", "0", "TBD", "内部规定", "无", "—", "N/A",
-                "相关法律法规", "根据相关规定", "有关规定", "领导要求", "按上级文件执行", "涉及个人隐私", "《》", "《待定》",
-                "法律法规", "依据国家有关规定", "保密规定", "见附件", "  ", "？",
-                # found by the attack reviews
-                "《xx》", "《——》", "《000》", "某某法", "本办法", "相关管理办法", "依据相关法律法规办法", "〔2020〕0号", "〔2099〕1号",
-                "《中华人民共和国某某法》", "《中华人民共和国XXX法》", "法法法", "条例条例", "测试条例", "个人信息法", "隐私法",
-                "数据法", "暂无相关办法", "《根据工作需要》", "《内部管理制度》", "本局管理办法", "局长办公会决定", "上级电话通知",
-                "不适用《数据安全法》", "《数据安全法》暂不适用", "无（原《数据安全法》）", "tbd《数据安全法》", "〔2020〕1号",
-                "令第1号", "待补充〔2024〕1号", "同上（〔2020〕1号）", "《依据相关规定》", "数据管理办法",
-                "根据〔2020〕1号文件", "根据文件〔2022〕3号", "省里〔2021〕2号", "政府令第1号", "市政府令第1号",
-                "《关于做好数据工作的通知》", "《关于开展相关工作的通知》", "《关于做好2025年数据开放工作的通知》",
-                "填写法律法规名称，如《数据安全法》", "例：《数据安全法》", "N/A《数据安全法》", "尚无《数据安全法》",
-                "《数据安全法》待核实", "《数据安全法》（征求意见稿）", "正在制定《数据开放管理办法》", "拟出台《管理办法》",
-                "《某市数据管理办法》", "《数据安全法》？", "未明确（拟参照《数据安全法》）", "《公共数据开放目录》"]
+PLACEHOLDERS = [
+    "待定",
+    "暂无依据",
+    "不适用",
+    "同上",
+    "没有",
+    "否",
+    "0",
+    "TBD",
+    "内部规定",
+    "无",
+    "—",
+    "N/A",
+    "相关法律法规",
+    "根据相关规定",
+    "有关规定",
+    "领导要求",
+    "按上级文件执行",
+    "涉及个人隐私",
+    "《》",
+    "《待定》",
+    "法律法规",
+    "依据国家有关规定",
+    "保密规定",
+    "见附件",
+    "  ",
+    "？",
+    # found by the attack reviews
+    "《xx》",
+    "《——》",
+    "《000》",
+    "某某法",
+    "本办法",
+    "相关管理办法",
+    "依据相关法律法规办法",
+    "〔2020〕0号",
+    "〔2099〕1号",
+    "《中华人民共和国某某法》",
+    "《中华人民共和国XXX法》",
+    "法法法",
+    "条例条例",
+    "测试条例",
+    "个人信息法",
+    "隐私法",
+    "数据法",
+    "暂无相关办法",
+    "《根据工作需要》",
+    "《内部管理制度》",
+    "本局管理办法",
+    "局长办公会决定",
+    "上级电话通知",
+    "不适用《数据安全法》",
+    "《数据安全法》暂不适用",
+    "无（原《数据安全法》）",
+    "tbd《数据安全法》",
+    "〔2020〕1号",
+    "令第1号",
+    "待补充〔2024〕1号",
+    "同上（〔2020〕1号）",
+    "《依据相关规定》",
+    "数据管理办法",
+    "根据〔2020〕1号文件",
+    "根据文件〔2022〕3号",
+    "省里〔2021〕2号",
+    "政府令第1号",
+    "市政府令第1号",
+    "《关于做好数据工作的通知》",
+    "《关于开展相关工作的通知》",
+    "《关于做好2025年数据开放工作的通知》",
+    "填写法律法规名称，如《数据安全法》",
+    "例：《数据安全法》",
+    "N/A《数据安全法》",
+    "尚无《数据安全法》",
+    "《数据安全法》待核实",
+    "《数据安全法》（征求意见稿）",
+    "正在制定《数据开放管理办法》",
+    "拟出台《管理办法》",
+    "《某市数据管理办法》",
+    "《数据安全法》？",
+    "未明确（拟参照《数据安全法》）",
+    "《公共数据开放目录》",
+]
 
 
 @pytest.mark.parametrize("text,article", REAL_BASES)

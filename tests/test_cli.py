@@ -1,4 +1,5 @@
 """The `portal` command as a user runs it: real processes, real files, real database."""
+
 from __future__ import annotations
 
 import json
@@ -14,23 +15,53 @@ from tests.catalogs import entry, write_catalog, write_csv
 
 
 def portal(settings, *args, **kw):
-    env = {**os.environ, "PORTAL_INSTANCE": str(settings.instance_path), "PORTAL_DATABASE_URL": settings.database_url}
-    return subprocess.run([sys.executable, "-m", "portal.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=300, **kw)
+    env = {
+        **os.environ,
+        "PORTAL_INSTANCE": str(settings.instance_path),
+        "PORTAL_DATABASE_URL": settings.database_url,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "portal.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
 
 
 def test_harvest_json_report_and_exit_code(settings, tmp_path):
     write_csv(tmp_path / "d.csv", ["a"], [["1"]])
-    cat = write_catalog(tmp_path / "c.csv", [entry("371502-ZFJ-0001", "甲", file="d.csv"),
-                                             entry("371502-ZFJ-0002", "乙", "有条件开放", basis="")])
+    cat = write_catalog(
+        tmp_path / "c.csv",
+        [
+            entry("371502-ZFJ-0001", "甲", file="d.csv"),
+            entry("371502-ZFJ-0002", "乙", "有条件开放", basis=""),
+        ],
+    )
     done = portal(settings, "harvest", "--catalog", str(cat), "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["counts"] == {"created": 1, "updated": 0, "unchanged": 0, "withdrawn": 0, "held": 1, "failed": 0}
+    assert report["counts"] == {
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "withdrawn": 0,
+        "held": 1,
+        "failed": 0,
+    }
     created, held = report["entries"]
-    assert created == {"source_id": "371502-ZFJ-0001", "open_class": "unconditional", "action": "created", "reason": None}
+    assert created == {
+        "source_id": "371502-ZFJ-0001",
+        "open_class": "unconditional",
+        "action": "created",
+        "reason": None,
+    }
     assert {k: held[k] for k in ("source_id", "open_class", "action")} == {
-        "source_id": "371502-ZFJ-0002", "open_class": "conditional", "action": "held"}
+        "source_id": "371502-ZFJ-0002",
+        "open_class": "conditional",
+        "action": "held",
+    }
     assert "法律" in held["reason"]
     # each reason with its code, what was found and what fixes it
     [why] = held["details"]
@@ -54,9 +85,17 @@ def test_a_harvest_killed_half_way_leaves_nothing_half_published(settings, tmp_p
         write_csv(tmp_path / f"d{i}.csv", ["id", "name", "street"], rows)
         entries.append(entry(f"371502-ZFJ-{i:04d}", f"数据{i}", file=f"d{i}.csv"))
     cat = write_catalog(tmp_path / "c.csv", entries)
-    env = {**os.environ, "PORTAL_INSTANCE": str(settings.instance_path), "PORTAL_DATABASE_URL": settings.database_url}
-    proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "harvest", "--catalog", str(cat)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PORTAL_INSTANCE": str(settings.instance_path),
+        "PORTAL_DATABASE_URL": settings.database_url,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portal.cli", "harvest", "--catalog", str(cat)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     engine = create_engine(settings.database_url)
     count = 0
     deadline = time.time() + 120
@@ -74,9 +113,12 @@ def test_a_harvest_killed_half_way_leaves_nothing_half_published(settings, tmp_p
     assert 5 <= count < 40, "the harvest should have been killed half-way"
     with engine.connect() as conn:
         # every dataset that exists is whole: published with its converted table
-        rows = conn.execute(text(
-            "SELECT d.name, d.status, count(t.id) FROM datasets d LEFT JOIN distributions x ON x.dataset_id = d.id "
-            "LEFT JOIN data_tables t ON t.distribution_id = x.id GROUP BY d.name, d.status")).all()
+        rows = conn.execute(
+            text(
+                "SELECT d.name, d.status, count(t.id) FROM datasets d LEFT JOIN distributions x ON x.dataset_id = d.id "
+                "LEFT JOIN data_tables t ON t.distribution_id = x.id GROUP BY d.name, d.status"
+            )
+        ).all()
     assert rows and all(status == "published" and tables == 1 for _, status, tables in rows)
     done = portal(settings, "harvest", "--catalog", str(cat), "--json")
     report = json.loads(done.stdout)

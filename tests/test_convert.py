@@ -5,8 +5,10 @@ from harvest.convert import ConversionError, convert_csv, convert_xlsx, detect_e
 from tests.catalogs import PHARMACIES, write_csv
 
 
-@pytest.mark.parametrize("encoding,expected", [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"),
-                                               ("gbk", "gb18030"), ("gb18030", "gb18030")])
+@pytest.mark.parametrize(
+    "encoding,expected",
+    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gb18030"), ("gb18030", "gb18030")],
+)
 def test_encodings_are_detected_and_written_as_utf8(tmp_path, encoding, expected):
     header, rows = PHARMACIES
     src = write_csv(tmp_path / "in.csv", header, rows, encoding)
@@ -36,8 +38,11 @@ def test_gbk_bytes_late_in_a_mostly_ascii_file(tmp_path):
 
 
 def test_codes_keep_leading_zeros_and_long_numbers_stay_text(tmp_path):
-    src = write_csv(tmp_path / "in.csv", ["区号", "身份证号", "人数"],
-                    [["0635", "371502198001011234", "12"], ["0531", "371502198001011235", "7"]])
+    src = write_csv(
+        tmp_path / "in.csv",
+        ["区号", "身份证号", "人数"],
+        [["0635", "371502198001011234", "12"], ["0531", "371502198001011235", "7"]],
+    )
     info = convert_csv(src, tmp_path / "o.parquet", tmp_path / "o.csv")
     types = {f["name"]: f["type"] for f in info.schema}
     assert types == {"区号": "string", "身份证号": "string", "人数": "int64"}
@@ -74,6 +79,7 @@ def test_workbook_sheets_become_tables(tmp_path):
     ws.title = "名录"
     ws.append(["名称", "床位数", "成立日期"])
     import datetime as dt
+
     ws.append(["东昌府区古楼街道社区卫生服务中心", 40, dt.date(2010, 5, 1)])
     wb.create_sheet("说明").append(["字段", "说明"])
     wb["说明"].append(["床位数", "核定床位"])

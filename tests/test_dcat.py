@@ -1,5 +1,6 @@
 """DCAT-AP 3 output, validated with pyshacl against the official DCAT-AP 3.0.0 SHACL shapes
 (copied from ../shared/dcat-ap into tests/data/dcat-ap)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,12 +34,16 @@ def test_catalog_in_every_serialization_conforms(client, portal_data, suffix, fm
 
 
 def test_dataset_documents_and_access_rights(client, portal_data):
-    open_ds = Graph().parse(data=client.get("/dataset/371502-scj-0001.ttl").get_data(as_text=True), format="turtle")
+    open_ds = Graph().parse(
+        data=client.get("/dataset/371502-scj-0001.ttl").get_data(as_text=True), format="turtle"
+    )
     conditional = client.get("/dataset/371502-scj-0002.ttl").get_data(as_text=True)
     assert validate(open_ds)[0]
     assert "access-right/PUBLIC" in open_ds.serialize(format="turtle")
     assert "access-right/RESTRICTED" in conditional and "仅限监管用途" in conditional
-    assert "/download/" not in conditional and "#apply" in conditional  # never a direct link to conditional data
+    assert (
+        "/download/" not in conditional and "#apply" in conditional
+    )  # never a direct link to conditional data
     assert client.get("/dataset/371502-scj-0003.ttl").status_code == 404
 
 

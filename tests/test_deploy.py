@@ -1,6 +1,7 @@
 """The production path, as docs/deploy.md sets it up: Debian's nginx with deploy/nginx-portal.conf
 in front of gunicorn (several workers) on loopback, the database of this test run (PostgreSQL
 in CI), Redis for rate limits, files sent by nginx after the portal authorized them."""
+
 from __future__ import annotations
 
 import os
@@ -26,19 +27,48 @@ def production(portal_data, settings, tmp_path):
             pytest.fail("CI needs Debian's nginx (apt-get install nginx-light)")
         pytest.skip("nginx is not installed")
     app_port, web_port = free_port(), free_port()
-    env = {**os.environ, "PORTAL_INSTANCE": str(settings.instance_path), "PORTAL_DATABASE_URL": settings.database_url,
-           "PORTAL_BIND": f"127.0.0.1:{app_port}", "PORTAL_WORKERS": "3", "PORTAL_X_ACCEL_PREFIX": "/_files",
-           "PORTAL_PROXIES": "1", "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/9",
-           "PORTAL_SEARCH_BACKEND": settings.search_backend}
-    gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
-                                 "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=(tmp_path / "gunicorn.log").open("w"),
-                                start_new_session=True)  # a file: a pipe nobody drains would block the workers' logging
-    conf = standalone_nginx(tmp_path / "nginx", nginx_server(
-        Settings.load({"instance": settings.instance_path}), listen=f"127.0.0.1:{web_port}",
-        upstream=f"127.0.0.1:{app_port}"))
-    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(conf.parent)], start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PORTAL_INSTANCE": str(settings.instance_path),
+        "PORTAL_DATABASE_URL": settings.database_url,
+        "PORTAL_BIND": f"127.0.0.1:{app_port}",
+        "PORTAL_WORKERS": "3",
+        "PORTAL_X_ACCEL_PREFIX": "/_files",
+        "PORTAL_PROXIES": "1",
+        "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/9",
+        "PORTAL_SEARCH_BACKEND": settings.search_backend,
+    }
+    gunicorn = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:portal.gunicorn_config",
+            "--access-logfile",
+            "/dev/null",
+            "portal.wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "gunicorn.log").open("w"),
+        start_new_session=True,
+    )  # a file: a pipe nobody drains would block the workers' logging
+    conf = standalone_nginx(
+        tmp_path / "nginx",
+        nginx_server(
+            Settings.load({"instance": settings.instance_path}),
+            listen=f"127.0.0.1:{web_port}",
+            upstream=f"127.0.0.1:{app_port}",
+        ),
+    )
+    nginx = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(conf.parent)],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{web_port}"
     try:
         wait_for(f"http://127.0.0.1:{app_port}/api/3/action/status_show", gunicorn)
@@ -79,10 +109,15 @@ def test_nginx_sends_authorized_files_and_the_portal_answers_the_rest(production
     _, conditional_csv = table_of(portal_data, "371502-scj-0002")
     assert requests.get(f"{base}/_files/{conditional_csv}", timeout=10).status_code == 404
     conditional = table_of(portal_data, "371502-scj-0002")[0]
-    assert requests.get(f"{base}/dataset/371502-scj-0002/download/{conditional}.csv", timeout=10).status_code == 404
+    assert (
+        requests.get(f"{base}/dataset/371502-scj-0002/download/{conditional}.csv", timeout=10).status_code
+        == 404
+    )
 
     for _ in range(6):  # whichever worker answers, it searches the same index (Whoosh or PostgreSQL)
-        api = requests.get(f"{base}/api/3/action/package_search", params={"q": "药品 企业"}, timeout=10).json()
+        api = requests.get(
+            f"{base}/api/3/action/package_search", params={"q": "药品 企业"}, timeout=10
+        ).json()
         found = {d["name"] for d in api["result"]["results"]}
         assert "371502-scj-0001" in found and "371502-scj-0003" not in found
     rows = requests.get(f"{base}/api/data/371502-scj-0001", timeout=10).json()
@@ -91,7 +126,11 @@ def test_nginx_sends_authorized_files_and_the_portal_answers_the_rest(production
     # A very long search (600 Chinese characters, 5 KB encoded) passes nginx and gunicorn and gets
     # the portal's own 414 page; one nginx will not read gets its static page, not a bare one.
     long = requests.get(f"{base}/search", params={"q": "药店" * 300}, timeout=10)
-    assert long.status_code == 414 and "东昌府区公共数据开放平台" in long.text and "Request Line" not in long.text
+    assert (
+        long.status_code == 414
+        and "东昌府区公共数据开放平台" in long.text
+        and "Request Line" not in long.text
+    )
     huge = requests.get(f"{base}/search", params={"q": "药" * 12000}, timeout=10)
     assert huge.status_code == 414 and "暂时无法访问" in huge.text
 
@@ -118,8 +157,12 @@ def _failed_login(base: str, client: requests.Session, headers: dict | None = No
     from tests.helpers import hidden_fields
 
     form = hidden_fields(client.get(f"{base}/login", timeout=10).text)
-    return client.post(f"{base}/login", data={**form, "email": "x@example.cn", "password": "wrong-password"},
-                       headers=headers or {}, timeout=10).status_code
+    return client.post(
+        f"{base}/login",
+        data={**form, "email": "x@example.cn", "password": "wrong-password"},
+        headers=headers or {},
+        timeout=10,
+    ).status_code
 
 
 def test_clients_are_told_apart_behind_the_proxy(production):

@@ -1,5 +1,6 @@
 """More than one machine: every node of a portal holds the same secret key and sees the same
 data files, or it does not start (portal/deployment.py, docs/deploy.md)."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,9 +15,14 @@ from portal.deployment import DeploymentMismatch
 def second_node(settings: Settings, tmp_path, **differences) -> Settings:
     """Another machine on the same database: its own instance folder, the first node's key and
     shared files folder unless told otherwise."""
-    values = {"instance_path": tmp_path / "node-2", "database_url": settings.database_url,
-              "search_backend": settings.search_backend, "secret_key": settings.load_secret_key(),
-              "files_path": settings.files_path, **differences}
+    values = {
+        "instance_path": tmp_path / "node-2",
+        "database_url": settings.database_url,
+        "search_backend": settings.search_backend,
+        "secret_key": settings.load_secret_key(),
+        "files_path": settings.files_path,
+        **differences,
+    }
     return Settings(**values)
 
 
@@ -25,12 +31,16 @@ def test_a_node_sharing_the_key_and_the_files_starts_as_the_same_portal(app, por
     other = PortalContext(second_node(settings, tmp_path))
     try:
         assert other.identity == first.identity
-        assert other.cache_namespace == first.cache_namespace  # one page cache for the portal, not one per node
+        assert (
+            other.cache_namespace == first.cache_namespace
+        )  # one page cache for the portal, not one per node
     finally:
         other.engine.dispose()
 
 
-def test_a_node_with_another_secret_key_does_not_start_and_says_what_to_set(app, settings, tmp_path, monkeypatch):
+def test_a_node_with_another_secret_key_does_not_start_and_says_what_to_set(
+    app, settings, tmp_path, monkeypatch
+):
     """Its forms, sessions and signed download links would fail on every other node, user by user."""
     node = second_node(settings, tmp_path, secret_key="not-the-portal-s-key")
     with pytest.raises(DeploymentMismatch, match="PORTAL_SECRET_KEY"):
@@ -52,8 +62,13 @@ def test_a_node_with_another_secret_key_does_not_start_and_says_what_to_set(app,
     import subprocess
     import sys
 
-    booted = subprocess.run([sys.executable, "-c", "import portal.wsgi"], capture_output=True, text=True, timeout=120,
-                            env={**__import__("os").environ, "PORTAL_INSTANCE": str(tmp_path / "node-5")})
+    booted = subprocess.run(
+        [sys.executable, "-c", "import portal.wsgi"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PORTAL_INSTANCE": str(tmp_path / "node-5")},
+    )
     assert booted.returncode == 3 and "secret key is not the one" in booted.stderr
     assert "Traceback" not in booted.stderr
 
@@ -76,11 +91,14 @@ def test_the_secret_key_is_never_stored_in_the_database(app, settings):
         row = conn.execute(text("SELECT identity, secret_fingerprint, storage FROM deployment")).one()
     assert settings.load_secret_key() not in " ".join(row)
     assert row.storage.startswith("folder:")
-    assert (settings.files_path / ".portal-deployment").read_text().strip() == row.storage.removeprefix("folder:")
+    assert (settings.files_path / ".portal-deployment").read_text().strip() == row.storage.removeprefix(
+        "folder:"
+    )
 
 
-def test_files_moved_to_a_new_place_are_recorded_only_once_all_are_there(app, portal_data, settings, tmp_path,
-                                                                          monkeypatch):
+def test_files_moved_to_a_new_place_are_recorded_only_once_all_are_there(
+    app, portal_data, settings, tmp_path, monkeypatch
+):
     """The operator moves the files to a shared mount: a node pointed there is refused until
     `portal deploy files-moved` has checked the copy; after it the old place is refused."""
     import shutil
@@ -102,8 +120,12 @@ def test_files_moved_to_a_new_place_are_recorded_only_once_all_are_there(app, po
     with pytest.raises(DeploymentMismatch):  # still the old place's portal
         PortalContext(Settings.load({"instance": settings.instance_path}))
 
-    shutil.copytree(settings.files_path, new_place, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(".cache", ".scratch", ".portal-deployment"))
+    shutil.copytree(
+        settings.files_path,
+        new_place,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns(".cache", ".scratch", ".portal-deployment"),
+    )
     result = CliRunner().invoke(main, [*node, "deploy", "files-moved"])
     assert result.exit_code == 0, result.output
     again = CliRunner().invoke(main, [*node, "deploy", "files-moved"])
@@ -112,5 +134,11 @@ def test_files_moved_to_a_new_place_are_recorded_only_once_all_are_there(app, po
     assert moved.identity == app.extensions["portal"].identity
     moved.engine.dispose()
     with pytest.raises(DeploymentMismatch):  # a node left on the old folder
-        PortalContext(Settings(instance_path=tmp_path / "old-node", database_url=settings.database_url,
-                               secret_key=settings.load_secret_key(), files_path=settings.files_path))
+        PortalContext(
+            Settings(
+                instance_path=tmp_path / "old-node",
+                database_url=settings.database_url,
+                secret_key=settings.load_secret_key(),
+                files_path=settings.files_path,
+            )
+        )

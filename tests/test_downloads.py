@@ -1,4 +1,5 @@
 """Downloads: every format, resumable, cacheable, Chinese names, attribution in the files."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,7 +23,9 @@ def test_every_format_downloads_with_its_published_size_and_sha256(client, porta
     response = client.get(f"/dataset/371502-scj-0001/download/{t.id}.{fmt}")
     body = response.get_data()
     assert response.status_code == 200
-    assert len(body) == t.formats[fmt]["size"] and hashlib.sha256(body).hexdigest() == t.formats[fmt]["sha256"]
+    assert (
+        len(body) == t.formats[fmt]["size"] and hashlib.sha256(body).hexdigest() == t.formats[fmt]["sha256"]
+    )
 
 
 def test_chinese_file_name_etag_and_last_modified(client, portal_data):
@@ -88,7 +91,12 @@ def test_bundle_has_data_datapackage_and_dated_attribution(client, portal_data):
     package = json.loads(zf.read("datapackage.json"))
     resource = package["resources"][0]
     assert resource["path"] == "data.csv" and resource["hash"] == f"sha256:{t.formats['csv']['sha256']}"
-    assert [f["name"] for f in resource["schema"]["fields"]] == ["企业名称", "所属街道", "许可证编号", "经营面积"]
+    assert [f["name"] for f in resource["schema"]["fields"]] == [
+        "企业名称",
+        "所属街道",
+        "许可证编号",
+        "经营面积",
+    ]
     assert resource["schema"]["fields"][3]["type"] == "number"
     assert hashlib.sha256(zf.read("data.csv")).hexdigest() == t.formats["csv"]["sha256"]
     import datetime as dt
@@ -114,15 +122,22 @@ def test_behind_nginx_the_portal_authorizes_and_nginx_sends(tmp_path, database_u
     """PORTAL_X_ACCEL_PREFIX: the answer carries X-Accel-Redirect to the stored file, no body."""
     from portal.app import create_app
 
-    app = create_app({"instance": portal_data.settings.instance_path, "database_url": database_url,
-                      "x_accel_prefix": "/_files"})
+    app = create_app(
+        {
+            "instance": portal_data.settings.instance_path,
+            "database_url": database_url,
+            "x_accel_prefix": "/_files",
+        }
+    )
     client = app.test_client()
     t = table_of(portal_data, "371502-scj-0001")
     response = client.get(f"/dataset/371502-scj-0001/download/{t.id}.csv")
     assert response.status_code == 200 and response.get_data() == b""
     assert response.headers["X-Accel-Redirect"] == "/_files/" + t.formats["csv"]["path"]
     assert "filename*=UTF-8''" in response.headers["Content-Disposition"]
-    assert client.get(f"/dataset/371502-scj-0002/download/{t.id}.csv").status_code == 404  # still authorized first
+    assert (
+        client.get(f"/dataset/371502-scj-0002/download/{t.id}.csv").status_code == 404
+    )  # still authorized first
     assert downloads_of(portal_data, "371502-scj-0001") == 1
     app.extensions["portal"].engine.dispose()
 
@@ -137,7 +152,9 @@ def test_datapackage_json_validates_with_frictionless(live_server, portal_data):
     assert descriptor["resources"][0]["schema"]["fields"][3] == {"name": "经营面积", "type": "number"}
     report = frictionless.validate(url)  # reads the package and every row of its CSV over HTTP
     assert report.valid, report.flatten(["type", "note"])
-    assert requests.get(f"{live_server}/dataset/371502-scj-0002/datapackage.json", timeout=10).status_code == 404
+    assert (
+        requests.get(f"{live_server}/dataset/371502-scj-0002/datapackage.json", timeout=10).status_code == 404
+    )
 
 
 def test_many_readers_fetching_a_new_bundle_at_once_all_get_it_whole(app, portal_data):
@@ -149,9 +166,12 @@ def test_many_readers_fetching_a_new_bundle_at_once_all_get_it_whole(app, portal
 
     from sqlalchemy import select
 
-
     with portal_data.sessions() as s:
-        table = s.scalar(select(Dataset).where(Dataset.name == "371502-jty-0001")).current_distributions[0].tables[0]
+        table = (
+            s.scalar(select(Dataset).where(Dataset.name == "371502-jty-0001"))
+            .current_distributions[0]
+            .tables[0]
+        )
 
     def fetch(_):
         return app.test_client().get(f"/dataset/371502-jty-0001/bundle/{table.id}.zip")
@@ -174,13 +194,15 @@ def test_files_open_right_in_excel_and_in_programs(client, portal_data):
     assert body[3:].decode("utf-8").splitlines()[0] == "企业名称,所属街道,许可证编号,经营面积"
     assert for_excel.headers["Content-Type"] == "text/csv; charset=utf-8"
     plain = client.get(f"/dataset/371502-scj-0001/download/{t.id}.csv")
-    assert plain.headers["Content-Type"] == "text/csv; charset=utf-8" and not plain.get_data().startswith(b"\xef\xbb\xbf")
+    assert plain.headers["Content-Type"] == "text/csv; charset=utf-8" and not plain.get_data().startswith(
+        b"\xef\xbb\xbf"
+    )
     assert body[3:] == plain.get_data()
     with portal_data.sessions() as s:
         version = s.get(DataTable, t.id).distribution.fetched_at.date().isoformat()
     for response in (for_excel, plain):
         disposition = response.headers["Content-Disposition"]
-        assert f'filename=371502-scj-0001-{version}.csv' in disposition
+        assert f"filename=371502-scj-0001-{version}.csv" in disposition
         assert unquote(disposition.split("filename*=UTF-8''")[1]) == f"药品零售企业名录-{version}.csv"
     lists = client.get("/department/dcf-scjgj/lists/unconditional.csv")
     assert "filename=dcf-scjgj-unconditional-" in lists.headers["Content-Disposition"]
@@ -192,10 +214,15 @@ def test_the_xlsx_states_its_source_on_its_first_sheet(client, portal_data):
     from openpyxl import load_workbook
 
     t = table_of(portal_data, "371502-scj-0001")
-    workbook = load_workbook(io.BytesIO(client.get(f"/dataset/371502-scj-0001/download/{t.id}.xlsx").get_data()))
+    workbook = load_workbook(
+        io.BytesIO(client.get(f"/dataset/371502-scj-0001/download/{t.id}.xlsx").get_data())
+    )
     assert workbook.sheetnames == ["数据来源", "数据"]
     first_line = [c for c in next(workbook["数据来源"].iter_rows(values_only=True))]
-    assert "数据来源：东昌府区市场监督管理局《药品零售企业名录》" in first_line[1] and "获取日期" in first_line[1]
+    assert (
+        "数据来源：东昌府区市场监督管理局《药品零售企业名录》" in first_line[1]
+        and "获取日期" in first_line[1]
+    )
     rows = list(workbook["数据"].iter_rows(values_only=True))
     assert rows[0] == ("企业名称", "所属街道", "许可证编号", "经营面积") and len(rows) == 4
 

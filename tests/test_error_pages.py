@@ -1,5 +1,6 @@
 """Errors are pages of the portal: its layout, the reader's language, what happened and a way
 on — never Werkzeug's bare English page. Under /api/ they stay JSON."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,9 @@ def in_layout(html: str) -> bool:
     return 'class="site"' in html and 'role="search"' in html and "<!doctype html>" in html.lower()
 
 
-@pytest.mark.parametrize(("lang", "heading", "way"), [("zh", "页面不存在", "返回首页"), ("en", "Page not found", "Home page")])
+@pytest.mark.parametrize(
+    ("lang", "heading", "way"), [("zh", "页面不存在", "返回首页"), ("en", "Page not found", "Home page")]
+)
 def test_a_missing_page_is_a_page_of_the_portal_in_the_readers_language(client, lang, heading, way):
     client.set_cookie("lang", lang)
     response = client.get("/no/such/page")
@@ -89,9 +92,12 @@ def test_a_dataset_under_review_says_so_instead_of_vanishing(app, portal_data, m
     _id, email, password = make_user(curator_of="dcf-scjgj")
     curator = app.test_client()
     login(curator, email, password)
-    post_form(curator, "/console/datasets/371502-scj-0001/reclassify",
-              {"open_class": "conditional", "legal_basis": "《个人信息保护法》第十三条", "reason": "含经营者信息"},
-              page="/console/datasets/371502-scj-0001")
+    post_form(
+        curator,
+        "/console/datasets/371502-scj-0001/reclassify",
+        {"open_class": "conditional", "legal_basis": "《个人信息保护法》第十三条", "reason": "含经营者信息"},
+        page="/console/datasets/371502-scj-0001",
+    )
     public = app.test_client()
     response = public.get("/dataset/371502-scj-0001")
     html = page_of(response)
@@ -109,8 +115,14 @@ def test_a_database_that_refuses_connections_is_a_503_to_try_again_not_a_500(set
 
     from portal.app import create_app
 
-    app = create_app({"instance": settings.instance_path, "database_url": settings.database_url,
-                      "search_backend": settings.search_backend, "TESTING": True})
+    app = create_app(
+        {
+            "instance": settings.instance_path,
+            "database_url": settings.database_url,
+            "search_backend": settings.search_backend,
+            "TESTING": True,
+        }
+    )
 
     @app.get("/_test/database-gone")
     def _gone():
@@ -119,5 +131,7 @@ def test_a_database_that_refuses_connections_is_a_503_to_try_again_not_a_500(set
     answer = app.test_client().get("/_test/database-gone")
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
     html = answer.get_data(as_text=True)
-    assert "请稍后再试" in html and "too many clients" not in html  # the portal's page; the reason is in the log
+    assert (
+        "请稍后再试" in html and "too many clients" not in html
+    )  # the portal's page; the reason is in the log
     app.extensions["portal"].engine.dispose()

@@ -1,5 +1,6 @@
 """Forms that guide: every problem at once next to its field, the fields of the chosen kind of
 account, a form posted twice done once, a licence checked by its number."""
+
 from __future__ import annotations
 
 import re
@@ -12,23 +13,44 @@ from tests.helpers import login
 
 def form_fields(html: str, action: str | None = None) -> dict:
     """The hidden fields of a form (of the one posting to `action`, if given), as a browser sends them."""
-    forms = [f for f in re.findall(r"<form\b[^>]*>.*?</form>", html, re.S) if 'method="post"' in f.split(">", 1)[0]]
+    forms = [
+        f for f in re.findall(r"<form\b[^>]*>.*?</form>", html, re.S) if 'method="post"' in f.split(">", 1)[0]
+    ]
     if action:
         forms = [f for f in forms if f'action="{action}"' in f]
     hidden = [tag for tag in re.findall(r"<input\b[^>]*>", forms[0]) if 'type="hidden"' in tag]
-    return {re.search(r'name="([^"]+)"', tag).group(1): re.search(r'value="([^"]*)"', tag).group(1) for tag in hidden}
+    return {
+        re.search(r'name="([^"]+)"', tag).group(1): re.search(r'value="([^"]*)"', tag).group(1)
+        for tag in hidden
+    }
 
 
 def test_registration_reports_every_problem_at_once_next_to_its_field(client, app):
     page = client.get("/register").get_data(as_text=True)
-    response = client.post("/register", data={
-        **form_fields(page), "email": "not-an-address", "name": "", "password": "short", "confirm": "short",
-        "kind": "company", "company_name": "", "credit_code": "91371500MA3C00000X"})
+    response = client.post(
+        "/register",
+        data={
+            **form_fields(page),
+            "email": "not-an-address",
+            "name": "",
+            "password": "short",
+            "confirm": "short",
+            "kind": "company",
+            "company_name": "",
+            "credit_code": "91371500MA3C00000X",
+        },
+    )
     html = response.get_data(as_text=True)
-    fields = {name: re.search(rf'<div class="field has-error">\s*<label for="{name}".*?</div>', html, re.S)
-              for name in ("email", "name", "password", "company_name", "credit_code")}
-    assert all(fields.values()), [n for n, m in fields.items() if not m]  # five fields, each with its error, in one round
-    assert "邮箱地址格式不正确" in fields["email"].group(0) and "统一社会信用代码不正确" in fields["credit_code"].group(0)
+    fields = {
+        name: re.search(rf'<div class="field has-error">\s*<label for="{name}".*?</div>', html, re.S)
+        for name in ("email", "name", "password", "company_name", "credit_code")
+    }
+    assert all(fields.values()), [
+        n for n, m in fields.items() if not m
+    ]  # five fields, each with its error, in one round
+    assert "邮箱地址格式不正确" in fields["email"].group(0) and "统一社会信用代码不正确" in fields[
+        "credit_code"
+    ].group(0)
     assert "密码至少" in fields["password"].group(0)
     with app.extensions["portal"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(User)) == 0
@@ -36,10 +58,22 @@ def test_registration_reports_every_problem_at_once_next_to_its_field(client, ap
 
 def test_only_the_chosen_kinds_fields_are_checked(client, app):
     page = client.get("/register").get_data(as_text=True)
-    assert 'data-kind="company"' in page and 'data-kind="researcher"' in page  # shown per kind by the page's script
-    response = client.post("/register", data={
-        **form_fields(page), "email": "resident@example.cn", "name": "居民", "password": "Long-enough-pass-1",
-        "confirm": "Long-enough-pass-1", "kind": "citizen", "company_name": "", "credit_code": "garbage"})
+    assert (
+        'data-kind="company"' in page and 'data-kind="researcher"' in page
+    )  # shown per kind by the page's script
+    response = client.post(
+        "/register",
+        data={
+            **form_fields(page),
+            "email": "resident@example.cn",
+            "name": "居民",
+            "password": "Long-enough-pass-1",
+            "confirm": "Long-enough-pass-1",
+            "kind": "citizen",
+            "company_name": "",
+            "credit_code": "garbage",
+        },
+    )
     assert response.status_code == 302  # a citizen's stray company fields are not held against them
 
 
@@ -60,7 +94,10 @@ def test_a_form_posted_twice_is_done_once(app, make_user):
     assert "已提交过同样的数据需求" in same.get_data(as_text=True)
     # a new rendering of the form with another need is a new request
     page = citizen.get("/requests").get_data(as_text=True)
-    citizen.post("/requests", data={**form_fields(page), "title": "公共厕所位置", "description": "方便出行的居民查找附近公共厕所"})
+    citizen.post(
+        "/requests",
+        data={**form_fields(page), "title": "公共厕所位置", "description": "方便出行的居民查找附近公共厕所"},
+    )
     with app.extensions["portal"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(DataRequest)) == 2
 
@@ -93,9 +130,11 @@ def test_two_posts_of_one_form_in_flight_together_are_done_once(app, make_user):
     with app.extensions["portal"].sessions.begin() as s:
         s.scalars(select(FormSubmission)).one().done_at -= dt.timedelta(days=31)
     settings = app.extensions["portal"].settings
-    result = CliRunner().invoke(main, ["--instance", str(settings.instance_path), "remind"],
-                                env={"PORTAL_DATABASE_URL": settings.database_url,
-                                     "PORTAL_SEARCH_BACKEND": settings.search_backend})
+    result = CliRunner().invoke(
+        main,
+        ["--instance", str(settings.instance_path), "remind"],
+        env={"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_SEARCH_BACKEND": settings.search_backend},
+    )
     assert "1 done forms forgotten" in result.output, result.output
 
 

@@ -1,4 +1,5 @@
 """The harvester against a real database and real files (SQLite, or PostgreSQL in CI)."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,7 +38,13 @@ def catalog(tmp_path):
     write_csv(tmp_path / "d/secret.csv", ["x"], [["1"]])
     entries = [
         entry("371502-SCJ-0001", "药品零售企业名录", "无条件开放", file="d/pharmacies.csv"),
-        entry("371502-SCJ-0002", "企业信用风险分类结果", "有条件开放", file="d/pharmacies.csv", 开放条件="仅限监管用途"),
+        entry(
+            "371502-SCJ-0002",
+            "企业信用风险分类结果",
+            "有条件开放",
+            file="d/pharmacies.csv",
+            开放条件="仅限监管用途",
+        ),
         entry("371502-SCJ-0003", "执法检查底稿", "不予开放", file="d/secret.csv"),
         entry("371502-SCJ-0004", "不予开放但无依据", "不予开放", basis="无", file="d/secret.csv"),
         entry("371502-SCJ-0005", "有条件但无依据", "有条件开放", basis="", file="d/pharmacies.csv"),
@@ -54,18 +61,43 @@ def catalog(tmp_path):
 def test_every_entry_lands_in_exactly_one_class_or_is_held(ctx, catalog):
     report = run(ctx, catalog)
     assert actions(report) == {
-        "371502-SCJ-0001": "created", "371502-SCJ-0002": "created", "371502-SCJ-0003": "created",
-        "371502-SCJ-0004": "held", "371502-SCJ-0005": "held", "371502-SCJ-0006": "held",
-        "371502-SCJ-0007": "held", "371502-SCJ-0008": "held", "371502-SCJ-0009": "failed",
-        "371502-SCJ-0010": "failed", "第12行": "failed"}
-    assert report.counts == {"created": 3, "updated": 0, "unchanged": 0, "withdrawn": 0, "held": 5, "failed": 3}
-    statuses = {n: (dataset(ctx, n).open_class, dataset(ctx, n).status) for n in
-                ("371502-scj-0001", "371502-scj-0002", "371502-scj-0003", "371502-scj-0006", "371502-scj-0008")}
-    assert statuses == {"371502-scj-0001": ("unconditional", "published"),
-                        "371502-scj-0002": ("conditional", "published"),
-                        "371502-scj-0003": ("not_open", "internal"),
-                        "371502-scj-0006": (None, "held"),
-                        "371502-scj-0008": ("unconditional", "held")}
+        "371502-SCJ-0001": "created",
+        "371502-SCJ-0002": "created",
+        "371502-SCJ-0003": "created",
+        "371502-SCJ-0004": "held",
+        "371502-SCJ-0005": "held",
+        "371502-SCJ-0006": "held",
+        "371502-SCJ-0007": "held",
+        "371502-SCJ-0008": "held",
+        "371502-SCJ-0009": "failed",
+        "371502-SCJ-0010": "failed",
+        "第12行": "failed",
+    }
+    assert report.counts == {
+        "created": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "withdrawn": 0,
+        "held": 5,
+        "failed": 3,
+    }
+    statuses = {
+        n: (dataset(ctx, n).open_class, dataset(ctx, n).status)
+        for n in (
+            "371502-scj-0001",
+            "371502-scj-0002",
+            "371502-scj-0003",
+            "371502-scj-0006",
+            "371502-scj-0008",
+        )
+    }
+    assert statuses == {
+        "371502-scj-0001": ("unconditional", "published"),
+        "371502-scj-0002": ("conditional", "published"),
+        "371502-scj-0003": ("not_open", "internal"),
+        "371502-scj-0006": (None, "held"),
+        "371502-scj-0008": ("unconditional", "held"),
+    }
 
 
 def test_held_reasons_say_what_the_department_must_fix(ctx, catalog):
@@ -87,7 +119,9 @@ def test_a_new_entry_with_a_broken_file_is_kept_as_held_for_its_department(ctx, 
 
 def test_not_open_data_is_never_fetched_and_no_byte_is_stored(ctx, tmp_path):
     # its data file does not even exist: fetching it would fail the entry
-    cat = write_catalog(tmp_path / "c.csv", [entry("371502-GAJ-0001", "监控点位", "不予开放", file="nowhere.csv")])
+    cat = write_catalog(
+        tmp_path / "c.csv", [entry("371502-GAJ-0001", "监控点位", "不予开放", file="nowhere.csv")]
+    )
     report = run(ctx, cat)
     assert actions(report) == {"371502-GAJ-0001": "created"}
     ds = dataset(ctx, "371502-gaj-0001")
@@ -134,7 +168,9 @@ def test_a_changed_file_is_a_new_version_and_the_earlier_one_is_kept(ctx, tmp_pa
     old, new = ds.distributions
     assert old.superseded_at is not None and new.superseded_at is None
     assert (old.tables[0].row_count, new.tables[0].row_count) == (1, 2)
-    assert ctx.storage.local_path(old.tables[0].csv_path).exists()  # the earlier version stays downloadable by date
+    assert ctx.storage.local_path(
+        old.tables[0].csv_path
+    ).exists()  # the earlier version stays downloadable by date
 
 
 def test_changed_metadata_alone_updates_without_a_new_version(ctx, tmp_path):
@@ -186,7 +222,9 @@ def test_reclassified_to_not_open_removes_the_stored_files(ctx, tmp_path):
     ds = dataset(ctx, "371502-zfj-0001")
     assert ds.status == "internal" and not folder.exists()
     assert [(e.from_class, e.to_class) for e in ds.classification_events] == [
-        (None, "unconditional"), ("unconditional", "not_open")]
+        (None, "unconditional"),
+        ("unconditional", "not_open"),
+    ]
 
 
 def test_classification_history_records_who_when_what_and_basis(ctx, tmp_path):
@@ -215,8 +253,10 @@ def test_classification_history_is_append_only_in_orm_and_database(ctx, tmp_path
 def test_one_source_per_datum_across_departments(ctx, tmp_path):
     write_csv(tmp_path / "d.csv", ["a"], [["1"]])
     run(ctx, write_catalog(tmp_path / "a.csv", [entry("371502-X-0001", "甲", file="d.csv")]))
-    other = write_catalog(tmp_path / "b.csv", [entry("371502-X-0001", "甲", file="d.csv",
-                                                     dept="东昌府区民政局", dept_code="dcf-mzj")])
+    other = write_catalog(
+        tmp_path / "b.csv",
+        [entry("371502-X-0001", "甲", file="d.csv", dept="东昌府区民政局", dept_code="dcf-mzj")],
+    )
     report = run(ctx, other)
     assert actions(report) == {"371502-X-0001": "failed"}
     assert "一数一源" in report.entries[0].reason
@@ -262,7 +302,9 @@ def test_xlsx_catalog_and_workbook_data_with_two_sheets(ctx, tmp_path):
 
 def test_a_file_with_rows_that_cannot_be_read_is_held_with_their_line_numbers(ctx, tmp_path):
     # Rows the converter cannot read are never scanned: the file is not opened as it is.
-    (tmp_path / "d.csv").write_text("名称,联系电话\n甲,0635-8211234\n乙\n丙,13912345678,多余\n", encoding="utf-8")
+    (tmp_path / "d.csv").write_text(
+        "名称,联系电话\n甲,0635-8211234\n乙\n丙,13912345678,多余\n", encoding="utf-8"
+    )
     report = run(ctx, write_catalog(tmp_path / "c.csv", [entry("371502-ZFJ-0001", "甲", file="d.csv")]))
     [result] = report.entries
     assert result.action == "held"

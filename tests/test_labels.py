@@ -1,5 +1,6 @@
 """People see words, not codes: every state a page shows comes from the label table
 (portal/labels.py), in the page's language."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,11 +14,54 @@ from portal.messages import use_locale
 from portal.models import Dataset, User, utcnow
 from tests.helpers import login
 
-CODES = sorted({code for table in LABELS.values() for code in table if code and "_" in code or code in (
-    "published", "internal", "held", "withdrawn", "unconditional", "conditional", "submitted", "approved", "refused",
-    "granted", "interest", "evaluating", "awarded", "concluded", "announced", "opened", "replaced", "valid",
-    "expired", "revoked", "suspended", "rejected", "citizen", "company", "researcher", "spreadsheet", "created",
-    "updated", "unchanged", "finished", "running", "consent", "tender", "innovation", "governance", "commercial")})
+CODES = sorted(
+    {
+        code
+        for table in LABELS.values()
+        for code in table
+        if code
+        and "_" in code
+        or code
+        in (
+            "published",
+            "internal",
+            "held",
+            "withdrawn",
+            "unconditional",
+            "conditional",
+            "submitted",
+            "approved",
+            "refused",
+            "granted",
+            "interest",
+            "evaluating",
+            "awarded",
+            "concluded",
+            "announced",
+            "opened",
+            "replaced",
+            "valid",
+            "expired",
+            "revoked",
+            "suspended",
+            "rejected",
+            "citizen",
+            "company",
+            "researcher",
+            "spreadsheet",
+            "created",
+            "updated",
+            "unchanged",
+            "finished",
+            "running",
+            "consent",
+            "tender",
+            "innovation",
+            "governance",
+            "commercial",
+        )
+    }
+)
 
 
 def raw_codes(html: str) -> list[str]:
@@ -33,15 +77,28 @@ def raw_codes(html: str) -> list[str]:
 def world(portal_data, make_user, granted_world):
     from licenses import tenders
 
-    people = {"bureau": make_user(bureau=True), "curator": make_user(curator_of="dcf-scjgj"),
-              "company": make_user("company")}
+    people = {
+        "bureau": make_user(bureau=True),
+        "curator": make_user(curator_of="dcf-scjgj"),
+        "company": make_user("company"),
+    }
     with portal_data.sessions() as s:
         ds = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0002"))
         now = utcnow()
-        tenders.open_tender(s, s.get(User, people["bureau"][0]), tenders.TenderDraft(
-            title="企业信用风险数据商业开发授权", datasets=[(ds, None)], licence_months=12, territory="东昌府区",
-            qualifications="依法设立的企业", opens_at=now - dt.timedelta(hours=1), closes_at=now + dt.timedelta(days=7),
-            min_bids=1))
+        tenders.open_tender(
+            s,
+            s.get(User, people["bureau"][0]),
+            tenders.TenderDraft(
+                title="企业信用风险数据商业开发授权",
+                datasets=[(ds, None)],
+                licence_months=12,
+                territory="东昌府区",
+                qualifications="依法设立的企业",
+                opens_at=now - dt.timedelta(hours=1),
+                closes_at=now + dt.timedelta(days=7),
+                min_bids=1,
+            ),
+        )
         s.commit()
     return people
 
@@ -56,10 +113,23 @@ def client_as(app, who, lang: str = "zh"):
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_pages_that_show_states_show_words_not_codes(app, world, granted_world, lang):
     pages = {
-        "curator": ["/console", "/console/datasets/371502-scj-0004", "/console/datasets/371502-scj-0001",
-                    "/console/applications"],
-        "bureau": ["/admin/harvest", "/admin/harvest?job=1", "/admin/audit", "/admin/restrictions", "/admin/users",
-                   "/admin/licensing", "/admin/", "/tenders", "/tenders/" ],
+        "curator": [
+            "/console",
+            "/console/datasets/371502-scj-0004",
+            "/console/datasets/371502-scj-0001",
+            "/console/applications",
+        ],
+        "bureau": [
+            "/admin/harvest",
+            "/admin/harvest?job=1",
+            "/admin/audit",
+            "/admin/restrictions",
+            "/admin/users",
+            "/admin/licensing",
+            "/admin/",
+            "/tenders",
+            "/tenders/",
+        ],
         "company": ["/tenders"],
     }
     found = {}
@@ -96,7 +166,9 @@ def visible_text(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html)
 
 
-def test_english_pages_give_the_portals_own_words_and_punctuation_in_english(app, portal_data, world, granted_world):
+def test_english_pages_give_the_portals_own_words_and_punctuation_in_english(
+    app, portal_data, world, granted_world
+):
     """Generated text (a tender's announcement, its history, a harvest's note, a column's type)
     and the punctuation around the page's own words follow the page's language; what people
     wrote and the catalog's words stay as written."""
@@ -105,8 +177,12 @@ def test_english_pages_give_the_portals_own_words_and_punctuation_in_english(app
 
     with portal_data.sessions() as s:
         tender = s.scalar(select(Tender))
-        tenders.close(s, s.scalar(select(User).where(User.email == world["bureau"][1])), tender,
-                      now=utcnow() + dt.timedelta(days=8))
+        tenders.close(
+            s,
+            s.scalar(select(User).where(User.email == world["bureau"][1])),
+            tender,
+            now=utcnow() + dt.timedelta(days=8),
+        )
         s.commit()
         number, announcement = tender.number, tender.announcement
         licence = s.scalar(select(Grant)).licence_number
@@ -114,14 +190,18 @@ def test_english_pages_give_the_portals_own_words_and_punctuation_in_english(app
     page = english.get(f"/tenders/{number}").get_data(as_text=True)
     words = visible_text(page)
     assert "Scope of the licence: " in words and "Criteria and weights: " in words and "(round 1)" in words
-    assert "Fewest valid bids: 1; with fewer, the tender fails." in words and "Development plan 40%; " in words
+    assert (
+        "Fewest valid bids: 1; with fewer, the tender fails." in words and "Development plan 40%; " in words
+    )
     assert "Price 15%" in words  # the default criteria are the portal's words
     assert "Bids from " in words and "0 valid bids, fewer than 1: the tender failed" in words
     for chinese in ("东昌府区大数据局会同", "最少有效投标", "有效投标", "（", "；", "北京时间"):
         assert chinese not in words, chinese
     chinese_page = client_as(app, world["bureau"], "zh").get(f"/tenders/{number}").get_data(as_text=True)
     assert announcement in visible_text(chinese_page).replace("&#34;", '"')  # the record, as published
-    assert "有效投标 0 家，少于 1 家，流标" in visible_text(chinese_page) and "（第 1 轮）" in visible_text(chinese_page)
+    assert "有效投标 0 家，少于 1 家，流标" in visible_text(chinese_page) and "（第 1 轮）" in visible_text(
+        chinese_page
+    )
     assert "Audit trail (Beijing time)" in english.get("/admin/audit").get_data(as_text=True)
     lookup = visible_text(english.get(f"/licences/{licence}").get_data(as_text=True))
     assert f"{licence}: " in lookup and not FULL_WIDTH.search(lookup.split("Data")[0]), lookup[:300]

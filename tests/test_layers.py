@@ -2,6 +2,7 @@
 packages) sits in one layer of the import-linter contract (pyproject.toml), so a module added
 later cannot escape the direction of dependencies. `lint-imports` (tests/run.sh) checks the
 imports themselves."""
+
 from __future__ import annotations
 
 import re
@@ -55,9 +56,13 @@ def test_no_test_module_imports_another_or_a_conftest():
     """Shared helpers live in tests/helpers.py, rows in tests/factories.py, fixtures in conftest.py
     (CONTRIBUTING.md): a test module importing another's helpers runs that module's tests'
     imports too, and a move breaks tests that are not about it."""
+
     def forbidden(module: str) -> bool:
         last = module.rsplit(".", 1)[-1]
         return last.startswith("test_") or last == "conftest"
 
-    assert {path: [m for m in modules if forbidden(m)] for path, modules in _imports_of_tests().items()
-            if any(forbidden(m) for m in modules)} == {}
+    assert {
+        path: [m for m in modules if forbidden(m)]
+        for path, modules in _imports_of_tests().items()
+        if any(forbidden(m) for m in modules)
+    } == {}

@@ -1,5 +1,6 @@
 """Conditional data: routes, transitions, deadlines, agreements, grants, licensed downloads,
 licence checks, follow-up — on the real database, through the services and the web."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -50,6 +51,7 @@ def user(s, people, who) -> User:
 
 # ---------------------------------------------------------------------- routes
 
+
 def test_purpose_decides_the_route(portal_data, people):
     with portal_data.sessions() as s:
         consent = submit(s, user(s, people, "applicant"), "innovation")
@@ -74,29 +76,44 @@ def test_only_conditional_data_is_applied_for(portal_data, people, name):
     with portal_data.sessions() as s:
         ds = s.scalar(select(Dataset).where(Dataset.name == name))
         with pytest.raises(LicenceError):
-            apps.apply(s, user(s, people, "applicant"), apps.Request(
-                [(ds, None)], "governance", SCENARIO, SECURITY, TODAY, TODAY + dt.timedelta(days=30)))
+            apps.apply(
+                s,
+                user(s, people, "applicant"),
+                apps.Request(
+                    [(ds, None)], "governance", SCENARIO, SECURITY, TODAY, TODAY + dt.timedelta(days=30)
+                ),
+            )
 
 
 # ---------------------------------------------------------------------- transitions
 
 ACTIONS = {
-    "request_info": lambda s, p, a: apps.request_info(s, user(s, p, "curator"), a, a.version, "请补充安全措施说明"),
+    "request_info": lambda s, p, a: apps.request_info(
+        s, user(s, p, "curator"), a, a.version, "请补充安全措施说明"
+    ),
     "answer": lambda s, p, a: apps.answer(s, user(s, p, "applicant"), a, a.version, "已补充：双人复核"),
     "approve": lambda s, p, a: approve(s, user(s, p, "curator"), a),
-    "refuse": lambda s, p, a: apps.refuse(s, user(s, p, "curator"), a, a.version, "用途与开放条件不符，不予同意"),
+    "refuse": lambda s, p, a: apps.refuse(
+        s, user(s, p, "curator"), a, a.version, "用途与开放条件不符，不予同意"
+    ),
     "withdraw": lambda s, p, a: apps.withdraw(s, user(s, p, "applicant"), a, a.version),
     "accept": lambda s, p, a: accept(s, user(s, p, "applicant"), a),
 }
 REACH = {  # how to bring a fresh application into each state
-    "submitted": [], "info_requested": ["request_info"], "approved": ["approve"], "refused": ["refuse"],
-    "withdrawn": ["withdraw"], "granted": ["approve", "accept"],
+    "submitted": [],
+    "info_requested": ["request_info"],
+    "approved": ["approve"],
+    "refused": ["refuse"],
+    "withdrawn": ["withdraw"],
+    "granted": ["approve", "accept"],
 }
 ALLOWED = {
     "submitted": {"request_info", "approve", "refuse", "withdraw"},
     "info_requested": {"answer", "refuse", "withdraw"},
     "approved": {"withdraw", "accept"},
-    "refused": set(), "withdrawn": set(), "granted": set(),
+    "refused": set(),
+    "withdrawn": set(),
+    "granted": set(),
 }
 TRANSITIONS = [(state, action) for state in REACH for action in ACTIONS]
 
@@ -157,8 +174,16 @@ def test_two_curators_deciding_at_once_exactly_one_stands(portal_data, people, m
             barrier.wait()
             try:
                 if decision == "approve":
-                    apps.approve(s, curator, app, version, fields={}, row_filters={}, valid_from=TODAY,
-                                 valid_until=TODAY + dt.timedelta(days=30))
+                    apps.approve(
+                        s,
+                        curator,
+                        app,
+                        version,
+                        fields={},
+                        row_filters={},
+                        valid_from=TODAY,
+                        valid_until=TODAY + dt.timedelta(days=30),
+                    )
                 else:
                     apps.refuse(s, curator, app, version, "同一时间的另一个决定：不同意")
                 s.commit()
@@ -169,8 +194,10 @@ def test_two_curators_deciding_at_once_exactly_one_stands(portal_data, people, m
                 s.rollback()
                 outcomes.append(f"lost:{type(exc).__name__}")
 
-    threads = [threading.Thread(target=decide, args=(people["curator"][0], "approve")),
-               threading.Thread(target=decide, args=(second_curator[0], "refuse"))]
+    threads = [
+        threading.Thread(target=decide, args=(people["curator"][0], "approve")),
+        threading.Thread(target=decide, args=(second_curator[0], "refuse")),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -196,18 +223,31 @@ def test_answering_a_request_for_information_counts_the_deadline_again(portal_da
 
 # ---------------------------------------------------------------------- agreements and grants
 
+
 def test_acceptance_stores_the_agreement_unchangeable_and_issues_a_grant(portal_data, people):
     with portal_data.sessions() as s:
         app = submit(s, user(s, people, "applicant"))
         approve(s, user(s, people, "curator"), app, fields=["企业名称", "所属街道"])
         grant = accept(s, user(s, people, "applicant"), app)
         agreement = grant.agreement
-        for clause in ("东昌府区市场监督管理局", "聊城市鲁西化工有限公司", "企业名称、所属街道", "城市治理",
-                       "不得将数据提供、转让或出售给任何第三方", "注明数据来源和获取日期", "开发利用情况报告",
-                       "No third-party transfer", "2026-11-v2", "不得用于商业开发"):
+        for clause in (
+            "东昌府区市场监督管理局",
+            "聊城市鲁西化工有限公司",
+            "企业名称、所属街道",
+            "城市治理",
+            "不得将数据提供、转让或出售给任何第三方",
+            "注明数据来源和获取日期",
+            "开发利用情况报告",
+            "No third-party transfer",
+            "2026-11-v2",
+            "不得用于商业开发",
+        ):
             assert clause in agreement.text, clause
         assert (agreement.accepted_by_id, agreement.accepted_ip, agreement.template_version) == (
-            people["applicant"][0], "10.1.2.3", "2026-11-v2")
+            people["applicant"][0],
+            "10.1.2.3",
+            "2026-11-v2",
+        )
         assert re.fullmatch(r"DCFL-\d{4}-\d{8}[0-9X]", grant.licence_number)
         assert grant.state() == "valid" and grant.valid_until == TODAY + dt.timedelta(days=90)
         agreement.text = "改过的协议"
@@ -260,13 +300,22 @@ def test_missing_usage_reports_are_listed_for_the_bureau(portal_data, people):
 
 # ---------------------------------------------------------------------- through the web
 
+
 def test_licensed_download_holds_only_the_granted_fields_and_rows(app, portal_data, people):
-    grant = granted(portal_data, people, fields=["企业名称", "所属街道"], rows={"所属街道": ["古楼街道", "新区街道"]})
+    grant = granted(
+        portal_data, people, fields=["企业名称", "所属街道"], rows={"所属街道": ["古楼街道", "新区街道"]}
+    )
     client = app.test_client()
     response = client.get(download_link(client, people))
     assert response.status_code == 200
     zf = zipfile.ZipFile(io.BytesIO(response.get_data()))
-    assert sorted(zf.namelist()) == ["AGREEMENT.txt", "ATTRIBUTION.txt", "data.csv", "data.parquet", "datapackage.json"]
+    assert sorted(zf.namelist()) == [
+        "AGREEMENT.txt",
+        "ATTRIBUTION.txt",
+        "data.csv",
+        "data.parquet",
+        "datapackage.json",
+    ]
     csv_lines = zf.read("data.csv").decode().splitlines()
     assert csv_lines[0] == '"企业名称","所属街道"' and len(csv_lines) == 3
     assert "柳园街道" not in zf.read("data.csv").decode() and "许可证编号" not in zf.read("data.csv").decode()
@@ -274,8 +323,15 @@ def test_licensed_download_holds_only_the_granted_fields_and_rows(app, portal_da
     assert table.column_names == ["企业名称", "所属街道"] and table.num_rows == 2
     assert table.schema.metadata[b"licence_number"].decode() == grant.licence_number
     attribution = zf.read("ATTRIBUTION.txt").decode()
-    for expected in ("东昌府区市场监督管理局", "企业信用风险分类结果", grant.licence_number, "城市治理",
-                     str(grant.valid_until), f"/licences/{grant.licence_number}", TODAY.isoformat()):
+    for expected in (
+        "东昌府区市场监督管理局",
+        "企业信用风险分类结果",
+        grant.licence_number,
+        "城市治理",
+        str(grant.valid_until),
+        f"/licences/{grant.licence_number}",
+        TODAY.isoformat(),
+    ):
         assert expected in attribution
     assert zf.read("AGREEMENT.txt").decode() == grant.agreement.text
     with portal_data.sessions() as s:
@@ -286,31 +342,33 @@ def test_licensed_download_holds_only_the_granted_fields_and_rows(app, portal_da
     assert not leftovers.exists() or not any(leftovers.iterdir())  # made for one download, not kept
 
 
-def test_download_links_refused_for_others_tampering_expiry_and_revocation(app, portal_data, people, monkeypatch):
+def test_download_links_refused_for_others_tampering_expiry_and_revocation(
+    app, portal_data, people, monkeypatch
+):
     grant = granted(portal_data, people)
     owner = app.test_client()
     link = download_link(owner, people)
     other = app.test_client()
     _, email, password = people["stranger"]
     login(other, email, password)
-    assert other.get(link).status_code == 403                      # another user's link
-    assert app.test_client().get(link).status_code == 302          # anonymous: log in first
-    assert owner.get(link[:-3] + "xyz").status_code == 403         # tampered
+    assert other.get(link).status_code == 403  # another user's link
+    assert app.test_client().get(link).status_code == 302  # anonymous: log in first
+    assert owner.get(link[:-3] + "xyz").status_code == 403  # tampered
     monkeypatch.setattr(grants, "LINK_MAX_AGE", -1)
-    assert owner.get(link).status_code == 403                      # expired link
+    assert owner.get(link).status_code == 403  # expired link
     monkeypatch.setattr(grants, "LINK_MAX_AGE", 900)
     assert owner.get(link).status_code == 200
     with portal_data.sessions() as s:
         g = s.get(Grant, grant.id)
         g.valid_until = TODAY - dt.timedelta(days=1)
         s.commit()
-    assert "授权已过期" in owner.get(link).get_data(as_text=True)    # expired grant
+    assert "授权已过期" in owner.get(link).get_data(as_text=True)  # expired grant
     with portal_data.sessions() as s:
         g = s.get(Grant, grant.id)
         g.valid_until = TODAY + dt.timedelta(days=10)
         grants.revoke(s, s.get(User, people["bureau"][0]), g, "违反协议约定的用途使用数据")
         s.commit()
-    assert "授权已撤销" in owner.get(link).get_data(as_text=True)    # revoked: stops at once
+    assert "授权已撤销" in owner.get(link).get_data(as_text=True)  # revoked: stops at once
 
 
 def test_the_public_licence_page(app, portal_data, people):
@@ -320,7 +378,9 @@ def test_the_public_licence_page(app, portal_data, people):
     assert "有效" in page and "企业信用风险分类结果" in page and "城市治理" in page
     assert client.get("/licences/DCFL-2026-000000000").status_code == 404
     with portal_data.sessions() as s:
-        grants.revoke(s, s.get(User, people["curator"][0]), s.get(Grant, grant.id), "数据用于协议之外的商业用途")
+        grants.revoke(
+            s, s.get(User, people["curator"][0]), s.get(Grant, grant.id), "数据用于协议之外的商业用途"
+        )
         s.commit()
     page = client.get(f"/licences/{grant.licence_number}").get_data(as_text=True)
     assert "已撤销" in page and "数据用于协议之外的商业用途" in page
@@ -329,25 +389,43 @@ def test_the_public_licence_page(app, portal_data, people):
 def test_applications_are_private_to_applicant_provider_and_bureau(app, portal_data, people):
     with portal_data.sessions() as s:
         application = submit(s, user(s, people, "applicant"))
-    for who, status in [("applicant", 200), ("curator", 200), ("bureau", 200), ("other_curator", 404),
-                        ("stranger", 404)]:
+    for who, status in [
+        ("applicant", 200),
+        ("curator", 200),
+        ("bureau", 200),
+        ("other_curator", 404),
+        ("stranger", 404),
+    ]:
         client = app.test_client()
         login(client, *people[who][1:])
         assert client.get(f"/applications/{application.id}").status_code == status, who
     client = app.test_client()
     login(client, *people["other_curator"][1:])
-    response = post_form(client, f"/applications/{application.id}/decide",
-                         {"decision": "refuse", "note": "别的部门想替人做决定", "version": "1"}, page="/account")
+    response = post_form(
+        client,
+        f"/applications/{application.id}/decide",
+        {"decision": "refuse", "note": "别的部门想替人做决定", "version": "1"},
+        page="/account",
+    )
     assert response.status_code == 404
 
 
 def test_apply_through_the_web_and_notifications(app, portal_data, people):
     client = app.test_client()
     login(client, *people["applicant"][1:])
-    response = post_form(client, "/apply?dataset=371502-scj-0002", {
-        "dataset": "371502-scj-0002", "purpose": "social", "scenario": SCENARIO, "security": SECURITY,
-        "period_from": TODAY.isoformat(), "period_until": (TODAY + dt.timedelta(days=60)).isoformat(),
-        "fields_371502-scj-0002": ["企业名称"]})
+    response = post_form(
+        client,
+        "/apply?dataset=371502-scj-0002",
+        {
+            "dataset": "371502-scj-0002",
+            "purpose": "social",
+            "scenario": SCENARIO,
+            "security": SECURITY,
+            "period_from": TODAY.isoformat(),
+            "period_until": (TODAY + dt.timedelta(days=60)).isoformat(),
+            "fields_371502-scj-0002": ["企业名称"],
+        },
+    )
     assert response.status_code == 302
     mine = client.get("/applications").get_data(as_text=True)
     assert "待审核" in mine and "企业信用风险分类结果" in mine
@@ -356,11 +434,19 @@ def test_apply_through_the_web_and_notifications(app, portal_data, people):
         assert application.items[0].fields_requested == ["企业名称"]
         to = {m.to for m in s.scalars(select(OutboxMessage))}
         assert people["applicant"][1] in to and people["curator"][1] in to
-    bad = post_form(client, "/apply?dataset=371502-scj-0002", {"dataset": "371502-scj-0002", "purpose": "social",
-                                                               "scenario": "短", "security": SECURITY,
-                                                               "all_fields_371502-scj-0002": "1",
-                                                               "period_from": TODAY.isoformat(),
-                                                               "period_until": TODAY.isoformat()})
+    bad = post_form(
+        client,
+        "/apply?dataset=371502-scj-0002",
+        {
+            "dataset": "371502-scj-0002",
+            "purpose": "social",
+            "scenario": "短",
+            "security": SECURITY,
+            "all_fields_371502-scj-0002": "1",
+            "period_from": TODAY.isoformat(),
+            "period_until": TODAY.isoformat(),
+        },
+    )
     assert bad.status_code == 400 and "请具体说明使用场景" in bad.get_data(as_text=True)
 
 
@@ -388,15 +474,28 @@ def test_the_same_dataset_twice_in_one_application_is_refused(portal_data, peopl
     with portal_data.sessions() as s:
         ds = conditional(s)
         with pytest.raises(LicenceError, match="同一数据集只能申请一次"):
-            apps.apply(s, user(s, people, "applicant"), apps.Request(
-                [(ds, None), (ds, ["企业名称"])], "governance", SCENARIO, SECURITY, TODAY, TODAY + dt.timedelta(days=30)))
+            apps.apply(
+                s,
+                user(s, people, "applicant"),
+                apps.Request(
+                    [(ds, None), (ds, ["企业名称"])],
+                    "governance",
+                    SCENARIO,
+                    SECURITY,
+                    TODAY,
+                    TODAY + dt.timedelta(days=30),
+                ),
+            )
 
 
 def test_each_step_notifies_the_applicant_on_the_account_page(app, portal_data, people):
     with portal_data.sessions() as s:
         application = submit(s, user(s, people, "applicant"))
-        apps.refuse(s, user(s, people, "curator"), application, application.version, "用途与开放条件不符，不予同意")
+        apps.refuse(
+            s, user(s, people, "curator"), application, application.version, "用途与开放条件不符，不予同意"
+        )
         from licenses import notify
+
         notify.application_step(s, application, "refuse", "http://portal.test")
         s.commit()
     client = app.test_client()
@@ -410,7 +509,9 @@ def test_a_second_pending_application_for_the_same_dataset_and_purpose_is_refuse
         with pytest.raises(apps.LicenceError, match=first.number):
             submit(s, user(s, people, "applicant"))
         s.rollback()
-        submit(s, user(s, people, "applicant"), purpose="innovation")  # another purpose is another application
+        submit(
+            s, user(s, people, "applicant"), purpose="innovation"
+        )  # another purpose is another application
         apps.withdraw(s, user(s, people, "applicant"), first, first.version)
         s.commit()
         submit(s, user(s, people, "applicant"))  # once withdrawn, the applicant may apply again
@@ -423,10 +524,19 @@ def test_the_bureau_enters_the_published_schedule_and_open_deadlines_are_recount
 
     submitted = dt.date(2026, 12, 24)
     with portal_data.sessions() as s:
-        [application] = apps.apply(s, user(s, people, "applicant"), apps.Request(
-            datasets=[(conditional(s), None)], purpose="governance", scenario=SCENARIO, security_measures=SECURITY,
-            period_from=max(submitted, clock.today()), period_until=max(submitted, clock.today()) + dt.timedelta(days=90)),
-            today=submitted)
+        [application] = apps.apply(
+            s,
+            user(s, people, "applicant"),
+            apps.Request(
+                datasets=[(conditional(s), None)],
+                purpose="governance",
+                scenario=SCENARIO,
+                security_measures=SECURITY,
+                period_from=max(submitted, clock.today()),
+                period_until=max(submitted, clock.today()) + dt.timedelta(days=90),
+            ),
+            today=submitted,
+        )
         s.commit()
         assert application.deadline == dt.date(2027, 1, 8) and "尚未公布" in str(application.deadline_words)
         number = application.number
@@ -434,22 +544,37 @@ def test_the_bureau_enters_the_published_schedule_and_open_deadlines_are_recount
     _, email, password = people["bureau"]
     login(client, email, password)
     # a schedule that leaves out statutory holidays is refused, not half-entered
-    resp = post_form(client, "/admin/calendar", {"year": "2027", "holidays": "2027-01-01\n2027-01-04",
-                                                 "workdays": "2027-01-09"}, follow_redirects=True)
+    resp = post_form(
+        client,
+        "/admin/calendar",
+        {"year": "2027", "holidays": "2027-01-01\n2027-01-04", "workdays": "2027-01-09"},
+        follow_redirects=True,
+    )
     assert "不完整" in resp.get_data(as_text=True) and "2027-02-05" in resp.get_data(as_text=True)
     # a made-up complete one, written as the notice writes it: 4 January off as well,
     # Saturday 9 January a make-up working day
-    holidays = ("2027年1月1日、2027-1-4；2027-02-05至2027-02-11；2027-04-05；2027-05-01至2027-05-05；"
-                "2027-06-09；2027-09-15；2027-10-01至2027-10-07")
-    resp = post_form(client, "/admin/calendar", {"year": "2027", "holidays": holidays, "workdays": "2027-01-09"},
-                     follow_redirects=True)
+    holidays = (
+        "2027年1月1日、2027-1-4；2027-02-05至2027-02-11；2027-04-05；2027-05-01至2027-05-05；"
+        "2027-06-09；2027-09-15；2027-10-01至2027-10-07"
+    )
+    resp = post_form(
+        client,
+        "/admin/calendar",
+        {"year": "2027", "holidays": holidays, "workdays": "2027-01-09"},
+        follow_redirects=True,
+    )
     assert "重新核定办理期限 1 件" in resp.get_data(as_text=True)
     with portal_data.sessions() as s:
         application = s.scalar(select(Application).where(Application.number == number))
         # 25, 28–31 Dec = 5; 1 and 4 Jan off; 5–8 Jan = 9; Sat 9 Jan (make-up) = 10
-        assert application.deadline == dt.date(2027, 1, 9) and "已按公布的 2027 年节假日安排" in str(application.deadline_words)
+        assert application.deadline == dt.date(2027, 1, 9) and "已按公布的 2027 年节假日安排" in str(
+            application.deadline_words
+        )
         assert s.scalar(select(ApplicationEvent).where(ApplicationEvent.action == "deadline_recounted"))
-        told = {m.to for m in s.scalars(select(OutboxMessage).where(OutboxMessage.subject.like("办理期限已重新核定%")))}
+        told = {
+            m.to
+            for m in s.scalars(select(OutboxMessage).where(OutboxMessage.subject.like("办理期限已重新核定%")))
+        }
         assert {people["applicant"][1], people["curator"][1]} <= told
     from portal.workdays import add_working_days, load_schedule
 
@@ -464,17 +589,39 @@ def test_sensitive_data_gets_fifteen_working_days_and_a_written_refusal(app, por
     client = app.test_client()
     _, email, password = people["curator"]
     login(client, email, password)
-    post_form(client, "/console/datasets/371502-scj-0002/sensitive", {"sensitive": "1"},
-              page="/console/datasets/371502-scj-0002")
+    post_form(
+        client,
+        "/console/datasets/371502-scj-0002/sensitive",
+        {"sensitive": "1"},
+        page="/console/datasets/371502-scj-0002",
+    )
     submitted = dt.date(2026, 11, 2)  # a Monday with no holiday for three weeks
     with portal_data.sessions() as s:
         assert conditional(s).sensitive
-        [application] = apps.apply(s, user(s, people, "applicant"), apps.Request(
-            datasets=[(conditional(s), None)], purpose="governance", scenario=SCENARIO, security_measures=SECURITY,
-            period_from=clock.today(), period_until=clock.today() + dt.timedelta(days=90)), today=submitted)
+        [application] = apps.apply(
+            s,
+            user(s, people, "applicant"),
+            apps.Request(
+                datasets=[(conditional(s), None)],
+                purpose="governance",
+                scenario=SCENARIO,
+                security_measures=SECURITY,
+                period_from=clock.today(),
+                period_until=clock.today() + dt.timedelta(days=90),
+            ),
+            today=submitted,
+        )
         s.commit()
-        assert application.deadline == dt.date(2026, 11, 23) and "15 个工作日" in str(application.deadline_words)
-        apps.refuse(s, user(s, people, "curator"), application, application.version, "涉及企业商业秘密，暂不具备提供条件")
+        assert application.deadline == dt.date(2026, 11, 23) and "15 个工作日" in str(
+            application.deadline_words
+        )
+        apps.refuse(
+            s,
+            user(s, people, "curator"),
+            application,
+            application.version,
+            "涉及企业商业秘密，暂不具备提供条件",
+        )
         s.commit()
         app_id = application.id
     page = client.get(f"/applications/{app_id}").get_data(as_text=True)
@@ -504,9 +651,18 @@ def test_the_same_application_posted_twice_at_once_is_made_once(portal_data, peo
             ds = conditional(s)
             barrier.wait()
             try:
-                apps.apply(s, applicant, apps.Request(
-                    datasets=[(ds, None)], purpose="governance", scenario=SCENARIO, security_measures=SECURITY,
-                    period_from=TODAY, period_until=TODAY + dt.timedelta(days=30)))
+                apps.apply(
+                    s,
+                    applicant,
+                    apps.Request(
+                        datasets=[(ds, None)],
+                        purpose="governance",
+                        scenario=SCENARIO,
+                        security_measures=SECURITY,
+                        period_from=TODAY,
+                        period_until=TODAY + dt.timedelta(days=30),
+                    ),
+                )
                 s.commit()
                 outcomes.append("made")
             except apps.LicenceError:
@@ -529,7 +685,9 @@ def test_the_same_application_posted_twice_at_once_is_made_once(portal_data, peo
 def test_a_curators_move_to_tender_is_not_undone_by_applying_again(portal_data, people):
     with portal_data.sessions() as s:
         first = submit(s, user(s, people, "applicant"))
-        apps.to_tender(s, user(s, people, "curator"), first, first.version, "付费选址产品属于商业开发，须公开招标")
+        apps.to_tender(
+            s, user(s, people, "curator"), first, first.version, "付费选址产品属于商业开发，须公开招标"
+        )
         s.commit()
         with pytest.raises(apps.LicenceError, match=first.number):
             submit(s, user(s, people, "applicant"))

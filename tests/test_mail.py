@@ -1,5 +1,6 @@
 """Mail through a real SMTP conversation (a small server on loopback), and the outbox when
 SMTP fails; rate limits kept in Redis when PORTAL_REDIS_URL is set."""
+
 from __future__ import annotations
 
 import email

@@ -1,6 +1,7 @@
 """The OpenAPI document describes the JSON API truthfully: schemathesis generates requests
 from it (valid and invalid) and checks every answer's status, content type and shape; the
 portal must never answer 500."""
+
 from __future__ import annotations
 
 import schemathesis
@@ -22,8 +23,15 @@ schema = schemathesis.openapi.from_dict(document())
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_to_its_openapi_document(case, portal_data, live_server):
     """Over real HTTP, against a harvested catalog."""
-    case.call_and_validate(base_url=live_server, checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                                   response_schema_conformance])
+    case.call_and_validate(
+        base_url=live_server,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    )
 
 
 def test_openapi_document_is_served_and_lists_the_apis(client):

@@ -1,6 +1,7 @@
 """The page cache (portal/page_cache.py) with the real Redis: anonymous readers get cached
 answers; the moment a change to the catalog commits — in this process or another — nobody
 does; signed-in users, token holders and downloads never touch it."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,15 @@ def app(settings):
     from portal.app import create_app
 
     redis.Redis.from_url(REDIS_URL).flushdb()
-    app = create_app({"instance": settings.instance_path, "database_url": settings.database_url,
-                      "search_backend": settings.search_backend, "redis_url": REDIS_URL, "TESTING": True})
+    app = create_app(
+        {
+            "instance": settings.instance_path,
+            "database_url": settings.database_url,
+            "search_backend": settings.search_backend,
+            "redis_url": REDIS_URL,
+            "TESTING": True,
+        }
+    )
     yield app
     app.extensions["portal"].engine.dispose()
 
@@ -28,8 +36,15 @@ def cache_state(response) -> str | None:
     return response.headers.get("X-Page-Cache")
 
 
-PAGES = ["/", "/search?q=药品", "/dataset/371502-scj-0001", "/api/3/action/package_show?id=371502-scj-0001",
-         "/api/3/action/package_search?q=药品", "/api/data/371502-scj-0001?limit=2", "/catalog.ttl"]
+PAGES = [
+    "/",
+    "/search?q=药品",
+    "/dataset/371502-scj-0001",
+    "/api/3/action/package_show?id=371502-scj-0001",
+    "/api/3/action/package_search?q=药品",
+    "/api/data/371502-scj-0001?limit=2",
+    "/catalog.ttl",
+]
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -46,8 +61,13 @@ def test_a_withdrawn_dataset_leaves_every_cached_page_at_its_commit(client, port
     from portal.catalog import curation
 
     curator_id, _, _ = make_user(curator_of="dcf-scjgj")
-    urls = ["/dataset/371502-scj-0001", "/search?q=药品", "/api/3/action/package_search?q=药品",
-            "/api/3/action/package_show?id=371502-scj-0001", "/"]
+    urls = [
+        "/dataset/371502-scj-0001",
+        "/search?q=药品",
+        "/api/3/action/package_search?q=药品",
+        "/api/3/action/package_show?id=371502-scj-0001",
+        "/",
+    ]
     for url in urls:
         client.get(url)
     assert cache_state(client.get("/dataset/371502-scj-0001")) == "hit"
@@ -63,7 +83,9 @@ def test_a_withdrawn_dataset_leaves_every_cached_page_at_its_commit(client, port
     assert "药品零售企业名录" not in client.get("/").get_data(as_text=True)
 
 
-def test_a_harvest_in_another_process_reclassifying_to_not_open_invalidates(client, portal_data, settings, tmp_path):
+def test_a_harvest_in_another_process_reclassifying_to_not_open_invalidates(
+    client, portal_data, settings, tmp_path
+):
     from harvest.sources import SpreadsheetSource
     from portal.config import Settings
     from portal.context import PortalContext
@@ -72,11 +94,28 @@ def test_a_harvest_in_another_process_reclassifying_to_not_open_invalidates(clie
     assert cache_state(client.get("/dataset/371502-jty-0001")) == "miss"
     assert cache_state(client.get("/dataset/371502-jty-0001")) == "hit"
     # The nightly harvest: its own process, its own engine and sessions, the same Redis.
-    harvest_side = PortalContext(Settings(instance_path=settings.instance_path, database_url=settings.database_url,
-                                          search_backend=settings.search_backend, redis_url=REDIS_URL))
-    catalog = write_catalog(tmp_path / "src/jty.csv", [
-        entry("371502-JTY-0001", "公交站点位置", "不予开放", file="stops.csv", dept="东昌府区交通运输局",
-              dept_code="dcf-jtysj", 数据领域="交通运输")])
+    harvest_side = PortalContext(
+        Settings(
+            instance_path=settings.instance_path,
+            database_url=settings.database_url,
+            search_backend=settings.search_backend,
+            redis_url=REDIS_URL,
+        )
+    )
+    catalog = write_catalog(
+        tmp_path / "src/jty.csv",
+        [
+            entry(
+                "371502-JTY-0001",
+                "公交站点位置",
+                "不予开放",
+                file="stops.csv",
+                dept="东昌府区交通运输局",
+                dept_code="dcf-jtysj",
+                数据领域="交通运输",
+            )
+        ],
+    )
     harvest_side.harvester().run(SpreadsheetSource(catalog))
     harvest_side.engine.dispose()
     assert client.get("/dataset/371502-jty-0001").status_code == 404
@@ -109,7 +148,11 @@ def test_languages_and_formats_are_cached_apart(client, app, portal_data):
 
 def test_downloads_and_token_holders_bypass_the_cache(client, portal_data):
     with portal_data.sessions() as s:
-        table = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0001")).current_distributions[0].tables[0]
+        table = (
+            s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0001"))
+            .current_distributions[0]
+            .tables[0]
+        )
     download = client.get(f"/dataset/371502-scj-0001/download/{table.id}.csv")
     assert download.status_code == 200 and cache_state(download) is None
     again = client.get(f"/dataset/371502-scj-0001/download/{table.id}.csv")
@@ -123,7 +166,11 @@ def test_downloads_and_token_holders_bypass_the_cache(client, portal_data):
 def test_a_download_does_not_empty_the_cache(client, portal_data):
     """Downloads write a count and an event on every request; they must not flush the cache."""
     with portal_data.sessions() as s:
-        table = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0001")).current_distributions[0].tables[0]
+        table = (
+            s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0001"))
+            .current_distributions[0]
+            .tables[0]
+        )
     client.get("/dataset/371502-scj-0001")
     assert client.get(f"/dataset/371502-scj-0001/download/{table.id}.csv").status_code == 200
     assert cache_state(client.get("/dataset/371502-scj-0001")) == "hit"
@@ -136,8 +183,12 @@ def test_a_comment_shows_to_anonymous_readers_at_once(client, app, portal_data, 
     assert cache_state(reader.get("/dataset/371502-scj-0001")) == "hit"
     _, email, password = make_user()
     login(client, email, password)
-    post_form(client, "/dataset/371502-scj-0001/rating", {"stars": "4", "comment": "地址字段很有用"},
-              page="/dataset/371502-scj-0001")
+    post_form(
+        client,
+        "/dataset/371502-scj-0001/rating",
+        {"stars": "4", "comment": "地址字段很有用"},
+        page="/dataset/371502-scj-0001",
+    )
     page = reader.get("/dataset/371502-scj-0001")
     assert cache_state(page) == "miss" and "地址字段很有用" in page.get_data(as_text=True)
 
@@ -147,9 +198,16 @@ def test_without_redis_pages_are_rendered_and_changes_still_commit(settings):
     (rate limits are off here: they need Redis too, which is another matter)."""
     from portal.app import create_app
 
-    app = create_app({"instance": settings.instance_path, "database_url": settings.database_url,
-                      "search_backend": settings.search_backend, "redis_url": "redis://127.0.0.1:1/0",
-                      "TESTING": True, "RATELIMIT_ENABLED": False})
+    app = create_app(
+        {
+            "instance": settings.instance_path,
+            "database_url": settings.database_url,
+            "search_backend": settings.search_backend,
+            "redis_url": "redis://127.0.0.1:1/0",
+            "TESTING": True,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
     ctx = app.extensions["portal"]
     client = app.test_client()
     home = client.get("/")

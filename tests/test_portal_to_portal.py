@@ -1,5 +1,6 @@
 """A second portal harvests this portal's own CKAN API, as a city portal would harvest a
 district's: what is public arrives with its class, department and data; nothing else does."""
+
 from __future__ import annotations
 
 import pyarrow.parquet as pq
@@ -15,20 +16,33 @@ def test_a_second_portal_harvests_this_one_through_its_ckan_api(portal_data, liv
     # The second instance has its own SQLite database and files (the first may be on PostgreSQL).
     city = PortalContext(Settings(instance_path=tmp_path / "city"))
     report = city.harvester().run(CkanSource(live_server))
-    assert report.counts.get("failed", 0) == 0, [e for e in report.as_dict()["entries"] if e["action"] == "failed"]
+    assert report.counts.get("failed", 0) == 0, [
+        e for e in report.as_dict()["entries"] if e["action"] == "failed"
+    ]
 
     with portal_data.sessions() as s:
-        district = {d.name: (d.title, d.open_class, d.department.name) for d in s.scalars(select(Dataset))
-                    if d.is_public}
-        original = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0001")).current_distributions[0].tables[0]
+        district = {
+            d.name: (d.title, d.open_class, d.department.name)
+            for d in s.scalars(select(Dataset))
+            if d.is_public
+        }
+        original = (
+            s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0001"))
+            .current_distributions[0]
+            .tables[0]
+        )
         original_rows = pq.read_table(portal_data.storage.local_path(original.parquet_path)).to_pylist()
     with city.sessions() as s:
         arrived = {d.name: d for d in s.scalars(select(Dataset))}
         assert set(arrived) == set(district)  # not-open, held and withdrawn never left the first portal
         for name, (title, open_class, department) in district.items():
             here = arrived[name]
-            assert (here.title, here.open_class, here.status, here.department.name) == \
-                (title, open_class, "published", department)
+            assert (here.title, here.open_class, here.status, here.department.name) == (
+                title,
+                open_class,
+                "published",
+                department,
+            )
 
         # Unconditional data arrives once per table (one format, not the CSV and the XLSX again).
         pharmacies = arrived["371502-scj-0001"]
@@ -45,6 +59,7 @@ def test_a_second_portal_harvests_this_one_through_its_ckan_api(portal_data, liv
 
     # The city portal's page sends applicants to the district's licence flow.
     from portal.app import create_app
+
     site = create_app({"instance": tmp_path / "city", "TESTING": True})
     page = site.test_client().get("/dataset/371502-scj-0002").get_data(as_text=True)
     assert f'href="{live_server}/dataset/371502-scj-0002#apply"' in page and "/apply?dataset=" not in page

@@ -2,6 +2,7 @@
 
 Every case runs on Whoosh, and on PostgreSQL full-text search when the suite runs on
 PostgreSQL: the two engines must answer alike."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,19 +15,47 @@ from tests.helpers import PG_URL
 
 
 def doc(name, title, **kw) -> SearchDoc:
-    defaults = {"department": "dcf-scjgj", "department_name": "东昌府区市场监督管理局", "domain": "市场监管",
-                "open_class": "unconditional", "format": "CSV", "update_cycle": "每月"}
+    defaults = {
+        "department": "dcf-scjgj",
+        "department_name": "东昌府区市场监督管理局",
+        "domain": "市场监管",
+        "open_class": "unconditional",
+        "format": "CSV",
+        "update_cycle": "每月",
+    }
     return SearchDoc(name=name, title=title, **{**defaults, **kw})
 
 
 DOCS = [
-    doc("drugs", "药品零售企业名录", summary="全区药店", fields=["企业名称", "许可证编号"],
-        resource_code="371502-SCJ-0001", published=dt.date(2024, 3, 1)),
+    doc(
+        "drugs",
+        "药品零售企业名录",
+        summary="全区药店",
+        fields=["企业名称", "许可证编号"],
+        resource_code="371502-SCJ-0001",
+        published=dt.date(2024, 3, 1),
+    ),
     doc("food", "食品经营许可信息", summary="含药品经营以外的食品许可", published=dt.date(2025, 1, 1)),
-    doc("bus", "公交站点位置", department="dcf-jtysj", department_name="东昌府区交通运输局", domain="交通运输",
-        format="XLSX", update_cycle="每日", fields=["站点名称", "经度"], published=dt.date(2023, 5, 1)),
-    doc("hosp", "Hospitals of the district", summary="Beds and addresses of hospitals", domain="医疗卫生",
-        open_class="conditional", tags=["医院"], published=dt.date(2022, 1, 1)),
+    doc(
+        "bus",
+        "公交站点位置",
+        department="dcf-jtysj",
+        department_name="东昌府区交通运输局",
+        domain="交通运输",
+        format="XLSX",
+        update_cycle="每日",
+        fields=["站点名称", "经度"],
+        published=dt.date(2023, 5, 1),
+    ),
+    doc(
+        "hosp",
+        "Hospitals of the district",
+        summary="Beds and addresses of hospitals",
+        domain="医疗卫生",
+        open_class="conditional",
+        tags=["医院"],
+        published=dt.date(2022, 1, 1),
+    ),
     doc("xss", "<script>alert(1)</script>药品", summary="a < b & c", published=dt.date(2021, 1, 1)),
 ]
 
@@ -38,12 +67,15 @@ def make_backend(request, tmp_path, database_url):
 
     def make(popularity=None, synonyms=None):
         if request.param == "whoosh":
-            return WhooshBackend(tmp_path / "index", popularity=popularity, refresh_seconds=0, synonyms=synonyms)
+            return WhooshBackend(
+                tmp_path / "index", popularity=popularity, refresh_seconds=0, synonyms=synonyms
+            )
         from portal.db import make_engine
         from portal.search.postgres_backend import PostgresBackend
 
         engines.append(make_engine(database_url))
         return PostgresBackend(engines[-1], popularity=popularity, synonyms=synonyms)
+
     yield make
     for engine in engines:
         engine.dispose()
@@ -96,7 +128,7 @@ def test_every_word_must_match_while_some_dataset_has_them_all(backend):
 def test_when_no_dataset_has_every_word_those_with_most_of_them_come_first(backend):
     result = backend.search(SearchQuery(q="药品 名录 公交"))
     assert result.relaxed and result.total == 4  # 药品: drugs, food, xss; 公交: bus
-    assert names(result)[0] == "drugs"            # two of the three words
+    assert names(result)[0] == "drugs"  # two of the three words
     assert set(names(backend.search(SearchQuery(q="药品 公交")))) == {"drugs", "food", "xss", "bus"}
     assert backend.search(SearchQuery(q="药品 公交", filters={"domain": ["交通运输"]})).total == 1
     assert backend.search(SearchQuery(q="火箭 卫星")).total == 0  # none of the words: nothing
@@ -116,10 +148,13 @@ def test_facet_counts_and_filters(backend):
     assert both.total == 5
 
 
-@pytest.mark.parametrize("sort,expected", [
-    ("newest", ["food", "drugs", "bus", "hosp", "xss"]),
-    ("name", sorted([d.name for d in DOCS], key=lambda n: next(d.title for d in DOCS if d.name == n))),
-])
+@pytest.mark.parametrize(
+    "sort,expected",
+    [
+        ("newest", ["food", "drugs", "bus", "hosp", "xss"]),
+        ("name", sorted([d.name for d in DOCS], key=lambda n: next(d.title for d in DOCS if d.name == n))),
+    ],
+)
 def test_sorting(backend, sort, expected):
     assert names(backend.search(SearchQuery(sort=sort))) == expected
 
@@ -171,30 +206,69 @@ def test_words_with_quotes_and_backslashes_are_indexed(make_backend):
     backend.rebuild([doc("odd", "O'Brien\\s 路灯 it's", tags=["a'b"], summary="back\\slash")])
     assert names(backend.search(SearchQuery(q="O'Brien"))) == ["odd"]
     assert names(backend.search(SearchQuery(q="back\\slash"))) == ["odd"]
-    assert names(backend.search(SearchQuery(q="路灯", filters={"department": ["dcf-scjgj' OR '1'='1"]}))) == []
+    assert (
+        names(backend.search(SearchQuery(q="路灯", filters={"department": ["dcf-scjgj' OR '1'='1"]}))) == []
+    )
 
 
 # ---------------------------------------------------------------------- what people type
 
 EVERYDAY = [
-    doc("bus", "公交线路信息", tags=["公交", "线路"], department="dcf-jtysj", department_name="东昌府区交通运输局",
-        domain="交通运输", title_en="Bus routes", summary_en="Bus lines with their first and last buses"),
-    doc("elder", "养老服务机构名录", tags=["养老", "民政"], department_name="东昌府区民政局", domain="民政服务"),
+    doc(
+        "bus",
+        "公交线路信息",
+        tags=["公交", "线路"],
+        department="dcf-jtysj",
+        department_name="东昌府区交通运输局",
+        domain="交通运输",
+        title_en="Bus routes",
+        summary_en="Bus lines with their first and last buses",
+    ),
+    doc(
+        "elder",
+        "养老服务机构名录",
+        tags=["养老", "民政"],
+        department_name="东昌府区民政局",
+        domain="民政服务",
+    ),
     doc("gym", "公共体育场馆信息", tags=["体育", "场馆"], domain="教育文化"),
-    doc("vaccine", "预防接种门诊信息", tags=["疫苗", "接种"], domain="医疗卫生", title_en="Vaccination clinics"),
+    doc(
+        "vaccine",
+        "预防接种门诊信息",
+        tags=["疫苗", "接种"],
+        domain="医疗卫生",
+        title_en="Vaccination clinics",
+    ),
     doc("marriage", "婚姻登记机关信息", tags=["婚姻", "登记"], domain="民政服务"),
     doc("presale", "商品房预售许可信息", tags=["商品房", "预售"], domain="城建住房"),
     doc("ride", "网约车订单统计", domain="交通运输"),
-    doc("hukou", "户籍业务办理网点", tags=["户籍", "派出所"], domain="公共安全",
-        title_en="Household registration offices"),
-    doc("hosp", "医疗机构名录", tags=["医院"], domain="医疗卫生", title_en="Hospitals, health centres and clinics",
-        summary_en="Every licensed medical institution with its beds and address"),
+    doc(
+        "hukou",
+        "户籍业务办理网点",
+        tags=["户籍", "派出所"],
+        domain="公共安全",
+        title_en="Household registration offices",
+    ),
+    doc(
+        "hosp",
+        "医疗机构名录",
+        tags=["医院"],
+        domain="医疗卫生",
+        title_en="Hospitals, health centres and clinics",
+        summary_en="Every licensed medical institution with its beds and address",
+    ),
     doc("fund", "医保基金支出统计", tags=["医保", "统计"], fields=["住院支出（万元）", "药店支出（万元）"]),
     doc("pharmacy", "医保定点医药机构", tags=["医保", "定点"], summary="定点医院、定点药店和定点诊所"),
     doc("shelter", "应急避难场所", tags=["应急", "避难"], domain="安全生产"),
 ]
-ALIASES = {"打疫苗": ["预防接种"], "户口": ["户籍"], "结婚登记": ["婚姻登记"], "避难所": ["应急避难场所"],
-           "医保药店": ["医保定点医药机构"], "新房": ["商品房"]}
+ALIASES = {
+    "打疫苗": ["预防接种"],
+    "户口": ["户籍"],
+    "结婚登记": ["婚姻登记"],
+    "避难所": ["应急避难场所"],
+    "医保药店": ["医保定点医药机构"],
+    "新房": ["商品房"],
+}
 
 
 @pytest.fixture
@@ -210,16 +284,26 @@ def first(result) -> str | None:
     return result.hits[0].name if result.hits else None
 
 
-@pytest.mark.parametrize("q,expected", [("公交车", "bus"), ("养老院", "elder"), ("体育馆", "gym"),
-                                        ("公交车 线路", "bus")])
+@pytest.mark.parametrize(
+    "q,expected", [("公交车", "bus"), ("养老院", "elder"), ("体育馆", "gym"), ("公交车 线路", "bus")]
+)
 def test_a_compound_word_finds_titles_holding_its_parts(everyday, q, expected):
     result = everyday.search(SearchQuery(q=q))
     assert first(result) == expected and not result.relaxed
 
 
-@pytest.mark.parametrize("q,expected", [("打疫苗", "vaccine"), ("哪里可以打疫苗", "vaccine"), ("户口", "hukou"),
-                                        ("户口本", "hukou"), ("结婚登记", "marriage"), ("避难所", "shelter"),
-                                        ("医保药店", "pharmacy")])
+@pytest.mark.parametrize(
+    "q,expected",
+    [
+        ("打疫苗", "vaccine"),
+        ("哪里可以打疫苗", "vaccine"),
+        ("户口", "hukou"),
+        ("户口本", "hukou"),
+        ("结婚登记", "marriage"),
+        ("避难所", "shelter"),
+        ("医保药店", "pharmacy"),
+    ],
+)
 def test_everyday_words_find_the_official_ones_through_the_synonym_list(everyday, q, expected):
     assert first(everyday.search(SearchQuery(q=q))) == expected
 
@@ -235,7 +319,9 @@ def test_the_synonym_list_is_read_at_each_search(everyday):
     everyday.aliases["景点"] = ["应急避难场所"]  # whatever the bureau decides
     assert first(everyday.search(SearchQuery(q="景点"))) == "shelter"
     del everyday.aliases["打疫苗"]
-    result = everyday.search(SearchQuery(q="打疫苗"))  # 打 & 疫苗 no more 预防接种: only 疫苗 (a tag), relaxed
+    result = everyday.search(
+        SearchQuery(q="打疫苗")
+    )  # 打 & 疫苗 no more 预防接种: only 疫苗 (a tag), relaxed
     assert result.relaxed and "预防接种" not in result.terms
 
 
@@ -258,10 +344,19 @@ def test_filler_words_of_questions_are_left_out(everyday):
     assert everyday.search(SearchQuery(q="哪里")).total == 0  # nothing else asked: searched as it is
 
 
-@pytest.mark.parametrize("q,expected", [("hospital", "hosp"), ("Hospitals", "hosp"), ("vaccination", "vaccine"),
-                                        ("where are the hospitals", "hosp"), ("household registration", "hukou"),
-                                        ("bus routes", "bus"), ("medical institution", "hosp"),
-                                        ("first buses", "bus")])
+@pytest.mark.parametrize(
+    "q,expected",
+    [
+        ("hospital", "hosp"),
+        ("Hospitals", "hosp"),
+        ("vaccination", "vaccine"),
+        ("where are the hospitals", "hosp"),
+        ("household registration", "hukou"),
+        ("bus routes", "bus"),
+        ("medical institution", "hosp"),
+        ("first buses", "bus"),
+    ],
+)
 def test_english_queries_find_the_english_title_and_summary(everyday, q, expected):
     result = everyday.search(SearchQuery(q=q))
     assert first(result) == expected

@@ -1,5 +1,6 @@
 """Tenders: sealed bids (in code and at rest), receipts, late/duplicate/unqualified bids,
 evaluation with the tie rule, failed tenders, award → standstill → agreement → grant."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,17 +26,26 @@ PLAN = "建设药品供应链分析平台，面向连锁药店提供选址服务
 
 @pytest.fixture
 def people(portal_data, make_user):
-    return {"bureau": make_user(bureau=True), "curator": make_user(curator_of="dcf-scjgj"),
-            "other_curator": make_user(curator_of="dcf-jtysj"),
-            "a": make_user("company", name="甲公司"), "b": make_user("company", name="乙公司"),
-            "c": make_user("company", name="丙公司"), "citizen": make_user("citizen"),
-            "unverified": make_user("company", verified=False)}
+    return {
+        "bureau": make_user(bureau=True),
+        "curator": make_user(curator_of="dcf-scjgj"),
+        "other_curator": make_user(curator_of="dcf-jtysj"),
+        "a": make_user("company", name="甲公司"),
+        "b": make_user("company", name="乙公司"),
+        "c": make_user("company", name="丙公司"),
+        "citizen": make_user("citizen"),
+        "unverified": make_user("company", verified=False),
+    }
 
 
 def u(s, people, who) -> User:
     user = s.get(User, people[who][0])
     if who in ("a", "b", "c"):
-        user.company_name = {"a": "聊城甲数据科技有限公司", "b": "聊城乙信息技术有限公司", "c": "聊城丙软件有限公司"}[who]
+        user.company_name = {
+            "a": "聊城甲数据科技有限公司",
+            "b": "聊城乙信息技术有限公司",
+            "c": "聊城丙软件有限公司",
+        }[who]
     return user
 
 
@@ -44,9 +54,19 @@ def secret(app) -> str:
 
 
 def bid(s, app, people, who, tender, plan=PLAN, price="50", now=None) -> Bid:
-    made = svc.submit_bid(s, secret(app), u(s, people, who), tender,
-                          {"plan": plan, "security": "等保三级机房，专人管理", "public_value": "免费向社区药房开放",
-                           "price": price}, now=now)
+    made = svc.submit_bid(
+        s,
+        secret(app),
+        u(s, people, who),
+        tender,
+        {
+            "plan": plan,
+            "security": "等保三级机房，专人管理",
+            "public_value": "免费向社区药房开放",
+            "price": price,
+        },
+        now=now,
+    )
     s.commit()
     return made
 
@@ -63,13 +83,24 @@ def test_opening_a_tender_checks_scope_and_weights(app, portal_data, people):
         with pytest.raises(LicenceError, match="不是有条件开放数据"):
             svc.open_tender(s, u(s, people, "bureau"), draft)
         cond = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0002"))
-        bad = svc.TenderDraft("x", [(cond, None)], 12, "东昌府区", "企业", NOW, NOW + dt.timedelta(days=1),
-                              criteria=[{"key": "plan", "name": "方案", "weight": 60}])
+        bad = svc.TenderDraft(
+            "x",
+            [(cond, None)],
+            12,
+            "东昌府区",
+            "企业",
+            NOW,
+            NOW + dt.timedelta(days=1),
+            criteria=[{"key": "plan", "name": "方案", "weight": 60}],
+        )
         with pytest.raises(LicenceError, match="合计 100"):
             svc.open_tender(s, u(s, people, "bureau"), bad)
         with pytest.raises(PermissionError):
-            svc.open_tender(s, u(s, people, "curator"), svc.TenderDraft("x", [(cond, None)], 12, "区", "企业", NOW,
-                                                                        NOW + dt.timedelta(days=1)))
+            svc.open_tender(
+                s,
+                u(s, people, "curator"),
+                svc.TenderDraft("x", [(cond, None)], 12, "区", "企业", NOW, NOW + dt.timedelta(days=1)),
+            )
 
 
 def test_no_one_reads_a_bid_before_the_close(app, client, portal_data, people):
@@ -101,12 +132,16 @@ def test_receipts_match_the_stored_bids_and_expose_tampering(app, portal_data, p
         svc.close(s, u(s, people, "bureau"), tender)
         s.commit()
         listed = svc.receipts(secret(app), tender)
-        assert {r["receipt"] for r in listed} == {b.receipt for b in tender.bids} and all(r["matches"] for r in listed)
+        assert {r["receipt"] for r in listed} == {b.receipt for b in tender.bids} and all(
+            r["matches"] for r in listed
+        )
         opened = svc.open_bid(secret(app), tender, first)
         assert svc.receipt_of(tender, first.bidder_id, opened["bid"], opened["nonce"]) == first.receipt
         assert opened["bid"]["plan"] == PLAN
         first.receipt = hashlib.sha256(b"changed").hexdigest()
-        assert [r["matches"] for r in svc.receipts(secret(app), tender) if r["receipt"] == first.receipt] == [False]
+        assert [r["matches"] for r in svc.receipts(secret(app), tender) if r["receipt"] == first.receipt] == [
+            False
+        ]
         first.sealed = first.sealed[:-4] + b"AAAA"
         with pytest.raises(LicenceError, match="篡改"):
             svc.open_bid(secret(app), tender, first)
@@ -149,11 +184,21 @@ def test_weighted_ranking_and_the_tie_rule(app, portal_data, people):
         close_window(s, tender)
         svc.close(s, u(s, people, "bureau"), tender)
         # a: 80 everywhere = 80.00; b: 85×40% + 80×25% + 80×20% + 66.67×15% = 80.00 too; c: 57.50
-        _evaluate(s, people, tender, {
-            "a": {"plan": 80, "security": 80, "public_value": 80, "price": 80},      # 80.00
-            "b": {"plan": 85, "security": 80, "public_value": 80, "price": 66.6667},  # 80.00, lower price score
-            "c": {"plan": 50, "security": 50, "public_value": 50, "price": 100},     # 57.50
-        })
+        _evaluate(
+            s,
+            people,
+            tender,
+            {
+                "a": {"plan": 80, "security": 80, "public_value": 80, "price": 80},  # 80.00
+                "b": {
+                    "plan": 85,
+                    "security": 80,
+                    "public_value": 80,
+                    "price": 66.6667,
+                },  # 80.00, lower price score
+                "c": {"plan": 50, "security": 50, "public_value": 50, "price": 100},  # 57.50
+            },
+        )
         ranked = svc.ranking(s, tender)
         assert [round(r.total, 2) for r in ranked] == [80.0, 80.0, 57.5]
         assert ranked[0].bid.bidder_id == people["a"][0]  # same total: the higher price score first
@@ -167,7 +212,13 @@ def test_fewer_valid_bids_than_the_minimum_fails_and_can_reopen(app, portal_data
         assert svc.close(s, u(s, people, "bureau"), tender) == "failed"
         s.commit()
         assert "流标" in tender.events[-1].note
-        svc.reopen(s, u(s, people, "bureau"), tender, utcnow() - dt.timedelta(minutes=1), utcnow() + dt.timedelta(days=3))
+        svc.reopen(
+            s,
+            u(s, people, "bureau"),
+            tender,
+            utcnow() - dt.timedelta(minutes=1),
+            utcnow() + dt.timedelta(days=3),
+        )
         s.commit()
         assert (tender.status, tender.round, svc.valid_bids(tender)) == ("open", 2, [])
         bid(s, app, people, "a", tender)
@@ -204,15 +255,27 @@ def test_award_standstill_objection_agreement_grant_and_licensed_download(app, p
         bid(s, app, people, "b", tender)
         close_window(s, tender)
         svc.close(s, u(s, people, "bureau"), tender)
-        _evaluate(s, people, tender, {"a": {"plan": 90, "security": 85, "public_value": 80, "price": 70},
-                                      "b": {"plan": 70, "security": 75, "public_value": 70, "price": 90}})
+        _evaluate(
+            s,
+            people,
+            tender,
+            {
+                "a": {"plan": 90, "security": 85, "public_value": 80, "price": 70},
+                "b": {"plan": 70, "security": 75, "public_value": 70, "price": 90},
+            },
+        )
         awarded_on = clock.today() - dt.timedelta(days=20)
         winner = svc.award(s, u(s, people, "bureau"), tender, today=awarded_on)
         s.commit()
         assert winner.bid.bidder_id == people["a"][0]
         assert tender.standstill_until == add_working_days(awarded_on, 5).date
-        objection = svc.object_to(s, u(s, people, "b"), tender, "中标人报价明显低于成本，请复核",
-                                  today=awarded_on + dt.timedelta(days=1))
+        objection = svc.object_to(
+            s,
+            u(s, people, "b"),
+            tender,
+            "中标人报价明显低于成本，请复核",
+            today=awarded_on + dt.timedelta(days=1),
+        )
         with pytest.raises(LicenceError, match="公示期"):
             svc.conclude(s, u(s, people, "bureau"), tender, today=tender.standstill_until)
         with pytest.raises(LicenceError, match="异议未答复"):
@@ -220,9 +283,15 @@ def test_award_standstill_objection_agreement_grant_and_licensed_download(app, p
         svc.answer_objection(s, u(s, people, "bureau"), objection, "经复核报价符合要求，维持结果")
         application = svc.conclude(s, u(s, people, "bureau"), tender)
         s.commit()
-        assert (application.status, application.route, application.applicant_id) == ("approved", "tender", people["a"][0])
+        assert (application.status, application.route, application.applicant_id) == (
+            "approved",
+            "tender",
+            people["a"][0],
+        )
         sha = hashlib.sha256(grants.agreement_for(application, "http://portal.test").encode()).hexdigest()
-        grant = grants.accept(s, u(s, people, "a"), application, application.version, sha, "http://portal.test")
+        grant = grants.accept(
+            s, u(s, people, "a"), application, application.version, sha, "http://portal.test"
+        )
         s.commit()
         assert "公开招标等竞争性方式" in grant.agreement.text and grant.purpose == "commercial"
         grant_id = grant.id
@@ -230,7 +299,9 @@ def test_award_standstill_objection_agreement_grant_and_licensed_download(app, p
         assert actions == ["announced", "opened", "awarded", "objection", "objection_answered", "concluded"]
     client = app.test_client()
     login(client, *people["a"][1:])
-    link = re.search(r'href="(/grants/\d+/download/[^"]+)"', client.get("/grants").get_data(as_text=True)).group(1)
+    link = re.search(
+        r'href="(/grants/\d+/download/[^"]+)"', client.get("/grants").get_data(as_text=True)
+    ).group(1)
     archive = zipfile.ZipFile(io.BytesIO(client.get(link).get_data()))
     assert "ATTRIBUTION.txt" in archive.namelist()
     with portal_data.sessions() as s:
@@ -244,8 +315,15 @@ def test_bidders_are_told_their_own_scores_and_the_public_sees_the_history(app, 
         bid(s, app, people, "b", tender)
         close_window(s, tender)
         svc.close(s, u(s, people, "bureau"), tender)
-        _evaluate(s, people, tender, {"a": {"plan": 90, "security": 85, "public_value": 80, "price": 70},
-                                      "b": {"plan": 70, "security": 75, "public_value": 70, "price": 90}})
+        _evaluate(
+            s,
+            people,
+            tender,
+            {
+                "a": {"plan": 90, "security": 85, "public_value": 80, "price": 70},
+                "b": {"plan": 70, "security": 75, "public_value": 70, "price": 90},
+            },
+        )
         number = tender.number
     bureau = app.test_client()
     login(bureau, *people["bureau"][1:])
@@ -259,7 +337,11 @@ def test_bidders_are_told_their_own_scores_and_the_public_sees_the_history(app, 
     assert "名次：" not in public  # a bidder's own scores are shown to that bidder
     with portal_data.sessions() as s:
         from portal.models import OutboxMessage
-        mails = {m.to: m.body for m in s.scalars(select(OutboxMessage).where(OutboxMessage.subject.like("招标结果%")))}
+
+        mails = {
+            m.to: m.body
+            for m in s.scalars(select(OutboxMessage).where(OutboxMessage.subject.like("招标结果%")))
+        }
         assert "未中标" in mails[people["b"][1]] and "您的投标中标" in mails[people["a"][1]]
 
 
@@ -274,8 +356,18 @@ def test_one_company_bids_once_whatever_its_number_of_accounts(app, portal_data,
         tender = make_tender(s, people)
         bid(s, app, people, "a", tender)
         with pytest.raises(svc.LicenceError, match="同一企业"):
-            svc.submit_bid(s, secret(app), s.get(User, twin[0]), tender,
-                           {"plan": PLAN, "security": "等保三级机房，专人管理", "public_value": "免费开放", "price": "40"})
+            svc.submit_bid(
+                s,
+                secret(app),
+                s.get(User, twin[0]),
+                tender,
+                {
+                    "plan": PLAN,
+                    "security": "等保三级机房，专人管理",
+                    "public_value": "免费开放",
+                    "price": "40",
+                },
+            )
         s.rollback()
         bid(s, app, people, "b", tender)  # another company bids as before
         assert len(svc.valid_bids(s.get(Tender, tender.id))) == 2
@@ -288,10 +380,18 @@ def test_registered_interest_is_mailed_when_a_tender_on_the_dataset_opens(app, p
     client = app.test_client()
     with portal_data.sessions() as s:
         ds = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0002"))
-        [interest] = apps.apply(s, u(s, people, "a"), apps.Request(
-            datasets=[(ds, None)], purpose="commercial", scenario="开发药品供应链商业分析平台，面向连锁药店",
-            security_measures="等保三级机房，专人管理，访问留痕", period_from=clock.today(),
-            period_until=clock.today() + dt.timedelta(days=300)))
+        [interest] = apps.apply(
+            s,
+            u(s, people, "a"),
+            apps.Request(
+                datasets=[(ds, None)],
+                purpose="commercial",
+                scenario="开发药品供应链商业分析平台，面向连锁药店",
+                security_measures="等保三级机房，专人管理，访问留痕",
+                period_from=clock.today(),
+                period_until=clock.today() + dt.timedelta(days=300),
+            ),
+        )
         s.commit()
     _, email, password = people["bureau"]
     login(client, email, password)
@@ -303,20 +403,32 @@ def test_registered_interest_is_mailed_when_a_tender_on_the_dataset_opens(app, p
     nothing = post_form(client, "/admin/tenders/new", {"title": "空", "licence_months": "12"})
     assert "请至少选择一个数据集" in nothing.get_data(as_text=True)  # the server asks for one instead
     opens = clock.now() - dt.timedelta(minutes=5)
-    post_form(client, "/admin/tenders/new", {"title": "企业信用风险数据商业开发授权", "datasets": "371502-scj-0002",
-                                             "opens_at": opens.strftime("%Y-%m-%dT%H:%M"),
-                                             "closes_at": (opens + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
-                                             "licence_months": "12", "min_bids": "2"})
+    post_form(
+        client,
+        "/admin/tenders/new",
+        {
+            "title": "企业信用风险数据商业开发授权",
+            "datasets": "371502-scj-0002",
+            "opens_at": opens.strftime("%Y-%m-%dT%H:%M"),
+            "closes_at": (opens + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
+            "licence_months": "12",
+            "min_bids": "2",
+        },
+    )
     with portal_data.sessions() as s:
         tender = s.scalar(select(Tender))
-        assert abs(svc.as_utc(tender.opens_at) - opens.astimezone(dt.UTC)) < dt.timedelta(minutes=1)  # typed as Beijing time
+        assert abs(svc.as_utc(tender.opens_at) - opens.astimezone(dt.UTC)) < dt.timedelta(
+            minutes=1
+        )  # typed as Beijing time
         mails = s.scalars(select(OutboxMessage).where(OutboxMessage.to == people["a"][1])).all()
         assert any(tender.number in m.subject and "北京时间" in m.body for m in mails)
     page = client.get(f"/tenders/{tender.number}").get_data(as_text=True)
     assert opens.strftime("%Y-%m-%d %H:%M") in page and "北京时间" in page
 
 
-def test_only_companies_the_bureau_verified_bid_and_a_credit_code_is_verified_once(app, portal_data, people, make_user):
+def test_only_companies_the_bureau_verified_bid_and_a_credit_code_is_verified_once(
+    app, portal_data, people, make_user
+):
     from portal import accounts
 
     with portal_data.sessions() as s:
@@ -326,8 +438,18 @@ def test_only_companies_the_bureau_verified_bid_and_a_credit_code_is_verified_on
     with portal_data.sessions() as s:
         tender = make_tender(s, people)
         with pytest.raises(svc.LicenceError, match="大数据局认证"):
-            svc.submit_bid(s, secret(app), s.get(User, fresh[0]), tender,
-                           {"plan": PLAN, "security": "等保三级机房，专人管理", "public_value": "免费开放", "price": "40"})
+            svc.submit_bid(
+                s,
+                secret(app),
+                s.get(User, fresh[0]),
+                tender,
+                {
+                    "plan": PLAN,
+                    "security": "等保三级机房，专人管理",
+                    "public_value": "免费开放",
+                    "price": "40",
+                },
+            )
         s.rollback()
         bureau = s.get(User, people["bureau"][0])
         accounts.verify_company(s, bureau, s.get(User, fresh[0]))
@@ -337,7 +459,9 @@ def test_only_companies_the_bureau_verified_bid_and_a_credit_code_is_verified_on
         bid(s, app, {**people, "fresh": fresh}, "fresh", tender)  # verified now: the bid stands
 
 
-def test_a_new_secret_key_keeps_every_sealed_bid_readable_and_its_receipt(app, portal_data, people, monkeypatch):
+def test_a_new_secret_key_keeps_every_sealed_bid_readable_and_its_receipt(
+    app, portal_data, people, monkeypatch
+):
     """After a leak the bureau replaces the key: bids sealed under the old one open under the new
     one with the same receipts, and a node still holding the old key does not start."""
     from click.testing import CliRunner
@@ -348,15 +472,19 @@ def test_a_new_secret_key_keeps_every_sealed_bid_readable_and_its_receipt(app, p
     from portal.deployment import DeploymentMismatch
 
     old = secret(app)
-    with portal_data.sessions() as s:  # bids sealed while the tender is open: the key changes before anyone may read them
+    with (
+        portal_data.sessions() as s
+    ):  # bids sealed while the tender is open: the key changes before anyone may read them
         tender = make_tender(s, people)
         bid(s, app, people, "a", tender)
         bid(s, app, people, "b", tender, price="80")
     settings = portal_data.settings
     monkeypatch.delenv("PORTAL_SECRET_KEY", raising=False)
-    result = CliRunner().invoke(main, ["--instance", str(settings.instance_path), "deploy", "change-secret-key", "--yes"],
-                                env={"PORTAL_DATABASE_URL": settings.database_url,
-                                     "PORTAL_SEARCH_BACKEND": settings.search_backend})
+    result = CliRunner().invoke(
+        main,
+        ["--instance", str(settings.instance_path), "deploy", "change-secret-key", "--yes"],
+        env={"PORTAL_DATABASE_URL": settings.database_url, "PORTAL_SEARCH_BACKEND": settings.search_backend},
+    )
     assert result.exit_code == 0 and "2 sealed bids" in result.output, result.output
     new = (settings.instance_path / "secret_key").read_text().strip()
     assert new != old
@@ -365,9 +493,19 @@ def test_a_new_secret_key_keeps_every_sealed_bid_readable_and_its_receipt(app, p
         close_window(s, tender)
         svc.close(s, u(s, people, "bureau"), tender)
         s.commit()
-        listed = svc.receipts(new, tender)  # every bid opens under the new key, its published receipt unchanged
-        assert {r["receipt"] for r in listed} == {b.receipt for b in tender.bids} and all(r["matches"] for r in listed)
+        listed = svc.receipts(
+            new, tender
+        )  # every bid opens under the new key, its published receipt unchanged
+        assert {r["receipt"] for r in listed} == {b.receipt for b in tender.bids} and all(
+            r["matches"] for r in listed
+        )
         assert sorted(svc.open_bid(new, tender, b)["bid"]["price"] for b in tender.bids) == ["50", "80"]
     with pytest.raises(DeploymentMismatch):
-        PortalContext(Settings(instance_path=settings.instance_path.parent / "old-node", database_url=settings.database_url,
-                               secret_key=old, files_path=settings.files_path))
+        PortalContext(
+            Settings(
+                instance_path=settings.instance_path.parent / "old-node",
+                database_url=settings.database_url,
+                secret_key=old,
+                files_path=settings.files_path,
+            )
+        )

@@ -1,4 +1,5 @@
 """Every message of the UI has its English, and the compiled catalog matches the .po file."""
+
 import re
 from pathlib import Path
 
@@ -13,10 +14,19 @@ PO = ROOT / "portal/translations/en/LC_MESSAGES/messages.po"
 def test_every_ui_message_is_translated():
     with open(PO, "rb") as f:
         catalog = read_po(f)
-    method_map = [("portal/**.py", "python"), ("harvest/**.py", "python"), ("licenses/**.py", "python"),
-                  ("templates/**.html", "jinja2")]
-    ids = {msg for _file, _line, msg, _comments, _context in
-           extract_from_dir(str(ROOT), method_map, keywords={"_": None, "gettext": None, "_l": None}) if isinstance(msg, str)}
+    method_map = [
+        ("portal/**.py", "python"),
+        ("harvest/**.py", "python"),
+        ("licenses/**.py", "python"),
+        ("templates/**.html", "jinja2"),
+    ]
+    ids = {
+        msg
+        for _file, _line, msg, _comments, _context in extract_from_dir(
+            str(ROOT), method_map, keywords={"_": None, "gettext": None, "_l": None}
+        )
+        if isinstance(msg, str)
+    }
     missing = sorted(i for i in ids if not (catalog.get(i) and catalog.get(i).string))
     assert missing == []
 
@@ -33,8 +43,15 @@ def test_compiled_catalog_is_current():
 
 BILINGUAL = re.compile(r"[\u4e00-\u9fff][^\"'\n]{0,80}\s/\s[A-Za-z]")
 # Documents that are bilingual by design (a file or a mail read without a page language).
-DOCUMENTS = {"licenses/agreement_text.py", "licenses/notify.py", "licenses/decision_pdf.py", "licenses/grants.py",
-             "portal/catalog/bundle.py", "portal/openapi.py", "portal/demo.py"}
+DOCUMENTS = {
+    "licenses/agreement_text.py",
+    "licenses/notify.py",
+    "licenses/decision_pdf.py",
+    "licenses/grants.py",
+    "portal/catalog/bundle.py",
+    "portal/openapi.py",
+    "portal/demo.py",
+}
 
 
 def test_python_code_words_its_messages_through_gettext_not_as_chinese_slash_english():
@@ -70,21 +87,35 @@ def test_a_domain_refusal_is_shown_in_the_language_of_the_page(app, make_user):
     with app.extensions["portal"].sessions() as s:  # a published dataset is all the refusal needs
         factories.dataset(s, "371502-scj-0001", "药品零售企业名录")
         s.commit()
-    for lang, said, not_said in (("zh", "有条件开放和不予开放须写明法律依据", "legal basis"),
-                                 ("en", "A restriction needs its legal basis", "须写明法律依据")):
+    for lang, said, not_said in (
+        ("zh", "有条件开放和不予开放须写明法律依据", "legal basis"),
+        ("en", "A restriction needs its legal basis", "须写明法律依据"),
+    ):
         curator = _as_curator(app, make_user, "dcf-scjgj", lang)
-        page = post_form(curator, "/console/datasets/371502-scj-0001/reclassify",
-                         {"open_class": "conditional", "legal_basis": "", "reason": "试一试"},
-                         page="/console/datasets/371502-scj-0001", follow_redirects=True).get_data(as_text=True)
+        page = post_form(
+            curator,
+            "/console/datasets/371502-scj-0001/reclassify",
+            {"open_class": "conditional", "legal_basis": "", "reason": "试一试"},
+            page="/console/datasets/371502-scj-0001",
+            follow_redirects=True,
+        ).get_data(as_text=True)
         assert said in page and not_said not in page, lang
 
 
 def test_why_a_dataset_is_held_and_its_fix_are_in_the_language_of_the_page(app, portal_data, make_user):
-    page = _as_curator(app, make_user, "dcf-scjgj", "en").get("/console/datasets/371502-scj-0004").get_data(as_text=True)
+    page = (
+        _as_curator(app, make_user, "dcf-scjgj", "en")
+        .get("/console/datasets/371502-scj-0004")
+        .get_data(as_text=True)
+    )
     [english] = re.findall(r'<ol class="hold-details">.*?</ol>', page, re.S)  # (the history keeps its record)
     assert "resident ID numbers" in english and "choose a masking for the column" in english
     assert "身份证号码" not in english and "脱敏方式（部分遮蔽" not in english
-    chinese = _as_curator(app, make_user, "dcf-scjgj", "zh").get("/console/datasets/371502-scj-0004").get_data(as_text=True)
+    chinese = (
+        _as_curator(app, make_user, "dcf-scjgj", "zh")
+        .get("/console/datasets/371502-scj-0004")
+        .get_data(as_text=True)
+    )
     assert "身份证号码" in chinese and "resident ID numbers" not in chinese
     home = _as_curator(app, make_user, "dcf-scjgj", "en").get("/console").get_data(as_text=True)
     assert "resident ID numbers" in home and "身份证号码" not in home
@@ -93,23 +124,36 @@ def test_why_a_dataset_is_held_and_its_fix_are_in_the_language_of_the_page(app, 
 def test_a_stored_message_is_put_into_words_when_shown():
     from portal.messages import Message, _, from_stored, stored, use_locale
 
-    note = _("补充材料后重新计算：%(note)s", note=_("%(days)s 个工作日，已计入法定节假日和调休上班日", days=20))
+    note = _(
+        "补充材料后重新计算：%(note)s", note=_("%(days)s 个工作日，已计入法定节假日和调休上班日", days=20)
+    )
     kept = stored(note)
     assert "%(days)s" in kept  # the record keeps the message, not one language's words
     with use_locale("en"):
-        assert str(from_stored(kept)) == "Counted again after the answer: 20 working days, counting statutory holidays and make-up working days"
+        assert (
+            str(from_stored(kept))
+            == "Counted again after the answer: 20 working days, counting statutory holidays and make-up working days"
+        )
     assert str(from_stored(kept)) == "补充材料后重新计算：20 个工作日，已计入法定节假日和调休上班日"
     assert from_stored("旧的说明文字") == "旧的说明文字"  # rows written before keep their text
     assert isinstance(from_stored(kept), Message)
 
 
-def test_the_english_page_shows_the_departments_english_and_marks_chinese_it_did_not_translate(app, portal_data, make_user):
+def test_the_english_page_shows_the_departments_english_and_marks_chinese_it_did_not_translate(
+    app, portal_data, make_user
+):
     from tests.helpers import post_form
 
     curator = _as_curator(app, make_user, "dcf-scjgj", "zh")
-    post_form(curator, "/console/datasets/371502-scj-0001/edit",
-              {"title_en": "Licensed pharmacies", "summary_en": "Retail pharmacies of the district and their streets"},
-              page="/console/datasets/371502-scj-0001")
+    post_form(
+        curator,
+        "/console/datasets/371502-scj-0001/edit",
+        {
+            "title_en": "Licensed pharmacies",
+            "summary_en": "Retail pharmacies of the district and their streets",
+        },
+        page="/console/datasets/371502-scj-0001",
+    )
     reader = app.test_client()
     reader.set_cookie("lang", "en")
     page = reader.get("/dataset/371502-scj-0001").get_data(as_text=True)

@@ -5,6 +5,7 @@ database's address differently from node A, as two machines' env files may.
 
 Only on PostgreSQL: two nodes on one SQLite file with Whoosh index folders of their own is not
 a supported setup (the CI's PostgreSQL run has it)."""
+
 from __future__ import annotations
 
 import json
@@ -35,11 +36,20 @@ def files_store(bucket, s3_endpoint) -> dict:
 
 def node_env(settings: Settings, s3_endpoint: str, name: str, port: int, database_url: str) -> dict:
     """One portal.env for both machines; only the bind address and the instance folder differ."""
-    return {**os.environ, "PORTAL_INSTANCE": str(settings.instance_path.parent / name),
-            "PORTAL_DATABASE_URL": database_url, "PORTAL_SECRET_KEY": settings.load_secret_key(),
-            "PORTAL_FILES_URL": settings.files_url, "PORTAL_FILES_OPTIONS": json.dumps({"endpoint_url": s3_endpoint}),
-            "PORTAL_SEARCH_BACKEND": "postgres", "PORTAL_REDIS_URL": REDIS_URL, "PORTAL_PROXIES": "1",
-            "PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_WORKERS": "2", "PORTAL_THREADS": "4"}
+    return {
+        **os.environ,
+        "PORTAL_INSTANCE": str(settings.instance_path.parent / name),
+        "PORTAL_DATABASE_URL": database_url,
+        "PORTAL_SECRET_KEY": settings.load_secret_key(),
+        "PORTAL_FILES_URL": settings.files_url,
+        "PORTAL_FILES_OPTIONS": json.dumps({"endpoint_url": s3_endpoint}),
+        "PORTAL_SEARCH_BACKEND": "postgres",
+        "PORTAL_REDIS_URL": REDIS_URL,
+        "PORTAL_PROXIES": "1",
+        "PORTAL_BIND": f"127.0.0.1:{port}",
+        "PORTAL_WORKERS": "2",
+        "PORTAL_THREADS": "4",
+    }
 
 
 @pytest.fixture
@@ -48,22 +58,50 @@ def two_nodes(app, settings, s3_endpoint, tmp_path, nginx_or_skip):
     ports = {"a": free_port(), "b": free_port()}
     urls = {"a": settings.database_url, "b": settings.database_url.replace("127.0.0.1", "localhost")}
     envs = {n: node_env(settings, s3_endpoint, f"node-{n}", ports[n], urls[n]) for n in ports}
-    nodes = {n: subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_config",
-                                  "--access-logfile", "/dev/null", "portal.wsgi:app"], cwd=ROOT, env=envs[n],
-                                 stdout=subprocess.DEVNULL, stderr=(tmp_path / f"node-{n}.log").open("w"),
-                                 start_new_session=True)  # a log file, not a pipe: nobody would drain it
-             for n in ports}
+    nodes = {
+        n: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:portal.gunicorn_config",
+                "--access-logfile",
+                "/dev/null",
+                "portal.wsgi:app",
+            ],
+            cwd=ROOT,
+            env=envs[n],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / f"node-{n}.log").open("w"),
+            start_new_session=True,
+        )  # a log file, not a pipe: nobody would drain it
+        for n in ports
+    }
     web_port = free_port()
-    conf = standalone_nginx(tmp_path / "nginx", nginx_server(
-        settings, listen=f"127.0.0.1:{web_port}", upstream=[f"127.0.0.1:{p}" for p in ports.values()]))
-    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(conf.parent)], start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conf = standalone_nginx(
+        tmp_path / "nginx",
+        nginx_server(
+            settings, listen=f"127.0.0.1:{web_port}", upstream=[f"127.0.0.1:{p}" for p in ports.values()]
+        ),
+    )
+    nginx = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(conf.parent)],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for n, proc in nodes.items():
             wait_for(f"http://127.0.0.1:{ports[n]}/api/3/action/status_show", proc)
         wait_for(f"http://127.0.0.1:{web_port}/api/3/action/status_show", nginx)
-        yield {"web": f"http://127.0.0.1:{web_port}", "a": f"http://127.0.0.1:{ports['a']}",
-               "b": f"http://127.0.0.1:{ports['b']}", "env": envs, "procs": nodes}
+        yield {
+            "web": f"http://127.0.0.1:{web_port}",
+            "a": f"http://127.0.0.1:{ports['a']}",
+            "b": f"http://127.0.0.1:{ports['b']}",
+            "env": envs,
+            "procs": nodes,
+        }
     finally:
         for proc in (nginx, *nodes.values()):
             if proc.poll() is None:
@@ -81,7 +119,9 @@ def nginx_or_skip():
         pytest.skip("nginx is not installed")
 
 
-def log_in(session: requests.Session, page_from: str, post_to: str, email: str, password: str) -> requests.Response:
+def log_in(
+    session: requests.Session, page_from: str, post_to: str, email: str, password: str
+) -> requests.Response:
     form = hidden_fields(session.get(f"{page_from}/login", timeout=10).text)
     return session.post(f"{post_to}/login", data={**form, "email": email, "password": password}, timeout=10)
 
@@ -92,9 +132,17 @@ def harvest_on(node_env: dict, tmp_path) -> None:
 
     header, rows = PHARMACIES
     write_csv(tmp_path / "src/p.csv", header, rows, "gbk")
-    catalog = write_catalog(tmp_path / "src/scj.csv", [entry("371502-SCJ-0001", "药品零售企业名录", file="p.csv")])
-    done = subprocess.run([str(Path(sys.executable).parent / "portal"), "harvest", "--catalog", str(catalog), "--no-progress"],
-                          cwd=ROOT, env=node_env, capture_output=True, text=True, timeout=300)
+    catalog = write_catalog(
+        tmp_path / "src/scj.csv", [entry("371502-SCJ-0001", "药品零售企业名录", file="p.csv")]
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "portal"), "harvest", "--catalog", str(catalog), "--no-progress"],
+        cwd=ROOT,
+        env=node_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -128,7 +176,9 @@ def test_two_nodes_are_one_portal(two_nodes, make_user, tmp_path):
     download = _download_link(page.text)
     bodies = set()
     for node in (a, b):
-        sent = requests.get(f"{node}{download}", timeout=10)  # redirected to the store's signed URL and fetched
+        sent = requests.get(
+            f"{node}{download}", timeout=10
+        )  # redirected to the store's signed URL and fetched
         assert sent.status_code == 200 and len(sent.content) > 100, (node, sent.status_code)
         bodies.add(sent.content)
     assert len(bodies) == 1  # the same bytes from either node: one store

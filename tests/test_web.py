@@ -1,4 +1,5 @@
 """Public pages show what is published and nothing else (rules.md 6), in both languages."""
+
 from __future__ import annotations
 
 import re
@@ -79,6 +80,7 @@ def test_sort_by_name_and_newest(client, portal_data):
 
 def test_paging(client, portal_data):
     from portal.views import catalog
+
     catalog.PAGE_SIZE, old = 2, catalog.PAGE_SIZE
     try:
         first = text(client.get("/search", query_string={"sort": "name"}))
@@ -96,12 +98,16 @@ def test_paging(client, portal_data):
 def test_a_page_past_the_last_shows_the_last_page(client, portal_data):
     """Never 「第 999 / 3 页」 with nothing on it: an old or typed page number leads to the last page."""
     from portal.views import catalog
+
     catalog.PAGE_SIZE, old = 2, catalog.PAGE_SIZE
     try:
         response = client.get("/search", query_string={"sort": "name", "page": 999})
         assert response.status_code == 302 and "page=2" in response.headers["Location"]
         assert "sort=name" in response.headers["Location"]
-        assert client.get("/search", query_string={"q": "火星", "page": 3}).headers["Location"] == "/search?q=%E7%81%AB%E6%98%9F"
+        assert (
+            client.get("/search", query_string={"q": "火星", "page": 3}).headers["Location"]
+            == "/search?q=%E7%81%AB%E6%98%9F"
+        )
         assert client.get("/search", query_string={"page": 10**30}).status_code == 302  # no overflow, no 500
     finally:
         catalog.PAGE_SIZE = old
@@ -116,9 +122,24 @@ def test_a_blank_or_wildcard_search_shows_every_dataset_under_a_plain_heading(cl
 
 def test_dataset_page_shows_every_catalog_field_schema_preview_downloads_and_attribution(client, portal_data):
     page = text(client.get("/dataset/371502-scj-0001"))
-    for expected in ["371502-SCJ-0001", "东昌府区市场监督管理局", "市场监管", "每月", "2024-03-01", "药店",
-                     "企业名称", "文本", "聊城市鲁西大药房古楼店", "CSV", "XLSX", "JSON", "PARQUET",
-                     "数据来源：东昌府区市场监督管理局《药品零售企业名录》，获取日期：", "当前版本", "package_show"]:
+    for expected in [
+        "371502-SCJ-0001",
+        "东昌府区市场监督管理局",
+        "市场监管",
+        "每月",
+        "2024-03-01",
+        "药店",
+        "企业名称",
+        "文本",
+        "聊城市鲁西大药房古楼店",
+        "CSV",
+        "XLSX",
+        "JSON",
+        "PARQUET",
+        "数据来源：东昌府区市场监督管理局《药品零售企业名录》，获取日期：",
+        "当前版本",
+        "package_show",
+    ]:
         assert expected in page, expected
     assert len(re.findall(r"<code class=\"sha\">[0-9a-f]{64}</code>", page)) == 4
 
@@ -132,6 +153,7 @@ def test_conditional_page_shows_conditions_and_basis_but_no_data(client, portal_
 
 def test_preview_pages(client, portal_data):
     from portal.views import catalog
+
     catalog.PREVIEW_ROWS, old = 20, catalog.PREVIEW_ROWS
     first = text(client.get("/dataset/371502-jty-0001"))
     third = text(client.get("/dataset/371502-jty-0001", query_string={"preview": 3}))
@@ -158,7 +180,10 @@ def test_open_list_files(client, portal_data):
     from openpyxl import load_workbook
 
     csv_text = client.get("/department/dcf-scjgj/lists/conditional.csv").get_data().decode("utf-8-sig")
-    assert csv_text.splitlines()[0].startswith("信息资源代码,信息资源名称") and "企业信用风险分类结果" in csv_text
+    assert (
+        csv_text.splitlines()[0].startswith("信息资源代码,信息资源名称")
+        and "企业信用风险分类结果" in csv_text
+    )
     assert "法律依据" in csv_text.splitlines()[0]
     xlsx = client.get("/department/dcf-scjgj/lists/unconditional.xlsx")
     rows = list(load_workbook(io.BytesIO(xlsx.get_data())).active.iter_rows(values_only=True))
@@ -193,8 +218,12 @@ def test_an_english_title_the_department_gives_is_found_by_english_queries(clien
     assert "/dataset/371502-scj-0001" not in text(client.get("/search", query_string={"q": "pharmacy"}))
     _, email, password = make_user(curator_of="dcf-scjgj")
     login(client, email, password)
-    post_form(client, "/console/datasets/371502-scj-0001/edit", {"title_en": "Retail pharmacies"},
-              page="/console/datasets/371502-scj-0001")
+    post_form(
+        client,
+        "/console/datasets/371502-scj-0001/edit",
+        {"title_en": "Retail pharmacies"},
+        page="/console/datasets/371502-scj-0001",
+    )
     for q in ("pharmacy", "Retail pharmacies", "pharmacies 药品"):
         assert "/dataset/371502-scj-0001" in text(client.get("/search", query_string={"q": q})), q
     client.get("/lang/en")
@@ -211,8 +240,12 @@ def facet_words(page: str, facet: str) -> list[str]:
     section = re.search(rf'<h2 id="facet-{facet}">(.*?)</section>', page, re.S)
     if not section:
         return []
-    return [re.sub(r"<[^>]+>", "", v) for v in re.findall(r'<span class="facet-value">(.*?)</span> <span class="n">',
-                                                          section.group(1), re.S)]
+    return [
+        re.sub(r"<[^>]+>", "", v)
+        for v in re.findall(
+            r'<span class="facet-value">(.*?)</span> <span class="n">', section.group(1), re.S
+        )
+    ]
 
 
 def test_english_pages_show_data_domains_and_update_cycles_in_english(client, portal_data):
@@ -226,7 +259,9 @@ def test_english_pages_show_data_domains_and_update_cycles_in_english(client, po
     chosen = text(client.get("/search", query_string={"domain": "交通运输"}))
     assert re.search(r"Domain: <span>Transport</span>", chosen)
     home = text(client.get("/"))
-    tiles = [re.sub(r"<[^>]+>", "", t) for t in re.findall(r'<span class="topic-name">(.*?)</span></span>', home)]
+    tiles = [
+        re.sub(r"<[^>]+>", "", t) for t in re.findall(r'<span class="topic-name">(.*?)</span></span>', home)
+    ]
     assert "Transport" in tiles and not [t for t in tiles if CJK.search(t)], tiles
     domain = text(client.get("/domain/交通运输"))
     assert "<h1>Transport</h1>" in domain and "<title>Transport ·" in domain
@@ -240,4 +275,6 @@ def test_a_tables_columns_have_types_in_words_not_arrow_names(client, portal_dat
         schema = re.search(r'<table class="schema">(.*?)</table>', page, re.S).group(1)
         types = re.findall(r"</td><td>([^<]*)</td></tr>", schema)
         assert expected in types, (lang, types)
-        assert not [t for t in types if re.search(r"string|int\d|double|float|time\d|date\d|timestamp|\[", t)], types
+        assert not [
+            t for t in types if re.search(r"string|int\d|double|float|time\d|date\d|timestamp|\[", t)
+        ], types

@@ -24,10 +24,21 @@ def test_past_the_last_year_the_calendar_knows_statutory_holidays_still_count():
     assert "尚未公布" in deadline.note and "statutory holidays are counted" in deadline.note.in_locale("en")
 
 
-STATUTORY_2027 = [dt.date(2027, 1, 1), dt.date(2027, 2, 5), dt.date(2027, 2, 8), dt.date(2027, 2, 9),
-                  dt.date(2027, 2, 10), dt.date(2027, 4, 5), dt.date(2027, 5, 3), dt.date(2027, 5, 4),
-                  dt.date(2027, 6, 9), dt.date(2027, 9, 15), dt.date(2027, 10, 1), dt.date(2027, 10, 4),
-                  dt.date(2027, 10, 5)]
+STATUTORY_2027 = [
+    dt.date(2027, 1, 1),
+    dt.date(2027, 2, 5),
+    dt.date(2027, 2, 8),
+    dt.date(2027, 2, 9),
+    dt.date(2027, 2, 10),
+    dt.date(2027, 4, 5),
+    dt.date(2027, 5, 3),
+    dt.date(2027, 5, 4),
+    dt.date(2027, 6, 9),
+    dt.date(2027, 9, 15),
+    dt.date(2027, 10, 1),
+    dt.date(2027, 10, 4),
+    dt.date(2027, 10, 5),
+]
 
 
 def test_no_statutory_holiday_of_2027_is_a_working_day():
@@ -55,7 +66,10 @@ def test_deadlines_across_the_2027_holidays_come_out_late_never_early():
     published = Schedule({**{d: False for d in real_off}, **{d: True for d in real_work}}, frozenset({2027}))
     for start in [dt.date(2027, 9, d) for d in range(20, 31)] + [dt.date(2027, 10, d) for d in range(1, 10)]:
         for days in (5, 10, 15):
-            assert add_working_days(start, days).date >= add_working_days(start, days, published).date, (start, days)
+            assert add_working_days(start, days).date >= add_working_days(start, days, published).date, (
+                start,
+                days,
+            )
 
 
 def test_a_tender_standstill_of_five_working_days():

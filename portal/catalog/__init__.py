@@ -1,6 +1,7 @@
 """Read side of the catalog. Every public page, API answer and download finds datasets
 through here, so the rule 'nothing not open, held or withdrawn is ever public' lives in
 one place (rules.md 6)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,21 +24,29 @@ from ..storage import Storage
 
 
 def public_datasets() -> Select[Dataset]:
-    return select(Dataset).where(Dataset.status == DatasetStatus.PUBLISHED.value,
-                                 Dataset.open_class.in_(PUBLIC_CLASSES))
+    return select(Dataset).where(
+        Dataset.status == DatasetStatus.PUBLISHED.value, Dataset.open_class.in_(PUBLIC_CLASSES)
+    )
 
 
 def only_public(session: Session, names: list[str]) -> set[str]:
     """Which of these names are public right now: a safety net between the index and a page."""
     if not names:
         return set()
-    return set(session.scalars(public_datasets().with_only_columns(Dataset.name).where(Dataset.name.in_(names))))
+    return set(
+        session.scalars(public_datasets().with_only_columns(Dataset.name).where(Dataset.name.in_(names)))
+    )
 
 
 def get_public_dataset(session: Session, name: str) -> Dataset | None:
-    return session.scalar(public_datasets().where(Dataset.name == name).options(
-        selectinload(Dataset.distributions).selectinload(Distribution.tables),
-        selectinload(Dataset.department)))
+    return session.scalar(
+        public_datasets()
+        .where(Dataset.name == name)
+        .options(
+            selectinload(Dataset.distributions).selectinload(Distribution.tables),
+            selectinload(Dataset.department),
+        )
+    )
 
 
 def out_of_view(session: Session, name: str) -> str | None:
@@ -47,27 +56,41 @@ def out_of_view(session: Session, name: str) -> str | None:
     ds = session.scalar(select(Dataset).where(Dataset.name == name))
     if ds is None or ds.open_class not in PUBLIC_CLASSES or ds.status not in ("held", "withdrawn"):
         return None
-    was_public = session.scalar(select(ClassificationEvent.id).where(
-        ClassificationEvent.dataset_id == ds.id, ClassificationEvent.to_status == "published").limit(1))
+    was_public = session.scalar(
+        select(ClassificationEvent.id)
+        .where(ClassificationEvent.dataset_id == ds.id, ClassificationEvent.to_status == "published")
+        .limit(1)
+    )
     if was_public is None:
         return None
     return "review" if ds.status == "held" else "withdrawn"
 
 
 def counts_by_class(session: Session) -> dict[str, int]:
-    rows = session.execute(public_datasets().with_only_columns(Dataset.open_class, func.count())
-                           .group_by(Dataset.open_class)).all()
+    rows = session.execute(
+        public_datasets().with_only_columns(Dataset.open_class, func.count()).group_by(Dataset.open_class)
+    ).all()
     return {cls: 0 for cls in PUBLIC_CLASSES} | {cls: n for cls, n in rows if cls is not None}
 
 
 def departments_with_counts(session: Session) -> list[tuple[Department, int]]:
-    sub = public_datasets().with_only_columns(Dataset.department_id, func.count().label("n")) \
-        .group_by(Dataset.department_id).subquery()
-    return list(session.execute(select(Department, sub.c.n).join(sub, sub.c.department_id == Department.id)
-                                .order_by(sub.c.n.desc(), Department.name)).all())
+    sub = (
+        public_datasets()
+        .with_only_columns(Dataset.department_id, func.count().label("n"))
+        .group_by(Dataset.department_id)
+        .subquery()
+    )
+    return list(
+        session.execute(
+            select(Department, sub.c.n)
+            .join(sub, sub.c.department_id == Department.id)
+            .order_by(sub.c.n.desc(), Department.name)
+        ).all()
+    )
 
 
 # ---------------------------------------------------------------------- dataset page
+
 
 def attribution_line(ds: Dataset, date: dt.date | None = None) -> str:
     """Art. 25: the source department and the date the data was obtained (today, by default)."""
@@ -100,20 +123,31 @@ def history(ds: Dataset) -> list[Distribution]:
 
 # ---------------------------------------------------------------------- open lists (Art. 23)
 
-LIST_COLUMNS = [("resource_code", "信息资源代码"), ("title", "信息资源名称"), ("domain", "数据领域"),
-                ("data_format", "信息资源格式"), ("update_cycle", "更新周期"), ("published_date", "发布日期")]
+LIST_COLUMNS = [
+    ("resource_code", "信息资源代码"),
+    ("title", "信息资源名称"),
+    ("domain", "数据领域"),
+    ("data_format", "信息资源格式"),
+    ("update_cycle", "更新周期"),
+    ("published_date", "发布日期"),
+]
 CONDITIONAL_COLUMNS = [("effective_conditions", "开放条件"), ("effective_basis", "法律依据")]
 
 
 def open_lists(session: Session, department: Department) -> dict[str, list[Dataset]]:
     """The department's 无条件开放清单 and 有条件开放清单: what it publishes, by class."""
-    rows = session.scalars(public_datasets().where(Dataset.department_id == department.id)
-                           .order_by(Dataset.resource_code, Dataset.name)).all()
+    rows = session.scalars(
+        public_datasets()
+        .where(Dataset.department_id == department.id)
+        .order_by(Dataset.resource_code, Dataset.name)
+    ).all()
     return {cls: [d for d in rows if d.open_class == cls] for cls in PUBLIC_CLASSES}
 
 
 def list_table(datasets: list[Dataset], open_class: str) -> tuple[list[str], list[list[str]]]:
     columns = LIST_COLUMNS + (CONDITIONAL_COLUMNS if open_class == "conditional" else [])
     header = [label for _, label in columns]
-    rows = [["" if getattr(d, attr) is None else str(getattr(d, attr)) for attr, _ in columns] for d in datasets]
+    rows = [
+        ["" if getattr(d, attr) is None else str(getattr(d, attr)) for attr, _ in columns] for d in datasets
+    ]
     return header, rows

@@ -4,6 +4,7 @@ Built once per table and day (the acquisition date is in it) into the storage's 
 cache (storage.cache_path), then served as a file, so Range and resumption work like any
 download.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,9 +19,20 @@ from ..exports import zip_file, zip_text
 from ..models import Dataset, DataTable
 from ..storage import Storage
 
-FRICTIONLESS_TYPES = {"int": "integer", "uint": "integer", "double": "number", "float": "number",
-                      "decimal": "number", "bool": "boolean", "date32": "date", "date64": "date",
-                      "timestamp": "datetime", "time": "time", "string": "string", "large_string": "string"}
+FRICTIONLESS_TYPES = {
+    "int": "integer",
+    "uint": "integer",
+    "double": "number",
+    "float": "number",
+    "decimal": "number",
+    "bool": "boolean",
+    "date32": "date",
+    "date64": "date",
+    "timestamp": "datetime",
+    "time": "time",
+    "string": "string",
+    "large_string": "string",
+}
 
 
 def field_type(arrow_type: str) -> str:
@@ -33,9 +45,17 @@ def field_type(arrow_type: str) -> str:
 def resource(table: DataTable, name: str, path: str) -> dict:
     """A Frictionless tabular data resource for a table's UTF-8 CSV at `path`."""
     csv_facts = table.formats["csv"]
-    return {"name": name, "path": path, "profile": "tabular-data-resource", "format": "csv", "mediatype": "text/csv",
-            "encoding": "utf-8", "bytes": csv_facts["size"], "hash": f"sha256:{csv_facts['sha256']}",
-            "schema": {"fields": [{"name": f["name"], "type": field_type(f["type"])} for f in table.schema]}}
+    return {
+        "name": name,
+        "path": path,
+        "profile": "tabular-data-resource",
+        "format": "csv",
+        "mediatype": "text/csv",
+        "encoding": "utf-8",
+        "bytes": csv_facts["size"],
+        "hash": f"sha256:{csv_facts['sha256']}",
+        "schema": {"fields": [{"name": f["name"], "type": field_type(f["type"])} for f in table.schema]},
+    }
 
 
 def package(ds: Dataset, resources: list[dict], version: str) -> dict:
@@ -53,26 +73,30 @@ def package(ds: Dataset, resources: list[dict], version: str) -> dict:
 
 
 def datapackage(ds: Dataset, table: DataTable, path: str = "data.csv") -> dict:
-    return package(ds, [resource(table, "data", path)], clock.local(table.distribution.fetched_at).date().isoformat())
+    return package(
+        ds, [resource(table, "data", path)], clock.local(table.distribution.fetched_at).date().isoformat()
+    )
 
 
 def attribution_text(ds: Dataset, table: DataTable, today: dt.date) -> str:
     from harvest.formats import attribution
 
-    return "\n".join([
-        attribution(ds.department.name, ds.title, today.isoformat()),
-        "",
-        f"提供部门 / Source department: {ds.department.name}",
-        f"数据集 / Dataset: {ds.title} ({ds.name})",
-        f"信息资源代码 / Resource code: {ds.resource_code or '—'}",
-        "开放类型 / Open class: 无条件开放 (unconditional)",
-        f"数据版本 / Version: {clock.local(table.distribution.fetched_at).date().isoformat()}  sha256 {table.distribution.sha256}",
-        f"获取日期 / Acquired: {today.isoformat()}",
-        "",
-        "依据《东昌府区政务数据资源管理暂行办法》第二十五条，利用本数据形成的数据产品应注明数据来源和获取日期。",
-        "Under Art. 25 of the Dongchangfu measures, products built on this data state its source and the date it was obtained.",
-        "",
-    ])
+    return "\n".join(
+        [
+            attribution(ds.department.name, ds.title, today.isoformat()),
+            "",
+            f"提供部门 / Source department: {ds.department.name}",
+            f"数据集 / Dataset: {ds.title} ({ds.name})",
+            f"信息资源代码 / Resource code: {ds.resource_code or '—'}",
+            "开放类型 / Open class: 无条件开放 (unconditional)",
+            f"数据版本 / Version: {clock.local(table.distribution.fetched_at).date().isoformat()}  sha256 {table.distribution.sha256}",
+            f"获取日期 / Acquired: {today.isoformat()}",
+            "",
+            "依据《东昌府区政务数据资源管理暂行办法》第二十五条，利用本数据形成的数据产品应注明数据来源和获取日期。",
+            "Under Art. 25 of the Dongchangfu measures, products built on this data state its source and the date it was obtained.",
+            "",
+        ]
+    )
 
 
 def bundle_path(storage: Storage, ds: Dataset, table: DataTable, today: dt.date) -> Path:

@@ -7,6 +7,7 @@ is in the classification history. Edits and reclassifications survive later harv
 harvest applies `Dataset.edits` over the catalog's values and classifies by
 `Dataset.class_override` while one is set.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,7 +34,12 @@ from portal.models import (
 )
 from portal.storage import Storage
 
-OPENNESS = {None: -1, OpenClass.NOT_OPEN.value: 0, OpenClass.CONDITIONAL.value: 1, OpenClass.UNCONDITIONAL.value: 2}
+OPENNESS = {
+    None: -1,
+    OpenClass.NOT_OPEN.value: 0,
+    OpenClass.CONDITIONAL.value: 1,
+    OpenClass.UNCONDITIONAL.value: 2,
+}
 
 
 class CurationError(DomainError):
@@ -46,15 +52,33 @@ def _curator(user: User, ds: Dataset) -> None:
 
 
 def _history(session: Session, ds: Dataset, actor: User, before: tuple, basis: str | None, note: str) -> None:
-    session.add(ClassificationEvent(dataset_id=ds.id, from_class=before[0], to_class=ds.open_class,
-                                    from_status=before[1], to_status=ds.status, legal_basis=basis,
-                                    actor=f"user {actor.id} ({actor.email})", note=note))
+    session.add(
+        ClassificationEvent(
+            dataset_id=ds.id,
+            from_class=before[0],
+            to_class=ds.open_class,
+            from_status=before[1],
+            to_status=ds.status,
+            legal_basis=basis,
+            actor=f"user {actor.id} ({actor.email})",
+            note=note,
+        )
+    )
     ds.search_dirty = True
     ds.updated_at = utcnow()
 
 
-def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, to_class: str, legal_basis: str,
-               reason: str = "", ip: str | None = None, conditions: str = "") -> str:
+def reclassify(
+    session: Session,
+    storage: Storage,
+    curator: User,
+    ds: Dataset,
+    to_class: str,
+    legal_basis: str,
+    reason: str = "",
+    ip: str | None = None,
+    conditions: str = "",
+) -> str:
     """Returns 'applied' (opening up, at once) or 'pending' (a restriction for the bureau)."""
     _curator(curator, ds)
     if to_class not in OPENNESS or to_class is None:
@@ -67,19 +91,38 @@ def reclassify(session: Session, storage: Storage, curator: User, ds: Dataset, t
         raise CurationError(_("已有待审批的限制开放申请"))
     from harvest.pii import scan_text
 
-    if found := scan_text([legal_basis or "", conditions or ""], "法律依据或开放条件"):  # shown on public pages
+    if found := scan_text(
+        [legal_basis or "", conditions or ""], "法律依据或开放条件"
+    ):  # shown on public pages
         raise CurationError(_("法律依据和开放条件中不得含个人信息：%(found)s", found=found[0].describe()))
     before = (ds.open_class, ds.status)
     ds.class_override, ds.override_basis = to_class, legal_basis or None
     ds.override_conditions = (conditions or "").strip() or None
     restricting = ds.status == DatasetStatus.PUBLISHED.value and OPENNESS[to_class] < OPENNESS[ds.open_class]
     if restricting:
-        session.add(RestrictionRequest(dataset_id=ds.id, requested_by_id=curator.id, from_class=ds.open_class,
-                                       to_class=to_class, legal_basis=legal_basis, reason=reason or ""))
+        session.add(
+            RestrictionRequest(
+                dataset_id=ds.id,
+                requested_by_id=curator.id,
+                from_class=ds.open_class,
+                to_class=to_class,
+                legal_basis=legal_basis,
+                reason=reason or "",
+            )
+        )
         ds.status = DatasetStatus.HELD.value
         ds.hold_reason, ds.hold_details = hold_fields(pending_hold())
-        _history(session, ds, curator, before, legal_basis, f"申请限制为{source(OpenClass(to_class).label)}：{reason}")
-        record(session, "restriction_requested", actor=curator, target=f"dataset:{ds.name}", ip=ip, to=to_class)
+        _history(
+            session,
+            ds,
+            curator,
+            before,
+            legal_basis,
+            f"申请限制为{source(OpenClass(to_class).label)}：{reason}",
+        )
+        record(
+            session, "restriction_requested", actor=curator, target=f"dataset:{ds.name}", ip=ip, to=to_class
+        )
         return "pending"
     _set_class(storage, ds, to_class)
     _history(session, ds, curator, before, legal_basis, reason or "部门在控制台调整开放类型")
@@ -110,30 +153,57 @@ def _set_class(storage: Storage, ds: Dataset, to_class: str) -> None:
         ds.hold_reason, ds.hold_details = held
 
 
-def decide_restriction(session: Session, storage: Storage, bureau: User, request: RestrictionRequest, approve: bool,
-                       note: str = "", ip: str | None = None) -> None:
+def decide_restriction(
+    session: Session,
+    storage: Storage,
+    bureau: User,
+    request: RestrictionRequest,
+    approve: bool,
+    note: str = "",
+    ip: str | None = None,
+) -> None:
     require(bureau, Action.DECIDE_RESTRICTION, request)
     if request.decision is not None:
         raise CurationError(_("该申请已处理"))
     ds = request.dataset
     before = (ds.open_class, ds.status)
     request.decision, request.decided_by_id, request.decided_at, request.note = (
-        "approved" if approve else "rejected"), bureau.id, utcnow(), note or None
+        ("approved" if approve else "rejected"),
+        bureau.id,
+        utcnow(),
+        note or None,
+    )
     if approve:
         _set_class(storage, ds, request.to_class)
     else:
         from harvest import gate
 
-        ds.class_override, ds.override_basis, ds.override_conditions = None, None, None  # back to the catalog's class
+        ds.class_override, ds.override_basis, ds.override_conditions = (
+            None,
+            None,
+            None,
+        )  # back to the catalog's class
         ds.status, ds.hold_reason, ds.hold_details = DatasetStatus.PUBLISHED.value, None, None
         held = gate.hold(ds, ds.open_class)  # back to public only through the gate
         if held:
             ds.status = DatasetStatus.HELD.value
             ds.hold_reason, ds.hold_details = held
-    _history(session, ds, bureau, before, request.legal_basis,
-             f"大数据局{'批准' if approve else '驳回'}限制开放申请" + (f"：{note}" if note else ""))
-    record(session, "restriction_decided", actor=bureau, target=f"dataset:{ds.name}", ip=ip,
-           decision=request.decision)
+    _history(
+        session,
+        ds,
+        bureau,
+        before,
+        request.legal_basis,
+        f"大数据局{'批准' if approve else '驳回'}限制开放申请" + (f"：{note}" if note else ""),
+    )
+    record(
+        session,
+        "restriction_decided",
+        actor=bureau,
+        target=f"dataset:{ds.name}",
+        ip=ip,
+        decision=request.decision,
+    )
 
 
 def masking_choices(ds: Dataset) -> list[dict]:
@@ -147,10 +217,19 @@ def masking_choices(ds: Dataset) -> list[dict]:
                 columns = finding.get("columns") or [finding["column"]]
                 kinds = finding.get("column_kinds") or [finding["kind"]] * len(columns)
                 for column, kind in zip(columns, kinds, strict=False):
-                    seen.setdefault(column, {"column": column, "kind": kind, "count": finding.get("count", 0),
-                                             "examples": finding.get("examples", [])})
+                    seen.setdefault(
+                        column,
+                        {
+                            "column": column,
+                            "kind": kind,
+                            "count": finding.get("count", 0),
+                            "examples": finding.get("examples", []),
+                        },
+                    )
     for column, choice in chosen.items():
-        seen.setdefault(column, {"column": column, "kind": choice.get("kind", ""), "count": 0, "examples": []})
+        seen.setdefault(
+            column, {"column": column, "kind": choice.get("kind", ""), "count": 0, "examples": []}
+        )
     return [{**c, "method": (chosen.get(c["column"]) or {}).get("method", "")} for c in seen.values()]
 
 
@@ -171,8 +250,14 @@ def _masking_of(ds: Dataset, methods: dict[str, str]) -> dict:
     return masking
 
 
-def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, methods: dict[str, str],
-                ip: str | None = None) -> str:
+def set_masking(
+    session: Session,
+    storage: Storage,
+    curator: User,
+    ds: Dataset,
+    methods: dict[str, str],
+    ip: str | None = None,
+) -> str:
     """The department's masking (脱敏) per column: {column: "partial" | "drop" | ""}. The current
     files are converted again with it into a new version, which the gate scans like any other;
     the earlier version, if it held personal information, is removed from storage. Every later
@@ -194,8 +279,9 @@ def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, 
         Harvester(sessionmaker(session.get_bind()), storage).remake(session, ds)
     except _EntryFailed as exc:
         raise CurationError(exc.args[0]) from exc
-    if ds.status == DatasetStatus.PUBLISHED.value or (ds.status == DatasetStatus.HELD.value
-                                                      and held_by_gate(ds.hold_details)):
+    if ds.status == DatasetStatus.PUBLISHED.value or (
+        ds.status == DatasetStatus.HELD.value and held_by_gate(ds.hold_details)
+    ):
         held = gate.hold(ds, ds.open_class)
         if held:
             ds.status = DatasetStatus.HELD.value
@@ -203,13 +289,18 @@ def set_masking(session: Session, storage: Storage, curator: User, ds: Dataset, 
         elif not pending_restriction(session, ds):
             ds.status, ds.hold_reason, ds.hold_details = DatasetStatus.PUBLISHED.value, None, None
     gate.purge_unservable(storage, ds)
-    columns = "、".join(f"{c}（{'删除' if m['method'] == 'drop' else '部分遮蔽'}）" for c, m in masking.items()) or "取消脱敏"
+    columns = (
+        "、".join(f"{c}（{'删除' if m['method'] == 'drop' else '部分遮蔽'}）" for c, m in masking.items())
+        or "取消脱敏"
+    )
     _history(session, ds, curator, before, ds.legal_basis, f"部门设置脱敏：{columns}")
     record(session, "masking_set", actor=curator, target=f"dataset:{ds.name}", ip=ip, masking=masking)
     return ds.status
 
 
-def set_sensitive(session: Session, curator: User, ds: Dataset, sensitive: bool, ip: str | None = None) -> None:
+def set_sensitive(
+    session: Session, curator: User, ds: Dataset, sensitive: bool, ip: str | None = None
+) -> None:
     """The department marks a dataset as touching state secrets, commercial secrets or personal
     privacy (Jiangsu Art. 18): requests for it get the longer term, refusals in writing."""
     _curator(curator, ds)
@@ -246,7 +337,9 @@ def edit_metadata(session: Session, curator: User, ds: Dataset, changes: dict, i
     ds.edits = edits
     apply_edits(ds)
     ds.search_dirty, ds.updated_at = True, utcnow()
-    record(session, "metadata_edited", actor=curator, target=f"dataset:{ds.name}", ip=ip, fields=sorted(changes))
+    record(
+        session, "metadata_edited", actor=curator, target=f"dataset:{ds.name}", ip=ip, fields=sorted(changes)
+    )
 
 
 def withdraw(session: Session, curator: User, ds: Dataset, reason: str, ip: str | None = None) -> None:
@@ -262,8 +355,10 @@ def withdraw(session: Session, curator: User, ds: Dataset, reason: str, ip: str 
 def publish(session: Session, curator: User, ds: Dataset, ip: str | None = None) -> None:
     """Publish again a dataset the department withdrew (its class and files unchanged)."""
     _curator(curator, ds)
-    if ds.status != DatasetStatus.WITHDRAWN.value or ds.open_class not in (OpenClass.UNCONDITIONAL.value,
-                                                                          OpenClass.CONDITIONAL.value):
+    if ds.status != DatasetStatus.WITHDRAWN.value or ds.open_class not in (
+        OpenClass.UNCONDITIONAL.value,
+        OpenClass.CONDITIONAL.value,
+    ):
         raise CurationError(_("只有已撤回的开放数据可以重新发布"))
     if not ds.current_distributions:
         raise CurationError(_("没有数据文件，等待采集"))
@@ -282,7 +377,9 @@ def overdue_fix(ds: Dataset, today: dt.date | None = None) -> dt.date | None:
 
     if ds.status != DatasetStatus.HELD.value:
         return None
-    held_since = max((e.at for e in ds.classification_events if e.to_status == DatasetStatus.HELD.value), default=None)
+    held_since = max(
+        (e.at for e in ds.classification_events if e.to_status == DatasetStatus.HELD.value), default=None
+    )
     if held_since is None:
         return None
     due = add_working_days(clock.local(held_since).date(), CATALOG_FIX_WORKING_DAYS).date
@@ -302,5 +399,9 @@ def stale(ds: Dataset, today: dt.date | None = None) -> Message | None:
     published = ds.published_date or last
     newest = max(last, published)
     if (today - newest).days > days * 1.5:
-        return _("更新周期为「%(update_cycle)s」，最近一次更新在 %(newest)s", update_cycle=ds.update_cycle, newest=newest)
+        return _(
+            "更新周期为「%(update_cycle)s」，最近一次更新在 %(newest)s",
+            update_cycle=ds.update_cycle,
+            newest=newest,
+        )
     return None

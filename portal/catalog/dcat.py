@@ -4,6 +4,7 @@ The open class is dct:accessRights (EU access-right vocabulary: PUBLIC for uncon
 RESTRICTED for conditional), the conditions and legal basis are RightsStatements, and every
 dataset conformsTo the Dongchangfu measures. Only public datasets are described.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,19 +21,41 @@ ACCESS = Namespace("http://publications.europa.eu/resource/authority/access-righ
 FREQ = Namespace("http://publications.europa.eu/resource/authority/frequency/")
 MEASURES = URIRef("https://www.dongchangfu.gov.cn/measures/2020-12")  # 东昌政办字〔2020〕12号
 FORMATS = {"csv": "CSV", "xlsx": "XLSX", "json": "JSON", "parquet": "PARQUET"}
-MEDIA = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-         "json": "application/json", "parquet": "application/vnd.apache.parquet"}
-CYCLES = {"实时": "CONT", "每日": "DAILY", "每周": "WEEKLY", "每月": "MONTHLY", "每季度": "QUARTERLY",
-          "每半年": "BIANNUAL", "每年": "ANNUAL", "不定期": "IRREG"}
+MEDIA = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+}
+CYCLES = {
+    "实时": "CONT",
+    "每日": "DAILY",
+    "每周": "WEEKLY",
+    "每月": "MONTHLY",
+    "每季度": "QUARTERLY",
+    "每半年": "BIANNUAL",
+    "每年": "ANNUAL",
+    "不定期": "IRREG",
+}
 FORMAT_SUFFIX = {"ttl": "turtle", "rdf": "xml", "jsonld": "json-ld"}
-MIME = {"turtle": "text/turtle; charset=utf-8", "xml": "application/rdf+xml; charset=utf-8",
-        "json-ld": "application/ld+json; charset=utf-8"}
+MIME = {
+    "turtle": "text/turtle; charset=utf-8",
+    "xml": "application/rdf+xml; charset=utf-8",
+    "json-ld": "application/ld+json; charset=utf-8",
+}
 
 
 def graph() -> Graph:
     g = Graph()
-    for prefix, ns in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("dcatap", DCATAP), ("spdx", SPDX),
-                       ("vcard", VCARD), ("skos", SKOS)):
+    for prefix, ns in (
+        ("dcat", DCAT),
+        ("dct", DCTERMS),
+        ("foaf", FOAF),
+        ("dcatap", DCATAP),
+        ("spdx", SPDX),
+        ("vcard", VCARD),
+        ("skos", SKOS),
+    ):
         g.bind(prefix, ns)
     return g
 
@@ -83,8 +106,15 @@ def add_dataset(g: Graph, base: str, ds: Dataset) -> URIRef:
     if ds.open_class == OpenClass.CONDITIONAL.value:
         statement = BNode()
         g.add((statement, RDF.type, DCTERMS.RightsStatement))
-        g.add((statement, DCTERMS.description, Literal(f"开放条件：{ds.effective_conditions or '—'}；法律依据：{ds.effective_basis}",
-                                                       lang="zh")))
+        g.add(
+            (
+                statement,
+                DCTERMS.description,
+                Literal(
+                    f"开放条件：{ds.effective_conditions or '—'}；法律依据：{ds.effective_basis}", lang="zh"
+                ),
+            )
+        )
         g.add((node, DCTERMS.rights, statement))
     for t in ds.served_tables:
         for fmt, facts in t.formats.items():
@@ -108,7 +138,9 @@ def _distribution(g: Graph, base: str, ds: Dataset, table_id: int, fmt: str, fac
         g.add((node, DCAT.accessURL, url))
     else:  # conditional: reached through the licence flow, never a direct link to data
         g.add((node, DCAT.accessURL, URIRef(f"{base}/dataset/{ds.name}#apply")))
-    g.add((node, DCAT.byteSize, Literal(facts["size"], datatype=XSD.decimal)))  # the DCAT-AP 3 shapes ask for xsd:decimal
+    g.add(
+        (node, DCAT.byteSize, Literal(facts["size"], datatype=XSD.decimal))
+    )  # the DCAT-AP 3 shapes ask for xsd:decimal
     g.add((node, DCAT.mediaType, _media(g, fmt)))
     checksum = BNode()
     g.add((checksum, RDF.type, SPDX.Checksum))
@@ -144,4 +176,3 @@ def catalog_graph(base: str, datasets: Sequence[Dataset], page: int, pages: int)
             g.add((view, hydra.next, URIRef(f"{base}/catalog.ttl?page={page + 1}")))
         g.add((view, hydra.last, URIRef(f"{base}/catalog.ttl?page={pages}")))
     return g
-

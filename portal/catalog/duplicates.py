@@ -1,5 +1,6 @@
 """Likely duplicate catalog entries across departments (Art. 15: the bureau finds them, the
 departments merge them): similar titles and similar fields."""
+
 from __future__ import annotations
 
 import re
@@ -34,11 +35,19 @@ def _jaccard(x: set, y: set) -> float:
 
 
 def likely_duplicates(session: Session, threshold: float = 0.6, limit: int = 200) -> list[Pair]:
-    datasets = session.scalars(select(Dataset).where(Dataset.status != "withdrawn").options(
-        selectinload(Dataset.department), selectinload(Dataset.distributions).selectinload(Distribution.tables))).all()
+    datasets = session.scalars(
+        select(Dataset)
+        .where(Dataset.status != "withdrawn")
+        .options(
+            selectinload(Dataset.department),
+            selectinload(Dataset.distributions).selectinload(Distribution.tables),
+        )
+    ).all()
     words = {d.id: _words(d.title) for d in datasets}
-    fields = {d.id: {f["name"] for dist in d.current_distributions for t in dist.tables for f in t.schema}
-              for d in datasets}
+    fields = {
+        d.id: {f["name"] for dist in d.current_distributions for t in dist.tables for f in t.schema}
+        for d in datasets
+    }
     by_word: dict[str, list[Dataset]] = defaultdict(list)
     for d in datasets:
         for w in words[d.id]:
@@ -55,7 +64,11 @@ def likely_duplicates(session: Session, threshold: float = 0.6, limit: int = 200
                 seen.add(key)
                 title_score = _jaccard(words[d.id], words[other.id])
                 field_score = _jaccard(fields[d.id], fields[other.id])
-                score = 0.6 * title_score + 0.4 * field_score if fields[d.id] and fields[other.id] else title_score
+                score = (
+                    0.6 * title_score + 0.4 * field_score
+                    if fields[d.id] and fields[other.id]
+                    else title_score
+                )
                 if score >= threshold:
                     pairs.append(Pair(d, other, score, title_score, field_score))
     return sorted(pairs, key=lambda p: -p.score)[:limit]

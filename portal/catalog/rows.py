@@ -14,6 +14,7 @@ A Scope says what the asker may see (all of an unconditional table; the granted 
 rows of a licensed one). It is applied here, under every filter the asker adds, so no
 parameter can widen it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,7 +34,7 @@ from ..labels import label
 from ..messages import _
 from .bundle import field_type
 
-ROW_CAP = 1000        # rows per call, however many are asked for
+ROW_CAP = 1000  # rows per call, however many are asked for
 DEFAULT_LIMIT = 100
 RANGE_OPERATORS = ("gt", "gte", "lt", "lte")
 
@@ -44,17 +45,17 @@ class QueryError(ValueError):
 
 @dataclass
 class Scope:
-    fields: list[str] | None = None                 # None: every column
+    fields: list[str] | None = None  # None: every column
     row_filter: dict[str, list[str]] | None = None  # {"column": ["value", ...]}: only those rows
 
 
 @dataclass
 class RowQuery:
     fields: list[str] | None = None
-    equals: dict[str, list[str]] = field(default_factory=dict)        # column → any of these values
-    ranges: dict[str, dict[str, str]] = field(default_factory=dict)   # column → {"gte": "10", ...}
+    equals: dict[str, list[str]] = field(default_factory=dict)  # column → any of these values
+    ranges: dict[str, dict[str, str]] = field(default_factory=dict)  # column → {"gte": "10", ...}
     text: str = ""
-    sort: list[tuple[str, bool]] = field(default_factory=list)        # (column, descending)
+    sort: list[tuple[str, bool]] = field(default_factory=list)  # (column, descending)
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     count: bool = False
@@ -80,8 +81,11 @@ class ParquetTable:
     dictionary_columns: list[str]
 
     def read(self, row_group: int, columns: list[str]) -> pa.Table:
-        f = pq.ParquetFile(self.path, metadata=self.metadata,
-                           read_dictionary=[c for c in columns if c in self.dictionary_columns])
+        f = pq.ParquetFile(
+            self.path,
+            metadata=self.metadata,
+            read_dictionary=[c for c in columns if c in self.dictionary_columns],
+        )
         return f.read_row_group(row_group, columns=columns, use_threads=False)
 
 
@@ -94,10 +98,15 @@ def _opened(path: str, mtime_ns: int) -> ParquetTable:
     schema = dataset.schema
     dictionary_columns = []
     if metadata.num_row_groups:
-        chunks = {metadata.row_group(0).column(i).path_in_schema: metadata.row_group(0).column(i)
-                  for i in range(metadata.num_columns)}
-        dictionary_columns = [f.name for f in schema if _is_text(f.type) and f.name in chunks
-                              and chunks[f.name].has_dictionary_page]
+        chunks = {
+            metadata.row_group(0).column(i).path_in_schema: metadata.row_group(0).column(i)
+            for i in range(metadata.num_columns)
+        }
+        dictionary_columns = [
+            f.name
+            for f in schema
+            if _is_text(f.type) and f.name in chunks and chunks[f.name].has_dictionary_page
+        ]
     return ParquetTable(path, dataset, metadata, schema, dictionary_columns)
 
 
@@ -132,7 +141,9 @@ def times_as_text(table: pa.Table) -> pa.Table:
         elif pa.types.is_time(t):
             column = pc.strftime(pc.cast(column, pa.time32("s"), safe=False), format="%H:%M:%S")
         elif pa.types.is_timestamp(t):
-            column = pc.strftime(pc.cast(column, pa.timestamp("s", t.tz), safe=False), format="%Y-%m-%dT%H:%M:%S")
+            column = pc.strftime(
+                pc.cast(column, pa.timestamp("s", t.tz), safe=False), format="%Y-%m-%dT%H:%M:%S"
+            )
         columns[name] = column
     return pa.table(columns) if columns else table
 
@@ -156,16 +167,27 @@ def value_for(arrow_type: pa.DataType, text: str, column: str) -> str | bool | d
             return pa.scalar(dt.time.fromisoformat(str(text).strip()), type=arrow_type)
         return pc.cast(pa.array([str(text).strip()]), arrow_type)[0]
     except (ValueError, TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise QueryError(_("字段“%(column)s”的值“%(value)s”不是%(type)s", column=column, value=text,
-                           type=label("data_type", field_type(str(arrow_type))))) from exc
+        raise QueryError(
+            _(
+                "字段“%(column)s”的值“%(value)s”不是%(type)s",
+                column=column,
+                value=text,
+                type=label("data_type", field_type(str(arrow_type))),
+            )
+        ) from exc
 
 
 def _check_columns(names: list[str], visible: list[str], what: str) -> None:
     unknown = [n for n in names if n not in visible]
     if unknown:
-        raise QueryError(_("没有字段 %(unknown)s（%(what)s）；可用的字段：%(columns)s", unknown=", ".join(unknown),
-                           what=what, columns=", ".join(visible)))
-
+        raise QueryError(
+            _(
+                "没有字段 %(unknown)s（%(what)s）；可用的字段：%(columns)s",
+                unknown=", ".join(unknown),
+                what=what,
+                columns=", ".join(visible),
+            )
+        )
 
 
 # ---------------------------------------------------------------------- the plan of a query
@@ -175,14 +197,18 @@ Test = Callable[[pa.Array], pa.Array]  # values of one column → true where the
 
 @dataclass
 class Plan:
-    prune: pc.Expression | None                   # for row-group statistics
-    all_of: list[tuple[str, Test]]                # every one must hold
-    any_of: list[list[tuple[str, Test]]]          # per text word: some column holds it
-    nothing: bool = False                         # the grant names a column the file lacks
+    prune: pc.Expression | None  # for row-group statistics
+    all_of: list[tuple[str, Test]]  # every one must hold
+    any_of: list[list[tuple[str, Test]]]  # per text word: some column holds it
+    nothing: bool = False  # the grant names a column the file lacks
 
     @property
     def columns(self) -> list[str]:
-        return list(dict.fromkeys([c for c, _value in self.all_of] + [c for group in self.any_of for c, _value in group]))
+        return list(
+            dict.fromkeys(
+                [c for c, _value in self.all_of] + [c for group in self.any_of for c, _value in group]
+            )
+        )
 
 
 def _bound(fn: Callable[..., pa.Array], *args: object, **kwargs: object) -> Test:
@@ -213,7 +239,9 @@ def plan(schema: pa.Schema, query: RowQuery, scope: Scope) -> Plan:
     for column, texts in query.equals.items():
         t = schema.field(column).type
         typed = [value_for(t, v, column) for v in texts]
-        p.prune = _and(p.prune, pc.field(column).isin(typed) if len(typed) > 1 else pc.field(column) == typed[0])
+        p.prune = _and(
+            p.prune, pc.field(column).isin(typed) if len(typed) > 1 else pc.field(column) == typed[0]
+        )
         value_set = pa.array([v.as_py() if isinstance(v, pa.Scalar) else v for v in typed], t)
         p.all_of.append((column, _bound(pc.is_in, value_set=value_set)))
     for column, bounds in query.ranges.items():
@@ -224,7 +252,10 @@ def plan(schema: pa.Schema, query: RowQuery, scope: Scope) -> Plan:
             value = value_for(t, text, column)
             scalar = value if isinstance(value, pa.Scalar) else pa.scalar(value, t)
             ref = pc.field(column)
-            p.prune = _and(p.prune, {"gt": ref > scalar, "gte": ref >= scalar, "lt": ref < scalar, "lte": ref <= scalar}[op])
+            p.prune = _and(
+                p.prune,
+                {"gt": ref > scalar, "gte": ref >= scalar, "lt": ref < scalar, "lte": ref <= scalar}[op],
+            )
             fn = {"gt": pc.greater, "gte": pc.greater_equal, "lt": pc.less, "lte": pc.less_equal}[op]
             p.all_of.append((column, _bound(fn, scalar)))
     words = [w for w in query.text.split() if w]
@@ -275,8 +306,14 @@ def _matches(table: pa.Table, p: Plan) -> pa.Array:
 
 
 def _decoded(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    return pa.table({name: table[name].cast(schema.field(name).type) if pa.types.is_dictionary(table[name].type)
-                     else table[name] for name in table.column_names})
+    return pa.table(
+        {
+            name: table[name].cast(schema.field(name).type)
+            if pa.types.is_dictionary(table[name].type)
+            else table[name]
+            for name in table.column_names
+        }
+    )
 
 
 def _matching_rows(source: ParquetTable, row_group: int, p: Plan, columns: list[str]) -> pa.Table:
@@ -291,7 +328,9 @@ def _matching_rows(source: ParquetTable, row_group: int, p: Plan, columns: list[
     rest = [c for c in columns if c not in tested.column_names]
     picked = {c: tested[c].take(indices) for c in columns if c in tested.column_names}
     if rest:
-        picked |= {c: col.take(indices) for c, col in zip(rest, source.read(row_group, rest).columns, strict=True)}
+        picked |= {
+            c: col.take(indices) for c, col in zip(rest, source.read(row_group, rest).columns, strict=True)
+        }
     return _decoded(pa.table({c: picked[c] for c in columns}), source.schema)
 
 

@@ -1,4 +1,5 @@
 """Accounts: users and their kinds and roles, API tokens, the mail outbox, the audit trail."""
+
 from __future__ import annotations
 
 import enum
@@ -16,7 +17,7 @@ from .catalog import AppendOnlyError, Department
 
 class UserKind(enum.StrEnum):
     CITIZEN = "citizen"
-    COMPANY = "company"        # name and 统一社会信用代码
+    COMPANY = "company"  # name and 统一社会信用代码
     RESEARCHER = "researcher"  # institution; the bureau verifies it
     DEVELOPER = "developer"
 
@@ -60,7 +61,11 @@ class User(Base):
 
     @property
     def is_verified_company(self) -> bool:
-        return self.kind == UserKind.COMPANY.value and bool(self.credit_code) and self.company_verified_at is not None
+        return (
+            self.kind == UserKind.COMPANY.value
+            and bool(self.credit_code)
+            and self.company_verified_at is not None
+        )
 
     @property
     def is_verified_researcher(self) -> bool:

@@ -1,4 +1,5 @@
 """The catalog: departments, datasets, their files and the classification history."""
+
 from __future__ import annotations
 
 import enum
@@ -20,8 +21,8 @@ class OpenClass(enum.StrEnum):
     """The three open classes of Art. 22."""
 
     UNCONDITIONAL = "unconditional"  # 无条件开放
-    CONDITIONAL = "conditional"      # 有条件开放
-    NOT_OPEN = "not_open"            # 不予开放
+    CONDITIONAL = "conditional"  # 有条件开放
+    NOT_OPEN = "not_open"  # 不予开放
 
     @property
     def label(self) -> Message | str:
@@ -32,10 +33,10 @@ PUBLIC_CLASSES = (OpenClass.UNCONDITIONAL.value, OpenClass.CONDITIONAL.value)
 
 
 class DatasetStatus(enum.StrEnum):
-    PUBLISHED = "published"   # on the portal (unconditional or conditional)
-    INTERNAL = "internal"     # not open: metadata kept for its department, never public
-    HELD = "held"             # waiting for the department to fix a problem (hold_reason)
-    WITHDRAWN = "withdrawn"   # gone from its source, or withdrawn by its department
+    PUBLISHED = "published"  # on the portal (unconditional or conditional)
+    INTERNAL = "internal"  # not open: metadata kept for its department, never public
+    HELD = "held"  # waiting for the department to fix a problem (hold_reason)
+    WITHDRAWN = "withdrawn"  # gone from its source, or withdrawn by its department
 
 
 class Department(Base):
@@ -114,9 +115,11 @@ class Dataset(Base):
 
     department: Mapped[Department] = relationship(back_populates="datasets")
     distributions: Mapped[list[Distribution]] = relationship(
-        back_populates="dataset", order_by="Distribution.fetched_at", cascade="all, delete-orphan")
+        back_populates="dataset", order_by="Distribution.fetched_at", cascade="all, delete-orphan"
+    )
     classification_events: Mapped[list[ClassificationEvent]] = relationship(
-        back_populates="dataset", order_by="ClassificationEvent.id")
+        back_populates="dataset", order_by="ClassificationEvent.id"
+    )
 
     @property
     def is_public(self) -> bool:
@@ -130,7 +133,11 @@ class Dataset(Base):
 
     @property
     def effective_conditions(self) -> str | None:
-        return self.override_conditions if self.class_override and self.override_conditions else self.open_conditions
+        return (
+            self.override_conditions
+            if self.class_override and self.override_conditions
+            else self.open_conditions
+        )
 
     @property
     def current_distributions(self) -> list[Distribution]:
@@ -143,8 +150,12 @@ class Dataset(Base):
         data: clean versions only; conditional data may hold personal information under a
         licence, never rows that could not be read."""
         allowed = ("clean",) if self.open_class == OpenClass.UNCONDITIONAL.value else ("clean", "personal")
-        return [t for d in self.current_distributions if d.scan_status in allowed and d.purged_at is None
-                for t in d.tables]
+        return [
+            t
+            for d in self.current_distributions
+            if d.scan_status in allowed and d.purged_at is None
+            for t in d.tables
+        ]
 
 
 class Distribution(Base):
@@ -160,11 +171,11 @@ class Distribution(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
     source_name: Mapped[str] = mapped_column(String(500))  # file name or resource name
     source_url: Mapped[str | None] = mapped_column(Text)
-    media_format: Mapped[str] = mapped_column(String(20))   # csv, xlsx
+    media_format: Mapped[str] = mapped_column(String(20))  # csv, xlsx
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int]
     encoding: Mapped[str | None] = mapped_column(String(30))  # detected, for CSV sources
-    original_path: Mapped[str] = mapped_column(Text)          # relative to the files folder
+    original_path: Mapped[str] = mapped_column(Text)  # relative to the files folder
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
     superseded_at: Mapped[datetime | None]
     # The publication gate's verdict on exactly these files: clean | personal (personal
@@ -180,8 +191,10 @@ class Distribution(Base):
     def servable(self) -> bool:
         """May be served to anyone (when its dataset is unconditional and public)."""
         return self.scan_status == "clean" and self.purged_at is None
+
     tables: Mapped[list[DataTable]] = relationship(
-        back_populates="distribution", order_by="DataTable.position", cascade="all, delete-orphan")
+        back_populates="distribution", order_by="DataTable.position", cascade="all, delete-orphan"
+    )
 
 
 class DataTable(Base):
@@ -273,4 +286,3 @@ class AppendOnlyError(RuntimeError):
 @event.listens_for(ClassificationEvent, "before_delete")
 def _refuse_change(_mapper: Mapper[Any], _conn: Connection, target: Base) -> None:
     raise AppendOnlyError("classification history is append-only")
-

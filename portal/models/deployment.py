@@ -1,4 +1,5 @@
 """Which portal this is: one row made when a deployment's database is first set up."""
+
 from __future__ import annotations
 
 from datetime import datetime

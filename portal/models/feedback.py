@@ -1,5 +1,6 @@
 """The public's voice: error reports (纠错), ratings and comments, data requests (需求征集),
 and the showcase of applications built on the data (成果展示)."""
+
 from __future__ import annotations
 
 import datetime as dt

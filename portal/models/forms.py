@@ -1,4 +1,5 @@
 """Forms whose work was done: one row per posted rendering (the form's nonce)."""
+
 from __future__ import annotations
 
 from datetime import datetime

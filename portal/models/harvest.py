@@ -1,4 +1,5 @@
 """Harvest sources, jobs and their per-entry reports."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -17,7 +18,7 @@ class HarvestSource(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))  # "ckan" | "spreadsheet"
-    location: Mapped[str] = mapped_column(Text)    # the API URL, or the spreadsheet's absolute path
+    location: Mapped[str] = mapped_column(Text)  # the API URL, or the spreadsheet's absolute path
     title: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -40,7 +41,8 @@ class HarvestJob(Base):
 
     source: Mapped[HarvestSource] = relationship(back_populates="jobs")
     entries: Mapped[list[HarvestJobEntry]] = relationship(
-        back_populates="job", order_by="HarvestJobEntry.id", cascade="all, delete-orphan")
+        back_populates="job", order_by="HarvestJobEntry.id", cascade="all, delete-orphan"
+    )
 
 
 class HarvestJobEntry(Base):

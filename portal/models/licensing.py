@@ -1,5 +1,6 @@
 """Conditional data (Art. 25): applications, their history, agreements, grants, licensed
 downloads and usage reports."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,11 +21,11 @@ from .catalog import AppendOnlyError, Dataset, Department
 
 
 class Purpose(enum.StrEnum):
-    INNOVATION = "innovation"    # 创新发展
-    GOVERNANCE = "governance"    # 城市治理
-    SOCIAL = "social"            # 社会服务
-    RESEARCH = "research"        # 科研教育
-    COMMERCIAL = "commercial"    # 商业开发
+    INNOVATION = "innovation"  # 创新发展
+    GOVERNANCE = "governance"  # 城市治理
+    SOCIAL = "social"  # 社会服务
+    RESEARCH = "research"  # 科研教育
+    COMMERCIAL = "commercial"  # 商业开发
 
     @property
     def label(self) -> Message | str:
@@ -37,13 +38,13 @@ class Purpose(enum.StrEnum):
 
 
 class AppStatus(enum.StrEnum):
-    SUBMITTED = "submitted"          # waiting for the provider
+    SUBMITTED = "submitted"  # waiting for the provider
     INFO_REQUESTED = "info_requested"  # returned to the applicant for more information
-    APPROVED = "approved"            # agreement offered, waiting for acceptance
-    REFUSED = "refused"              # with reasons
+    APPROVED = "approved"  # agreement offered, waiting for acceptance
+    REFUSED = "refused"  # with reasons
     WITHDRAWN = "withdrawn"
-    GRANTED = "granted"              # agreement accepted, grant issued
-    INTEREST = "interest"            # commercial purpose: interest registered for a tender
+    GRANTED = "granted"  # agreement accepted, grant issued
+    INTEREST = "interest"  # commercial purpose: interest registered for a tender
 
 
 class Application(Base):
@@ -71,15 +72,20 @@ class Application(Base):
     deadline_days: Mapped[int | None]
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    decision_note: Mapped[str | None] = mapped_column(Text)  # reasons of a refusal, question for more information
+    decision_note: Mapped[str | None] = mapped_column(
+        Text
+    )  # reasons of a refusal, question for more information
     approved_from: Mapped[dt.date | None]
     approved_until: Mapped[dt.date | None]
 
     applicant: Mapped[User] = relationship(foreign_keys=[applicant_id])
     department: Mapped[Department] = relationship()
-    items: Mapped[list[ApplicationItem]] = relationship(back_populates="application", cascade="all, delete-orphan",
-                                                        order_by="ApplicationItem.id")
-    events: Mapped[list[ApplicationEvent]] = relationship(back_populates="application", order_by="ApplicationEvent.id")
+    items: Mapped[list[ApplicationItem]] = relationship(
+        back_populates="application", cascade="all, delete-orphan", order_by="ApplicationItem.id"
+    )
+    events: Mapped[list[ApplicationEvent]] = relationship(
+        back_populates="application", order_by="ApplicationEvent.id"
+    )
     agreement: Mapped[Agreement | None] = relationship(back_populates="application", uselist=False)
     grant: Mapped[Grant | None] = relationship(back_populates="application", uselist=False)
 
@@ -108,9 +114,9 @@ class ApplicationItem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
-    fields_requested: Mapped[list | None]   # None: all fields
+    fields_requested: Mapped[list | None]  # None: all fields
     fields_approved: Mapped[list | None]
-    row_filter: Mapped[dict | None]          # {"column": ["value", ...]}: only those rows
+    row_filter: Mapped[dict | None]  # {"column": ["value", ...]}: only those rows
 
     application: Mapped[Application] = relationship(back_populates="items")
     dataset: Mapped[Dataset] = relationship()

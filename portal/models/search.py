@@ -1,4 +1,5 @@
 """The bureau's synonym list for search (portal/search/synonyms.py edits it, the engines read it)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -17,6 +18,6 @@ class SearchSynonym(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     term: Mapped[str] = mapped_column(String(50), unique=True)  # NFKC, lower case, single spaces
-    expansions: Mapped[list] = mapped_column(default=list)      # ["预防接种", …]
+    expansions: Mapped[list] = mapped_column(default=list)  # ["预防接种", …]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: seeded with the table

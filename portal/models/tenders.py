@@ -1,4 +1,5 @@
 """Commercial licences by competitive award (Art. 25: 公开招标等竞争性方式)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,10 +18,10 @@ from .catalog import AppendOnlyError, Dataset, Department
 
 
 class TenderStatus(enum.StrEnum):
-    OPEN = "open"            # announced; bids accepted until closes_at
+    OPEN = "open"  # announced; bids accepted until closes_at
     EVALUATING = "evaluating"  # closed: bids opened, evaluators score
-    FAILED = "failed"        # 流标: fewer valid bids than the minimum; may be re-opened
-    AWARDED = "awarded"      # award notice published; standstill for objections
+    FAILED = "failed"  # 流标: fewer valid bids than the minimum; may be re-opened
+    AWARDED = "awarded"  # award notice published; standstill for objections
     CONCLUDED = "concluded"  # winner's application made: agreement and grant as in licensing
     CANCELLED = "cancelled"
 
@@ -53,9 +54,15 @@ class Tender(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     department: Mapped[Department] = relationship()
-    datasets: Mapped[list[TenderDataset]] = relationship(back_populates="tender", cascade="all, delete-orphan")
-    bids: Mapped[list[Bid]] = relationship(back_populates="tender", foreign_keys="Bid.tender_id", order_by="Bid.id")
-    questions: Mapped[list[TenderQuestion]] = relationship(back_populates="tender", order_by="TenderQuestion.id")
+    datasets: Mapped[list[TenderDataset]] = relationship(
+        back_populates="tender", cascade="all, delete-orphan"
+    )
+    bids: Mapped[list[Bid]] = relationship(
+        back_populates="tender", foreign_keys="Bid.tender_id", order_by="Bid.id"
+    )
+    questions: Mapped[list[TenderQuestion]] = relationship(
+        back_populates="tender", order_by="TenderQuestion.id"
+    )
     events: Mapped[list[TenderEvent]] = relationship(back_populates="tender", order_by="TenderEvent.id")
     evaluators: Mapped[list[Evaluator]] = relationship(back_populates="tender")
     objections: Mapped[list[Objection]] = relationship(back_populates="tender", order_by="Objection.id")
@@ -92,7 +99,9 @@ class Bid(Base):
     tender_id: Mapped[int] = mapped_column(ForeignKey("tenders.id"), index=True)
     round: Mapped[int] = mapped_column(default=1)
     bidder_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="submitted")  # submitted | replaced | withdrawn | void
+    status: Mapped[str] = mapped_column(
+        String(20), default="submitted"
+    )  # submitted | replaced | withdrawn | void
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     receipt: Mapped[str] = mapped_column(String(64), unique=True)
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,6 +16,7 @@ is the bureau's (portal/search/synonyms.py, a table edited at /admin/synonyms).
 Only public datasets (published, unconditional or conditional) are ever given to index();
 portal/search/sync.py is the one place that decides, from the database.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,7 +42,7 @@ class SearchDoc:
     title: str
     summary: str = ""
     tags: list[str] = field(default_factory=list)
-    department: str = ""        # code (the facet value)
+    department: str = ""  # code (the facet value)
     department_name: str = ""
     domain: str = ""
     open_class: str = ""
@@ -50,7 +51,7 @@ class SearchDoc:
     fields: list[str] = field(default_factory=list)  # column names
     resource_code: str = ""
     published: dt.date | None = None
-    title_en: str = ""          # the department's English title and summary, when given
+    title_en: str = ""  # the department's English title and summary, when given
     summary_en: str = ""
 
 
@@ -84,7 +85,7 @@ class Hit:
     update_cycle: str
     published: dt.date | None
     score: float
-    title_html: str      # escaped, with <mark> around matches
+    title_html: str  # escaped, with <mark> around matches
     summary_html: str
     title_en: str = ""
 
@@ -126,8 +127,12 @@ class CachedCounts:
         return self._value
 
 
-def open_backend(settings: Settings, engine: Engine, popularity: Callable[[], dict[str, int]] | None = None,
-                 synonyms: Synonyms | None = None) -> SearchBackend:
+def open_backend(
+    settings: Settings,
+    engine: Engine,
+    popularity: Callable[[], dict[str, int]] | None = None,
+    synonyms: Synonyms | None = None,
+) -> SearchBackend:
     """The engine the settings name: `whoosh` (index folder) or `postgres` (the database)."""
     if settings.search_backend == "postgres":
         from .postgres_backend import PostgresBackend

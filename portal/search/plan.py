@@ -24,6 +24,7 @@ Terms carry a weight: 1 for a word and the synonym list's words, less for a sub-
 again for a bigram; both engines add up the weighted contributions of the terms a dataset
 holds (Whoosh exactly; PostgreSQL's ts_rank as it can).
 """
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,176 @@ SUB_WORD_WEIGHT = 0.5
 BIGRAM_WEIGHT = 0.3
 
 # Words of questions, not of what is asked for. Only dropped when something else is left.
-STOP_WORDS_ZH = frozenset(["的", "了", "和", "与", "及", "或", "在", "是", "有", "被", "把", "让", "从", "对", "向", "为", "我", "我们", "你", "您", "他", "她", "想", "想要", "要", "需要", "哪里", "哪儿", "哪", "哪些", "哪个", "哪家", "在哪", "在哪里", "在哪儿", "什么", "怎么", "怎样", "怎么样", "如何", "可以", "能", "能否", "能不能", "吗", "呢", "吧", "啊", "呀", "一下", "看看", "查", "查询", "查找", "查看", "找", "找找", "搜", "搜索", "请问", "附近", "相关", "关于", "去", "到", "给", "都", "也", "还", "就", "最近", "多少", "几", "个", "所有", "全部", "一些", "有没有", "没有", "怎么办", "地方", "哪里有", "数据", "资料", "信息", "情况", "一览", "大全", "本地", "我市", "我区", "聊城", "聊城市", "东昌府", "东昌府区", "的话", "下载", "表格", "最新", "今年"])
-STOP_WORDS_EN = frozenset(tokenize(" ".join(["a", "an", "the", "of", "in", "on", "at", "for", "to", "and", "or", "with", "by", "from", "near", "about", "where", "what", "which", "who", "whom", "how", "when", "can", "could", "i", "me", "my", "we", "our", "you", "your", "is", "are", "be", "get", "find", "list", "show", "any", "all", "do", "does", "did", "please", "there", "here", "some", "data", "dataset", "datasets", "information", "info", "want", "need", "look", "looking", "search"])))
+STOP_WORDS_ZH = frozenset(
+    [
+        "的",
+        "了",
+        "和",
+        "与",
+        "及",
+        "或",
+        "在",
+        "是",
+        "有",
+        "被",
+        "把",
+        "让",
+        "从",
+        "对",
+        "向",
+        "为",
+        "我",
+        "我们",
+        "你",
+        "您",
+        "他",
+        "她",
+        "想",
+        "想要",
+        "要",
+        "需要",
+        "哪里",
+        "哪儿",
+        "哪",
+        "哪些",
+        "哪个",
+        "哪家",
+        "在哪",
+        "在哪里",
+        "在哪儿",
+        "什么",
+        "怎么",
+        "怎样",
+        "怎么样",
+        "如何",
+        "可以",
+        "能",
+        "能否",
+        "能不能",
+        "吗",
+        "呢",
+        "吧",
+        "啊",
+        "呀",
+        "一下",
+        "看看",
+        "查",
+        "查询",
+        "查找",
+        "查看",
+        "找",
+        "找找",
+        "搜",
+        "搜索",
+        "请问",
+        "附近",
+        "相关",
+        "关于",
+        "去",
+        "到",
+        "给",
+        "都",
+        "也",
+        "还",
+        "就",
+        "最近",
+        "多少",
+        "几",
+        "个",
+        "所有",
+        "全部",
+        "一些",
+        "有没有",
+        "没有",
+        "怎么办",
+        "地方",
+        "哪里有",
+        "数据",
+        "资料",
+        "信息",
+        "情况",
+        "一览",
+        "大全",
+        "本地",
+        "我市",
+        "我区",
+        "聊城",
+        "聊城市",
+        "东昌府",
+        "东昌府区",
+        "的话",
+        "下载",
+        "表格",
+        "最新",
+        "今年",
+    ]
+)
+STOP_WORDS_EN = frozenset(
+    tokenize(
+        " ".join(
+            [
+                "a",
+                "an",
+                "the",
+                "of",
+                "in",
+                "on",
+                "at",
+                "for",
+                "to",
+                "and",
+                "or",
+                "with",
+                "by",
+                "from",
+                "near",
+                "about",
+                "where",
+                "what",
+                "which",
+                "who",
+                "whom",
+                "how",
+                "when",
+                "can",
+                "could",
+                "i",
+                "me",
+                "my",
+                "we",
+                "our",
+                "you",
+                "your",
+                "is",
+                "are",
+                "be",
+                "get",
+                "find",
+                "list",
+                "show",
+                "any",
+                "all",
+                "do",
+                "does",
+                "did",
+                "please",
+                "there",
+                "here",
+                "some",
+                "data",
+                "dataset",
+                "datasets",
+                "information",
+                "info",
+                "want",
+                "need",
+                "look",
+                "looking",
+                "search",
+            ]
+        )
+    )
+)
 STOP_WORDS = STOP_WORDS_ZH | STOP_WORDS_EN
 _LATIN_KEY = re.compile(r"[0-9a-z]")
 
@@ -81,6 +250,7 @@ def terms(node: Node | None) -> dict[str, float]:
         else:
             for p in n.parts:
                 walk(p)
+
     if node is not None:
         walk(node)
     return out
@@ -88,9 +258,9 @@ def terms(node: Node | None) -> dict[str, float]:
 
 @dataclass
 class Plan:
-    clauses: list[Node] = field(default_factory=list)   # every one must match
+    clauses: list[Node] = field(default_factory=list)  # every one must match
     required: list[Node] = field(default_factory=list)  # relaxed, these still must (numbers: years, codes)
-    relaxed: list[Node] = field(default_factory=list)   # relaxed, one of these: the rest, with their fallback
+    relaxed: list[Node] = field(default_factory=list)  # relaxed, one of these: the rest, with their fallback
 
     @property
     def strict(self) -> Node | None:
@@ -146,8 +316,9 @@ def _spans(text: str, synonyms: Mapping[str, Sequence[str]]) -> list[tuple[int, 
         start = text.find(key)
         while start != -1:
             end = start + len(key)
-            latin_edge = (_LATIN_KEY.match(key[0]) and start > 0 and _LATIN_KEY.match(text[start - 1])) or \
-                         (_LATIN_KEY.match(key[-1]) and end < len(text) and _LATIN_KEY.match(text[end]))
+            latin_edge = (_LATIN_KEY.match(key[0]) and start > 0 and _LATIN_KEY.match(text[start - 1])) or (
+                _LATIN_KEY.match(key[-1]) and end < len(text) and _LATIN_KEY.match(text[end])
+            )
             if not latin_edge and not any(taken[start:end]):
                 found.append((start, end, key))
                 taken[start:end] = [True] * (end - start)
@@ -162,15 +333,22 @@ def normalize_key(text: str) -> str:
 def make_plan(q: str, synonyms: Mapping[str, Sequence[str]] | None = None) -> Plan:
     """The clauses of a query. `synonyms`: normalized entry → its official words."""
     text = normalize_key(q)
-    pieces: list[tuple[str, Node | None, list[str]]] = []  # (the query's text, its clause if a synonym, words)
+    pieces: list[
+        tuple[str, Node | None, list[str]]
+    ] = []  # (the query's text, its clause if a synonym, words)
     at = 0
     spans = _spans(text, synonyms or {})
     for start, end, key in spans:
         pieces.append((text[at:start], None, []))
         own = tokenize(key, compounds=False, search=False)
         official = [w for e in synonyms[key] for w in tokenize(e, compounds=False, search=False)]  # type: ignore[index]
-        pieces.append((key, any_of([all_of(Term(w) for w in own), *(_phrase(e) for e in synonyms[key])]),  # type: ignore[index]
-                       own + official))
+        pieces.append(
+            (
+                key,
+                any_of([all_of(Term(w) for w in own), *(_phrase(e) for e in synonyms[key])]),  # type: ignore[index]
+                own + official,
+            )
+        )
         at = end
     pieces.append((text[at:], None, []))
     clauses: list[tuple[str, Node, list[str]]] = []

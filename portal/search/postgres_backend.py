@@ -20,6 +20,7 @@ The table lives in its own schema, `portal_search`, created here on first use: i
 data the backend owns (as Whoosh owns its folder), rebuilt by `portal reindex`, left out of
 backups and of the Alembic models.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,10 +49,9 @@ SCHEMA = "portal_search"
 TABLE = f"{SCHEMA}.document"
 # ts_rank's weights for {D, C, B, A}: the same 1 : 2 : 3 as Whoosh's field boosts.
 RANK_WEIGHTS = "{0.333, 0.5, 0.667, 1.0}"
-MAX_POSITION = 16383       # PostgreSQL's largest tsvector position
+MAX_POSITION = 16383  # PostgreSQL's largest tsvector position
 MAX_POSITIONS_PER_WORD = 255
 CLAUSE_RANK = 1e4  # a relaxed query: the number of clauses matched first, then the rank
-
 
 
 def _create(table: str, suffix: str = "") -> list[str]:
@@ -76,8 +76,19 @@ def _create(table: str, suffix: str = "") -> list[str]:
     ]
 
 
-COLUMNS = ("name", "title", "title_en", "summary", "department", "department_name", "domain", "open_class", "format",
-           "update_cycle", "published")
+COLUMNS = (
+    "name",
+    "title",
+    "title_en",
+    "summary",
+    "department",
+    "department_name",
+    "domain",
+    "open_class",
+    "format",
+    "update_cycle",
+    "published",
+)
 
 
 def _upsert(table: str) -> TextClause:
@@ -86,7 +97,8 @@ def _upsert(table: str) -> TextClause:
         f"INSERT INTO {SCHEMA}.{table} ({', '.join(COLUMNS)}, words) "
         f"VALUES ({', '.join(':' + c for c in COLUMNS)}, CAST(:words AS tsvector)) "
         f"ON CONFLICT (name) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in COLUMNS[1:])}, "
-        f"words = excluded.words")
+        f"words = excluded.words"
+    )
 
 
 UPSERT = _upsert("document")
@@ -108,10 +120,16 @@ def tsquery(node: Node) -> str:
 def tsvector_literal(doc: SearchDoc) -> str:
     """`'word':1A,7A 'other':2D …` — each word with its positions and its field's weight."""
     fields = [
-        ("A", tokenize(doc.title)), ("A", tokenize(doc.title_en)), ("A", tokenize(doc.resource_code)),
+        ("A", tokenize(doc.title)),
+        ("A", tokenize(doc.title_en)),
+        ("A", tokenize(doc.resource_code)),
         ("B", [t for tag in doc.tags for t in tokenize(tag)]),
-        ("D", tokenize(doc.summary)), ("D", tokenize(doc.summary_en)), ("D", tokenize(doc.department_name)),
-        ("D", tokenize(doc.domain)), ("D", [t for f in doc.fields for t in tokenize(f)]), ("D", bigrams(doc.title)),
+        ("D", tokenize(doc.summary)),
+        ("D", tokenize(doc.summary_en)),
+        ("D", tokenize(doc.department_name)),
+        ("D", tokenize(doc.domain)),
+        ("D", [t for f in doc.fields for t in tokenize(f)]),
+        ("D", bigrams(doc.title)),
     ]
     positions: dict[str, list[str]] = {}
     position = 0
@@ -125,10 +143,20 @@ def tsvector_literal(doc: SearchDoc) -> str:
 
 
 def _row(doc: SearchDoc) -> dict:
-    return {"name": doc.name, "title": doc.title, "title_en": doc.title_en, "summary": doc.summary[:600], "department": doc.department,
-            "department_name": doc.department_name, "domain": doc.domain, "open_class": doc.open_class,
-            "format": doc.format, "update_cycle": doc.update_cycle, "published": doc.published,
-            "words": tsvector_literal(doc)}
+    return {
+        "name": doc.name,
+        "title": doc.title,
+        "title_en": doc.title_en,
+        "summary": doc.summary[:600],
+        "department": doc.department,
+        "department_name": doc.department_name,
+        "domain": doc.domain,
+        "open_class": doc.open_class,
+        "format": doc.format,
+        "update_cycle": doc.update_cycle,
+        "published": doc.published,
+        "words": tsvector_literal(doc),
+    }
 
 
 def _batches(items: Iterable, size: int) -> Iterable[list]:
@@ -138,8 +166,12 @@ def _batches(items: Iterable, size: int) -> Iterable[list]:
 
 
 class PostgresBackend:
-    def __init__(self, engine: Engine, popularity: Callable[[], dict[str, int]] | None = None,
-                 synonyms: Synonyms | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        popularity: Callable[[], dict[str, int]] | None = None,
+        synonyms: Synonyms | None = None,
+    ) -> None:
         if engine.dialect.name != "postgresql":
             raise ValueError("the postgres search backend needs a PostgreSQL database")
         self.engine = engine
@@ -152,7 +184,9 @@ class PostgresBackend:
             for statement in _create("document"):
                 conn.execute(text(statement))
             # A table made by an earlier version: the column added since (`portal reindex` fills it).
-            conn.execute(text(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS title_en text NOT NULL DEFAULT ''"))
+            conn.execute(
+                text(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS title_en text NOT NULL DEFAULT ''")
+            )
 
     # ------------------------------------------------------------------ writing
 
@@ -218,25 +252,58 @@ class PostgresBackend:
                 condition = f"{filters} AND words @@ CAST(:tsquery AS tsquery)"
                 total, facets, _ = self._facets(conn, condition, strict, query.facet_limit)
                 if total or plan.loose is None:
-                    rows = self._page(conn, condition, strict, query,
-                                      f"ts_rank('{RANK_WEIGHTS}', words, CAST(:tsquery AS tsquery))") if total else []
+                    rows = (
+                        self._page(
+                            conn,
+                            condition,
+                            strict,
+                            query,
+                            f"ts_rank('{RANK_WEIGHTS}', words, CAST(:tsquery AS tsquery))",
+                        )
+                        if total
+                        else []
+                    )
                 else:  # nothing has every word: any clause, words or bigrams; more clauses first
                     relaxed = True
-                    loose = {**params, "tsquery": tsquery(plan.loose),
-                             **{f"clause_{i}": tsquery(c) for i, c in enumerate(plan.relaxed)}}
+                    loose = {
+                        **params,
+                        "tsquery": tsquery(plan.loose),
+                        **{f"clause_{i}": tsquery(c) for i, c in enumerate(plan.relaxed)},
+                    }
                     condition = f"{filters} AND words @@ CAST(:tsquery AS tsquery)"
-                    total, facets, df = self._facets(conn, condition, loose, query.facet_limit, len(plan.relaxed))
+                    total, facets, df = self._facets(
+                        conn, condition, loose, query.facet_limit, len(plan.relaxed)
+                    )
                     score = self._relaxed_score(loose, plan.relaxed, df, total)
                     rows = self._page(conn, condition, loose, query, score) if total else []
         words = plan.highlights(relaxed)
-        hits = [Hit(name=r.name, title=r.title, summary=r.summary, department=r.department,
-                    department_name=r.department_name, domain=r.domain, open_class=r.open_class, format=r.format,
-                    update_cycle=r.update_cycle, published=r.published, score=float(r.score),
-                    title_html=highlight(r.title, words), summary_html=highlight(r.summary, words),
-                    title_en=r.title_en)
-                for r in rows]
-        return SearchResult(total=total, hits=hits, facets=facets, terms=words, relaxed=relaxed,
-                            took_ms=(time.perf_counter() - started) * 1000)
+        hits = [
+            Hit(
+                name=r.name,
+                title=r.title,
+                summary=r.summary,
+                department=r.department,
+                department_name=r.department_name,
+                domain=r.domain,
+                open_class=r.open_class,
+                format=r.format,
+                update_cycle=r.update_cycle,
+                published=r.published,
+                score=float(r.score),
+                title_html=highlight(r.title, words),
+                summary_html=highlight(r.summary, words),
+                title_en=r.title_en,
+            )
+            for r in rows
+        ]
+        return SearchResult(
+            total=total,
+            hits=hits,
+            facets=facets,
+            terms=words,
+            relaxed=relaxed,
+            took_ms=(time.perf_counter() - started) * 1000,
+        )
 
     @staticmethod
     def _relaxed_score(params: dict, plan_clauses: list[Node], df: list[int], total: int) -> str:
@@ -248,21 +315,30 @@ class PostgresBackend:
         for i, n in enumerate(df):
             params[f"idf_{i}"] = math.log(1 + (total - n + 0.5) / (n + 0.5)) * len(terms(plan_clauses[i]))
             clause = f"CAST(:clause_{i} AS tsquery)"
-            parts.append(f"(CASE WHEN words @@ {clause} THEN {CLAUSE_RANK} + "
-                         f"CAST(:idf_{i} AS float8) * ts_rank('{RANK_WEIGHTS}', words, {clause}) ELSE 0 END)")
+            parts.append(
+                f"(CASE WHEN words @@ {clause} THEN {CLAUSE_RANK} + "
+                f"CAST(:idf_{i} AS float8) * ts_rank('{RANK_WEIGHTS}', words, {clause}) ELSE 0 END)"
+            )
         return " + ".join(parts)
 
-    def _facets(self, conn: Connection, condition: str, params: dict, limit: int,
-                clauses: int = 0) -> tuple[int, dict[str, list[FacetValue]], list[int]]:
+    def _facets(
+        self, conn: Connection, condition: str, params: dict, limit: int, clauses: int = 0
+    ) -> tuple[int, dict[str, list[FacetValue]], list[int]]:
         """Every facet's counts over the matches, and their total, from one aggregate: counts
         per combination of facet values (hundreds of rows, not one per dataset), summed here.
         (GROUPING SETS, one per facet, took 1.5× as long at 100,000 datasets.) With `clauses`,
         also how many matches each clause of a relaxed query has."""
-        per_clause = "".join(f", sum(CASE WHEN words @@ CAST(:clause_{i} AS tsquery) THEN 1 ELSE 0 END) AS c{i}"
-                             for i in range(clauses))
-        rows = conn.execute(text(
-            f"SELECT {', '.join(FACETS)}, department_name, count(*) AS n{per_clause} FROM {TABLE} WHERE {condition} "
-            f"GROUP BY {', '.join(FACETS)}, department_name"), params).all()
+        per_clause = "".join(
+            f", sum(CASE WHEN words @@ CAST(:clause_{i} AS tsquery) THEN 1 ELSE 0 END) AS c{i}"
+            for i in range(clauses)
+        )
+        rows = conn.execute(
+            text(
+                f"SELECT {', '.join(FACETS)}, department_name, count(*) AS n{per_clause} FROM {TABLE} WHERE {condition} "
+                f"GROUP BY {', '.join(FACETS)}, department_name"
+            ),
+            params,
+        ).all()
         counts: dict[str, Counter] = {f: Counter() for f in FACETS}
         department_names = {}
         for row in rows:
@@ -278,20 +354,31 @@ class PostgresBackend:
         matched = [sum(int(getattr(row, f"c{i}")) for row in rows) for i in range(clauses)]
         return sum(row.n for row in rows), facets, matched
 
-    def _page(self, conn: Connection, condition: str, params: dict, query: SearchQuery, score: str) -> Sequence[Row]:
+    def _page(
+        self, conn: Connection, condition: str, params: dict, query: SearchQuery, score: str
+    ) -> Sequence[Row]:
         sort = query.sort if query.sort in ("relevance", "newest", "downloads", "name") else "relevance"
         if sort == "relevance" and score == "0":
             sort = "newest"
         join, newest = "", "published DESC NULLS LAST"
-        order = {"relevance": f"score DESC, {newest}", "newest": newest,
-                 "name": 'title COLLATE "C"', "downloads": f"coalesce(popular.n, 0) DESC, {newest}"}[sort]
+        order = {
+            "relevance": f"score DESC, {newest}",
+            "newest": newest,
+            "name": 'title COLLATE "C"',
+            "downloads": f"coalesce(popular.n, 0) DESC, {newest}",
+        }[sort]
         if sort == "downloads":
             counts = self.popularity()
-            join = ("LEFT JOIN unnest(CAST(:popular_names AS text[]), CAST(:popular_counts AS bigint[])) "
-                    "AS popular(name, n) ON popular.name = d.name")
+            join = (
+                "LEFT JOIN unnest(CAST(:popular_names AS text[]), CAST(:popular_counts AS bigint[])) "
+                "AS popular(name, n) ON popular.name = d.name"
+            )
             params = {**params, "popular_names": list(counts), "popular_counts": list(counts.values())}
-        return conn.execute(text(
-            f"SELECT d.name, title, title_en, summary, department, department_name, domain, open_class, format, "
-            f"update_cycle, published, {score} AS score FROM {TABLE} d {join} WHERE {condition} "
-            f"ORDER BY {order}, d.name LIMIT :rows OFFSET :start"),
-            {**params, "rows": max(query.rows, 0), "start": max(query.start, 0)}).all()
+        return conn.execute(
+            text(
+                f"SELECT d.name, title, title_en, summary, department, department_name, domain, open_class, format, "
+                f"update_cycle, published, {score} AS score FROM {TABLE} d {join} WHERE {condition} "
+                f"ORDER BY {order}, d.name LIMIT :rows OFFSET :start"
+            ),
+            {**params, "rows": max(query.rows, 0), "start": max(query.start, 0)},
+        ).all()

@@ -4,6 +4,7 @@ The harvest marks every dataset it touches `search_dirty` in the same transactio
 indexes the public ones among them, removes the rest, and clears the marks after the index
 has committed. `portal reindex` rebuilds everything from the database.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -21,17 +22,29 @@ def search_doc(ds: Dataset) -> SearchDoc:
     formats = sorted({d.media_format.upper() for d in ds.current_distributions})
     edits = ds.edits or {}
     return SearchDoc(
-        name=ds.name, title=ds.title, summary=ds.summary or "", tags=list(ds.tags or []),
-        department=ds.department.code, department_name=ds.department.name, domain=ds.domain or "",
-        open_class=ds.open_class or "", format=formats[0] if formats else (ds.data_format or "").split(",")[0].strip(),
-        update_cycle=ds.update_cycle or "", fields=[f["name"] for t in tables for f in t.schema],
-        resource_code=ds.resource_code or "", published=ds.published_date,
-        title_en=edits.get("title_en") or "", summary_en=edits.get("summary_en") or "")
+        name=ds.name,
+        title=ds.title,
+        summary=ds.summary or "",
+        tags=list(ds.tags or []),
+        department=ds.department.code,
+        department_name=ds.department.name,
+        domain=ds.domain or "",
+        open_class=ds.open_class or "",
+        format=formats[0] if formats else (ds.data_format or "").split(",")[0].strip(),
+        update_cycle=ds.update_cycle or "",
+        fields=[f["name"] for t in tables for f in t.schema],
+        resource_code=ds.resource_code or "",
+        published=ds.published_date,
+        title_en=edits.get("title_en") or "",
+        summary_en=edits.get("summary_en") or "",
+    )
 
 
 def _with_children(query: Select[Dataset]) -> Select[Dataset]:
-    return query.options(selectinload(Dataset.department),
-                         selectinload(Dataset.distributions).selectinload(Distribution.tables))
+    return query.options(
+        selectinload(Dataset.department),
+        selectinload(Dataset.distributions).selectinload(Distribution.tables),
+    )
 
 
 def sync(sessions: sessionmaker[Session], backend: SearchBackend, batch: int = 500) -> tuple[int, int]:
@@ -39,8 +52,11 @@ def sync(sessions: sessionmaker[Session], backend: SearchBackend, batch: int = 5
     indexed = removed = 0
     while True:
         with sessions() as s:
-            dirty = s.scalars(_with_children(select(Dataset).where(Dataset.search_dirty.is_(True))
-                                             .order_by(Dataset.id).limit(batch))).all()
+            dirty = s.scalars(
+                _with_children(
+                    select(Dataset).where(Dataset.search_dirty.is_(True)).order_by(Dataset.id).limit(batch)
+                )
+            ).all()
             if not dirty:
                 return indexed, removed
             public = [d for d in dirty if d.is_public]
@@ -52,13 +68,18 @@ def sync(sessions: sessionmaker[Session], backend: SearchBackend, batch: int = 5
             indexed, removed = indexed + len(public), removed + len(hidden)
 
 
-def reindex(sessions: sessionmaker[Session], backend: SearchBackend,
-            progress: Callable[[int, int], None] | None = None) -> int:
+def reindex(
+    sessions: sessionmaker[Session],
+    backend: SearchBackend,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     with sessions() as s:
         total = s.scalar(public_datasets().with_only_columns(func.count()).order_by(None)) or 0
         query = _with_children(public_datasets().order_by(Dataset.id)).execution_options(yield_per=1000)
-        n = backend.rebuild((search_doc(d) for d in s.scalars(query)),
-                            progress=(lambda done: progress(done, total)) if progress else None)
+        n = backend.rebuild(
+            (search_doc(d) for d in s.scalars(query)),
+            progress=(lambda done: progress(done, total)) if progress else None,
+        )
         s.execute(update(Dataset).values(search_dirty=False))
         s.commit()
     return n
@@ -67,6 +88,12 @@ def reindex(sessions: sessionmaker[Session], backend: SearchBackend,
 def popularity(sessions: sessionmaker[Session]) -> Callable[[], dict[str, int]]:
     def counts() -> dict[str, int]:
         with sessions() as s:
-            return dict(s.execute(public_datasets().with_only_columns(Dataset.name, Dataset.download_count)
-                                  .where(Dataset.download_count > 0)).all())
+            return dict(
+                s.execute(
+                    public_datasets()
+                    .with_only_columns(Dataset.name, Dataset.download_count)
+                    .where(Dataset.download_count > 0)
+                ).all()
+            )
+
     return counts

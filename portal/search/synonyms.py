@@ -6,6 +6,7 @@ public-service aliases), so a change made at /admin/synonyms reaches every proce
 reads the whole list again at most every `CachedSynonyms.seconds` (the process that made the
 change at once). Both engines apply it when they read a query (portal/search/plan.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,7 +52,9 @@ def entries(session: Session) -> list[SearchSynonym]:
     return list(session.scalars(select(SearchSynonym).order_by(SearchSynonym.term)))
 
 
-def add(session: Session, user: User, term: str, expansions: Sequence[str], ip: str | None = None) -> SearchSynonym:
+def add(
+    session: Session, user: User, term: str, expansions: Sequence[str], ip: str | None = None
+) -> SearchSynonym:
     """Add an everyday word with its official words, or give a listed word new ones."""
     require(user, Action.BUREAU)
     key = normalize_key(term)
@@ -66,7 +69,9 @@ def add(session: Session, user: User, term: str, expansions: Sequence[str], ip: 
         if word == key:
             raise SynonymError(_("规范用词不能与检索词相同：%(word)s", word=word))
         if len(word) > MAX_LENGTH or not tokenize(word):
-            raise SynonymError(_("规范用词须为不超过 %(max)s 个字的词语：%(word)s", max=MAX_LENGTH, word=word))
+            raise SynonymError(
+                _("规范用词须为不超过 %(max)s 个字的词语：%(word)s", max=MAX_LENGTH, word=word)
+            )
     row = session.scalar(select(SearchSynonym).where(SearchSynonym.term == key))
     if row is None:
         row = SearchSynonym(term=key, expansions=wanted, created_by_id=user.id)
@@ -77,16 +82,29 @@ def add(session: Session, user: User, term: str, expansions: Sequence[str], ip: 
         if before == wanted:
             raise SynonymError(_("「%(term)s」已在同义词表中，未改变", term=key))
         row.expansions = wanted
-        record(session, "search_synonym_changed", actor=user, target=f"synonym:{key}", ip=ip,
-               before=before, expansions=wanted)
+        record(
+            session,
+            "search_synonym_changed",
+            actor=user,
+            target=f"synonym:{key}",
+            ip=ip,
+            before=before,
+            expansions=wanted,
+        )
     session.flush()
     return row
 
 
 def remove(session: Session, user: User, row: SearchSynonym, ip: str | None = None) -> None:
     require(user, Action.BUREAU)
-    record(session, "search_synonym_removed", actor=user, target=f"synonym:{row.term}", ip=ip,
-           expansions=list(row.expansions or []))
+    record(
+        session,
+        "search_synonym_removed",
+        actor=user,
+        target=f"synonym:{row.term}",
+        ip=ip,
+        expansions=list(row.expansions or []),
+    )
     session.delete(row)
     session.flush()
 

@@ -11,6 +11,7 @@ words are lower-cased and Porter-stemmed; digits stay as they are, so catalog co
 Titles are also indexed as character bigrams (`#公交`, `#交线` …, marked so they never meet a
 word): the fallback when a query's word is not among the index's words (网约 finds 网约车).
 """
+
 from __future__ import annotations
 
 import re
@@ -45,7 +46,7 @@ def tokenize(text: str | None, compounds: bool = True, search: bool = True) -> l
     words: list[str] = []
     start = 0
     for m in _CODE.finditer(text):
-        _chinese(text[start:m.start()], words, search)
+        _chinese(text[start : m.start()], words, search)
         parts = re.split(r"[-_./]", m.group().lower())
         words.extend(stem(p) if _LATIN.match(p) else p for p in parts)
         if compounds and len(parts) > 1:
@@ -70,7 +71,7 @@ def bigrams(text: str | None) -> list[str]:
     """Character bigrams of the Chinese runs of a text, marked: 网约车 → #网约, #约车."""
     out: list[str] = []
     for run in HAN_RUN.findall(normalize(text)):
-        out.extend(BIGRAM_MARK + run[i:i + 2] for i in range(len(run) - 1))
+        out.extend(BIGRAM_MARK + run[i : i + 2] for i in range(len(run) - 1))
     return out
 
 
@@ -88,7 +89,7 @@ def highlight(text: str, terms: list[str]) -> Markup:
             marks[start] += 1
             marks[start + len(term)] -= 1
             start = lowered.find(term, start + len(term))
-    inside = np.cumsum(marks)[:len(text)] > 0
+    inside = np.cumsum(marks)[: len(text)] > 0
     out, i = [], 0
     while i < len(text):
         j = i

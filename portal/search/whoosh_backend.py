@@ -18,6 +18,7 @@ matching document in Python. Here:
 Web workers only read. They notice a new commit (the harvest or `portal reindex`) within
 `refresh_seconds` and build a new snapshot; searches in flight keep the old one.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,8 +53,18 @@ from .plan import All, Any, Node, Term, make_plan, terms
 from .text import bigrams, highlight, tokenize
 
 # Text fields and how much a match in each counts (title bigrams: the character fallback).
-BOOSTS = {"title": 3.0, "title_en": 3.0, "tags": 2.0, "code": 3.0, "summary": 1.0, "summary_en": 1.0,
-          "department_t": 1.0, "domain_t": 1.0, "fields": 1.0, "chars": 1.0}
+BOOSTS = {
+    "title": 3.0,
+    "title_en": 3.0,
+    "tags": 2.0,
+    "code": 3.0,
+    "summary": 1.0,
+    "summary_en": 1.0,
+    "department_t": 1.0,
+    "domain_t": 1.0,
+    "fields": 1.0,
+    "chars": 1.0,
+}
 # A relaxed (OR) query ranks by the number of clauses matched first, then by score.
 CLAUSE_RANK = 1e4
 K1 = 1.2
@@ -69,11 +80,21 @@ def _text_field() -> TEXT:
 SCHEMA = Schema(
     name=ID(stored=True, unique=True, sortable=True),
     department_name=ID(sortable=True),
-    title=_text_field(), summary=_text_field(), tags=_text_field(), department_t=_text_field(),
-    domain_t=_text_field(), fields=_text_field(), code=_text_field(),
-    title_en=_text_field(), summary_en=_text_field(), chars=_text_field(),
-    department=ID(sortable=True), domain=ID(sortable=True), open_class=ID(sortable=True),
-    format=ID(sortable=True), update_cycle=ID(sortable=True),
+    title=_text_field(),
+    summary=_text_field(),
+    tags=_text_field(),
+    department_t=_text_field(),
+    domain_t=_text_field(),
+    fields=_text_field(),
+    code=_text_field(),
+    title_en=_text_field(),
+    summary_en=_text_field(),
+    chars=_text_field(),
+    department=ID(sortable=True),
+    domain=ID(sortable=True),
+    open_class=ID(sortable=True),
+    format=ID(sortable=True),
+    update_cycle=ID(sortable=True),
     published=NUMERIC(sortable=True, bits=32, signed=True),
     title_sort=ID(sortable=True),
     data=STORED,
@@ -84,17 +105,36 @@ def whoosh_document(doc: SearchDoc) -> dict:
     published = (doc.published - EPOCH).days if doc.published else -1
     return {
         "name": doc.name,
-        "title": " ".join(tokenize(doc.title)), "summary": " ".join(tokenize(doc.summary)),
+        "title": " ".join(tokenize(doc.title)),
+        "summary": " ".join(tokenize(doc.summary)),
         "tags": " ".join(t for tag in doc.tags for t in tokenize(tag)),
-        "department_t": " ".join(tokenize(doc.department_name)), "domain_t": " ".join(tokenize(doc.domain)),
-        "fields": " ".join(t for f in doc.fields for t in tokenize(f)), "code": " ".join(tokenize(doc.resource_code)),
-        "title_en": " ".join(tokenize(doc.title_en)), "summary_en": " ".join(tokenize(doc.summary_en)),
+        "department_t": " ".join(tokenize(doc.department_name)),
+        "domain_t": " ".join(tokenize(doc.domain)),
+        "fields": " ".join(t for f in doc.fields for t in tokenize(f)),
+        "code": " ".join(tokenize(doc.resource_code)),
+        "title_en": " ".join(tokenize(doc.title_en)),
+        "summary_en": " ".join(tokenize(doc.summary_en)),
         "chars": " ".join(bigrams(doc.title)),
-        "department": doc.department, "department_name": doc.department_name, "domain": doc.domain, "open_class": doc.open_class, "format": doc.format,
-        "update_cycle": doc.update_cycle, "published": published, "title_sort": doc.title,
-        "data": {"title": doc.title, "title_en": doc.title_en, "summary": doc.summary[:600], "department": doc.department,
-                 "department_name": doc.department_name, "domain": doc.domain, "open_class": doc.open_class,
-                 "format": doc.format, "update_cycle": doc.update_cycle, "published": published},
+        "department": doc.department,
+        "department_name": doc.department_name,
+        "domain": doc.domain,
+        "open_class": doc.open_class,
+        "format": doc.format,
+        "update_cycle": doc.update_cycle,
+        "published": published,
+        "title_sort": doc.title,
+        "data": {
+            "title": doc.title,
+            "title_en": doc.title_en,
+            "summary": doc.summary[:600],
+            "department": doc.department,
+            "department_name": doc.department_name,
+            "domain": doc.domain,
+            "open_class": doc.open_class,
+            "format": doc.format,
+            "update_cycle": doc.update_cycle,
+            "published": published,
+        },
     }
 
 
@@ -123,8 +163,9 @@ class _Snapshot:
         self.title_rank = np.empty(self.size, dtype=np.int32)
         self.title_rank[np.argsort(titles, kind="stable")] = np.arange(self.size, dtype=np.int32)
         self.names: list[str] = [str(n) for n in self._column("name", "")]
-        self.department_names = dict(zip(self._column("department", ""), self._column("department_name", ""),
-                                         strict=True))
+        self.department_names = dict(
+            zip(self._column("department", ""), self._column("department_name", ""), strict=True)
+        )
         self.docnum = {name: i for i, name in enumerate(self.names) if self.live[i]}
         self.terms: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
@@ -133,7 +174,7 @@ class _Snapshot:
         for leaf, offset in self.leaves:
             if leaf.has_column(field):
                 values = list(leaf.column_reader(field))
-                out[offset:offset + len(values)] = values
+                out[offset : offset + len(values)] = values
         return out
 
     def close(self) -> None:
@@ -141,8 +182,14 @@ class _Snapshot:
 
 
 class WhooshBackend:
-    def __init__(self, path: str | Path, popularity: Callable[[], dict[str, int]] | None = None,
-                 refresh_seconds: float = 1.0, term_cache_size: int = 4096, synonyms: Synonyms | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        popularity: Callable[[], dict[str, int]] | None = None,
+        refresh_seconds: float = 1.0,
+        term_cache_size: int = 4096,
+        synonyms: Synonyms | None = None,
+    ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         if whoosh_index.exists_in(self.path):
@@ -156,8 +203,8 @@ class WhooshBackend:
         self.term_cache_size = term_cache_size
         self._snapshot: _Snapshot | None = None
         self._checked_at = 0.0
-        self._lock = threading.Lock()      # building snapshots
-        self._io = threading.Lock()        # Whoosh readers share file handles
+        self._lock = threading.Lock()  # building snapshots
+        self._io = threading.Lock()  # Whoosh readers share file handles
 
     def _add_new_fields(self) -> None:
         """An index made by an earlier version lacks fields added since (English, bigrams):
@@ -311,16 +358,27 @@ class WhooshBackend:
         facets = {}
         for facet in FACETS:
             counts = np.bincount(snap.ordinals[facet][matches], minlength=len(snap.values[facet]))
-            order = np.argsort(-counts, kind="stable")[:query.facet_limit]
-            facets[facet] = [FacetValue(snap.values[facet][i], self._label(snap, facet, snap.values[facet][i]),
-                                        int(counts[i])) for i in order if counts[i] and snap.values[facet][i]]
+            order = np.argsort(-counts, kind="stable")[: query.facet_limit]
+            facets[facet] = [
+                FacetValue(
+                    snap.values[facet][i], self._label(snap, facet, snap.values[facet][i]), int(counts[i])
+                )
+                for i in order
+                if counts[i] and snap.values[facet][i]
+            ]
         page = self._page(snap, matches, scores, query)
         with self._io:
             stored = [snap.searcher.stored_fields(int(d)) for d in page]
         words = plan.highlights(relaxed)
         hits = [self._hit(s, float(scores[d]), words) for d, s in zip(page, stored, strict=True)]
-        return SearchResult(total=len(matches), hits=hits, facets=facets, terms=words, relaxed=relaxed,
-                            took_ms=(time.perf_counter() - started) * 1000)
+        return SearchResult(
+            total=len(matches),
+            hits=hits,
+            facets=facets,
+            terms=words,
+            relaxed=relaxed,
+            took_ms=(time.perf_counter() - started) * 1000,
+        )
 
     def _matches(self, snap: _Snapshot, node: Node | None, masks: dict[str, np.ndarray]) -> np.ndarray:
         """The documents a node of the plan matches, as a boolean mask."""
@@ -348,7 +406,9 @@ class WhooshBackend:
             ids, contribution = self._postings(snap, word)
             scores[ids] += contribution * np.float32(weight)
 
-    def _page(self, snap: _Snapshot, matches: np.ndarray, scores: np.ndarray, query: SearchQuery) -> np.ndarray:
+    def _page(
+        self, snap: _Snapshot, matches: np.ndarray, scores: np.ndarray, query: SearchQuery
+    ) -> np.ndarray:
         sort = query.sort if query.sort in ("relevance", "newest", "downloads", "name") else "relevance"
         if sort == "relevance" and not query.q.strip():
             sort = "newest"
@@ -370,7 +430,7 @@ class WhooshBackend:
             top = top[np.lexsort((matches[top], key[top]))]
         else:
             top = np.lexsort((matches, key))
-        return matches[top][query.start:want]
+        return matches[top][query.start : want]
 
     @staticmethod
     def _label(snap: _Snapshot, facet: str, value: str) -> str:
@@ -384,12 +444,22 @@ class WhooshBackend:
     def _hit(stored: dict, score: float, words: list[str]) -> Hit:
         data = stored.get("data") or {}
         published = EPOCH + dt.timedelta(days=data["published"]) if data.get("published", -1) >= 0 else None
-        return Hit(name=stored["name"], title=data.get("title", ""), summary=data.get("summary", ""),
-                   department=data.get("department", ""), department_name=data.get("department_name", ""),
-                   domain=data.get("domain", ""), open_class=data.get("open_class", ""), format=data.get("format", ""),
-                   update_cycle=data.get("update_cycle", ""), published=published, score=score,
-                   title_html=highlight(data.get("title", ""), words),
-                   summary_html=highlight(data.get("summary", ""), words), title_en=data.get("title_en", ""))
+        return Hit(
+            name=stored["name"],
+            title=data.get("title", ""),
+            summary=data.get("summary", ""),
+            department=data.get("department", ""),
+            department_name=data.get("department_name", ""),
+            domain=data.get("domain", ""),
+            open_class=data.get("open_class", ""),
+            format=data.get("format", ""),
+            update_cycle=data.get("update_cycle", ""),
+            published=published,
+            score=score,
+            title_html=highlight(data.get("title", ""), words),
+            summary_html=highlight(data.get("summary", ""), words),
+            title_en=data.get("title_en", ""),
+        )
 
 
 def _blocks(matcher: Matcher) -> Iterator[tuple[Sequence[int], Sequence[float]]]:

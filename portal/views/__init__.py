@@ -2,6 +2,7 @@
 domain services. Every route declares its authorization (portal.authz); every form is
 CSRF-checked once, by CSRFProtect, before any view runs; a domain error is answered by one
 handler (errors.py)."""
+
 from __future__ import annotations
 
 from flask import Flask
@@ -31,8 +32,20 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["form_nonce"] = form_nonce
     csrf.exempt(api.bp)  # the read-only CKAN API (GET, or POST with a JSON body as ckanapi sends) as a whole
     errors.init_app(app)
-    for blueprint in (accounts.bp, admin.bp, licensing.bp, tenders.bp, console.bp, feedback.bp, dcat.bp, catalog.bp,
-                      downloads.bp, api.bp, data_api.bp, data_api.docs_bp):
+    for blueprint in (
+        accounts.bp,
+        admin.bp,
+        licensing.bp,
+        tenders.bp,
+        console.bp,
+        feedback.bp,
+        dcat.bp,
+        catalog.bp,
+        downloads.bp,
+        api.bp,
+        data_api.bp,
+        data_api.docs_bp,
+    ):
         app.register_blueprint(blueprint)
     # CKAN answers under /api/action as well as /api/3/action; ckanapi uses the former.
     app.register_blueprint(api.bp, url_prefix="/api/action", name="api_unversioned")

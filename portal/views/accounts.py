@@ -1,5 +1,6 @@
 """Register, verify, log in and out, reset the password, the account page and its API tokens.
 Thin: forms in, portal.accounts out."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -43,9 +44,14 @@ def register() -> ResponseReturnValue:
         valid = form.validate()
         s = db()
         registration = Registration(
-            email=form.email.data or "", password=form.password.data or "", name=form.name.data or "",
-            kind=form.kind.data or "", company_name=form.company_name.data, credit_code=form.credit_code.data,
-            institution=form.institution.data)
+            email=form.email.data or "",
+            password=form.password.data or "",
+            name=form.name.data or "",
+            kind=form.kind.data or "",
+            company_name=form.company_name.data,
+            credit_code=form.credit_code.data,
+            institution=form.institution.data,
+        )
         # Every problem at once, each next to its field: the form's own checks and the rules'.
         problems = accounts.registration_problems(s, registration)
         for name, message in problems.items():
@@ -53,7 +59,9 @@ def register() -> ResponseReturnValue:
                 form[name].errors = [*form[name].errors, message]
         if valid and not problems and (holder := accounts.find_user(s, registration.email)) is not None:
             # The same answer as for a new account; the holder is told by mail.
-            link = url_for("accounts.reset", token=accounts.make_reset_token(_secret(), holder), _external=True)
+            link = url_for(
+                "accounts.reset", token=accounts.make_reset_token(_secret(), holder), _external=True
+            )
             accounts.mail_someone_registered_your_address(s, holder, link)
             s.commit()
             form.consume()
@@ -193,15 +201,24 @@ def _notifications() -> Sequence:
 
     from ..models import OutboxMessage
 
-    return db().scalars(select(OutboxMessage).where(OutboxMessage.to == current_user.email)
-                        .order_by(OutboxMessage.id.desc()).limit(10)).all()
+    return (
+        db()
+        .scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.to == current_user.email)
+            .order_by(OutboxMessage.id.desc())
+            .limit(10)
+        )
+        .all()
+    )
 
 
 @bp.get("/account")
 @requires(Action.ACCOUNT)
 def account() -> ResponseReturnValue:
-    return render_template("accounts/account.html", form=TokenForm(), new_token=None,
-                           notifications=_notifications())
+    return render_template(
+        "accounts/account.html", form=TokenForm(), new_token=None, notifications=_notifications()
+    )
 
 
 @bp.post("/account/tokens")
@@ -212,7 +229,9 @@ def create_token() -> ResponseReturnValue:
     if form.validate_on_submit():
         s = db()
         try:
-            _row, new_token = accounts.create_token(s, current_user, form.name.data or "", int(form.days.data), ip=_ip())
+            _row, new_token = accounts.create_token(
+                s, current_user, form.name.data or "", int(form.days.data), ip=_ip()
+            )
         except AccountError as exc:
             s.rollback()
             form.form_errors.append(str(exc))
@@ -221,8 +240,9 @@ def create_token() -> ResponseReturnValue:
             form.consume()
             form = TokenForm(formdata=None)
     status = 200 if new_token or not form.errors else 400
-    return render_template("accounts/account.html", form=form, new_token=new_token,
-                           notifications=_notifications()), status
+    return render_template(
+        "accounts/account.html", form=form, new_token=new_token, notifications=_notifications()
+    ), status
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")
@@ -245,7 +265,15 @@ def me() -> ResponseReturnValue:
     if not current_user.is_authenticated:
         return {"success": False, "error": {"message": _("需要登录或 API 令牌")}}, 401
     u = current_user
-    return {"success": True, "result": {
-        "id": u.id, "email": u.email, "name": u.name, "kind": u.kind, "bureau": u.is_bureau,
-        "curator_of": u.curator_department.code if u.curator_department else None,
-        "verified_researcher": u.is_verified_researcher}}
+    return {
+        "success": True,
+        "result": {
+            "id": u.id,
+            "email": u.email,
+            "name": u.name,
+            "kind": u.kind,
+            "bureau": u.is_bureau,
+            "curator_of": u.curator_department.code if u.curator_department else None,
+            "verified_researcher": u.is_verified_researcher,
+        },
+    }

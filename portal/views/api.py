@@ -1,6 +1,7 @@
 """The read side of CKAN's action API, so CKAN clients (ckanapi, harvesters) work against the
 portal: package_search and package_show, in CKAN's shapes. Not-open, held, withdrawn and
 unknown names answer 404 as CKAN does."""
+
 from __future__ import annotations
 
 import json
@@ -22,14 +23,32 @@ from ..web import db, portal
 bp = Blueprint("api", __name__, url_prefix="/api/3/action")
 
 # CKAN facet and fq names → ours
-CKAN_FIELDS = {"organization": "department", "groups": "domain", "res_format": "format",
-               "open_class": "open_class", "update_cycle": "update_cycle", "domain": "domain",
-               "department": "department", "format": "format"}
-OURS_TO_CKAN = {"department": "organization", "domain": "groups", "format": "res_format",
-                "open_class": "open_class", "update_cycle": "update_cycle"}
-SORTS = {"score desc": "relevance", "relevance": "relevance", "metadata_modified desc": "newest",
-         "metadata_created desc": "newest", "name asc": "name", "title_string asc": "name",
-         "downloads desc": "downloads"}
+CKAN_FIELDS = {
+    "organization": "department",
+    "groups": "domain",
+    "res_format": "format",
+    "open_class": "open_class",
+    "update_cycle": "update_cycle",
+    "domain": "domain",
+    "department": "department",
+    "format": "format",
+}
+OURS_TO_CKAN = {
+    "department": "organization",
+    "domain": "groups",
+    "format": "res_format",
+    "open_class": "open_class",
+    "update_cycle": "update_cycle",
+}
+SORTS = {
+    "score desc": "relevance",
+    "relevance": "relevance",
+    "metadata_modified desc": "newest",
+    "metadata_created desc": "newest",
+    "name asc": "name",
+    "title_string asc": "name",
+    "downloads desc": "downloads",
+}
 MAX_ROWS = 1000
 
 
@@ -92,7 +111,9 @@ def package_search() -> ResponseReturnValue:
     args = params()
     try:
         rows = min(max(int(args.get("rows", 10)), 0), MAX_ROWS)
-        start = min(max(int(args.get("start", 0)), 0), MAX_START)  # beyond any result; PostgreSQL's OFFSET is 64-bit
+        start = min(
+            max(int(args.get("start", 0)), 0), MAX_START
+        )  # beyond any result; PostgreSQL's OFFSET is 64-bit
         facet_fields = args.get("facet.field") or list(OURS_TO_CKAN.values())
         if isinstance(facet_fields, str):
             facet_fields = json.loads(facet_fields)
@@ -100,14 +121,26 @@ def package_search() -> ResponseReturnValue:
             raise ValueError("facet.field")
         facet_limit = int(args.get("facet.limit", 50))
     except (ValueError, TypeError):
-        return error("package_search", 409, "Validation Error", "rows, start and facet.limit must be integers; "
-                     "facet.field a JSON list")
+        return error(
+            "package_search",
+            409,
+            "Validation Error",
+            "rows, start and facet.limit must be integers; facet.field a JSON list",
+        )
     q = str(args.get("q") or "")
     if q.strip() in ("*:*", "*"):
         q = ""
     sort = SORTS.get(str(args.get("sort") or "score desc").strip().lower(), "relevance")
-    result = portal().search.search(SearchQuery(q=q, filters=parse_fq(str(args.get("fq") or "")), sort=sort,
-                                                start=start, rows=rows, facet_limit=facet_limit))
+    result = portal().search.search(
+        SearchQuery(
+            q=q,
+            filters=parse_fq(str(args.get("fq") or "")),
+            sort=sort,
+            start=start,
+            rows=rows,
+            facet_limit=facet_limit,
+        )
+    )
     by_name = _packages([h.name for h in result.hits])
     facets, search_facets = {}, {}
     for ours in FACETS:
@@ -116,11 +149,20 @@ def package_search() -> ResponseReturnValue:
             continue
         values = result.facets.get(ours, [])
         facets[name] = {v.value: v.count for v in values}
-        search_facets[name] = {"title": name, "items": [
-            {"name": v.value, "display_name": v.label, "count": v.count} for v in values]}
-    return ok("package_search", {
-        "count": result.total, "sort": args.get("sort", "score desc"), "facets": facets,
-        "search_facets": search_facets, "results": [by_name[h.name] for h in result.hits if h.name in by_name]})
+        search_facets[name] = {
+            "title": name,
+            "items": [{"name": v.value, "display_name": v.label, "count": v.count} for v in values],
+        }
+    return ok(
+        "package_search",
+        {
+            "count": result.total,
+            "sort": args.get("sort", "score desc"),
+            "facets": facets,
+            "search_facets": search_facets,
+            "results": [by_name[h.name] for h in result.hits if h.name in by_name],
+        },
+    )
 
 
 @bp.route("/package_show", methods=["GET", "POST"])
@@ -138,17 +180,28 @@ def package_show() -> ResponseReturnValue:
 def _packages(names: list[str]) -> dict[str, dict]:
     if not names:
         return {}
-    rows = db().scalars(catalog.public_datasets().where(Dataset.name.in_(names)).options(
-        selectinload(Dataset.department), selectinload(Dataset.distributions).selectinload(Distribution.tables)))
+    rows = db().scalars(
+        catalog.public_datasets()
+        .where(Dataset.name.in_(names))
+        .options(
+            selectinload(Dataset.department),
+            selectinload(Dataset.distributions).selectinload(Distribution.tables),
+        )
+    )
     return {d.name: package_dict(d) for d in rows}
 
 
 def package_dict(ds: Dataset) -> dict:
     page = url_for("catalog.dataset", name=ds.name, _external=True)
-    extras = {"resource_code": ds.resource_code, "open_class": ds.open_class, "domain": ds.domain,
-              "update_cycle": ds.update_cycle, "share_class": ds.share_class,
-              "published": ds.published_date.isoformat() if ds.published_date else None,
-              "attribution": catalog.attribution_line(ds)}
+    extras = {
+        "resource_code": ds.resource_code,
+        "open_class": ds.open_class,
+        "domain": ds.domain,
+        "update_cycle": ds.update_cycle,
+        "share_class": ds.share_class,
+        "published": ds.published_date.isoformat() if ds.published_date else None,
+        "attribution": catalog.attribution_line(ds),
+    }
     if ds.open_class == OpenClass.CONDITIONAL.value:
         extras.update(open_conditions=ds.effective_conditions, legal_basis=ds.effective_basis)
     resources = []
@@ -159,26 +212,47 @@ def package_dict(ds: Dataset) -> dict:
                 url = url_for("downloads.download", name=ds.name, table_id=t.id, fmt=fmt, _external=True)
             else:  # conditional: the link leads to the licence flow, never to data
                 url = f"{page}#apply"
-            resources.append({
-                "id": f"{t.id}-{fmt}", "package_id": ds.name, "name": f"{t.sheet or dist.source_name} ({fmt.upper()})",
-                "format": fmt.upper(), "url": url, "size": facts["size"], "hash": f"sha256:{facts['sha256']}",
-                "last_modified": dist.fetched_at.isoformat(), "url_type": None, "table_id": t.id,
-                "restricted": ds.open_class == OpenClass.CONDITIONAL.value})
+            resources.append(
+                {
+                    "id": f"{t.id}-{fmt}",
+                    "package_id": ds.name,
+                    "name": f"{t.sheet or dist.source_name} ({fmt.upper()})",
+                    "format": fmt.upper(),
+                    "url": url,
+                    "size": facts["size"],
+                    "hash": f"sha256:{facts['sha256']}",
+                    "last_modified": dist.fetched_at.isoformat(),
+                    "url_type": None,
+                    "table_id": t.id,
+                    "restricted": ds.open_class == OpenClass.CONDITIONAL.value,
+                }
+            )
     return {
-        "id": ds.name, "name": ds.name, "title": ds.title, "notes": ds.summary, "url": page, "type": "dataset",
-        "state": "active", "private": False, "owner_org": ds.department.code,
+        "id": ds.name,
+        "name": ds.name,
+        "title": ds.title,
+        "notes": ds.summary,
+        "url": page,
+        "type": "dataset",
+        "state": "active",
+        "private": False,
+        "owner_org": ds.department.code,
         "organization": {"name": ds.department.code, "title": ds.department.name},
         "groups": [{"name": ds.domain, "title": ds.domain}] if ds.domain else [],
-        "tags": [{"name": t, "display_name": t} for t in ds.tags or []], "num_tags": len(ds.tags or []),
-        "license_id": ds.open_class, "license_title": source(OpenClass(ds.open_class or "").label),
-        "metadata_created": ds.created_at.isoformat(), "metadata_modified": ds.updated_at.isoformat(),
+        "tags": [{"name": t, "display_name": t} for t in ds.tags or []],
+        "num_tags": len(ds.tags or []),
+        "license_id": ds.open_class,
+        "license_title": source(OpenClass(ds.open_class or "").label),
+        "metadata_created": ds.created_at.isoformat(),
+        "metadata_modified": ds.updated_at.isoformat(),
         "extras": [{"key": k, "value": v} for k, v in extras.items() if v is not None],
-        "resources": resources, "num_resources": len(resources),
+        "resources": resources,
+        "num_resources": len(resources),
     }
 
 
-
 # ---------------------------------------------------------------------- the rest of CKAN's read side
+
 
 def _int(args: dict, name: str, default: int, most: int = MAX_ROWS) -> int:
     value = args.get(name)
@@ -198,10 +272,18 @@ def _bad(action: str, exc: Exception) -> tuple[Response, int]:
 @public
 @cacheable
 def status_show() -> ResponseReturnValue:
-    return ok("status_show", {"site_title": "东昌府区公共数据开放平台", "site_url": request.host_url.rstrip("/"),
-                              "site_description": "Dongchangfu District open-data portal (CKAN-compatible read API)",
-                              "ckan_version": "2.12.0", "api_version": 3, "locale_default": "zh_Hans_CN",
-                              "extensions": []})
+    return ok(
+        "status_show",
+        {
+            "site_title": "东昌府区公共数据开放平台",
+            "site_url": request.host_url.rstrip("/"),
+            "site_description": "Dongchangfu District open-data portal (CKAN-compatible read API)",
+            "ckan_version": "2.12.0",
+            "api_version": 3,
+            "locale_default": "zh_Hans_CN",
+            "extensions": [],
+        },
+    )
 
 
 @bp.route("/package_list", methods=["GET", "POST"])
@@ -213,8 +295,17 @@ def package_list() -> ResponseReturnValue:
         limit, offset = _int(args, "limit", MAX_ROWS), _int(args, "offset", 0, 10**9)
     except ValueError as exc:
         return _bad("package_list", exc)
-    names = db().scalars(catalog.public_datasets().with_only_columns(Dataset.name).order_by(Dataset.name)
-                         .limit(limit).offset(offset)).all()
+    names = (
+        db()
+        .scalars(
+            catalog.public_datasets()
+            .with_only_columns(Dataset.name)
+            .order_by(Dataset.name)
+            .limit(limit)
+            .offset(offset)
+        )
+        .all()
+    )
     return ok("package_list", list(names))
 
 
@@ -227,10 +318,20 @@ def current_package_list_with_resources() -> ResponseReturnValue:
         limit, offset = _int(args, "limit", 100), _int(args, "offset", 0, 10**9)
     except ValueError as exc:
         return _bad("current_package_list_with_resources", exc)
-    rows = db().scalars(catalog.public_datasets().order_by(Dataset.updated_at.desc(), Dataset.id.desc())
-                        .limit(limit).offset(offset).options(
-                            selectinload(Dataset.department),
-                            selectinload(Dataset.distributions).selectinload(Distribution.tables))).all()
+    rows = (
+        db()
+        .scalars(
+            catalog.public_datasets()
+            .order_by(Dataset.updated_at.desc(), Dataset.id.desc())
+            .limit(limit)
+            .offset(offset)
+            .options(
+                selectinload(Dataset.department),
+                selectinload(Dataset.distributions).selectinload(Distribution.tables),
+            )
+        )
+        .all()
+    )
     return ok("current_package_list_with_resources", [package_dict(d) for d in rows])
 
 
@@ -239,8 +340,17 @@ def _organizations() -> list[tuple]:
 
 
 def _org_dict(dept: Department, count: int) -> dict:
-    return {"id": dept.code, "name": dept.code, "title": dept.name, "display_name": dept.name, "type": "organization",
-            "is_organization": True, "state": "active", "package_count": count, "description": ""}
+    return {
+        "id": dept.code,
+        "name": dept.code,
+        "title": dept.name,
+        "display_name": dept.name,
+        "type": "organization",
+        "is_organization": True,
+        "state": "active",
+        "package_count": count,
+        "description": "",
+    }
 
 
 @bp.route("/organization_list", methods=["GET", "POST"])
@@ -265,10 +375,20 @@ def organization_show() -> ResponseReturnValue:
         return error("organization_show", 404, "Not Found Error", "Not found")
     result = _org_dict(*found)
     if str(args.get("include_datasets", "")).lower() in ("true", "1"):
-        rows = db().scalars(catalog.public_datasets().where(Dataset.department_id == found[0].id)
-                            .order_by(Dataset.name).limit(1000).options(
-                                selectinload(Dataset.department),
-                                selectinload(Dataset.distributions).selectinload(Distribution.tables))).all()
+        rows = (
+            db()
+            .scalars(
+                catalog.public_datasets()
+                .where(Dataset.department_id == found[0].id)
+                .order_by(Dataset.name)
+                .limit(1000)
+                .options(
+                    selectinload(Dataset.department),
+                    selectinload(Dataset.distributions).selectinload(Distribution.tables),
+                )
+            )
+            .all()
+        )
         result["packages"] = [package_dict(d) for d in rows]
     return ok("organization_show", result)
 
@@ -279,11 +399,33 @@ def organization_show() -> ResponseReturnValue:
 def group_list() -> ResponseReturnValue:
     """Groups are the domains (数据领域)."""
     args = params()
-    rows = db().execute(catalog.public_datasets().with_only_columns(Dataset.domain, func.count())
-                        .where(Dataset.domain.is_not(None)).group_by(Dataset.domain).order_by(Dataset.domain)).all()
+    rows = (
+        db()
+        .execute(
+            catalog.public_datasets()
+            .with_only_columns(Dataset.domain, func.count())
+            .where(Dataset.domain.is_not(None))
+            .group_by(Dataset.domain)
+            .order_by(Dataset.domain)
+        )
+        .all()
+    )
     if str(args.get("all_fields", "")).lower() in ("true", "1"):
-        return ok("group_list", [{"id": d, "name": d, "title": d, "display_name": d, "package_count": n,
-                                  "type": "group", "state": "active"} for d, n in rows])
+        return ok(
+            "group_list",
+            [
+                {
+                    "id": d,
+                    "name": d,
+                    "title": d,
+                    "display_name": d,
+                    "package_count": n,
+                    "type": "group",
+                    "state": "active",
+                }
+                for d, n in rows
+            ],
+        )
     return ok("group_list", [d for d, _ in rows])
 
 
@@ -293,7 +435,13 @@ def group_list() -> ResponseReturnValue:
 def tag_list() -> ResponseReturnValue:
     args = params()
     query = str(args.get("query") or "").strip().lower()
-    tags = sorted({t for tags in db().scalars(catalog.public_datasets().with_only_columns(Dataset.tags)) for t in tags or []})
+    tags = sorted(
+        {
+            t
+            for tags in db().scalars(catalog.public_datasets().with_only_columns(Dataset.tags))
+            for t in tags or []
+        }
+    )
     return ok("tag_list", [t for t in tags if query in t.lower()])
 
 

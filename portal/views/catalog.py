@@ -1,4 +1,5 @@
 """Public pages: home, search, dataset, department, domain, open lists. Thin: parse, ask, render."""
+
 from __future__ import annotations
 
 import re
@@ -41,8 +42,13 @@ def search_query(args: MultiDict[str, str], **preset: str) -> SearchQuery:
         filters[facet] = [value]
     page = min(max(args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     sort = args.get("sort", "relevance")
-    return SearchQuery(q=plain_query(args.get("q", "")), filters={k: v for k, v in filters.items() if v},
-                       sort=sort if sort in SORTS else "relevance", start=(page - 1) * PAGE_SIZE, rows=PAGE_SIZE)
+    return SearchQuery(
+        q=plain_query(args.get("q", "")),
+        filters={k: v for k, v in filters.items() if v},
+        sort=sort if sort in SORTS else "relevance",
+        start=(page - 1) * PAGE_SIZE,
+        rows=PAGE_SIZE,
+    )
 
 
 MAX_PAGE = 10_000
@@ -72,27 +78,51 @@ def page_numbers(page: int, pages: int, around: int = 2) -> list[int | None]:
 @cacheable
 def home() -> ResponseReturnValue:
     s = db()
-    newest = s.scalars(catalog.public_datasets().order_by(Dataset.published_date.desc().nulls_last(),
-                                                          Dataset.id.desc()).limit(6)).all()
-    popular = s.scalars(catalog.public_datasets().where(Dataset.download_count > 0)
-                        .order_by(Dataset.download_count.desc(), Dataset.id).limit(6)).all()
-    domains = s.execute(catalog.public_datasets().with_only_columns(Dataset.domain, func.count())
-                        .group_by(Dataset.domain).order_by(func.count().desc())).all()
+    newest = s.scalars(
+        catalog.public_datasets()
+        .order_by(Dataset.published_date.desc().nulls_last(), Dataset.id.desc())
+        .limit(6)
+    ).all()
+    popular = s.scalars(
+        catalog.public_datasets()
+        .where(Dataset.download_count > 0)
+        .order_by(Dataset.download_count.desc(), Dataset.id)
+        .limit(6)
+    ).all()
+    domains = s.execute(
+        catalog.public_datasets()
+        .with_only_columns(Dataset.domain, func.count())
+        .group_by(Dataset.domain)
+        .order_by(func.count().desc())
+    ).all()
     departments = catalog.departments_with_counts(s)
     counts = catalog.counts_by_class(s)
-    stats = {"datasets": sum(counts.values()), "departments": len(departments),
-             "downloads": s.scalar(catalog.public_datasets().with_only_columns(
-                 func.coalesce(func.sum(Dataset.download_count), 0))) or 0}
-    return render_template("home.html", counts=counts, stats=stats, newest=newest, popular=popular,
-                           domains=[(d, n) for d, n in domains if d], departments=departments[:12])
+    stats = {
+        "datasets": sum(counts.values()),
+        "departments": len(departments),
+        "downloads": s.scalar(
+            catalog.public_datasets().with_only_columns(func.coalesce(func.sum(Dataset.download_count), 0))
+        )
+        or 0,
+    }
+    return render_template(
+        "home.html",
+        counts=counts,
+        stats=stats,
+        newest=newest,
+        popular=popular,
+        domains=[(d, n) for d, n in domains if d],
+        departments=departments[:12],
+    )
 
 
 @bp.get("/favicon.ico")
 @public
 def favicon() -> ResponseReturnValue:
     """Browsers ask for /favicon.ico whatever a page links: the portal's mark, not a 404 page."""
-    return send_from_directory(current_app.static_folder or "static", "favicon.ico", mimetype="image/x-icon",
-                               max_age=7 * 24 * 3600)
+    return send_from_directory(
+        current_app.static_folder or "static", "favicon.ico", mimetype="image/x-icon", max_age=7 * 24 * 3600
+    )
 
 
 def _search_page(title: str, heading_note: str | None = None, **preset: str) -> ResponseReturnValue:
@@ -102,15 +132,27 @@ def _search_page(title: str, heading_note: str | None = None, **preset: str) -> 
     if query.start // PAGE_SIZE + 1 > pages:
         # Past the last page (an old link, a typed number): the last page, not "第 999 / 3 页".
         args = request.args.to_dict(flat=False) | {"page": [str(pages)] if pages > 1 else []}
-        return redirect(url_for(request.endpoint or "catalog.search", **{**args, **(request.view_args or {})}))
+        return redirect(
+            url_for(request.endpoint or "catalog.search", **{**args, **(request.view_args or {})})
+        )
     # The index follows the database within a sync; a page never shows a hit that is not public now.
     public = catalog.only_public(db(), [h.name for h in result.hits])
     result.hits = [h for h in result.hits if h.name in public]
     suggestions = _suggestions(query, result) if not result.total else []
-    return render_template("search.html", title=title, note=heading_note, query=query, result=result,
-                           page=query.start // PAGE_SIZE + 1, page_size=PAGE_SIZE, preset=preset,
-                           pages=pages, page_numbers=page_numbers(query.start // PAGE_SIZE + 1, pages),
-                           suggestions=suggestions, facet_names=FACETS)
+    return render_template(
+        "search.html",
+        title=title,
+        note=heading_note,
+        query=query,
+        result=result,
+        page=query.start // PAGE_SIZE + 1,
+        page_size=PAGE_SIZE,
+        preset=preset,
+        pages=pages,
+        page_numbers=page_numbers(query.start // PAGE_SIZE + 1, pages),
+        suggestions=suggestions,
+        facet_names=FACETS,
+    )
 
 
 def _suggestions(query: SearchQuery, result: SearchResult) -> list[dict]:
@@ -150,7 +192,9 @@ def department(code: str) -> ResponseReturnValue:
 @public
 @cacheable
 def domain(name: str) -> ResponseReturnValue:
-    exists = db().scalar(catalog.public_datasets().with_only_columns(func.count()).where(Dataset.domain == name))
+    exists = db().scalar(
+        catalog.public_datasets().with_only_columns(func.count()).where(Dataset.domain == name)
+    )
     if not exists:
         abort(404)
     return _search_page(name, heading_note="domain", domain=name)
@@ -175,20 +219,39 @@ def dataset(name: str) -> ResponseReturnValue:
         why = catalog.out_of_view(db(), name)
         # Once public, now out of view: say so (without its title, which may be what is being
         # fixed) instead of vanishing; anything else is simply not found.
-        abort(404, description={"review": _("该数据集正在审核或更新，暂停公开。处理完成后将恢复公开。"),
-                                "withdrawn": _("该数据集已撤回，暂不公开。")}.get(why or ""))
+        abort(
+            404,
+            description={
+                "review": _("该数据集正在审核或更新，暂停公开。处理完成后将恢复公开。"),
+                "withdrawn": _("该数据集已撤回，暂不公开。"),
+            }.get(why or ""),
+        )
     page = max(request.args.get("preview", 1, type=int) or 1, 1)
     previews = {}
     if ds.open_class == OpenClass.UNCONDITIONAL.value:
         previews = {t.id: _preview(t, page) for t in ds.served_tables}
     s = db()
-    reports = s.scalars(select(ErrorReport).where(ErrorReport.dataset_id == ds.id).order_by(ErrorReport.id.desc())).all()
-    comments = s.scalars(select(Rating).where(Rating.dataset_id == ds.id, Rating.comment.is_not(None))
-                         .order_by(Rating.id.desc()).limit(20)).all()
-    return render_template("dataset.html", ds=ds, previews=previews, preview_page=page,
-                           attribution=catalog.attribution_line(ds), history=catalog.history(ds), reports=reports,
-                           comments=comments, rating=rating_summary(s, ds),
-                           feedback_forms={"error": ErrorReportForm(formdata=None)} if current_user.is_authenticated else {})
+    reports = s.scalars(
+        select(ErrorReport).where(ErrorReport.dataset_id == ds.id).order_by(ErrorReport.id.desc())
+    ).all()
+    comments = s.scalars(
+        select(Rating)
+        .where(Rating.dataset_id == ds.id, Rating.comment.is_not(None))
+        .order_by(Rating.id.desc())
+        .limit(20)
+    ).all()
+    return render_template(
+        "dataset.html",
+        ds=ds,
+        previews=previews,
+        preview_page=page,
+        attribution=catalog.attribution_line(ds),
+        history=catalog.history(ds),
+        reports=reports,
+        comments=comments,
+        rating=rating_summary(s, ds),
+        feedback_forms={"error": ErrorReportForm(formdata=None)} if current_user.is_authenticated else {},
+    )
 
 
 @bp.get("/evaluation")
@@ -201,7 +264,9 @@ def evaluation_public() -> ResponseReturnValue:
 
     period = stats.period_of(request.args.get("period"))
     rows = stats.evaluation(db(), period=period[:2])
-    return render_template("evaluation.html", rows=rows, period=period, period_arg=request.args.get("period", ""))
+    return render_template(
+        "evaluation.html", rows=rows, period=period, period_arg=request.args.get("period", "")
+    )
 
 
 @bp.get("/lists")

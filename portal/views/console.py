@@ -1,6 +1,7 @@
 """The department console (/console): a curator's own department only. Thin: the rules are
 in portal/catalog/curation.py. Every change syncs the search index at once, so a restricted
 dataset leaves search results immediately."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -35,6 +36,7 @@ from ..web import back, db, done, portal
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
+
 def hold_words(ds: Dataset) -> tuple[str, str]:
     """Why a dataset is held and what fixes it, in the reader's language (harvest/holds.py);
     a hold recorded before holds had codes shows its stored words."""
@@ -67,19 +69,37 @@ def _changed(ds: Dataset, message: object) -> ResponseReturnValue:
 def home() -> ResponseReturnValue:
     department_id = _department_id()
     s = db()
-    datasets = s.scalars(select(Dataset).where(Dataset.department_id == department_id)
-                         .options(selectinload(Dataset.distributions).selectinload(Distribution.tables),
-                                  selectinload(Dataset.classification_events))
-                         .order_by(Dataset.status, Dataset.resource_code)).all()
+    datasets = s.scalars(
+        select(Dataset)
+        .where(Dataset.department_id == department_id)
+        .options(
+            selectinload(Dataset.distributions).selectinload(Distribution.tables),
+            selectinload(Dataset.classification_events),
+        )
+        .order_by(Dataset.status, Dataset.resource_code)
+    ).all()
     counts = Counter((d.open_class or "unknown", d.status) for d in datasets)
     held = [d for d in datasets if d.status == "held"]
     stale = [(d, reason) for d in datasets if d.status == "published" and (reason := curation.stale(d))]
-    pending = s.scalars(select(RestrictionRequest).join(Dataset).where(
-        Dataset.department_id == department_id, RestrictionRequest.decision.is_(None))).all()
+    pending = s.scalars(
+        select(RestrictionRequest)
+        .join(Dataset)
+        .where(Dataset.department_id == department_id, RestrictionRequest.decision.is_(None))
+    ).all()
     queue = [a for a in apps.queue(s, department_id) if a.status in ("submitted", "info_requested")]
     overdue = {d.id: due for d in held if (due := curation.overdue_fix(d))}
-    return render_template("console/home.html", datasets=datasets, counts=counts, held=held, stale=stale, overdue=overdue,
-                           pending=pending, queue=queue, hold_words=hold_words, department=current_user.curator_department)
+    return render_template(
+        "console/home.html",
+        datasets=datasets,
+        counts=counts,
+        held=held,
+        stale=stale,
+        overdue=overdue,
+        pending=pending,
+        queue=queue,
+        hold_words=hold_words,
+        department=current_user.curator_department,
+    )
 
 
 @bp.get("/datasets/<name>")
@@ -89,17 +109,33 @@ def dataset(name: str) -> ResponseReturnValue:
     details = [holds.explain(d) for d in ds.hold_details or []]
     masking = curation.masking_choices(ds)
     edits = ds.edits or {}
-    forms = {"masking": masking_form(masking, formdata=None), "withdraw": WithdrawForm(formdata=None),
-             "reclassify": ReclassifyForm(formdata=None, open_class=ds.open_class,
-                                          legal_basis=ds.override_basis or ds.legal_basis or "",
-                                          open_conditions=ds.effective_conditions or ""),
-             "sensitive": SensitiveForm(formdata=None, sensitive=ds.sensitive),
-             "edit": EditForm(formdata=None, **{k: edits.get(k, "") for k in ("title", "summary", "domain", "title_en", "summary_en")},
-                              tags=", ".join(edits.get("tags", [])))}
-    return render_template("console/dataset.html", ds=ds, forms=forms,
-                           fix=None, details=details,
-                           masking=masking, pending=curation.pending_restriction(db(), ds),
-                           catalog=(ds.source_fields or {}).get("catalog", {}), stale=curation.stale(ds))
+    forms = {
+        "masking": masking_form(masking, formdata=None),
+        "withdraw": WithdrawForm(formdata=None),
+        "reclassify": ReclassifyForm(
+            formdata=None,
+            open_class=ds.open_class,
+            legal_basis=ds.override_basis or ds.legal_basis or "",
+            open_conditions=ds.effective_conditions or "",
+        ),
+        "sensitive": SensitiveForm(formdata=None, sensitive=ds.sensitive),
+        "edit": EditForm(
+            formdata=None,
+            **{k: edits.get(k, "") for k in ("title", "summary", "domain", "title_en", "summary_en")},
+            tags=", ".join(edits.get("tags", [])),
+        ),
+    }
+    return render_template(
+        "console/dataset.html",
+        ds=ds,
+        forms=forms,
+        fix=None,
+        details=details,
+        masking=masking,
+        pending=curation.pending_restriction(db(), ds),
+        catalog=(ds.source_fields or {}).get("catalog", {}),
+        stale=curation.stale(ds),
+    )
 
 
 @bp.post("/datasets/<name>/masking")
@@ -108,11 +144,20 @@ def masking(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
     form = checked(masking_form(curation.masking_choices(ds)))
     methods = masking_methods(form)
-    methods.update({k.removeprefix("mask:"): v for k, v in request.form.items()  # a column not offered: refused by name
-                    if k.startswith("mask:") and k.removeprefix("mask:") not in methods})
+    methods.update(
+        {
+            k.removeprefix("mask:"): v
+            for k, v in request.form.items()  # a column not offered: refused by name
+            if k.startswith("mask:") and k.removeprefix("mask:") not in methods
+        }
+    )
     status = curation.set_masking(db(), portal().storage, current_user, ds, methods, ip=request.remote_addr)
-    return _changed(ds, _("已按脱敏方式生成新版本并重新检查。") if status != "held"
-                    else _("已生成脱敏版本，但仍有待处理的问题。"))
+    return _changed(
+        ds,
+        _("已按脱敏方式生成新版本并重新检查。")
+        if status != "held"
+        else _("已生成脱敏版本，但仍有待处理的问题。"),
+    )
 
 
 @bp.post("/datasets/<name>/reclassify")
@@ -120,18 +165,27 @@ def masking(name: str) -> ResponseReturnValue:
 def reclassify(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
     form = checked(ReclassifyForm())
-    result = curation.reclassify(db(), portal().storage, current_user, ds, form.open_class.data,
-                                 form.legal_basis.data or "", form.reason.data or "", ip=request.remote_addr,
-                                 conditions=form.open_conditions.data or "")
-    return _changed(ds, _("已生效。") if result == "applied" else
-                    _("限制开放需大数据局批准，期间暂停公开。"))
+    result = curation.reclassify(
+        db(),
+        portal().storage,
+        current_user,
+        ds,
+        form.open_class.data,
+        form.legal_basis.data or "",
+        form.reason.data or "",
+        ip=request.remote_addr,
+        conditions=form.open_conditions.data or "",
+    )
+    return _changed(ds, _("已生效。") if result == "applied" else _("限制开放需大数据局批准，期间暂停公开。"))
 
 
 @bp.post("/datasets/<name>/sensitive")
 @requires(Action.CURATE)
 def sensitive(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
-    curation.set_sensitive(db(), current_user, ds, checked(SensitiveForm()).sensitive.data, ip=request.remote_addr)
+    curation.set_sensitive(
+        db(), current_user, ds, checked(SensitiveForm()).sensitive.data, ip=request.remote_addr
+    )
     return _changed(ds, _("已保存。"))
 
 
@@ -147,7 +201,9 @@ def edit(name: str) -> ResponseReturnValue:
 @requires(Action.CURATE)
 def withdraw(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
-    curation.withdraw(db(), current_user, ds, checked(WithdrawForm()).reason.data or "", ip=request.remote_addr)
+    curation.withdraw(
+        db(), current_user, ds, checked(WithdrawForm()).reason.data or "", ip=request.remote_addr
+    )
     return _changed(ds, _("已撤回。"))
 
 
@@ -161,12 +217,17 @@ def publish(name: str) -> ResponseReturnValue:
 
 # ---------------------------------------------------------------------- the department's queues
 
+
 @bp.get("/applications")
 @requires(Action.REVIEW_APPLICATIONS)
 def applications() -> ResponseReturnValue:
     department_id = None if current_user.is_bureau else current_user.curator_department_id
-    return render_template("console/applications.html", applications=apps.queue(db(), department_id),
-                           overdue={a.id for a in apps.overdue(db())}, today=clock.today())
+    return render_template(
+        "console/applications.html",
+        applications=apps.queue(db(), department_id),
+        overdue={a.id for a in apps.overdue(db())},
+        today=clock.today(),
+    )
 
 
 @bp.post("/errors/<int:report_id>")
@@ -183,9 +244,15 @@ def answer_error(report_id: int) -> ResponseReturnValue:
 def feedback() -> ResponseReturnValue:
     s = db()
     department_id = current_user.curator_department_id
-    reports = s.scalars(select(ErrorReport).join(ErrorReport.dataset).where(
-        ErrorReport.dataset.has(department_id=department_id)).order_by(ErrorReport.answer.is_not(None),
-                                                                      ErrorReport.deadline)).all()
-    requests = s.scalars(select(DataRequest).where(DataRequest.department_id == department_id)
-                         .order_by(DataRequest.answer.is_not(None), DataRequest.deadline)).all()
+    reports = s.scalars(
+        select(ErrorReport)
+        .join(ErrorReport.dataset)
+        .where(ErrorReport.dataset.has(department_id=department_id))
+        .order_by(ErrorReport.answer.is_not(None), ErrorReport.deadline)
+    ).all()
+    requests = s.scalars(
+        select(DataRequest)
+        .where(DataRequest.department_id == department_id)
+        .order_by(DataRequest.answer.is_not(None), DataRequest.deadline)
+    ).all()
     return render_template("console/feedback.html", reports=reports, requests=requests)

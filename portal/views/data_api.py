@@ -7,6 +7,7 @@ force (API token or session), within the grant's fields and rows, and each call 
 as a licensed download. Not-open, held and withdrawn datasets are 404 like any unknown name.
 Every answer states its source department and acquisition date (Art. 25).
 """
+
 from __future__ import annotations
 
 import io
@@ -63,8 +64,12 @@ def _rate() -> str:
 
 
 def _json(body: dict, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status,
-                    headers=headers or {}, mimetype="application/json")
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status=status,
+        headers=headers or {},
+        mimetype="application/json",
+    )
 
 
 def parse_query(args: MultiDict[str, str]) -> rows.RowQuery:
@@ -76,8 +81,12 @@ def parse_query(args: MultiDict[str, str]) -> rows.RowQuery:
         if not bracket:
             continue
         if op not in COMPARISONS or not rest.endswith("]") or not rest[:-1]:
-            raise rows.QueryError(_("无法识别的参数 %(key)s：请写 eq[列名]、gt[列名]、gte[列名]、lt[列名] 或 lte[列名]",
-                                    key=key))
+            raise rows.QueryError(
+                _(
+                    "无法识别的参数 %(key)s：请写 eq[列名]、gt[列名]、gte[列名]、lt[列名] 或 lte[列名]",
+                    key=key,
+                )
+            )
         column = rest[:-1]
         if op == "eq":
             query.equals.setdefault(column, []).extend(args.getlist(key))
@@ -113,9 +122,14 @@ def _scope(ds: Dataset) -> tuple[rows.Scope, Grant | None, ApplicationItem | Non
         return rows.Scope(), None, None
     apply_url = url_for("catalog.dataset", name=ds.name, _external=True) + "#apply"
     if not current_user.is_authenticated:
-        raise ApiError(401, _("有条件开放数据须凭授权访问，请使用 API 令牌（Authorization: Bearer …）；申请：%(url)s",
-                              url=apply_url),
-                       **{"WWW-Authenticate": 'Bearer realm="portal"'})
+        raise ApiError(
+            401,
+            _(
+                "有条件开放数据须凭授权访问，请使用 API 令牌（Authorization: Bearer …）；申请：%(url)s",
+                url=apply_url,
+            ),
+            **{"WWW-Authenticate": 'Bearer realm="portal"'},
+        )
     found = grant_for_api(db(), current_user, ds.id)
     if found is None:
         raise ApiError(403, _("您没有该数据集的有效授权；申请：%(url)s", url=apply_url))
@@ -163,8 +177,11 @@ def table_rows(name: str) -> ResponseReturnValue:
     headers = {"X-Attribution": quote(attribution)}
     if page.more:
         nxt = request.args.to_dict(flat=False) | {"offset": [str(query.offset + query.limit)]}
-        next_url = url_for("data_api.table_rows", name=ds.name, _external=True) + "?" + "&".join(
-            f"{quote(k)}={quote(v)}" for k, values in nxt.items() for v in values)
+        next_url = (
+            url_for("data_api.table_rows", name=ds.name, _external=True)
+            + "?"
+            + "&".join(f"{quote(k)}={quote(v)}" for k, values in nxt.items() for v in values)
+        )
         headers["Link"] = f'<{next_url}>; rel="next"'
     else:
         next_url = None
@@ -172,8 +189,11 @@ def table_rows(name: str) -> ResponseReturnValue:
         headers["X-Total-Count"] = str(page.total)
     licence = None
     if grant is not None:
-        licence = {"number": grant.licence_number, "valid_until": grant.valid_until.isoformat(),
-                   "url": url_for("licensing.licence", number=grant.licence_number, _external=True)}
+        licence = {
+            "number": grant.licence_number,
+            "valid_until": grant.valid_until.isoformat(),
+            "url": url_for("licensing.licence", number=grant.licence_number, _external=True),
+        }
         headers["X-Licence-Number"] = grant.licence_number
 
     if fmt == "csv":
@@ -183,15 +203,35 @@ def table_rows(name: str) -> ResponseReturnValue:
         headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(ds.name)}-{today}.csv"
         response = Response(body, headers=headers, mimetype="text/csv")
     else:
-        response = _json({
-            "dataset": ds.name, "title": ds.title, "table": table.id,
-            "source": ds.department.name, "acquired": today, "attribution": attribution, "licence": licence,
-            "fields": [{"name": f.name, "type": str(f.type)} for f in page.schema],
-            "records": _jsonable(page.table), "offset": query.offset, "limit": query.limit,
-            "more": page.more, "next": next_url, "total": page.total}, headers=headers)
+        response = _json(
+            {
+                "dataset": ds.name,
+                "title": ds.title,
+                "table": table.id,
+                "source": ds.department.name,
+                "acquired": today,
+                "attribution": attribution,
+                "licence": licence,
+                "fields": [{"name": f.name, "type": str(f.type)} for f in page.schema],
+                "records": _jsonable(page.table),
+                "offset": query.offset,
+                "limit": query.limit,
+                "more": page.more,
+                "next": next_url,
+                "total": page.total,
+            },
+            headers=headers,
+        )
     if grant is not None:
-        log_api_rows(s, current_user, grant, ds.id, page.table.num_rows, len(response.get_data()),
-                     time.perf_counter() - started)
+        log_api_rows(
+            s,
+            current_user,
+            grant,
+            ds.id,
+            page.table.num_rows,
+            len(response.get_data()),
+            time.perf_counter() - started,
+        )
         s.commit()
     return response
 
@@ -210,12 +250,24 @@ def table_fields(name: str) -> ResponseReturnValue:
     tables = []
     for t in ds.served_tables:
         visible = [c for c in t.schema if scope.fields is None or c["name"] in scope.fields]
-        tables.append({"table": t.id, "name": t.sheet or t.distribution.source_name, "rows": t.row_count if grant is None
-                       and not scope.row_filter else None, "fields": visible,
-                       "rows_url": url_for("data_api.table_rows", name=ds.name, table=t.id, _external=True)})
-    return _json({"dataset": ds.name, "title": ds.title, "open_class": ds.open_class,
-                  "licence": grant.licence_number if grant else None, "tables": tables})
-
+        tables.append(
+            {
+                "table": t.id,
+                "name": t.sheet or t.distribution.source_name,
+                "rows": t.row_count if grant is None and not scope.row_filter else None,
+                "fields": visible,
+                "rows_url": url_for("data_api.table_rows", name=ds.name, table=t.id, _external=True),
+            }
+        )
+    return _json(
+        {
+            "dataset": ds.name,
+            "title": ds.title,
+            "open_class": ds.open_class,
+            "licence": grant.licence_number if grant else None,
+            "tables": tables,
+        }
+    )
 
 
 # ---------------------------------------------------------------------- the API's own description

@@ -1,5 +1,6 @@
 """DCAT-AP 3: /catalog.ttl|.rdf|.jsonld (paged), /dataset/<name>.ttl|.rdf|.jsonld, and
 content negotiation on /catalog (Accept: text/turtle, application/rdf+xml, application/ld+json)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, request
@@ -31,15 +32,26 @@ def _answer(g: Graph, fmt: str) -> Response:
 @bp.get("/catalog.<any(ttl, rdf, jsonld):suffix>")
 @cacheable
 def catalog_rdf(suffix: str | None = None) -> ResponseReturnValue:
-    fmt = dcat.FORMAT_SUFFIX.get(suffix) if suffix else \
-        (best := request.accept_mimetypes.best_match(ACCEPT)) and ACCEPT[best]
+    fmt = (
+        dcat.FORMAT_SUFFIX.get(suffix)
+        if suffix
+        else (best := request.accept_mimetypes.best_match(ACCEPT)) and ACCEPT[best]
+    )
     fmt = fmt or "turtle"
     s = db()
     total = s.scalar(catalog.public_datasets().with_only_columns(func.count()).order_by(None)) or 0
     pages = max((total + PAGE - 1) // PAGE, 1)
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
-    rows = s.scalars(catalog.public_datasets().order_by(Dataset.id).offset((page - 1) * PAGE).limit(PAGE).options(
-        selectinload(Dataset.department), selectinload(Dataset.distributions).selectinload(Distribution.tables))).all()
+    rows = s.scalars(
+        catalog.public_datasets()
+        .order_by(Dataset.id)
+        .offset((page - 1) * PAGE)
+        .limit(PAGE)
+        .options(
+            selectinload(Dataset.department),
+            selectinload(Dataset.distributions).selectinload(Distribution.tables),
+        )
+    ).all()
     return _answer(dcat.catalog_graph(request.host_url.rstrip("/"), rows, page, pages), fmt)
 
 

@@ -6,6 +6,7 @@ object store, a data file is a redirect to a short-lived signed URL of the objec
 so the bytes come from the store. Either way the portal checks the request and counts it.
 Conditional data is never served here: a grant is needed (licensing issue).
 """
+
 from __future__ import annotations
 
 import io
@@ -25,9 +26,13 @@ from ..web import db, portal, send_stored_file
 
 bp = Blueprint("downloads", __name__)
 # Werkzeug adds "; charset=utf-8" to text types itself.
-MEDIA = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet",
-         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-         "json": "application/json", "zip": "application/zip"}
+MEDIA = {
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "json": "application/json",
+    "zip": "application/zip",
+}
 
 
 def _open_table(name: str, table_id: int) -> tuple[Dataset, DataTable]:
@@ -35,8 +40,9 @@ def _open_table(name: str, table_id: int) -> tuple[Dataset, DataTable]:
     ds = catalog.get_public_dataset(s, name)
     if ds is None or ds.open_class != OpenClass.UNCONDITIONAL.value:
         abort(404)
-    table = s.scalar(select(DataTable).join(Distribution).where(DataTable.id == table_id,
-                                                               Distribution.dataset_id == ds.id))
+    table = s.scalar(
+        select(DataTable).join(Distribution).where(DataTable.id == table_id, Distribution.dataset_id == ds.id)
+    )
     # Any version, current or earlier, is served only if the publication gate passed it and
     # its files are still kept (harvest/gate.py).
     if table is None or not table.distribution.servable:
@@ -74,7 +80,9 @@ def _ascii_name(ds: Dataset, table: DataTable, ext: str) -> str:
 def _attachment(response, ds: Dataset, table: DataTable, ext: str):  # noqa: ANN001, ANN202
     from ..storage import attachment_header
 
-    response.headers["Content-Disposition"] = attachment_header(_file_name(ds, table, ext), _ascii_name(ds, table, ext))
+    response.headers["Content-Disposition"] = attachment_header(
+        _file_name(ds, table, ext), _ascii_name(ds, table, ext)
+    )
     return response
 
 
@@ -90,9 +98,16 @@ def download(name: str, table_id: int, fmt: str) -> ResponseReturnValue:
         response = redirect(signed, 302)
         response.headers["Cache-Control"] = "no-store"  # the signed URL expires; ask the portal again
         return response
-    response = send_stored_file(storage.local_path(entry["path"]), mimetype=MEDIA[fmt], as_attachment=True,
-                                download_name=download_name, conditional=True, etag=entry["sha256"],
-                                last_modified=table.distribution.fetched_at, max_age=3600)
+    response = send_stored_file(
+        storage.local_path(entry["path"]),
+        mimetype=MEDIA[fmt],
+        as_attachment=True,
+        download_name=download_name,
+        conditional=True,
+        etag=entry["sha256"],
+        last_modified=table.distribution.fetched_at,
+        max_age=3600,
+    )
     if response.status_code in (200, 206):
         _count(ds, table, fmt)
     return _attachment(response, ds, table, fmt)
@@ -127,9 +142,15 @@ def download_for_excel(name: str, table_id: int) -> ResponseReturnValue:
                 yield chunk
 
     _count(ds, table, "csv")
-    response = Response(stream_with_context(body(source)) if source is not None else b"", mimetype="text/csv",
-                        headers={"ETag": etag, "Content-Length": str(entry["size"] + len(BOM)),
-                                 "Cache-Control": "public, max-age=3600"})
+    response = Response(
+        stream_with_context(body(source)) if source is not None else b"",
+        mimetype="text/csv",
+        headers={
+            "ETag": etag,
+            "Content-Length": str(entry["size"] + len(BOM)),
+            "Cache-Control": "public, max-age=3600",
+        },
+    )
     return _attachment(response, ds, table, "csv")
 
 
@@ -140,8 +161,14 @@ def bundle(name: str, table_id: int) -> ResponseReturnValue:
     ds, table = _open_table(name, table_id)
     today = clock.today()
     path = bundle_path(portal().storage, ds, table, today)
-    response = send_stored_file(path, mimetype=MEDIA["zip"], as_attachment=True,
-                                download_name=_file_name(ds, table, "zip"), conditional=True, max_age=0)
+    response = send_stored_file(
+        path,
+        mimetype=MEDIA["zip"],
+        as_attachment=True,
+        download_name=_file_name(ds, table, "zip"),
+        conditional=True,
+        max_age=0,
+    )
     if response.status_code in (200, 206):
         _count(ds, table, "bundle")
     return _attachment(response, ds, table, "zip")
@@ -157,14 +184,18 @@ def list_file(code: str, open_class: str, fmt: str) -> ResponseReturnValue:
     header, rows = catalog.list_table(catalog.open_lists(s, dept)[open_class], open_class)
     title = f"{dept.name}{'无条件开放清单' if open_class == 'unconditional' else '有条件开放清单'}"
     # Titles, domains and conditions are department text: no cell becomes a formula.
-    buf = io.BytesIO(exports.csv_bytes(header, rows) if fmt == "csv"
-                     else exports.xlsx_bytes(header, rows, sheet="开放清单", title=title, creator=dept.name))
+    buf = io.BytesIO(
+        exports.csv_bytes(header, rows)
+        if fmt == "csv"
+        else exports.xlsx_bytes(header, rows, sheet="开放清单", title=title, creator=dept.name)
+    )
     from ..storage import attachment_header
 
     today = clock.today().isoformat()
     response = send_file(buf, mimetype=MEDIA[fmt])
-    response.headers["Content-Disposition"] = attachment_header(f"{exports.file_name(title) or code}-{today}.{fmt}",
-                                                                f"{code}-{open_class}-{today}.{fmt}")
+    response.headers["Content-Disposition"] = attachment_header(
+        f"{exports.file_name(title) or code}-{today}.{fmt}", f"{code}-{open_class}-{today}.{fmt}"
+    )
     return response
 
 
@@ -183,9 +214,14 @@ def datapackage_json(name: str) -> ResponseReturnValue:
     tables = ds.served_tables
     if not tables:
         abort(404)
-    resources = [resource(t, f"table-{i}" if len(tables) > 1 else "data",
-                          url_for("downloads.download", name=ds.name, table_id=t.id, fmt="csv", _external=True))
-                 for i, t in enumerate(tables)]
+    resources = [
+        resource(
+            t,
+            f"table-{i}" if len(tables) > 1 else "data",
+            url_for("downloads.download", name=ds.name, table_id=t.id, fmt="csv", _external=True),
+        )
+        for i, t in enumerate(tables)
+    ]
     version = clock.local(max(t.distribution.fetched_at for t in tables)).date().isoformat()
     response = jsonify(package(ds, resources, version))
     response.headers["Access-Control-Allow-Origin"] = "*"

@@ -12,6 +12,7 @@
 - HTTP errors under /api/: JSON in CKAN's envelope, which API clients parse;
 - a data file missing behind the portal's back: 503 with a message, and a note to the bureau.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -67,8 +68,12 @@ def init_app(app: Flask) -> None:
     def _refused(exc: DomainError) -> Any:
         _rollback()
         if request.path.startswith("/api/"):
-            return jsonify({"success": False, "error": {"__type": "Validation Error", "status": 400,
-                                                        "message": str(exc)}}), 400
+            return jsonify(
+                {
+                    "success": False,
+                    "error": {"__type": "Validation Error", "status": 400, "message": str(exc)},
+                }
+            ), 400
         flash(str(exc), "error")
         return redirect(back_url())
 
@@ -84,9 +89,15 @@ def init_app(app: Flask) -> None:
         """Under /api/ an error is JSON in CKAN's envelope (clients parse it); elsewhere a page."""
         if not request.path.startswith("/api/"):
             return _error_page(exc)
-        body = {"success": False, "error": {"__type": exc.name, "status": exc.code,
-                                            "message": str(exc.description or exc.name)}}
-        kept = {k: v for k, v in exc.get_response().headers.items() if k in ("Allow", "WWW-Authenticate", "Retry-After")}
+        body = {
+            "success": False,
+            "error": {"__type": exc.name, "status": exc.code, "message": str(exc.description or exc.name)},
+        }
+        kept = {
+            k: v
+            for k, v in exc.get_response().headers.items()
+            if k in ("Allow", "WWW-Authenticate", "Retry-After")
+        }
         retry = _retry_after(exc)
         if retry:
             kept["Retry-After"] = str(retry)
@@ -157,8 +168,15 @@ def _error_page(exc: HTTPException) -> Any:
     headers = {k: v for k, v in exc.get_response().headers.items() if k in ("Allow", "WWW-Authenticate")}
     if retry:
         headers["Retry-After"] = str(retry)
-    html = render_template("error.html", code=code, heading=heading, explanation=explanation, ways=ways,
-                           retry_after=retry, retry_at=retry_at)
+    html = render_template(
+        "error.html",
+        code=code,
+        heading=heading,
+        explanation=explanation,
+        ways=ways,
+        retry_after=retry,
+        retry_at=retry_at,
+    )
     return html, code, headers
 
 
@@ -182,10 +200,21 @@ def _tell_the_bureau_a_file_is_missing(filename: str, path: str) -> None:
     try:
         with portal().sessions.begin() as s:
             since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-            if s.scalar(select(OutboxMessage.id).where(OutboxMessage.subject == subject, OutboxMessage.created_at >= since)):
+            if s.scalar(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.subject == subject, OutboxMessage.created_at >= since
+                )
+            ):
                 return
             for user in s.scalars(select(User).where(User.is_bureau.is_(True))):
-                s.add(OutboxMessage(to=user.email, subject=subject, body=(
-                    f"门户读取数据文件时发现文件缺失：\n{filename}\n请求：{path}\n请从备份恢复（portal restore）或重新采集该数据集。\n")))
+                s.add(
+                    OutboxMessage(
+                        to=user.email,
+                        subject=subject,
+                        body=(
+                            f"门户读取数据文件时发现文件缺失：\n{filename}\n请求：{path}\n请从备份恢复（portal restore）或重新采集该数据集。\n"
+                        ),
+                    )
+                )
     except Exception:  # the note is a courtesy: the reader still gets the 503
         log.exception("could not write the missing-file note")

@@ -1,6 +1,7 @@
 """The public's voice: error reports and ratings on dataset pages, data requests, the showcase;
 the bureau's routing and the department's answers. Thin: the rules are in portal/feedback.py
 (a department answers its error reports in the console, portal/views/console.py)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -55,10 +56,14 @@ def requests_page() -> ResponseReturnValue:
         svc.ask_for_data(s, current_user, form.title.data or "", form.description.data or "")
         return done(_("需求已提交，大数据局将转交相关部门。"))
     rows = s.scalars(select(DataRequest).order_by(DataRequest.id.desc()).limit(200)).all()
-    departments = s.scalars(select(Department).order_by(Department.name)).all() if \
-        current_user.is_authenticated and current_user.is_bureau else []
-    return render_template("feedback/requests.html", requests=rows, departments=departments,
-                           form=DataRequestForm(formdata=None))
+    departments = (
+        s.scalars(select(Department).order_by(Department.name)).all()
+        if current_user.is_authenticated and current_user.is_bureau
+        else []
+    )
+    return render_template(
+        "feedback/requests.html", requests=rows, departments=departments, form=DataRequestForm(formdata=None)
+    )
 
 
 @bp.post("/requests/<int:request_id>/route")
@@ -91,9 +96,21 @@ def showcase() -> ResponseReturnValue:
             return redirect(url_for("accounts.login", next=url_for("feedback.showcase")))
         back(url_for("feedback.showcase"))
         form = checked(ShowcaseForm())
-        svc.add_showcase(s, current_user, form.title.data or "", form.description.data or "", form.url.data or "",
-                         form.attribution.data or "", form.dataset_names(), form.licence_number.data or "")
+        svc.add_showcase(
+            s,
+            current_user,
+            form.title.data or "",
+            form.description.data or "",
+            form.url.data or "",
+            form.attribution.data or "",
+            form.dataset_names(),
+            form.licence_number.data or "",
+        )
         return done(_("已发布到成果展示。"))
-    items = s.scalars(select(ShowcaseItem).where(ShowcaseItem.hidden.is_(False)).order_by(ShowcaseItem.id.desc())).all()
+    items = s.scalars(
+        select(ShowcaseItem).where(ShowcaseItem.hidden.is_(False)).order_by(ShowcaseItem.id.desc())
+    ).all()
     checks = {i.id: svc.licence_check(s, i) for i in items}
-    return render_template("feedback/showcase.html", items=items, checks=checks, form=ShowcaseForm(formdata=None))
+    return render_template(
+        "feedback/showcase.html", items=items, checks=checks, form=ShowcaseForm(formdata=None)
+    )

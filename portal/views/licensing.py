@@ -1,5 +1,6 @@
 """Conditional data: apply, follow, review, accept, download under licence, report, revoke,
 check a licence. Thin: the rules are in licenses/."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -75,14 +76,26 @@ def apply() -> ResponseReturnValue:
     error = None
     form = apply_form(datasets)
     if request.method == "POST":
-        chosen = [(ds, None if form[f"all_fields_{ds.name}"].data else form[f"fields_{ds.name}"].data) for ds in datasets]
+        chosen = [
+            (ds, None if form[f"all_fields_{ds.name}"].data else form[f"fields_{ds.name}"].data)
+            for ds in datasets
+        ]
         try:
             checked(form)
-            made = apps.apply(s, current_user, apps.Request(
-                datasets=chosen, purpose=form.purpose.data or "", scenario=form.scenario.data or "",
-                security_measures=form.security.data or "",
-                period_from=form.period_from.data or dt.date.min, period_until=form.period_until.data or dt.date.min),
-                working_days=portal().settings.consent_working_days, ip=request.remote_addr)
+            made = apps.apply(
+                s,
+                current_user,
+                apps.Request(
+                    datasets=chosen,
+                    purpose=form.purpose.data or "",
+                    scenario=form.scenario.data or "",
+                    security_measures=form.security.data or "",
+                    period_from=form.period_from.data or dt.date.min,
+                    period_until=form.period_until.data or dt.date.min,
+                ),
+                working_days=portal().settings.consent_working_days,
+                ip=request.remote_addr,
+            )
         except (LicenceError, FormError) as exc:
             s.rollback()
             error = str(exc)
@@ -92,15 +105,28 @@ def apply() -> ResponseReturnValue:
             s.commit()
             tell(_("已提交 %(len)s 份申请。", len=len(made)))
             return redirect(url_for("licensing.mine"))
-    return render_template("licensing/apply.html", datasets=datasets, purposes=list(Purpose), error=error, today=clock.today(),
-                           until=clock.today() + dt.timedelta(days=365)), (400 if error else 200)
+    return render_template(
+        "licensing/apply.html",
+        datasets=datasets,
+        purposes=list(Purpose),
+        error=error,
+        today=clock.today(),
+        until=clock.today() + dt.timedelta(days=365),
+    ), (400 if error else 200)
 
 
 @bp.get("/applications")
 @requires(Action.ACCOUNT)
 def mine() -> ResponseReturnValue:
-    rows = db().scalars(select(Application).where(Application.applicant_id == current_user.id)
-                        .order_by(Application.id.desc())).all()
+    rows = (
+        db()
+        .scalars(
+            select(Application)
+            .where(Application.applicant_id == current_user.id)
+            .order_by(Application.id.desc())
+        )
+        .all()
+    )
     return render_template("licensing/mine.html", applications=rows)
 
 
@@ -112,9 +138,14 @@ def show(app_id: int) -> ResponseReturnValue:
     if app.status == "approved" and current_user.id == app.applicant_id:
         text = grants.agreement_for(app, _site())
         sha = hashlib.sha256(text.encode()).hexdigest()
-    return render_template("licensing/show.html", app=app, agreement_text=text, agreement_sha=sha,
-                           may_review=can(current_user, Action.DECIDE_APPLICATION, app),
-                           today=clock.today())
+    return render_template(
+        "licensing/show.html",
+        app=app,
+        agreement_text=text,
+        agreement_sha=sha,
+        may_review=can(current_user, Action.DECIDE_APPLICATION, app),
+        today=clock.today(),
+    )
 
 
 @bp.get("/applications/<int:app_id>/decision")
@@ -139,8 +170,11 @@ def decision_pdf(app_id: int) -> ResponseReturnValue:
         abort(404)
     from ..storage import attachment_header
 
-    return Response(make(app), mimetype="application/pdf",
-                    headers={"Content-Disposition": attachment_header(f"不予提供决定书-{app.number}.pdf")})
+    return Response(
+        make(app),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": attachment_header(f"不予提供决定书-{app.number}.pdf")},
+    )
 
 
 def _version(form: VersionForm | None = None) -> int:
@@ -166,8 +200,15 @@ def withdraw(app_id: int) -> ResponseReturnValue:
 def answer(app_id: int) -> ResponseReturnValue:
     app = _application(app_id)
     form = InfoAnswerForm()
-    apps.answer(db(), current_user, app, _version(form), form.text.data or "", ip=request.remote_addr,
-                working_days=portal().settings.consent_working_days)
+    apps.answer(
+        db(),
+        current_user,
+        app,
+        _version(form),
+        form.text.data or "",
+        ip=request.remote_addr,
+        working_days=portal().settings.consent_working_days,
+    )
     return _stepped(app, "answer")
 
 
@@ -183,21 +224,37 @@ def decide(app_id: int) -> ResponseReturnValue:
     if decision != "approve" and decision not in DECISIONS:
         abort(400)
     if decision in DECISIONS:
-        DECISIONS[decision](db(), current_user, app, _version(form), form.note.data or "", ip=request.remote_addr)
+        DECISIONS[decision](
+            db(), current_user, app, _version(form), form.note.data or "", ip=request.remote_addr
+        )
         return _stepped(app, decision)
     fields: dict[int, list[str] | None] = {}
     filters: dict[int, dict | None] = {}
     for item in app.items:
         if not form[f"all_{item.id}"].data:
             fields[item.id] = form[f"fields_{item.id}"].data
-        column, values = (form[f"filter_column_{item.id}"].data or "").strip(), form[f"filter_values_{item.id}"].data or ""
+        column, values = (
+            (form[f"filter_column_{item.id}"].data or "").strip(),
+            form[f"filter_values_{item.id}"].data or "",
+        )
         if column and values.strip():
-            filters[item.id] = {column: [v.strip() for v in values.replace("，", ",").split(",") if v.strip()]}
+            filters[item.id] = {
+                column: [v.strip() for v in values.replace("，", ",").split(",") if v.strip()]
+            }
     if form.valid_from.data is None or form.valid_until.data is None:
         raise LicenceError(_("日期格式不正确"))
-    apps.approve(db(), current_user, app, _version(form), fields=fields, row_filters=filters,
-                 valid_from=form.valid_from.data, valid_until=form.valid_until.data,
-                 note=form.note.data or None, ip=request.remote_addr)
+    apps.approve(
+        db(),
+        current_user,
+        app,
+        _version(form),
+        fields=fields,
+        row_filters=filters,
+        valid_from=form.valid_from.data,
+        valid_until=form.valid_until.data,
+        note=form.note.data or None,
+        ip=request.remote_addr,
+    )
     return _stepped(app, "approve")
 
 
@@ -208,7 +265,15 @@ def accept(app_id: int) -> ResponseReturnValue:
     form = checked(AcceptForm())
     if not form.agree.data:
         raise LicenceError(_("请勾选“我已阅读并同意协议全部条款”"))
-    grants.accept(db(), current_user, app, _version(form), form.agreement_sha256.data or "", _site(), ip=request.remote_addr)
+    grants.accept(
+        db(),
+        current_user,
+        app,
+        _version(form),
+        form.agreement_sha256.data or "",
+        _site(),
+        ip=request.remote_addr,
+    )
     _notify(app, "accept")
     return done(to=url_for("licensing.my_grants"))
 
@@ -218,12 +283,24 @@ def accept(app_id: int) -> ResponseReturnValue:
 def my_grants() -> ResponseReturnValue:
     rows = db().scalars(select(Grant).where(Grant.user_id == current_user.id).order_by(Grant.id.desc())).all()
     secret = current_app.config["SECRET_KEY"]
-    links = {(g.id, item.id): url_for("licensing.licensed_download", grant_id=g.id,
-                                      token=grants.download_link_token(secret, current_user, g, item))
-             for g in rows if g.state() == "valid" for item in g.application.items}
+    links = {
+        (g.id, item.id): url_for(
+            "licensing.licensed_download",
+            grant_id=g.id,
+            token=grants.download_link_token(secret, current_user, g, item),
+        )
+        for g in rows
+        if g.state() == "valid"
+        for item in g.application.items
+    }
     report_forms = {g.id: with_ids(UsageReportForm(formdata=None), g.id) for g in rows}
-    return render_template("licensing/grants.html", grants=rows, links=links, report_forms=report_forms,
-                           next_due={g.id: grants.next_report_due(g) for g in rows})
+    return render_template(
+        "licensing/grants.html",
+        grants=rows,
+        links=links,
+        report_forms=report_forms,
+        next_due={g.id: grants.next_report_due(g) for g in rows},
+    )
 
 
 @bp.get("/grants/<int:grant_id>/download/<token>")
@@ -231,16 +308,22 @@ def my_grants() -> ResponseReturnValue:
 def licensed_download(grant_id: int, token: str) -> ResponseReturnValue:
     s = db()
     try:
-        grant, item = grants.check_download(s, current_app.config["SECRET_KEY"], token, current_user, grant_id)
+        grant, item = grants.check_download(
+            s, current_app.config["SECRET_KEY"], token, current_user, grant_id
+        )
     except LinkRefused as exc:
         return render_template("licensing/refused.html", reason=str(exc)), 403
-    made = grants.build_licensed_zip(s, portal().storage, grant, item, current_user, _site(), ip=request.remote_addr)
+    made = grants.build_licensed_zip(
+        s, portal().storage, grant, item, current_user, _site(), ip=request.remote_addr
+    )
     s.commit()
     # Licensed data is made for this one download and not kept: the folder goes at once, the
     # open file is still sent (POSIX keeps an unlinked file readable while it is open).
     handle = open(made.path, "rb")  # noqa: SIM115 (closed by the response)
     shutil.rmtree(made.path.parent, ignore_errors=True)
-    return send_file(handle, mimetype="application/zip", as_attachment=True, download_name=made.name, max_age=0)
+    return send_file(
+        handle, mimetype="application/zip", as_attachment=True, download_name=made.name, max_age=0
+    )
 
 
 @bp.post("/grants/<int:grant_id>/report")
@@ -249,7 +332,9 @@ def report(grant_id: int) -> ResponseReturnValue:
     grant = db().get(Grant, grant_id) or abort(404)
     back(url_for("licensing.my_grants"))
     form = checked(UsageReportForm())
-    grants.report_usage(db(), current_user, grant, form.what.data or "", form.where.data or "", ip=request.remote_addr)
+    grants.report_usage(
+        db(), current_user, grant, form.what.data or "", form.where.data or "", ip=request.remote_addr
+    )
     return done(_("已提交开发利用情况报告。"))
 
 
@@ -279,6 +364,11 @@ def licence(number: str) -> ResponseReturnValue:
     grant = grants.by_licence(db(), number)
     if grant is None:
         return render_template("licensing/licence.html", grant=None, number=number), 404
-    return render_template("licensing/licence.html", grant=grant, number=grant.licence_number,
-                           state=grant.state(), revoke_form=RevokeForm(formdata=None),
-                           may_revoke=can(current_user, Action.REVOKE_GRANT, grant))
+    return render_template(
+        "licensing/licence.html",
+        grant=grant,
+        number=grant.licence_number,
+        state=grant.state(),
+        revoke_form=RevokeForm(formdata=None),
+        may_revoke=can(current_user, Action.REVOKE_GRANT, grant),
+    )

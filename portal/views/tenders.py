@@ -1,5 +1,6 @@
 """Tenders for commercial licences: public announcement and history, questions, sealed bids,
 evaluation, award, objections, conclusion. Thin: the rules are in licenses/tenders.py."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
@@ -61,16 +62,31 @@ def show(number: str) -> ResponseReturnValue:
     if current_user.is_authenticated:
         mine = [b for b in tender.bids if b.bidder_id == current_user.id]
         own_scores = next((r for r in ranked if r.bid.bidder_id == current_user.id), None)
-    forms = {"bid": BidForm(formdata=None), "question": QuestionForm(formdata=None),
-             "objection": ObjectionForm(formdata=None), "reopen": ReopenForm(formdata=None)}
-    return render_template("tenders/show.html", tender=tender, sealed=sealed, receipts=receipts, ranked=ranked,
-                           mine=mine, own_scores=own_scores, now=now, forms=forms,
-                           qualified=current_user.is_authenticated and svc.qualified(current_user),
-                           may_evaluate=current_user.is_authenticated and svc.may_evaluate(current_user, tender),
-                           closed=now >= as_utc(tender.closes_at), today=clock.today(),
-                           # the published record in Chinese; the same words in the reader's language otherwise
-                           announcement=tender.announcement if current_locale() == SOURCE_LOCALE
-                           else svc.announcement_of(tender))
+    forms = {
+        "bid": BidForm(formdata=None),
+        "question": QuestionForm(formdata=None),
+        "objection": ObjectionForm(formdata=None),
+        "reopen": ReopenForm(formdata=None),
+    }
+    return render_template(
+        "tenders/show.html",
+        tender=tender,
+        sealed=sealed,
+        receipts=receipts,
+        ranked=ranked,
+        mine=mine,
+        own_scores=own_scores,
+        now=now,
+        forms=forms,
+        qualified=current_user.is_authenticated and svc.qualified(current_user),
+        may_evaluate=current_user.is_authenticated and svc.may_evaluate(current_user, tender),
+        closed=now >= as_utc(tender.closes_at),
+        today=clock.today(),
+        # the published record in Chinese; the same words in the reader's language otherwise
+        announcement=tender.announcement
+        if current_locale() == SOURCE_LOCALE
+        else svc.announcement_of(tender),
+    )
 
 
 @bp.post("/tenders/<number>/questions")
@@ -124,8 +140,14 @@ def close(number: str) -> ResponseReturnValue:
 def reopen(number: str) -> ResponseReturnValue:
     tender = _tender(number)
     form = checked(ReopenForm())
-    svc.reopen(db(), current_user, tender, clock.entered(form.opens_at.data), clock.entered(form.closes_at.data),
-               ip=request.remote_addr)
+    svc.reopen(
+        db(),
+        current_user,
+        tender,
+        clock.entered(form.opens_at.data),
+        clock.entered(form.closes_at.data),
+        ip=request.remote_addr,
+    )
     return done()
 
 
@@ -140,9 +162,18 @@ def evaluate(number: str) -> ResponseReturnValue:
     except Sealed as exc:
         return render_template("tenders/sealed.html", tender=tender, reason=str(exc)), 403
     declared = any(e.user_id == current_user.id for e in tender.evaluators)
-    mine = {(sc.bid_id, sc.criterion): sc.score for sc in s.scalars(select(Score).where(Score.evaluator_id == current_user.id))}
-    return render_template("tenders/evaluate.html", tender=tender, opened=opened if declared else [],
-                           declared=declared, mine=mine, declare_form=DeclareForm(formdata=None))
+    mine = {
+        (sc.bid_id, sc.criterion): sc.score
+        for sc in s.scalars(select(Score).where(Score.evaluator_id == current_user.id))
+    }
+    return render_template(
+        "tenders/evaluate.html",
+        tender=tender,
+        opened=opened if declared else [],
+        declared=declared,
+        mine=mine,
+        declare_form=DeclareForm(formdata=None),
+    )
 
 
 @bp.post("/tenders/<number>/declare")

@@ -1,6 +1,7 @@
 """The browser tests' shared parts: one chromium per test, pages at a given width, in a given
 language, in 关怀版, signed in; and the checks several tests make (sideways overflow, Chinese
 interface text on an English page)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,8 +31,13 @@ def open_page(chromium, live_server):
 
     def make(size: tuple[int, int] = DESKTOP, *, care: bool = False, lang: str | None = None, user=None):
         phone = size[0] < 600
-        context = chromium.new_context(viewport={"width": size[0], "height": size[1]}, locale="zh-CN",
-                                       is_mobile=phone, has_touch=phone, accept_downloads=True)
+        context = chromium.new_context(
+            viewport={"width": size[0], "height": size[1]},
+            locale="zh-CN",
+            is_mobile=phone,
+            has_touch=phone,
+            accept_downloads=True,
+        )
         contexts.append(context)
         cookies = [{"name": "care", "value": "1", "url": live_server}] if care else []
         if lang:
@@ -62,8 +68,9 @@ def page(tmp_path):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True,
-                                      locale="zh-CN")
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, accept_downloads=True, locale="zh-CN"
+        )
         yield context.new_page()
         context.close()
         browser.close()

@@ -6,6 +6,7 @@ axe-core comes from PyPI (axe-playwright-python bundles axe.min.js, MPL-2.0): in
 test extras, nothing fetched while the tests run. Which templates were rendered is recorded from
 Flask's template_rendered signal, so a new template without a page here fails the test.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,24 +18,34 @@ from flask import template_rendered
 from tests.helpers import DESKTOP, PHONE, sideways_overflow
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
-         "resultTypes": ["violations"]}
+RULES = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
+    "resultTypes": ["violations"],
+}
 FAILING = {"serious", "critical"}
-REPORTED = {"minor", "moderate", "serious", "critical"} if __import__("os").environ.get("AXE_ALL") else FAILING
+REPORTED = (
+    {"minor", "moderate", "serious", "critical"} if __import__("os").environ.get("AXE_ALL") else FAILING
+)
 
 
 def page_templates() -> set[str]:
     """Every template that is a page: partials (_*.html) and the layout are parts of pages."""
-    return {p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")
-            if not p.name.startswith("_") and p.name != "base.html"}
+    return {
+        p.relative_to(TEMPLATES).as_posix()
+        for p in TEMPLATES.rglob("*.html")
+        if not p.name.startswith("_") and p.name != "base.html"
+    }
 
 
 def axe_violations(page) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
 
     results = Axe().run(page, options=RULES).response
-    return [f"{v['impact']}: {v['id']} ({v['help']}) at {', '.join(n['target'][0] for n in v['nodes'][:3])}"
-            for v in results["violations"] if v["impact"] in REPORTED]
+    return [
+        f"{v['impact']}: {v['id']} ({v['help']}) at {', '.join(n['target'][0] for n in v['nodes'][:3])}"
+        for v in results["violations"]
+        if v["impact"] in REPORTED
+    ]
 
 
 @pytest.fixture
@@ -50,34 +61,70 @@ def world(portal_data, make_user, app):
     from portal.models import Application, Dataset, Tender, User, utcnow
     from tests.helpers import accept, approve, submit
 
-    people = {"bureau": make_user(bureau=True, name="王局长"), "curator": make_user(curator_of="dcf-scjgj", name="李管理员"),
-              "holder": make_user("company", name="张经理"), "refused": make_user("company", name="赵经理"),
-              "waiting": make_user("company", name="钱经理")}
+    people = {
+        "bureau": make_user(bureau=True, name="王局长"),
+        "curator": make_user(curator_of="dcf-scjgj", name="李管理员"),
+        "holder": make_user("company", name="张经理"),
+        "refused": make_user("company", name="赵经理"),
+        "waiting": make_user("company", name="钱经理"),
+    }
     with portal_data.sessions() as s:
         user = {k: s.get(User, v[0]) for k, v in people.items()}
-        for who, company in (("holder", "聊城甲数据科技有限公司"), ("refused", "聊城乙信息技术有限公司"),
-                             ("waiting", "聊城丙软件有限公司")):
+        for who, company in (
+            ("holder", "聊城甲数据科技有限公司"),
+            ("refused", "聊城乙信息技术有限公司"),
+            ("waiting", "聊城丙软件有限公司"),
+        ):
             user[who].company_name = company
         s.commit()
         granted = submit(s, user["holder"])
         approve(s, user["curator"], granted, fields=["企业名称", "所属街道"])
         grant = accept(s, user["holder"], granted)
         refused = submit(s, user["refused"])
-        apps.refuse(s, user["curator"], refused, refused.version, "申请用途与数据开放条件不符，且未说明安全保护措施的具体内容。")
+        apps.refuse(
+            s,
+            user["curator"],
+            refused,
+            refused.version,
+            "申请用途与数据开放条件不符，且未说明安全保护措施的具体内容。",
+        )
         s.commit()
         waiting = submit(s, user["waiting"])
         ds = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0002"))
         now = utcnow()
         tenders = []
         for title in ("企业信用风险数据商业开发授权", "企业信用风险数据商业开发授权（第二批）"):
-            tenders.append(svc.open_tender(s, user["bureau"], svc.TenderDraft(
-                title=title, datasets=[(ds, None)], licence_months=12, territory="东昌府区", qualifications="依法设立的企业",
-                opens_at=now - dt.timedelta(hours=1), closes_at=now + dt.timedelta(days=7), min_bids=1)))
+            tenders.append(
+                svc.open_tender(
+                    s,
+                    user["bureau"],
+                    svc.TenderDraft(
+                        title=title,
+                        datasets=[(ds, None)],
+                        licence_months=12,
+                        territory="东昌府区",
+                        qualifications="依法设立的企业",
+                        opens_at=now - dt.timedelta(hours=1),
+                        closes_at=now + dt.timedelta(days=7),
+                        min_bids=1,
+                    ),
+                )
+            )
             s.commit()
         secret = app.config["SECRET_KEY"]
         for tender in tenders:
-            svc.submit_bid(s, secret, user["holder"], tender, {"plan": "药店选址分析平台", "security": "等保三级",
-                                                               "public_value": "社区免费使用", "price": "50"})
+            svc.submit_bid(
+                s,
+                secret,
+                user["holder"],
+                tender,
+                {
+                    "plan": "药店选址分析平台",
+                    "security": "等保三级",
+                    "public_value": "社区免费使用",
+                    "price": "50",
+                },
+            )
             s.commit()
         closed = tenders[1]
         closed.closes_at = utcnow() - dt.timedelta(seconds=1)
@@ -85,18 +132,38 @@ def world(portal_data, make_user, app):
         svc.close(s, user["bureau"], closed)
         s.commit()
         from portal.models import Department
-        request = feedback.ask_for_data(s, user["holder"], "全区充电桩位置", "希望开放全区公共充电桩的位置和数量，用于出行服务。")
+
+        request = feedback.ask_for_data(
+            s, user["holder"], "全区充电桩位置", "希望开放全区公共充电桩的位置和数量，用于出行服务。"
+        )
         s.flush()
-        feedback.route_request(s, user["bureau"], request, s.scalar(select(Department).where(Department.code == "dcf-scjgj")))
+        feedback.route_request(
+            s, user["bureau"], request, s.scalar(select(Department).where(Department.code == "dcf-scjgj"))
+        )
         pharmacies = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0001"))
         feedback.report_error(s, user["holder"], pharmacies, "第 2 行药店的地址已经变更，请核实更新。")
         feedback.rate(s, user["holder"], pharmacies, 4, "数据清楚，更新及时")
-        feedback.add_showcase(s, user["holder"], "药店地图", "根据药品零售企业名录制作的药店地图小程序。", "https://example.cn/map",
-                              "数据来源：东昌府区市场监督管理局，获取日期 2026-12-01", ["371502-scj-0002"], grant.licence_number)
+        feedback.add_showcase(
+            s,
+            user["holder"],
+            "药店地图",
+            "根据药品零售企业名录制作的药店地图小程序。",
+            "https://example.cn/map",
+            "数据来源：东昌府区市场监督管理局，获取日期 2026-12-01",
+            ["371502-scj-0002"],
+            grant.licence_number,
+        )
         s.commit()
-        ids = {"grant": grant.id, "licence": grant.licence_number, "granted": granted.id, "refused": refused.id,
-               "waiting": waiting.id, "open_tender": tenders[0].number, "closed_tender": closed.number,
-               "reset": accounts.make_reset_token(app.config["SECRET_KEY"], user["holder"])}
+        ids = {
+            "grant": grant.id,
+            "licence": grant.licence_number,
+            "granted": granted.id,
+            "refused": refused.id,
+            "waiting": waiting.id,
+            "open_tender": tenders[0].number,
+            "closed_tender": closed.number,
+            "reset": accounts.make_reset_token(app.config["SECRET_KEY"], user["holder"]),
+        }
         assert s.scalar(select(Application).where(Application.id == waiting.id)).status == "submitted"
         assert s.get(Tender, closed.id).status == "evaluating"
     return people, ids
@@ -105,21 +172,69 @@ def world(portal_data, make_user, app):
 def pages(ids: dict) -> dict[str, list[str]]:
     """Who sees which pages (None: anyone)."""
     return {
-        None: ["/", "/search", "/search?q=%E8%8D%AF%E5%93%81&open_class=unconditional", "/search?q=%E7%81%AB%E6%98%9F",
-               "/dataset/371502-scj-0001", "/dataset/371502-scj-0002", "/department/dcf-scjgj", "/lists",
-               "/department/dcf-scjgj/lists", "/evaluation", "/api/docs", "/tenders", f"/tenders/{ids['open_tender']}",
-               f"/tenders/{ids['closed_tender']}", "/requests", "/showcase", f"/licences/{ids['licence']}", "/licences/",
-               "/login", "/register", "/reset", "/verify", f"/reset/{ids['reset']}", "/dataset/no-such-dataset"],
-        "holder": ["/account", "/applications", f"/applications/{ids['granted']}", "/grants",
-                   "/apply?dataset=371502-scj-0002", f"/grants/{ids['grant']}/download/not-a-token",
-                   f"/tenders/{ids['open_tender']}", "/admin/"],
+        None: [
+            "/",
+            "/search",
+            "/search?q=%E8%8D%AF%E5%93%81&open_class=unconditional",
+            "/search?q=%E7%81%AB%E6%98%9F",
+            "/dataset/371502-scj-0001",
+            "/dataset/371502-scj-0002",
+            "/department/dcf-scjgj",
+            "/lists",
+            "/department/dcf-scjgj/lists",
+            "/evaluation",
+            "/api/docs",
+            "/tenders",
+            f"/tenders/{ids['open_tender']}",
+            f"/tenders/{ids['closed_tender']}",
+            "/requests",
+            "/showcase",
+            f"/licences/{ids['licence']}",
+            "/licences/",
+            "/login",
+            "/register",
+            "/reset",
+            "/verify",
+            f"/reset/{ids['reset']}",
+            "/dataset/no-such-dataset",
+        ],
+        "holder": [
+            "/account",
+            "/applications",
+            f"/applications/{ids['granted']}",
+            "/grants",
+            "/apply?dataset=371502-scj-0002",
+            f"/grants/{ids['grant']}/download/not-a-token",
+            f"/tenders/{ids['open_tender']}",
+            "/admin/",
+        ],
         "refused": [f"/applications/{ids['refused']}", f"/applications/{ids['refused']}/decision"],
-        "curator": ["/console", "/console/applications", "/console/feedback", "/console/datasets/371502-scj-0004",
-                    "/console/datasets/371502-scj-0001", f"/applications/{ids['waiting']}"],
-        "bureau": ["/admin/", "/admin/users", "/admin/harvest", "/admin/harvest?job=1", "/admin/duplicates",
-                   "/admin/restrictions", "/admin/licensing", f"/admin/licensing/grants/{ids['grant']}", "/admin/calendar",
-                   "/admin/outbox", "/admin/audit", "/admin/synonyms", "/admin/tenders/new", f"/tenders/{ids['open_tender']}/evaluate",
-                   f"/tenders/{ids['closed_tender']}/evaluate", f"/tenders/{ids['closed_tender']}"],
+        "curator": [
+            "/console",
+            "/console/applications",
+            "/console/feedback",
+            "/console/datasets/371502-scj-0004",
+            "/console/datasets/371502-scj-0001",
+            f"/applications/{ids['waiting']}",
+        ],
+        "bureau": [
+            "/admin/",
+            "/admin/users",
+            "/admin/harvest",
+            "/admin/harvest?job=1",
+            "/admin/duplicates",
+            "/admin/restrictions",
+            "/admin/licensing",
+            f"/admin/licensing/grants/{ids['grant']}",
+            "/admin/calendar",
+            "/admin/outbox",
+            "/admin/audit",
+            "/admin/synonyms",
+            "/admin/tenders/new",
+            f"/tenders/{ids['open_tender']}/evaluate",
+            f"/tenders/{ids['closed_tender']}/evaluate",
+            f"/tenders/{ids['closed_tender']}",
+        ],
     }
 
 
@@ -149,12 +264,24 @@ def test_every_page_template_has_no_serious_accessibility_violation(open_page, l
     assert page_templates() - rendered == set(), "templates no page here renders: add a page for them"
 
 
-@pytest.mark.parametrize("care,lang", [(False, None), (True, None), (False, "en")], ids=["standard", "care", "english"])
-def test_the_main_pages_on_a_phone_in_care_mode_and_in_english(open_page, live_server, portal_data, make_user, care, lang):
+@pytest.mark.parametrize(
+    "care,lang", [(False, None), (True, None), (False, "en")], ids=["standard", "care", "english"]
+)
+def test_the_main_pages_on_a_phone_in_care_mode_and_in_english(
+    open_page, live_server, portal_data, make_user, care, lang
+):
     found = {}
     page = open_page(PHONE, care=care, lang=lang)
-    for path in ("/", "/search?q=%E8%8D%AF%E5%93%81", "/dataset/371502-scj-0001", "/dataset/371502-scj-0002", "/lists",
-                 "/login", "/register", "/dataset/no-such-dataset"):
+    for path in (
+        "/",
+        "/search?q=%E8%8D%AF%E5%93%81",
+        "/dataset/371502-scj-0001",
+        "/dataset/371502-scj-0002",
+        "/lists",
+        "/login",
+        "/register",
+        "/dataset/no-such-dataset",
+    ):
         page.goto(live_server + path)
         if violations := axe_violations(page):
             found[path] = violations

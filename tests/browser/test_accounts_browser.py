@@ -1,4 +1,5 @@
 """Register → verify from the outbox → log in → create an API token, in Debian's chromium."""
+
 from __future__ import annotations
 
 import re
@@ -46,5 +47,6 @@ def test_register_verify_login_and_create_token(page, live_server, make_user, ap
     shot(page, "account-tokens")
     # the token works for a script
     import requests
+
     me = requests.get(live_server + "/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert me.json()["result"]["email"] == "zhang.wei@example.cn"

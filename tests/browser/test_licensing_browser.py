@@ -1,6 +1,7 @@
 """The consent route in Debian's chromium: apply → the curator approves → the applicant
 accepts the agreement → downloads the ZIP → the licence page says valid; and a refusal with
 its reasons."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -68,7 +69,9 @@ def test_a_refusal_states_its_reasons(page, live_server, portal_data, make_user)
     open_in_queue(curator, live_server)
     curator.get_by_role("button", name="不同意").click()
     assert "不同意的，应当说明理由" in curator.locator(".flashes").inner_text()  # no refusal without reasons
-    curator.get_by_label("意见（不同意的须说明理由）").fill("用途为商业营销，不属于城市治理，请通过商业开发途径申请")
+    curator.get_by_label("意见（不同意的须说明理由）").fill(
+        "用途为商业营销，不属于城市治理，请通过商业开发途径申请"
+    )
     curator.get_by_role("button", name="不同意").click()
     curator.context.close()
     page.goto(live_server + "/applications")
@@ -78,8 +81,9 @@ def test_a_refusal_states_its_reasons(page, live_server, portal_data, make_user)
     assert clock.today().isoformat()[:4] in page.locator("table.history").inner_text()
 
 
-def test_a_company_picking_consent_for_commercial_use_is_redirected_to_a_tender(page, live_server, portal_data,
-                                                                                make_user):
+def test_a_company_picking_consent_for_commercial_use_is_redirected_to_a_tender(
+    page, live_server, portal_data, make_user
+):
     """The purpose is self-declared: a company asks for 城市治理 to build a paid product; the
     curator moves it to the competitive route with reasons; it waits as registered interest,
     and when the bureau opens a tender on the dataset the company is told."""
@@ -91,7 +95,9 @@ def test_a_company_picking_consent_for_commercial_use_is_redirected_to_a_tender(
     curator = page.context.browser.new_context().new_page()
     log_in(curator, live_server, curator_email, curator_password)
     open_in_queue(curator, live_server)
-    curator.get_by_label("意见（不同意的须说明理由）").fill("使用场景为付费产品，属于商业开发，须通过公开招标取得授权")
+    curator.get_by_label("意见（不同意的须说明理由）").fill(
+        "使用场景为付费产品，属于商业开发，须通过公开招标取得授权"
+    )
     curator.get_by_role("button", name="属商业开发，转入招标").click()
     assert "已登记商业开发意向" in curator.locator("h1").inner_text()
     curator.context.close()

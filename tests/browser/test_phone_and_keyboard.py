@@ -1,5 +1,6 @@
 """The portal on a 390 px phone, in 关怀版, in English and with the keyboard only (issue 17, items
 6 and 8), in Debian's chromium."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,17 +10,22 @@ from tests.helpers import DESKTOP, PHONE, chinese_interface_text, sideways_overf
 DATASET = "/dataset/371502-scj-0001"
 CONDITIONAL = "/dataset/371502-scj-0002"
 # Every interactive control a finger has to hit: at least 44 px high on a phone (WCAG 2.5.5).
-TOUCH = ("header a, header summary, header button, form.search input, form.search button, .filters-button, .facet a, "
-         ".sort a, .pages a, .chosen a, main button, main a.button, main select, .download-list a, "
-         "main input:not([type=hidden]):not([type=checkbox]):not([type=radio]), .topic, .dept-grid a, .stat-list a")
+TOUCH = (
+    "header a, header summary, header button, form.search input, form.search button, .filters-button, .facet a, "
+    ".sort a, .pages a, .chosen a, main button, main a.button, main select, .download-list a, "
+    "main input:not([type=hidden]):not([type=checkbox]):not([type=radio]), .topic, .dept-grid a, .stat-list a"
+)
 
 
 def small_targets(page) -> list[str]:
-    return page.evaluate("""(selector) => [...document.querySelectorAll(selector)]
+    return page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)]
         .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height > 0)
         .filter(e => e.getBoundingClientRect().height < 43.5)
         .map(e => `${e.tagName.toLowerCase()}.${e.className} "${e.textContent.trim().slice(0, 20)}" ${e.getBoundingClientRect().height}`)
-    """, TOUCH)
+    """,
+        TOUCH,
+    )
 
 
 @pytest.fixture
@@ -32,8 +38,19 @@ def test_no_page_is_wider_than_a_phone(open_page, live_server, portal_data, cura
     """Home, search, dataset, login, the console and an error page fit a 390 px screen: nothing
     to scroll sideways (wide tables scroll inside their own box), in 关怀版 too."""
     page = open_page(PHONE, care=care)
-    for path in ("/", "/search?q=%E8%8D%AF%E5%93%81", "/search", DATASET, CONDITIONAL, "/lists",
-                 "/department/dcf-scjgj/lists", "/login", "/register", "/dataset/no-such-thing", "/tenders"):
+    for path in (
+        "/",
+        "/search?q=%E8%8D%AF%E5%93%81",
+        "/search",
+        DATASET,
+        CONDITIONAL,
+        "/lists",
+        "/department/dcf-scjgj/lists",
+        "/login",
+        "/register",
+        "/dataset/no-such-thing",
+        "/tenders",
+    ):
         page.goto(live_server + path)
         assert sideways_overflow(page) <= 0, path
         assert page.evaluate("document.body.classList.contains('care')") == care
@@ -56,7 +73,10 @@ def test_the_phone_header_is_compact_and_its_menu_opens(open_page, live_server, 
     assert menu.is_visible()
     menu.click()
     assert catalog_link.is_visible() and page.get_by_role("link", name="关怀版").is_visible()
-    assert page.get_by_role("link", name="English").is_visible() and page.get_by_role("link", name="登录").is_visible()
+    assert (
+        page.get_by_role("link", name="English").is_visible()
+        and page.get_by_role("link", name="登录").is_visible()
+    )
     page.keyboard.press("Escape")
     assert not catalog_link.is_visible()
     # On a desktop the same menu is a row, shown without a click.
@@ -93,7 +113,11 @@ def test_the_desktop_header_fits_at_every_width(open_page, live_server, portal_d
         height = page.locator("header.site").bounding_box()["height"]
         assert height < (280 if care else 200), (width, height)
         assert sideways_overflow(page) <= 0, width
-        assert page.locator("header").get_by_role("link", name="Datasets" if lang == "en" else "数据目录").is_visible()
+        assert (
+            page.locator("header")
+            .get_by_role("link", name="Datasets" if lang == "en" else "数据目录")
+            .is_visible()
+        )
 
 
 def test_the_phone_shows_results_first_and_the_filters_in_a_drawer(open_page, live_server, portal_data):
@@ -120,16 +144,24 @@ def test_the_phone_shows_results_first_and_the_filters_in_a_drawer(open_page, li
 def test_care_mode_on_a_phone_enlarges_everything_and_stays_on_screen(open_page, live_server, portal_data):
     page = open_page(PHONE)
     page.goto(live_server + "/search")
-    standard = {"text": page.evaluate("parseFloat(getComputedStyle(document.querySelector('main p')).fontSize)"),
-                "box": page.locator("#q").bounding_box()["height"],
-                "box_text": page.evaluate("parseFloat(getComputedStyle(document.querySelector('#q')).fontSize)")}
+    standard = {
+        "text": page.evaluate("parseFloat(getComputedStyle(document.querySelector('main p')).fontSize)"),
+        "box": page.locator("#q").bounding_box()["height"],
+        "box_text": page.evaluate("parseFloat(getComputedStyle(document.querySelector('#q')).fontSize)"),
+    }
     page.get_by_text("菜单", exact=True).click()
     page.get_by_role("link", name="关怀版").click()
     page.wait_for_load_state()
     assert page.evaluate("document.body.classList.contains('care')")
-    assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('main p')).fontSize)") >= standard["text"] * 1.2
+    assert (
+        page.evaluate("parseFloat(getComputedStyle(document.querySelector('main p')).fontSize)")
+        >= standard["text"] * 1.2
+    )
     assert page.locator("#q").bounding_box()["height"] > standard["box"]  # the search box grows too
-    assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('#q')).fontSize)") >= standard["box_text"] * 1.2
+    assert (
+        page.evaluate("parseFloat(getComputedStyle(document.querySelector('#q')).fontSize)")
+        >= standard["box_text"] * 1.2
+    )
     for path in ("/", "/search", DATASET):
         page.goto(live_server + path)
         assert sideways_overflow(page) <= 0, path
@@ -150,9 +182,23 @@ def test_english_pages_have_no_chinese_interface_text(open_page, live_server, po
     """In English every word of the interface is English; the catalog's own words (titles,
     departments, domains, the data) stay Chinese and are marked lang="zh-CN"."""
     page = open_page(size, lang="en")
-    for path in ("/", "/search", "/search?q=%E8%8D%AF%E5%93%81&open_class=unconditional", DATASET, CONDITIONAL,
-                 "/lists", "/department/dcf-scjgj/lists", "/login", "/register", "/reset", "/dataset/no-such-thing",
-                 "/tenders", "/requests", "/showcase", "/evaluation"):
+    for path in (
+        "/",
+        "/search",
+        "/search?q=%E8%8D%AF%E5%93%81&open_class=unconditional",
+        DATASET,
+        CONDITIONAL,
+        "/lists",
+        "/department/dcf-scjgj/lists",
+        "/login",
+        "/register",
+        "/reset",
+        "/dataset/no-such-thing",
+        "/tenders",
+        "/requests",
+        "/showcase",
+        "/evaluation",
+    ):
         page.goto(live_server + path)
         assert page.locator("html").get_attribute("lang") == "en"
         assert [t for t in chinese_interface_text(page) if t not in EXAMPLES] == [], path
@@ -180,7 +226,9 @@ def test_keyboard_only_search_dataset_download(open_page, live_server, portal_da
     page = open_page(size)
     page.goto(live_server + "/")
     page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.getAttribute('href')") == "#main"  # first stop: skip to content
+    assert (
+        page.evaluate("document.activeElement.getAttribute('href')") == "#main"
+    )  # first stop: skip to content
     _tab_to(page, "e.id === 'q'")
     page.keyboard.type("药品")
     page.keyboard.press("Enter")

@@ -4,6 +4,7 @@ Search → dataset → download, and the language switch. With PORTAL_SCREENSHOT
 tests save the pages of their journeys (a licence, a tender's award…) to docs/screenshots/; the
 main pages at 1366 and 390 px are taken by docs/screenshots.py from the demo.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,9 @@ import pytest
 
 from tests.helpers import CHROMIUM
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-                                reason="no chromium (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="no chromium (apt-get install chromium)"
+)
 
 
 def test_search_then_dataset_then_download(page, live_server, portal_data, tmp_path):
@@ -31,7 +33,9 @@ def test_search_then_dataset_then_download(page, live_server, portal_data, tmp_p
     with page.expect_download() as info:
         page.get_by_role("link", name="CSV（Excel 打开）").click()
     download = info.value
-    assert download.suggested_filename.startswith("药品零售企业名录-") and download.suggested_filename.endswith(".csv")
+    assert download.suggested_filename.startswith(
+        "药品零售企业名录-"
+    ) and download.suggested_filename.endswith(".csv")
     target = tmp_path / "d.csv"
     download.save_as(target)
     assert target.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads the Chinese as UTF-8

@@ -1,4 +1,5 @@
 """One tender in Debian's chromium, from the announcement to the award, with two companies."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,7 +22,9 @@ def test_tender_from_announcement_to_award(page, live_server, portal_data, make_
     curator_user = make_user(curator_of="dcf-scjgj")
     companies = [make_user("company"), make_user("company")]
     with portal_data.sessions() as s:
-        for (user_id, *_), name in zip(companies, ["聊城甲数据科技有限公司", "聊城乙信息技术有限公司"], strict=True):
+        for (user_id, *_), name in zip(
+            companies, ["聊城甲数据科技有限公司", "聊城乙信息技术有限公司"], strict=True
+        ):
             s.get(User, user_id).company_name = name
         s.commit()
 
@@ -39,8 +42,10 @@ def test_tender_from_announcement_to_award(page, live_server, portal_data, make_
     assert "招标公告已发布" in bureau.locator(".flashes").inner_text()
     tender_url = bureau.url
 
-    for (user, plan, price) in ((companies[0], "建设药店选址分析平台，服务连锁药店", "80"),
-                                (companies[1], "开发企业信用风险预警小程序", "60")):
+    for user, plan, price in (
+        (companies[0], "建设药店选址分析平台，服务连锁药店", "80"),
+        (companies[1], "开发企业信用风险预警小程序", "60"),
+    ):
         bidder = as_user(page, live_server, user)
         bidder.goto(tender_url)
         bidder.get_by_label("开发方案").fill(plan)

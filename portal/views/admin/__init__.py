@@ -1,6 +1,7 @@
 """The bureau's area (/admin): one blueprint, guarded as a whole by Action.BUREAU, so a page
 added here without a declaration of its own is still the bureau's only. Thin views over the
 domains, one module per subject."""
+
 from __future__ import annotations
 
 from flask import Blueprint

@@ -1,5 +1,6 @@
 """The catalog across departments: harvest jobs, likely duplicates (Art. 15), restriction
 approvals."""
+
 from __future__ import annotations
 
 from flask import abort, render_template, request, url_for
@@ -34,8 +35,15 @@ def duplicates() -> ResponseReturnValue:
 
 @bp.get("/restrictions")
 def restrictions() -> ResponseReturnValue:
-    rows = db().scalars(select(RestrictionRequest).order_by(RestrictionRequest.decision.is_not(None),
-                                                            RestrictionRequest.id.desc())).all()
+    rows = (
+        db()
+        .scalars(
+            select(RestrictionRequest).order_by(
+                RestrictionRequest.decision.is_not(None), RestrictionRequest.id.desc()
+            )
+        )
+        .all()
+    )
     return render_template("admin/restrictions.html", requests=rows)
 
 
@@ -45,8 +53,15 @@ def decide_restriction(request_id: int) -> ResponseReturnValue:
     row = s.get(RestrictionRequest, request_id) or abort(404)
     back(url_for("admin.restrictions"))
     form = checked(RestrictionDecisionForm())
-    curation.decide_restriction(s, portal().storage, current_user, row, form.decision.data == "approve",
-                                form.note.data or "", ip=request.remote_addr)
+    curation.decide_restriction(
+        s,
+        portal().storage,
+        current_user,
+        row,
+        form.decision.data == "approve",
+        form.note.data or "",
+        ip=request.remote_addr,
+    )
     response = done(_("已处理。"))
     sync(portal().sessions, portal().search)
     return response

@@ -1,5 +1,6 @@
 """Oversight of conditional data: overdue applications, usage reports, each grant's use, the
 working-day calendar."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,10 +26,13 @@ from . import bp
 @bp.get("/licensing")
 def licensing() -> ResponseReturnValue:
     s = db()
-    return render_template("admin/licensing.html", overdue=apps.overdue(s), missing=grants.missing_reports(s),
-                           grants=s.scalars(select(Grant).order_by(Grant.id.desc()).limit(200)).all(),
-                           today=clock.today())
-
+    return render_template(
+        "admin/licensing.html",
+        overdue=apps.overdue(s),
+        missing=grants.missing_reports(s),
+        grants=s.scalars(select(Grant).order_by(Grant.id.desc()).limit(200)).all(),
+        today=clock.today(),
+    )
 
 
 @bp.get("/licensing/grants/<int:grant_id>")
@@ -37,10 +41,19 @@ def grant_use(grant_id: int) -> ResponseReturnValue:
     and where it is used, every licensed download and data API call, the next report due."""
     s = db()
     grant = s.get(Grant, grant_id) or abort(404)
-    downloads = s.scalars(select(LicensedDownload).where(LicensedDownload.grant_id == grant.id)
-                          .order_by(LicensedDownload.id.desc()).limit(500)).all()
-    return render_template("admin/grant_use.html", grant=grant, downloads=downloads,
-                           next_due=grants.next_report_due(grant), today=clock.today())
+    downloads = s.scalars(
+        select(LicensedDownload)
+        .where(LicensedDownload.grant_id == grant.id)
+        .order_by(LicensedDownload.id.desc())
+        .limit(500)
+    ).all()
+    return render_template(
+        "admin/grant_use.html",
+        grant=grant,
+        downloads=downloads,
+        next_due=grants.next_report_due(grant),
+        today=clock.today(),
+    )
 
 
 def calendar_dates(text: str) -> list[dt.date]:
@@ -73,13 +86,24 @@ def calendar() -> ResponseReturnValue:
         form = checked(CalendarForm())
         year = form.year.data
         try:
-            found = {"holidays": calendar_dates(form.holidays.data or ""), "workdays": calendar_dates(form.workdays.data or "")}
+            found = {
+                "holidays": calendar_dates(form.holidays.data or ""),
+                "workdays": calendar_dates(form.workdays.data or ""),
+            }
         except ValueError:
-            raise LicenceError(_("请填写年份（2000–2100）和日期（如 2027-01-01 或 2027-10-01至2027-10-07）")) from None
-        moved = enter_schedule(s, current_user, year, found["holidays"], found["workdays"], ip=request.remote_addr)
-        return done(_("已录入 %(year)s 年节假日安排，重新核定办理期限 %(len)s 件。", year=year, len=len(moved)))
+            raise LicenceError(
+                _("请填写年份（2000–2100）和日期（如 2027-01-01 或 2027-10-01至2027-10-07）")
+            ) from None
+        moved = enter_schedule(
+            s, current_user, year, found["holidays"], found["workdays"], ip=request.remote_addr
+        )
+        return done(
+            _("已录入 %(year)s 年节假日安排，重新核定办理期限 %(len)s 件。", year=year, len=len(moved))
+        )
     days = s.scalars(select(CalendarDay).order_by(CalendarDay.day)).all()
     years: dict[int, dict[str, list]] = {}
     for d in days:
-        years.setdefault(d.day.year, {"holidays": [], "workdays": []})["workdays" if d.workday else "holidays"].append(d.day)
+        years.setdefault(d.day.year, {"holidays": [], "workdays": []})[
+            "workdays" if d.workday else "holidays"
+        ].append(d.day)
     return render_template("admin/calendar.html", years=years, form=CalendarForm(formdata=None))

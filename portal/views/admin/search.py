@@ -1,6 +1,7 @@
 """Search: the synonym list — the everyday words people type and the official words of the
 catalog they stand for (portal/search/synonyms.py). A change reaches every process's searches
 within seconds, this one's at once."""
+
 from __future__ import annotations
 
 from flask import abort, render_template, request, url_for
@@ -21,9 +22,16 @@ def synonym_list() -> ResponseReturnValue:
     if request.method == "POST":
         back(url_for("admin.synonym_list"))
         form = checked(SynonymForm())
-        row = synonyms.add(s, current_user, form.term.data, synonyms.split_expansions(form.expansions.data),
-                           ip=request.remote_addr)
-        response = done(_("已保存：搜索「%(term)s」也查找「%(words)s」。", term=row.term, words="、".join(row.expansions)))
+        row = synonyms.add(
+            s,
+            current_user,
+            form.term.data,
+            synonyms.split_expansions(form.expansions.data),
+            ip=request.remote_addr,
+        )
+        response = done(
+            _("已保存：搜索「%(term)s」也查找「%(words)s」。", term=row.term, words="、".join(row.expansions))
+        )
         portal().synonyms.invalidate()
         return response
     q = request.args.get("q", "").strip()[:50]

@@ -1,4 +1,5 @@
 """Accounts: users, roles, verification of researchers and companies."""
+
 from __future__ import annotations
 
 from flask import abort, render_template, request, url_for
@@ -20,8 +21,14 @@ def users() -> ResponseReturnValue:
     query = select(User).order_by(User.id.desc())
     if q := request.args.get("q", "").strip():
         like = f"%{q}%"
-        query = query.where(or_(User.email.ilike(like), User.name.ilike(like), User.company_name.ilike(like),
-                                User.institution.ilike(like)))
+        query = query.where(
+            or_(
+                User.email.ilike(like),
+                User.name.ilike(like),
+                User.company_name.ilike(like),
+                User.institution.ilike(like),
+            )
+        )
     if request.args.get("pending") == "researchers":
         query = query.where(User.kind == "researcher", User.researcher_verified_at.is_(None))
     if request.args.get("pending") == "companies":
