@@ -43,7 +43,9 @@ class Settings:
     # Working days a provider has to decide a conditional-data application (Zhoucun Art. 13).
     consent_working_days: int = 10
     # Conversion: rows of a Parquet row group are flushed when this many bytes are buffered.
-    parquet_row_group_bytes: int = 56 * 1024 * 1024
+    # 40 MiB: harvest/convert.DEFAULT_ROW_GROUP_BYTES, chosen to keep a harvest's peak memory under
+    # 300 MB (docs/benchmarks.md); tests/test_layers.py keeps the two equal.
+    parquet_row_group_bytes: int = 40 * 1024 * 1024
     http_timeout: float = 60.0
     smtp_url: str = ""  # smtp://user:pass@host:587?starttls; empty: mail stays in the outbox
     redis_url: str = (
