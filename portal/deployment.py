@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .db import exclusive
 from .models import Deployment
 from .storage import LocalStorage, Storage
 
@@ -65,10 +66,14 @@ def check(
 
     files_moving: the operator is moving the files (`portal deploy files-moved`), so this
     node's files place is not checked; the key still is."""
-    try:
-        return _check_or_create(sessions, secret, storage, files_moving)
-    except IntegrityError:  # another process (a worker starting beside this one) made the row first
-        return _check_or_create(sessions, secret, storage, files_moving)
+    engine = sessions.kw["bind"]
+    # Workers and nodes start together: the first writes the row and then the folder's marker,
+    # and no other process may look in between (it would find a row and no marker).
+    with exclusive(engine, "deployment"):
+        try:
+            return _check_or_create(sessions, secret, storage, files_moving)
+        except IntegrityError:  # a process that does not take the lock (an older version) made it first
+            return _check_or_create(sessions, secret, storage, files_moving)
 
 
 def _check_or_create(
