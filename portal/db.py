@@ -111,16 +111,9 @@ def _at_head(engine: Engine) -> bool:
 
 @contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not database or database == ":memory:":
+    """SQLite's side of the migration lock (PostgreSQL's is an advisory lock in upgrade())."""
+    with _sqlite_file_lock(engine, "migrate"):
         yield
-        return
-    with open(f"{database}.migrate.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -129,16 +122,23 @@ def exclusive(engine: Engine, name: str) -> Iterator[None]:
     start (portal/deployment.py: the first node writes the deployment row and then the files
     folder's marker; another process must not look between the two). PostgreSQL: a session
     advisory lock; SQLite: a file lock beside the database."""
-    if engine.dialect.name == "postgresql":
-        key = zlib.crc32(name.encode()) & 0x7FFFFFFF
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    if engine.dialect.name != "postgresql":
+        with _sqlite_file_lock(engine, name):
+            yield
         return
-    database = engine.url.database
+    key = zlib.crc32(name.encode()) & 0x7FFFFFFF
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine, name: str) -> Iterator[None]:
+    """A lock file beside a SQLite database (nothing to lock for another database or in memory)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
     if not database or database == ":memory:":
         yield
         return

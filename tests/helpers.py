@@ -40,6 +40,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def need_nginx() -> None:
+    """Debian's nginx, for the tests that put it in front of gunicorn: required under CI."""
+    import pytest
+
+    if not shutil.which("nginx"):
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's nginx (apt-get install nginx-light)")
+        pytest.skip("nginx is not installed")
+
+
 def wait_for(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
     import requests
 

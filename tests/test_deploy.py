@@ -5,7 +5,6 @@ in CI), Redis for rate limits, files sent by nginx after the portal authorized t
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,15 +16,12 @@ from sqlalchemy import select
 from portal.config import Settings
 from portal.deploy import nginx_server, standalone_nginx
 from portal.models import Dataset
-from tests.helpers import ROOT, free_port, wait_for
+from tests.helpers import ROOT, free_port, need_nginx, wait_for
 
 
 @pytest.fixture
 def production(portal_data, settings, tmp_path):
-    if not shutil.which("nginx"):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Debian's nginx (apt-get install nginx-light)")
-        pytest.skip("nginx is not installed")
+    need_nginx()
     app_port, web_port = free_port(), free_port()
     env = {
         **os.environ,

@@ -23,7 +23,7 @@ import requests
 
 from portal.config import Settings
 from portal.deploy import nginx_server, standalone_nginx
-from tests.helpers import PG_URL, ROOT, free_port, hidden_fields, wait_for
+from tests.helpers import PG_URL, ROOT, free_port, hidden_fields, need_nginx, wait_for
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="two nodes share PostgreSQL: run on the PostgreSQL pass")
 REDIS_URL = "redis://127.0.0.1:6379/8"
@@ -111,12 +111,7 @@ def two_nodes(app, settings, s3_endpoint, tmp_path, nginx_or_skip):
 
 @pytest.fixture
 def nginx_or_skip():
-    import shutil
-
-    if not shutil.which("nginx"):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Debian's nginx (apt-get install nginx-light)")
-        pytest.skip("nginx is not installed")
+    need_nginx()
 
 
 def log_in(
