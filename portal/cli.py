@@ -404,16 +404,45 @@ def deploy_change_secret_key(obj: dict, yes: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--workers/--no-workers", default=True, help="Run the job queue's workers in this process (default)."
+)
 @click.pass_obj
-def serve(obj: dict, host: str, port: int) -> None:
+def serve(obj: dict, host: str, port: int, workers: bool) -> None:
     """Serve the portal (a threaded server for one machine; see docs for production)."""
     from werkzeug.serving import run_simple
 
     from .app import create_app
+    from .worker import start_in_process
 
     app = create_app(obj)
+    stop_workers = start_in_process(app.extensions["portal"]) if workers else None
     click.echo(f"东昌府区公共数据开放平台: http://{host}:{port}/")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        if stop_workers:
+            stop_workers()
+
+
+@main.command()
+@click.option("--workers", default=2, show_default=True, help="Jobs run at once by this process (threads).")
+@click.option(
+    "--no-schedule",
+    is_flag=True,
+    help="Run jobs only; leave the minute-by-minute schedule to another worker.",
+)
+@click.pass_obj
+def worker(obj: dict, workers: int, no_schedule: bool) -> None:
+    """Run the portal's jobs (mail, harvests, reindexing, reminders) until stopped. Any number
+    may run, on any machine that reaches the database and the queue (PORTAL_REDIS_URL)."""
+    from .worker import run_worker
+
+    ctx = _context(**obj)
+    if ctx.queue.huey is None:
+        raise click.ClickException("PORTAL_QUEUE=inline runs jobs where they are queued: no worker is needed")
+    click.echo(f"portal worker: {workers} threads on the {ctx.queue.mode} queue", err=True)
+    run_worker(ctx, workers, periodic=not no_schedule)
 
 
 @main.command()
@@ -453,7 +482,7 @@ def demo(click_ctx: click.Context, host: str, port: int, then_serve: bool, entri
     if accounts:
         click.echo(f"demo accounts (password {password}): " + "; ".join(f"{e} ({r})" for e, r in accounts))
     if then_serve:
-        click_ctx.invoke(serve, host=host, port=port)
+        click_ctx.invoke(serve, host=host, port=port, workers=True)
 
 
 def _progress_iter(paths: list[Path]) -> Iterable[Path]:

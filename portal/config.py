@@ -63,6 +63,13 @@ class Settings:
     proxies: int = 0
     # Calls per client address to the data API (Flask-Limiter syntax).
     data_api_rate: str = "600 per minute"
+    # The job queue (portal/worker.py): "" = Redis when redis_url is set, else SQLite in the
+    # instance folder; "sqlite", "redis", or "inline" (jobs run in the committing process).
+    queue: str = ""
+    # A running job's worker renews its lease while it works; a lease that runs out means the
+    # worker died, and the job is run again. Failed attempts wait 1, 4, 16 … × job_retry_seconds.
+    job_lease_seconds: int = 300
+    job_retry_seconds: int = 30
     base_url: str = "http://127.0.0.1:5000"  # for links in mail sent outside a request (portal remind)
 
     def __post_init__(self) -> None:

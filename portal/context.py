@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import deployment, mail
+from . import deployment, jobs
 from .config import Settings
 from .db import make_engine, make_sessionmaker, upgrade
 from .storage import open_storage
@@ -31,7 +31,6 @@ class PortalContext:
         self.engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
         upgrade(self.engine)
         self.sessions = make_sessionmaker(self.engine)
-        mail.deliver_after_commit(self.sessions, settings.smtp_url)  # queued mail goes out after each commit
         self.storage = open_storage(settings)
         self._search: SearchBackend | None = None
         self._synonyms: CachedSynonyms | None = None
@@ -42,6 +41,11 @@ class PortalContext:
             self.sessions, settings.load_secret_key(), self.storage, files_moving=files_moving
         )
         self.cache_namespace = self.identity[:12]
+        from .worker import Queue
+
+        # Jobs a transaction queued (mail among them) go to a worker once it commits.
+        self.queue = Queue(self)
+        jobs.dispatch_after_commit(self.sessions, self.queue.enqueue)
         self.redis: redis.Redis | None = None
         if settings.redis_url and settings.page_cache_seconds > 0:
             import redis

@@ -148,3 +148,41 @@ def _sqlite_file_lock(engine: Engine, name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def throwaway(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Sessions whose every commit is thrown away at the end: a dry run (a harvest that shows
+    what it would change) runs the real code on them and publishes nothing.
+
+    PostgreSQL: one connection in a transaction that is rolled back, each commit a savepoint
+    (rows the dry run changes stay locked until it ends). SQLite: a copy of the database made
+    with SQLite's backup API — pysqlite's savepoints cannot be trusted to roll back — deleted
+    afterwards."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            outer = conn.begin()
+            try:
+                yield sessionmaker(
+                    bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+                )
+            finally:
+                outer.rollback()
+        return
+    import tempfile
+
+    database = engine.url.database
+    with tempfile.TemporaryDirectory(prefix="dry-run-") as folder:
+        copy_path = Path(folder) / "copy.db"
+        source = sqlite3.connect(database or ":memory:")
+        target = sqlite3.connect(copy_path)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+        copy = make_engine(f"sqlite:///{copy_path}")
+        try:
+            yield make_sessionmaker(copy)
+        finally:
+            copy.dispose()

@@ -260,6 +260,41 @@ class CalendarForm(Form):
     workdays = TextAreaField(_l("调休上班日期"), validators=[Length(max=5000)])
 
 
+HOURS = [(str(h), f"{h:02d}:00") for h in range(24)]
+WEEKDAYS = [
+    ("0", _l("星期一")),
+    ("1", _l("星期二")),
+    ("2", _l("星期三")),
+    ("3", _l("星期四")),
+    ("4", _l("星期五")),
+    ("5", _l("星期六")),
+    ("6", _l("星期日")),
+]
+
+
+class HarvestScheduleForm(Form):
+    schedule = SelectField(_l("采集计划"), choices=[])
+    hour = SelectField(_l("时间（北京时间）"), choices=HOURS, default="2")
+    weekday = SelectField(_l("每周的哪一天"), choices=WEEKDAYS, default="0")
+    enabled = BooleanField(_l("启用计划"), default=True)
+    token = PasswordField(_l("CKAN 访问令牌（留空则不变）"), validators=[Optional(), Length(max=500)])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        from .labels import choices
+
+        self.schedule.choices = choices("harvest_schedule")  # type: ignore[assignment]  # lazy Message labels, escaped when shown
+
+
+class HarvestSourceForm(HarvestScheduleForm):
+    kind = SelectField(
+        _l("来源类型"),
+        choices=[("ckan", _l("CKAN 共享平台接口")), ("spreadsheet", _l("部门目录表（XLSX/CSV）"))],
+    )
+    title = StringField(_l("名称"), validators=[DataRequired(_l("请填写名称")), Length(max=200)])
+    location = StringField(_l("CKAN 接口地址"), validators=[Optional(), Length(max=500)])
+
+
 class SynonymForm(Form):
     term = StringField(_l("群众常用说法"), validators=[DataRequired(_l("请填写检索词")), Length(max=50)])
     expansions = TextAreaField(

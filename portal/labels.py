@@ -27,6 +27,25 @@ LABELS: dict[str, dict[str, Message]] = {
         "held": _("暂缓发布，待处理"),
         "withdrawn": _("已撤回"),
     },
+    "job_kind": {
+        "mail": _("发送邮件"),
+        "remind": _("每日提醒"),
+        "reindex": _("重建搜索索引"),
+        "harvest": _("采集"),
+        "harvest_dry_run": _("试采集（不发布）"),
+    },
+    "job_state": {
+        "queued": _("排队中"),
+        "running": _("运行中"),
+        "done": _("已完成"),
+        "failed": _("已失败"),
+    },
+    "harvest_schedule": {
+        "manual": _("仅手动"),
+        "daily": _("每天"),
+        "weekly": _("每周"),
+        "cycle": _("按更新周期"),
+    },
     "application_status": {
         "submitted": _("待审核"),
         "info_requested": _("待补充材料"),
@@ -123,6 +142,10 @@ LABELS: dict[str, dict[str, Message]] = {
     "harvest_status": {"running": _("进行中"), "finished": _("已完成"), "failed": _("失败")},
     "source_kind": {"ckan": _("CKAN 接口"), "spreadsheet": _("目录电子表格")},
     "audit_action": {
+        "harvest_source_registered": _("登记采集来源"),
+        "harvest_schedule_set": _("设置采集计划"),
+        "harvest_run_queued": _("立即采集"),
+        "harvest_dry_run_queued": _("试采集"),
         "secret_key_changed": _("更换平台密钥"),
         "application_submitted": _("提交数据申请"),
         "bid_replaced": _("替换投标"),

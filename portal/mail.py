@@ -4,8 +4,8 @@ nothing, and a slow mail server never holds a transaction open. Without PORTAL_S
 bureau reads the outbox (/admin/outbox), so no verification or reset link is lost; a failed
 send stays in the outbox with its error.
 
-`deliver_after_commit(sessions, smtp_url)` is installed by PortalContext on every process's
-sessionmaker (web workers, the CLI, tests)."""
+Sending is a job (portal/worker.py): retried with back-off while the server refuses, and never
+inside a web request."""
 
 from __future__ import annotations
 
@@ -14,58 +14,47 @@ import smtplib
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
-from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import jobs
 from .models import OutboxMessage, utcnow
 
 SENDER = "noreply@dongchangfu.gov.cn"
-PENDING = "portal.mail.pending"  # Session.info key: ids of the messages this transaction wrote
 log = logging.getLogger(__name__)
 
 
 def send(session: Session, to: str, subject: str, body: str) -> OutboxMessage:
-    """Queue a message in this transaction; it goes out after the commit."""
+    """Queue a message in this transaction; a `mail` job sends it once the transaction has
+    committed, and tries again later when the mail server refuses."""
     message = OutboxMessage(to=to, subject=subject, body=body)
     session.add(message)
+    session.flush()
+    jobs.submit(session, "mail", {"message": message.id}, max_attempts=6)
     return message
 
 
-def deliver_after_commit(sessions: sessionmaker, smtp_url: str, sender: str = SENDER) -> None:
-    if not smtp_url:
-        return
-
-    @event.listens_for(sessions, "after_flush")
-    def _collect(session: Session, _context: object) -> None:
-        ids = [obj.id for obj in session.new if isinstance(obj, OutboxMessage)]
-        if ids:
-            session.info.setdefault(PENDING, []).extend(ids)
-
-    @event.listens_for(sessions, "after_rollback")
-    def _forget(session: Session) -> None:
-        session.info.pop(PENDING, None)
-
-    @event.listens_for(sessions, "after_commit")
-    def _deliver(session: Session) -> None:
-        ids = session.info.pop(PENDING, None)
-        if ids:
-            deliver(sessions, ids, smtp_url, sender)
-
-
-def deliver(sessions: sessionmaker, ids: list[int], smtp_url: str, sender: str = SENDER) -> None:
-    """Send the given outbox messages over SMTP, recording the outcome of each (own transaction)."""
+def deliver_one(sessions: sessionmaker, message_id: int, smtp_url: str, sender: str = SENDER) -> str | None:
+    """Send one outbox message over SMTP (its own transaction). Returns the error in words when
+    the server could not be reached or refused it (the job retries), None when it went or had
+    already gone — a job run again after its worker died does not send it twice."""
     with sessions() as s:
-        for message in s.scalars(
-            select(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
-        ):
-            try:
-                _smtp(smtp_url, sender, message.to, message.subject, message.body)
-                message.sent_at, message.error = utcnow(), None
-            except (OSError, smtplib.SMTPException) as exc:
-                message.error = f"{type(exc).__name__}: {exc}"[:500]  # kept in the outbox, not lost
-                log.warning("mail to %s not sent: %s", message.to, message.error)
-        s.info[PENDING] = []  # this bookkeeping commit has nothing to deliver
-        s.commit()
+        message = s.get(OutboxMessage, message_id)
+        if message is None or message.sent_at is not None:
+            return None
+        to, subject, body = message.to, message.subject, message.body
+    error = None
+    try:  # outside any transaction: a slow server holds no database connection
+        _smtp(smtp_url, sender, to, subject, body)
+    except (OSError, smtplib.SMTPException) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("mail to %s not sent: %s", to, error)
+    with sessions.begin() as s:
+        message = s.get_one(OutboxMessage, message_id)
+        if error:
+            message.error = error  # kept in the outbox, not lost
+        else:
+            message.sent_at, message.error = utcnow(), None
+    return error
 
 
 def _smtp(url: str, sender: str, to: str, subject: str, body: str) -> None:

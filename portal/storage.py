@@ -144,6 +144,28 @@ class LocalStorage(Storage):
         return _inside(self.root / ".cache", relative)
 
 
+class DryRunStorage(LocalStorage):
+    """The files a dry run writes, in a folder of their own that is thrown away; what the portal
+    already stores is read from the real storage, and nothing there is removed."""
+
+    def __init__(self, real: Storage, folder: Path) -> None:
+        super().__init__(folder)
+        self.real = real
+
+    def local_path(self, relative: str) -> Path:
+        own = super().local_path(relative)
+        return own if own.exists() else self.real.local_path(relative)
+
+    def put(self, src: Path, relative: str) -> str:
+        dest = super().local_path(relative)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), dest)
+        return relative
+
+    def remove_tree(self, relative_dir: str) -> None:
+        pass  # a dry run removes nothing
+
+
 class ObjectStorage(Storage):
     """An fsspec file system (S3 in production) with a read-through copy of each file that
     is read, under <instance>/cache/files/<relative name>. Names are content-addressed and

@@ -8,6 +8,7 @@ world (`_world`). Helpers are in tests/helpers.py, rows in tests/factories.py.""
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +24,10 @@ from portal.context import PortalContext
 from portal.db import make_engine, upgrade
 from tests import factories
 from tests.helpers import PG_URL, SEARCH_BACKEND, accept, approve, harvest_world, login, submit
+
+# Jobs (mail among them) run in the process that commits them, right after the commit, unless a
+# test sets up a real queue (tests/test_jobs.py runs `portal worker` processes on SQLite and Redis).
+os.environ.setdefault("PORTAL_QUEUE", "inline")
 
 
 @pytest.fixture(autouse=True)
@@ -326,6 +331,7 @@ def settings(tmp_path: Path, database_url: str, files_store: dict) -> Settings:
         instance_path=tmp_path / "instance",
         database_url=database_url,
         search_backend=SEARCH_BACKEND,
+        queue="inline",
         **files_store,
     )
 

@@ -20,6 +20,7 @@ from .deployment import Deployment
 from .feedback import DataRequest, ErrorReport, Rating, ShowcaseItem
 from .forms import FormSubmission
 from .harvest import HarvestJob, HarvestJobEntry, HarvestSource
+from .jobs import Job
 from .licensing import (
     Agreement,
     Application,
@@ -46,6 +47,7 @@ from .tenders import (
 )
 
 __all__ = [
+    "Job",
     "Deployment",
     "FormSubmission",
     "SearchSynonym",

@@ -21,6 +21,14 @@ class HarvestSource(Base):
     location: Mapped[str] = mapped_column(Text)  # the API URL, or the spreadsheet's absolute path
     title: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Registered in the admin (portal/catalog/schedules.py); sources first met by `portal
+    # harvest` on the command line are "manual" until the bureau gives them a schedule.
+    schedule: Mapped[str] = mapped_column(String(20), default="manual")  # manual|daily|weekly|cycle
+    schedule_hour: Mapped[int] = mapped_column(default=2)  # Beijing time
+    schedule_weekday: Mapped[int] = mapped_column(default=0)  # Monday, for weekly
+    enabled: Mapped[bool] = mapped_column(default=True)
+    token_sealed: Mapped[str | None] = mapped_column(Text)  # a CKAN token, encrypted; never shown
+    last_queued_at: Mapped[datetime | None]  # when the schedule last queued a run
 
     jobs: Mapped[list[HarvestJob]] = relationship(back_populates="source", order_by="HarvestJob.id")
 
