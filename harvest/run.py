@@ -34,7 +34,7 @@ from portal.models import (
 )
 from portal.storage import Storage
 
-from . import gate, holds
+from . import dictionary, gate, holds
 from .classify import Classification, classify, parse_open_class
 from .convert import DEFAULT_ROW_GROUP_BYTES, ConversionError, TableInfo, convert_csv, convert_xlsx
 from .decisions import apply_edits, pending_hold, pending_restriction
@@ -718,6 +718,7 @@ def _copy_metadata(ds: Dataset, entry: CatalogEntry, source_id: int) -> None:
     if said:  # the catalog says so (a department may also mark it in the console)
         ds.sensitive = said in ("是", "yes", "true", "1", "涉及", "y")
     apply_edits(ds)
+    dictionary.apply_catalog(ds, entry.extra)
 
 
 def _table_row(

@@ -400,12 +400,22 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "published": ("发布日期", "published", "publish_date"),
     "data_file": ("数据文件", "data_file", "file"),
     "tags": ("关键词", "标签", "tags", "keywords"),
+    "items": ("信息项", "数据项", "data_items"),
     "sensitive": ("涉及秘密或隐私", "是否涉及国家秘密、商业秘密或个人隐私", "涉密涉隐私", "sensitive"),
 }
 
 
 def _norm_header(text: object) -> str:
     return re.sub(r"[\s*＊（）()]", "", str(text or "")).lower()
+
+
+def _keep_extras(entry: CatalogEntry, cells: dict) -> None:
+    """Catalog cells kept as written beside the entry's fields."""
+    for key, extra_key in (("sensitive", "sensitive"), ("items", "信息项")):
+        if cells.get(key):
+            entry.extra[extra_key] = cells[key]
+    if entry.published and not entry.published_date():
+        entry.extra["published_raw"] = entry.published
 
 
 _HEADER_LOOKUP = {_norm_header(alias): key for key, aliases in COLUMNS.items() for alias in aliases}
@@ -469,8 +479,7 @@ class SpreadsheetSource:
             published=cells.get("published"),
             tags=sorted({t for t in re.split(r"[,，;；、\s]+", cells.get("tags") or "") if t}),
         )
-        if cells.get("sensitive"):
-            entry.extra["sensitive"] = cells["sensitive"]
+        _keep_extras(entry, cells)
         if not code:
             entry.problems.append(_("第%(line)s行缺少信息资源代码", line=line))
         elif not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z\-_./]{0,99}", code):
@@ -479,8 +488,6 @@ class SpreadsheetSource:
             entry.problems.append(_("第%(line)s行缺少信息资源名称", line=line))
         if not entry.department_name:
             entry.problems.append(_("第%(line)s行缺少信息资源提供方", line=line))
-        if entry.published and not entry.published_date():
-            entry.extra["published_raw"] = entry.published
         for part in re.split(r"[;；\n]+", cells.get("data_file") or ""):
             part = part.strip()
             if not part:

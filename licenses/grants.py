@@ -227,7 +227,7 @@ def build_licensed_zip(
     """CSV and Parquet with only the granted fields and rows, ATTRIBUTION.txt,
     datapackage.json and the accepted agreement; logged with bytes and time."""
     from harvest.formats import attribution
-    from portal.catalog.bundle import field_type, package
+    from portal.catalog.bundle import frictionless_fields, package
 
     started = time.perf_counter()
     ds = item.dataset
@@ -298,7 +298,11 @@ def build_licensed_zip(
                 "format": "csv",
                 "mediatype": "text/csv",
                 "encoding": "utf-8",
-                "schema": {"fields": [{"name": f.name, "type": field_type(str(f.type))} for f in d.schema]},
+                "schema": {
+                    "fields": frictionless_fields(
+                        ds, [{"name": f.name, "type": str(f.type)} for f in d.schema]
+                    )
+                },
             }
             for i, (prefix, d) in enumerate(parts)
         ],

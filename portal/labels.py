@@ -143,6 +143,7 @@ LABELS: dict[str, dict[str, Message]] = {
     "source_kind": {"ckan": _("CKAN 接口"), "spreadsheet": _("目录电子表格")},
     "audit_action": {
         "harvest_source_registered": _("登记采集来源"),
+        "dictionary_edited": _("修改数据项说明"),
         "harvest_schedule_set": _("设置采集计划"),
         "harvest_run_queued": _("立即采集"),
         "harvest_dry_run_queued": _("试采集"),

@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 from portal import mail
 from portal.catalog import schedules
 from portal.context import PortalContext
-from portal.search import SearchQuery
 from portal.models import Dataset, HarvestJob, HarvestSource, Job, OutboxMessage, User
+from portal.search import SearchQuery
 from portal.worker import tick
 from tests.catalogs import entry, write_catalog, write_csv
 from tests.helpers import post_form

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import clock
 from ..exports import zip_file, zip_text
-from ..models import Dataset, DataTable
+from ..models import Dataset, DataTable, FieldDescription
 from ..storage import Storage
 
 FRICTIONLESS_TYPES = {
@@ -42,6 +42,48 @@ def field_type(arrow_type: str) -> str:
     return "any"
 
 
+def by_name(ds: Dataset) -> dict[str, FieldDescription]:
+    return {row.name: row for row in ds.field_descriptions}
+
+
+def described(ds: Dataset, columns: list[dict]) -> list[dict]:
+    """A table's columns ({"name", "type"}) with their descriptions, in the table's order."""
+    rows = by_name(ds)
+    out = []
+    for column in columns:
+        row = rows.get(column["name"])
+        out.append(
+            {
+                **column,
+                "title": row.title if row else None,
+                "description": row.description if row else None,
+                "unit": row.unit if row else None,
+                "codes": row.codes if row else None,
+            }
+        )
+    return out
+
+
+def frictionless_fields(ds: Dataset, columns: list[dict]) -> list[dict]:
+    """Table Schema fields: name, type, title, description (with the unit), constraints.enum
+    (the code list's codes; their meanings in the description)."""
+    fields = []
+    for column in described(ds, columns):
+        field: dict = {"name": column["name"], "type": field_type(column["type"])}
+        if column["title"]:
+            field["title"] = column["title"]
+        text = [column["description"] or ""]
+        if column["unit"]:
+            text.append(f"单位：{column['unit']}")
+        if column["codes"]:
+            text.append("代码：" + "，".join(f"{c}={m}" for c, m in column["codes"]))
+            field["constraints"] = {"enum": [c for c, _m in column["codes"]]}
+        if any(text):
+            field["description"] = "；".join(t for t in text if t)
+        fields.append(field)
+    return fields
+
+
 def resource(table: DataTable, name: str, path: str) -> dict:
     """A Frictionless tabular data resource for a table's UTF-8 CSV at `path`."""
     csv_facts = table.formats["csv"]
@@ -54,7 +96,7 @@ def resource(table: DataTable, name: str, path: str) -> dict:
         "encoding": "utf-8",
         "bytes": csv_facts["size"],
         "hash": f"sha256:{csv_facts['sha256']}",
-        "schema": {"fields": [{"name": f["name"], "type": field_type(f["type"])} for f in table.schema]},
+        "schema": {"fields": frictionless_fields(table.distribution.dataset, table.schema)},
     }
 
 

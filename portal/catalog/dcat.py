@@ -136,6 +136,10 @@ def _distribution(g: Graph, base: str, ds: Dataset, table_id: int, fmt: str, fac
         url = URIRef(f"{base}/dataset/{ds.name}/download/{table_id}.{fmt}")
         g.add((node, DCAT.downloadURL, url))
         g.add((node, DCAT.accessURL, url))
+        # The table schema with the data dictionary (Frictionless Table Schema in datapackage.json).
+        schema = URIRef(f"{base}/dataset/{ds.name}/datapackage.json")
+        g.add((schema, RDF.type, DCTERMS.Standard))
+        g.add((node, DCTERMS.conformsTo, schema))
     else:  # conditional: reached through the licence flow, never a direct link to data
         g.add((node, DCAT.accessURL, URIRef(f"{base}/dataset/{ds.name}#apply")))
     g.add(

@@ -13,6 +13,7 @@ from .catalog import (
     Department,
     Distribution,
     DownloadEvent,
+    FieldDescription,
     OpenClass,
     RestrictionRequest,
 )
@@ -47,6 +48,7 @@ from .tenders import (
 )
 
 __all__ = [
+    "FieldDescription",
     "Job",
     "Deployment",
     "FormSubmission",

@@ -117,6 +117,11 @@ class Dataset(Base):
     distributions: Mapped[list[Distribution]] = relationship(
         back_populates="dataset", order_by="Distribution.fetched_at", cascade="all, delete-orphan"
     )
+    # The data dictionary, by column name: it outlives versions (a new file keeps its columns'
+    # descriptions) and harvests (a department's edit in the console wins over the catalog's).
+    field_descriptions: Mapped[list[FieldDescription]] = relationship(
+        order_by="FieldDescription.id", cascade="all, delete-orphan"
+    )
     classification_events: Mapped[list[ClassificationEvent]] = relationship(
         back_populates="dataset", order_by="ClassificationEvent.id"
     )
@@ -220,6 +225,25 @@ class DataTable(Base):
     notes: Mapped[list | None] = mapped_column()  # title lines above the header, notes below
 
     distribution: Mapped[Distribution] = relationship(back_populates="tables")
+
+
+class FieldDescription(Base):
+    """One column of a dataset described (数据项): its Chinese name, what it means, its unit and,
+    where it has one, its code list (代码表) as [[code, meaning], …]. From the catalog's 信息项
+    (source "catalog"), or written by the department in the console (source "console")."""
+
+    __tablename__ = "field_descriptions"
+    __table_args__ = (Index("uq_field_descriptions_dataset_name", "dataset_id", "name", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))  # the column's name in the data file
+    title: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    unit: Mapped[str | None] = mapped_column(String(50))
+    codes: Mapped[list | None] = mapped_column()
+    source: Mapped[str] = mapped_column(String(20), default="catalog")  # catalog|console
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RestrictionRequest(Base):

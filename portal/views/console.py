@@ -19,6 +19,7 @@ from .. import clock
 from .. import feedback as feedback_service
 from ..authz import Action, require, requires
 from ..catalog import curation
+from ..catalog import dictionary as catalog_dictionary
 from ..forms import (
     AnswerForm,
     EditForm,
@@ -195,6 +196,22 @@ def edit(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
     curation.edit_metadata(db(), current_user, ds, checked(EditForm()).changes(), ip=request.remote_addr)
     return _changed(ds, _("已保存部门修改。"))
+
+
+@bp.post("/datasets/<name>/dictionary")
+@requires(Action.CURATE)
+def dictionary(name: str) -> ResponseReturnValue:
+    ds = _dataset(name)
+    posted = {}
+    for key, column in request.form.items():
+        if key.startswith("name-"):
+            n = key.removeprefix("name-")
+            posted[column] = {
+                part: request.form.get(f"{part}-{n}", "")
+                for part in ("title", "description", "unit", "codes")
+            }
+    changed = catalog_dictionary.edit(db(), current_user, ds, posted, ip=request.remote_addr)
+    return _changed(ds, _("已保存 %(n)s 个数据项的说明。", n=changed))
 
 
 @bp.post("/datasets/<name>/withdraw")

@@ -30,6 +30,7 @@ from portal.messages import Message, _
 from .. import catalog
 from ..authz import public
 from ..catalog import rows
+from ..catalog.bundle import described
 from ..limits import limiter
 from ..models import ApplicationItem, Dataset, DataTable, Grant, OpenClass
 from ..page_cache import cacheable
@@ -255,7 +256,7 @@ def table_fields(name: str) -> ResponseReturnValue:
                 "table": t.id,
                 "name": t.sheet or t.distribution.source_name,
                 "rows": t.row_count if grant is None and not scope.row_filter else None,
-                "fields": visible,
+                "fields": described(ds, visible),
                 "rows_url": url_for("data_api.table_rows", name=ds.name, table=t.id, _external=True),
             }
         )
