@@ -68,7 +68,7 @@ class Settings:
     queue: str = ""
     # A running job's worker renews its lease while it works; a lease that runs out means the
     # worker died, and the job is run again. Failed attempts wait 1, 4, 16 … × job_retry_seconds.
-    job_lease_seconds: int = 300
+    job_lease_seconds: int = 900  # above a data file's download limit (600 s), renewed per entry
     job_retry_seconds: int = 30
     base_url: str = "http://127.0.0.1:5000"  # for links in mail sent outside a request (portal remind)
 

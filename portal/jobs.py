@@ -34,11 +34,14 @@ def submit(
     run_after: dt.datetime | None = None,
     max_attempts: int = 5,
     requested_by: str | None = None,
+    once: bool = False,
 ) -> Job:
     """Queue a job in this transaction; a worker gets it once the transaction commits. With a
-    key, an unfinished job with the same key is returned instead of a second one."""
+    key, an unfinished job with the same key is returned instead of a second one (`once`: any
+    job with the key, finished or not — the day's reminders)."""
     if key is not None:
-        existing = s.scalar(select(Job).where(Job.key == key, Job.state.in_(UNFINISHED)).limit(1))
+        states = (QUEUED, RUNNING, DONE, FAILED) if once else UNFINISHED
+        existing = s.scalar(select(Job).where(Job.key == key, Job.state.in_(states)).limit(1))
         if existing is not None:
             return existing
     job = Job(
@@ -142,9 +145,11 @@ def heartbeat(
         )
 
 
-def succeed(sessions: sessionmaker, job_id: int, result: dict | None) -> None:
+def succeed(sessions: sessionmaker, job_id: int, result: dict | None, attempt: int | None = None) -> None:
     with sessions.begin() as s:
         job = s.get_one(Job, job_id)
+        if attempt is not None and job.attempts != attempt:
+            return  # its lease ran out and another worker took it over: that run reports
         job.state, job.result, job.error = DONE, result, None
         job.finished_at, job.lease_until = utcnow(), None
 
@@ -166,7 +171,7 @@ def fail(
     now = (now or utcnow()).astimezone(dt.UTC)
     with sessions.begin() as s:
         job = s.get_one(Job, job_id)
-        job.error, job.lease_until = error[:2000], None
+        job.error, job.lease_until = error[:300], None  # the first words: a reply body may follow
         if job.attempts >= job.max_attempts:
             job.state, job.finished_at = FAILED, now
             return None
@@ -175,9 +180,13 @@ def fail(
         return wait
 
 
-def retry_now(s: Session, job: Job) -> None:
-    """The bureau asks a failed job to be tried again (its attempts start over)."""
+def retry_now(s: Session, job: Job) -> bool:
+    """The bureau asks a failed job to be tried again (its attempts start over). False when the
+    same work is already queued or running again."""
+    if job.key and s.scalar(select(Job.id).where(Job.key == job.key, Job.state.in_(UNFINISHED)).limit(1)):
+        return False
     job.state, job.attempts, job.run_after, job.finished_at = QUEUED, 0, utcnow(), None
+    return True
 
 
 def forget_finished(s: Session, before: dt.datetime) -> int:

@@ -144,6 +144,7 @@ LABELS: dict[str, dict[str, Message]] = {
     "audit_action": {
         "harvest_source_registered": _("登记采集来源"),
         "dictionary_edited": _("修改数据项说明"),
+        "job_retried": _("重试后台任务"),
         "harvest_schedule_set": _("设置采集计划"),
         "harvest_run_queued": _("立即采集"),
         "harvest_dry_run_queued": _("试采集"),

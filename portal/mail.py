@@ -9,11 +9,13 @@ inside a web request."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import smtplib
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import jobs
@@ -29,8 +31,23 @@ def send(session: Session, to: str, subject: str, body: str) -> OutboxMessage:
     message = OutboxMessage(to=to, subject=subject, body=body)
     session.add(message)
     session.flush()
-    jobs.submit(session, "mail", {"message": message.id}, max_attempts=6)
+    jobs.submit(session, "mail", {"message": message.id}, key=f"mail:{message.id}", max_attempts=6)
     return message
+
+
+def queue_unsent(session: Session, now: dt.datetime) -> int:
+    """A job for every message still waiting without one (written where no job could be queued
+    with it: inside another flush), a minute after it was written."""
+    waiting = session.scalars(
+        select(OutboxMessage.id).where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.error.is_(None),
+            OutboxMessage.created_at < now - dt.timedelta(minutes=1),
+        )
+    ).all()
+    for message_id in waiting:
+        jobs.submit(session, "mail", {"message": message_id}, key=f"mail:{message_id}", max_attempts=6)
+    return len(waiting)
 
 
 def deliver_one(sessions: sessionmaker, message_id: int, smtp_url: str, sender: str = SENDER) -> str | None:

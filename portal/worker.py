@@ -107,7 +107,7 @@ def run_job(ctx: PortalContext, job_id: int, now: dt.datetime | None = None) -> 
             ctx.queue.enqueue(job_id, delay=wait)
             return "retry"
         return "failed"
-    jobs.succeed(ctx.sessions, job_id, result)
+    jobs.succeed(ctx.sessions, job_id, result, claimed.attempt)
     return "done"
 
 
@@ -210,7 +210,12 @@ def tick(ctx: PortalContext, now: dt.datetime | None = None) -> list[int]:
                     key=f"remind:{local.date().isoformat()}",
                     max_attempts=max_attempts("remind"),
                     requested_by="schedule",
+                    once=True,
                 )
+            if ctx.settings.smtp_url:
+                from .mail import queue_unsent
+
+                queue_unsent(s, now)
         handed = jobs.due(ctx.sessions, now)
         for job_id in handed:
             if ctx.queue.huey is None:

@@ -411,3 +411,29 @@ def test_a_ckan_token_is_kept_sealed(ctx):
 
         with pytest.raises(SourceError, match="无法解密"):
             schedules.unseal_token("another-key", src.token_sealed)
+
+
+def test_the_days_reminders_are_queued_once_however_often_the_clock_ticks(ctx):
+    for minute in range(5):
+        tick(ctx, now=_at(7, 8, minute))
+    tick(ctx, now=_at(7, 23, 59))
+    with ctx.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.kind == "remind")) == 1
+    tick(ctx, now=_at(8, 8))
+    with ctx.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.kind == "remind")) == 2
+
+
+def test_a_notice_written_without_a_job_is_still_sent(settings, smtp):
+    """Grant notices are written inside a flush (licenses/follow.py), where no job can be queued
+    with them: the next minute's tick finds them."""
+    ctx = _ctx(settings, smtp_url=smtp.url)
+    with ctx.sessions.begin() as s:
+        s.add(OutboxMessage(to="holder@example.cn", subject="授权已终止", body="数据集已撤回"))
+    tick(ctx)
+    assert smtp.messages == []  # younger than a minute: its own job may still be on the way
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
+    tick(ctx, now=later)
+    tick(ctx, now=later + dt.timedelta(minutes=1))
+    assert len(smtp.messages) == 1 and "holder@example.cn" in smtp.messages[0]
+    ctx.engine.dispose()

@@ -82,7 +82,7 @@ def register(
     doubled: its entries keep their datasets."""
     require(user, Action.BUREAU)
     if kind == "ckan":
-        location = location.strip()
+        location = location.strip().rstrip("/")  # as the harvester spells it (harvest/sources.py)
         if not location.startswith(("http://", "https://")) or len(location) > 500:
             raise SourceSetupError(_("CKAN 地址须以 http:// 或 https:// 开头"), {"location": _("地址无效")})
     elif kind != "spreadsheet":

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from harvest.holds import explain
 
 from ... import jobs
+from ...audit import record
 from ...catalog import schedules
 from ...forms import HarvestScheduleForm, HarvestSourceForm, checked
 from ...messages import _
@@ -48,7 +49,11 @@ def retry_job(job_id: int) -> ResponseReturnValue:
     back(url_for("admin.job_list"))
     if job.state != "failed":
         abort(409)
-    jobs.retry_now(s, job)
+    if not jobs.retry_now(s, job):
+        return done(_("同样的任务已在排队或运行，无需重试。"))
+    record(
+        s, "job_retried", actor=current_user, target=f"job:{job.id}", ip=request.remote_addr, kind=job.kind
+    )
     return done(_("已重新排队：任务 %(id)s。", id=job.id))
 
 
@@ -125,7 +130,8 @@ def source(source_id: int) -> ResponseReturnValue:
         enabled=src.enabled,
     )
     runs = schedules.runs_of(s, src)
-    shown = s.get(Job, request.args.get("run", type=int)) if request.args.get("run") else None
+    run_id = request.args.get("run", type=int)
+    shown = s.get(Job, run_id) if run_id else None
     if shown is not None and shown not in runs:
         shown = None
     return render_template(
