@@ -88,8 +88,14 @@ def create_app(config: dict | None = None) -> Flask:
     # the words for a stored code, and for a controlled catalog value (portal/labels.py); a
     # column's type in words (label('data_type', field_type(arrow type))); a note kept with
     # messages.stored(), in the reader's language
+    from .web import unread_notices
+
     app.jinja_env.globals.update(
-        label=label, vocabulary=vocabulary, field_type=field_type, from_stored=from_stored
+        label=label,
+        vocabulary=vocabulary,
+        field_type=field_type,
+        from_stored=from_stored,
+        unread_notices=unread_notices,
     )
     return app
 

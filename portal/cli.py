@@ -227,8 +227,7 @@ def remind(obj: dict) -> None:
     job queue runs it."""
     from datetime import timedelta
 
-    from licenses.grants import remind as send_reminders
-
+    from .deadlines import remind_all as send_reminders
     from .models import utcnow
     from .models.forms import forget_done_forms
 

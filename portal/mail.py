@@ -35,6 +35,17 @@ def send(session: Session, to: str, subject: str, body: str) -> OutboxMessage:
     return message
 
 
+def send_once(session: Session, to: str, subject: str, body: str) -> bool:
+    """A reminder: queued unless this person was already sent one with this subject (a subject
+    names the thing and its date, so each falls due once). Returns whether it was queued."""
+    if session.scalar(
+        select(OutboxMessage.id).where(OutboxMessage.to == to, OutboxMessage.subject == subject)
+    ):
+        return False
+    send(session, to, subject, body)
+    return True
+
+
 def queue_unsent(session: Session, now: dt.datetime) -> int:
     """A job for every message still waiting without one (written where no job could be queued
     with it: inside another flush), a minute after it was written."""

@@ -113,3 +113,21 @@ def done(message: object = None, to: str | None = None) -> WerkzeugResponse:
     if message:
         tell(message)
     return redirect(to or g.get("back") or url_for("catalog.home"))
+
+
+def unread_notices() -> int:
+    """Messages to the signed-in person not yet read on their notices page (the header's count)."""
+    from flask_login import current_user
+    from sqlalchemy import func, select
+
+    from .models import OutboxMessage
+
+    if not current_user.is_authenticated:
+        return 0
+    if "unread_notices" not in g:
+        g.unread_notices = db().scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.to == current_user.email, OutboxMessage.read_at.is_(None))
+        )
+    return int(g.unread_notices or 0)

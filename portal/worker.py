@@ -244,13 +244,12 @@ def _mail(run: JobRun, payload: dict) -> dict | None:
 @kind("remind", max_attempts=3)
 def _remind(run: JobRun, payload: dict) -> dict | None:
     """The day's reminders, once per day (each reminder is itself sent once)."""
-    from licenses.grants import remind
-
+    from .deadlines import remind_all
     from .models.forms import forget_done_forms
 
     day = dt.date.fromisoformat(payload["day"])
     with run.ctx.sessions.begin() as s:
-        sent = remind(s, today=day, site_url=run.ctx.settings.base_url)
+        sent = remind_all(s, today=day, site_url=run.ctx.settings.base_url)
         forgotten = forget_done_forms(s, utcnow() - dt.timedelta(days=30))
         old_jobs = jobs.forget_finished(s, utcnow() - dt.timedelta(days=30))
     return {"reminders": sent, "forms_forgotten": forgotten, "jobs_forgotten": old_jobs}

@@ -64,6 +64,7 @@ def test_declared_roles_are_enforced(client, make_user):
 ROUTE_ACTIONS = {
     "/": PUBLIC,
     "/account": Action.ACCOUNT,
+    "/account/notices": Action.ACCOUNT,
     "/account/tokens": Action.ACCOUNT,
     "/account/tokens/<int:token_id>/revoke": Action.ACCOUNT,
     "/admin/": Action.BUREAU,

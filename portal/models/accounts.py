@@ -111,6 +111,7 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    read_at: Mapped[datetime | None]  # read on the account page (the header counts the unread)
 
 
 class AuditEvent(Base):

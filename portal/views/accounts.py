@@ -213,6 +213,35 @@ def _notifications() -> Sequence:
     )
 
 
+@bp.get("/account/notices")
+@requires(Action.ACCOUNT)
+def notices() -> ResponseReturnValue:
+    """Every message the portal sent this person (reminders, decisions, notices), newest first;
+    the unread ones are marked and, once shown here, count as read."""
+    from sqlalchemy import select
+
+    from ..models import OutboxMessage, utcnow
+
+    s = db()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    rows = s.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.to == current_user.email)
+        .order_by(OutboxMessage.id.desc())
+        .limit(51)
+        .offset((page - 1) * 50)
+    ).all()
+    unread = {m.id for m in rows if m.read_at is None}
+    response = render_template(
+        "accounts/notices.html", notices=rows[:50], unread=unread, page=page, more=len(rows) > 50
+    )
+    for m in rows[:50]:
+        if m.read_at is None:
+            m.read_at = utcnow()
+    s.commit()
+    return response
+
+
 @bp.get("/account")
 @requires(Action.ACCOUNT)
 def account() -> ResponseReturnValue:
