@@ -34,6 +34,12 @@ LABELS: dict[str, dict[str, Message]] = {
         "harvest": _("采集"),
         "harvest_dry_run": _("试采集（不发布）"),
     },
+    "duplicate_status": {
+        "open": _("待核对"),
+        "proposed": _("已建议合并，待确认"),
+        "merged": _("已合并"),
+        "dismissed": _("不是重复目录"),
+    },
     "job_state": {
         "queued": _("排队中"),
         "running": _("运行中"),
@@ -144,6 +150,10 @@ LABELS: dict[str, dict[str, Message]] = {
     "audit_action": {
         "harvest_source_registered": _("登记采集来源"),
         "dictionary_edited": _("修改数据项说明"),
+        "duplicate_sent": _("发出重复目录核对"),
+        "duplicate_merge_proposed": _("建议合并重复目录"),
+        "duplicate_merged": _("合并重复目录"),
+        "duplicate_dismissed": _("说明不是重复目录"),
         "job_retried": _("重试后台任务"),
         "harvest_schedule_set": _("设置采集计划"),
         "harvest_run_queued": _("立即采集"),

@@ -49,6 +49,15 @@ def get_public_dataset(session: Session, name: str) -> Dataset | None:
     )
 
 
+def merged_into(session: Session, name: str) -> str | None:
+    """The public entry a merged dataset now leads to (its name), or None."""
+    merged = session.scalar(select(Dataset.merged_into_id).where(Dataset.name == name))
+    if merged is None:
+        return None
+    kept = session.get(Dataset, merged)
+    return kept.name if kept is not None and kept.is_public else None
+
+
 def out_of_view(session: Session, name: str) -> str | None:
     """Why a dataset that was public is not now: "review" (held: awaiting a fix or the
     bureau's decision on a restriction) or "withdrawn"; None for anything else — a dataset

@@ -13,6 +13,7 @@ from .catalog import (
     Department,
     Distribution,
     DownloadEvent,
+    DuplicateCase,
     FieldDescription,
     OpenClass,
     RestrictionRequest,
@@ -48,6 +49,7 @@ from .tenders import (
 )
 
 __all__ = [
+    "DuplicateCase",
     "FieldDescription",
     "Job",
     "Deployment",

@@ -112,6 +112,10 @@ class Dataset(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[datetime | None]
+    # Merged into another department's entry (Art. 15, portal/catalog/duplicates.py): this one
+    # is withdrawn and its page leads to the one kept. No foreign key: SQLite adds a constrained
+    # column only by rebuilding the table (see migration 0012).
+    merged_into_id: Mapped[int | None]
 
     department: Mapped[Department] = relationship(back_populates="datasets")
     distributions: Mapped[list[Distribution]] = relationship(
@@ -244,6 +248,35 @@ class FieldDescription(Base):
     codes: Mapped[list | None] = mapped_column()
     source: Mapped[str] = mapped_column(String(20), default="catalog")  # catalog|console
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DuplicateCase(Base):
+    """A likely duplicate pair the bureau sent to both departments (Art. 15): one department
+    proposes which entry is kept, the other confirms (the other entry is merged into it), or
+    either dismisses the pair with a reason."""
+
+    __tablename__ = "duplicate_cases"
+    __table_args__ = (Index("uq_duplicate_cases_pair", "dataset_a_id", "dataset_b_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_a_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    dataset_b_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open|proposed|merged|dismissed
+    keep_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))  # the entry proposed to keep
+    proposed_by_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was dismissed
+    sent_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+    dataset_a: Mapped[Dataset] = relationship(foreign_keys=[dataset_a_id])
+    dataset_b: Mapped[Dataset] = relationship(foreign_keys=[dataset_b_id])
+    keep: Mapped[Dataset | None] = relationship(foreign_keys=[keep_id])
+
+    @property
+    def datasets(self) -> tuple[Dataset, Dataset]:
+        return self.dataset_a, self.dataset_b
 
 
 class RestrictionRequest(Base):

@@ -215,6 +215,8 @@ def _preview(table: DataTable, page: int) -> dict | None:
 @cacheable
 def dataset(name: str) -> ResponseReturnValue:
     ds = catalog.get_public_dataset(db(), name)
+    if ds is None and (kept := catalog.merged_into(db(), name)) is not None:
+        return redirect(url_for("catalog.dataset", name=kept), 301)  # merged (Art. 15): the entry kept
     if ds is None:
         why = catalog.out_of_view(db(), name)
         # Once public, now out of view: say so (without its title, which may be what is being

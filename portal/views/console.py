@@ -20,6 +20,7 @@ from .. import feedback as feedback_service
 from ..authz import Action, require, requires
 from ..catalog import curation
 from ..catalog import dictionary as catalog_dictionary
+from ..catalog import duplicates as duplicate_service
 from ..forms import (
     AnswerForm,
     EditForm,
@@ -31,7 +32,7 @@ from ..forms import (
     masking_methods,
 )
 from ..messages import _
-from ..models import DataRequest, Dataset, Distribution, ErrorReport, RestrictionRequest
+from ..models import DataRequest, Dataset, Distribution, DuplicateCase, ErrorReport, RestrictionRequest
 from ..search.sync import sync
 from ..web import back, db, done, portal
 
@@ -212,6 +213,50 @@ def dictionary(name: str) -> ResponseReturnValue:
             }
     changed = catalog_dictionary.edit(db(), current_user, ds, posted, ip=request.remote_addr)
     return _changed(ds, _("已保存 %(n)s 个数据项的说明。", n=changed))
+
+
+@bp.get("/duplicates")
+@requires(Action.CURATE)
+def duplicates() -> ResponseReturnValue:
+    cases = duplicate_service.cases_of_department(db(), _department_id())
+    return render_template("console/duplicates.html", cases=cases, department_id=_department_id())
+
+
+def _case(case_id: int) -> DuplicateCase:
+    case = db().get(DuplicateCase, case_id) or abort(404)
+    if _department_id() not in (case.dataset_a.department_id, case.dataset_b.department_id):
+        abort(404)  # another departments' case does not exist for this curator
+    back(url_for("console.duplicates"))
+    return case
+
+
+@bp.post("/duplicates/<int:case_id>/propose")
+@requires(Action.CURATE)
+def propose_merge(case_id: int) -> ResponseReturnValue:
+    case = _case(case_id)
+    keep = next((d for d in case.datasets if d.id == request.form.get("keep", type=int)), None)
+    if keep is None:
+        raise duplicate_service.DuplicateError(_("请选择这两个条目之一"))
+    duplicate_service.propose_merge(db(), current_user, case, keep, site_url=request.host_url)
+    return done(_("已提出合并建议，等待另一部门确认。"))
+
+
+@bp.post("/duplicates/<int:case_id>/confirm")
+@requires(Action.CURATE)
+def confirm_merge(case_id: int) -> ResponseReturnValue:
+    case = _case(case_id)
+    dropped = duplicate_service.confirm_merge(db(), current_user, case, site_url=request.host_url)
+    return _changed(dropped, _("已合并：「%(title)s」已撤回，其页面转到保留的条目。", title=dropped.title))
+
+
+@bp.post("/duplicates/<int:case_id>/dismiss")
+@requires(Action.CURATE)
+def dismiss_duplicate(case_id: int) -> ResponseReturnValue:
+    case = _case(case_id)
+    duplicate_service.dismiss(
+        db(), current_user, case, request.form.get("reason", ""), site_url=request.host_url
+    )
+    return done(_("已说明不是重复目录。"))
 
 
 @bp.post("/datasets/<name>/withdraw")

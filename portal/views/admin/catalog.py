@@ -11,10 +11,10 @@ from sqlalchemy import select
 from harvest.holds import explain
 
 from ...catalog import curation
-from ...catalog.duplicates import likely_duplicates
+from ...catalog.duplicates import likely_duplicates, send_to_departments
 from ...forms import RestrictionDecisionForm, checked
 from ...messages import _
-from ...models import HarvestJob, RestrictionRequest
+from ...models import Dataset, DuplicateCase, HarvestJob, RestrictionRequest
 from ...search.sync import sync
 from ...web import back, db, done, portal
 from . import bp
@@ -30,7 +30,19 @@ def harvest_jobs() -> ResponseReturnValue:
 
 @bp.get("/duplicates")
 def duplicates() -> ResponseReturnValue:
-    return render_template("admin/duplicates.html", pairs=likely_duplicates(db()))
+    s = db()
+    cases = s.scalars(select(DuplicateCase).order_by(DuplicateCase.id.desc()).limit(200)).all()
+    return render_template("admin/duplicates.html", pairs=likely_duplicates(s), cases=cases)
+
+
+@bp.post("/duplicates/send")
+def send_duplicate() -> ResponseReturnValue:
+    s = db()
+    back(url_for("admin.duplicates"))
+    a = s.get(Dataset, request.form.get("a", type=int) or 0) or abort(404)
+    b = s.get(Dataset, request.form.get("b", type=int) or 0) or abort(404)
+    send_to_departments(s, current_user, a, b, site_url=request.host_url)
+    return done(_("已发给两个部门核对：%(a)s / %(b)s。", a=a.title, b=b.title))
 
 
 @bp.get("/restrictions")
