@@ -70,6 +70,8 @@ class Settings:
     # worker died, and the job is run again. Failed attempts wait 1, 4, 16 … × job_retry_seconds.
     job_lease_seconds: int = 900  # above a data file's download limit (600 s), renewed per entry
     job_retry_seconds: int = 30
+    # The largest data file a department may upload in the console (sent in 8 MiB chunks).
+    upload_max_mb: int = 2048
     base_url: str = "http://127.0.0.1:5000"  # for links in mail sent outside a request (portal remind)
 
     def __post_init__(self) -> None:

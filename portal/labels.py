@@ -33,6 +33,17 @@ LABELS: dict[str, dict[str, Message]] = {
         "reindex": _("重建搜索索引"),
         "harvest": _("采集"),
         "harvest_dry_run": _("试采集（不发布）"),
+        "check_upload": _("检查上传的文件"),
+        "publish_upload": _("发布上传的新版本"),
+    },
+    "upload_status": {
+        "receiving": _("上传中"),
+        "checking": _("检查中"),
+        "checked": _("已检查，待确认"),
+        "publishing": _("发布中"),
+        "published": _("已发布"),
+        "failed": _("检查未通过"),
+        "discarded": _("已放弃"),
     },
     "duplicate_status": {
         "open": _("待核对"),
@@ -150,6 +161,8 @@ LABELS: dict[str, dict[str, Message]] = {
     "audit_action": {
         "harvest_source_registered": _("登记采集来源"),
         "dictionary_edited": _("修改数据项说明"),
+        "upload_started": _("上传新版本"),
+        "upload_published": _("发布上传的新版本"),
         "duplicate_sent": _("发出重复目录核对"),
         "duplicate_merge_proposed": _("建议合并重复目录"),
         "duplicate_merged": _("合并重复目录"),

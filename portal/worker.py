@@ -310,3 +310,48 @@ def _harvest(run: JobRun, payload: dict) -> dict | None:
         "entries": changes[:1000],
         "more": max(len(changes) - 1000, 0),
     }
+
+
+@kind("check_upload", max_attempts=2)
+def _check_upload(run: JobRun, payload: dict) -> dict | None:
+    """A department's upload checked in a dry run (portal/catalog/uploads.py)."""
+    from .catalog import uploads
+
+    ctx = run.ctx
+    try:
+        report = uploads.check(
+            ctx.engine, ctx.storage, payload["upload"], ctx.settings.parquet_row_group_bytes
+        )
+    except Exception as exc:  # a file no reader understands: said on the report, not retried
+        log.exception("upload %s could not be checked", payload["upload"])
+        report = {"error": f"文件无法读取（{type(exc).__name__}）"}
+    uploads.record_check(ctx.sessions, payload["upload"], report)
+    return {"status": report.get("status"), "error": report.get("error")}
+
+
+@kind("publish_upload", max_attempts=2)
+def _publish_upload(run: JobRun, payload: dict) -> dict | None:
+    """The checked upload made the dataset's new version, for real."""
+    from .catalog import uploads
+    from .errors import DomainError
+    from .models import Upload, User
+    from .search.sync import sync
+
+    ctx = run.ctx
+    with ctx.sessions() as s:
+        upload = s.get_one(Upload, payload["upload"])
+        if upload.status != "publishing":
+            return {"skipped": upload.status}
+        try:
+            status = uploads.publish(
+                s, ctx.storage, s.get_one(User, payload["by"]), upload, ctx.settings.parquet_row_group_bytes
+            )
+        except DomainError as exc:
+            s.rollback()
+            upload = s.get_one(Upload, payload["upload"])
+            upload.status, upload.error = "failed", str(exc.message)
+            s.commit()
+            return {"error": str(exc.message)}
+        s.commit()
+    sync(ctx.sessions, ctx.search)
+    return {"status": status}

@@ -250,6 +250,23 @@ def _masking_of(ds: Dataset, methods: dict[str, str]) -> dict:
     return masking
 
 
+def apply_gate(session: Session, storage: Storage, ds: Dataset) -> None:
+    """After the department made a new version (masking, an upload): the gate decides whether
+    the dataset is published or held, and versions that may not be served leave storage."""
+    from harvest import gate
+
+    if ds.status == DatasetStatus.PUBLISHED.value or (
+        ds.status == DatasetStatus.HELD.value and held_by_gate(ds.hold_details)
+    ):
+        held = gate.hold(ds, ds.open_class)
+        if held:
+            ds.status = DatasetStatus.HELD.value
+            ds.hold_reason, ds.hold_details = held
+        elif not pending_restriction(session, ds):
+            ds.status, ds.hold_reason, ds.hold_details = DatasetStatus.PUBLISHED.value, None, None
+    gate.purge_unservable(storage, ds)
+
+
 def set_masking(
     session: Session,
     storage: Storage,
@@ -262,7 +279,6 @@ def set_masking(
     files are converted again with it into a new version, which the gate scans like any other;
     the earlier version, if it held personal information, is removed from storage. Every later
     harvest masks the same way. Returns the dataset's status afterwards."""
-    from harvest import gate
     from harvest.run import Harvester, _EntryFailed
 
     _curator(curator, ds)
@@ -279,16 +295,7 @@ def set_masking(
         Harvester(sessionmaker(session.get_bind()), storage).remake(session, ds)
     except _EntryFailed as exc:
         raise CurationError(exc.args[0]) from exc
-    if ds.status == DatasetStatus.PUBLISHED.value or (
-        ds.status == DatasetStatus.HELD.value and held_by_gate(ds.hold_details)
-    ):
-        held = gate.hold(ds, ds.open_class)
-        if held:
-            ds.status = DatasetStatus.HELD.value
-            ds.hold_reason, ds.hold_details = held
-        elif not pending_restriction(session, ds):
-            ds.status, ds.hold_reason, ds.hold_details = DatasetStatus.PUBLISHED.value, None, None
-    gate.purge_unservable(storage, ds)
+    apply_gate(session, storage, ds)
     columns = (
         "、".join(f"{c}（{'删除' if m['method'] == 'drop' else '部分遮蔽'}）" for c, m in masking.items())
         or "取消脱敏"

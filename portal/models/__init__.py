@@ -17,6 +17,7 @@ from .catalog import (
     FieldDescription,
     OpenClass,
     RestrictionRequest,
+    Upload,
 )
 from .deployment import Deployment
 from .feedback import DataRequest, ErrorReport, Rating, ShowcaseItem
@@ -49,6 +50,7 @@ from .tenders import (
 )
 
 __all__ = [
+    "Upload",
     "DuplicateCase",
     "FieldDescription",
     "Job",

@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, ForeignKey, Index, String, Text, event, text
+from sqlalchemy import BigInteger, Connection, ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from ..labels import LABELS, label
@@ -248,6 +248,32 @@ class FieldDescription(Base):
     codes: Mapped[list | None] = mapped_column()
     source: Mapped[str] = mapped_column(String(20), default="catalog")  # catalog|console
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Upload(Base):
+    """A new version of a data file, given by its department in the console
+    (portal/catalog/uploads.py): received in chunks into a file of its own, checked in a dry run
+    (the report: what the gate finds, what would be published), published when the curator
+    confirms."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random: it names the file
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    filename: Mapped[str] = mapped_column(String(200))  # as shown (the uploader's name, cleaned)
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes announced at the start
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    replace_id: Mapped[int | None] = mapped_column(ForeignKey("distributions.id"))
+    # receiving | checking | checked | publishing | published | failed | discarded
+    status: Mapped[str] = mapped_column(String(20), default="receiving")
+    masking: Mapped[dict | None] = mapped_column()  # the department's choice for this version
+    report: Mapped[dict | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    dataset: Mapped[Dataset] = relationship()
 
 
 class DuplicateCase(Base):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from ..authz import Action, require, requires
 from ..catalog import curation
 from ..catalog import dictionary as catalog_dictionary
 from ..catalog import duplicates as duplicate_service
+from ..catalog import uploads as upload_service
 from ..forms import (
     AnswerForm,
     EditForm,
@@ -32,7 +33,15 @@ from ..forms import (
     masking_methods,
 )
 from ..messages import _
-from ..models import DataRequest, Dataset, Distribution, DuplicateCase, ErrorReport, RestrictionRequest
+from ..models import (
+    DataRequest,
+    Dataset,
+    Distribution,
+    DuplicateCase,
+    ErrorReport,
+    RestrictionRequest,
+    Upload,
+)
 from ..search.sync import sync
 from ..web import back, db, done, portal
 
@@ -213,6 +222,163 @@ def dictionary(name: str) -> ResponseReturnValue:
             }
     changed = catalog_dictionary.edit(db(), current_user, ds, posted, ip=request.remote_addr)
     return _changed(ds, _("已保存 %(n)s 个数据项的说明。", n=changed))
+
+
+@bp.get("/datasets/<name>/upload")
+@requires(Action.CURATE)
+def upload_page(name: str) -> ResponseReturnValue:
+    ds = _dataset(name)
+    return render_template(
+        "console/upload.html",
+        ds=ds,
+        uploads=upload_service.open_uploads(db(), ds),
+        chunk=upload_service.CHUNK_BYTES,
+        max_mb=portal().settings.upload_max_mb,
+    )
+
+
+@bp.post("/datasets/<name>/uploads")
+@requires(Action.CURATE)
+def start_upload(name: str) -> ResponseReturnValue:
+    """JSON from the page's uploader ({filename, size, replace}); or, without script, the whole
+    file in one multipart form (Werkzeug spools it to disk, then it is copied in blocks)."""
+    ds = _dataset(name)
+    s, storage = db(), portal().storage
+    limit = portal().settings.upload_max_mb * 1024 * 1024
+    file = request.files.get("file")
+    data = (request.get_json(silent=True) or {}) if file is None else {}
+    filename = file.filename if file is not None else str(data.get("filename") or "")
+    if file is not None:
+        file.stream.seek(0, 2)
+        size = file.stream.tell()
+        file.stream.seek(0)
+    else:
+        size = int(data.get("size") or 0)
+    replace = request.form.get("replace", type=int) if file is not None else data.get("replace")
+    if file is None:  # the page's uploader reads answers as JSON, errors included
+        try:
+            upload = upload_service.start(
+                s, storage, current_user, ds, filename or "", size, limit, replace or None
+            )
+        except curation.CurationError as exc:
+            s.rollback()
+            return jsonify(error=str(exc.message)), 400
+        s.commit()
+        return jsonify(
+            id=upload.id,
+            chunk=upload_service.CHUNK_BYTES,
+            url=url_for("console.upload_chunk", upload_id=upload.id),
+            finish=url_for("console.finish_upload", upload_id=upload.id),
+            report=url_for("console.upload_report", upload_id=upload.id),
+        )
+    upload = upload_service.start(s, storage, current_user, ds, filename or "", size, limit, replace or None)
+    while upload.received < size:  # the form's file, in chunks, as the uploader would send it
+        upload_service.append(
+            s,
+            storage,
+            upload,
+            upload.received,
+            file.stream,
+            min(upload_service.CHUNK_BYTES, size - upload.received),
+        )
+    upload_service.finish(s, current_user, upload)
+    return done(_("文件已上传，正在检查。"), to=url_for("console.upload_report", upload_id=upload.id))
+
+
+def _upload(upload_id: str) -> Upload:
+    upload = db().get(Upload, upload_id) or abort(404)
+    if upload.dataset.department_id != _department_id():
+        abort(404)
+    require(current_user, Action.CURATE, upload.dataset)
+    back(url_for("console.upload_report", upload_id=upload.id))
+    return upload
+
+
+@bp.route("/uploads/<upload_id>/chunk", methods=["PUT"])
+@requires(Action.CURATE)
+def upload_chunk(upload_id: str) -> ResponseReturnValue:
+    upload = _upload(upload_id)
+    offset = request.args.get("offset", type=int)
+    try:
+        received = upload_service.append(
+            db(),
+            portal().storage,
+            upload,
+            -1 if offset is None else offset,
+            request.stream,
+            request.content_length or 0,
+        )
+    except upload_service.WrongOffset as wrong:
+        db().commit()
+        return jsonify(received=wrong.received, error=str(_("请从已收到的位置继续上传"))), 409
+    except curation.CurationError as exc:
+        db().rollback()
+        return jsonify(received=upload.received, error=str(exc.message)), 400
+    db().commit()
+    return jsonify(received=received, size=upload.size)
+
+
+@bp.get("/uploads/<upload_id>/state")
+@requires(Action.CURATE)
+def upload_state(upload_id: str) -> ResponseReturnValue:
+    upload = _upload(upload_id)
+    return jsonify(received=upload.received, size=upload.size, status=upload.status)
+
+
+@bp.post("/uploads/<upload_id>/finish")
+@requires(Action.CURATE)
+def finish_upload(upload_id: str) -> ResponseReturnValue:
+    upload = _upload(upload_id)
+    upload_service.finish(db(), current_user, upload)
+    db().commit()
+    return jsonify(report=url_for("console.upload_report", upload_id=upload.id))
+
+
+@bp.get("/uploads/<upload_id>")
+@requires(Action.CURATE)
+def upload_report(upload_id: str) -> ResponseReturnValue:
+    upload = _upload(upload_id)
+    methods = {
+        c["column"]: (upload.masking or {}).get(c["column"], {}).get("method", "")
+        for c in (upload.report or {}).get("masking", [])
+    }
+    choices = [
+        {**c, "method": methods.get(c["column"], "")} for c in (upload.report or {}).get("masking", [])
+    ]
+    return render_template(
+        "console/upload_report.html",
+        upload=upload,
+        ds=upload.dataset,
+        choices=choices,
+        masking_form=masking_form(choices, formdata=None),
+        explain=holds.explain,
+    )
+
+
+@bp.post("/uploads/<upload_id>/masking")
+@requires(Action.CURATE)
+def upload_masking(upload_id: str) -> ResponseReturnValue:
+    upload = _upload(upload_id)
+    choices = (upload.report or {}).get("masking", [])
+    methods = masking_methods(checked(masking_form(choices)))
+    upload_service.choose_masking(db(), current_user, upload, methods)
+    return done(_("已按所选脱敏方式重新检查。"))
+
+
+@bp.post("/uploads/<upload_id>/publish")
+@requires(Action.CURATE)
+def publish_upload(upload_id: str) -> ResponseReturnValue:
+    upload = _upload(upload_id)
+    upload_service.confirm(db(), current_user, upload)
+    return done(_("已确认发布新版本。"), to=url_for("console.upload_report", upload_id=upload.id))
+
+
+@bp.post("/uploads/<upload_id>/discard")
+@requires(Action.CURATE)
+def discard_upload(upload_id: str) -> ResponseReturnValue:
+    upload = _upload(upload_id)
+    upload_service.discard(db(), portal().storage, current_user, upload)
+    return done(_("已放弃这次上传。"), to=url_for("console.dataset", name=upload.dataset.name))
 
 
 @bp.get("/duplicates")

@@ -154,7 +154,35 @@ def world(portal_data, make_user, app):
             grant.licence_number,
         )
         s.commit()
+        # Operations: a registered source whose dry run could not reach its CKAN (the error shown),
+        # a department's upload with its report, a duplicate pair sent to two departments.
+        from portal.catalog import duplicates, schedules, uploads
+
+        source = schedules.register(
+            s,
+            user["bureau"],
+            kind="ckan",
+            title="区共享平台",
+            location="http://127.0.0.1:9/api",
+            secret_key="k",
+        )
+        schedules.set_schedule(s, user["bureau"], source, schedule="daily", hour=2, weekday=0, enabled=True)
+        schedules.run_by_hand(s, user["bureau"], source, dry_run=True)
+        s.commit()
+        body = "药店名称,所属街道\n东昌府区甲药店,柳园街道\n".encode()
+        upload = uploads.start(
+            s, portal_data.storage, user["curator"], pharmacies, "药店名录2026.csv", len(body), 1 << 30
+        )
+        uploads.part_path(portal_data.storage, upload).write_bytes(body)
+        upload.received = len(body)
+        uploads.finish(s, user["curator"], upload)
+        s.commit()
+        other = s.scalar(select(Dataset).join(Department).where(Department.code != "dcf-scjgj").limit(1))
+        duplicates.send_to_departments(s, user["bureau"], pharmacies, other)
+        s.commit()
         ids = {
+            "source": source.id,
+            "upload": upload.id,
             "grant": grant.id,
             "licence": grant.licence_number,
             "granted": granted.id,
@@ -216,6 +244,10 @@ def pages(ids: dict) -> dict[str, list[str]]:
             "/console/datasets/371502-scj-0004",
             "/console/datasets/371502-scj-0001",
             f"/applications/{ids['waiting']}",
+            "/console/datasets/371502-scj-0001/upload",
+            f"/console/uploads/{ids['upload']}",
+            "/console/duplicates",
+            "/account/notices",
         ],
         "bureau": [
             "/admin/",
@@ -230,6 +262,9 @@ def pages(ids: dict) -> dict[str, list[str]]:
             "/admin/outbox",
             "/admin/audit",
             "/admin/synonyms",
+            "/admin/jobs",
+            "/admin/sources",
+            f"/admin/sources/{ids['source']}",
             "/admin/tenders/new",
             f"/tenders/{ids['open_tender']}/evaluate",
             f"/tenders/{ids['closed_tender']}/evaluate",
