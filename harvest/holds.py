@@ -79,6 +79,7 @@ FIXES: dict[str, Message | None] = {
     "conversion": _FIX_CONVERSION,
     "catalog_row": _FIX_CATALOG_ROW,
     "provider": _("在目录中更正信息资源提供方后重新报送"),
+    "other_department": _("部门上传的目录表只能包含本部门的条目：其他部门的条目请由该部门上传"),
     "one_source": _("同一数据只由一个部门提供（一数一源）：请与该部门核实后更正信息资源代码"),
     "no_file": _("在目录中为该条目填写数据文件后重新报送"),
     "stored_file_gone": _("下次采集时自动重新获取"),

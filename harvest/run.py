@@ -132,8 +132,11 @@ class Harvester:
         timeout: float = 60.0,
         sync_index: IndexSync | None = None,
         sync_every: int = 500,
+        only_department: str | None = None,
     ) -> None:
         self.sessions = sessions
+        # A catalog a department uploaded in the console speaks for that department only.
+        self.only_department = only_department
         self.storage = storage
         self.row_group_bytes = row_group_bytes
         self.timeout = timeout
@@ -226,6 +229,11 @@ class Harvester:
         """One entry, in steps: its dataset (one source each), its class, whether anything
         changed, then — in a scratch folder — its files and the status they allow, recorded
         with a classification event when class or status moved."""
+        if self.only_department is not None and entry.department_code != self.only_department:
+            raise _EntryFailed(
+                "other_department",
+                _("条目属于「%(department)s」，不是上传目录表的部门", department=entry.department_name or ""),
+            )
         department = _department(s, entry)
         ds = _existing_dataset(s, entry, department)
         if ds is not None and ds.status == DatasetStatus.WITHDRAWN.value and ds.hold_reason:
@@ -516,6 +524,8 @@ class Harvester:
         existing dataset stays as it was (nothing published is lost to a broken update)."""
         if not entry.name or not entry.department_code or entry.problems:
             return None
+        if self.only_department is not None and entry.department_code != self.only_department:
+            return None  # another department's entry: nothing is made in its name
         if scan_text([entry.department_name or "", entry.department_code or ""], "信息资源提供方"):
             return None  # no department is made with personal data for a name
         if s.scalar(select(Dataset.id).where(Dataset.name == entry.name)) is not None:

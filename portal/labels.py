@@ -162,6 +162,8 @@ LABELS: dict[str, dict[str, Message]] = {
         "harvest_source_registered": _("登记采集来源"),
         "dictionary_edited": _("修改数据项说明"),
         "upload_started": _("上传新版本"),
+        "department_catalog_uploaded": _("上传部门目录表"),
+        "department_catalog_confirmed": _("确认采集部门目录表"),
         "upload_published": _("发布上传的新版本"),
         "duplicate_sent": _("发出重复目录核对"),
         "duplicate_merge_proposed": _("建议合并重复目录"),

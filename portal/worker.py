@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import clock, jobs
@@ -268,30 +269,44 @@ def _harvest(run: JobRun, payload: dict) -> dict | None:
     """A registered source harvested (or, dry, harvested into a throwaway copy of the database
     and a scratch folder: the real code decides, nothing is published)."""
     from harvest.run import Harvester, JobReport
+    from harvest.sources import CkanSource, SpreadsheetSource
 
+    from .catalog import department_catalog
     from .catalog.schedules import open_registered
     from .db import throwaway
     from .models import HarvestSource
     from .storage import DryRunStorage
 
     ctx = run.ctx
+    dry_run, staged = bool(payload.get("dry_run")), payload.get("staged")
+    source: CkanSource | SpreadsheetSource
     with ctx.sessions() as s:
         src = s.get(HarvestSource, payload["source"])
         if src is None:
             return {"error": "source removed"}
-        source = open_registered(src, ctx.settings.load_secret_key(), ctx.settings.http_timeout)
+        if staged:  # a department's uploaded catalog: checked, or confirmed and made current
+            catalog = Path(staged)
+            if not dry_run:
+                catalog = department_catalog.promote(catalog, ctx.settings.instance_path, src.location)
+            source = department_catalog.open_staged(catalog, src.location, ctx.settings.http_timeout)
+        else:
+            source = open_registered(
+                src, ctx.settings.load_secret_key(), ctx.settings.http_timeout, ctx.settings.instance_path
+            )
+    only = payload.get("department")
 
     def progress(done: int, total: int, ref: str) -> None:
         run.progress(done, total, ref)
 
     report: JobReport
-    if not payload.get("dry_run"):
-        report = ctx.harvester().run(source, progress=progress)
+    if not dry_run:
+        harvester = ctx.harvester()
+        harvester.only_department = only
+        report = harvester.run(source, progress=progress)
         if report.error:
             raise Retry(report.error)
         return {"harvest_job": report.job_id, "counts": report.counts}
     import tempfile
-    from pathlib import Path
 
     with throwaway(ctx.engine) as sessions, tempfile.TemporaryDirectory(prefix="dry-run-files-") as folder:
         dry = Harvester(
@@ -299,6 +314,7 @@ def _harvest(run: JobRun, payload: dict) -> dict | None:
             DryRunStorage(ctx.storage, Path(folder)),
             row_group_bytes=ctx.settings.parquet_row_group_bytes,
             timeout=ctx.settings.http_timeout,
+            only_department=only,
         )
         report = dry.run(source, progress=progress)
     if report.error:

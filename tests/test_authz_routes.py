@@ -136,6 +136,8 @@ ROUTE_ACTIONS = {
     "/console/applications": Action.REVIEW_APPLICATIONS,
     "/console/datasets/<name>": Action.CURATE,
     "/console/datasets/<name>/edit": Action.CURATE,
+    "/console/catalog": Action.CURATE,
+    "/console/catalog/confirm": Action.CURATE,
     "/console/datasets/<name>/upload": Action.CURATE,
     "/console/datasets/<name>/uploads": Action.CURATE,
     "/console/uploads/<upload_id>/chunk": Action.CURATE,

@@ -50,8 +50,14 @@ def unseal_token(secret_key: str, sealed: str | None) -> str | None:
         raise SourceError(_("采集来源的访问令牌无法解密（密钥已更换），请在来源页重新填写令牌")) from exc
 
 
-def open_registered(src: HarvestSource, secret_key: str, timeout: float) -> CkanSource | SpreadsheetSource:
+def open_registered(
+    src: HarvestSource, secret_key: str, timeout: float, instance_path: Path | None = None
+) -> CkanSource | SpreadsheetSource:
     """The catalog source a registered row names."""
+    from .department_catalog import PREFIX, current_catalog, open_staged
+
+    if src.location.startswith(PREFIX) and instance_path is not None:  # a department's console upload
+        return open_staged(current_catalog(instance_path, src.location), src.location, timeout)
     if src.kind == "ckan":
         return CkanSource(src.location, unseal_token(secret_key, src.token_sealed), timeout)
     if not Path(src.location).is_file():

@@ -5,6 +5,7 @@ dataset leaves search results immediately."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -18,7 +19,7 @@ from licenses import applications as apps
 from .. import clock
 from .. import feedback as feedback_service
 from ..authz import Action, require, requires
-from ..catalog import curation
+from ..catalog import curation, department_catalog, schedules
 from ..catalog import dictionary as catalog_dictionary
 from ..catalog import duplicates as duplicate_service
 from ..catalog import uploads as upload_service
@@ -379,6 +380,52 @@ def discard_upload(upload_id: str) -> ResponseReturnValue:
     upload = _upload(upload_id)
     upload_service.discard(db(), portal().storage, current_user, upload)
     return done(_("已放弃这次上传。"), to=url_for("console.dataset", name=upload.dataset.name))
+
+
+@bp.route("/catalog", methods=["GET", "POST"])
+@requires(Action.CURATE)
+def catalog_upload() -> ResponseReturnValue:
+    """The department's catalog: upload (alone or in a ZIP with its data files), dry run, confirm."""
+    s = db()
+    department = current_user.curator_department
+    if request.method == "POST":
+        back(url_for("console.catalog_upload"))
+        upload = request.files.get("catalog")
+        if upload is None or not upload.filename:
+            raise curation.CurationError(_("请选择目录表文件"))
+        settings = portal().settings
+        catalog = department_catalog.stage(
+            settings.instance_path,
+            department,
+            upload.filename,
+            upload.stream,
+            settings.upload_max_mb * 1024 * 1024,
+        )
+        department_catalog.queue_dry_run(s, current_user, department, catalog)
+        return done(_("目录表已上传，正在试采集；完成后在下方查看将发生的变化。"))
+    source = department_catalog.source_of(s, department) if department else None
+    runs = schedules.runs_of(s, source) if source else []
+    latest = department_catalog.latest_dry_run(s, department)
+    return render_template(
+        "console/catalog.html",
+        department=department,
+        runs=runs,
+        shown=next((r for r in runs if r.result and r.result.get("dry_run")), None),
+        can_confirm=latest is not None
+        and latest.state == "done"
+        and Path(latest.payload.get("staged", "")).is_file(),
+        explain=holds.explain,
+    )
+
+
+@bp.post("/catalog/confirm")
+@requires(Action.CURATE)
+def confirm_catalog() -> ResponseReturnValue:
+    back(url_for("console.catalog_upload"))
+    department_catalog.confirm(
+        db(), current_user, current_user.curator_department, portal().settings.instance_path
+    )
+    return done(_("已确认：正在按这份目录表采集。"))
 
 
 @bp.get("/duplicates")

@@ -247,6 +247,7 @@ def pages(ids: dict) -> dict[str, list[str]]:
             "/console/datasets/371502-scj-0001/upload",
             f"/console/uploads/{ids['upload']}",
             "/console/duplicates",
+            "/console/catalog",
             "/account/notices",
         ],
         "bureau": [
