@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -385,18 +386,25 @@ class Harvester:
             fetched.append(_FetchedFile(ref, dest, sha, size))
         return fetched
 
-    def _store(self, s: Session, ds: Dataset, fetched: list[_FetchedFile], scratch: Path) -> list[Message]:
+    def _store(
+        self,
+        s: Session,
+        ds: Dataset,
+        fetched: list[_FetchedFile],
+        scratch: Path,
+        masking: dict | None | Literal[False] = False,  # False: the dataset's own; else this version's
+    ) -> list[Message]:
         """Convert new files, move them into storage, and make them the current distributions;
         files already current (same sha256) are kept as they are. Returns warnings for the
         department (rows left out of the Parquet file; the UTF-8 CSV keeps them)."""
         warnings = []
-        masking = ds.masking or None
+        chosen: dict | None = (ds.masking or None) if masking is False else (masking or None)
         # A version is the same when its source bytes and the masking it was made with are.
         current = {(d.sha256, _masking_key(d.masking)): d for d in ds.current_distributions if d.scan_status}
         keep: set = set()
         now = utcnow()
         for i, f in enumerate(fetched):
-            key = (f.sha256, _masking_key(masking))
+            key = (f.sha256, _masking_key(chosen))
             if key in current:
                 keep.add(key)
                 continue
@@ -407,7 +415,7 @@ class Harvester:
             try:
                 if media == "xlsx":
                     tables = convert_xlsx(
-                        f.path, workdir, row_group_bytes=self.row_group_bytes, metadata=meta, masking=masking
+                        f.path, workdir, row_group_bytes=self.row_group_bytes, metadata=meta, masking=chosen
                     )
                 else:
                     tables = [
@@ -417,13 +425,13 @@ class Harvester:
                             workdir / "table-0.csv",
                             row_group_bytes=self.row_group_bytes,
                             metadata=meta,
-                            masking=masking,
+                            masking=chosen,
                         )
                     ]
             except ConversionError as exc:
                 raise _EntryFailed("conversion", _message_of(exc), file=f.ref.name) from exc
             dist = self._new_version(
-                ds, f.ref, media, f.sha256, f.size, f.path, tables, workdir, meta, now, masking
+                ds, f.ref, media, f.sha256, f.size, f.path, tables, workdir, meta, now, chosen
             )
             warnings += _note_warnings(f.ref.name, tables)
             ds.distributions.append(dist)
@@ -453,7 +461,13 @@ class Harvester:
         ds.search_dirty, ds.updated_at = True, utcnow()
 
     def upload_version(
-        self, s: Session, ds: Dataset, upload: Path, filename: str, replace: Distribution | None = None
+        self,
+        s: Session,
+        ds: Dataset,
+        upload: Path,
+        filename: str,
+        replace: Distribution | None = None,
+        masking: dict | None = None,
     ) -> list[Message]:
         """A new version of one of the dataset's files, given by its department (a console
         upload): converted and scanned like a harvested file; the dataset's other files stay as
@@ -476,7 +490,10 @@ class Harvester:
                     raise _EntryFailed("stored_file_gone", _("数据文件已不在存储中，请等待下次采集")) from exc
                 ref = FileRef(name=dist.source_name, url=dist.source_url, media_format=dist.media_format)
                 fetched.append(_FetchedFile(ref, kept, dist.sha256, dist.size))
-            warnings = self._store(s, ds, fetched, Path(scratch))
+            # The masking is given, not written to the dataset first: its row is updated (and, on
+            # PostgreSQL, locked) only once the conversion is done.
+            warnings = self._store(s, ds, fetched, Path(scratch), masking=masking)
+        ds.masking = masking or None
         ds.search_dirty, ds.updated_at = True, utcnow()
         return warnings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, g, request
 from werkzeug.exceptions import BadRequest, NotFound, RequestURITooLarge
@@ -81,6 +82,7 @@ def create_app(config: dict | None = None) -> Flask:
     from . import clock
 
     app.jinja_env.filters["local"] = clock.local  # stored instants shown in the portal's zone
+    app.jinja_env.filters["without_secret_links"] = without_secret_links
     from .catalog.bundle import field_type
     from .labels import label, vocabulary
     from .messages import from_stored
@@ -98,6 +100,18 @@ def create_app(config: dict | None = None) -> Flask:
         unread_notices=unread_notices,
     )
     return app
+
+
+SECRET_LINK = re.compile(r"https?://\S*?/(?:reset|verify|download)/[A-Za-z0-9._~-]{16,}\S*")
+
+
+def without_secret_links(body: str) -> str:
+    """A mail shown on the notices page without the links that act by themselves (a password
+    reset, an e-mail verification, a signed download): whoever holds a session must not be able
+    to take the account or the data from the page; the links stay in the mail."""
+    from .messages import _
+
+    return SECRET_LINK.sub(str(_("（此链接只在邮件中提供）")), body)
 
 
 def _close_session(_exc: BaseException | None) -> None:

@@ -70,8 +70,12 @@ class Settings:
     # worker died, and the job is run again. Failed attempts wait 1, 4, 16 … × job_retry_seconds.
     job_lease_seconds: int = 900  # above a data file's download limit (600 s), renewed per entry
     job_retry_seconds: int = 30
-    # The largest data file a department may upload in the console (sent in 8 MiB chunks).
+    # The largest data file a department may upload in the console (sent in 8 MiB chunks), and
+    # where the parts are kept while it arrives: empty = inside the files folder's scratch (or
+    # the instance, with an object store); with several nodes and an object store, a folder
+    # every node shares (portal/catalog/uploads.py).
     upload_max_mb: int = 2048
+    uploads_path: str = ""
     base_url: str = "http://127.0.0.1:5000"  # for links in mail sent outside a request (portal remind)
 
     def __post_init__(self) -> None:

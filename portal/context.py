@@ -4,6 +4,7 @@ workers and tests make their own. It is the one place the parts are wired togeth
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import deployment, jobs
@@ -76,6 +77,15 @@ class PortalContext:
 
             self._synonyms = CachedSynonyms(self.sessions)
         return self._synonyms
+
+    @property
+    def uploads_folder(self) -> Path:
+        """Where a department's uploads arrive (portal/catalog/uploads.py)."""
+        from .catalog.uploads import folder_for
+
+        return folder_for(
+            self.storage, Path(self.settings.uploads_path) if self.settings.uploads_path else None
+        )
 
     def harvester(self) -> Harvester:
         """A harvester that keeps this instance's search index in step."""

@@ -92,9 +92,9 @@ def _error_reports(session: Session, today: dt.date, site: str, bureau: list[Use
         ds = report.dataset
         curators = curators_of(session, ds.department_id)
         subject = (
-            f"数据纠错将于 {report.deadline} 到期，请答复 · {ds.title}"
+            f"数据纠错第 {report.id} 号将于 {report.deadline} 到期，请答复 · {ds.title}"
             if state == "soon"
-            else f"数据纠错已逾期未答复（应于 {report.deadline} 前） · {ds.title}"
+            else f"数据纠错第 {report.id} 号已逾期未答复（应于 {report.deadline} 前） · {ds.title}"
         )
         people = curators if state == "soon" else [*curators, *bureau]
         sent += _tell(
@@ -116,7 +116,7 @@ def _data_requests(session: Session, today: dt.date, site: str, bureau: list[Use
                 sent += _tell(
                     session,
                     bureau,
-                    f"数据需求待分派（应于 {due} 前） · {request.title}",
+                    f"数据需求第 {request.id} 号待分派（应于 {due} 前） · {request.title}",
                     f"数据需求「{request.title}」尚未分派给部门。\n分派：{site}/admin/\n",
                 )
             continue
@@ -124,9 +124,9 @@ def _data_requests(session: Session, today: dt.date, site: str, bureau: list[Use
             continue
         curators = curators_of(session, request.department_id)
         subject = (
-            f"数据需求将于 {request.deadline} 到期，请答复 · {request.title}"
+            f"数据需求第 {request.id} 号将于 {request.deadline} 到期，请答复 · {request.title}"
             if state == "soon"
-            else f"数据需求已逾期未答复（应于 {request.deadline} 前） · {request.title}"
+            else f"数据需求第 {request.id} 号已逾期未答复（应于 {request.deadline} 前） · {request.title}"
         )
         sent += _tell(
             session,

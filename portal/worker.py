@@ -245,6 +245,7 @@ def _mail(run: JobRun, payload: dict) -> dict | None:
 @kind("remind", max_attempts=3)
 def _remind(run: JobRun, payload: dict) -> dict | None:
     """The day's reminders, once per day (each reminder is itself sent once)."""
+    from .catalog.uploads import forget_stale
     from .deadlines import remind_all
     from .models.forms import forget_done_forms
 
@@ -253,7 +254,13 @@ def _remind(run: JobRun, payload: dict) -> dict | None:
         sent = remind_all(s, today=day, site_url=run.ctx.settings.base_url)
         forgotten = forget_done_forms(s, utcnow() - dt.timedelta(days=30))
         old_jobs = jobs.forget_finished(s, utcnow() - dt.timedelta(days=30))
-    return {"reminders": sent, "forms_forgotten": forgotten, "jobs_forgotten": old_jobs}
+        uploads = forget_stale(s, run.ctx.uploads_folder, utcnow() - dt.timedelta(days=7))
+    return {
+        "reminders": sent,
+        "forms_forgotten": forgotten,
+        "jobs_forgotten": old_jobs,
+        "uploads_discarded": uploads,
+    }
 
 
 @kind("reindex", max_attempts=3)
@@ -336,11 +343,15 @@ def _check_upload(run: JobRun, payload: dict) -> dict | None:
     ctx = run.ctx
     try:
         report = uploads.check(
-            ctx.engine, ctx.storage, payload["upload"], ctx.settings.parquet_row_group_bytes
+            ctx.engine,
+            ctx.storage,
+            ctx.uploads_folder,
+            payload["upload"],
+            ctx.settings.parquet_row_group_bytes,
         )
-    except Exception as exc:  # a file no reader understands: said on the report, not retried
+    except Exception:  # a file no reader understands: said on the report, not retried
         log.exception("upload %s could not be checked", payload["upload"])
-        report = {"error": f"文件无法读取（{type(exc).__name__}）"}
+        report = {"error": "文件无法读取"}
     uploads.record_check(ctx.sessions, payload["upload"], report)
     return {"status": report.get("status"), "error": report.get("error")}
 
@@ -360,7 +371,12 @@ def _publish_upload(run: JobRun, payload: dict) -> dict | None:
             return {"skipped": upload.status}
         try:
             status = uploads.publish(
-                s, ctx.storage, s.get_one(User, payload["by"]), upload, ctx.settings.parquet_row_group_bytes
+                s,
+                ctx.storage,
+                ctx.uploads_folder,
+                s.get_one(User, payload["by"]),
+                upload,
+                ctx.settings.parquet_row_group_bytes,
             )
         except DomainError as exc:
             s.rollback()

@@ -167,3 +167,45 @@ def test_a_pair_is_dismissed_with_a_reason_and_no_one_else_may_touch_it(app, cli
         assert {d.status for d in s.scalars(select(Dataset).where(Dataset.name.like("dcf-dup-%")))} == {
             "published"
         }
+
+
+def test_an_entry_that_is_not_public_cannot_be_the_one_kept(app, client, auth, make_user):
+    ctx = app.extensions["portal"]
+    _two_departments(ctx, ctx.settings.instance_path.parent / "src")
+    ids = _ids(ctx)
+    bureau, scj, wsj = (
+        make_user(bureau=True),
+        make_user(curator_of="dcf-scjgj"),
+        make_user(curator_of="dcf-wsjkj"),
+    )
+    auth.login(bureau[1], bureau[2])
+    post_form(
+        client,
+        "/admin/duplicates/send",
+        {"a": ids["dcf-dup-a"], "b": ids["dcf-dup-b"]},
+        page="/admin/duplicates",
+    )
+    auth.logout()
+    with ctx.sessions() as s:
+        case_id = s.scalar(select(DuplicateCase.id))
+    auth.login(scj[1], scj[2])
+    post_form(
+        client,
+        f"/console/duplicates/{case_id}/propose",
+        {"keep": ids["dcf-dup-a"]},
+        page="/console/duplicates",
+    )
+    with ctx.sessions.begin() as s:  # then 市场监管局 withdraws the entry it proposed to keep
+        s.get(Dataset, ids["dcf-dup-a"]).status = "withdrawn"
+    auth.logout()
+    auth.login(wsj[1], wsj[2])
+    page = post_form(
+        client,
+        f"/console/duplicates/{case_id}/confirm",
+        {},
+        page="/console/duplicates",
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "须为公开的条目" in page
+    with ctx.sessions() as s:
+        assert s.get(Dataset, ids["dcf-dup-b"]).status == "published"

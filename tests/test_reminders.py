@@ -66,9 +66,9 @@ def test_an_answered_error_report_is_not_reminded_an_unanswered_one_escalates(po
         feedback.answer_error(s, s.get(User, people["curator"][0]), answered, "已核实并更正")
         deadline, title = open_report.deadline, ds.title
     tick(ctx, now=_morning(deadline + dt.timedelta(days=1)))
-    late = _subjects(ctx, people["curator"][1], "数据纠错已逾期")
+    late = _subjects(ctx, people["curator"][1], "已逾期未答复")
     assert len(late) == 1 and title in late[0]
-    assert len(_subjects(ctx, people["bureau"][1], "数据纠错已逾期")) == 1
+    assert len(_subjects(ctx, people["bureau"][1], "已逾期未答复")) == 1
 
 
 def test_a_data_request_the_bureau_has_not_routed_reminds_the_bureau(portal_data, people):
@@ -79,9 +79,9 @@ def test_a_data_request_the_bureau_has_not_routed_reminds_the_bureau(portal_data
         )
     today = dt.datetime.now(BEIJING).date()
     tick(ctx, now=_morning(today + dt.timedelta(days=1)))
-    assert _subjects(ctx, people["bureau"][1], "数据需求待分派") == []
+    assert _subjects(ctx, people["bureau"][1], "待分派") == []
     tick(ctx, now=_morning(today + dt.timedelta(days=10)))
-    assert len(_subjects(ctx, people["bureau"][1], "数据需求待分派")) == 1
+    assert len(_subjects(ctx, people["bureau"][1], "待分派")) == 1
 
 
 def test_reminders_are_notices_counted_in_the_header_until_read(portal_data, people, client, auth):
@@ -100,3 +100,13 @@ def test_reminders_are_notices_counted_in_the_header_until_read(portal_data, peo
     assert "数据申请已逾期" in page and number in page and "未读" in page
     assert 'class="unread" aria-label' not in client.get("/").get_data(as_text=True)  # read now
     assert "is-unread" not in client.get("/account/notices").get_data(as_text=True)
+
+
+def test_the_notices_page_never_shows_a_link_that_acts_by_itself(app, client, auth, make_user):
+    _, email, password = make_user()
+    auth.login(email, password)
+    from tests.helpers import post_form
+
+    post_form(client, "/reset", {"email": email}, page="/reset")
+    page = client.get("/account/notices").get_data(as_text=True)
+    assert "/reset/" not in page and "此链接只在邮件中提供" in page

@@ -139,7 +139,10 @@ def test_an_interrupted_upload_resumes_and_never_holds_the_file_in_memory(app, c
         assert kept.received == len(body)
     from portal.catalog.uploads import part_path
 
-    assert hashlib.sha256(part_path(ctx.storage, kept).read_bytes()).digest() == hashlib.sha256(body).digest()
+    assert (
+        hashlib.sha256(part_path(ctx.uploads_folder, kept).read_bytes()).digest()
+        == hashlib.sha256(body).digest()
+    )
 
 
 def test_uploads_belong_to_their_department_and_refuse_what_they_cannot_hold(app, client, auth, make_user):
@@ -187,3 +190,59 @@ def test_without_script_the_form_uploads_the_whole_file(app, client, auth, make_
     )
     text = answer.get_data(as_text=True)
     assert "检查未发现问题" in text and "新名录.csv" in text
+
+
+def test_a_file_name_with_personal_data_is_refused(app, client, auth, make_user):
+    ctx = app.extensions["portal"]
+    _dataset(ctx, ctx.settings.instance_path.parent / "src")
+    curator = make_user(curator_of="dcf-scjgj")
+    auth.login(curator[1], curator[2])
+    page = client.get(f"/console/datasets/{NAME}/upload").get_data(as_text=True)
+    answer = client.post(
+        f"/console/datasets/{NAME}/uploads",
+        json={"filename": "张三_110101199003071237_13812345678.csv", "size": 10},
+        headers={"X-CSRFToken": hidden_fields(page)["csrf_token"]},
+    )
+    assert answer.status_code == 400 and "文件名中不得含个人信息" in answer.get_json()["error"]
+
+
+def test_what_changed_since_the_upload_began_is_respected(app, client, auth, make_user):
+    """Masking chosen on the dataset after the upload began stays; a dataset made not open in
+    the meantime gets no file."""
+    ctx = app.extensions["portal"]
+    folder = ctx.settings.instance_path.parent / "src"
+    write_csv(folder / "shops.csv", ["店名", "负责人手机"], [["甲超市", "13812345678"]])
+    from harvest.sources import SpreadsheetSource
+
+    ctx.harvester().run(
+        SpreadsheetSource(
+            write_catalog(
+                folder / "catalog.csv", [entry("DCF-UP-001", "超市名录", "有条件开放", file="shops.csv")]
+            )
+        )
+    )
+    curator = make_user(curator_of="dcf-scjgj")
+    auth.login(curator[1], curator[2])
+    body = "店名,负责人手机\n甲超市,13812345678\n丙超市,15612345678\n".encode()
+    upload, token = _start(client, len(body))
+    page = f"/console/datasets/{NAME}"
+    post_form(client, f"{page}/masking", {"mask:负责人手机": "partial"}, page=page)  # after the start
+    _send(client, upload, token, body)
+    post_form(client, f"/console/uploads/{upload['id']}/publish", {}, page=upload["report"])
+    with ctx.sessions() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == NAME))
+        assert ds.masking and "负责人手机" in ds.masking
+        table = ds.current_distributions[0].tables[0]
+        assert "15612345678" not in ctx.storage.local_path(table.csv_path).read_text(encoding="utf-8")
+
+    second, token = _start(client, len(body))
+    _send(client, second, token, body)
+    with ctx.sessions.begin() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == NAME))
+        ds.open_class, ds.status = "not_open", "internal"
+    refused = post_form(
+        client, f"/console/uploads/{second['id']}/publish", {}, page=second["report"], follow_redirects=True
+    )
+    assert "不予开放" in refused.get_data(as_text=True)
+    with ctx.sessions() as s:
+        assert s.get(Upload, second["id"]).status == "checked"

@@ -371,6 +371,7 @@ def publish(session: Session, curator: User, ds: Dataset, ip: str | None = None)
         raise CurationError(_("没有数据文件，等待采集"))
     before = (ds.open_class, ds.status)
     ds.status, ds.withdrawn_at, ds.hold_reason = DatasetStatus.PUBLISHED.value, None, None
+    ds.merged_into_id = None  # published again on its own: its page no longer leads elsewhere
     _history(session, ds, curator, before, ds.legal_basis, "部门重新发布")
     record(session, "dataset_published", actor=curator, target=f"dataset:{ds.name}", ip=ip)
 

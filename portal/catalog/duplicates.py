@@ -153,6 +153,7 @@ def propose_merge(
         raise DuplicateError(_("该核对已有结果或已有合并建议"))
     if keep not in case.datasets:
         raise DuplicateError(_("请选择这两个条目之一"))
+    _keepable(keep)
     case.status, case.keep_id = "proposed", keep.id
     case.proposed_by_department_id = curator.curator_department_id
     record(session, "duplicate_merge_proposed", actor=curator, target=f"duplicate:{case.id}", keep=keep.name)
@@ -169,6 +170,7 @@ def confirm_merge(session: Session, curator: User, case: DuplicateCase, site_url
     if case.proposed_by_department_id == own.department_id:
         raise DuplicateError(_("合并须由另一部门确认"))
     keep = case.keep
+    _keepable(keep)  # still public: a merge never leaves both entries out of view
     dropped = case.dataset_b if keep.id == case.dataset_a_id else case.dataset_a
     before = (dropped.open_class, dropped.status)
     dropped.status, dropped.withdrawn_at = DatasetStatus.WITHDRAWN.value, utcnow()
@@ -204,6 +206,11 @@ def confirm_merge(session: Session, curator: User, case: DuplicateCase, site_url
         bureau=True,
     )
     return dropped
+
+
+def _keepable(keep: Dataset) -> None:
+    if not keep.is_public or keep.merged_into_id is not None:
+        raise DuplicateError(_("要保留的条目须为公开的条目（未撤回、未合并）"))
 
 
 def dismiss(session: Session, curator: User, case: DuplicateCase, reason: str, site_url: str = "") -> None:

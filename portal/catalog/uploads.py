@@ -17,6 +17,7 @@ so a shared files mount serves every node); a discarded or published upload's fi
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import secrets
@@ -42,14 +43,22 @@ BLOCK = 1024 * 1024
 SUFFIXES = (".csv", ".xlsx")
 
 
-def folder(storage: Storage) -> Path:
-    path = storage.scratch() / "uploads"
+def folder_for(storage: Storage, uploads_path: Path | None = None) -> Path:
+    """Where part files are kept: PORTAL_UPLOADS_PATH when set (a folder every node shares,
+    needed with an object store and several nodes), else the storage's scratch folder (inside the
+    files folder for local storage, shared when the files folder is)."""
+    path = uploads_path or storage.scratch() / "uploads"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def part_path(storage: Storage, upload: Upload) -> Path:
-    return folder(storage) / f"{upload.id}.part"
+def part_path(folder: Path, upload: Upload) -> Path:
+    return folder / f"{upload.id}.part"
+
+
+def masking_of(upload: Upload) -> dict | None:
+    """The version's masking: the dataset's as it is now, with the choices made on the report."""
+    return {**(upload.dataset.masking or {}), **(upload.masking or {})} or None
 
 
 def clean_filename(name: str) -> str:
@@ -61,7 +70,7 @@ def clean_filename(name: str) -> str:
 
 def start(
     s: Session,
-    storage: Storage,
+    folder: Path,
     curator: User,
     ds: Dataset,
     filename: str,
@@ -73,6 +82,10 @@ def start(
     name = clean_filename(filename)
     if Path(name).suffix.lower() not in SUFFIXES:
         raise CurationError(_("数据文件须为 CSV 或 XLSX"))
+    from harvest.pii import scan_text
+
+    if found := scan_text([Path(name).stem], "文件名"):  # the name is shown with the version
+        raise CurationError(_("文件名中不得含个人信息：%(found)s", found=found[0].describe()))
     if ds.open_class == OpenClass.NOT_OPEN.value:
         raise CurationError(_("不予开放的数据不上传到平台"))
     if size <= 0:
@@ -84,6 +97,8 @@ def start(
         replace = next((d for d in ds.current_distributions if d.id == replace_id), None)
         if replace is None:
             raise CurationError(_("请选择要替换的当前文件"))
+    elif len(ds.current_distributions) == 1:  # the one file: a later version of it stops this upload
+        replace = ds.current_distributions[0]
     upload = Upload(
         id=secrets.token_hex(16),
         dataset_id=ds.id,
@@ -93,10 +108,9 @@ def start(
         received=0,
         status="receiving",
         replace_id=replace.id if replace else None,
-        masking=dict(ds.masking or {}) or None,
     )
     s.add(upload)
-    part_path(storage, upload).touch()
+    part_path(folder, upload).touch()
     record(s, "upload_started", actor=curator, target=f"dataset:{ds.name}", file=name, size=size)
     return upload
 
@@ -107,7 +121,7 @@ class WrongOffset(Exception):
         self.received = received
 
 
-def append(s: Session, storage: Storage, upload: Upload, offset: int, stream: IO[bytes], length: int) -> int:
+def append(s: Session, folder: Path, upload: Upload, offset: int, stream: IO[bytes], length: int) -> int:
     """Write one chunk at `offset` (the bytes received so far). Returns the bytes received."""
     if upload.status != "receiving":
         raise CurationError(_("该上传已结束"))
@@ -115,7 +129,11 @@ def append(s: Session, storage: Storage, upload: Upload, offset: int, stream: IO
         raise WrongOffset(upload.received)
     if length <= 0 or length > CHUNK_BYTES or upload.received + length > upload.size:
         raise CurationError(_("数据块大小不符"))
-    path = part_path(storage, upload)
+    path = part_path(folder, upload)
+    if not path.is_file():
+        raise CurationError(
+            _("这次上传的文件不在这台服务器上（请设置各节点共用的 PORTAL_UPLOADS_PATH），请重新上传")
+        )
     written = 0
     with open(path, "r+b") as out:
         out.seek(offset)
@@ -166,7 +184,7 @@ def choose_masking(s: Session, curator: User, upload: Upload, methods: dict[str,
     jobs.submit(s, "check_upload", {"upload": upload.id}, key=f"upload:{upload.id}", max_attempts=2)
 
 
-def check(engine: Engine, storage: Storage, upload_id: str, row_group_bytes: int) -> dict:
+def check(engine: Engine, storage: Storage, folder: Path, upload_id: str, row_group_bytes: int) -> dict:
     """The dry run: the new version made on a throwaway copy; the report, recorded on the upload."""
     from harvest.run import Harvester, _EntryFailed
 
@@ -177,11 +195,12 @@ def check(engine: Engine, storage: Storage, upload_id: str, row_group_bytes: int
     ):
         upload = s.get_one(Upload, upload_id)
         ds, replace = upload.dataset, s.get(Distribution, upload.replace_id) if upload.replace_id else None
-        ds.masking = upload.masking
         before = ds.status
         dry = Harvester(sessions, DryRunStorage(storage, Path(scratch)), row_group_bytes=row_group_bytes)
         try:
-            warnings = dry.upload_version(s, ds, part_path(storage, upload), upload.filename, replace)
+            warnings = dry.upload_version(
+                s, ds, part_path(folder, upload), upload.filename, replace, masking=masking_of(upload)
+            )
         except _EntryFailed as exc:
             return {"error": str(exc.args[0])}
         apply_gate(s, DryRunStorage(storage, Path(scratch)), ds)
@@ -217,7 +236,9 @@ def record_check(sessions: sessionmaker, upload_id: str, report: dict) -> None:
         upload.error = report.get("error")
 
 
-def publish(s: Session, storage: Storage, curator: User, upload: Upload, row_group_bytes: int) -> str:
+def publish(
+    s: Session, storage: Storage, folder: Path, curator: User, upload: Upload, row_group_bytes: int
+) -> str:
     """The curator confirms: the new version for real; the gate decides the status; the
     replaced version stays in the history (superseded). Returns the dataset's status."""
     from harvest.run import Harvester, _EntryFailed
@@ -226,14 +247,14 @@ def publish(s: Session, storage: Storage, curator: User, upload: Upload, row_gro
     require(curator, Action.CURATE, ds)
     if upload.status not in ("checked", "publishing"):
         raise CurationError(_("请先等待检查完成"))
+    _still_publishable(ds)
     replace = s.get(Distribution, upload.replace_id) if upload.replace_id else None
     if replace is not None and replace.superseded_at is not None:
         raise CurationError(_("要替换的文件已有更新的版本，请重新上传"))
     before = (ds.open_class, ds.status)
-    ds.masking = upload.masking
     try:
         Harvester(sessionmaker(s.get_bind()), storage, row_group_bytes=row_group_bytes).upload_version(
-            s, ds, part_path(storage, upload), upload.filename, replace
+            s, ds, part_path(folder, upload), upload.filename, replace, masking=masking_of(upload)
         )
     except _EntryFailed as exc:
         raise CurationError(exc.args[0]) from exc
@@ -248,8 +269,16 @@ def publish(s: Session, storage: Storage, curator: User, upload: Upload, row_gro
         file=upload.filename,
         status=ds.status,
     )
-    part_path(storage, upload).unlink(missing_ok=True)
+    part_path(folder, upload).unlink(missing_ok=True)
     return ds.status
+
+
+def _still_publishable(ds: Dataset) -> None:
+    """What happened to the dataset since the upload began: not open now, withdrawn, merged."""
+    if ds.open_class == OpenClass.NOT_OPEN.value or ds.status == "internal":
+        raise CurationError(_("该数据已调整为不予开放，不再上传文件"))
+    if ds.status == "withdrawn":
+        raise CurationError(_("该数据集已撤回，请先重新发布"))
 
 
 def confirm(s: Session, curator: User, upload: Upload) -> None:
@@ -257,6 +286,7 @@ def confirm(s: Session, curator: User, upload: Upload) -> None:
     from portal import jobs
 
     require(curator, Action.CURATE, upload.dataset)
+    _still_publishable(upload.dataset)
     if upload.status != "checked":
         raise CurationError(_("请先等待检查完成"))
     upload.status, upload.updated_at = "publishing", utcnow()
@@ -269,12 +299,26 @@ def confirm(s: Session, curator: User, upload: Upload) -> None:
     )
 
 
-def discard(s: Session, storage: Storage, curator: User, upload: Upload) -> None:
+def discard(s: Session, folder: Path, curator: User, upload: Upload) -> None:
     require(curator, Action.CURATE, upload.dataset)
-    if upload.status in ("published", "discarded"):
+    if upload.status in ("published", "discarded", "publishing"):
         return
     upload.status, upload.updated_at = "discarded", utcnow()
-    part_path(storage, upload).unlink(missing_ok=True)
+    part_path(folder, upload).unlink(missing_ok=True)
+
+
+def forget_stale(s: Session, folder: Path, before: dt.datetime) -> int:
+    """Uploads left unfinished (receiving, checked, failed) since `before`: discarded, their
+    part files removed (the daily reminders job)."""
+    stale = s.scalars(
+        select(Upload).where(
+            Upload.status.in_(("receiving", "checked", "failed")), Upload.updated_at < before
+        )
+    ).all()
+    for upload in stale:
+        upload.status = "discarded"
+        part_path(folder, upload).unlink(missing_ok=True)
+    return len(stale)
 
 
 def open_uploads(s: Session, ds: Dataset) -> list[Upload]:

@@ -244,7 +244,7 @@ def start_upload(name: str) -> ResponseReturnValue:
     """JSON from the page's uploader ({filename, size, replace}); or, without script, the whole
     file in one multipart form (Werkzeug spools it to disk, then it is copied in blocks)."""
     ds = _dataset(name)
-    s, storage = db(), portal().storage
+    s, folder = db(), portal().uploads_folder
     limit = portal().settings.upload_max_mb * 1024 * 1024
     file = request.files.get("file")
     data = (request.get_json(silent=True) or {}) if file is None else {}
@@ -254,12 +254,16 @@ def start_upload(name: str) -> ResponseReturnValue:
         size = file.stream.tell()
         file.stream.seek(0)
     else:
-        size = int(data.get("size") or 0)
+        try:
+            size = int(data.get("size") or 0) if isinstance(data, dict) else 0
+        except (TypeError, ValueError):
+            size = 0
+        data = data if isinstance(data, dict) else {}
     replace = request.form.get("replace", type=int) if file is not None else data.get("replace")
     if file is None:  # the page's uploader reads answers as JSON, errors included
         try:
             upload = upload_service.start(
-                s, storage, current_user, ds, filename or "", size, limit, replace or None
+                s, folder, current_user, ds, filename or "", size, limit, replace or None
             )
         except curation.CurationError as exc:
             s.rollback()
@@ -272,11 +276,11 @@ def start_upload(name: str) -> ResponseReturnValue:
             finish=url_for("console.finish_upload", upload_id=upload.id),
             report=url_for("console.upload_report", upload_id=upload.id),
         )
-    upload = upload_service.start(s, storage, current_user, ds, filename or "", size, limit, replace or None)
+    upload = upload_service.start(s, folder, current_user, ds, filename or "", size, limit, replace or None)
     while upload.received < size:  # the form's file, in chunks, as the uploader would send it
         upload_service.append(
             s,
-            storage,
+            folder,
             upload,
             upload.received,
             file.stream,
@@ -303,7 +307,7 @@ def upload_chunk(upload_id: str) -> ResponseReturnValue:
     try:
         received = upload_service.append(
             db(),
-            portal().storage,
+            portal().uploads_folder,
             upload,
             -1 if offset is None else offset,
             request.stream,
@@ -378,7 +382,7 @@ def publish_upload(upload_id: str) -> ResponseReturnValue:
 @requires(Action.CURATE)
 def discard_upload(upload_id: str) -> ResponseReturnValue:
     upload = _upload(upload_id)
-    upload_service.discard(db(), portal().storage, current_user, upload)
+    upload_service.discard(db(), portal().uploads_folder, current_user, upload)
     return done(_("已放弃这次上传。"), to=url_for("console.dataset", name=upload.dataset.name))
 
 

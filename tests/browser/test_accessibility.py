@@ -171,9 +171,9 @@ def world(portal_data, make_user, app):
         s.commit()
         body = "药店名称,所属街道\n东昌府区甲药店,柳园街道\n".encode()
         upload = uploads.start(
-            s, portal_data.storage, user["curator"], pharmacies, "药店名录2026.csv", len(body), 1 << 30
+            s, portal_data.uploads_folder, user["curator"], pharmacies, "药店名录2026.csv", len(body), 1 << 30
         )
-        uploads.part_path(portal_data.storage, upload).write_bytes(body)
+        uploads.part_path(portal_data.uploads_folder, upload).write_bytes(body)
         upload.received = len(body)
         uploads.finish(s, user["curator"], upload)
         s.commit()
