@@ -70,7 +70,7 @@ class Settings:
     # worker died, and the job is run again. Failed attempts wait 1, 4, 16 … × job_retry_seconds.
     job_lease_seconds: int = 900  # above a data file's download limit (600 s), renewed per entry
     job_retry_seconds: int = 30
-    # The largest data file a department may upload in the console (sent in 8 MiB chunks), and
+    # The largest data file a department may upload in the console (sent in 32 MiB chunks), and
     # where the parts are kept while it arrives: empty = inside the files folder's scratch (or
     # the instance, with an object store); with several nodes and an object store, a folder
     # every node shares (portal/catalog/uploads.py).

@@ -310,7 +310,10 @@ def upload_chunk(upload_id: str) -> ResponseReturnValue:
             portal().uploads_folder,
             upload,
             -1 if offset is None else offset,
-            request.stream,
+            # The server's own input, read exactly Content-Length bytes in 1 MiB blocks (checked
+            # against the chunk size first): werkzeug's wrapper copies every block twice more,
+            # 15 % of the upload's time (benchmarks/upload.py).
+            request.environ["wsgi.input"],
             request.content_length or 0,
         )
     except upload_service.WrongOffset as wrong:
