@@ -133,3 +133,37 @@ def _hidden_names(html: str) -> dict[str, str]:
     import re
 
     return dict(re.findall(r'name="(name-\d+)" value="([^"]*)"', html))
+
+
+def test_the_dictionary_reaches_the_licensed_zip(app, portal_data, people):
+    """A conditional dataset's column descriptions travel in the licensed ZIP's datapackage.json,
+    for the granted columns only."""
+    import io
+    import zipfile
+
+    from sqlalchemy import select
+
+    from portal.catalog import dictionary
+    from portal.models import Dataset, User
+    from tests.helpers import download_link, granted
+
+    with portal_data.sessions() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0002"))
+        dictionary.edit(
+            s,
+            s.get_one(User, people["curator"][0]),
+            ds,
+            {
+                "企业名称": {"title": "市场主体名称", "description": "营业执照登记的名称"},
+                "所属街道": {"title": "街道", "codes": "01=古楼街道，02=新区街道"},
+            },
+        )
+        s.commit()
+    granted(portal_data, people, fields=["企业名称", "所属街道"])
+    client = app.test_client()
+    archive = zipfile.ZipFile(io.BytesIO(client.get(download_link(client, people)).get_data()))
+    package = json.loads(archive.read("datapackage.json"))
+    fields = {f["name"]: f for f in package["resources"][0]["schema"]["fields"]}
+    assert set(fields) == {"企业名称", "所属街道"}
+    assert fields["企业名称"]["title"] == "市场主体名称" and "营业执照" in fields["企业名称"]["description"]
+    assert fields["所属街道"]["constraints"]["enum"] == ["01", "02"]
