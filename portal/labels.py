@@ -34,6 +34,8 @@ LABELS: dict[str, dict[str, Message]] = {
         "harvest": _("采集"),
         "harvest_dry_run": _("试采集（不发布）"),
         "check_upload": _("检查上传的文件"),
+        "bundle": _("生成数据包"),
+        "licensed_zip": _("生成授权数据包"),
         "publish_upload": _("发布上传的新版本"),
     },
     "upload_status": {

@@ -18,8 +18,9 @@ def init_app(app: Flask, redis_url: str = "") -> None:
     @app.after_request
     def _retry_after_only_when_refused(response: Response) -> Response:
         """Flask-Limiter puts Retry-After on every answer of a limited route; it means "come back
-        later" (RFC 9110) and belongs only to a refusal. The X-RateLimit-* counters stay."""
-        if response.status_code not in (429, 503):
+        later" (RFC 9110) and belongs only to a refusal, or to a 202 whose file is being made
+        (a bundle, a licensed ZIP). The X-RateLimit-* counters stay."""
+        if response.status_code not in (202, 429, 503):
             response.headers.pop("Retry-After", None)
         return response
 

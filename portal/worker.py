@@ -255,12 +255,29 @@ def _remind(run: JobRun, payload: dict) -> dict | None:
         forgotten = forget_done_forms(s, utcnow() - dt.timedelta(days=30))
         old_jobs = jobs.forget_finished(s, utcnow() - dt.timedelta(days=30))
         uploads = forget_stale(s, run.ctx.uploads_folder, utcnow() - dt.timedelta(days=7))
+    _forget_unfetched_licensed_files(run.ctx)
     return {
         "reminders": sent,
         "forms_forgotten": forgotten,
         "jobs_forgotten": old_jobs,
         "uploads_discarded": uploads,
     }
+
+
+def _forget_unfetched_licensed_files(ctx: PortalContext) -> None:
+    """Licensed ZIPs made but never fetched are not kept past a day (licensed data is made for
+    one download), nor are yesterday's bundles."""
+    import shutil
+
+    day_ago = time.time() - 86400
+    for name in ("licensed", "bundles"):
+        folder = ctx.storage.cache_path(name)
+        for entry in folder.iterdir() if folder.is_dir() else ():
+            if entry.stat().st_mtime < day_ago:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
 
 
 @kind("reindex", max_attempts=3)
@@ -387,3 +404,46 @@ def _publish_upload(run: JobRun, payload: dict) -> dict | None:
         s.commit()
     sync(ctx.sessions, ctx.search)
     return {"status": status}
+
+
+@kind("bundle", max_attempts=3)
+def _bundle(run: JobRun, payload: dict) -> dict | None:
+    """The day's attribution bundle of a table (data, datapackage.json, ATTRIBUTION.txt)."""
+    from .catalog.bundle import build_bundle
+    from .models import DataTable
+
+    ctx = run.ctx
+    with ctx.sessions() as s:
+        table = s.get(DataTable, payload["table"])
+        if table is None or not table.distribution.dataset.is_public:
+            return {"skipped": "not public"}
+        path = build_bundle(
+            ctx.storage, table.distribution.dataset, table, dt.date.fromisoformat(payload["day"])
+        )
+    return {"bytes": path.stat().st_size}
+
+
+@kind("licensed_zip", max_attempts=2)
+def _licensed_zip(run: JobRun, payload: dict) -> dict | None:
+    """A grant holder's licensed ZIP (the granted fields and rows, attribution, agreement),
+    made for one download: its path is the job's result, and the file goes once it is sent."""
+    from licenses import grants
+    from licenses.errors import LicenceError
+
+    from .models import Grant, User
+
+    ctx = run.ctx
+    with ctx.sessions() as s:
+        grant = s.get_one(Grant, payload["grant"])
+        item = next(i for i in grant.application.items if i.id == payload["item"])
+        user = s.get_one(User, payload["user"])
+        if grant.state() != "valid" or grant.user_id != user.id:
+            return {"refused": "grant not valid"}
+        try:
+            made = grants.build_licensed_zip(
+                s, ctx.storage, grant, item, user, payload["site"], ip=payload.get("ip")
+            )
+        except LicenceError as exc:
+            return {"refused": str(exc)}
+        s.commit()
+    return {"path": str(made.path), "name": made.name}

@@ -176,6 +176,7 @@ ROUTE_ACTIONS = {
     "/favicon.ico": PUBLIC,
     "/grants": Action.ACCOUNT,
     "/grants/<int:grant_id>/download/<token>": Action.HOLD_GRANT,
+    "/grants/<int:grant_id>/prepared/<int:job_id>": Action.HOLD_GRANT,
     "/grants/<int:grant_id>/report": Action.HOLD_GRANT,
     "/grants/<int:grant_id>/revoke": Action.REVOKE_GRANT,
     "/lang/<code>": PUBLIC,

@@ -61,7 +61,7 @@ def test_backup_and_restore_on_an_empty_instance_gives_the_same_portal(
     link = re.search(
         r'href="(/grants/\d+/download/[^"]+)"', after.get("/grants").get_data(as_text=True)
     ).group(1)
-    licensed = after.get(link)
+    licensed = after.get(link, follow_redirects=True)
     assert licensed.status_code == 200 and licensed.mimetype == "application/zip"
     licensed.close()
 

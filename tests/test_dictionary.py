@@ -161,7 +161,9 @@ def test_the_dictionary_reaches_the_licensed_zip(app, portal_data, people):
         s.commit()
     granted(portal_data, people, fields=["企业名称", "所属街道"])
     client = app.test_client()
-    archive = zipfile.ZipFile(io.BytesIO(client.get(download_link(client, people)).get_data()))
+    archive = zipfile.ZipFile(
+        io.BytesIO(client.get(download_link(client, people), follow_redirects=True).get_data())
+    )
     package = json.loads(archive.read("datapackage.json"))
     fields = {f["name"]: f for f in package["resources"][0]["schema"]["fields"]}
     assert set(fields) == {"企业名称", "所属街道"}

@@ -158,8 +158,9 @@ def test_datapackage_json_validates_with_frictionless(live_server, portal_data):
 
 
 def test_many_readers_fetching_a_new_bundle_at_once_all_get_it_whole(app, portal_data):
-    """The first bundle of the day is built by whichever request comes first; threads of one
-    worker arriving together each build it under their own temporary name."""
+    """The first bundle of the day is built by a `bundle` job, queued by whichever request comes
+    first (one job for all); the others are told to come back (202) until it is there, and then
+    every reader gets the same whole file."""
     import io
     import zipfile
     from concurrent.futures import ThreadPoolExecutor
@@ -174,7 +175,16 @@ def test_many_readers_fetching_a_new_bundle_at_once_all_get_it_whole(app, portal
         )
 
     def fetch(_):
-        return app.test_client().get(f"/dataset/371502-jty-0001/bundle/{table.id}.zip")
+        import time
+
+        client = app.test_client()
+        for _attempt in range(100):
+            answer = client.get(f"/dataset/371502-jty-0001/bundle/{table.id}.zip")
+            if answer.status_code != 202:
+                return answer
+            assert answer.headers["Retry-After"] and "正在准备" in answer.get_data(as_text=True)
+            time.sleep(0.1)
+        return answer
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(fetch, range(8)))

@@ -43,7 +43,7 @@ def test_withdrawal_suspends_the_grant_and_publishing_again_resumes_it(app, port
     grant = granted(portal_data, people)
     client = _holder(app, people)
     link = download_link(client, people)
-    assert client.get(link).status_code == 200 and _api(client).status_code == 200
+    assert client.get(link, follow_redirects=True).status_code == 200 and _api(client).status_code == 200
     with ctx.sessions() as s:
         curation.withdraw(
             s, _as(s, people, "curator"), s.scalar(select(Dataset).where(Dataset.name == NAME)), "数据更正"
@@ -60,7 +60,7 @@ def test_withdrawal_suspends_the_grant_and_publishing_again_resumes_it(app, port
         curation.publish(s, _as(s, people, "curator"), s.scalar(select(Dataset).where(Dataset.name == NAME)))
         s.commit()
         assert s.get(Grant, grant.id).state() == "valid"
-    assert client.get(link).status_code == 200 and _api(client).status_code == 200
+    assert client.get(link, follow_redirects=True).status_code == 200 and _api(client).status_code == 200
     assert any("授权恢复" in subject for subject in _notices(ctx, people["applicant"][1]))
 
 
@@ -152,7 +152,7 @@ def test_the_licensed_zip_holds_every_granted_table(app, portal_data, people, tm
     )
     granted(portal_data, people)
     client = _holder(app, people)
-    response = client.get(download_link(client, people))
+    response = client.get(download_link(client, people), follow_redirects=True)
     assert response.status_code == 200
     names = zipfile.ZipFile(io.BytesIO(response.get_data())).namelist()
     assert {"企业/data.csv", "企业/data.parquet", "检查/data.csv", "检查/data.parquet"} <= set(names), names
@@ -228,7 +228,7 @@ def test_the_bureau_sees_each_grants_use_and_reports_are_reminded_once(app, port
 
     grant = granted(portal_data, people)
     client = _holder(app, people)
-    client.get(download_link(client, people))  # one licensed download
+    client.get(download_link(client, people), follow_redirects=True)  # one licensed download
     with portal_data.sessions() as s:
         g = s.get(Grant, grant.id)
         g.report_every_months = 1  # a report a month: due within the grant's 90 days

@@ -437,3 +437,60 @@ def test_a_notice_written_without_a_job_is_still_sent(settings, smtp):
     tick(ctx, now=later + dt.timedelta(minutes=1))
     assert len(smtp.messages) == 1 and "holder@example.cn" in smtp.messages[0]
     ctx.engine.dispose()
+
+
+def test_a_licensed_zip_and_a_bundle_are_made_by_a_worker_not_the_request(app, portal_data, people):
+    """With a real queue the request only queues the work: the holder sees a page that waits
+    (202, Retry-After) until a worker made the file, then gets it — once."""
+    import io
+    import zipfile
+
+    from portal.app import create_app
+    from portal.worker import run_job
+    from tests.helpers import download_link, granted, login
+
+    granted(portal_data, people, fields=["企业名称", "所属街道"])
+    settings = app.extensions["portal"].settings
+    queued = create_app(
+        {
+            "instance": settings.instance_path,
+            "database_url": settings.database_url,
+            "search_backend": settings.search_backend,
+            "queue": "sqlite",
+        }
+    )
+    client = queued.test_client()
+    first = client.get(download_link(client, people))
+    assert first.status_code == 302 and "/prepared/" in first.headers["Location"]
+    waiting = client.get(first.headers["Location"])
+    assert (
+        waiting.status_code == 202
+        and waiting.headers["Retry-After"]
+        and "正在准备" in waiting.get_data(as_text=True)
+    )
+    job_id = int(first.headers["Location"].rsplit("/", 1)[1])
+    assert run_job(queued.extensions["portal"], job_id) == "done"
+    ready = client.get(first.headers["Location"])
+    assert ready.status_code == 200 and "data.csv" in zipfile.ZipFile(io.BytesIO(ready.get_data())).namelist()
+    again = client.get(first.headers["Location"])
+    assert again.status_code == 410 and "重新获取下载链接" in again.get_data(
+        as_text=True
+    )  # made for one download
+    stranger = queued.test_client()
+    login(stranger, people["stranger"][1], people["stranger"][2])
+    assert stranger.get(first.headers["Location"]).status_code in (403, 404)
+
+    table = (
+        portal_data.sessions()
+        .scalar(select(Dataset).where(Dataset.name == "371502-jty-0001"))
+        .current_distributions[0]
+        .tables[0]
+    )
+    url = f"/dataset/371502-jty-0001/bundle/{table.id}.zip"
+    reader = queued.test_client()
+    assert reader.get(url).status_code == 202
+    with portal_data.sessions() as s:
+        bundle_job = s.scalar(select(Job).where(Job.kind == "bundle"))
+    assert run_job(queued.extensions["portal"], bundle_job.id) == "done"
+    assert reader.get(url).status_code == 200
+    queued.extensions["portal"].engine.dispose()

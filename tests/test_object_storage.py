@@ -147,7 +147,7 @@ def test_a_licensed_download_is_cut_from_the_object_and_kept_nowhere(
     link = re.search(
         r'href="(/grants/\d+/download/[^"]+)"', client.get("/grants").get_data(as_text=True)
     ).group(1)
-    response = client.get(link)
+    response = client.get(link, follow_redirects=True)
     assert response.status_code == 200 and response.mimetype == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.get_data())) as zf:
         table = pq.read_table(io.BytesIO(zf.read("data.parquet")))

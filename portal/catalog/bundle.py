@@ -141,10 +141,25 @@ def attribution_text(ds: Dataset, table: DataTable, today: dt.date) -> str:
     )
 
 
-def bundle_path(storage: Storage, ds: Dataset, table: DataTable, today: dt.date) -> Path:
-    path = storage.cache_path(f"bundles/{table.id}-{table.distribution.sha256[:16]}-{today.isoformat()}.zip")
+def bundle_file(storage: Storage, table: DataTable, today: dt.date) -> Path:
+    """Where the day's attribution bundle of a table version is kept (it may not exist yet)."""
+    return storage.cache_path(f"bundles/{table.id}-{table.distribution.sha256[:16]}-{today.isoformat()}.zip")
+
+
+def build_bundle(storage: Storage, ds: Dataset, table: DataTable, today: dt.date) -> Path:
+    """Make the day's bundle (a `bundle` job: compressing a large CSV takes a while)."""
+    path = bundle_file(storage, table, today)
     if path.exists():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One temporary name per builder (process and thread: gthread workers build in threads).
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zip_file(zf, storage.local_path(table.formats["csv"]["path"]), "data.csv")
+        zip_text(zf, "datapackage.json", json.dumps(datapackage(ds, table), ensure_ascii=False, indent=2))
+        zip_text(zf, "ATTRIBUTION.txt", attribution_text(ds, table, today))
+    os.replace(tmp, path)  # concurrent builders race harmlessly: same content, atomic rename
+    return path
     path.parent.mkdir(parents=True, exist_ok=True)
     # One temporary name per builder (process and thread: gthread workers build in threads).
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")

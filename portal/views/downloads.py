@@ -12,15 +12,16 @@ from __future__ import annotations
 import io
 from typing import BinaryIO
 
-from flask import Blueprint, abort, redirect, request, send_file
+from flask import Blueprint, abort, redirect, render_template, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select, update
 
 from portal import clock
 
-from .. import catalog, exports
+from .. import catalog, exports, jobs
 from ..authz import public
-from ..catalog.bundle import bundle_path
+from ..catalog.bundle import bundle_file
+from ..messages import _
 from ..models import Dataset, DataTable, Department, Distribution, DownloadEvent, OpenClass
 from ..web import db, portal, send_stored_file
 
@@ -160,7 +161,20 @@ def bundle(name: str, table_id: int) -> ResponseReturnValue:
     """Data + datapackage.json + ATTRIBUTION.txt, dated today (the acquisition date)."""
     ds, table = _open_table(name, table_id)
     today = clock.today()
-    path = bundle_path(portal().storage, ds, table, today)
+    path = bundle_file(portal().storage, table, today)
+    if not path.exists():  # made by a `bundle` job (at once where jobs run in the request)
+        s = db()
+        jobs.submit(
+            s,
+            "bundle",
+            {"table": table.id, "day": today.isoformat()},
+            key=f"bundle:{table.id}:{today}",
+            max_attempts=3,
+        )
+        s.commit()
+        if not path.exists():
+            page = render_template("preparing.html", what=_("数据包"), again=request.url)
+            return page, 202, {"Retry-After": "5", "Cache-Control": "no-store"}
     response = send_stored_file(
         path,
         mimetype=MEDIA["zip"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
+from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -25,7 +26,7 @@ from sqlalchemy import select
 from licenses import applications as apps
 from licenses import grants, notify
 from licenses.errors import LicenceError, LinkRefused
-from portal import catalog, clock
+from portal import catalog, clock, jobs
 from portal.messages import _
 
 from ..authz import Action, can, public, require, requires
@@ -41,7 +42,7 @@ from ..forms import (
     decision_form,
     with_ids,
 )
-from ..models import Application, Grant, OpenClass, Purpose
+from ..models import Application, Grant, Job, OpenClass, Purpose
 from ..web import back, db, done, portal, tell
 
 bp = Blueprint("licensing", __name__)
@@ -313,16 +314,57 @@ def licensed_download(grant_id: int, token: str) -> ResponseReturnValue:
         )
     except LinkRefused as exc:
         return render_template("licensing/refused.html", reason=str(exc)), 403
-    made = grants.build_licensed_zip(
-        s, portal().storage, grant, item, current_user, _site(), ip=request.remote_addr
+    # Made by a `licensed_zip` job (at once where jobs run in the request); the link is checked
+    # once, here, and the holder is sent on to the job's own address, which does not expire.
+    job = jobs.submit(
+        s,
+        "licensed_zip",
+        {
+            "grant": grant.id,
+            "item": item.id,
+            "user": current_user.id,
+            "site": _site(),
+            "ip": request.remote_addr,
+        },
+        key=f"licensed:{grant.id}:{item.id}:{current_user.id}",
+        max_attempts=2,
+        requested_by=current_user.email,
     )
     s.commit()
+    return redirect(url_for("licensing.prepared_download", grant_id=grant.id, job_id=job.id))
+
+
+@bp.route("/grants/<int:grant_id>/prepared/<int:job_id>", methods=["GET", "HEAD"])
+@requires(Action.HOLD_GRANT)
+def prepared_download(grant_id: int, job_id: int) -> ResponseReturnValue:
+    """The licensed ZIP a job made for this holder: 202 while it is made, the file once (it is
+    made for one download and not kept)."""
+    job = db().get(Job, job_id)
+    if job is None or job.kind != "licensed_zip" or job.payload.get("user") != current_user.id:
+        abort(404)
+    if job.payload.get("grant") != grant_id:
+        abort(404)
+    if job.state in ("queued", "running"):
+        page = render_template("preparing.html", what=_("授权数据包"), again=request.url)
+        return page, 202, {"Retry-After": "5", "Cache-Control": "no-store"}
+    made = Path((job.result or {}).get("path") or "/nonexistent")
+    if job.state != "done" or not made.is_file():
+        reason = (job.result or {}).get("refused") or _(
+            "该数据包已下载或已失效，请回到“我的授权”重新获取下载链接"
+        )
+        return render_template("licensing/refused.html", reason=reason), 410
+    if request.method == "HEAD":
+        return "", 200
     # Licensed data is made for this one download and not kept: the folder goes at once, the
     # open file is still sent (POSIX keeps an unlinked file readable while it is open).
-    handle = open(made.path, "rb")  # noqa: SIM115 (closed by the response)
-    shutil.rmtree(made.path.parent, ignore_errors=True)
+    handle = open(made, "rb")  # noqa: SIM115 (closed by the response)
+    shutil.rmtree(made.parent, ignore_errors=True)
     return send_file(
-        handle, mimetype="application/zip", as_attachment=True, download_name=made.name, max_age=0
+        handle,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=(job.result or {}).get("name", "licensed.zip"),
+        max_age=0,
     )
 
 
