@@ -476,6 +476,15 @@ def test_a_licensed_zip_and_a_bundle_are_made_by_a_worker_not_the_request(app, p
     assert again.status_code == 410 and "重新获取下载链接" in again.get_data(
         as_text=True
     )  # made for one download
+    # Made, then the grant is revoked before the holder fetches it: not served, and removed.
+    second = client.get(download_link(client, people))
+    assert run_job(queued.extensions["portal"], int(second.headers["Location"].rsplit("/", 1)[1])) == "done"
+    with portal_data.sessions.begin() as s:
+        from portal.models import Grant, utcnow
+
+        s.scalar(select(Grant)).revoked_at = utcnow()
+    revoked = client.get(second.headers["Location"])
+    assert revoked.status_code == 410 and "授权当前无效" in revoked.get_data(as_text=True)
     stranger = queued.test_client()
     login(stranger, people["stranger"][1], people["stranger"][2])
     assert stranger.get(first.headers["Location"]).status_code in (403, 404)

@@ -348,6 +348,11 @@ def prepared_download(grant_id: int, job_id: int) -> ResponseReturnValue:
         page = render_template("preparing.html", what=_("授权数据包"), again=request.url)
         return page, 202, {"Retry-After": "5", "Cache-Control": "no-store"}
     made = Path((job.result or {}).get("path") or "/nonexistent")
+    grant = db().get(Grant, grant_id)
+    if grant is None or grant.state() != "valid":  # revoked or suspended since the file was made
+        if made.is_file():
+            shutil.rmtree(made.parent, ignore_errors=True)
+        return render_template("licensing/refused.html", reason=_("授权当前无效，数据包已删除")), 410
     if job.state != "done" or not made.is_file():
         reason = (job.result or {}).get("refused") or _(
             "该数据包已下载或已失效，请回到“我的授权”重新获取下载链接"
