@@ -302,7 +302,7 @@ def test_award_standstill_objection_agreement_grant_and_licensed_download(app, p
     link = re.search(
         r'href="(/grants/\d+/download/[^"]+)"', client.get("/grants").get_data(as_text=True)
     ).group(1)
-    archive = zipfile.ZipFile(io.BytesIO(client.get(link).get_data()))
+    archive = zipfile.ZipFile(io.BytesIO(client.get(link, follow_redirects=True).get_data()))
     assert "ATTRIBUTION.txt" in archive.namelist()
     with portal_data.sessions() as s:
         assert s.get(Grant, grant_id).state() == "valid"

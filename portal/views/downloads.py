@@ -163,6 +163,10 @@ def bundle(name: str, table_id: int) -> ResponseReturnValue:
     today = clock.today()
     path = bundle_file(portal().storage, table, today)
     if not path.exists():  # made by a `bundle` job (at once where jobs run in the request)
+        # A data file gone behind the portal's back is said now (503 and a note to the bureau,
+        # views/errors.py), not left to a job that would fail out of sight.
+        if not portal().storage.local_path(table.formats["csv"]["path"]).exists():
+            raise FileNotFoundError(table.formats["csv"]["path"])
         s = db()
         jobs.submit(
             s,

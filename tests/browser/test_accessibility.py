@@ -180,7 +180,24 @@ def world(portal_data, make_user, app):
         other = s.scalar(select(Dataset).join(Department).where(Department.code != "dcf-scjgj").limit(1))
         duplicates.send_to_departments(s, user["bureau"], pharmacies, other)
         s.commit()
+        # A licensed ZIP still being made (its job not due yet): the waiting page.
+        from portal import jobs
+
+        waiting_zip = jobs.submit(
+            s,
+            "licensed_zip",
+            {
+                "grant": grant.id,
+                "item": granted.items[0].id,
+                "user": user["holder"].id,
+                "site": "",
+                "ip": None,
+            },
+            run_after=utcnow() + dt.timedelta(days=1),
+        )
+        s.commit()
         ids = {
+            "prepared": f"/grants/{grant.id}/prepared/{waiting_zip.id}",
             "source": source.id,
             "upload": upload.id,
             "grant": grant.id,
@@ -233,6 +250,7 @@ def pages(ids: dict) -> dict[str, list[str]]:
             "/grants",
             "/apply?dataset=371502-scj-0002",
             f"/grants/{ids['grant']}/download/not-a-token",
+            ids["prepared"],
             f"/tenders/{ids['open_tender']}",
             "/admin/",
         ],
