@@ -591,6 +591,33 @@ def schema_of(schema: pa.Schema) -> list[dict]:
 # --------------------------------------------------------------------------- XLSX
 
 
+# openpyxl's read-only mode still reads a workbook's shared strings whole into memory, about
+# five times their XML's size: a few hundred KB of compressed XML became 910 MB in a worker.
+# Parts are measured by what they unpack to (the ZIP's own table) before anything is read.
+SHARED_STRINGS_LIMIT = 128 * 1024 * 1024
+PART_LIMIT = 4 * 1024 * 1024 * 1024
+BOMB_RATIO = 200  # a part unpacking to more than 200 times its stored size, above 64 MiB
+
+
+def _refuse_bombs(src: Path) -> None:
+    try:
+        parts = zipfile.ZipFile(src).infolist()
+    except (zipfile.BadZipFile, OSError):
+        return  # load_workbook says what is wrong with it
+    for part in parts:
+        name, size = part.filename.lower(), part.file_size
+        too_big = size > PART_LIMIT or (name.endswith("sharedstrings.xml") and size > SHARED_STRINGS_LIMIT)
+        bomb = size > 64 * 1024 * 1024 and size > BOMB_RATIO * max(part.compress_size, 1)
+        if too_big or bomb:
+            raise ConversionError(
+                _(
+                    "电子表格的内容解压后过大（%(part)s 约 %(mb)s MB），无法安全读取：请另存为 CSV 后重新提供",
+                    part=part.filename[-60:],
+                    mb=size // (1024 * 1024),
+                )
+            )
+
+
 def convert_xlsx(
     src: Path,
     workdir: Path,
@@ -604,6 +631,7 @@ def convert_xlsx(
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _refuse_bombs(src)
     # A file object, not a path: openpyxl refuses paths without an .xlsx suffix.
     handle = open(src, "rb")  # noqa: SIM115 (closed in finally)
     try:

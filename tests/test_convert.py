@@ -113,3 +113,31 @@ def test_only_repeating_columns_are_dictionary_encoded(tmp_path):
     encodings = {group.column(i).path_in_schema: group.column(i).encodings for i in range(group.num_columns)}
     assert any("DICTIONARY" in e for e in encodings["所属街道"])
     assert not any("DICTIONARY" in e for e in encodings["许可证编号"])
+
+
+def test_an_xlsx_that_unpacks_into_too_much_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """A workbook whose shared strings unpack far beyond their stored size (a "zip bomb") is
+    refused from the ZIP's own table, without openpyxl reading it into memory."""
+    import zipfile as zf
+
+    from openpyxl import Workbook
+
+    from harvest import convert
+
+    monkeypatch.setattr(convert, "SHARED_STRINGS_LIMIT", 1024 * 1024)  # 1 MiB here: the test stays small
+    plain = tmp_path / "plain.xlsx"
+    wb = Workbook()
+    wb.active.append(["店名", "街道"])
+    wb.active.append(["甲超市", "柳园街道"])
+    wb.save(plain)
+    bomb = tmp_path / "bomb.xlsx"
+    with zf.ZipFile(plain) as source, zf.ZipFile(bomb, "w", compression=zf.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            if item.filename != "xl/sharedStrings.xml":
+                out.writestr(item, source.read(item))
+        out.writestr("xl/sharedStrings.xml", '<sst xmlns="x">' + "<si><t>a</t></si>" * 200_000 + "</sst>")
+    assert bomb.stat().st_size < 100_000
+    (tmp_path / "work").mkdir()
+    with pytest.raises(convert.ConversionError, match="解压后过大"):
+        convert.convert_xlsx(bomb, tmp_path / "work")
+    assert convert.convert_xlsx(plain, tmp_path / "work")  # an ordinary workbook is read as before
