@@ -33,8 +33,12 @@ def attribution(department: str, title: str, date: dt.date | str) -> str:
     return f"数据来源：{department}《{title}》，获取日期：{date}，{SITE}"
 
 
-def parquet_metadata(department: str, title: str, version_date: dt.date, name: str) -> dict[str, str]:
-    return {
+def parquet_metadata(
+    department: str, title: str, version_date: dt.date, name: str, open_data: bool = False
+) -> dict[str, str]:
+    """What every file of a version says of itself; unconditional data names its open licence
+    (the portal's path /open-licence/<version>: a file does not know the portal's address)."""
+    meta = {
         "source_department": department,
         "dataset": title,
         "dataset_name": name,
@@ -42,6 +46,11 @@ def parquet_metadata(department: str, title: str, version_date: dt.date, name: s
         "version_date": version_date.isoformat(),
         "attribution": attribution(department, title, version_date.isoformat()),
     }
+    if open_data:
+        from portal.open_licence import CURRENT
+
+        meta["license"] = f"{CURRENT.id} {CURRENT.title['zh']} ({CURRENT.path})"
+    return meta
 
 
 def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
@@ -63,6 +72,7 @@ def write_xlsx(parquet: Path, dest: Path, meta: dict[str, str]) -> bool:
         ["提供部门 Provider", meta["source_department"]],
         ["数据版本 Version", meta["version_date"]],
         ["发布平台 Publisher", meta["publisher"]],
+        *([["开放许可 Licence", meta["license"]]] if meta.get("license") else []),
         [
             "说明 Note",
             "利用本数据形成的数据产品须注明数据来源和获取日期（《东昌府区政务数据资源管理暂行办法》第二十五条）。"

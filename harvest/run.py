@@ -371,7 +371,11 @@ class Harvester:
         fetched = (
             fetch.fetched if fetch.fetched is not None else self._fetch(entry, fetch.source, fetch.scratch)
         )
-        return self._store(s, ds, fetched, fetch.scratch)
+        # The class the catalog gives now (a new dataset has none yet): files of unconditional
+        # data name their open licence.
+        return self._store(
+            s, ds, fetched, fetch.scratch, open_data=decision.open_class is OpenClass.UNCONDITIONAL
+        )
 
     def _fetch(self, entry: CatalogEntry, source: CatalogSource, scratch: Path) -> list[_FetchedFile]:
         if not entry.files:
@@ -393,6 +397,7 @@ class Harvester:
         fetched: list[_FetchedFile],
         scratch: Path,
         masking: dict | None | Literal[False] = False,  # False: the dataset's own; else this version's
+        open_data: bool | None = None,  # None: the dataset's class says
     ) -> list[Message]:
         """Convert new files, move them into storage, and make them the current distributions;
         files already current (same sha256) are kept as they are. Returns warnings for the
@@ -411,7 +416,13 @@ class Harvester:
             media = f.ref.media_format or _sniff_media(f.path)
             workdir = scratch / f"work-{i}"
             workdir.mkdir()
-            meta = parquet_metadata(ds.department.name, ds.title, now.date(), ds.name)
+            meta = parquet_metadata(
+                ds.department.name,
+                ds.title,
+                now.date(),
+                ds.name,
+                open_data=ds.open_class == "unconditional" if open_data is None else open_data,
+            )
             try:
                 if media == "xlsx":
                     tables = convert_xlsx(

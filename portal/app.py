@@ -90,6 +90,7 @@ def create_app(config: dict | None = None) -> Flask:
     # the words for a stored code, and for a controlled catalog value (portal/labels.py); a
     # column's type in words (label('data_type', field_type(arrow type))); a note kept with
     # messages.stored(), in the reader's language
+    from .open_licence import CURRENT as CURRENT_OPEN_LICENCE
     from .web import unread_notices
 
     app.jinja_env.globals.update(
@@ -98,6 +99,7 @@ def create_app(config: dict | None = None) -> Flask:
         field_type=field_type,
         from_stored=from_stored,
         unread_notices=unread_notices,
+        open_licence=CURRENT_OPEN_LICENCE,
     )
     return app
 

@@ -418,7 +418,11 @@ def _bundle(run: JobRun, payload: dict) -> dict | None:
         if table is None or not table.distribution.dataset.is_public:
             return {"skipped": "not public"}
         path = build_bundle(
-            ctx.storage, table.distribution.dataset, table, dt.date.fromisoformat(payload["day"])
+            ctx.storage,
+            table.distribution.dataset,
+            table,
+            dt.date.fromisoformat(payload["day"]),
+            site=payload.get("site") or ctx.settings.base_url,
         )
     return {"bytes": path.stat().st_size}
 

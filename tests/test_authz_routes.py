@@ -173,6 +173,8 @@ ROUTE_ACTIONS = {
     "/department/<code>/lists/<open_class>.<fmt>": PUBLIC,
     "/domain/<path:name>": PUBLIC,
     "/evaluation": PUBLIC,
+    "/open-licence": PUBLIC,
+    "/open-licence/<version>": PUBLIC,
     "/favicon.ico": PUBLIC,
     "/grants": Action.ACCOUNT,
     "/grants/<int:grant_id>/download/<token>": Action.HOLD_GRANT,

@@ -14,7 +14,7 @@ import threading
 import zipfile
 from pathlib import Path
 
-from .. import clock
+from .. import clock, open_licence
 from ..exports import zip_file, zip_text
 from ..models import Dataset, DataTable, FieldDescription
 from ..storage import Storage
@@ -100,8 +100,10 @@ def resource(table: DataTable, name: str, path: str) -> dict:
     }
 
 
-def package(ds: Dataset, resources: list[dict], version: str) -> dict:
-    return {
+def package(ds: Dataset, resources: list[dict], version: str, site: str = "") -> dict:
+    """A Frictionless data package; unconditional data names its open licence (an absolute URL
+    where the portal's address is known: Frictionless refuses absolute paths)."""
+    described = {
         "profile": "tabular-data-package",
         "name": ds.name.lower(),
         "title": ds.title,
@@ -112,11 +114,24 @@ def package(ds: Dataset, resources: list[dict], version: str) -> dict:
         "keywords": list(ds.tags or []),
         "resources": resources,
     }
+    if ds.open_class == "unconditional":
+        licence = open_licence.CURRENT
+        described["licenses"] = [
+            {
+                "name": licence.id,
+                "title": licence.title["zh"],
+                **({"path": licence.url(site)} if site else {}),
+            }
+        ]
+    return described
 
 
-def datapackage(ds: Dataset, table: DataTable, path: str = "data.csv") -> dict:
+def datapackage(ds: Dataset, table: DataTable, path: str = "data.csv", site: str = "") -> dict:
     return package(
-        ds, [resource(table, "data", path)], clock.local(table.distribution.fetched_at).date().isoformat()
+        ds,
+        [resource(table, "data", path)],
+        clock.local(table.distribution.fetched_at).date().isoformat(),
+        site=site,
     )
 
 
@@ -146,7 +161,7 @@ def bundle_file(storage: Storage, table: DataTable, today: dt.date) -> Path:
     return storage.cache_path(f"bundles/{table.id}-{table.distribution.sha256[:16]}-{today.isoformat()}.zip")
 
 
-def build_bundle(storage: Storage, ds: Dataset, table: DataTable, today: dt.date) -> Path:
+def build_bundle(storage: Storage, ds: Dataset, table: DataTable, today: dt.date, site: str = "") -> Path:
     """Make the day's bundle (a `bundle` job: compressing a large CSV takes a while)."""
     path = bundle_file(storage, table, today)
     if path.exists():
@@ -156,16 +171,11 @@ def build_bundle(storage: Storage, ds: Dataset, table: DataTable, today: dt.date
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zip_file(zf, storage.local_path(table.formats["csv"]["path"]), "data.csv")
-        zip_text(zf, "datapackage.json", json.dumps(datapackage(ds, table), ensure_ascii=False, indent=2))
-        zip_text(zf, "ATTRIBUTION.txt", attribution_text(ds, table, today))
-    os.replace(tmp, path)  # concurrent builders race harmlessly: same content, atomic rename
-    return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # One temporary name per builder (process and thread: gthread workers build in threads).
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zip_file(zf, storage.local_path(table.formats["csv"]["path"]), "data.csv")
-        zip_text(zf, "datapackage.json", json.dumps(datapackage(ds, table), ensure_ascii=False, indent=2))
+        zip_text(
+            zf,
+            "datapackage.json",
+            json.dumps(datapackage(ds, table, site=site), ensure_ascii=False, indent=2),
+        )
         zip_text(zf, "ATTRIBUTION.txt", attribution_text(ds, table, today))
     os.replace(tmp, path)  # concurrent builders race harmlessly: same content, atomic rename
     return path

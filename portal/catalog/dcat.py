@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
+from .. import open_licence
 from ..models import Dataset, OpenClass
 
 DCATAP = Namespace("http://data.europa.eu/r5r/")
@@ -103,22 +104,34 @@ def add_dataset(g: Graph, base: str, ds: Dataset) -> URIRef:
     g.add((MEASURES, RDF.type, DCTERMS.Standard))
     g.add((MEASURES, DCTERMS.title, Literal("东昌府区政务数据资源管理暂行办法", lang="zh")))
     g.add((node, DCTERMS.conformsTo, MEASURES))
-    if ds.open_class == OpenClass.CONDITIONAL.value:
-        statement = BNode()
-        g.add((statement, RDF.type, DCTERMS.RightsStatement))
-        g.add(
-            (
-                statement,
-                DCTERMS.description,
-                Literal(
-                    f"开放条件：{ds.effective_conditions or '—'}；法律依据：{ds.effective_basis}", lang="zh"
-                ),
-            )
-        )
-        g.add((node, DCTERMS.rights, statement))
+    _rights(g, node, ds)
     for t in ds.served_tables:
         for fmt, facts in t.formats.items():
             g.add((node, DCAT.distribution, _distribution(g, base, ds, t.id, fmt, facts)))
+    return node
+
+
+def _rights(g: Graph, node: URIRef, ds: Dataset) -> None:
+    """How the data may be used: the open licence's duty, or the conditions of an application."""
+    statement = BNode()
+    g.add((statement, RDF.type, DCTERMS.RightsStatement))
+    if ds.open_class == OpenClass.UNCONDITIONAL.value:
+        words = f"依据{open_licence.CURRENT.title['zh']}使用：须注明数据来源和获取日期"
+    elif ds.open_class == OpenClass.CONDITIONAL.value:
+        words = f"开放条件：{ds.effective_conditions or '—'}；法律依据：{ds.effective_basis}"
+    else:
+        return
+    g.add((statement, DCTERMS.description, Literal(words, lang="zh")))
+    g.add((node, DCTERMS.rights, statement))
+
+
+def _open_licence(g: Graph, base: str) -> URIRef:
+    licence = open_licence.CURRENT
+    node = URIRef(licence.url(base))
+    g.add((node, RDF.type, DCTERMS.LicenseDocument))
+    g.add((node, DCTERMS.title, Literal(licence.title["zh"], lang="zh")))
+    g.add((node, DCTERMS.title, Literal(licence.title["en"], lang="en")))
+    g.add((node, DCTERMS.identifier, Literal(licence.id)))
     return node
 
 
@@ -136,6 +149,7 @@ def _distribution(g: Graph, base: str, ds: Dataset, table_id: int, fmt: str, fac
         url = URIRef(f"{base}/dataset/{ds.name}/download/{table_id}.{fmt}")
         g.add((node, DCAT.downloadURL, url))
         g.add((node, DCAT.accessURL, url))
+        g.add((node, DCTERMS.license, _open_licence(g, base)))
         # The table schema with the data dictionary (Frictionless Table Schema in datapackage.json).
         schema = URIRef(f"{base}/dataset/{ds.name}/datapackage.json")
         g.add((schema, RDF.type, DCTERMS.Standard))

@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
-from .. import catalog
+from .. import catalog, open_licence
 from ..authz import public
 from ..messages import source
 from ..models import Dataset, DataTable, Department, Distribution, OpenClass
@@ -241,13 +241,29 @@ def package_dict(ds: Dataset) -> dict:
         "groups": [{"name": ds.domain, "title": ds.domain}] if ds.domain else [],
         "tags": [{"name": t, "display_name": t} for t in ds.tags or []],
         "num_tags": len(ds.tags or []),
-        "license_id": ds.open_class,
-        "license_title": source(OpenClass(ds.open_class or "").label),
+        **_licence_fields(ds),
         "metadata_created": ds.created_at.isoformat(),
         "metadata_modified": ds.updated_at.isoformat(),
         "extras": [{"key": k, "value": v} for k, v in extras.items() if v is not None],
         "resources": resources,
         "num_resources": len(resources),
+    }
+
+
+def _licence_fields(ds: Dataset) -> dict:
+    """CKAN's licence fields: the open licence for unconditional data; conditional data is used
+    under each grant's agreement, which the application process makes."""
+    if ds.open_class == OpenClass.UNCONDITIONAL.value:
+        licence = open_licence.CURRENT
+        return {
+            "license_id": licence.id,
+            "license_title": licence.title["zh"],
+            "license_url": url_for("catalog.open_licence", version=licence.version, _external=True),
+        }
+    return {
+        "license_id": "conditional",
+        "license_title": source(OpenClass.CONDITIONAL.label),
+        "license_url": url_for("catalog.dataset", name=ds.name, _external=True) + "#apply",
     }
 
 

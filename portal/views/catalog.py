@@ -22,6 +22,7 @@ from werkzeug.datastructures import MultiDict
 from portal.feedback import rating_summary
 
 from .. import catalog
+from .. import open_licence as open_licence_module
 from ..authz import public
 from ..forms import ErrorReportForm
 from ..messages import _
@@ -253,6 +254,30 @@ def dataset(name: str) -> ResponseReturnValue:
         comments=comments,
         rating=rating_summary(s, ds),
         feedback_forms={"error": ErrorReportForm(formdata=None)} if current_user.is_authenticated else {},
+    )
+
+
+@bp.get("/open-licence")
+@public
+def open_licence_current() -> ResponseReturnValue:
+    return redirect(url_for("catalog.open_licence", version=open_licence_module.CURRENT.version))
+
+
+@bp.get("/open-licence/<version>")
+@public
+@cacheable
+def open_licence(version: str) -> ResponseReturnValue:
+    """The open licence of unconditional data, in the page's language, by version."""
+    from flask import g
+
+    found = open_licence_module.VERSIONS.get(version) or abort(404)
+    lang = "en" if g.get("lang") == "en" else "zh"
+    return render_template(
+        "open_licence.html",
+        licence=found,
+        title=found.title[lang],
+        clauses=found.clauses[lang],
+        current=open_licence_module.CURRENT,
     )
 
 

@@ -171,7 +171,7 @@ def bundle(name: str, table_id: int) -> ResponseReturnValue:
         jobs.submit(
             s,
             "bundle",
-            {"table": table.id, "day": today.isoformat()},
+            {"table": table.id, "day": today.isoformat(), "site": request.url_root},
             key=f"bundle:{table.id}:{today}",
             max_attempts=3,
         )
@@ -241,6 +241,6 @@ def datapackage_json(name: str) -> ResponseReturnValue:
         for i, t in enumerate(tables)
     ]
     version = clock.local(max(t.distribution.fetched_at for t in tables)).date().isoformat()
-    response = jsonify(package(ds, resources, version))
+    response = jsonify(package(ds, resources, version, site=request.url_root))
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

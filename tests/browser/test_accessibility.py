@@ -228,6 +228,7 @@ def pages(ids: dict) -> dict[str, list[str]]:
             "/lists",
             "/department/dcf-scjgj/lists",
             "/evaluation",
+            "/open-licence/1.0",
             "/api/docs",
             "/tenders",
             f"/tenders/{ids['open_tender']}",
