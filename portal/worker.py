@@ -422,7 +422,9 @@ def _bundle(run: JobRun, payload: dict) -> dict | None:
             table.distribution.dataset,
             table,
             dt.date.fromisoformat(payload["day"]),
-            site=payload.get("site") or ctx.settings.base_url,
+            # The portal's configured address, never a request's Host header: one bundle a day
+            # is served to everyone.
+            site=ctx.settings.base_url,
         )
     return {"bytes": path.stat().st_size}
 

@@ -8,13 +8,16 @@ public answer; the browser."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import re
 import shutil
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -465,3 +468,64 @@ def chinese_interface_text(page) -> list[str]:
         return out;
     }""")
     return [text for text in found if CHINESE.search(QUOTED.sub("", text))]
+
+
+# ---------------------------------------------------------------------- mail
+
+
+class _SMTPHandler(socketserver.StreamRequestHandler):
+    """A real SMTP conversation. `server.refuse` connections are answered 451 at MAIL FROM,
+    `server.stall` connections are left hanging after the message's last line (a worker killed
+    while it waits); every message accepted is kept in `server.messages`."""
+
+    def handle(self) -> None:
+        server = self.server
+        with server.lock:
+            server.connections += 1
+            refuse, stall = server.refuse > 0, server.stall > 0
+            server.refuse -= refuse
+            server.stall -= stall
+        self.wfile.write(b"220 test ESMTP\r\n")
+        data, in_data = [], False
+        for raw in self.rfile:
+            line = raw.decode("utf-8", "replace")
+            if in_data:
+                if line.rstrip("\r\n") != ".":
+                    data.append(line)
+                    continue
+                in_data = False
+                if stall:
+                    server.stalled.set()
+                    time.sleep(60)
+                    return
+                server.messages.append("".join(data))
+                self.wfile.write(b"250 queued\r\n")
+                continue
+            verb = line[:4].upper()
+            if verb == "MAIL" and refuse:
+                self.wfile.write(b"451 try again later\r\n")
+            elif verb in ("EHLO", "HELO"):
+                self.wfile.write(b"250 test\r\n")
+            elif verb == "DATA":
+                in_data = True
+                self.wfile.write(b"354 go on\r\n")
+            elif verb == "QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+@contextlib.contextmanager
+def smtp_server():
+    """A mail server on a free loopback port; `.url` is its PORTAL_SMTP_URL."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler)
+    server.daemon_threads = True
+    server.messages, server.connections, server.refuse, server.stall = [], 0, 0, 0
+    server.lock, server.stalled = threading.Lock(), threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.url = f"smtp://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield server
+    finally:
+        server.shutdown()

@@ -9,10 +9,8 @@ import dataclasses
 import datetime as dt
 import os
 import signal
-import socketserver
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,64 +25,15 @@ from portal.models import Dataset, HarvestJob, HarvestSource, Job, OutboxMessage
 from portal.search import SearchQuery
 from portal.worker import tick
 from tests.catalogs import entry, write_catalog, write_csv
-from tests.helpers import post_form
+from tests.helpers import post_form, smtp_server
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 
-class _SMTP(socketserver.StreamRequestHandler):
-    """A mail server on loopback whose behaviour a test sets: `refuse` connections answered
-    451 at MAIL FROM, `stall` connections left hanging after the message's last line."""
-
-    def handle(self) -> None:
-        server = self.server
-        with server.lock:
-            server.connections += 1
-            refuse = server.refuse > 0
-            stall = server.stall > 0
-            server.refuse -= refuse
-            server.stall -= stall
-        self.wfile.write(b"220 test ESMTP\r\n")
-        data, in_data = [], False
-        for raw in self.rfile:
-            line = raw.decode("utf-8", "replace")
-            if in_data:
-                if line.rstrip("\r\n") != ".":
-                    data.append(line)
-                    continue
-                in_data = False
-                if stall:
-                    server.stalled.set()
-                    time.sleep(60)  # the worker is killed while it waits for this answer
-                    return
-                server.messages.append("".join(data))
-                self.wfile.write(b"250 queued\r\n")
-                continue
-            verb = line[:4].upper()
-            if verb == "MAIL" and refuse:
-                self.wfile.write(b"451 try again later\r\n")
-            elif verb in ("EHLO", "HELO"):
-                self.wfile.write(b"250 test\r\n")
-            elif verb == "DATA":
-                in_data = True
-                self.wfile.write(b"354 go on\r\n")
-            elif verb == "QUIT":
-                self.wfile.write(b"221 bye\r\n")
-                return
-            else:
-                self.wfile.write(b"250 ok\r\n")
-
-
 @pytest.fixture
 def smtp():
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTP)
-    server.daemon_threads = True
-    server.messages, server.connections, server.refuse, server.stall = [], 0, 0, 0
-    server.lock, server.stalled = threading.Lock(), threading.Event()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.url = f"smtp://127.0.0.1:{server.server_address[1]}"
-    yield server
-    server.shutdown()
+    with smtp_server() as server:
+        yield server
 
 
 def _ctx(settings, **changes) -> PortalContext:

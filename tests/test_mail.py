@@ -6,50 +6,19 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
-import socketserver
-import threading
 
 import pytest
 from sqlalchemy import select
 
 from portal import mail
 from portal.models import OutboxMessage
-
-
-class _SMTPHandler(socketserver.StreamRequestHandler):
-    def handle(self) -> None:
-        self.wfile.write(b"220 test ESMTP\r\n")
-        data, in_data = [], False
-        for raw in self.rfile:
-            line = raw.decode("utf-8", "replace")
-            if in_data:
-                if line.rstrip("\r\n") == ".":
-                    in_data = False
-                    self.server.messages.append("".join(data))
-                    self.wfile.write(b"250 queued\r\n")
-                else:
-                    data.append(line)
-                continue
-            verb = line[:4].upper()
-            if verb in ("EHLO", "HELO"):
-                self.wfile.write(b"250 test\r\n")
-            elif verb == "DATA":
-                in_data = True
-                self.wfile.write(b"354 go on\r\n")
-            elif verb == "QUIT":
-                self.wfile.write(b"221 bye\r\n")
-                return
-            else:
-                self.wfile.write(b"250 ok\r\n")
+from tests.helpers import smtp_server as serve_mail
 
 
 @pytest.fixture
 def smtp_server():
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler)
-    server.messages = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
+    with serve_mail() as server:
+        yield server
 
 
 def _context(settings, smtp_url: str):

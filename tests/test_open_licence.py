@@ -64,3 +64,18 @@ def test_dcat_names_the_licence_and_rights_and_stays_valid(client, portal_data):
     assert conforms, text
     conditional = client.get("/dataset/371502-scj-0002.ttl").get_data(as_text=True)
     assert "open-licence" not in conditional
+
+
+def test_a_bundle_names_the_portals_address_whatever_host_asked_first(client, portal_data):
+    """The day's bundle is one file for every reader: its licence link comes from the portal's
+    settings, not from the Host header of the request that happened to make it."""
+    import io
+    import json
+    import zipfile
+
+    table = table_of(portal_data, "371502-scj-0001")
+    answer = client.get(f"/dataset/371502-scj-0001/bundle/{table.id}.zip", headers={"Host": "evil.example"})
+    assert answer.status_code == 200
+    package = json.loads(zipfile.ZipFile(io.BytesIO(answer.get_data())).read("datapackage.json"))
+    [licence] = package["licenses"]
+    assert "evil.example" not in licence["path"] and licence["path"].endswith("/open-licence/1.0")

@@ -41,12 +41,17 @@ def folder_of(instance_path: Path, department_code: str) -> Path:
     return instance_path / "sources" / f"console-{safe}"
 
 
-def source_of(s: Session, department: Department) -> HarvestSource:
-    src = s.scalar(
+def find_source(s: Session, department: Department) -> HarvestSource | None:
+    """The department's console source, if it ever uploaded a catalog."""
+    return s.scalar(
         select(HarvestSource).where(
             HarvestSource.kind == "spreadsheet", HarvestSource.location == location_of(department)
         )
     )
+
+
+def source_of(s: Session, department: Department) -> HarvestSource:
+    src = find_source(s, department)
     if src is None:
         src = HarvestSource(
             kind="spreadsheet", location=location_of(department), title=f"{department.name}（部门上传）"
@@ -180,11 +185,7 @@ def queue_dry_run(s: Session, curator: User, department: Department, catalog: Pa
 
 
 def latest_dry_run(s: Session, department: Department) -> Job | None:
-    src = s.scalar(
-        select(HarvestSource).where(
-            HarvestSource.kind == "spreadsheet", HarvestSource.location == location_of(department)
-        )
-    )
+    src = find_source(s, department)
     if src is None:
         return None
     return s.scalar(select(Job).where(Job.key == f"harvest:{src.id}:dry").order_by(Job.id.desc()).limit(1))

@@ -204,9 +204,7 @@ def is_due(s: Session, src: HarvestSource, now: dt.datetime) -> bool:
     since = as_utc(src.last_queued_at or src.created_at)
     if slot <= since:
         return False  # this slot was run, or came before the source was registered
-    if src.schedule == "cycle" and src.last_queued_at is not None:
-        return slot - as_utc(src.last_queued_at) >= dt.timedelta(days=cycle_days(s, src), hours=-1)
-    return True
+    return _cycle_allows(src, slot, cycle_days(s, src) if src.schedule == "cycle" else 0)
 
 
 def queue_due_sources(s: Session, now: dt.datetime) -> list[Job]:
@@ -235,19 +233,22 @@ def next_run(s: Session, src: HarvestSource, now: dt.datetime) -> dt.datetime | 
     """When the schedule will next queue the source (for the admin page), Beijing time."""
     if src.schedule == "manual" or not src.enabled:
         return None
+    days = cycle_days(s, src) if src.schedule == "cycle" else 0  # asked once, not per hour probed
     probe = now
     for _hour in range(24 * 400):  # hour by hour; a year covers the longest cycle
         probe += dt.timedelta(hours=1)
         slot = last_slot(src, probe)
-        if slot is not None and slot > now and _would_run(s, src, slot):
+        if slot is not None and slot > now and _cycle_allows(src, slot, days):
             return clock.local(slot)
     return None
 
 
-def _would_run(s: Session, src: HarvestSource, slot: dt.datetime) -> bool:
+def _cycle_allows(src: HarvestSource, slot: dt.datetime, days: int) -> bool:
+    """A by-cycle source runs at a slot once its cycle has passed since it last ran (an hour's
+    grace: the slots fall at the same hour every day)."""
     if src.schedule != "cycle" or src.last_queued_at is None:
         return True
-    return slot - as_utc(src.last_queued_at) >= dt.timedelta(days=cycle_days(s, src), hours=-1)
+    return slot - as_utc(src.last_queued_at) >= dt.timedelta(days=days, hours=-1)
 
 
 def runs_of(s: Session, src: HarvestSource, limit: int = 20) -> list[Job]:

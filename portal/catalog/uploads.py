@@ -33,7 +33,7 @@ from portal.audit import record
 from portal.authz import Action, require
 from portal.db import throwaway
 from portal.messages import _
-from portal.models import Dataset, Distribution, OpenClass, Upload, User, utcnow
+from portal.models import Dataset, DataTable, Distribution, OpenClass, Upload, User, utcnow
 from portal.storage import DryRunStorage, Storage
 
 from .curation import CurationError, _history, apply_gate, masking_choices
@@ -218,13 +218,13 @@ def check(engine: Engine, storage: Storage, folder: Path, upload_id: str, row_gr
     return report
 
 
-def _table_report(table: object) -> dict:
+def _table_report(table: DataTable) -> dict:
     return {
-        "sheet": getattr(table, "sheet", None),
-        "rows": getattr(table, "row_count", 0),
-        "columns": [c["name"] for c in getattr(table, "schema", [])],
-        "notes": getattr(table, "notes", None) or [],
-        "problems": list(getattr(table, "problems", None) or []),
+        "sheet": table.sheet,
+        "rows": table.row_count,
+        "columns": [c["name"] for c in table.schema],
+        "notes": table.notes or [],
+        "problems": list(table.problems or []),
     }
 
 

@@ -410,7 +410,7 @@ def catalog_upload() -> ResponseReturnValue:
         )
         department_catalog.queue_dry_run(s, current_user, department, catalog)
         return done(_("目录表已上传，正在试采集；完成后在下方查看将发生的变化。"))
-    source = department_catalog.source_of(s, department) if department else None
+    source = department_catalog.find_source(s, department) if department else None
     runs = schedules.runs_of(s, source) if source else []
     latest = department_catalog.latest_dry_run(s, department)
     return render_template(

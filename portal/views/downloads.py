@@ -171,7 +171,7 @@ def bundle(name: str, table_id: int) -> ResponseReturnValue:
         jobs.submit(
             s,
             "bundle",
-            {"table": table.id, "day": today.isoformat(), "site": request.url_root},
+            {"table": table.id, "day": today.isoformat()},
             key=f"bundle:{table.id}:{today}",
             max_attempts=3,
         )
