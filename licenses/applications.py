@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit import record
 from portal.authz import Action, require
+from portal.identity import RealNameRule, level_of
 from portal.messages import _, stored
 from portal.models import (
     Application,
@@ -68,6 +69,7 @@ def apply(
     working_days: int = CONSENT_WORKING_DAYS,
     today: dt.date | None = None,
     ip: str | None = None,
+    real_name: RealNameRule | None = None,
 ) -> list[Application]:
     """One application per providing department (one source per datum: each decides its own)."""
     today = today or clock.today()
@@ -77,6 +79,7 @@ def apply(
         raise LicenceError(_("请选择用途类别")) from exc
     _check_datasets(req)
     _check_request(applicant, req, purpose, today)
+    _check_real_name(session, applicant, purpose, real_name)
     _refuse_pending(session, applicant, req, purpose)
     by_department: dict[int, list[tuple[Dataset, list[str] | None]]] = defaultdict(list)
     for ds, fields in req.datasets:
@@ -147,6 +150,24 @@ def _check_request(applicant: User, req: Request, purpose: Purpose, today: dt.da
         raise LicenceError(_("使用期限不正确（自今日起，最长三年）"))
     if purpose is Purpose.RESEARCH and not applicant.is_verified_researcher:
         raise LicenceError(_("科研教育途径仅限所在机构经大数据局认证的科研人员"))
+
+
+def _check_real_name(session: Session, applicant: User, purpose: Purpose, rule: RealNameRule | None) -> None:
+    """The bureau's requirement (settings, portal/identity.py): some purposes only with an
+    identity of the province's identity platform at a real-name level."""
+    if rule is None or not rule.level or purpose.value not in rule.purposes:
+        return
+    level = level_of(session, applicant, rule.issuer)
+    if level is None or level < rule.level:
+        raise LicenceError(
+            _(
+                "「%(purpose)s」用途须实名认证：请在“我的账户”页关联统一身份认证，且实名等级不低于 %(level)s 级"
+                "（本账户：%(current)s）。",
+                purpose=purpose.label,
+                level=rule.level,
+                current=_("未关联") if level is None else _("%(level)s 级", level=level),
+            )
+        )
 
 
 def _refuse_pending(session: Session, applicant: User, req: Request, purpose: Purpose) -> None:

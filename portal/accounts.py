@@ -389,12 +389,36 @@ def revoke_token(session: Session, user: User, token_id: int, ip: str | None = N
     return row
 
 
+def set_token_quota(
+    session: Session, actor: User, token: ApiToken, quota: int | None, ip: str | None = None
+) -> None:
+    """The bureau gives one token its own daily quota of API calls (None: the portal's default)."""
+    _require_bureau(actor)
+    before = token.daily_quota
+    token.daily_quota = quota
+    record(
+        session,
+        "token_quota_changed",
+        actor=actor,
+        target=f"token:{token.id}",
+        ip=ip,
+        before=before,
+        after=quota,
+    )
+
+
 TOKEN_AUDIT_EVERY = dt.timedelta(minutes=1)
 
 
 def user_for_token(session: Session, token: str, ip: str | None = None) -> User | None:
     """The token's user if it is valid (not revoked, not expired); its use is recorded
     (last use always; an audit event at most once a minute per token)."""
+    row = valid_token(session, token, ip)
+    return row.user if row is not None else None
+
+
+def valid_token(session: Session, token: str, ip: str | None = None) -> ApiToken | None:
+    """The token's row if it is valid, its use recorded (user_for_token)."""
     if not token or not token.startswith("dcf_"):
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
@@ -411,7 +435,7 @@ def user_for_token(session: Session, token: str, ip: str | None = None) -> User 
     if row.last_used_at is None or now - as_utc(row.last_used_at) >= TOKEN_AUDIT_EVERY:
         record(session, "token_used", actor=row.user, target=f"token:{row.id}", ip=ip)
     row.last_used_at = now
-    return row.user
+    return row
 
 
 # ---------------------------------------------------------------------- what accounts are told

@@ -50,6 +50,13 @@ def _load_user(session_id: str) -> User | None:
     return user if user is not None and user.session_version == version else None
 
 
+def request_token(req: Request) -> None:
+    """Check a Bearer token whatever else the request carries: with a session cookie Flask-Login
+    would not ask the request loader, but an API call's quota and limits count its token."""
+    if "api_token_id" not in g and req.headers.get("Authorization"):
+        _token_user(req)
+
+
 @login_manager.request_loader
 def _token_user(req: Request) -> User | None:
     """`Authorization: Bearer dcf_...` (scripts and API clients)."""
@@ -60,9 +67,11 @@ def _token_user(req: Request) -> User | None:
     if scheme.lower() not in ("bearer", "token") or not token:
         return None
     session = db()
-    user = accounts.user_for_token(session, token.strip(), ip=req.remote_addr)
+    row = accounts.valid_token(session, token.strip(), ip=req.remote_addr)
     session.commit()  # last use and the audit event, whatever the request does next
-    if user is None:
+    if row is None:
         abort(401, description=_("令牌无效、已过期或已撤销"))
     g.signed_in_by_token = True
-    return user
+    # rate limits and quotas count the token (portal/limits.py, portal/views/api_usage.py)
+    g.api_token_id, g.api_token_quota = row.id, row.daily_quota
+    return row.user

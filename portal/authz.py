@@ -30,6 +30,7 @@ from flask_login import current_user
 class Action(enum.StrEnum):
     # anyone signed in, for themself: account, tokens, applying, bidding, asking, reporting
     ACCOUNT = "account"
+    FOLLOW = "follow"  # anyone signed in: follows and favourites; on a follow, its owner only
     # the catalog (portal/catalog/curation.py)
     CURATE = "curate"  # a curator, on their own department's datasets
     DECIDE_RESTRICTION = "decide_restriction"  # the bureau approves or rejects a restriction
@@ -65,6 +66,10 @@ def _bureau(user: Any, obj: Any = None) -> bool:
 
 def can_use_account(user: Any, obj: Any = None) -> bool:
     return True
+
+
+def can_follow(user: Any, follow: Any = None) -> bool:
+    return follow is None or follow.user_id == user.id
 
 
 def can_curate(user: Any, dataset: Any = None) -> bool:
@@ -131,6 +136,7 @@ class Rule:
 
 RULES: dict[Action, Rule] = {
     Action.ACCOUNT: Rule(can_use_account),
+    Action.FOLLOW: Rule(can_follow, hides=True),
     Action.CURATE: Rule(can_curate, hides=True),
     Action.DECIDE_RESTRICTION: Rule(_bureau),
     Action.ANSWER_ERROR_REPORT: Rule(can_answer_error_report, hides=True),

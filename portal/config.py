@@ -63,6 +63,10 @@ class Settings:
     proxies: int = 0
     # Calls per client address to the data API (Flask-Limiter syntax).
     data_api_rate: str = "600 per minute"
+    # Calls a day per API token (Beijing days), unless the bureau gives a token its own quota.
+    api_daily_quota: int = 10000
+    # A web process without Redis adds its counted downloads and API calls to the table this often.
+    counter_flush_seconds: int = 60
     # The job queue (portal/worker.py): "" = Redis when redis_url is set, else SQLite in the
     # instance folder; "sqlite", "redis", or "inline" (jobs run in the committing process).
     queue: str = ""
@@ -77,6 +81,27 @@ class Settings:
     upload_max_mb: int = 2048
     uploads_path: str = ""
     base_url: str = "http://127.0.0.1:5000"  # for links in mail sent outside a request (portal remind)
+    # Unified sign-in (OpenID Connect, portal/views/identity.py): the province's identity platform
+    # (爱山东 / 山东省统一身份认证). Empty issuer: off, and the login page shows no button. The
+    # provider is found by discovery (<issuer>/.well-known/openid-configuration); the portal's
+    # callback to register with it is <base>/login/oidc/callback.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_name: str = "爱山东 / 统一身份认证"  # the provider's name on the buttons
+    oidc_level_claim: str = "real_name_level"  # the ID token claim with the real-name level ("acr" if absent)
+    # The bureau's requirement: applications for these purposes need a linked identity with at
+    # least this real-name level (0: none required).
+    oidc_required_level: int = 0
+    oidc_level_purposes: str = "research,commercial"
+    # The dataset page's chart and map previews (portal/preview_charts.py); PORTAL_PREVIEWS=0 turns
+    # them off (benchmarks/render_previews.py compares the two).
+    previews: bool = True
+    # Map tiles under the map preview's points: a slippy-map URL template with {z}/{x}/{y}
+    # (web-mercator), e.g. 天地图's
+    # https://t0.tianditu.gov.cn/vec_w/wmts?...&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=<key>.
+    # Empty: only the offline base shipped in static/geo/ (schematic street boundaries).
+    map_tiles: str = ""
 
     def __post_init__(self) -> None:
         self.instance_path = Path(self.instance_path).resolve()
@@ -90,6 +115,10 @@ class Settings:
             raise ValueError(
                 "PORTAL_SEARCH_BACKEND=postgres needs a PostgreSQL database (PORTAL_DATABASE_URL)"
             )
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise ValueError("PORTAL_OIDC_ISSUER needs PORTAL_OIDC_CLIENT_ID (and PORTAL_OIDC_CLIENT_SECRET)")
+        if self.oidc_required_level and not self.oidc_issuer:
+            raise ValueError("PORTAL_OIDC_REQUIRED_LEVEL needs unified sign-in (PORTAL_OIDC_ISSUER)")
         if isinstance(self.files_options, str):
             try:
                 self.files_options = json.loads(self.files_options or "{}")

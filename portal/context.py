@@ -26,6 +26,7 @@ class PortalContext:
 
     def __init__(self, settings: Settings, *, files_moving: bool = False) -> None:
         import licenses.follow  # noqa: F401  (grants follow their datasets in every process that changes them)
+        import portal.follows  # noqa: F401  (and so do followers' notices)
 
         settings.ensure_dirs()
         self.settings = settings
@@ -47,6 +48,10 @@ class PortalContext:
         # Jobs a transaction queued (mail among them) go to a worker once it commits.
         self.queue = Queue(self)
         jobs.dispatch_after_commit(self.sessions, self.queue.enqueue)
+        from .counters import Counters
+
+        # Downloads and API calls, counted in batches (in Redis when there is one).
+        self.counters = Counters(self.sessions, settings.redis_url, self.cache_namespace)
         self.redis: redis.Redis | None = None
         if settings.redis_url and settings.page_cache_seconds > 0:
             import redis

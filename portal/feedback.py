@@ -5,13 +5,15 @@ department; showcase items whose licence numbers are checked against the grants.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from portal import clock
+from portal import clock, images, mail
 from portal.audit import record
 from portal.authz import Action, require
+from portal.catalog import public_datasets
 from portal.errors import DomainError
 from portal.messages import Message, _
 from portal.models import (
@@ -21,11 +23,15 @@ from portal.models import (
     ErrorReport,
     Grant,
     Rating,
+    ShowcaseDataset,
     ShowcaseItem,
     User,
     utcnow,
 )
 from portal.workdays import add_working_days
+
+if TYPE_CHECKING:
+    from portal.storage import Storage
 
 ERROR_REPORT_WORKING_DAYS = 5
 REQUEST_WORKING_DAYS = 10
@@ -137,7 +143,12 @@ def add_showcase(
     attribution: str,
     dataset_names: list[str],
     licence_number: str = "",
+    author: str = "",
+    image: bytes | None = None,
+    storage: Storage | None = None,
 ) -> ShowcaseItem:
+    """A showcase entry, pending until the bureau reviews it. Its datasets are picked from the
+    public catalog; its image, if any, is stored cleaned of metadata (portal/images.py)."""
     if url and not url.startswith(("http://", "https://")):
         raise FeedbackError(_("网址须以 http:// 或 https:// 开头"))
     item = ShowcaseItem(
@@ -146,11 +157,113 @@ def add_showcase(
         description=_text(description, 10, _("请介绍这个应用（至少 10 字）")),
         url=url or None,
         attribution=_text(attribution, 5, _("请写明数据来源和获取日期（第二十五条）")),
-        datasets=[n for n in dataset_names if n],
         licence_number=(licence_number or "").strip().upper() or None,
+        author=(author or "").strip()[:100] or None,
+        status="pending",
     )
+    item.links = [ShowcaseDataset(dataset_id=d.id) for d in _picked_public(session, dataset_names)]
+    if image:
+        if storage is None:
+            raise ValueError("an image needs the storage to keep it")
+        item.image_path = images.store(storage, "showcase", image)
     session.add(item)
+    session.flush()
+    record(session, "showcase_submitted", actor=user, target=f"showcase:{item.id}")
     return item
+
+
+def _picked_public(session: Session, names: list[str]) -> list[Dataset]:
+    wanted = list(dict.fromkeys(n.strip() for n in names if n and n.strip()))[:50]
+    found = (
+        {d.name: d for d in session.scalars(public_datasets().where(Dataset.name.in_(wanted)))}
+        if wanted
+        else {}
+    )
+    if not found:
+        raise FeedbackError(_("请选择应用使用的数据集"))
+    if len(found) < len(wanted):
+        missing = "、".join(n for n in wanted if n not in found)
+        raise FeedbackError(_("以下数据集不存在或未公开：%(names)s", names=missing))
+    return [found[n] for n in wanted]
+
+
+def approved_showcase(session: Session) -> list[ShowcaseItem]:
+    return list(
+        session.scalars(
+            select(ShowcaseItem)
+            .where(ShowcaseItem.status == "approved", ShowcaseItem.hidden.is_(False))
+            .order_by(ShowcaseItem.id.desc())
+            .options(selectinload(ShowcaseItem.links).selectinload(ShowcaseDataset.dataset))
+        )
+    )
+
+
+def my_showcase(session: Session, user: User) -> list[ShowcaseItem]:
+    """The entries this person submitted, with where each stands (pending, approved, rejected)."""
+    return list(
+        session.scalars(
+            select(ShowcaseItem).where(ShowcaseItem.user_id == user.id).order_by(ShowcaseItem.id.desc())
+        )
+    )
+
+
+def pending_showcase(session: Session) -> list[ShowcaseItem]:
+    return list(
+        session.scalars(
+            select(ShowcaseItem).where(ShowcaseItem.status == "pending").order_by(ShowcaseItem.id)
+        )
+    )
+
+
+def can_see_showcase_image(user: Any, item: ShowcaseItem) -> bool:
+    """An approved entry's image is public; a pending or rejected one only to its submitter
+    and the bureau."""
+    if item.status == "approved" and not item.hidden:
+        return True
+    return bool(user.is_authenticated and (user.id == item.user_id or user.is_bureau))
+
+
+def review_showcase(
+    session: Session, bureau: User, item: ShowcaseItem, approve: bool, reason: str = ""
+) -> None:
+    """The bureau approves an entry (then it is shown) or rejects it with its reasons; the
+    submitter is told either way."""
+    require(bureau, Action.BUREAU, item)
+    if item.status != "pending":
+        raise FeedbackError(_("该成果已审核"))
+    reason = (reason or "").strip()[:2000]
+    if not approve and len(reason) < 2:
+        raise FeedbackError(_("不予展示时请说明理由"))
+    item.status = "approved" if approve else "rejected"
+    item.reviewed_by_id, item.reviewed_at, item.review_reason = bureau.id, utcnow(), reason or None
+    record(
+        session,
+        "showcase_approved" if approve else "showcase_rejected",
+        actor=bureau,
+        target=f"showcase:{item.id}",
+        reason=reason or None,
+    )
+    _tell_submitter(session, item)
+
+
+def _tell_submitter(session: Session, item: ShowcaseItem) -> None:
+    """A mail in both languages (it is read outside the portal), like the other notices."""
+    approved = item.status == "approved"
+    subject = "成果展示已通过审核" if approved else "成果展示未通过审核"
+    reason = f"理由：{item.review_reason}\n" if item.review_reason else ""
+    reason_en = f"Reasons: {item.review_reason}\n" if item.review_reason else ""
+    body = (
+        f"{item.user.name}，您好：\n\n您提交的成果「{item.title}」"
+        + ("已通过大数据局审核，现已在成果展示中公开。\n" if approved else "未通过大数据局审核。\n")
+        + reason
+        + (
+            "\nYour showcase entry was approved and is now public.\n"
+            if approved
+            else "\nYour showcase entry was not approved.\n"
+        )
+        + reason_en
+    )
+    mail.send(session, item.user.email, f"{subject} · {item.title}", body)
 
 
 def licence_check(session: Session, item: ShowcaseItem) -> str | None:

@@ -119,6 +119,15 @@ class CuratorForm(FlaskForm):
     department = SelectField(_l("部门"), choices=[], validate_choice=False)
 
 
+class TokenQuotaForm(FlaskForm):
+    """The bureau's quota for one API token (calls a day); empty: the portal's default."""
+
+    class Meta:
+        csrf = False  # post_form carries the token; CSRFProtect checks it once
+
+    quota = IntegerField(_l("每日限额"), validators=[Optional(), NumberRange(min=1, max=100_000_000)])
+
+
 # ---------------------------------------------------------------------- every other form of the portal
 #
 # One class per form; the view reads `form.<field>.data`, never request.form. The domain
@@ -467,10 +476,32 @@ class ShowcaseForm(Form):
     description = TextAreaField(_l("介绍"), id="s_desc", validators=[Length(max=5000)])
     url = StringField(_l("网址"), id="s_url", validators=[Length(max=2000)])
     attribution = StringField(_l("数据来源和获取日期"), id="s_attr", validators=[Length(max=2000)])
-    datasets = StringField(_l("使用的数据集（标识，逗号分隔）"), id="s_ds", validators=[Length(max=2000)])
+    author = StringField(_l("作者或团队（公开显示）"), id="s_author", validators=[Length(max=100)])
     licence_number = StringField(
         _l("授权编号（使用有条件开放数据时）"), id="s_lic", validators=[Length(max=100)]
     )
 
-    def dataset_names(self) -> list[str]:
-        return [n.strip() for n in (self.datasets.data or "").replace("，", ",").split(",")]
+
+class ShowcaseReviewForm(Form):
+    reason = TextAreaField(_l("理由（不予展示时必填）"), validators=[Length(max=2000)])
+
+
+class TopicForm(Form):
+    slug = StringField(_l("标识（网址中使用）"), validators=[Length(max=60)])
+    title = StringField(_l("专题名称"), validators=[Length(max=200)])
+    title_en = StringField(_l("英文名称"), validators=[Length(max=200)])
+    description = TextAreaField(_l("专题介绍"), validators=[Length(max=5000)])
+    description_en = TextAreaField(_l("英文介绍"), validators=[Length(max=5000)])
+    position = IntegerField(
+        _l("排序（数字小的在前）"), default=0, validators=[Optional(), NumberRange(0, 9999)]
+    )
+    published = BooleanField(_l("公开"))
+
+
+class PageForm(Form):
+    kind = SelectField(_l("页面类型"), choices=[], validate_choice=False)
+    title = StringField(_l("中文标题"), validators=[Length(max=200)])
+    body = TextAreaField(_l("中文正文（Markdown）"), validators=[Length(max=50000)])
+    title_en = StringField(_l("英文标题"), validators=[Length(max=200)])
+    body_en = TextAreaField(_l("英文正文（Markdown）"), validators=[Length(max=50000)])
+    published = BooleanField(_l("公开"), default=True)

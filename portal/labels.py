@@ -30,6 +30,8 @@ LABELS: dict[str, dict[str, Message]] = {
     "job_kind": {
         "mail": _("发送邮件"),
         "remind": _("每日提醒"),
+        "follows": _("关注通知"),
+        "digest": _("关注动态周报"),
         "reindex": _("重建搜索索引"),
         "harvest": _("采集"),
         "harvest_dry_run": _("试采集（不发布）"),
@@ -160,6 +162,14 @@ LABELS: dict[str, dict[str, Message]] = {
     },
     "harvest_status": {"running": _("进行中"), "finished": _("已完成"), "failed": _("失败")},
     "source_kind": {"ckan": _("CKAN 接口"), "spreadsheet": _("目录电子表格")},
+    "page_kind": {
+        "notice": _("公告"),
+        "guide": _("使用指南"),
+        "faq": _("常见问题"),
+        "terms": _("服务条款"),
+        "privacy": _("隐私政策"),
+    },
+    "showcase_status": {"pending": _("待审核"), "approved": _("已通过"), "rejected": _("不予展示")},
     "audit_action": {
         "harvest_source_registered": _("登记采集来源"),
         "dictionary_edited": _("修改数据项说明"),
@@ -196,6 +206,8 @@ LABELS: dict[str, dict[str, Message]] = {
         "licensed_download": _("授权下载"),
         "login": _("登录"),
         "login_failed": _("登录失败"),
+        "identity_linked": _("关联统一身份认证"),
+        "identity_unlinked": _("解除关联统一身份认证"),
         "masking_set": _("设置脱敏"),
         "metadata_edited": _("修改元数据"),
         "password_reset": _("重设密码"),
@@ -218,6 +230,7 @@ LABELS: dict[str, dict[str, Message]] = {
         "token_refused": _("拒绝无效令牌"),
         "token_revoked": _("撤销 API 令牌"),
         "token_used": _("使用 API 令牌"),
+        "token_quota_changed": _("调整 API 令牌每日限额"),
         "usage_reported": _("报告利用情况"),
         "application_request_info": _("要求补充材料"),
         "application_answer": _("补充材料"),
@@ -229,6 +242,11 @@ LABELS: dict[str, dict[str, Message]] = {
         "search_synonym_added": _("添加检索同义词"),
         "search_synonym_changed": _("修改检索同义词"),
         "search_synonym_removed": _("删除检索同义词"),
+        "topic_saved": _("保存专题"),
+        "page_saved": _("保存页面"),
+        "showcase_submitted": _("提交成果展示"),
+        "showcase_approved": _("成果展示通过审核"),
+        "showcase_rejected": _("成果展示不予展示"),
     },
 }
 

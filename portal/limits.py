@@ -3,11 +3,24 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+def client_key() -> str:
+    """Whom a limit counts: the API token when a valid one is presented (its holder's own
+    allowance, wherever the calls come from), else the client's address."""
+    if request.headers.get("Authorization"):
+        from flask_login import current_user
+
+        current_user._get_current_object()  # loads the token's user (a bad token is a 401)
+        if token_id := g.get("api_token_id"):
+            return f"token:{token_id}"
+    return get_remote_address()
+
+
+limiter = Limiter(key_func=client_key, default_limits=[], headers_enabled=True)
 
 
 def init_app(app: Flask, redis_url: str = "") -> None:

@@ -25,13 +25,23 @@ SENDER = "noreply@dongchangfu.gov.cn"
 log = logging.getLogger(__name__)
 
 
-def send(session: Session, to: str, subject: str, body: str) -> OutboxMessage:
+def send(session: Session, to: str, subject: str, body: str, channel: str = "both") -> OutboxMessage:
     """Queue a message in this transaction; a `mail` job sends it once the transaction has
-    committed, and tries again later when the mail server refuses."""
-    message = OutboxMessage(to=to, subject=subject, body=body)
+    committed, and tries again later when the mail server refuses. `channel` "mail": a mail
+    that is not also a notice on the account page (a weekly digest of notices already there)."""
+    message = OutboxMessage(to=to, subject=subject, body=body, channel=channel)
+    if channel == "mail":
+        message.read_at = utcnow()
     session.add(message)
     session.flush()
     jobs.submit(session, "mail", {"message": message.id}, key=f"mail:{message.id}", max_attempts=6)
+    return message
+
+
+def notice(session: Session, to: str, subject: str, body: str) -> OutboxMessage:
+    """A notice on the person's account page only: no mail (they chose a weekly digest, or none)."""
+    message = OutboxMessage(to=to, subject=subject, body=body, channel="notice")
+    session.add(message)
     return message
 
 
@@ -53,6 +63,7 @@ def queue_unsent(session: Session, now: dt.datetime) -> int:
         select(OutboxMessage.id).where(
             OutboxMessage.sent_at.is_(None),
             OutboxMessage.error.is_(None),
+            OutboxMessage.channel != "notice",
             OutboxMessage.created_at < now - dt.timedelta(minutes=1),
         )
     ).all()
@@ -67,7 +78,7 @@ def deliver_one(sessions: sessionmaker, message_id: int, smtp_url: str, sender: 
     already gone — a job run again after its worker died does not send it twice."""
     with sessions() as s:
         message = s.get(OutboxMessage, message_id)
-        if message is None or message.sent_at is not None:
+        if message is None or message.sent_at is not None or message.channel == "notice":
             return None
         to, subject, body = message.to, message.subject, message.body
     error = None

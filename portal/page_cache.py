@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 
 MARK = "X-Portal-Cacheable"  # set by @cacheable views, removed before the answer leaves
+# What an answer counts as (an API call: "kind|dataset id|0", portal/views/api_usage.py): stored
+# with the entry and counted again at every hit, into the batched counters' pending hash
+# (portal/counters.py, the same key), so calls answered from here are counted too; never sent.
+COUNT_HEADER = "X-Portal-Count"
 STATUS_HEADER = "X-Page-Cache"  # hit | miss, for operators and tests
 MAX_BODY = 2 * 1024 * 1024
 PRIVATE_COOKIES = ("session", "remember_token")
@@ -68,6 +72,8 @@ NOT_SHOWN = {
     "UsageReport",
     "ApiToken",
     "User",
+    "DailyCounter",  # flushed every minute: the statistics pages age up to page_cache_seconds instead
+    "CounterBatch",
 }
 
 
@@ -96,6 +102,7 @@ class PageCache:
         self.seconds = seconds
         self.generation_key = _generation_key(namespace)
         self.prefix = f"portal:{namespace}:pages:"
+        self.counters_key = f"portal:{namespace}:counters:pending"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
@@ -112,9 +119,19 @@ class PageCache:
         if stored is not None:
             entry_generation, status, headers, body = _unpack(stored)
             if entry_generation == generation:
+                self._count(headers)
+                headers = [(k, v) for k, v in headers if k != COUNT_HEADER]
                 start_response(status, [*headers, (STATUS_HEADER, "hit")])
                 return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
         return self._render_and_store(environ, start_response, key, generation)
+
+    def _count(self, headers: list[tuple[str, str]]) -> None:
+        for name, value in headers:
+            if name == COUNT_HEADER:
+                try:
+                    self.redis.hincrby(f"{self.counters_key}", f"{clock.today().isoformat()}|{value}", 1)
+                except redis.RedisError as exc:
+                    log.warning("page cache: a call not counted: %s", exc)
 
     @staticmethod
     def _anonymous_read(environ: WSGIEnvironment, cookies: MultiDict[str, str]) -> bool:
@@ -141,7 +158,9 @@ class PageCache:
         def start(
             status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
         ) -> Callable[[bytes], object]:
-            return start_response(status, [(k, v) for k, v in headers if k != MARK], exc_info)
+            return start_response(
+                status, [(k, v) for k, v in headers if k not in (MARK, COUNT_HEADER)], exc_info
+            )
 
         return self.wsgi_app(environ, start)
 
@@ -154,7 +173,7 @@ class PageCache:
             status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
         ) -> Callable[[bytes], object]:
             seen.update(status=status, headers=headers)
-            kept = [(k, v) for k, v in headers if k != MARK]
+            kept = [(k, v) for k, v in headers if k not in (MARK, COUNT_HEADER)]
             return start_response(
                 status, [*kept, (STATUS_HEADER, "miss")] if (MARK, "1") in headers else kept, exc_info
             )

@@ -128,6 +128,10 @@ def unread_notices() -> int:
         g.unread_notices = db().scalar(
             select(func.count())
             .select_from(OutboxMessage)
-            .where(OutboxMessage.to == current_user.email, OutboxMessage.read_at.is_(None))
+            .where(
+                OutboxMessage.to == current_user.email,
+                OutboxMessage.read_at.is_(None),
+                OutboxMessage.channel != "mail",
+            )
         )
     return int(g.unread_notices or 0)

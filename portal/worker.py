@@ -28,6 +28,7 @@ from .models import utcnow
 
 if TYPE_CHECKING:
     from huey import Huey
+    from sqlalchemy.orm import Session
 
     from .context import PortalContext
 
@@ -213,10 +214,15 @@ def tick(ctx: PortalContext, now: dt.datetime | None = None) -> list[int]:
                     requested_by="schedule",
                     once=True,
                 )
+            _follows_due(s, local)
             if ctx.settings.smtp_url:
                 from .mail import queue_unsent
 
                 queue_unsent(s, now)
+        try:
+            ctx.counters.flush()  # the counted downloads and API calls (portal/counters.py)
+        except Exception:  # kept for the next tick; the jobs below must not wait for it
+            log.exception("counters: flush failed")
         handed = jobs.due(ctx.sessions, now)
         for job_id in handed:
             if ctx.queue.huey is None:
@@ -224,6 +230,18 @@ def tick(ctx: PortalContext, now: dt.datetime | None = None) -> list[int]:
             else:
                 ctx.queue.enqueue(job_id)
         return handed
+
+
+def _follows_due(s: Session, local: dt.datetime) -> None:
+    """Followers' catch-up check once an hour, and on Mondays the weekly digests."""
+    from . import follows
+
+    follows.queue_check(s, key=f"follows:{local:%Y-%m-%dT%H}")
+    if local.weekday() == 0 and local.time() >= DAILY_AT:
+        day = local.date().isoformat()
+        jobs.submit(
+            s, "digest", {"day": day}, key=f"digest:{day}", max_attempts=3, requested_by="schedule", once=True
+        )
 
 
 # ---------------------------------------------------------------------------- the jobs
@@ -240,6 +258,25 @@ def _mail(run: JobRun, payload: dict) -> dict | None:
     if error:
         raise Retry(error)
     return None
+
+
+@kind("follows", max_attempts=3)
+def _follows(run: JobRun, payload: dict) -> dict | None:
+    """Tell followers what changed since they were last told (portal/follows.py)."""
+    from . import follows
+
+    search = run.ctx.search
+    with run.ctx.sessions.begin() as s:
+        return follows.check(s, search, run.ctx.settings.base_url)
+
+
+@kind("digest", max_attempts=3)
+def _digest(run: JobRun, payload: dict) -> dict | None:
+    """The weekly digests of followers who chose them."""
+    from . import follows
+
+    with run.ctx.sessions.begin() as s:
+        return {"digests": follows.digest(s, utcnow())}
 
 
 @kind("remind", max_attempts=3)

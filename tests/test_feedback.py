@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from portal import clock
-from portal.models import DataRequest, ErrorReport
+from portal.models import DataRequest, ErrorReport, ShowcaseItem
 from tests.helpers import login, post_form
 
 
@@ -142,6 +142,11 @@ def test_showcase_checks_licence_numbers(app, portal_data, people):
             "licence_number": "DCFL-2026-123456789",
         },
     )
+    assert "药店地图" not in app.test_client().get("/showcase").get_data(as_text=True)  # pending review
+    bureau = as_(app, people["bureau"])
+    with portal_data.sessions() as s:
+        item_id = s.scalar(select(ShowcaseItem.id).where(ShowcaseItem.title == "药店地图"))
+    post_form(bureau, f"/admin/showcase/{item_id}/approve", {}, page="/admin/showcase")
     page = app.test_client().get("/showcase").get_data(as_text=True)
     assert "药店地图" in page and "无此授权" in page
     bad = post_form(

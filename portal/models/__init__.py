@@ -19,10 +19,14 @@ from .catalog import (
     RestrictionRequest,
     Upload,
 )
+from .content import PAGE_KINDS, SINGLE_PAGES, Page, PageVersion, Topic, TopicDataset
+from .counters import CounterBatch, DailyCounter
 from .deployment import Deployment
-from .feedback import DataRequest, ErrorReport, Rating, ShowcaseItem
+from .feedback import DataRequest, ErrorReport, Rating, ShowcaseDataset, ShowcaseItem
+from .follows import FOLLOW_KINDS, Favourite, Follow, FollowedState
 from .forms import FormSubmission
 from .harvest import HarvestJob, HarvestJobEntry, HarvestSource
+from .identity import LinkedIdentity
 from .jobs import Job
 from .licensing import (
     Agreement,
@@ -50,17 +54,31 @@ from .tenders import (
 )
 
 __all__ = [
+    "LinkedIdentity",
+    "FOLLOW_KINDS",
+    "Favourite",
+    "Follow",
+    "FollowedState",
     "Upload",
     "DuplicateCase",
     "FieldDescription",
     "Job",
     "Deployment",
+    "CounterBatch",
+    "DailyCounter",
     "FormSubmission",
     "SearchSynonym",
     "DataRequest",
     "ErrorReport",
     "Rating",
     "ShowcaseItem",
+    "ShowcaseDataset",
+    "PAGE_KINDS",
+    "SINGLE_PAGES",
+    "Page",
+    "PageVersion",
+    "Topic",
+    "TopicDataset",
     "Bid",
     "Evaluator",
     "Objection",

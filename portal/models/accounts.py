@@ -51,6 +51,9 @@ class User(Base):
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # How notices of what this person follows reach them besides the account page: a mail at
+    # once ("instant"), one weekly digest ("weekly") or none ("off").
+    notice_mail: Mapped[str] = mapped_column(String(10), default="instant", server_default="instant")
 
     curator_department: Mapped[Department | None] = relationship()
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", order_by="ApiToken.id")
@@ -94,6 +97,8 @@ class ApiToken(Base):
     expires_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # Calls a day (Beijing); None: the portal's default (PORTAL_API_DAILY_QUOTA).
+    daily_quota: Mapped[int | None]
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
@@ -112,6 +117,10 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     read_at: Mapped[datetime | None]  # read on the account page (the header counts the unread)
+    # "both": a notice and a mail; "notice": on the account page only (a follower who reads by
+    # weekly digest or not by mail); "mail": a mail only (the digest itself).
+    channel: Mapped[str] = mapped_column(String(10), default="both", server_default="both")
+    digested_at: Mapped[datetime | None]  # a "notice" sent on in a weekly digest
 
 
 class AuditEvent(Base):

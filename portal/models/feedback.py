@@ -71,7 +71,8 @@ class DataRequest(Base):
 
 class ShowcaseItem(Base):
     """An application built on the data, with its attribution and, for licensed data, the
-    licence number, checked against the licence page."""
+    licence number, checked against the licence page. Shown only once the bureau approved it
+    (status "approved"); its image is stored re-encoded, without the file's metadata."""
 
     __tablename__ = "showcase"
 
@@ -81,9 +82,38 @@ class ShowcaseItem(Base):
     description: Mapped[str] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(String(500))
     attribution: Mapped[str] = mapped_column(Text)
-    datasets: Mapped[list] = mapped_column(default=list)  # dataset names
     licence_number: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     hidden: Mapped[bool] = mapped_column(default=False)
+    author: Mapped[str | None] = mapped_column(String(100))  # the name shown, besides the account
+    image_path: Mapped[str | None] = mapped_column(String(300))  # in storage, a re-encoded image
+    status: Mapped[str] = mapped_column(
+        String(20), default="pending", index=True
+    )  # pending|approved|rejected
+    # No foreign key: SQLite adds a constrained column only by rebuilding the table (see 0012).
+    reviewed_by_id: Mapped[int | None]
+    reviewed_at: Mapped[datetime | None]
+    review_reason: Mapped[str | None] = mapped_column(Text)
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    links: Mapped[list[ShowcaseDataset]] = relationship(cascade="all, delete-orphan")
+
+    @property
+    def datasets(self) -> list[Dataset]:
+        return [link.dataset for link in self.links]
+
+    @property
+    def public_datasets(self) -> list[Dataset]:
+        """The linked datasets that are public now: one withdrawn later stops being listed."""
+        return [d for d in self.datasets if d.is_public]
+
+
+class ShowcaseDataset(Base):
+    """A dataset a showcase entry uses (picked from the public catalog)."""
+
+    __tablename__ = "showcase_datasets"
+
+    showcase_id: Mapped[int] = mapped_column(ForeignKey("showcase.id"), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), primary_key=True, index=True)
+
+    dataset: Mapped[Dataset] = relationship()

@@ -16,14 +16,19 @@ def register(app: Flask) -> None:
         accounts,
         admin,
         api,
+        api_usage,
         catalog,
         console,
+        content,
         data_api,
         dcat,
         downloads,
         errors,
         feedback,
+        follows,
+        identity,
         licensing,
+        public_stats,
         tenders,
     )
 
@@ -32,19 +37,24 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["form_nonce"] = form_nonce
     csrf.exempt(api.bp)  # the read-only CKAN API (GET, or POST with a JSON body as ckanapi sends) as a whole
     errors.init_app(app)
+    api_usage.init_app(app)  # API calls counted, tokens' daily quotas
     for blueprint in (
         accounts.bp,
+        identity.bp,
         admin.bp,
         licensing.bp,
         tenders.bp,
         console.bp,
         feedback.bp,
+        content.bp,
+        follows.bp,
         dcat.bp,
         catalog.bp,
         downloads.bp,
         api.bp,
         data_api.bp,
         data_api.docs_bp,
+        public_stats.bp,
     ):
         app.register_blueprint(blueprint)
     # CKAN answers under /api/action as well as /api/3/action; ckanapi uses the former.

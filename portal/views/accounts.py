@@ -226,7 +226,7 @@ def notices() -> ResponseReturnValue:
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     rows = s.scalars(
         select(OutboxMessage)
-        .where(OutboxMessage.to == current_user.email)
+        .where(OutboxMessage.to == current_user.email, OutboxMessage.channel != "mail")
         .order_by(OutboxMessage.id.desc())
         .limit(51)
         .offset((page - 1) * 50)

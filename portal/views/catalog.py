@@ -21,15 +21,18 @@ from werkzeug.datastructures import MultiDict
 
 from portal.feedback import rating_summary
 
-from .. import catalog
+from .. import catalog, content
 from .. import open_licence as open_licence_module
 from ..authz import public
+from ..limits import limiter
 from ..forms import ErrorReportForm
 from ..messages import _
 from ..models import Dataset, DataTable, Department, ErrorReport, OpenClass, Rating
 from ..page_cache import cacheable
 from ..search import FACETS, SORTS, SearchQuery, SearchResult
 from ..web import db, portal
+from . import dataset_api
+from . import previews as see_first
 from .errors import file_missing
 
 bp = Blueprint("catalog", __name__)
@@ -114,6 +117,7 @@ def home() -> ResponseReturnValue:
         popular=popular,
         domains=[(d, n) for d, n in domains if d],
         departments=departments[:12],
+        **content.home_context(s),  # the newest notice, the topics
     )
 
 
@@ -211,8 +215,21 @@ def _preview(table: DataTable, page: int) -> dict | None:
         return None
 
 
+# A dataset page asked to filter, sort or chart a table runs a query over the data file each
+# time: limited as the data API is, so varying the query string cannot keep the server busy.
+PREVIEW_QUERY_ARGS = ("col", "op", "val", "sort", "order", "fpage", "x", "y", "agg", "kind")
+
+
+def _plain_dataset_page() -> bool:
+    return not any(k in request.args for k in PREVIEW_QUERY_ARGS)
+
+
 @bp.get("/dataset/<name>")
 @public
+@limiter.limit(
+    lambda: current_app.config.get("DATA_API_RATE") or portal().settings.data_api_rate,
+    exempt_when=_plain_dataset_page,
+)
 @cacheable
 def dataset(name: str) -> ResponseReturnValue:
     ds = catalog.get_public_dataset(db(), name)
@@ -248,12 +265,15 @@ def dataset(name: str) -> ResponseReturnValue:
         ds=ds,
         previews=previews,
         preview_page=page,
+        see=see_first.for_dataset(ds),  # chart, map, filters (portal/views/previews.py)
         attribution=catalog.attribution_line(ds),
         history=catalog.history(ds),
         reports=reports,
         comments=comments,
         rating=rating_summary(s, ds),
         feedback_forms={"error": ErrorReportForm(formdata=None)} if current_user.is_authenticated else {},
+        **content.dataset_context(s, ds),  # related datasets, the showcase entries using it
+        api=dataset_api.section(ds),  # its API calls and the try-it form (portal/views/dataset_api.py)
     )
 
 

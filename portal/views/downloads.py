@@ -62,6 +62,7 @@ def _count(ds: Dataset, table: DataTable, fmt: str) -> None:
     s.execute(update(Dataset).where(Dataset.id == ds.id).values(download_count=Dataset.download_count + 1))
     s.add(DownloadEvent(dataset_id=ds.id, table_id=table.id, format=fmt))
     s.commit()
+    portal().counters.add("download", ds.id)  # the public statistics (portal/counters.py)
 
 
 def _file_name(ds: Dataset, table: DataTable, ext: str) -> str:

@@ -9,14 +9,14 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import catalog
+from portal import catalog, content, images
 from portal import feedback as svc
 from portal.messages import _
 
 from ..authz import Action, public, requires
 from ..forms import AnswerForm, DataRequestForm, ErrorReportForm, RatingForm, RouteForm, ShowcaseForm, checked
 from ..models import DataRequest, Dataset, Department, ShowcaseItem
-from ..web import back, db, done
+from ..web import back, db, done, portal, send_stored_file
 
 bp = Blueprint("feedback", __name__)
 
@@ -94,23 +94,63 @@ def showcase() -> ResponseReturnValue:
     if request.method == "POST":
         if not current_user.is_authenticated:
             return redirect(url_for("accounts.login", next=url_for("feedback.showcase")))
-        back(url_for("feedback.showcase"))
-        form = checked(ShowcaseForm())
-        svc.add_showcase(
-            s,
-            current_user,
-            form.title.data or "",
-            form.description.data or "",
-            form.url.data or "",
-            form.attribution.data or "",
-            form.dataset_names(),
-            form.licence_number.data or "",
-        )
-        return done(_("已发布到成果展示。"))
-    items = s.scalars(
-        select(ShowcaseItem).where(ShowcaseItem.hidden.is_(False)).order_by(ShowcaseItem.id.desc())
-    ).all()
-    checks = {i.id: svc.licence_check(s, i) for i in items}
+        back(url_for("feedback.showcase") + "#submit")
+        if "find" not in request.form:
+            return _submit_showcase()
+    form = ShowcaseForm() if request.method == "POST" else ShowcaseForm(formdata=None)
+    q = request.form.get("q", "").strip()[:100] if request.method == "POST" else ""
+    items = svc.approved_showcase(s)
     return render_template(
-        "feedback/showcase.html", items=items, checks=checks, form=ShowcaseForm(formdata=None)
+        "feedback/showcase.html",
+        items=items,
+        checks={i.id: svc.licence_check(s, i) for i in items},
+        form=form,
+        q=q,
+        picked=content.datasets_named(s, request.form.getlist("datasets"))
+        if request.method == "POST"
+        else [],
+        results=content.find_public(s, q),
+        mine=svc.my_showcase(s, current_user) if current_user.is_authenticated else [],
     )
+
+
+def _submit_showcase() -> ResponseReturnValue:
+    form = checked(ShowcaseForm())
+    upload = request.files.get("image")
+    image = upload.read(images.MAX_BYTES + 1) if upload and upload.filename else None
+    svc.add_showcase(
+        db(),
+        current_user,
+        form.title.data or "",
+        form.description.data or "",
+        form.url.data or "",
+        form.attribution.data or "",
+        request.form.getlist("datasets"),
+        form.licence_number.data or "",
+        author=form.author.data or "",
+        image=image,
+        storage=portal().storage,
+    )
+    return done(_("已提交，大数据局审核通过后在成果展示中公开。"))
+
+
+@bp.get("/showcase/<int:item_id>/image")
+@public
+def showcase_image(item_id: int) -> ResponseReturnValue:
+    """An entry's image: public once approved, before that only to its submitter and the
+    bureau. Served as an image and nothing else (nosniff, a CSP that runs no script)."""
+    item = db().get(ShowcaseItem, item_id)
+    if item is None or not item.image_path or not svc.can_see_showcase_image(current_user, item):
+        abort(404)
+    try:
+        response = send_stored_file(
+            portal().storage.local_path(item.image_path), mimetype=images.content_type(item.image_path)
+        )
+    except FileNotFoundError:
+        abort(404)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Content-Disposition"] = "inline"
+    if item.status != "approved":
+        response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -42,6 +42,7 @@ from ..forms import (
     decision_form,
     with_ids,
 )
+from ..identity import RealNameRule
 from ..models import Application, Grant, Job, OpenClass, Purpose
 from ..web import back, db, done, portal, tell
 
@@ -96,6 +97,7 @@ def apply() -> ResponseReturnValue:
                 ),
                 working_days=portal().settings.consent_working_days,
                 ip=request.remote_addr,
+                real_name=RealNameRule.of(portal().settings),
             )
         except (LicenceError, FormError) as exc:
             s.rollback()

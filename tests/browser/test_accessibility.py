@@ -80,6 +80,13 @@ def world(portal_data, make_user, app):
         granted = submit(s, user["holder"])
         approve(s, user["curator"], granted, fields=["企业名称", "所属街道"])
         grant = accept(s, user["holder"], granted)
+        from portal import follows
+
+        follows.follow(s, user["holder"], "dataset", "371502-scj-0001")
+        follows.follow(s, user["holder"], "department", "dcf-scjgj")
+        follows.set_favourite(
+            s, user["holder"], s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0001")), True
+        )
         refused = submit(s, user["refused"])
         apps.refuse(
             s,
@@ -143,7 +150,7 @@ def world(portal_data, make_user, app):
         pharmacies = s.scalar(select(Dataset).where(Dataset.name == "371502-scj-0001"))
         feedback.report_error(s, user["holder"], pharmacies, "第 2 行药店的地址已经变更，请核实更新。")
         feedback.rate(s, user["holder"], pharmacies, 4, "数据清楚，更新及时")
-        feedback.add_showcase(
+        shown = feedback.add_showcase(
             s,
             user["holder"],
             "药店地图",
@@ -152,6 +159,40 @@ def world(portal_data, make_user, app):
             "数据来源：东昌府区市场监督管理局，获取日期 2026-12-01",
             ["371502-scj-0002"],
             grant.licence_number,
+        )
+        # The bureau's content (portal/content.py): a topic, a notice, a showcase entry approved, one pending.
+        from portal import content
+
+        content.save_topic(
+            s,
+            user["bureau"],
+            None,
+            content.TopicInput(
+                "drugs",
+                "药品监管",
+                "Drug supervision",
+                "药店和企业信用",
+                "",
+                0,
+                True,
+                ["371502-scj-0001", "371502-scj-0002"],
+            ),
+        )
+        content.save_page(
+            s,
+            user["bureau"],
+            None,
+            content.PageInput("notice", "平台升级公告", "", "将于 **12 月 10 日** 升级。", "", True),
+        )
+        feedback.review_showcase(s, user["bureau"], shown, True)
+        feedback.add_showcase(
+            s,
+            user["holder"],
+            "企业信用查询",
+            "查询企业信用风险分类结果的小程序。",
+            "",
+            "数据来源：东昌府区市场监督管理局，获取日期 2026-12-01",
+            ["371502-scj-0002"],
         )
         s.commit()
         # Operations: a registered source whose dry run could not reach its CKAN (the error shown),
@@ -228,6 +269,12 @@ def pages(ids: dict) -> dict[str, list[str]]:
             "/lists",
             "/department/dcf-scjgj/lists",
             "/evaluation",
+            "/stats",
+            "/stats/department/dcf-scjgj",
+            "/dataset/371502-scj-0001/stats",
+            "/dataset/371502-scj-0001?api_call=rows",
+            "/dataset/371502-jty-0001",  # the map and chart previews (templates/dataset/_previews.html)
+            "/dataset/371502-jty-0001?col=%E7%BB%8F%E5%BA%A6&op=gt&val=115.95&sort=%E7%BA%AC%E5%BA%A6&order=desc",
             "/open-licence/1.0",
             "/api/docs",
             "/tenders",
@@ -235,6 +282,10 @@ def pages(ids: dict) -> dict[str, list[str]]:
             f"/tenders/{ids['closed_tender']}",
             "/requests",
             "/showcase",
+            "/topics",
+            "/topics/drugs",
+            "/notices",
+            "/pages/guide",
             f"/licences/{ids['licence']}",
             "/licences/",
             "/login",
@@ -245,7 +296,9 @@ def pages(ids: dict) -> dict[str, list[str]]:
             "/dataset/no-such-dataset",
         ],
         "holder": [
+            "/dataset/371502-scj-0002",  # previews within the grant
             "/account",
+            "/account/follows",
             "/applications",
             f"/applications/{ids['granted']}",
             "/grants",
@@ -282,6 +335,11 @@ def pages(ids: dict) -> dict[str, list[str]]:
             "/admin/outbox",
             "/admin/audit",
             "/admin/synonyms",
+            "/admin/topics",
+            "/admin/topics/new",
+            "/admin/pages",
+            "/admin/pages/1",
+            "/admin/showcase",
             "/admin/jobs",
             "/admin/sources",
             f"/admin/sources/{ids['source']}",

@@ -8,9 +8,9 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 from ... import accounts
-from ...forms import CuratorForm
+from ...forms import CuratorForm, TokenQuotaForm
 from ...messages import _
-from ...models import Department, User
+from ...models import ApiToken, Department, User
 from ...web import back, db, done
 from . import bp
 
@@ -73,3 +73,15 @@ def appoint_curator(user_id: int) -> ResponseReturnValue:
 def set_bureau(user_id: int, state: str) -> ResponseReturnValue:
     accounts.set_bureau(db(), current_user, _target(user_id), state == "grant", ip=request.remote_addr)
     return done()
+
+
+@bp.post("/tokens/<int:token_id>/quota")
+def token_quota(token_id: int) -> ResponseReturnValue:
+    """One API token's daily quota (portal/views/api_usage.py counts it)."""
+    back(url_for("admin.users", q=request.args.get("q") or None))
+    token = db().get(ApiToken, token_id) or abort(404)
+    form = TokenQuotaForm()
+    if not form.validate():
+        abort(400)
+    accounts.set_token_quota(db(), current_user, token, form.quota.data, ip=request.remote_addr)
+    return done(_("已更新该令牌的每日限额。"))
