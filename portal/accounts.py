@@ -356,6 +356,22 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# A daily quota is per token: an account holds a few tokens in force and makes a few a day, so
+# new tokens cannot multiply its allowance (revoking one does not free a new day's worth).
+MOST_TOKENS, MOST_NEW_TOKENS_A_DAY = 5, 5
+
+
+def _enough_tokens(session: Session, user: User) -> None:
+    now = utcnow()
+    mine = select(func.count()).select_from(ApiToken).where(ApiToken.user_id == user.id)
+    in_force = session.scalar(mine.where(ApiToken.revoked_at.is_(None), ApiToken.expires_at > now)) or 0
+    if in_force >= MOST_TOKENS:
+        raise AccountError(_("最多同时持有 %(n)s 个有效令牌，请先吊销不用的令牌", n=MOST_TOKENS))
+    today = session.scalar(mine.where(ApiToken.created_at > now - dt.timedelta(days=1))) or 0
+    if today >= MOST_NEW_TOKENS_A_DAY:
+        raise AccountError(_("24 小时内最多新建 %(n)s 个令牌，请明天再试", n=MOST_NEW_TOKENS_A_DAY))
+
+
 def create_token(
     session: Session, user: User, name: str, days: int, ip: str | None = None
 ) -> tuple[ApiToken, str]:
@@ -365,6 +381,7 @@ def create_token(
         raise AccountError(_("请为令牌命名（100 字以内）"))
     if days not in TOKEN_DAYS:
         raise AccountError(_("有效期只能是 30、90 或 365 天"))
+    _enough_tokens(session, user)
     token = "dcf_" + secrets.token_urlsafe(32)
     row = ApiToken(
         user_id=user.id,

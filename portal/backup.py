@@ -43,9 +43,10 @@ if TYPE_CHECKING:
 FORMAT = "dongchangfu-portal-backup/1"
 log = logging.getLogger(__name__)
 # Tables a new instance fills by itself — the search synonym list's seed (0013), the
-# deployment's identity (0014, written when the instance first starts): an instance holding
-# only these is still empty, and a restore replaces them with the backup's.
-SEEDED = frozenset({"search_synonyms", "deployment"})
+# deployment's identity (0014, written when the instance first starts), the first guide, FAQ,
+# terms and privacy pages and their versions (0023): an instance holding only these is still
+# empty, and a restore replaces them with the backup's.
+SEEDED = frozenset({"search_synonyms", "deployment", "pages", "page_versions"})
 
 
 class BackupError(RuntimeError):

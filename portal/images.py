@@ -18,7 +18,9 @@ from .messages import _
 from .storage import Storage
 
 MAX_BYTES = 5 * 1024 * 1024
-MAX_PIXELS = 25_000_000  # decoded, an RGBA image of this size is 100 MB: more is refused unread
+MAX_PIXELS = 25_000_000  # a JPEG is decoded at a reduced scale (draft); more is refused unread
+# PNG and WebP decode at full size (4 bytes a pixel with alpha): 12 million pixels is 48 MB.
+MAX_PIXELS_LOSSLESS = 12_000_000
 MAX_WIDTH = 1200
 FORMATS = ("JPEG", "PNG", "WEBP")
 TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
@@ -37,9 +39,12 @@ def clean(data: bytes) -> tuple[bytes, str]:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             opened = Image.open(io.BytesIO(data), formats=FORMATS)
-            if opened.width * opened.height > MAX_PIXELS:
+            most = MAX_PIXELS if opened.format == "JPEG" else MAX_PIXELS_LOSSLESS
+            if opened.width * opened.height > most:
                 raise ImageRefused(_("图片尺寸过大，请缩小后再上传"))
-            opened.load()
+            # Shrunk while it is read (a JPEG decodes at 1/2, 1/4 or 1/8 scale): a large photo
+            # never lies in memory at full size. Twice the width kept either way: it may turn.
+            opened.thumbnail((2 * MAX_WIDTH, 2 * MAX_WIDTH), Image.Resampling.LANCZOS, reducing_gap=2.0)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageRefused(_("图片尺寸过大，请缩小后再上传")) from exc
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

@@ -119,7 +119,8 @@ class PageCache:
         if stored is not None:
             entry_generation, status, headers, body = _unpack(stored)
             if entry_generation == generation:
-                self._count(headers)
+                if environ["REQUEST_METHOD"] == "GET":  # a HEAD carries no answer: not a call
+                    self._count(headers)
                 headers = [(k, v) for k, v in headers if k != COUNT_HEADER]
                 start_response(status, [*headers, (STATUS_HEADER, "hit")])
                 return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]

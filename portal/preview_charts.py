@@ -201,6 +201,8 @@ def reader_spec(
     errors: list[Message] = []
     if x not in kinds:
         errors.append(_("没有可作图的字段“%(name)s”", name=x))
+    elif y is not None and y == x:
+        errors.append(_("横轴和数值不能是同一字段“%(name)s”", name=x))
     elif y is not None and kinds.get(y) not in ("number", "year"):
         errors.append(_("“%(name)s”不是数值字段，不能求和或平均", name=y))
     elif agg not in AGGREGATES or kind not in (*KINDS, "auto"):
@@ -301,7 +303,7 @@ def number(v: float) -> str:
 def _svg_open(title: str, desc: str, width: int, height: int, cls: str = "chart") -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" class="{cls}" '
-        f'aria-label="{escape(title)}"><title>{escape(title)}</title><desc>{escape(desc)}</desc>'
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title><desc lang="zh-CN">{escape(desc)}</desc>'
     )
 
 
@@ -316,8 +318,8 @@ def bars(title: str, desc: str, points: list[tuple[str, float]], width: int = 72
         y = top + i * row
         w = max(abs(v) * scale, 1)
         parts.append(
-            f'<text x="{left - 8}" y="{y + 17}" text-anchor="end" font-size="13">{escape(label[:14])}</text>'
-            f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" fill="{PALETTE[0]}">'
+            f'<text x="{left - 8}" y="{y + 17}" text-anchor="end" font-size="13" lang="zh-CN">{escape(label[:14])}</text>'
+            f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" fill="{PALETTE[0]}" lang="zh-CN">'
             f"<title>{escape(label)}: {number(v)}</title></rect>"
             f'<text x="{left + w + 6:.1f}" y="{y + 17}" font-size="13">{number(v)}</text>'
         )
@@ -354,7 +356,7 @@ def line(
     every = max(len(points) // 6, 1)
     for i, ((label, v), (x, y)) in enumerate(zip(points, coords, strict=True)):
         parts.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{PALETTE[2]}"><title>{escape(label)}: {number(v)}</title></circle>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{PALETTE[2]}" lang="zh-CN"><title>{escape(label)}: {number(v)}</title></circle>'
         )
         if i in marked:
             parts.append(
@@ -362,7 +364,7 @@ def line(
             )
         if i % every == 0 or i == len(points) - 1:
             parts.append(
-                f'<text x="{x:.1f}" y="{height - bottom + 18}" text-anchor="middle" font-size="12">{escape(label)}</text>'
+                f'<text x="{x:.1f}" y="{height - bottom + 18}" text-anchor="middle" font-size="12" lang="zh-CN">{escape(label)}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -398,7 +400,7 @@ def pie(title: str, desc: str, points: list[tuple[str, float]], width: int = 440
         ky = 2 * r + 40 + 28 * i
         parts.append(
             f'<rect x="20" y="{ky - 14}" width="18" height="18" fill="{PALETTE[i % len(PALETTE)]}"/>'
-            f'<text x="46" y="{ky}" font-size="15">{i + 1}. {escape(label[:18])}: {number(v)} ({share:.1%})</text>'
+            f'<text x="46" y="{ky}" font-size="15" lang="zh-CN">{i + 1}. {escape(label[:18])}: {number(v)} ({share:.1%})</text>'
         )
         angle = end
     parts.append("</svg>")
@@ -406,7 +408,7 @@ def pie(title: str, desc: str, points: list[tuple[str, float]], width: int = 440
 
 
 def _slice(cx: float, cy: float, r: float, start: float, end: float, colour: str, tip: str) -> str:
-    title = f"<title>{escape(tip)}</title>"
+    title = f'<title lang="zh-CN">{escape(tip)}</title>'
     if end - start >= 2 * math.pi - 1e-6:
         return f'<circle cx="{cx}" cy="{cy}" r="{r}" fill="{colour}" stroke="#fff" stroke-width="2">{title}</circle>'
     if end - start <= 0:
@@ -636,7 +638,7 @@ def _base(proj: Mercator, base: tuple[Place, ...], tiles: str, fills: dict[str, 
     for p, d in zip(base, _outlines(proj.zoom, base), strict=True):
         fill = (fills or {}).get(p.name, "none" if tiles else "#f4f1ea")
         parts.append(
-            f'<path d="{d}" fill="{fill}" stroke="#8a8a8a" stroke-width="1"><title>{escape(p.name)}</title></path>'
+            f'<path d="{d}" fill="{fill}" stroke="#8a8a8a" stroke-width="1" lang="zh-CN"><title>{escape(p.name)}</title></path>'
         )
     return parts
 
@@ -648,7 +650,7 @@ def _place_names(proj: Mercator, base: tuple[Place, ...], below: dict[str, float
         x, y = proj(*p.centre)
         out.append(
             f'<text x="{x:.1f}" y="{y + below.get(p.name, 4):.1f}" text-anchor="middle" font-size="10" '
-            f'fill="#333" stroke="#fff" stroke-width="3" paint-order="stroke">{escape(p.name)}</text>'
+            f'fill="#333" stroke="#fff" stroke-width="3" paint-order="stroke" lang="zh-CN">{escape(p.name)}</text>'
         )
     return out
 
@@ -660,7 +662,7 @@ def _points(proj: Mercator, data: MapData) -> list[str]:
         where = f"{lon:.5f}, {lat:.5f}"
         tip = f"<title>{escape(label)} ({where})</title>" if label else f"<title>{where}</title>"
         parts.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="#b00020" stroke="#fff" stroke-width="1.2">{tip}</circle>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="#b00020" stroke="#fff" stroke-width="1.2" lang="zh-CN">{tip}</circle>'
         )
     return parts
 
@@ -676,7 +678,7 @@ def _counts(proj: Mercator, data: MapData, base: tuple[Place, ...], below: dict[
         r = 7 + 8 * math.sqrt(n / peak)
         below[name] = -(r + 4)  # the name above the circle
         parts.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="#fff" stroke="#1b7a3a" stroke-width="2">'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="#fff" stroke="#1b7a3a" stroke-width="2" lang="zh-CN">'
             f"<title>{escape(name)}: {n}</title></circle>"
             f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle" font-size="12" font-weight="bold">{n}</text>'
         )

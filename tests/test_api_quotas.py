@@ -261,3 +261,30 @@ def test_calls_answered_from_the_page_cache_are_counted_once_each(settings):
         assert stored(ctx, kind="api_data", dataset_id=dataset_id) == 3
     finally:
         ctx.engine.dispose()
+
+
+def test_head_and_preflight_requests_neither_count_nor_use_a_quota(app, client, portal_data, make_user):
+    """The attack review: 50 HEADs added 50 'calls' to the public statistics, and a browser's
+    preflight used up a token's quota."""
+    _token_id, token = token_for(app, make_user, quota=2)
+    auth = {"Authorization": f"Bearer {token}"}
+    before = stored(portal_data, kind="api_data")
+    for _ in range(5):
+        client.head(f"/api/data/{OPEN}?limit=1")
+        client.options(f"/api/data/{OPEN}", headers=auth)
+    assert [client.get(f"/api/data/{OPEN}", headers=auth).status_code for _ in range(3)] == [200, 200, 429]
+    portal_data.counters.flush()
+    assert stored(portal_data, kind="api_data") - before == 2
+
+
+def test_an_account_cannot_multiply_its_quota_with_new_tokens(app, portal_data, make_user):
+    user_id, _email, _password = make_user()
+    with portal_data.sessions() as s:
+        user = s.get(User, user_id)
+        made = [accounts.create_token(s, user, f"令牌{i}", 30)[0] for i in range(accounts.MOST_TOKENS)]
+        with pytest.raises(accounts.AccountError, match="最多同时持有"):
+            accounts.create_token(s, user, "再一个", 30)
+        accounts.revoke_token(s, user, made[0].id)
+        # revoking one frees a place, but not a new day's worth of tokens
+        with pytest.raises(accounts.AccountError, match="24 小时内最多新建"):
+            accounts.create_token(s, user, "换一个", 30)

@@ -110,6 +110,7 @@ def test_a_restore_that_fails_half_way_leaves_nothing_and_the_same_command_succe
     counts = table_counts(left.extensions["portal"].engine)
     seed = counts.pop("search_synonyms")  # a new instance's seed, as before the restore
     counts.pop("deployment")  # and its own identity
+    counts.pop("pages"), counts.pop("page_versions")  # and the first guide, FAQ, terms and privacy
     assert set(counts.values()) == {0} and seed > 0  # no row kept
     assert files_of(left.extensions["portal"].storage.root) == {}  # no file kept
     left.extensions["portal"].engine.dispose()

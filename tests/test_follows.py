@@ -274,3 +274,18 @@ def test_a_search_too_long_to_keep_is_refused_with_words(portal_data, client, ma
     assert "这个搜索太长" in client.get(response.headers["Location"]).get_data(as_text=True)
     with portal_data.sessions() as s:
         assert s.scalar(select(Follow.id)) is None
+
+
+def test_the_way_back_after_a_button_stays_on_this_site(portal_data, client, make_user):
+    _, email, password = make_user()
+    login(client, email, password)
+    for back in ("/\t/evil.example", "/\\evil.example", "//evil.example", "https://evil.example/", "/\n/x"):
+        response = post_form(
+            client, f"/dataset/{SCJ}/favourite", {"on": "1", "back": back}, page=f"/dataset/{SCJ}"
+        )
+        assert response.status_code == 302
+        assert response.headers["Location"] == f"/dataset/{SCJ}", back
+    response = post_form(
+        client, f"/dataset/{SCJ}/favourite", {"on": "0", "back": "/account/follows"}, page="/"
+    )
+    assert response.headers["Location"] == "/account/follows"

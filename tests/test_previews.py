@@ -105,7 +105,7 @@ def figures(text: str) -> dict[str, float]:
 def test_a_date_and_a_number_give_a_line_summed_per_month_like_pandas(client, air):
     """200 distinct days (more than MONTHS_AFTER) are summed per month."""
     text = page(client, AIR)
-    assert "折线图" in text and 'class="chart"' in text and "按“日期”统计的AQI 合计" in text
+    assert "折线图" in text and 'class="chart"' in text and "按“日期”统计的“AQI”合计" in text
     expected = air.groupby(air["日期"].str[:7])["AQI"].sum()
     got = figures(text)
     assert got == {k: float(v) for k, v in expected.items()}
@@ -118,7 +118,7 @@ def test_the_reader_chooses_the_columns_and_the_kind(client, air):
     expected = air.groupby("监测点")["AQI"].mean()
     got = figures(text)
     assert got == pytest.approx({k: round(v, 2) for k, v in expected.items()}, abs=0.01)
-    assert "柱状图" in text and "按“监测点”统计的AQI 平均" in text
+    assert "柱状图" in text and "按“监测点”统计的“AQI”平均" in text
     # Rows counted per station, as a pie: seven parts (six and an "Other" of one would say less).
     counted = page(client, AIR, x="监测点", y="", kind="pie")
     assert "饼图" in counted
@@ -138,7 +138,7 @@ def test_top_categories_and_the_rest_as_other(client, homes):
     ("args", "says"),
     [
         ({"x": "没有的列"}, "没有可作图的字段“没有的列”"),
-        ({"x": "监测点", "y": "监测点"}, "“监测点”不是数值字段"),
+        ({"x": "监测点", "y": "日期"}, "“日期”不是数值字段"),
         ({"x": "监测点", "kind": "line"}, "折线图的横轴须为日期或年份字段"),
         ({"x": "监测点", "y": "AQI", "agg": "median"}, "图表类型或统计方式无法识别"),
         ({"col": "AQI", "op": "gt", "val": "很多"}, "字段“AQI”的值“很多”不是"),
@@ -317,8 +317,15 @@ def test_filtering_and_charting_on_the_page_are_limited_as_the_data_api_is(app, 
     """Each filtered or charted page runs a query over the file: varying the query string is
     limited like the data API; the plain page is not (the page cache answers it)."""
     app.config["DATA_API_RATE"] = "3 per minute"
-    answers = [client.get(f"/dataset/{AIR}", query_string={"col": "监测点", "val": f"点{i}"}) for i in range(4)]
+    answers = [
+        client.get(f"/dataset/{AIR}", query_string={"col": "监测点", "val": f"点{i}"}) for i in range(4)
+    ]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert "Retry-After" in answers[-1].headers
     assert client.get(f"/dataset/{AIR}", query_string={"x": "监测点"}).status_code == 429
     assert [client.get(f"/dataset/{AIR}").status_code for _ in range(5)] == [200] * 5
+
+
+def test_the_same_column_as_axis_and_value_is_explained_not_a_server_error(client, air):
+    text = page(client, AIR, x="AQI", y="AQI", agg="sum")
+    assert "横轴和数值不能是同一字段“AQI”" in text

@@ -60,9 +60,14 @@ def seconds_to_midnight(now: dt.datetime | None = None) -> int:
     return max(1, int((midnight - local).total_seconds() + 0.999))
 
 
+# A call is a GET (or a CKAN POST with a JSON body): a HEAD carries no answer and an OPTIONS is
+# a browser's preflight before the real call; neither counts as a call or uses a quota.
+COUNTED_METHODS = ("GET", "POST")
+
+
 def _quota() -> Response | None:
     token_id = _token_id()
-    if token_id is None:
+    if token_id is None or request.method not in COUNTED_METHODS:
         return None
     ctx = portal()
     limit = g.get("api_token_quota") or ctx.settings.api_daily_quota
@@ -94,7 +99,12 @@ def _dataset_id() -> int | None:
 
 
 def _count(response: Response) -> Response:
-    if request.blueprint not in API_BLUEPRINTS or g.get("api_quota_refused") or response.status_code == 429:
+    if (
+        request.blueprint not in API_BLUEPRINTS
+        or request.method not in COUNTED_METHODS
+        or g.get("api_quota_refused")
+        or response.status_code == 429
+    ):
         return response
     kind = "api_data" if request.endpoint == "data_api.table_rows" else "api_meta"
     dataset_id = _dataset_id() if response.status_code < 400 else None

@@ -24,8 +24,8 @@ from portal.feedback import rating_summary
 from .. import catalog, content
 from .. import open_licence as open_licence_module
 from ..authz import public
-from ..limits import limiter
 from ..forms import ErrorReportForm
+from ..limits import limiter
 from ..messages import _
 from ..models import Dataset, DataTable, Department, ErrorReport, OpenClass, Rating
 from ..page_cache import cacheable
@@ -215,9 +215,10 @@ def _preview(table: DataTable, page: int) -> dict | None:
         return None
 
 
-# A dataset page asked to filter, sort or chart a table runs a query over the data file each
-# time: limited as the data API is, so varying the query string cannot keep the server busy.
-PREVIEW_QUERY_ARGS = ("col", "op", "val", "sort", "order", "fpage", "x", "y", "agg", "kind")
+# A dataset page asked to filter, sort or chart a table, or to try an API call, runs a query over
+# the data file each time: limited as the data API is, so varying the query string cannot keep
+# the server busy.
+PREVIEW_QUERY_ARGS = ("col", "op", "val", "sort", "order", "fpage", "x", "y", "agg", "kind", "api_call")
 
 
 def _plain_dataset_page() -> bool:

@@ -53,8 +53,10 @@ def _open_table(name: str, table_id: int) -> tuple[Dataset, DataTable]:
 
 def _count(ds: Dataset, table: DataTable, fmt: str) -> None:
     """A download counts once: not again for the later parts of a resumed one."""
-    rng = request.headers.get("Range", "")
-    if request.method != "GET" or (rng and not rng.replace(" ", "").startswith("bytes=0-")):
+    rng = request.headers.get("Range", "").replace(" ", "")
+    # A range from the first byte to the end is the start of a download; any other range (a
+    # later part of a resumed one, a probe of a few bytes) is not counted again.
+    if request.method != "GET" or (rng and rng != "bytes=0-"):
         return
     if request.headers.get("If-None-Match") or request.headers.get("If-Modified-Since"):
         return

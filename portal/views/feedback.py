@@ -15,6 +15,7 @@ from portal.messages import _
 
 from ..authz import Action, public, requires
 from ..forms import AnswerForm, DataRequestForm, ErrorReportForm, RatingForm, RouteForm, ShowcaseForm, checked
+from ..limits import limiter
 from ..models import DataRequest, Dataset, Department, ShowcaseItem
 from ..web import back, db, done, portal, send_stored_file
 
@@ -89,6 +90,8 @@ def answer_request(request_id: int) -> ResponseReturnValue:
 
 @bp.route("/showcase", methods=["GET", "POST"])
 @public
+# Each entry may carry an image to decode and re-encode: a few an hour from one address.
+@limiter.limit("20 per hour", methods=["POST"])
 def showcase() -> ResponseReturnValue:
     s = db()
     if request.method == "POST":

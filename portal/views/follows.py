@@ -5,6 +5,7 @@ history. Thin: the rules are in portal/follows.py."""
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlsplit
 
 from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, abort, render_template, request, url_for
@@ -69,9 +70,14 @@ def favourite(name: str) -> ResponseReturnValue:
 
 
 def _local_back(default: str) -> str:
-    """Back to the page the button was on, if it is one of ours (never another site)."""
+    """Back to the page the button was on, if it is a path of this site: no scheme, no host, no
+    control character and no backslash (a browser reads a slash, a tab and a slash, or a slash
+    and a backslash, as the start of another site's address)."""
     to = request.form.get("back", "")
-    return to if to.startswith("/") and not to.startswith("//") and "\\" not in to else default
+    if not to.startswith("/") or any(c < " " or c == "\\" for c in to):
+        return default
+    parts = urlsplit(to)
+    return default if parts.scheme or parts.netloc or to.startswith("//") else to
 
 
 @bp.get("/account/follows")

@@ -186,7 +186,7 @@ def _verified(client: FlaskOAuth2App) -> identity.Verified:
         raise IdentityError(
             _("你在统一身份认证平台取消或拒绝了授权，未登录。")
             if error == "access_denied"
-            else _("统一身份认证平台未完成认证（%(error)s），请重试。", error=error[:50])
+            else _("统一身份认证平台未完成认证，请重试。")
         )
     _metadata(client)
     try:

@@ -174,7 +174,11 @@ def _chart(path: Path, kinds: dict[str, str], scope: rows.Scope, args: MultiDict
     data = charts.figures(path, spec, kinds, scope)
     errors += data.errors
     what = {"sum": _("合计"), "mean": _("平均"), "count": _("行数")}[data.spec.agg]
-    title = _("按“%(x)s”统计的%(y)s", x=spec.x, y=(spec.y + " " if spec.y else "") + str(what))
+    title = (
+        _("按“%(x)s”统计的“%(y)s”%(what)s", x=spec.x, y=spec.y, what=what)
+        if spec.y
+        else _("按“%(x)s”统计的%(what)s", x=spec.x, what=what)
+    )
     points = charts.in_words(data.points)
     desc = "; ".join(f"{label}: {charts.number(v)}" for label, v in points)
     return {
@@ -198,7 +202,7 @@ def _map(path: Path, schema: pa.Schema, kinds: dict[str, str], scope: rows.Scope
         data = charts.map_points(path, coords[0], coords[1], label, scope)
         if not data.points and not data.dropped:
             return None
-        what = _("%(n)s 个点位（%(lon)s、%(lat)s）", n=len(data.points), lon=coords[0], lat=coords[1])
+        what = _("%(n)s 个点位（“%(lon)s”、“%(lat)s”）", n=len(data.points), lon=coords[0], lat=coords[1])
     else:
         column = charts.address_column(path, kinds, known_places())
         if column is None:
