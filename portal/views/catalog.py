@@ -24,6 +24,7 @@ from portal.feedback import rating_summary
 from .. import catalog, content
 from .. import open_licence as open_licence_module
 from ..authz import public
+from ..catalog import sample
 from ..forms import ErrorReportForm
 from ..limits import limiter
 from ..messages import _
@@ -225,6 +226,14 @@ def _plain_dataset_page() -> bool:
     return not any(k in request.args for k in PREVIEW_QUERY_ARGS)
 
 
+def _sample(table: DataTable) -> sample.Sample | None:
+    try:
+        return sample.sample_of(portal().storage, table)
+    except FileNotFoundError as exc:
+        file_missing(exc)
+        return None
+
+
 @bp.get("/dataset/<name>")
 @public
 @limiter.limit(
@@ -248,9 +257,11 @@ def dataset(name: str) -> ResponseReturnValue:
             }.get(why or ""),
         )
     page = max(request.args.get("preview", 1, type=int) or 1, 1)
-    previews = {}
+    previews, samples = {}, {}
     if ds.open_class == OpenClass.UNCONDITIONAL.value:
         previews = {t.id: _preview(t, page) for t in ds.served_tables}
+    else:  # conditional: a synthetic sample to judge it by before applying (样例数据)
+        samples = {t.id: _sample(t) for t in ds.served_tables}
     s = db()
     reports = s.scalars(
         select(ErrorReport).where(ErrorReport.dataset_id == ds.id).order_by(ErrorReport.id.desc())
@@ -265,6 +276,7 @@ def dataset(name: str) -> ResponseReturnValue:
         "dataset.html",
         ds=ds,
         previews=previews,
+        samples=samples,
         preview_page=page,
         see=see_first.for_dataset(ds),  # chart, map, filters (portal/views/previews.py)
         attribution=catalog.attribution_line(ds),
