@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from portal import clock, mail
 from portal.authz import Action, require
-from portal.catalog import public_datasets
+from portal.catalog import domain_is_public, public_datasets
 from portal.errors import DomainError
 from portal.labels import label
 from portal.messages import Message, _, bilingual
@@ -125,9 +125,7 @@ def _describe(session: Session, kind: str, target: str) -> str:
             raise FollowError(_("没有这个部门"))
         return dept.name
     if kind == "domain":
-        if not session.scalar(
-            public_datasets().with_only_columns(func.count()).where(Dataset.domain == target)
-        ):
+        if not domain_is_public(session, target):
             raise FollowError(_("没有这个领域"))
         return target
     if not target:

@@ -29,6 +29,16 @@ def public_datasets() -> Select[Dataset]:
     )
 
 
+def domain_is_public(session: Session, domain: str) -> bool:
+    """A data domain has a page (and a feed, and can be followed) while a public dataset is in it."""
+    return (
+        session.scalar(
+            public_datasets().with_only_columns(Dataset.id).where(Dataset.domain == domain).limit(1)
+        )
+        is not None
+    )
+
+
 def only_public(session: Session, names: list[str]) -> set[str]:
     """Which of these names are public right now: a safety net between the index and a page."""
     if not names:

@@ -198,10 +198,7 @@ def department(code: str) -> ResponseReturnValue:
 @public
 @cacheable
 def domain(name: str) -> ResponseReturnValue:
-    exists = db().scalar(
-        catalog.public_datasets().with_only_columns(func.count()).where(Dataset.domain == name)
-    )
-    if not exists:
+    if not catalog.domain_is_public(db(), name):
         abort(404)
     return _search_page(name, heading_note="domain", domain=name)
 

@@ -11,7 +11,7 @@ from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal import catalog
@@ -187,9 +187,7 @@ def feed_department(code: str) -> ResponseReturnValue:
 @public
 @cacheable
 def feed_domain(name: str) -> ResponseReturnValue:
-    if not db().scalar(
-        catalog.public_datasets().with_only_columns(func.count()).where(Dataset.domain == name)
-    ):
+    if not catalog.domain_is_public(db(), name):
         abort(404)
     feed = _feed(
         str(_("%(name)s领域：最新数据集", name=name)),
