@@ -40,6 +40,7 @@ from .licensing import (
     Purpose,
     UsageReport,
 )
+from .sandbox import QUERY_STATUSES, RELEASE_STATUSES, SandboxQuery, SandboxRelease
 from .search import SearchSynonym
 from .tenders import (
     Bid,
@@ -54,6 +55,10 @@ from .tenders import (
 )
 
 __all__ = [
+    "QUERY_STATUSES",
+    "RELEASE_STATUSES",
+    "SandboxQuery",
+    "SandboxRelease",
     "LinkedIdentity",
     "FOLLOW_KINDS",
     "Favourite",

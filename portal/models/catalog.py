@@ -89,6 +89,10 @@ class Dataset(Base):
     # get SENSITIVE_WORKING_DAYS and a refusal is a written decision. From the catalog
     # (涉及秘密或隐私: 是) or set by the department in the console.
     sensitive: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # The department's sandbox settings (issue 21): conditional data reached only through the
+    # sandbox (no file grant), and the least number of records behind any released cell.
+    sandbox_only: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    sandbox_k: Mapped[int] = mapped_column(default=10, server_default=text("10"))
 
     status: Mapped[str] = mapped_column(String(20), default=DatasetStatus.HELD.value)
     hold_reason: Mapped[str | None] = mapped_column(Text)

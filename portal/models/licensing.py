@@ -169,6 +169,9 @@ class Grant(Base):
     valid_from: Mapped[dt.date]
     valid_until: Mapped[dt.date]
     report_every_months: Mapped[int] = mapped_column(default=6)
+    # "file": the granted fields and rows are downloaded (licensed ZIP, data API, previews);
+    # "sandbox": the data never leaves — only checked aggregates of sandbox queries do.
+    delivery: Mapped[str] = mapped_column(String(10), default="file", server_default="file")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
