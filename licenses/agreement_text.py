@@ -48,6 +48,14 @@ def render_agreement(app: Application, site_url: str) -> str:
         items.append(
             f"  - {item.dataset.title}（{item.dataset.resource_code or item.dataset.name}）：{fields}{rows}"
         )
+    # A dataset its department made sandbox-only is delivered so whatever was chosen at approval
+    # (licenses/grants.py accept): the agreement says what the grant will be.
+    if app.delivery == "sandbox" or any(item.dataset.sandbox_only for item in app.items):
+        items += [
+            "  交付方式：数据沙箱——数据不出域，乙方在平台沙箱中查询，仅通过统计披露控制检查或经甲方同意发布的汇总结果可以导出。",
+            "  Delivery: data sandbox — the data never leaves; the user queries it in the platform's sandbox and only "
+            "aggregate outputs that pass disclosure control or that the provider agrees to release can be exported.",
+        ]
     zh_terms, en_terms = ROUTE_TERMS[app.route]
     return "\n".join(
         [

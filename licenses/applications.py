@@ -419,8 +419,12 @@ def approve(
     valid_until: dt.date,
     note: str | None = None,
     ip: str | None = None,
+    delivery: str = "file",
 ) -> None:
-    """`fields` and `row_filters` by ApplicationItem id; None means all fields / all rows."""
+    """`fields` and `row_filters` by ApplicationItem id; None means all fields / all rows.
+    `delivery`: "file" (the granted part is downloaded) or "sandbox" (it never leaves: only
+    checked aggregates of queries do, licenses/sandbox.py); a dataset its department made
+    sandbox-only cannot be delivered as a file."""
     _reviewer(curator, app)
     require_open(app)
     if not (valid_from <= valid_until) or (valid_until - valid_from).days > MAX_PERIOD_DAYS:
@@ -434,6 +438,7 @@ def approve(
         )
         if chosen is not None and (not chosen or not set(chosen) <= allowed):
             raise LicenceError(_("「%(title)s」的授权字段须在申请范围内", title=item.dataset.title))
+    _check_delivery(app, delivery)
     _move(
         session,
         app,
@@ -450,9 +455,24 @@ def approve(
         approved_from=valid_from,
         approved_until=valid_until,
     )
+    app.delivery = delivery
     for item in app.items:
         item.fields_approved = fields.get(item.id, item.fields_requested)
         item.row_filter = row_filters.get(item.id) or None
+
+
+def _check_delivery(app: Application, delivery: str) -> None:
+    if delivery not in ("file", "sandbox"):
+        raise LicenceError(_("请选择交付方式：文件下载或数据沙箱"))
+    if delivery == "file":
+        for item in app.items:
+            if item.dataset.sandbox_only:
+                raise LicenceError(
+                    _(
+                        "「%(title)s」由提供部门设定为仅在数据沙箱中使用（数据不出域），请选择沙箱交付",
+                        title=item.dataset.title,
+                    )
+                )
 
 
 def refuse(

@@ -94,6 +94,11 @@ def accept(
         valid_from=app.approved_from,
         valid_until=app.approved_until,
         report_every_months=REPORT_EVERY_MONTHS,
+        # A dataset its department made sandbox-only is never delivered as a file, whichever
+        # route (consent, research, tender) the application took.
+        delivery="sandbox"
+        if app.delivery == "sandbox" or any(i.dataset.sandbox_only for i in app.items)
+        else "file",
     )
     session.add(grant)
     session.flush()
@@ -105,6 +110,7 @@ def accept(
         ip=ip,
         licence=grant.licence_number,
         agreement_sha256=sha,
+        delivery=grant.delivery,
     )
     return grant
 
@@ -162,6 +168,8 @@ def check_download(
         or grant.user_id != user.id
     ):
         raise LinkRefused(_("下载链接无效"))
+    if grant.delivery != "file":
+        raise LinkRefused(_("该授权为数据沙箱交付：数据不出域，请在数据沙箱中查询"))
     state = grant.state()
     if state != "valid":
         raise LinkRefused(
@@ -186,6 +194,8 @@ def grant_for_api(
         .where(
             Grant.user_id == user.id,
             ApplicationItem.dataset_id == dataset_id,
+            # Rows leave only through a file grant; a sandbox grant's data never does.
+            Grant.delivery == "file",
             Grant.revoked_at.is_(None),
             Grant.valid_from <= today,
             Grant.valid_until >= today,
@@ -224,8 +234,11 @@ def build_licensed_zip(
     site_url: str,
     ip: str | None = None,
 ) -> LicensedFile:
-    """CSV and Parquet with only the granted fields and rows, ATTRIBUTION.txt,
+    """CSV, Parquet and XLSX with only the granted fields and rows, in the grant's own column
+    and row order (licenses/fingerprint.py; every file's sha256 kept), ATTRIBUTION.txt,
     datapackage.json and the accepted agreement; logged with bytes and time."""
+    if grant.delivery != "file":
+        raise LicenceError(_("该授权为数据沙箱交付：数据不出域，请在数据沙箱中查询"))
     from harvest.formats import attribution
     from portal.catalog.bundle import frictionless_fields, package
 
@@ -236,6 +249,8 @@ def build_licensed_zip(
     if not tables:
         raise LicenceError(_("数据文件暂不可用"))
     from portal.catalog.rows import Scope, scoped_table
+
+    from . import fingerprint
 
     scope = Scope(fields=item.fields_approved, row_filter=item.row_filter)
     licence_url = f"{site_url.rstrip('/')}/licences/{grant.licence_number}"
@@ -255,6 +270,9 @@ def build_licensed_zip(
     parts = []
     for position, table in enumerate(tables):
         data = scoped_table(pq.read_table(storage.local_path(table.parquet_path)), scope)
+        # The grant's fingerprint: its own column order and row order, values untouched
+        # (licenses/fingerprint.py); made before anything is written in this session.
+        data = fingerprint.marked(session, grant, item, data)
         prefix = (
             ""
             if len(tables) == 1
@@ -263,6 +281,7 @@ def build_licensed_zip(
         (folder / prefix).mkdir(parents=True, exist_ok=True)
         pq.write_table(data.replace_schema_metadata(meta), folder / prefix / "data.parquet")
         pacsv.write_csv(data, folder / prefix / "data.csv")
+        fingerprint.write_xlsx(data, folder / prefix / "data.xlsx", meta)  # not when longer than a sheet
         parts.append((prefix, data))
     rows = sum(d.num_rows for _prefix, d in parts)
     text = "\n".join(
@@ -316,10 +335,16 @@ def build_licensed_zip(
         for prefix, _data in parts:
             zip_file(zf, folder / prefix / "data.csv", f"{prefix}data.csv")
             zip_file(zf, folder / prefix / "data.parquet", f"{prefix}data.parquet")
+            if (folder / prefix / "data.xlsx").exists():
+                zip_file(zf, folder / prefix / "data.xlsx", f"{prefix}data.xlsx")
         zip_text(zf, "ATTRIBUTION.txt", text)
         zip_text(zf, "datapackage.json", json.dumps(descriptor, ensure_ascii=False, indent=2))
         zip_text(zf, "AGREEMENT.txt", grant.agreement.text)
     size = zip_path.stat().st_size
+    served = {
+        f"{p}data.{fmt}": folder / p / f"data.{fmt}" for p, _d in parts for fmt in ("csv", "parquet", "xlsx")
+    }
+    fingerprint.record_served(session, grant, item, {**served, zip_path.name: zip_path})
     session.add(
         LicensedDownload(
             grant_id=grant.id,

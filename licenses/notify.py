@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock, mail
 from portal.messages import bilingual, from_stored
-from portal.models import Application, Bid, Tender, User
+from portal.models import Application, Bid, SandboxQuery, SandboxRelease, Tender, User
 
 SUBJECTS = {
     "submitted": "申请已提交",
@@ -108,4 +108,32 @@ def tender_for_interest(session: Session, tender: Tender, application: Applicati
         f"{application.applicant.name}，您好：\n\n您在申请 {application.number} 中登记的商业开发意向所涉数据，"
         f"已发布招标「{tender.title}」（{tender.number}），投标截止：{closes:%Y-%m-%d %H:%M}（北京时间）。\n"
         f"查看公告 / the announcement: {site_url.rstrip('/')}/tenders/{tender.number}\n",
+    )
+
+
+def release_requested(session: Session, query: SandboxQuery, site_url: str) -> None:
+    """The providing department's curators: an output waits for their decision."""
+    link = f"{site_url.rstrip('/')}/console/sandbox/queries/{query.id}"
+    for curator in curators_of(session, query.dataset.department_id):
+        mail.send(
+            session,
+            curator.email,
+            f"数据沙箱结果发布申请待审核 · {query.grant.licence_number}",
+            f"{curator.name}，您好：\n\n授权 {query.grant.licence_number}（{query.dataset.title}）的使用方申请发布"
+            f"沙箱查询 #{query.id} 的完整结果，请审核并说明理由。\n"
+            f"A sandbox output waits for your decision.\n\n查看 / view: {link}\n",
+        )
+
+
+def release_decided(session: Session, release: SandboxRelease, site_url: str) -> None:
+    """The person who asked: the decision and its reasons."""
+    query = release.query
+    outcome = "已同意发布" if release.status == "approved" else "未同意发布"
+    mail.send(
+        session,
+        release.requested_by.email,
+        f"数据沙箱结果{outcome} · {query.grant.licence_number}",
+        f"{release.requested_by.name}，您好：\n\n沙箱查询 #{query.id}（{query.dataset.title}）的完整结果{outcome}。\n"
+        f"理由 / reasons: {release.decision_note}\n\n"
+        f"查看 / view: {site_url.rstrip('/')}/sandbox/queries/{query.id}\n",
     )

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from flask import abort, current_app, g
+from flask import abort, current_app, g, request
 from flask_login import current_user
+from werkzeug.datastructures import WWWAuthenticate
 
 
 class Action(enum.StrEnum):
@@ -45,6 +46,10 @@ class Action(enum.StrEnum):
     ACT_AS_APPLICANT = "act_as_applicant"  # withdraw, answer, accept: the applicant only
     HOLD_GRANT = "hold_grant"  # download, report use: the grant's holder
     REVOKE_GRANT = "revoke_grant"  # the providing department's curators or the bureau
+    # the data sandbox (licenses/sandbox.py): queries and their results are seen by the
+    # providing department's curators and the bureau; a release is decided by the department
+    OVERSEE_SANDBOX = "oversee_sandbox"
+    DECIDE_RELEASE = "decide_release"
     ENTER_CALENDAR = "enter_calendar"  # the bureau enters the State Council's schedule
     # tenders (licenses/tenders.py)
     MANAGE_TENDER = "manage_tender"  # announce, answer, close, re-open, award, conclude
@@ -116,6 +121,17 @@ def can_revoke_grant(user: Any, grant: Any = None) -> bool:
     return user.is_bureau or _curator_of(user, grant.application.department_id)
 
 
+def can_oversee_sandbox(user: Any, query: Any = None) -> bool:
+    """`query`: a sandbox query (or anything with a dataset)."""
+    if query is None:
+        return user.is_bureau or user.is_curator
+    return user.is_bureau or _curator_of(user, query.dataset.department_id)
+
+
+def can_decide_release(user: Any, release: Any = None) -> bool:
+    return user.is_curator if release is None else _curator_of(user, release.query.dataset.department_id)
+
+
 def can_evaluate_tender(user: Any, tender: Any = None) -> bool:
     if tender is None:
         return user.is_bureau or user.is_curator
@@ -148,6 +164,8 @@ RULES: dict[Action, Rule] = {
     Action.ACT_AS_APPLICANT: Rule(can_act_as_applicant),
     Action.HOLD_GRANT: Rule(can_hold_grant, hides=True),
     Action.REVOKE_GRANT: Rule(can_revoke_grant),
+    Action.OVERSEE_SANDBOX: Rule(can_oversee_sandbox, hides=True),
+    Action.DECIDE_RELEASE: Rule(can_decide_release, hides=True),
     Action.ENTER_CALENDAR: Rule(_bureau),
     Action.MANAGE_TENDER: Rule(_bureau),
     Action.EVALUATE_TENDER: Rule(can_evaluate_tender),
@@ -193,6 +211,8 @@ def public(view: Callable) -> Callable:
 def _check(action: Action) -> Any:
     """The role-level check of a route: the login page when signed out, 403 when refused."""
     if not current_user.is_authenticated:
+        if request.path.startswith("/api/"):  # an API client has no login page to go to
+            abort(401, www_authenticate=WWWAuthenticate("Bearer", {"realm": "portal"}))
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]  # set by Flask-Login
     if not can(current_user, action):
         g.refused_by_route = action  # tests tell a route's refusal from an object's

@@ -466,6 +466,30 @@ def _bundle(run: JobRun, payload: dict) -> dict | None:
     return {"bytes": path.stat().st_size}
 
 
+@kind("sandbox_query", max_attempts=2)
+def _sandbox_query(run: JobRun, payload: dict) -> dict | None:
+    """A sandbox query: checked, run over the granted part only, its output disclosure-checked
+    (licenses/sandbox.py). A query runs once: a second delivery finds it no longer queued."""
+    from licenses import sandbox
+
+    with run.ctx.sessions() as s:
+        status = sandbox.run(s, run.ctx.storage, payload["query"])
+        s.commit()
+    return {"status": status}
+
+
+@kind("sandbox_prepare", max_attempts=2)
+def _sandbox_prepare(run: JobRun, payload: dict) -> dict | None:
+    """A sandbox table's DuckDB copy, made before its first query (licenses/sandbox.py)."""
+    from licenses import sandbox
+
+    if payload.get("grant") is None:
+        return None
+    with run.ctx.sessions() as s:
+        sandbox.prepare(s, run.ctx.storage, payload["grant"], payload["table"])
+    return None
+
+
 @kind("licensed_zip", max_attempts=2)
 def _licensed_zip(run: JobRun, payload: dict) -> dict | None:
     """A grant holder's licensed ZIP (the granted fields and rows, attribution, agreement),

@@ -224,6 +224,8 @@ def table_of(ctx, name) -> DataTable:
 
 
 def downloads_of(ctx, name) -> int:
+    """A dataset's download count once the counters' pending batch is in (portal/counters.py)."""
+    ctx.counters.flush()
     with ctx.sessions() as s:
         return s.scalar(select(Dataset.download_count).where(Dataset.name == name))
 
@@ -529,3 +531,104 @@ def smtp_server():
         yield server
     finally:
         server.shutdown()
+
+
+# ---------------------------------------------------------------- the data sandbox (issue 21)
+
+SANDBOX_DATASET = "371502-mzj-0888"
+# 广平乡 has 3 records: below k=10, its cells are suppressed.
+SANDBOX_STREETS = {"古楼街道": 120, "柳园街道": 90, "新区街道": 60, "广平乡": 3}
+
+
+def _sandbox_id_number(rng) -> str:
+    from stdnum.cn import ric
+
+    body = f"371502{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(100, 999)}"
+    return body + ric.calc_check_digit(body)
+
+
+def sandbox_rows() -> list[list[str]]:
+    import random
+
+    rng = random.Random(21)
+    surnames, given = "王李张刘陈杨赵黄周吴", "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚"
+    rows = []
+    for street, n in SANDBOX_STREETS.items():
+        for _i in range(n):
+            rows.append(
+                [
+                    rng.choice(surnames) + rng.choice(given) + rng.choice(given),
+                    _sandbox_id_number(rng),
+                    street,
+                    str(rng.randint(600, 2400)),
+                    f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                ]
+            )
+    rng.shuffle(rows)
+    return rows
+
+
+SANDBOX_HEADER = ["姓名", "身份证号", "所属街道", "月补贴金额", "发放日期"]
+
+
+def make_sandbox_world(portal_data, tmp_path, make_user) -> dict:
+    """A conditional dataset of 273 people; a researcher applies, the civil-affairs curator
+    approves it for sandbox delivery, the researcher accepts."""
+    import datetime as dt
+
+    from licenses import applications as apps
+    from portal import clock
+
+    write_csv(tmp_path / "src" / "relief.csv", SANDBOX_HEADER, sandbox_rows())
+    harvest(
+        portal_data,
+        tmp_path / "src",
+        [
+            entry(
+                "371502-MZJ-0888",
+                "困难群众救助发放明细（沙箱）",
+                "有条件开放",
+                file="relief.csv",
+                dept="东昌府区民政局",
+                dept_code="dcf-mzj",
+                开放条件="仅限社会救助研究，须签订数据使用协议",
+            )
+        ],
+    )
+    applicant, curator = make_user("company"), make_user(curator_of="dcf-mzj")
+    with portal_data.sessions() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == SANDBOX_DATASET))
+        assert ds is not None and ds.is_public, "the dataset is published as conditional"
+        today = clock.today()
+        [app] = apps.apply(
+            s,
+            s.get(User, applicant[0]),
+            apps.Request(
+                datasets=[(ds, None)],
+                purpose="governance",
+                scenario="分析各街道救助覆盖情况，用于优化救助资源配置。",
+                security_measures="专人专机，数据不出本单位网络，用后删除。",
+                period_from=today,
+                period_until=today + dt.timedelta(days=180),
+            ),
+        )
+        s.commit()
+        apps.approve(
+            s,
+            s.get(User, curator[0]),
+            app,
+            app.version,
+            fields={},
+            row_filters={},
+            valid_from=today,
+            valid_until=today + dt.timedelta(days=90),
+            delivery="sandbox",
+        )
+        s.commit()
+        grant = accept(s, s.get(User, applicant[0]), app)
+        return {
+            "applicant": applicant,
+            "curator": curator,
+            "grant_id": grant.id,
+            "licence": grant.licence_number,
+        }

@@ -48,6 +48,7 @@ DOCUMENTS = {
     "licenses/notify.py",
     "licenses/decision_pdf.py",
     "licenses/grants.py",
+    "licenses/sandbox_output.py",
     "portal/catalog/bundle.py",
     "portal/openapi.py",
     "portal/demo.py",

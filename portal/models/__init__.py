@@ -37,6 +37,8 @@ from .licensing import (
     CalendarDay,
     Grant,
     LicensedDownload,
+    LicensedFileHash,
+    LicensedFileMark,
     Purpose,
     UsageReport,
 )
@@ -100,6 +102,8 @@ __all__ = [
     "AppStatus",
     "Grant",
     "LicensedDownload",
+    "LicensedFileHash",
+    "LicensedFileMark",
     "Purpose",
     "UsageReport",
     "CalendarDay",

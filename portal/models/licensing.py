@@ -8,7 +8,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, ForeignKey, String, Text, event
+from sqlalchemy import BigInteger, Connection, ForeignKey, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from portal import clock
@@ -77,6 +77,9 @@ class Application(Base):
     )  # reasons of a refusal, question for more information
     approved_from: Mapped[dt.date | None]
     approved_until: Mapped[dt.date | None]
+    # How the approved data is delivered (chosen at approval, carried to the grant): "file" or
+    # "sandbox" (licenses/sandbox.py).
+    delivery: Mapped[str] = mapped_column(String(10), default="file", server_default="file")
 
     applicant: Mapped[User] = relationship(foreign_keys=[applicant_id])
     department: Mapped[Department] = relationship()
@@ -243,3 +246,55 @@ class CalendarDay(Base):
     workday: Mapped[bool]
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LicensedFileMark(Base):
+    """The fingerprint a grant's licensed files carry for one shape of table (the granted
+    columns of one table of the dataset): the order its columns are written in, chosen when
+    the grant's file is first built and never changed, and the key of its row order
+    (licenses/fingerprint.py). No two grants of the same dataset and columns get the same
+    column order while unused orders remain (`reuse` counts how often an order was given
+    again once every order had been given)."""
+
+    __tablename__ = "licensed_file_marks"
+    __table_args__ = (
+        UniqueConstraint(
+            "grant_id", "item_id", "columns_key", name="uq_licensed_file_marks_grant_item_columns"
+        ),
+        UniqueConstraint(
+            "dataset_id", "columns_key", "order_key", "reuse", name="uq_licensed_file_marks_order"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("application_items.id"))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    columns_key: Mapped[str] = mapped_column(String(64))  # sha256 of the sorted column names
+    column_order: Mapped[list] = mapped_column()  # the granted columns, in this grant's order
+    order_key: Mapped[str] = mapped_column(String(64))  # sha256 of column_order
+    reuse: Mapped[int] = mapped_column(default=0)
+    row_seed: Mapped[str] = mapped_column(String(32))  # the key of the row order (random)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    grant: Mapped[Grant] = relationship()
+    item: Mapped[ApplicationItem] = relationship()
+
+
+class LicensedFileHash(Base):
+    """The sha256 of a data file (CSV, Parquet, XLSX) or ZIP as it was served to a grant
+    holder: a forwarded, untouched file names its grant with certainty."""
+
+    __tablename__ = "licensed_file_hashes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("application_items.id"))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    format: Mapped[str] = mapped_column(String(10))  # csv | parquet | xlsx | zip
+    name: Mapped[str] = mapped_column(Text)  # its name in the ZIP (or the ZIP's)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    grant: Mapped[Grant] = relationship()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .accounts import User
 from .base import Base, utcnow
-from .catalog import Dataset
+from .catalog import Dataset, DataTable
 from .licensing import ApplicationItem, Grant
 
 # queued → running → done | refused (the check said no before running) | failed (limits, errors)
@@ -27,6 +27,7 @@ class SandboxQuery(Base):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("application_items.id"))
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    table_id: Mapped[int] = mapped_column(ForeignKey("data_tables.id"))  # which table of the dataset
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     sql: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
@@ -47,6 +48,7 @@ class SandboxQuery(Base):
     grant: Mapped[Grant] = relationship()
     item: Mapped[ApplicationItem] = relationship()
     dataset: Mapped[Dataset] = relationship()
+    table: Mapped[DataTable] = relationship()
     user: Mapped[User] = relationship()
     releases: Mapped[list[SandboxRelease]] = relationship(
         back_populates="query", order_by="SandboxRelease.id"

@@ -29,6 +29,7 @@ def register(app: Flask) -> None:
         identity,
         licensing,
         public_stats,
+        sandbox,
         tenders,
     )
 
@@ -36,6 +37,7 @@ def register(app: Flask) -> None:
     app.before_request(refuse_a_form_posted_twice)
     app.jinja_env.globals["form_nonce"] = form_nonce
     csrf.exempt(api.bp)  # the read-only CKAN API (GET, or POST with a JSON body as ckanapi sends) as a whole
+    csrf.exempt(sandbox.api_submit)  # a token's call only: it refuses a session cookie (no form, no CSRF)
     errors.init_app(app)
     api_usage.init_app(app)  # API calls counted, tokens' daily quotas
     for blueprint in (
@@ -55,6 +57,7 @@ def register(app: Flask) -> None:
         data_api.bp,
         data_api.docs_bp,
         public_stats.bp,
+        sandbox.bp,
     ):
         app.register_blueprint(blueprint)
     # CKAN answers under /api/action as well as /api/3/action; ckanapi uses the former.

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from harvest import holds
 from licenses import applications as apps
+from licenses.sandbox import set_sandbox
 
 from .. import clock
 from .. import feedback as feedback_service
@@ -26,6 +27,7 @@ from ..catalog import uploads as upload_service
 from ..forms import (
     AnswerForm,
     EditForm,
+    Form,
     ReclassifyForm,
     SensitiveForm,
     WithdrawForm,
@@ -197,6 +199,22 @@ def sensitive(name: str) -> ResponseReturnValue:
     ds = _dataset(name)
     curation.set_sensitive(
         db(), current_user, ds, checked(SensitiveForm()).sensitive.data, ip=request.remote_addr
+    )
+    return _changed(ds, _("已保存。"))
+
+
+@bp.post("/datasets/<name>/sandbox")
+@requires(Action.CURATE)
+def sandbox_settings(name: str) -> ResponseReturnValue:
+    ds = _dataset(name)
+    checked(Form())
+    set_sandbox(
+        db(),
+        current_user,
+        ds,
+        only=request.form.get("sandbox_only") == "1",
+        k=request.form.get("sandbox_k", type=int),
+        ip=request.remote_addr,
     )
     return _changed(ds, _("已保存。"))
 

@@ -24,6 +24,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from licenses.grants import grant_for_api, log_api_rows
+from licenses.sandbox import sandbox_grant_for
 from portal import clock
 from portal.messages import Message, _
 
@@ -132,6 +133,14 @@ def _scope(ds: Dataset) -> tuple[rows.Scope, Grant | None, ApplicationItem | Non
             **{"WWW-Authenticate": 'Bearer realm="portal"'},
         )
     found = grant_for_api(db(), current_user, ds.id)
+    if found is None and sandbox_grant_for(db(), current_user, ds.id) is not None:
+        raise ApiError(
+            403,
+            _(
+                "您的授权为数据沙箱交付：数据不出域，不能读取行数据；请在数据沙箱中查询：%(url)s",
+                url=url_for("sandbox.home", _external=True),
+            ),
+        )
     if found is None:
         raise ApiError(403, _("您没有该数据集的有效授权；申请：%(url)s", url=apply_url))
     grant, item = found

@@ -257,6 +257,7 @@ def decide(app_id: int) -> ResponseReturnValue:
         valid_until=form.valid_until.data,
         note=form.note.data or None,
         ip=request.remote_addr,
+        delivery=request.form.get("delivery", "file"),
     )
     return _stepped(app, "approve")
 
@@ -293,7 +294,7 @@ def my_grants() -> ResponseReturnValue:
             token=grants.download_link_token(secret, current_user, g, item),
         )
         for g in rows
-        if g.state() == "valid"
+        if g.state() == "valid" and g.delivery == "file"
         for item in g.application.items
     }
     report_forms = {g.id: with_ids(UsageReportForm(formdata=None), g.id) for g in rows}

@@ -67,6 +67,7 @@ def world(portal_data, make_user, app):
         "holder": make_user("company", name="张经理"),
         "refused": make_user("company", name="赵经理"),
         "waiting": make_user("company", name="钱经理"),
+        "sandboxer": make_user("company", name="孙研究员"),
     }
     with portal_data.sessions() as s:
         user = {k: s.get(User, v[0]) for k, v in people.items()}
@@ -80,6 +81,29 @@ def world(portal_data, make_user, app):
         granted = submit(s, user["holder"])
         approve(s, user["curator"], granted, fields=["企业名称", "所属街道"])
         grant = accept(s, user["holder"], granted)
+        # A sandbox grant with a query whose small cells were suppressed, and a release asked.
+        from licenses import sandbox
+
+        in_sandbox = submit(s, user["sandboxer"])
+        apps.approve(
+            s,
+            user["curator"],
+            in_sandbox,
+            in_sandbox.version,
+            fields={},
+            row_filters={},
+            valid_from=in_sandbox.period_from,
+            valid_until=in_sandbox.period_until,
+            delivery="sandbox",
+        )
+        s.commit()
+        sandbox_grant = accept(s, user["sandboxer"], in_sandbox)
+        [table] = sandbox.tables(sandbox_grant)
+        query = sandbox.submit(s, user["sandboxer"], sandbox_grant, table, "SELECT COUNT(*) AS n FROM data")
+        s.commit()
+        s.refresh(query)
+        sandbox.request_release(s, user["sandboxer"], query, "需要各街道的药店数量用于选址研究")
+        s.commit()
         from portal import follows
 
         follows.follow(s, user["holder"], "dataset", "371502-scj-0001")
@@ -238,6 +262,8 @@ def world(portal_data, make_user, app):
         )
         s.commit()
         ids = {
+            "sandbox_grant": sandbox_grant.id,
+            "sandbox_query": query.id,
             "prepared": f"/grants/{grant.id}/prepared/{waiting_zip.id}",
             "source": source.id,
             "upload": upload.id,
@@ -309,6 +335,12 @@ def pages(ids: dict) -> dict[str, list[str]]:
             "/admin/",
         ],
         "refused": [f"/applications/{ids['refused']}", f"/applications/{ids['refused']}/decision"],
+        "sandboxer": [
+            "/sandbox",
+            "/grants",
+            f"/sandbox/{ids['sandbox_grant']}",
+            f"/sandbox/queries/{ids['sandbox_query']}",
+        ],
         "curator": [
             "/console",
             "/console/applications",
@@ -321,6 +353,8 @@ def pages(ids: dict) -> dict[str, list[str]]:
             "/console/duplicates",
             "/console/catalog",
             "/account/notices",
+            "/console/sandbox",
+            f"/console/sandbox/queries/{ids['sandbox_query']}",
         ],
         "bureau": [
             "/admin/",
@@ -331,6 +365,7 @@ def pages(ids: dict) -> dict[str, list[str]]:
             "/admin/restrictions",
             "/admin/licensing",
             f"/admin/licensing/grants/{ids['grant']}",
+            "/admin/leaks",
             "/admin/calendar",
             "/admin/outbox",
             "/admin/audit",

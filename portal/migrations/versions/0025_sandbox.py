@@ -20,6 +20,9 @@ depends_on = None
 def upgrade() -> None:
     # Added in place (no batch rebuild): SQLite's foreign keys refuse dropping a referenced table.
     op.add_column(
+        "applications", sa.Column("delivery", sa.String(length=10), server_default="file", nullable=False)
+    )
+    op.add_column(
         "grants", sa.Column("delivery", sa.String(length=10), server_default="file", nullable=False)
     )
     op.add_column(
@@ -34,6 +37,7 @@ def upgrade() -> None:
         sa.Column("grant_id", sa.Integer(), nullable=False),
         sa.Column("item_id", sa.Integer(), nullable=False),
         sa.Column("dataset_id", sa.Integer(), nullable=False),
+        sa.Column("table_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("sql", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
@@ -53,6 +57,9 @@ def upgrade() -> None:
             ["dataset_id"], ["datasets.id"], name=op.f("fk_sandbox_queries_dataset_id_datasets")
         ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_sandbox_queries_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["table_id"], ["data_tables.id"], name=op.f("fk_sandbox_queries_table_id_data_tables")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sandbox_queries")),
     )
     op.create_index(op.f("ix_sandbox_queries_grant_id"), "sandbox_queries", ["grant_id"])
@@ -91,4 +98,6 @@ def downgrade() -> None:
         batch.drop_column("sandbox_k")
         batch.drop_column("sandbox_only")
     with op.batch_alter_table("grants") as batch:
+        batch.drop_column("delivery")
+    with op.batch_alter_table("applications") as batch:
         batch.drop_column("delivery")

@@ -11,4 +11,4 @@ from ...authz import Action, guard_blueprint
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 guard_blueprint(bp, Action.BUREAU)
 
-from . import catalog, content, dashboard, jobs, licensing, records, search, tenders, users  # noqa: E402,F401  (their routes on bp)
+from . import catalog, content, dashboard, jobs, leaks, licensing, records, search, tenders, users  # noqa: E402,F401  (their routes on bp)
