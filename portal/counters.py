@@ -1,4 +1,5 @@
-"""Batched counters: downloads and API calls counted without a database write per request.
+"""Batched counters: downloads and API calls counted without a database write per request
+(a download's count reaches daily_counters and Dataset.download_count in the same batch).
 
 An increment is kept in this process's memory, or in Redis when PORTAL_REDIS_URL is set (one
 count for every worker process and machine), and added to the daily_counters table in batches:
@@ -28,11 +29,11 @@ import weakref
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import clock
-from .models import CounterBatch, DailyCounter
+from .models import CounterBatch, DailyCounter, Dataset
 
 if TYPE_CHECKING:
     import redis
@@ -144,9 +145,18 @@ class Counters:
             except IntegrityError:
                 s.rollback()
                 return False
+            downloads: Counter[int] = Counter()
             for (day, kind, dataset_id, token_id), n in sorted(batch.items()):
                 if n:
                     upsert(s, dt.date.fromisoformat(day), kind, dataset_id, token_id, n)
+                if kind == "download" and dataset_id:
+                    downloads[dataset_id] += n
+            for dataset_id, n in sorted(downloads.items()):  # the dataset page's running total
+                s.execute(
+                    update(Dataset)
+                    .where(Dataset.id == dataset_id)
+                    .values(download_count=Dataset.download_count + n)
+                )
             s.execute(delete(CounterBatch).where(CounterBatch.flushed_at < clock.now() - KEEP_BATCH_IDS))
             s.commit()
         return True

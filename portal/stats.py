@@ -16,10 +16,10 @@ from portal.catalog.curation import stale
 from portal.models import (
     Application,
     ApplicationEvent,
+    DailyCounter,
     DataRequest,
     Dataset,
     Department,
-    DownloadEvent,
     ErrorReport,
     LicensedDownload,
     Tender,
@@ -59,10 +59,17 @@ def downloads_per_day(
     today = today or clock.today()
     start = today - dt.timedelta(days=days - 1)
     counts: Counter = Counter()
-    since = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
-    for column in (DownloadEvent.at, LicensedDownload.at):
-        for (moment,) in session.execute(select(column).where(column >= since)):
-            counts[moment.date()] += 1
+    # Public downloads are counted in batches by Beijing day (portal/counters.py); licensed
+    # downloads are logged one by one with their instant.
+    for day, n in session.execute(
+        select(DailyCounter.day, func.sum(DailyCounter.count))
+        .where(DailyCounter.kind == "download", DailyCounter.day >= start)
+        .group_by(DailyCounter.day)
+    ):
+        counts[day] += int(n)
+    since = dt.datetime.combine(start, dt.time(), tzinfo=clock.zone())
+    for (moment,) in session.execute(select(LicensedDownload.at).where(LicensedDownload.at >= since)):
+        counts[clock.local(moment).date()] += 1
     return [
         ((start + dt.timedelta(days=i)).strftime("%m-%d"), counts[start + dt.timedelta(days=i)])
         for i in range(days)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from portal import clock
-from portal.models import Dataset, DataTable, DownloadEvent
+from portal.models import Dataset, DataTable
 from tests.helpers import downloads_of, table_of
 
 
@@ -64,8 +64,38 @@ def test_downloads_are_counted_once_per_download(client, portal_data):
     for _ in range(5):  # a probe of one byte is not a download (the attack review: 30 counted)
         assert client.get(url, headers={"Range": "bytes=0-0"}).status_code == 206
     assert downloads_of(portal_data, "371502-scj-0001") == 1
+
+
+def test_a_download_writes_nothing_and_every_one_is_counted_after_the_batch(client, portal_data):
+    """Issue 22: a download is a read. Its count waits in the counters and reaches the day's row
+    and the dataset's total in one batch: as many as were served, none twice."""
+    from sqlalchemy import event, func
+
+    from portal.models import DailyCounter
+
+    t = table_of(portal_data, "371502-scj-0001")
+    url = f"/dataset/371502-scj-0001/download/{t.id}.csv"
     with portal_data.sessions() as s:
-        assert [(e.format, e.table_id) for e in s.scalars(select(DownloadEvent))] == [("csv", t.id)]
+        before = s.scalar(select(Dataset.download_count).where(Dataset.name == "371502-scj-0001"))
+    writes: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(statement)
+
+    engine = portal_data.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(7):
+            assert client.get(url).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert writes == []
+    portal_data.counters.flush()
+    portal_data.counters.flush()  # a second flush adds nothing
+    with portal_data.sessions() as s:
+        assert s.scalar(select(Dataset.download_count).where(Dataset.name == "371502-scj-0001")) == before + 7
+        assert s.scalar(select(func.sum(DailyCounter.count)).where(DailyCounter.kind == "download")) == 7
 
 
 def test_attribution_travels_in_parquet_xlsx_and_json(client, portal_data):
@@ -140,7 +170,7 @@ def test_behind_nginx_the_portal_authorizes_and_nginx_sends(tmp_path, database_u
     assert (
         client.get(f"/dataset/371502-scj-0002/download/{t.id}.csv").status_code == 404
     )  # still authorized first
-    assert downloads_of(portal_data, "371502-scj-0001") == 1
+    assert downloads_of(app.extensions["portal"], "371502-scj-0001") == 1  # its own counters
     app.extensions["portal"].engine.dispose()
 
 
