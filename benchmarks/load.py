@@ -4,7 +4,10 @@ SQLite and on PostgreSQL. Four mixes: search pages, dataset pages, the JSON APIs
 the data API), and downloads of small files. Prints and saves throughput, p50/p99 and errors.
 
     python benchmarks/load.py [--seconds 15] [--clients 50 200] [--databases sqlite postgresql]
-                              [--page-cache on off] [--nodes 1 2]
+                              [--page-cache on off] [--nodes 1 2] [--mixes downloads ...]
+
+After each server run, the downloads gunicorn answered (its access logs) are compared with the
+downloads counted in the table once the counters are flushed: they must be equal.
 
 Each mix is warmed up for 3 s at the largest client count before it is measured. Each database is measured with the page cache (portal/page_cache.py, anonymous answers in
 Redis) on and off; with it on, "cached" tells what share of the mix's URLs a repeat request
@@ -72,6 +75,41 @@ def prepare(instance: Path, database_url: str) -> None:
     ctx.engine.dispose()
 
 
+def served_downloads(workdir: Path) -> int:
+    """Downloads gunicorn answered with 200, from the access lines in each node's log (the
+    portal's logging sends gunicorn.access to stderr, kept in node-<n>.log)."""
+    pattern = re.compile(r'gunicorn\.access: .*"GET /dataset/[^ ]+/download/[^ ]+ HTTP/[\d.]+" 200 ')
+    return sum(
+        1 for log in workdir.glob("node-*.log") for line in log.open(encoding="utf-8") if pattern.search(line)
+    )
+
+
+def counted_downloads(instance: Path, database_url: str) -> int:
+    """Downloads in the table once what the stopped servers left in Redis is flushed (a download
+    is a read: its count waits in the counters, portal/counters.py)."""
+    from sqlalchemy import func, select
+
+    from portal.config import Settings
+    from portal.context import PortalContext
+    from portal.models import DailyCounter
+
+    ctx = PortalContext(
+        Settings(instance_path=instance, database_url=database_url, redis_url="redis://127.0.0.1:6379/8")
+    )
+    try:
+        ctx.counters.flush()
+        with ctx.sessions() as s:
+            return int(
+                s.scalar(
+                    select(func.coalesce(func.sum(DailyCounter.count), 0)).where(
+                        DailyCounter.kind == "download"
+                    )
+                )
+            )
+    finally:
+        ctx.engine.dispose()
+
+
 def mixes(base: str) -> dict[str, list[str]]:
     """Real URLs of each kind, read from the running portal's own API."""
     names = requests.get(f"{base}/api/3/action/package_list", timeout=30).json()["result"]
@@ -79,7 +117,9 @@ def mixes(base: str) -> dict[str, list[str]]:
         requests.get(f"{base}/api/3/action/package_show", params={"id": n}, timeout=30).json()["result"]
         for n in names[:120]
     ]
-    unconditional = [p for p in packages if p["license_id"] == "unconditional"]
+    unconditional = [
+        p for p in packages if {"key": "open_class", "value": "unconditional"} in p.get("extras", [])
+    ]
     rnd = random.Random(7)
     from urllib.parse import urlsplit
 
@@ -258,6 +298,8 @@ def measure(
     base, procs = serve(instance, url, workdir, page_cache=cache == "on", nodes=nodes)
     try:
         for mix, paths in mixes(base).items():
+            if args.mixes and mix not in args.mixes:
+                continue
             cached = cached_share(base, paths)
             # Not measured: the first seconds after a start (each worker's first
             # connections and requests; portal.app.warm_up covers the costliest part).
@@ -302,6 +344,9 @@ def main() -> None:
         default=[1, 2],
         help="app nodes behind nginx (2: PostgreSQL only)",
     )
+    parser.add_argument(
+        "--mixes", nargs="+", choices=["search pages", "dataset pages", "JSON API", "downloads"], default=None
+    )
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "portal-bench-load")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/load.json")
     args = parser.parse_args()
@@ -330,7 +375,21 @@ def main() -> None:
             for nodes in args.nodes:
                 if nodes > 1 and database != "postgresql":
                     continue  # two machines cannot share a SQLite file
+                before = counted_downloads(instance, url)
                 measure(results, args, database, instance, url, workdir, cache, nodes)
+                check = {
+                    "database": database,
+                    "page_cache": cache,
+                    "nodes": nodes,
+                    "served": served_downloads(workdir),
+                    "counted": counted_downloads(instance, url) - before,
+                }
+                results.setdefault("download_counts", []).append(check)
+                print(
+                    f"[{database}, cache {cache}, {nodes} node(s)] downloads served {check['served']}, "
+                    f"counted {check['counted']}",
+                    flush=True,
+                )
         if database == "postgresql":
             with admin.connect() as conn:
                 conn.execute(text("DROP DATABASE IF EXISTS portal_load WITH (FORCE)"))
