@@ -9,13 +9,15 @@ The evidence, strongest first:
    and item (LicensedFileHash): a forwarded, untouched file is named with certainty;
 2. embedded metadata: the Parquet key-value metadata and an XLSX custom document property
    carry the licence number (an Excel re-save of the workbook keeps it; CSV has none; a
-   pandas re-save drops it; anyone can write another's number in, so it is never alone proof);
+   pandas re-save drops it; anyone can write another's number in, so it never names a grant on
+   its own: it only adds to layers 3 and 4);
 3. the column order: the granted columns are written in an order chosen for the grant when its
    file is first built and kept (LicensedFileMark): no two grants of the same dataset and the
    same columns get the same order while unused orders remain (n columns: n! − 1 orders; the
    dataset's own order, which the data API and the previews use, is never given). It survives
    re-sorting rows, re-saving as CSV or XLSX and cutting rows; dropping columns keeps the
-   order of those left;
+   order of those left. It counts only when a coincidental match is unlikely (grants / n! ≤
+   CHANCE: 3 columns, 6 orders, never do);
 4. the row order: rows are written sorted by a keyed hash of their content (the grant's own
    random key), so in the served file every adjacent pair of rows is "in key order". Cutting
    rows keeps that; a stable sort on a column with ties (Excel's sort, pandas'
@@ -24,8 +26,14 @@ The evidence, strongest first:
    was sorted by, found from the file itself — that are in each candidate grant's key order:
    the right grant ~100 %, any other ~50 %;
 5. scope: the leaked file's columns lie within the grant's fields, its rows within the grant's
-   row filter, and its rows are found in the dataset's data (any stored version): a file not
-   from this dataset is never pinned on anyone, whatever its column order says.
+   row filter, and at least half of its rows are found in the dataset's data (any stored
+   version; "NA", "null"… count as empty, control characters are ignored): a file not from this
+   dataset is never pinned on anyone, whatever its column order says.
+
+An untouched file is answered from its sha256 at once. Any other file is read under hard caps
+applied while reading (columns, cells, characters of a cell and of a line; the footer of a
+Parquet file and the parts of a workbook checked first), so that a lookup takes seconds and
+bounded memory whatever the file; what was not read is said on the page.
 
 Refinements of the first design, and why:
 - the column order is drawn at random (the system's CSPRNG) among the orders not yet given for
@@ -56,12 +64,14 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import math
 import re
 import secrets
 import zipfile
+import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +98,9 @@ from portal.storage import Storage
 
 from .errors import LicenceError
 
+# The error codes openpyxl would write a text equal to as an error cell.
+ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
+
 if TYPE_CHECKING:
     from openpyxl.cell.cell import Cell
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -96,10 +109,23 @@ MAX_BYTES = 64 * 1024 * 1024  # a leaked file the page reads
 MAX_ROWS = 200_000  # rows read from it: far more than the layers need
 UNPACKED_LIMIT = 512 * 1024 * 1024  # a workbook's parts, a Parquet file's row groups, unpacked
 XLSX_MAX_ROWS = 1_048_575  # a sheet's limit, less the header row
+MAX_COLUMNS = 200  # columns read from it (the first ones)
+MAX_CELLS = 2_000_000  # cells read from it: rows are cut accordingly
+XLSX_CELLS = 500_000  # a workbook's (openpyxl parses some 100,000 cells a second)
+CELL_CHARS = 500  # characters of a cell compared (before any normalisation)
+EMPTY_RUN = 10_000  # consecutive empty rows after which a sheet is taken to end
+LINE_CHARS = 1_000_000  # characters of a CSV line read
+MAX_SHEETS = 5  # a workbook's sheets looked at
+SHARED_LIMIT = 64 * 1024 * 1024  # a workbook's shared strings, unpacked (read whole by openpyxl)
+IN_DATASET = 0.5  # share of the file's rows found in the dataset for a grant to be named
+UNRELATED = 0.1  # below it, the file is not the dataset's at all
+CHANCE = 1 / 1000  # a column order counts when matching one of the grants by chance is this unlikely
 ENUMERATED = 7  # up to 7 columns every order is listed (5,040); above, orders are drawn
 FOUND_KEY = b"dongchangfu-portal:rows-found"  # the hash that finds leaked rows in the data
 LICENCE_RE = re.compile(r"DCFL-\d{4}-\d{8}[0-9X]")
 _MULT = np.uint64(0x100000001B3)  # FNV prime: combines the per-column hashes of a row
+
+log = logging.getLogger(__name__)
 
 
 class UnreadableFile(DomainError):
@@ -123,8 +149,20 @@ _DATE = re.compile(
 )
 
 
+# What pandas, R and spreadsheets read back as a missing value (pandas' default na_values).
+_MISSING = frozenset(
+    v.lower()
+    for v in ("#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN")
+    + ("<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "NaT")
+)
+# Control characters an XLSX cannot hold (openpyxl's ILLEGAL_CHARACTERS_RE) and tools drop.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def canon(value: object) -> str:
-    """One cell, canonically: "" for empty, numbers without trailing zeros or leading zeros
+    """One cell, canonically: "" for empty (and for "NA", "null", "NaN", "None", "N/A"…, which
+    pandas and spreadsheets read back as empty), text cut to CELL_CHARS characters and without
+    control characters, numbers without trailing zeros or leading zeros
     (15 significant digits and above: 12 significant digits, as a spreadsheet keeps them),
     dates as YYYY-MM-DD (and a time, when not midnight), booleans as true/false."""
     if value is None:
@@ -162,14 +200,14 @@ def _when(value: dt.date) -> str:
 
 
 def _text(text: str) -> str:
-    text = text.strip()
-    if not text:
+    text = _CONTROL.sub("", text[:CELL_CHARS]).strip()
+    if not text or (len(text) <= 8 and text.lower() in _MISSING):
         return ""
     if _NUMBER.fullmatch(text):
         return _number(float(text), int(text) if text.lstrip("+-").isdigit() else None)
     if (m := _DATE.fullmatch(text)) is not None:
         return _date_text(m) or text
-    if text.lower() in ("true", "false"):
+    if len(text) <= 5 and text.lower() in ("true", "false"):
         return text.lower()
     return text
 
@@ -194,14 +232,16 @@ def _digest(text: str, key: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8, key=key).digest(), "big")
 
 
-def _canon_array(column: pa.ChunkedArray | pa.Array) -> tuple[list[str], np.ndarray]:
+def _canon_array(
+    column: pa.ChunkedArray | pa.Array, clean: Callable[[object], str] = canon
+) -> tuple[list[str], np.ndarray]:
     """The canonical distinct values of a column and each row's index into them (each distinct
     value is put in canonical form once: a category column of millions of rows costs little)."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_null(array.type):
         return [""], np.zeros(len(array), dtype=np.int64)
     encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
-    values = [canon(v) for v in encoded.dictionary.to_pylist()] + [""]
+    values = [clean(v) for v in encoded.dictionary.to_pylist()] + [""]
     indices = pc.fill_null(encoded.indices.cast(pa.int64()), len(values) - 1)
     return values, indices.to_numpy(zero_copy_only=False)
 
@@ -391,7 +431,7 @@ def write_xlsx(table: pa.Table, dest: Path, meta: dict[str, str]) -> bool:
     ws.append([_text_cell(ws, name, WriteOnlyCell) for name in table.column_names])
     for batch in table.to_batches(max_chunksize=10_000):
         for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-            ws.append([_text_cell(ws, v, WriteOnlyCell) if isinstance(v, str) else _plain(v) for v in row])
+            ws.append([_xlsx_value(ws, v, WriteOnlyCell) for v in row])
     about = wb.create_sheet("授权信息")
     for k in ("attribution", "licence_number", "licence_url", "permitted_purpose", "valid_until"):
         if meta.get(k):
@@ -408,23 +448,67 @@ def write_xlsx(table: pa.Table, dest: Path, meta: dict[str, str]) -> bool:
     return True
 
 
+EXCEL_EXACT = 2**53  # integers beyond it a spreadsheet rounds
+EXCEL_DIGITS = 15  # significant digits a spreadsheet keeps
+EXCEL_FIRST_DAY = dt.date(1900, 3, 1)  # before it Excel's serial days are off (its 1900-02-29)
+
+
+def _xlsx_value(ws: WriteOnlyWorksheet, value: object, cell_type: Any) -> object:
+    """A value as the workbook holds it without changing it: plain values as they are (cheap:
+    openpyxl reuses one cell for them); as text what Excel would alter — a text starting with
+    "=" (else a formula) or spelling an error code, an integer beyond ±2^53, a decimal of more
+    than 15 significant digits, a date before 1900-03-01; NaN and infinities as empty cells."""
+    if isinstance(value, str):
+        plain = not value.startswith("=") and value not in ERROR_CODES and not _CONTROL.search(value)
+        return value if plain else _text_cell(ws, value, cell_type)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bool) or value is None:
+        return value
+    if _inexact(value):
+        return _text_cell(ws, str(value), cell_type)
+    if isinstance(value, dt.date) and _day(value) < EXCEL_FIRST_DAY:
+        return _text_cell(ws, value.isoformat(), cell_type)
+    return _plain(value)
+
+
+def _inexact(value: object) -> bool:
+    if isinstance(value, int):
+        return abs(value) > EXCEL_EXACT
+    return (
+        isinstance(value, decimal.Decimal)
+        and value.is_finite()
+        and len(value.as_tuple().digits) > EXCEL_DIGITS
+    )
+
+
+def _day(value: dt.date) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
 def _plain(value: object) -> object:
     """Excel has no time zones: an aware time is written as the wall-clock time it shows."""
     if isinstance(value, dt.datetime | dt.time) and value.tzinfo is not None:
         return value.replace(tzinfo=None)
+    if isinstance(value, decimal.Decimal) and not value.is_finite():
+        return None
     return value
 
 
 def _text_cell(ws: WriteOnlyWorksheet, value: str, cell_type: Any) -> Cell:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    # Control characters other than tab and line breaks cannot be in the XML at all.
-    cell: Cell = cell_type(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+    # Control characters other than tab and line breaks cannot be in the XML at all: dropped
+    # (the comparison drops them too: canon).
+    cell: Cell = cell_type(ws, value=_CONTROL.sub("", value))
     cell.data_type = "s"
     return cell
 
 
 # ---------------------------------------------------------------------- reading a leaked file
+# Every read is capped while it reads (not after): at most MAX_COLUMNS columns, MAX_CELLS cells
+# (rows cut accordingly), CELL_CHARS characters of a cell, LINE_CHARS characters of a CSV line;
+# a workbook's dimension record is ignored and its rows are read as they are in the XML, no
+# wider than the header; a Parquet file's footer is checked before a value is read. What was
+# not read is said in words (Leaked.cuts).
 
 
 @dataclass
@@ -443,29 +527,49 @@ class Leaked:
     dropped: list[str] = field(default_factory=list)  # row-number columns a tool added
     encoding: str | None = None
     inner: str | None = None  # the data file read inside an uploaded ZIP
+    cuts: list[Message] = field(default_factory=list)  # what was not read, in words
+    lossy: list[str] = field(default_factory=list)  # columns Excel showed as 3.71502E+17
+
+    def cut(self, message: Message) -> None:
+        if message.source not in {m.source for m in self.cuts}:
+            self.cuts.append(message)
 
 
-def read_leaked(data: bytes, filename: str) -> Leaked:
-    """CSV (UTF-8 with or without BOM, UTF-16, GBK/GB18030), XLSX (read-only, no formula
-    evaluated: cached values), Parquet, or a licensed ZIP (its first data file). Raises
-    UnreadableFile with the reason."""
+def read_leaked(data: bytes, filename: str, depth: int = 0) -> Leaked:
+    """CSV (UTF-8 with or without BOM, UTF-16, GBK/GB18030), XLSX (no formula evaluated: cached
+    values), Parquet, or a licensed ZIP (its first data file). Raises UnreadableFile with the
+    reason — for any file that cannot be read, whatever the reader's error."""
     if len(data) > MAX_BYTES:
         raise UnreadableFile(_("文件超过 %(mb)s MB，无法核查", mb=MAX_BYTES // (1024 * 1024)))
     if not data:
         raise UnreadableFile(_("文件是空的"))
     sha = hashlib.sha256(data).hexdigest()
-    if data[:4] == b"PAR1":
-        leaked = _read_parquet(data, Leaked(filename, "parquet", sha, len(data)))
-    elif data[:4] == b"PK\x03\x04":
-        leaked = _read_zip(data, filename, sha)
-    else:
-        leaked = _read_csv(data, Leaked(filename, "csv", sha, len(data)))
+    try:
+        leaked = _read_any(data, filename, sha, depth)
+    except UnreadableFile:
+        raise
+    except (Exception, RecursionError) as exc:  # a reader's own error on a hostile or broken file
+        log.warning("leaked file %r (sha256 %s) unreadable", filename, sha, exc_info=True)
+        raise UnreadableFile(
+            _(
+                "文件无法读取（%(error)s）：文件可能已损坏、加密，或不是支持的格式。请另存为 CSV 后再核查",
+                error=type(exc).__name__,
+            )
+        ) from exc
     if not leaked.header:
         raise UnreadableFile(_("文件中没有表格数据"))
     return leaked
 
 
-def _read_zip(data: bytes, filename: str, sha: str) -> Leaked:
+def _read_any(data: bytes, filename: str, sha: str, depth: int) -> Leaked:
+    if data[:4] == b"PAR1":
+        return _read_parquet(data, Leaked(filename, "parquet", sha, len(data)))
+    if data[:4] == b"PK\x03\x04":
+        return _read_zip(data, filename, sha, depth)
+    return _read_csv(data, Leaked(filename, "csv", sha, len(data)))
+
+
+def _read_zip(data: bytes, filename: str, sha: str, depth: int) -> Leaked:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         names = zf.namelist()
@@ -473,6 +577,8 @@ def _read_zip(data: bytes, filename: str, sha: str) -> Leaked:
         raise UnreadableFile(_("压缩文件已损坏：%(error)s", error=str(exc)[:200])) from exc
     if "xl/workbook.xml" in names:
         return _read_xlsx(data, zf, Leaked(filename, "xlsx", sha, len(data)))
+    if depth > 0:
+        raise UnreadableFile(_("压缩文件里又是压缩文件：请解压后上传其中的数据文件"))
     inner = next(
         (
             i
@@ -484,39 +590,123 @@ def _read_zip(data: bytes, filename: str, sha: str) -> Leaked:
     )
     if inner is None:
         raise UnreadableFile(_("压缩文件中没有 CSV、XLSX 或 Parquet 数据文件"))
-    if inner.file_size > MAX_BYTES:
-        raise UnreadableFile(_("文件超过 %(mb)s MB，无法核查", mb=MAX_BYTES // (1024 * 1024)))
-    leaked = read_leaked(zf.read(inner), inner.filename)
+    _check_member(inner)
+    try:
+        with zf.open(inner) as f:
+            content = f.read(MAX_BYTES + 1)
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+        raise UnreadableFile(_("压缩文件已损坏：%(error)s", error=str(exc)[:200])) from exc
+    leaked = read_leaked(content, inner.filename, depth + 1)
     leaked.inner, leaked.name, leaked.sha256, leaked.size = inner.filename, filename, sha, len(data)
     return leaked
 
 
-def _finish(leaked: Leaked, header: list[object], rows: Iterable[Sequence[object]]) -> Leaked:
-    """Header and rows into canonical columns: empty trailing columns cut, a repeated column
-    name kept once, a spreadsheet's or pandas' row-number column (no name, "Unnamed: 0",
+def _check_member(inner: zipfile.ZipInfo) -> None:
+    if inner.flag_bits & 0x1:
+        raise UnreadableFile(_("压缩文件已加密：请解密（解压）后上传其中的数据文件"))
+    if inner.compress_type not in (
+        zipfile.ZIP_STORED,
+        zipfile.ZIP_DEFLATED,
+        zipfile.ZIP_BZIP2,
+        zipfile.ZIP_LZMA,
+    ):
+        raise UnreadableFile(_("压缩文件使用了不支持的压缩方式：请解压后上传其中的数据文件"))
+    if inner.file_size > MAX_BYTES:
+        raise UnreadableFile(_("文件超过 %(mb)s MB，无法核查", mb=MAX_BYTES // (1024 * 1024)))
+
+
+def _keep_columns(leaked: Leaked, header: Sequence[object]) -> dict[str, int]:
+    """The columns read, by name → position: at most MAX_COLUMNS positions; a repeated name kept
+    once; a spreadsheet's or pandas' row-number column (no name, "Unnamed: 0",
     "__index_level_0__") set aside."""
-    names = [str(h).strip().lstrip("\ufeff") if h is not None else "" for h in header]
+    names = [str(h)[:CELL_CHARS].strip().lstrip("\ufeff") if h is not None else "" for h in header]
     while names and not names[-1]:
         names.pop()
+    if len(names) > MAX_COLUMNS:
+        leaked.cut(_("文件有 %(n)s 列，只读取了前 %(max)s 列", n=len(names), max=MAX_COLUMNS))
+        names = names[:MAX_COLUMNS]
     keep: dict[str, int] = {}
     for i, name in enumerate(names):
         if not name or re.fullmatch(r"Unnamed: \d+|__index_level_\d+__", name):
             leaked.dropped.append(name or f"#{i + 1}")
         elif name not in keep:
             keep[name] = i
-    columns: dict[str, list[str]] = {name: [] for name in keep}
-    count = 0
+    return keep
+
+
+class _Canon:
+    """canon() once per distinct value of a file (a value repeated on every row costs once)."""
+
+    def __init__(self, leaked: Leaked) -> None:
+        self.leaked = leaked
+        self.seen: dict[tuple[type, object], str] = {}
+
+    def __call__(self, value: object) -> str:
+        key = (type(value), value)
+        found = self.seen.get(key)
+        if found is None:
+            if isinstance(value, str) and len(value) > CELL_CHARS:
+                self.leaked.cut(_("超过 %(n)s 个字符的单元格只比对前 %(n)s 个字符", n=CELL_CHARS))
+            found = self.seen[key] = canon(value)
+        return found
+
+
+def _finish(
+    leaked: Leaked, header: Sequence[object], rows: Iterable[Sequence[object]], cells: int = MAX_CELLS
+) -> Leaked:
+    """Header and rows into canonical columns, within the caps; empty rows skipped (after
+    EMPTY_RUN of them in a row, the rest is taken to be empty)."""
+    keep = _keep_columns(leaked, header)
+    at = list(keep.values())
+    limit = min(MAX_ROWS, cells // max(len(at), 1))
+    columns: list[list[str]] = [[] for _i in at]
+    clean = _Canon(leaked)
+    count = empty = 0
     for row in rows:
-        if count >= MAX_ROWS:
-            leaked.truncated = True
-            break
-        if not any(v not in (None, "") for v in row):
+        values = [row[i] if i < len(row) else None for i in at]
+        if all(v is None or v == "" for v in values):
+            empty += 1
+            if empty >= EMPTY_RUN:
+                leaked.cut(_("连续 %(n)s 行为空，其后的内容没有读取", n=EMPTY_RUN))
+                break
             continue
-        for name, i in keep.items():
-            columns[name].append(canon(row[i]) if i < len(row) else "")
+        if count >= limit:
+            leaked.truncated = True
+            leaked.cut(
+                _(
+                    "只读取了前 %(rows)s 行（最多 %(max)s 行、%(cells)s 个单元格）",
+                    rows=count,
+                    max=MAX_ROWS,
+                    cells=f"{cells:,}",
+                )
+            )
+            break
+        empty = 0
+        for column, v in zip(columns, values, strict=True):
+            column.append(clean(v))
         count += 1
-    leaked.header, leaked.cells, leaked.rows = list(keep), columns, count
+    leaked.header, leaked.cells, leaked.rows = list(keep), dict(zip(keep, columns, strict=True)), count
+    _mark_lossy(leaked)
     return leaked
+
+
+_LOSSY = re.compile(r"-?\d(\.\d{1,5})?e\+\d+")  # 3.71502E+17: Excel's General format of a long number
+
+
+def _mark_lossy(leaked: Leaked) -> None:
+    """Columns whose numbers Excel showed (and a CSV saved) with 6 significant digits: their
+    digits are lost, so they take no part in finding the rows."""
+    for name, values in leaked.cells.items():
+        filled = [v for v in values[:1000] if v]
+        if filled and sum(1 for v in filled if _LOSSY.fullmatch(v)) * 2 >= len(filled):
+            leaked.lossy.append(name)
+    if leaked.lossy:
+        leaked.cut(
+            _(
+                "列 %(columns)s 的数字被显示成科学计数（如 3.71502E+17），位数已丢失：这些列不参与行的比对",
+                columns="、".join(leaked.lossy),
+            )
+        )
 
 
 def _decode(data: bytes) -> tuple[str, str]:
@@ -532,6 +722,16 @@ def _decode(data: bytes) -> tuple[str, str]:
     raise UnreadableFile(_("无法识别文件的文字编码（支持 UTF-8、UTF-16、GBK/GB18030）"))
 
 
+def _lines(text: str, leaked: Leaked) -> Iterator[str]:
+    """The text's lines, each cut to LINE_CHARS characters (a line of millions of commas is not
+    made into millions of cells)."""
+    for line in io.StringIO(text, newline=""):
+        if len(line) > LINE_CHARS:
+            leaked.cut(_("超过 %(n)s 个字符的行只读取了前 %(n)s 个字符", n=LINE_CHARS))
+            line = line[:LINE_CHARS] + "\n"
+        yield line
+
+
 def _read_csv(data: bytes, leaked: Leaked) -> Leaked:
     try:
         text, leaked.encoding = _decode(data)
@@ -539,85 +739,156 @@ def _read_csv(data: bytes, leaked: Leaked) -> Leaked:
         raise UnreadableFile(_("无法识别文件的文字编码（支持 UTF-8、UTF-16、GBK/GB18030）")) from exc
     if "\x00" in text:
         raise UnreadableFile(_("文件不是文本表格（CSV），也不是 XLSX 或 Parquet"))
-    first = text.split("\n", 1)[0]
+    first = text[: min(LINE_CHARS, len(text))].split("\n", 1)[0]
     delimiter = max(",\t;|", key=first.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(_lines(text, leaked), delimiter=delimiter)
     try:
         header = next(reader, [])
-        return _finish(leaked, list(header), reader)
+        return _finish(leaked, header, reader)
     except csv.Error as exc:
         raise UnreadableFile(_("CSV 文件无法读取：%(error)s", error=str(exc)[:200])) from exc
 
 
 def _read_parquet(data: bytes, leaked: Leaked) -> Leaked:
+    """The footer first: the columns (the first MAX_COLUMNS), their unpacked size; then only
+    those columns, in batches, up to the rows needed; text columns read as dictionaries (a long
+    value repeated on every row is held once)."""
     try:
-        pf = pq.ParquetFile(pa.BufferReader(data))
-        unpacked = sum(pf.metadata.row_group(i).total_byte_size for i in range(pf.metadata.num_row_groups))
-        if unpacked > UNPACKED_LIMIT:  # a file that decompresses to gigabytes
-            raise UnreadableFile(_("Parquet 文件解压后过大，无法安全读取：请只保留部分行后再核查"))
-        meta = pf.schema_arrow.metadata or {}
-        leaked.licences = sorted(
-            set(LICENCE_RE.findall(meta.get(b"licence_number", b"").decode("utf-8", "replace")))
-        )
-        batches, read = [], 0
-        for batch in pf.iter_batches(batch_size=65_536):
-            batches.append(batch)
-            read += batch.num_rows
-            if read > MAX_ROWS:
-                break
-        table = (
-            pa.Table.from_batches(batches, schema=pf.schema_arrow)
-            if batches
-            else pf.schema_arrow.empty_table()
-        )
+        meta = pq.read_metadata(pa.BufferReader(data))
+        schema = meta.schema.to_arrow_schema()
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise UnreadableFile(_("Parquet 文件无法读取：%(error)s", error=str(exc)[:200])) from exc
-    leaked.truncated = table.num_rows > MAX_ROWS
-    table = table.slice(0, MAX_ROWS)
-    header = [str(n) for n in table.column_names]
-    columns = []
-    for name in header:
-        values, indices = _canon_array(table.column(name))
-        columns.append([values[i] for i in indices])
-    rows = zip(*columns, strict=True) if columns else iter([])
-    truncated = leaked.truncated
-    leaked = _finish(leaked, list(header), rows)
-    leaked.truncated = truncated or leaked.truncated
-    return leaked
+    names = [str(n) for n in schema.names]
+    if len(names) > MAX_COLUMNS:
+        leaked.cut(_("文件有 %(n)s 列，只读取了前 %(max)s 列", n=len(names), max=MAX_COLUMNS))
+        names = names[:MAX_COLUMNS]
+    _check_parquet_size(meta, set(names))
+    leaked.licences = sorted(
+        set(
+            LICENCE_RE.findall((schema.metadata or {}).get(b"licence_number", b"").decode("utf-8", "replace"))
+        )
+    )
+    texts = [
+        f.name
+        for f in schema
+        if f.name in names
+        and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type))
+    ]
+    pf = pq.ParquetFile(pa.BufferReader(data), read_dictionary=texts)
+    limit = min(MAX_ROWS, MAX_CELLS // max(len(names), 1)) + 1
+    return _finish(leaked, names, _parquet_rows(pf, names, limit, _Canon(leaked)))
+
+
+def _check_parquet_size(meta: pq.FileMetaData, names: set[str]) -> None:
+    """The columns to read, unpacked (dictionary pages included), as the footer gives them."""
+    unpacked = 0
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            if chunk.path_in_schema.split(".", 1)[0] in names:
+                unpacked += max(chunk.total_uncompressed_size, 0)
+    if unpacked > UNPACKED_LIMIT:  # a file that decompresses to gigabytes
+        raise UnreadableFile(_("Parquet 文件解压后过大，无法安全读取：请只保留部分行后再核查"))
+
+
+def _parquet_rows(
+    pf: pq.ParquetFile, names: list[str], limit: int, clean: _Canon
+) -> Iterator[tuple[str, ...]]:
+    read = 0
+    size = max(1, min(65_536, MAX_CELLS // max(len(names), 1)))
+    for batch in pf.iter_batches(batch_size=size, columns=names):
+        columns = []
+        for column in batch.columns:
+            values, indices = _canon_array(column, clean)
+            columns.append([values[i] for i in indices])
+        yield from zip(*columns, strict=True)
+        read += batch.num_rows
+        if read >= limit:
+            return
 
 
 def _read_xlsx(data: bytes, zf: zipfile.ZipFile, leaked: Leaked) -> Leaked:
+    """The sheet with the most rows among the first MAX_SHEETS, each read by openpyxl's own
+    worksheet parser row by row as the XML has them (the dimension record, which can claim
+    16,384 columns and a million rows, is ignored), no wider than its header."""
     from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
 
-    parts = zf.infolist()
-    if sum(p.file_size for p in parts) > UNPACKED_LIMIT or any(
-        p.file_size > 64 * 1024 * 1024 and p.file_size > 200 * max(p.compress_size, 1) for p in parts
-    ):
-        raise UnreadableFile(_("电子表格解压后过大，无法安全读取：请另存为 CSV 后再核查"))
+    _check_xlsx_parts(zf)
     leaked.licences = _xlsx_licences(zf)
+    wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
     try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError) as exc:
-        raise UnreadableFile(_("电子表格已损坏或不是 XLSX 文件：%(error)s", error=str(exc)[:200])) from exc
-    try:
-        best: list[tuple[Any, ...]] = []
-        for ws in wb.worksheets:
-            if not hasattr(ws, "iter_rows"):  # a chart sheet
+        budget = [XLSX_CELLS * 2]  # cells parsed, all sheets together
+        best = leaked
+        for ws in wb.worksheets[:MAX_SHEETS]:
+            if not hasattr(ws, "_get_source"):  # a chart sheet
                 continue
-            rows = list(itertools.islice(ws.iter_rows(values_only=True), MAX_ROWS + 2))
-            rows = [r for r in rows if any(v not in (None, "") for v in r)]
-            if len(rows) > len(best):
-                best = rows
-    except (zipfile.BadZipFile, KeyError, AttributeError, ValueError) as exc:
-        raise UnreadableFile(
-            _("电子表格已损坏或含无法读取的内容（%(error)s）", error=type(exc).__name__)
-        ) from exc
+            read = _finish(_sheet_of(leaked), *_sheet_rows(ws, budget), cells=XLSX_CELLS)
+            if read.rows > best.rows or not best.header:
+                best = read
     finally:
         wb.close()
-    if not best:
-        return leaked
-    return _finish(leaked, list(best[0]), best[1:])
+    best.licences = leaked.licences
+    return best
+
+
+def _sheet_of(leaked: Leaked) -> Leaked:
+    return Leaked(leaked.name, leaked.format, leaked.sha256, leaked.size)
+
+
+def _check_xlsx_parts(zf: zipfile.ZipFile) -> None:
+    parts = zf.infolist()
+    shared = next((p for p in parts if p.filename == "xl/sharedStrings.xml"), None)
+    if (
+        sum(p.file_size for p in parts) > UNPACKED_LIMIT
+        or (shared is not None and shared.file_size > SHARED_LIMIT)
+        or any(p.file_size > 64 * 1024 * 1024 and p.file_size > 200 * max(p.compress_size, 1) for p in parts)
+    ):
+        raise UnreadableFile(_("电子表格解压后过大，无法安全读取：请另存为 CSV 后再核查"))
+    if any(p.flag_bits & 0x1 for p in parts):
+        raise UnreadableFile(_("电子表格已加密：请取消密码保护后再核查"))
+
+
+def _sheet_rows(ws: Any, budget: list[int]) -> tuple[list[object], Iterator[list[object]]]:
+    """The header (the first row with a value) and a generator of the rows after it, each as
+    wide as the header (at most MAX_COLUMNS)."""
+    parsed = _parsed_rows(ws, budget)
+    for cells in parsed:
+        filled = [c["column"] for c in cells if c["value"] not in (None, "")]
+        if filled:
+            width = min(max(filled), MAX_COLUMNS + 1)
+            return _widthed(cells, width), (_widthed(c, width) for c in parsed)
+    return [], iter([])
+
+
+def _widthed(cells: list[dict[str, Any]], width: int) -> list[object]:
+    row: list[object] = [None] * width
+    for cell in cells:
+        if cell["column"] <= width:
+            row[cell["column"] - 1] = cell["value"]
+    return row
+
+
+def _parsed_rows(ws: Any, budget: list[int]) -> Iterator[list[dict[str, Any]]]:
+    """openpyxl's worksheet parser over the sheet's XML (what ReadOnlyWorksheet uses, without
+    the filler rows and cells it adds), until the cell budget is spent."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    wb = ws.parent
+    with ws._get_source() as src:
+        parser = WorkSheetParser(
+            src,
+            ws._shared_strings,
+            data_only=True,
+            epoch=wb.epoch,
+            date_formats=wb._date_formats,
+            timedelta_formats=wb._timedelta_formats,
+        )
+        for _idx, cells in parser.parse():
+            budget[0] -= len(cells) or 1
+            if budget[0] < 0:
+                return
+            yield cells
 
 
 def _xlsx_licences(zf: zipfile.ZipFile) -> list[str]:
@@ -651,21 +922,33 @@ class Candidate:
 
     grant: Grant
     item: ApplicationItem | None = None
-    points: int = 0
     certain: bool = False  # the exact bytes were served to this grant
     in_scope: bool = True
+    out_of_scope: Joined | None = None  # why not, when not
+    found: float | None = None  # the share of the file's rows found in the dataset
     evidence: list[Evidence] = field(default_factory=list)
+    scores: dict[str, int] = field(default_factory=dict)
 
     def add(self, layer: str, verdict: str, words: Message | Joined, points: int = 0) -> None:
         self.evidence = [e for e in self.evidence if e.layer != layer] + [Evidence(layer, verdict, words)]
-        self.points += points
+        self.scores[layer] = points
+
+    @property
+    def points(self) -> int:
+        return sum(self.scores.values())
+
+    @property
+    def structural(self) -> int:
+        """What the column order and the row order say: the layers no one can forge for another
+        grant. Metadata (anyone can write a licence number in) only adds to them."""
+        return self.scores.get("columns", 0) + self.scores.get("rows", 0)
 
     @property
     def confidence(self) -> str:
         """certain (the bytes) | strong (two layers or more agree) | likely (one) | none."""
         if self.certain:
             return "certain"
-        if not self.in_scope:
+        if not self.in_scope or not self.structural:
             return "none"
         return "strong" if self.points >= 4 else "likely" if self.points >= 2 else "none"
 
@@ -676,6 +959,12 @@ class Candidate:
     @property
     def layers(self) -> list[Evidence]:
         return sorted(self.evidence, key=lambda e: LAYERS.index(e.layer))
+
+    @property
+    def agreeing(self) -> list[Message]:
+        """The structural layers that agree, in words."""
+        words = {"columns": _("列顺序"), "rows": _("行顺序")}
+        return [words[k] for k in ("columns", "rows") if self.scores.get(k)]
 
 
 @dataclass
@@ -691,16 +980,25 @@ class Finding:
 
 
 def identify(session: Session, storage: Storage, data: bytes, filename: str) -> Finding:
-    """The grant(s) a leaked file came from, with the evidence of each layer. A file that cannot
-    be read raises UnreadableFile — unless its exact bytes were served, which names the grant."""
+    """The grant(s) a leaked file came from, with the evidence of each layer. A file whose exact
+    bytes were served is answered from that at once (nothing parsed); any other file is read
+    (UnreadableFile when it cannot be) and compared."""
     sha = hashlib.sha256(data).hexdigest()
     served = session.scalars(select(LicensedFileHash).where(LicensedFileHash.sha256 == sha)).all()
-    try:
-        leaked: Leaked | None = read_leaked(data, filename)
-    except UnreadableFile:
-        if not served:
-            raise
-        leaked = None
+    if served:
+        return _by_bytes(session, sha, served)
+    leaked = read_leaked(data, filename)
+    candidates: dict[int, Candidate] = {}
+    notes: list[Message] = []
+    _compare(session, _Sources(storage, leaked), candidates, notes)
+    for c in candidates.values():
+        c.add("bytes", "none", _("与提供过的文件不完全相同（已改动、另存或重新排序）"))
+    named = sorted((c for c in candidates.values() if c.named), key=lambda c: -c.points)
+    notes += _not_named(candidates.values())
+    return Finding(sha, leaked, named, len(candidates), notes)
+
+
+def _by_bytes(session: Session, sha: str, served: Sequence[LicensedFileHash]) -> Finding:
     candidates: dict[int, Candidate] = {}
     for h in served:
         c = candidates.setdefault(h.grant_id, Candidate(h.grant, session.get(ApplicationItem, h.item_id)))
@@ -710,22 +1008,45 @@ def identify(session: Session, storage: Storage, data: bytes, filename: str) -> 
             "match",
             _("与 %(when)s 向该授权提供的 %(name)s 逐字节相同", when=_beijing(h.created_at), name=h.name),
         )
+    return Finding(sha, None, list(candidates.values()), len(candidates))
+
+
+def _not_named(candidates: Iterable[Candidate]) -> list[Message]:
+    """Why a grant whose column order, row order or metadata agrees with the file is not named:
+    by name, unless the file's rows are hardly in the dataset at all (then it is not this
+    dataset's file, and a grant's name on the page would only mislead)."""
     notes: list[Message] = []
-    if leaked is not None:
-        _compare(session, _Sources(storage, leaked), candidates, notes)
-    for c in candidates.values():
-        if not c.certain:
-            c.add("bytes", "none", _("与提供过的文件不完全相同（已改动、另存或重新排序）"))
-    named = sorted((c for c in candidates.values() if c.named), key=lambda c: (not c.certain, -c.points))
-    left_out = [c for c in candidates.values() if not c.in_scope and c.points >= 2 and not c.certain]
-    if left_out:
+    unrelated = 0
+    for c in candidates:
+        if c.named:
+            continue
+        if not c.in_scope and c.structural and c.out_of_scope is not None:
+            if c.found is not None and c.found < UNRELATED:
+                unrelated += 1
+                continue
+            notes.append(
+                _(
+                    "授权 %(number)s 的%(layers)s与文件相符，但没有认定：%(why)s",
+                    number=c.grant.licence_number,
+                    layers=Joined.between(_("和"), c.agreeing),
+                    why=c.out_of_scope,
+                )
+            )
+        elif c.scores.get("metadata"):
+            notes.append(
+                _(
+                    "文件的元数据写有授权编号 %(number)s，但列顺序和行顺序都不指向该授权：元数据可被任何人改写，不单独认定",
+                    number=c.grant.licence_number,
+                )
+            )
+    if unrelated:
         notes.append(
             _(
-                "另有 %(count)s 个授权的列顺序或元数据与文件相符，但文件的列或行不在其授权范围或数据集中，不予认定",
-                count=len(left_out),
+                "另有 %(count)s 个授权的列顺序或行顺序与文件相符，但文件的行几乎都不在其数据集中：文件不是来自该数据集，不予认定",
+                count=unrelated,
             )
         )
-    return Finding(sha, leaked, named, len(candidates), notes)
+    return notes
 
 
 def _beijing(moment: dt.datetime) -> str:
@@ -779,7 +1100,7 @@ class _Sources:
         matches (a row matching several rows of different content is left out)."""
         seed = bytes.fromhex(mark.row_seed)
         rows = self.leaked.rows
-        if set(mark.column_order) <= set(self.leaked.header):
+        if set(mark.column_order) <= set(known):
             return cells_row_keys(self.leaked.cells, mark.column_order, seed, rows), np.ones(rows, dtype=bool)
         mapping: dict[int, int] = {}
         ambiguous: set[int] = set()
@@ -869,7 +1190,7 @@ def _metadata_only(
             grant = session.scalar(select(Grant).where(Grant.licence_number == number))
             notes.append(
                 _(
-                    "文件的元数据写有授权编号 %(number)s，但文件的列与该授权提供的文件不符，不予认定",
+                    "文件的元数据写有授权编号 %(number)s，但该授权没有提供过与本文件列相符的文件：元数据可被任何人改写，不单独认定",
                     number=number,
                 )
                 if grant
@@ -883,16 +1204,25 @@ def _assess(
     leaked = sources.leaked
     columns = set(mark.column_order)
     known = [h for h in leaked.header if h in columns]
+    usable = [h for h in known if h not in leaked.lossy]  # the rows are compared on these
     _layer_metadata(c, leaked)
     _layer_columns(c, mark, known, siblings)
-    _layer_rows(sources, c, mark, known)
-    _layer_scope(sources, c, mark, known)
+    _layer_rows(sources, c, mark, usable)
+    _layer_scope(sources, c, mark, known, usable)
 
 
 def _layer_metadata(c: Candidate, leaked: Leaked) -> None:
     number = c.grant.licence_number
     if number in leaked.licences:
-        c.add("metadata", "match", _("文件内嵌的元数据写明授权编号 %(number)s", number=number), 2)
+        c.add(
+            "metadata",
+            "match",
+            _(
+                "文件内嵌的元数据写明授权编号 %(number)s（元数据可被任何人改写，只作为列顺序或行顺序证据的补充）",
+                number=number,
+            ),
+            2,
+        )
     elif leaked.licences:
         c.add(
             "metadata",
@@ -906,6 +1236,9 @@ def _layer_metadata(c: Candidate, leaked: Leaked) -> None:
 def _layer_columns(
     c: Candidate, mark: LicensedFileMark, known: list[str], siblings: list[LicensedFileMark]
 ) -> None:
+    """The column order counts only when a file in some other order is unlikely to match one of
+    the dataset's grants by chance: n columns have n! orders; with g grants of the dataset, a
+    chance of about g / n! (≤ CHANCE)."""
     if len(known) < 2:
         c.add("columns", "none", _("可比对的列少于 2 列，列顺序无从比对"))
         return
@@ -913,14 +1246,16 @@ def _layer_columns(
     if [x for x in mark.column_order if x in wanted] != known:
         c.add("columns", "none", _("列的顺序与该授权的文件不同（也可能被重新排列过）"))
         return
+    holding = [m for m in siblings if wanted <= set(m.column_order)]
+    grants = len({m.grant_id for m in holding} | {mark.grant_id})
     others = {
         m.grant_id
-        for m in siblings
-        if m.grant_id != mark.grant_id
-        and wanted <= set(m.column_order)
-        and [x for x in m.column_order if x in wanted] == known
+        for m in holding
+        if m.grant_id != mark.grant_id and [x for x in m.column_order if x in wanted] == known
     }
     orders = math.factorial(len(known))
+    weak = grants / orders > CHANCE
+    words = dict(n=len(known), orders=_count(orders), grants=grants, odds=_odds(orders, grants))
     if others:
         c.add(
             "columns",
@@ -928,33 +1263,38 @@ def _layer_columns(
             _(
                 "列的顺序与该授权的文件一致，但本数据集另有 %(count)s 个授权的文件也是这个顺序（%(n)s 列只有 %(orders)s 种顺序）：列顺序不能区分它们",
                 count=len(others),
-                n=len(known),
-                orders=orders,
+                **words,
             ),
-            1,
+            0 if weak else 1,
         )
-    elif orders < 6:
+    elif weak:
         c.add(
             "columns",
             "partial",
             _(
-                "列的顺序与该授权的文件一致，但只有 %(n)s 列（%(orders)s 种顺序），不足以单独区分授权",
-                n=len(known),
-                orders=orders,
+                "%(n)s 列的顺序与该授权的文件一致，但 %(n)s 列只有 %(orders)s 种顺序，本数据集有 %(grants)s 个授权的文件，任意一种顺序巧合相符的机会约为 %(odds)s：不足以作为证据",
+                **words,
             ),
-            1,
         )
     else:
         c.add(
             "columns",
             "match",
             _(
-                "%(n)s 列的顺序与该授权的文件一致（共 %(orders)s 种顺序；本数据集其他授权的文件都不是这个顺序）",
-                n=len(known),
-                orders=orders,
+                "%(n)s 列的顺序与该授权的文件一致（共 %(orders)s 种顺序；本数据集 %(grants)s 个授权的文件中只有它是这个顺序，巧合相符的机会约为 %(odds)s）",
+                **words,
             ),
             2,
         )
+
+
+def _count(number: int) -> str:
+    return f"{number:,}" if number < 10**12 else f"10^{len(str(number)) - 1}"
+
+
+def _odds(orders: int, grants: int) -> str:
+    """The chance that an order picked at random is one of `grants` orders among `orders`."""
+    return "1/" + _count(max(1, round(orders / grants))) if grants < orders else "1/1"
 
 
 def _layer_rows(sources: _Sources, c: Candidate, mark: LicensedFileMark, known: list[str]) -> None:
@@ -1010,51 +1350,55 @@ def _layer_rows(sources: _Sources, c: Candidate, mark: LicensedFileMark, known: 
         )
 
 
-def _layer_scope(sources: _Sources, c: Candidate, mark: LicensedFileMark, known: list[str]) -> None:
-    """The file is within what the grant could have given: columns, rows, and the dataset's data."""
+def _layer_scope(
+    sources: _Sources, c: Candidate, mark: LicensedFileMark, known: list[str], usable: list[str]
+) -> None:
+    """The file is within what the grant could have given: columns, rows, and the dataset's data
+    (at least IN_DATASET of its rows found: an edited file, a few rows added, still counts)."""
     leaked = sources.leaked
-    item = c.item or mark.item
-    dataset = item.dataset
+    dataset = (c.item or mark.item).dataset
     in_dataset = {f["name"] for d in dataset.distributions for t in d.tables for f in t.schema}
+    c.found = sources.found(dataset, usable) if usable else None
+    found = _(
+        "%(share)s 的行可在数据集《%(title)s》（含历史版本）中找到",
+        share=f"{c.found or 0:.0%}",
+        title=dataset.title,
+    )
+    problems = _scope_problems(leaked, c, mark, known, in_dataset)
+    if usable and (c.found or 0) < IN_DATASET:
+        problems.append(_("%(found)s，不足一半", found=found))
+    if problems:
+        c.in_scope = False
+        c.out_of_scope = Joined.between(_("；"), problems)
+        c.add("scope", "against", c.out_of_scope)
+        return
+    unknown = [h for h in leaked.header if h not in in_dataset]
+    c.add(
+        "scope",
+        "match",
+        _("在授权范围内：列都是授权字段，行符合授权的行范围，%(found)s", found=found)
+        if not unknown
+        else _(
+            "在授权范围内：%(found)s；另有数据集中没有的列 %(columns)s（可能是后加的）",
+            found=found,
+            columns="、".join(unknown),
+        ),
+    )
+
+
+def _scope_problems(
+    leaked: Leaked, c: Candidate, mark: LicensedFileMark, known: list[str], in_dataset: set[str]
+) -> list[Message]:
     outside = [h for h in leaked.header if h in in_dataset and h not in set(mark.column_order)]
     problems: list[Message] = []
     if not known:
         problems.append(_("文件没有一列在该授权的字段中"))
     if outside:
         problems.append(_("文件含授权字段以外的列：%(columns)s", columns="、".join(outside)))
-    for column, allowed in (item.row_filter or {}).items():
+    for column, allowed in ((c.item or mark.item).row_filter or {}).items():
         if column in leaked.cells:
             wanted = {canon(a) for a in allowed}
             bad = sum(1 for v in leaked.cells[column] if v not in wanted)
             if bad > leaked.rows // 100:
                 problems.append(_("%(count)s 行不在授权的行范围内（%(column)s）", count=bad, column=column))
-    found = sources.found(dataset, known) if known else None
-    if known and (found is None or found < 0.9):
-        problems.append(
-            _(
-                "只有 %(share)s 的行能在数据集《%(title)s》（含历史版本）中找到：文件不是来自该授权的数据",
-                share=f"{found or 0:.0%}",
-                title=dataset.title,
-            )
-        )
-    if problems:
-        c.in_scope = False
-        c.add("scope", "against", Joined.between(_("；"), problems))
-        return
-    unknown = [h for h in leaked.header if h not in in_dataset]
-    c.add(
-        "scope",
-        "match",
-        _(
-            "在授权范围内：列都是授权字段，行符合授权的行范围，%(share)s 的行可在数据集《%(title)s》中找到",
-            share=f"{found or 0:.0%}",
-            title=dataset.title,
-        )
-        if not unknown
-        else _(
-            "在授权范围内：%(share)s 的行可在数据集《%(title)s》中找到；另有数据集中没有的列 %(columns)s（可能是后加的）",
-            share=f"{found or 0:.0%}",
-            title=dataset.title,
-            columns="、".join(unknown),
-        ),
-    )
+    return problems

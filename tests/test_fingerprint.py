@@ -347,3 +347,363 @@ def _csv_bytes(table: pa.Table) -> bytes:
     out = io.BytesIO()
     pacsv.write_csv(table, out)
     return out.getvalue()
+
+
+# ---------------------------------------------------------------------- the attack review's files
+# (builders of the bureau's attack review, /admin/leaks: a tiny file that made the reader take
+# gigabytes or minutes, a broken or hostile file that made a 500, forged metadata, few columns)
+
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
+
+
+def hostile_xlsx(sheet_xml: str, shared: str | None = None, workbook: str | None = None) -> bytes:
+    """A minimal workbook of one sheet, written part by part as a hostile file would be."""
+    ct = (
+        '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        "</Types>"
+    )
+    rels = f'<?xml version="1.0"?><Relationships xmlns="{_PKG}"><Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+    wb = workbook or (
+        f'<?xml version="1.0"?><workbook {_NS} xmlns:r="{_REL}"><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    )
+    wbrels = (
+        f'<?xml version="1.0"?><Relationships xmlns="{_PKG}">'
+        f'<Relationship Id="rId1" Type="{_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{_REL}/sharedStrings" Target="sharedStrings.xml"/></Relationships>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", ct)
+        z.writestr("_rels/.rels", rels)
+        z.writestr("xl/workbook.xml", wb)
+        z.writestr("xl/_rels/workbook.xml.rels", wbrels)
+        z.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+        z.writestr(
+            "xl/sharedStrings.xml", shared or f'<?xml version="1.0"?><sst {_NS} count="0" uniqueCount="0"/>'
+        )
+    return out.getvalue()
+
+
+def _sheet(rows_xml: str, dimension: str | None = "A1:XFD1048576") -> str:
+    dim = f'<dimension ref="{dimension}"/>' if dimension else ""
+    return f'<?xml version="1.0"?><worksheet {_NS}>{dim}<sheetData>{rows_xml}</sheetData></worksheet>'
+
+
+def _inline(ref: str, text: str) -> str:
+    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+_LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lollollollollollollollollollol">'
+    + "".join(f'<!ENTITY lol{i} "{("&lol%s;" % (i - 1 if i > 1 else "")) * 10}">' for i in range(1, 10))
+    + "]>"
+)
+
+
+def _zip_of(name: str, content: bytes, method: int = zipfile.ZIP_STORED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as z:
+        z.writestr(name, content)
+    return out.getvalue()
+
+
+def _flagged(flag: int = 0, method: int | None = None) -> bytes:
+    """A ZIP of one CSV marked encrypted, or packed by an unknown method."""
+    import struct
+
+    data = bytearray(_zip_of("leak.csv", b"a,b\n1,2\n"))
+    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        i = data.find(sig) + at
+        struct.pack_into("<H", data, i, struct.unpack_from("<H", data, i)[0] | flag)
+        if method is not None:
+            struct.pack_into("<H", data, i + 2, method)
+    return bytes(data)
+
+
+def _garbled(data: bytes, member: str) -> bytes:
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(member)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    out = bytearray(data)
+    middle = start + info.compress_size // 3
+    for k in range(middle, middle + min(30, info.compress_size // 3)):  # inside the packed bytes
+        out[k] ^= 0x5A
+    return bytes(out)
+
+
+def _parquet(table: pa.Table) -> bytes:
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    return out.getvalue()
+
+
+def measured(run) -> tuple[object, float, float]:
+    """run()'s result, its seconds and the process's peak resident memory above the start (MB)."""
+    import threading
+    import time
+
+    def rss() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS"))
+
+    base = rss()
+    peak = [base]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=sample)
+    watcher.start()
+    started = time.perf_counter()
+    try:
+        result = run()
+    finally:
+        stop.set()
+        watcher.join()
+    return result, time.perf_counter() - started, peak[0] - base
+
+
+def test_tiny_hostile_files_are_read_within_caps_in_seconds(app, world):
+    """H1/H2: each file took minutes or gigabytes; read now under hard caps applied while
+    reading, in seconds and bounded memory, and the page says what was not read."""
+    bureau = Bureau(app, world["bureau"])
+    header = _inline("A1", "a") + _inline("B1", "b")
+    padded = _sheet(
+        f'<row r="1">{header}</row>'
+        + "".join(f'<row r="{i}"><c r="A{i}"><v>{i}</v></c></row>' for i in range(2, 20_002))
+    )
+    far = _sheet(f'<row r="1">{_inline("A1", "a")}</row><row r="200003"><c r="A200003"><v>1</v></c></row>')
+    big = "A" * 20_000_000
+    shared = f'<?xml version="1.0"?><sst {_NS} count="2" uniqueCount="2"><si><t>h</t></si><si><t>{big}</t></si></sst>'
+    repeated = _sheet(
+        '<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
+        + "".join(f'<row r="{i}"><c r="A{i}" t="s"><v>1</v></c></row>' for i in range(2, 2002)),
+        None,
+    )
+    wide_csv = "\n".join(
+        ",".join(f"c{j}" if i == 0 else str(i * j % 97) for j in range(2000)) for i in range(3001)
+    )
+    cases = {
+        "dimension-A1:XFD1048576.xlsx": (hostile_xlsx(padded), "XLSX，20000 行，2 列", None),
+        "one-cell-at-row-200003.xlsx": (hostile_xlsx(far), "XLSX，1 行，1 列", None),
+        "20MB-string-x2000.xlsx": (
+            hostile_xlsx(repeated, shared),
+            "XLSX，2000 行，1 列",
+            "只比对前 500 个字符",
+        ),
+        "2000-columns.csv": (wide_csv.encode(), "CSV，3000 行，200 列", "文件有 2000 列，只读取了前 200 列"),
+        "5M-empty-names.csv": (
+            b"a,b" + b"," * 5_000_000 + b"\n1,2\n",
+            "CSV，1 行，2 列",
+            "只读取了前 1000000 个字符",
+        ),
+        "200-int8-columns.parquet": (
+            _parquet(pa.table({f"c{j}": pa.array([j % 100] * 200_000, pa.int8()) for j in range(200)})),
+            "PARQUET，10000 行，200 列",
+            "只读取了前 10000 行",
+        ),
+        "20MB-dictionary-value.parquet": (
+            _parquet(
+                pa.table(
+                    {
+                        "k": pa.array(range(2000)),
+                        "s": pa.DictionaryArray.from_arrays(
+                            pa.array([0] * 2000, pa.int32()), pa.array([big])
+                        ),
+                    }
+                )
+            ),
+            "PARQUET，2000 行，2 列",
+            "只比对前 500 个字符",
+        ),
+    }
+    for name, (data, read, cut) in cases.items():
+        page, seconds, grown = measured(lambda data=data, name=name: bureau.check(data, name))
+        assert seconds < 8 and grown < 400, (name, seconds, grown)
+        assert read in page and "没有授权与文件相符" in page, name
+        assert cut is None or cut in page, name
+        assert page.count("#") < 50, name  # no list of millions of unnamed columns
+
+
+def test_unreadable_files_say_so_in_words_and_every_check_is_audited(app, world):
+    """M1: a broken or hostile file gets a 400 with a message, never a 500; every check is in
+    the audit trail with the file's sha256 and its outcome."""
+    import hashlib
+
+    from portal.models import AuditEvent
+
+    bureau = Bureau(app, world["bureau"])
+    good = hostile_xlsx(
+        _sheet(
+            f'<row r="1">{_inline("A1", "a")}{_inline("B1", "b")}</row>'
+            + "".join(
+                f'<row r="{i}"><c r="A{i}"><v>{i}</v></c><c r="B{i}"><v>{i % 7}</v></c></row>'
+                for i in range(2, 2002)
+            ),
+            None,
+        )
+    )
+    nested = b"a,b\n1,2\n"
+    for _depth in range(1500):
+        nested = _zip_of("x.csv", nested)
+    laughs = _LAUGHS + f"<sst {_NS}><si><t>&lol9;</t></si></sst>"
+    cases = {
+        "encrypted.zip": (_flagged(flag=1), "压缩文件已加密"),
+        "method-99.zip": (_flagged(method=99), "不支持的压缩方式"),
+        "nested.zip": (nested, "压缩文件里又是压缩文件"),
+        "bad-crc.zip": (
+            _garbled(_zip_of("x.csv", b"a,b\n" + b"1,2\n" * 2000, zipfile.ZIP_DEFLATED), "x.csv"),
+            "压缩文件已损坏",
+        ),
+        "corrupt-deflate.xlsx": (_garbled(good, "xl/worksheets/sheet1.xml"), "文件无法读取"),
+        "malformed.xlsx": (
+            hostile_xlsx(
+                f'<?xml version="1.0"?><worksheet {_NS}><sheetData><row r="1"><c r="A1"><v>1</v></row>'
+            ),
+            "文件无法读取",
+        ),
+        "laughs.xlsx": (
+            hostile_xlsx(_sheet('<row r="1"><c r="A1" t="s"><v>0</v></c></row>'), laughs),
+            "文件无法读取",
+        ),
+        "external-entity.xlsx": (
+            hostile_xlsx(
+                '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+                f'<worksheet {_NS}><sheetData><row r="1">{_inline("A1", "&e;")}</row></sheetData></worksheet>'
+            ),
+            "文件无法读取",
+        ),
+    }
+    for name, (data, words) in cases.items():
+        page = bureau.check(data, name, status=400)
+        assert words in page and 'role="alert"' in page, name
+        assert "passwd" not in page and "root:" not in page
+    with world["ctx"].sessions() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "leak_checked")).all()
+        assert len(events) == len(cases)
+        assert {e.detail["sha256"] for e in events} == {
+            hashlib.sha256(d).hexdigest() for d, _w in cases.values()
+        }
+        assert {e.detail["outcome"] for e in events} == {"unreadable"}
+        assert all(e.detail["unreadable"] for e in events)
+
+
+def test_forged_metadata_alone_names_no_grant(app, world):
+    """M2: anyone can write a licence number into a file's metadata: alone it names no one, and
+    the page says why; beside a grant's column and row order it only adds to them."""
+    grants = world["grants"]
+    zf = download(app, world["holders"]["one"])
+    bureau = Bureau(app, world["bureau"])
+    table = pq.read_table(io.BytesIO(zf.read("data.parquet")))
+    shuffled = table.select(COLUMNS).take(
+        pa.array(random.Random(3).sample(range(table.num_rows), table.num_rows))
+    )
+    framed = shuffled.replace_schema_metadata({"licence_number": grants["two"]})
+    page = bureau.check(_parquet(framed), "framed.parquet")
+    assert "没有授权与文件相符" in page
+    assert f"文件的元数据写有授权编号 {grants['two']}，但该授权没有提供过与本文件列相符的文件" in page
+    download(app, world["holders"]["two"])  # now grant two has a file of these columns
+    page = bureau.check(_parquet(framed), "framed.parquet")
+    assert "没有授权与文件相符" in page
+    assert f"文件的元数据写有授权编号 {grants['two']}，但列顺序和行顺序都不指向该授权" in page
+    # Grant one's own file with grant two's number written in: one is named, two is not.
+    page = bureau.check(
+        _parquet(table.replace_schema_metadata({"licence_number": grants["two"]})), "mixed.parquet"
+    )
+    named = re.findall(r"<h3>(DCFL-[^ <]+)", page)
+    assert named == [grants["one"]] and "另一授权编号" in page
+
+
+def test_a_column_order_counts_only_when_a_chance_match_is_unlikely(app, world):
+    """M3: three columns have six orders: with three grants, one file in two matches some grant's
+    order by chance; the page gives the odds and names no one. Seven columns: 1 in 1,680."""
+    grants = world["grants"]
+    zf = {key: download(app, holder) for key, holder in world["holders"].items()}["one"]
+    bureau = Bureau(app, world["bureau"])
+    mine = pd.read_csv(io.BytesIO(zf.read("data.csv")), dtype=str, keep_default_na=False)
+    shuffled = mine.sample(frac=1, random_state=5)
+    three = [c for c in mine.columns if c in ("所属街道", "风险等级", "成立日期")]
+    page = bureau.check(shuffled[three].to_csv(index=False).encode(), "three.csv")
+    assert "没有授权与文件相符" in page and grants["one"] not in page
+    page = bureau.check(shuffled.to_csv(index=False).encode(), "seven.csv")
+    assert grants["one"] in page and "巧合相符的机会约为 1/1,680" in page
+
+
+def test_edited_rows_and_missing_values_still_name_the_grant(app, world):
+    """M4: a leaker who edits a third of the rows, or a tool that turns "NA" into empty, does not
+    hide the grant; below half the rows found, the page says which grant's order matched and
+    why it was not named — in neutral words."""
+    grants = world["grants"]
+    zf = download(app, world["holders"]["one"])
+    bureau = Bureau(app, world["bureau"])
+    mine = pd.read_csv(io.BytesIO(zf.read("data.csv")), dtype=str, keep_default_na=False)
+    by_street = mine.sort_values("所属街道", kind="stable").reset_index(drop=True)
+    edited = by_street.copy()
+    edited.loc[edited.index % 3 == 0, "企业名称"] = "改过的名称"
+    page = bureau.check(edited.to_csv(index=False).encode(), "edited.csv")
+    assert grants["one"] in page and "67% 的行可在数据集" in page and "文件不是来自该授权的数据" not in page
+    heavily = by_street.copy()
+    heavily.loc[heavily.index % 10 < 7, "企业名称"] = "改过的名称"
+    page = bureau.check(heavily.to_csv(index=False).encode(), "heavily.csv")
+    assert "没有授权与文件相符" in page
+    assert (
+        f"授权 {grants['one']} 的列顺序与文件相符，但没有认定：30% 的行可在数据集" in page
+        and "不足一半" in page
+    )
+    c = fingerprint.canon
+    assert c("NA") == c("null") == c("NaN") == c("None") == c("N/A") == c("#N/A") == ""
+    assert c("bell\x07char") == c("bellchar") and len(c("长" * 2000)) == fingerprint.CELL_CHARS
+    ids = "身份证号,街道\n" + "".join(f"3.71502E+17,{i}\n" for i in range(20))
+    leaked = fingerprint.read_leaked(ids.encode(), "ids.csv")
+    assert leaked.lossy == ["身份证号"] and "科学计数" in leaked.cuts[0].source
+
+
+def test_an_untouched_file_is_answered_from_its_bytes_without_reading_it(app, world):
+    """M5: the exact bytes name the grant at once; nothing of the file is parsed."""
+    zf = download(app, world["holders"]["two"])
+    bureau = Bureau(app, world["bureau"])
+    page = bureau.check(zf.read("data.xlsx"), "data.xlsx")
+    assert world["grants"]["two"] in page and "逐字节相同" in page and "读出" not in page
+
+
+def test_the_workbook_holds_values_excel_would_alter_as_text(tmp_path):
+    """L1: integers beyond ±2^53, decimals of more than 15 digits and dates before 1900-03-01
+    as text; NaN and infinity as empty cells; a text like a formula or an error code as text."""
+    import decimal
+
+    from openpyxl import load_workbook
+
+    table = pa.table(
+        {
+            "大整数": pa.array([2**60, 7], pa.int64()),
+            "小数": pa.array(
+                [decimal.Decimal("1234567890.1234567891"), decimal.Decimal("1.5")], pa.decimal128(20, 10)
+            ),
+            "浮点": pa.array([float("nan"), float("inf")]),
+            "日期": pa.array([dt.date(1899, 12, 31), dt.date(2020, 1, 2)]),
+            "文本": pa.array(["=1+1", "#N/A"]),
+        }
+    )
+    dest = tmp_path / "x.xlsx"
+    assert fingerprint.write_xlsx(table, dest, {"licence_number": "DCFL-2026-000000001"})
+    rows = list(load_workbook(dest).worksheets[0].iter_rows(min_row=2, values_only=True))
+    assert rows[0] == (str(2**60), "1234567890.1234567891", None, "1899-12-31", "=1+1")
+    assert rows[1][0] == 7 and float(rows[1][1]) == 1.5 and rows[1][2] is None and rows[1][4] == "#N/A"
+    assert load_workbook(dest).worksheets[0]["E2"].data_type == "s"
+
+
+def test_the_page_advertises_the_real_upload_limit(app, world):
+    """L2: the smaller of the portal's request limit and the page's own, less the form."""
+    bureau = Bureau(app, world["bureau"])
+    page = bureau.client.get("/admin/leaks").get_data(as_text=True)
+    limit = min(app.config["MAX_CONTENT_LENGTH"], fingerprint.MAX_BYTES)
+    assert f"不超过 {(limit - 64 * 1024) // (1024 * 1024)} MB" in page
