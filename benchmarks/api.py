@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.download import free_port, wait_for  # noqa: E402
 
 NAME = "371502-scj-5000"
+TARGET = 1.5  # the data API's p95 over DuckDB's, on every query (issue 22)
 FIELDS = ["记录编号", "所属街道", "业务类别", "检查日期", "从业人数", "营业面积"]
 
 # name → (data API parameters, the same query in SQL for DuckDB)
@@ -152,7 +153,9 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    started_load = [round(x, 2) for x in os.getloadavg()]
     results: dict = {
+        "load_average_at_start": started_load,
         "rows": meta.num_rows,
         "row_groups": meta.num_row_groups,
         "parquet_mb": round(parquet.stat().st_size / 2**20, 1),
@@ -210,9 +213,13 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     results["worst_ratio_p95"] = max(q["ratio_p95"] for q in results["queries"].values())
+    results["load_average"] = [round(x, 2) for x in os.getloadavg()]  # a shared machine: say how busy
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2))
-    print(f"worst p95 ratio {results['worst_ratio_p95']}× (target ≤ 2×) → {args.out}")
+    print(
+        f"worst p95 ratio {results['worst_ratio_p95']}× (target ≤ {TARGET}×), "
+        f"load average {results['load_average']} → {args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ How a query runs (each step measured in benchmarks/api.py against DuckDB):
   instead of once per row;
 - only the rows that match are then read in the other columns (late materialization);
 - row groups are worked on in parallel, in order, and without a sort the work stops as soon
-  as the page is full.
+  as the page is full;
+- with a sort, each row group keeps only its best offset+limit+1 rows (top-k), and when the
+  page is smaller than the number of row groups, its other columns are read only afterwards,
+  from the row groups its rows live in.
 
 A Scope says what the asker may see (all of an unconditional table; the granted fields and
 rows of a licensed one). It is applied here, under every filter the asker adds, so no
@@ -275,7 +278,7 @@ def scoped_table(table: pa.Table, scope: Scope) -> pa.Table:
     if p.nothing:
         table = table.slice(0, 0)
     elif p.all_of:
-        table = table.take(pc.indices_nonzero(_matches(table, p)))
+        table = table.take(_matches(table, p))
     return table.select(visible_columns(table.schema, scope))
 
 
@@ -292,17 +295,28 @@ def _test(column: pa.ChunkedArray, test: Test) -> pa.Array:
 
 
 def _matches(table: pa.Table, p: Plan) -> pa.Array:
-    mask = None
+    """Indices of the rows that pass every test. Each test after the first looks only at the
+    rows still in the running (a 所属街道 = '古楼街道' first leaves a twentieth of them)."""
+    picked: pa.Array | None = None  # None: every row still in the running
+
+    def narrow(keep: pa.Array) -> pa.Array:
+        kept = pc.indices_nonzero(keep)
+        return kept if picked is None else pc.take(picked, kept)
+
     for column, test in p.all_of:
-        hit = _test(table[column], test)
-        mask = hit if mask is None else pc.and_(mask, hit)
+        picked = narrow(_test(_rows_of(table[column], picked), test))
     for group in p.any_of:
         some = None
         for column, test in group:
-            hit = _test(table[column], test)
+            hit = _test(_rows_of(table[column], picked), test)
             some = hit if some is None else pc.or_(some, hit)
-        mask = some if mask is None else pc.and_(mask, some)
-    return mask
+        if some is not None:
+            picked = narrow(some)
+    return pa.array(range(table.num_rows), pa.uint64()) if picked is None else picked
+
+
+def _rows_of(column: pa.ChunkedArray, picked: pa.Array | None) -> pa.ChunkedArray:
+    return column if picked is None else column.take(picked)
 
 
 def _decoded(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -322,7 +336,7 @@ def _matching_rows(source: ParquetTable, row_group: int, p: Plan, columns: list[
     tested = source.read(row_group, p.columns) if p.columns else None
     if tested is None:
         return _decoded(source.read(row_group, columns), source.schema)
-    indices = pc.indices_nonzero(_matches(tested, p))
+    indices = _matches(tested, p)
     if len(indices) == 0:
         return source.schema.empty_table().select(columns)
     rest = [c for c in columns if c not in tested.column_names]
@@ -375,21 +389,104 @@ def query_rows(path: Path, query: RowQuery, scope: Scope) -> RowPage:
     out_schema = pa.schema([schema.field(c) for c in columns])
     if p.nothing:
         return RowPage(out_schema, out_schema.empty_table(), False, 0 if query.count else None)
+    if query.sort:
+        page, total = _sorted_page(source, p, query, columns)
+    else:
+        page, total = _first_rows(source, p, query, columns)
+    more = page.num_rows > query.limit
+    return RowPage(out_schema, page.slice(0, query.limit), more, total if query.count else None)
+
+
+def _first_rows(source: ParquetTable, p: Plan, query: RowQuery, columns: list[str]) -> tuple[pa.Table, int]:
+    """Unsorted: matching rows in file order, stopping once the page (and one more row) is
+    full, unless every match must be counted."""
     wanted = query.offset + query.limit + 1  # one more tells whether another page follows
-    row_groups = _row_groups(source, p)
-    read = list(dict.fromkeys(columns + [c for c, _descending in query.sort]))
     parts, seen = [], 0
-    everything = bool(query.sort) or query.count
-    for part in _in_order(row_groups, lambda rg: _matching_rows(source, rg, p, read)):
-        if seen < wanted or query.sort:
+    for part in _in_order(_row_groups(source, p), lambda rg: _matching_rows(source, rg, p, columns)):
+        if seen < wanted:
             parts.append(part)
         seen += part.num_rows
-        if seen >= wanted and not everything:
+        if seen >= wanted and not query.count:
             break
-    table = pa.concat_tables(parts) if parts else pa.schema([schema.field(c) for c in read]).empty_table()
-    total = seen if query.count else None
-    if query.sort:
-        # A full stable sort: ties keep file order, so pages never overlap or skip a row.
-        table = table.sort_by([(c, "descending" if desc else "ascending") for c, desc in query.sort])
-    page = table.slice(query.offset, query.limit + 1).select(columns)
-    return RowPage(out_schema, page.slice(0, query.limit), page.num_rows > query.limit, total)
+    table = pa.concat_tables(parts) if parts else source.schema.empty_table().select(columns)
+    return table.slice(query.offset, query.limit + 1), seen
+
+
+# ---------------------------------------------------------------------- sorted pages (top-k)
+
+ROW_GROUP = "\x00row_group"  # where a candidate row lives; no harvested header has a NUL
+POSITION = "\x00position"
+
+
+@dataclass
+class _Candidates:
+    table: pa.Table | None  # the best rows of one row group: the columns read so far + where
+    matched: int  # how many rows of the row group matched
+
+
+def _sort_keys(query: RowQuery) -> list[tuple[str, str]]:
+    """The asked order, then file order: a total order, so a per-row-group top-k merged is
+    the same page as a stable sort of every match (ties keep file order)."""
+    keys = [(c, "descending" if desc else "ascending") for c, desc in query.sort]
+    return keys + [(ROW_GROUP, "ascending"), (POSITION, "ascending")]
+
+
+def _top(table: pa.Table, keys: list[tuple[str, str]], k: int) -> pa.Table:
+    if table.num_rows <= k:
+        return table
+    return table.take(pc.sort_indices(table, sort_keys=keys)[:k])
+
+
+def _candidates(
+    source: ParquetTable, row_group: int, p: Plan, query: RowQuery, early: list[str]
+) -> _Candidates:
+    """One row group's best offset+limit+1 matching rows, read in the filter and sort
+    columns (and `early`): the other columns wait until the page is known."""
+    sort_columns = [c for c, _descending in query.sort]
+    read = list(dict.fromkeys(p.columns + sort_columns + early))
+    table = source.read(row_group, read)
+    indices = _matches(table, p) if p.columns else pa.array(range(table.num_rows), pa.uint64())
+    if len(indices) == 0:
+        return _Candidates(None, 0)
+    picked = _decoded(table.take(indices), source.schema).append_column(
+        ROW_GROUP, pa.repeat(pa.scalar(row_group, pa.int64()), len(indices))
+    )
+    picked = picked.append_column(POSITION, pc.cast(indices, pa.int64()))
+    k = query.offset + query.limit + 1
+    return _Candidates(_top(picked, _sort_keys(query), k), len(indices))
+
+
+def _sorted_page(source: ParquetTable, p: Plan, query: RowQuery, columns: list[str]) -> tuple[pa.Table, int]:
+    row_groups = _row_groups(source, p)
+    k = query.offset + query.limit + 1
+    # A page of k rows spread over fewer row groups than k touches most of them anyway: its
+    # columns are then read with the sort columns, in one pass, rather than in a second one.
+    early = columns if k >= len(row_groups) else []
+    found = list(_in_order(row_groups, lambda rg: _candidates(source, rg, p, query, early)))
+    parts = [c.table for c in found if c.table is not None]
+    total = sum(c.matched for c in found)
+    if not parts:
+        return source.schema.empty_table().select(columns), total
+    best = _top(pa.concat_tables(parts), _sort_keys(query), k)
+    best = best.take(pc.sort_indices(best, sort_keys=_sort_keys(query)))
+    page = best.slice(query.offset, query.limit + 1)
+    return _with_columns(source, page, columns), total
+
+
+def _with_columns(source: ParquetTable, page: pa.Table, columns: list[str]) -> pa.Table:
+    """The page's rows in `columns`: those already read are kept, the others are read from
+    the row groups the page's rows live in, and only those."""
+    missing = [c for c in columns if c not in page.column_names]
+    if not missing or page.num_rows == 0:
+        return page.select(columns) if page.num_rows else source.schema.empty_table().select(columns)
+    groups = pc.unique(page[ROW_GROUP]).to_pylist()
+    where = {rg: pc.indices_nonzero(pc.equal(page[ROW_GROUP], rg)) for rg in groups}
+
+    def fetch(rg: int) -> pa.Table:
+        positions = page[POSITION].take(where[rg])
+        return _decoded(source.read(rg, missing).take(positions), source.schema)
+
+    fetched = pa.concat_tables(list(_POOL.map(fetch, groups)))
+    order = pc.sort_indices(pa.concat_arrays([where[rg] for rg in groups]))
+    fetched = fetched.take(order)  # back in the page's order
+    return pa.table({c: page[c] if c in page.column_names else fetched[c] for c in columns})
