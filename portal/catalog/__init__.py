@@ -5,9 +5,11 @@ one place (rules.md 6)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+from functools import lru_cache
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from portal import clock
 
@@ -49,14 +51,17 @@ def only_public(session: Session, names: list[str]) -> set[str]:
 
 
 def get_public_dataset(session: Session, name: str) -> Dataset | None:
-    return session.scalar(
+    """The dataset with its department, versions and tables, in one query (a page and
+    package_show read them all)."""
+    found = session.execute(
         public_datasets()
         .where(Dataset.name == name)
         .options(
-            selectinload(Dataset.distributions).selectinload(Distribution.tables),
-            selectinload(Dataset.department),
+            joinedload(Dataset.distributions).joinedload(Distribution.tables),
+            joinedload(Dataset.department),
         )
     )
+    return found.unique().scalar_one_or_none()
 
 
 def merged_into(session: Session, name: str) -> str | None:
@@ -121,10 +126,20 @@ def attribution_line(ds: Dataset, date: dt.date | None = None) -> str:
 
 def preview(storage: Storage, table: DataTable, page: int, rows: int) -> dict:
     """A page of the first PREVIEW_LIMIT rows, read from the Parquet file's first batch only."""
+    path = storage.local_path(table.parquet_path)
+    st = os.stat(path)  # gone behind the portal's back: FileNotFoundError, as when it was read
+    version = (str(path), st.st_mtime_ns, st.st_size)
+    return _preview_page(version, min(PREVIEW_LIMIT, table.row_count), page, rows)
+
+
+@lru_cache(maxsize=512)
+def _preview_page(version: tuple[str, int, int], limit: int, page: int, rows: int) -> dict:
+    """Kept per file version (path, mtime, size) and page: a render reads the Parquet file
+    once, not on every request. Read-only for its callers."""
+    path = version[0]
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(storage.local_path(table.parquet_path))
-    limit = min(PREVIEW_LIMIT, table.row_count)
+    pf = pq.ParquetFile(path)
     first = next(pf.iter_batches(batch_size=PREVIEW_LIMIT), None)
     pages = max((limit + rows - 1) // rows, 1)
     page = min(page, pages)
