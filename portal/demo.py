@@ -1007,6 +1007,34 @@ TITLES_EN = {
 }
 
 
+def _sandbox_grant(s, reviewer, company, application, today: dt.date) -> None:  # noqa: ANN001
+    """One application approved for sandbox delivery and accepted: the demo company can try the
+    data sandbox (/sandbox) at once."""
+    import hashlib
+
+    from licenses import applications as apps
+    from licenses import grants
+
+    apps.approve(
+        s,
+        reviewer,
+        application,
+        application.version,
+        fields={},
+        row_filters={},
+        valid_from=today,
+        valid_until=today + dt.timedelta(days=180),
+        note="演示：同意以数据沙箱交付（数据不出域）",
+        delivery="sandbox",
+    )
+    s.flush()
+    site = "http://127.0.0.1:5000"
+    text = grants.agreement_for(application, site)
+    grants.accept(
+        s, company, application, application.version, hashlib.sha256(text.encode()).hexdigest(), site
+    )
+
+
 def title_en(title: str) -> str | None:
     """The English title of a demo entry's title (2025年东昌府区公交线路信息 → Bus routes (2025))."""
     import re
@@ -1665,6 +1693,8 @@ def demo_accounts_and_activity(ctx: _HasSessions, password: str) -> list[tuple[s
                     application.version,
                     "演示：用途与开放条件不符，请补充说明后重新申请",
                 )
+            elif reviewer is not None and i == 1:
+                _sandbox_grant(s, reviewer, company, application, today)
         rnd = random.Random(7)
         open_ids = s.scalars(
             select(Dataset.id).where(Dataset.open_class == "unconditional", Dataset.status == "published")
