@@ -68,3 +68,9 @@ def test_a_researcher_runs_a_grouped_count_and_downloads_the_checked_output(
     phone.goto(f"{live_server}/sandbox/{sandbox_world['grant_id']}")
     assert sideways_overflow(phone) == 0
     shot(phone, "sandbox-editor-phone")
+    english = open_page(size=(390, 844), lang="en", user=sandbox_world["applicant"])
+    english.goto(page.url)
+    assert english.get_by_role("heading", name="Sandbox query", exact=False).is_visible()
+    assert english.get_by_text("Download the output (CSV, with source and licence number)").is_visible()
+    assert sideways_overflow(english) == 0
+    shot(english, "sandbox-query-390-en")
