@@ -115,7 +115,11 @@ def test_the_public_pages_fit_and_read_in_both_languages(open_page, live_server,
         page.goto(live_server + path)
         assert sideways_overflow(page) <= 0, path
         if name == "showcase":
-            assert page.locator("img.showcase-img").evaluate("i => i.naturalWidth") == 1200
+            image = page.locator("img.showcase-img")
+            image.scroll_into_view_if_needed()  # loading="lazy": fetched once it is near the screen
+            # decoded, not just in the page: a loaded machine may still be fetching it (CI: 0 == 1200)
+            image.evaluate("i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })")
+            assert image.evaluate("i => i.naturalWidth") == 1200
             assert "公交到站提醒" not in page.content()  # pending
         shot(page, f"content-{name}-{size[0]}-{lang}")
     admin = open_page(size, lang=lang, user=content_world["bureau"])
