@@ -182,12 +182,14 @@ def prepare(session: Session, storage: Storage, grant_id: int, table_id: int) ->
 
 
 def example_sql(st: SandboxTable, info: TableInfo | None) -> str:
-    """A first query to edit: a count by the first column that may be grouped."""
-    fields = st.item.fields_approved
-    names = [c["name"] for c in st.table.schema if fields is None or c["name"] in fields]
-    if info is not None:
-        names = [c.name for c in info.columns if not c.identifier and c.type in ("text", "bool")] or names
-    column = names[0] if names else "列名"
+    """A first query to edit that the checks pass: a count by the first column that may be
+    grouped, once the copy says which those are; a plain count before that."""
+    groupable = (
+        [c.name for c in info.columns if not c.identifier and c.type in ("text", "bool")] if info else []
+    )
+    if not groupable:
+        return "SELECT COUNT(*) AS 记录数\nFROM data"
+    column = groupable[0]
     return f"SELECT {column}, COUNT(*) AS 记录数\nFROM data\nGROUP BY {column}\nORDER BY 记录数 DESC"
 
 

@@ -254,3 +254,18 @@ def test_a_sandbox_only_dataset_is_never_granted_as_a_file(portal_data, make_use
                 s, curator, app, app.version, fields={}, row_filters={}, valid_from=today,
                 valid_until=today + dt.timedelta(days=30), delivery="file",
             )  # fmt: skip
+
+
+def test_the_editors_example_query_passes_the_checks(sandbox_world, client):
+    """The query the editor offers first is one the checks let through, before and after the
+    table's copy says which columns identify people (a first try should not be refused)."""
+    import html
+
+    _, email, password = sandbox_world["applicant"]
+    login(client, email, password)
+    for _round in range(2):
+        page = client.get(f"/sandbox/{sandbox_world['grant_id']}").get_data(as_text=True)
+        example = html.unescape(re.search(r'<textarea id="sql"[^>]*>([^<]*)</textarea>', page).group(1))
+        answer = _run(client, sandbox_world, example)
+        assert "已完成" in answer, example
+    assert "GROUP BY 所属街道" in example  # once the copy is made: a count by a column that may be grouped
