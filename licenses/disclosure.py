@@ -89,6 +89,7 @@ from portal.messages import Message, _
 
 from .sandbox_engine import (
     KEY_SPACE,
+    MEMORY_LIMIT,
     RECORD_KEY,
     QueryRefused,
     SandboxColumn,
@@ -1017,7 +1018,7 @@ def run_query(
     k: int = 10,
     priors: Sequence[Prior] = (),
     timeout_s: float = 30.0,
-    memory_limit: str = "512MB",
+    memory_limit: str = MEMORY_LIMIT,
     max_rows: int = 10_000,
 ) -> Outcome:
     """Run a checked plan on the locked connection, leave out groups below k, withhold what is
