@@ -183,7 +183,7 @@ def check_download(
 
 
 def grant_for_api(
-    session: Session, user: User, dataset_id: int, today: dt.date | None = None
+    session: Session, user: User, dataset_id: int, today: dt.date | None = None, delivery: str = "file"
 ) -> tuple[Grant, ApplicationItem] | None:
     """The user's grant in force today that covers this dataset, with its item (the granted
     fields and rows); the newest if several. The data API serves licensed rows only through this."""
@@ -194,8 +194,9 @@ def grant_for_api(
         .where(
             Grant.user_id == user.id,
             ApplicationItem.dataset_id == dataset_id,
-            # Rows leave only through a file grant; a sandbox grant's data never does.
-            Grant.delivery == "file",
+            # Rows leave only through a file grant; a sandbox grant's data never does
+            # (licenses/sandbox.py asks for its own delivery).
+            Grant.delivery == delivery,
             Grant.revoked_at.is_(None),
             Grant.valid_from <= today,
             Grant.valid_until >= today,

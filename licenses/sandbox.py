@@ -47,6 +47,7 @@ from .disclosure import (
     run_query,
 )
 from .errors import LicenceError
+from .grants import grant_for_api
 from .sandbox_engine import FORMAT
 
 log = logging.getLogger(__name__)
@@ -74,22 +75,7 @@ def sandbox_grant_for(
 ) -> tuple[Grant, ApplicationItem] | None:
     """The user's sandbox grant in force today that covers this dataset (the data API says where
     to go instead of refusing without words)."""
-    today = today or clock.today()
-    row = session.execute(
-        select(Grant, ApplicationItem)
-        .join(ApplicationItem, ApplicationItem.application_id == Grant.application_id)
-        .where(
-            Grant.user_id == user.id,
-            ApplicationItem.dataset_id == dataset_id,
-            Grant.delivery == "sandbox",
-            Grant.revoked_at.is_(None),
-            Grant.valid_from <= today,
-            Grant.valid_until >= today,
-        )
-        .order_by(Grant.valid_until.desc(), Grant.id.desc())
-        .limit(1)
-    ).first()
-    return (row[0], row[1]) if row and row[0].state(today) == "valid" else None
+    return grant_for_api(session, user, dataset_id, today, delivery="sandbox")
 
 
 def sandbox_grants(session: Session, user: User) -> list[Grant]:
