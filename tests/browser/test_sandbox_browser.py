@@ -74,3 +74,17 @@ def test_a_researcher_runs_a_grouped_count_and_downloads_the_checked_output(
     assert english.get_by_text("Download the output (CSV, with source and licence number)").is_visible()
     assert sideways_overflow(english) == 0
     shot(english, "sandbox-query-390-en")
+
+    # The providing department sees the full output and the request, in both languages and on a phone.
+    query_path = page.url.split(live_server, 1)[1].replace("/sandbox/queries/", "/console/sandbox/queries/")
+    for size, lang, name in (
+        ((1366, 900), None, "sandbox-oversight-1366-zh"),
+        ((390, 844), "en", "sandbox-oversight-390-en"),
+    ):
+        curator = open_page(size=size, lang=lang, user=sandbox_world["curator"])
+        curator.goto(live_server + query_path)
+        assert (
+            "广平乡" in curator.locator("main").inner_text()
+        )  # left out for the holder, shown to the department
+        assert sideways_overflow(curator) == 0
+        shot(curator, name)
