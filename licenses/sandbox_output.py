@@ -5,7 +5,6 @@ number and the query."""
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
 
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit import record
-from portal.exports import zip_text
+from portal.exports import csv_bytes, zip_entry, zip_text
 from portal.messages import _, bilingual
 from portal.models import SandboxQuery, User
 
@@ -37,11 +36,15 @@ def output_zip(
     full = released_in_full(query)
     body = query.raw_result if full and query.raw_result else query.result
     hidden = set() if full else {(r, c) for r, c, _why in query.result.get("suppressed", [])}
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(body["columns"])
-    for r, row in enumerate(body["rows"]):
-        writer.writerow([SUPPRESSED if (r, c) in hidden else _cell(v) for c, v in enumerate(row)])
+    # exports.csv_bytes: UTF-8 with a BOM, and a cell that would start a formula (a category
+    # value or an alias "=…") written as text
+    table = csv_bytes(
+        body["columns"],
+        (
+            [SUPPRESSED if (r, c) in hidden else _cell(v) for c, v in enumerate(row)]
+            for r, row in enumerate(body["rows"])
+        ),
+    )
     ds, grant, today = query.dataset, query.grant, clock.today()
     licence_url = f"{site_url.rstrip('/')}/licences/{grant.licence_number}"
     text = "\n".join(
@@ -77,7 +80,7 @@ def output_zip(
     )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zip_text(zf, "output.csv", "\ufeff" + out.getvalue())
+        zf.writestr(zip_entry("output.csv"), table)
         zip_text(zf, "ATTRIBUTION.txt", text)
     record(
         session,

@@ -269,3 +269,15 @@ def test_the_editors_example_query_passes_the_checks(sandbox_world, client):
         answer = _run(client, sandbox_world, example)
         assert "已完成" in answer, example
     assert "GROUP BY 所属街道" in example  # once the copy is made: a count by a column that may be grouped
+
+
+def test_an_output_cell_that_would_be_a_formula_is_written_as_text(sandbox_world, client):
+    """output.csv is opened in Excel: an alias (or a category) starting with "=" is text there."""
+    _, email, password = sandbox_world["applicant"]
+    login(client, email, password)
+    page = _run(client, sandbox_world, 'SELECT COUNT(*) AS "=HYPERLINK(""http://x"")" FROM data')
+    assert "已完成" in page
+    link = re.search(r'href="(/sandbox/queries/\d+/output\.zip)"', page).group(1)
+    with zipfile.ZipFile(io.BytesIO(client.get(link).data)) as zf:
+        rows = list(csv.reader(io.StringIO(zf.read("output.csv").decode("utf-8-sig"))))
+    assert rows[0] == ["'=HYPERLINK(\"http://x\")"]
