@@ -280,4 +280,4 @@ def test_an_output_cell_that_would_be_a_formula_is_written_as_text(sandbox_world
     link = re.search(r'href="(/sandbox/queries/\d+/output\.zip)"', page).group(1)
     with zipfile.ZipFile(io.BytesIO(client.get(link).data)) as zf:
         rows = list(csv.reader(io.StringIO(zf.read("output.csv").decode("utf-8-sig"))))
-    assert rows[0] == ["'=HYPERLINK(\"http://x\")"]
+    assert rows[0] == ['\'=HYPERLINK("http://x")']
