@@ -54,6 +54,9 @@ class Settings:
     # Anonymous readers' pages and API answers kept in Redis (portal/page_cache.py), dropped at
     # once when the catalog changes; this many seconds at most (download counts age this much).
     page_cache_seconds: int = 60
+    # Rendered parts of pages kept in each web process (portal/fragments.py), for the readers
+    # the page cache does not serve (signed in, long-tail URLs, no Redis); 0 turns it off.
+    fragment_cache_bytes: int = 64 * 1024 * 1024
     https: bool = False  # behind HTTPS: cookies get the Secure flag
     # Behind nginx: the portal authorizes a download and nginx sends the file from an
     # `internal` location with this prefix (X-Accel-Redirect); empty: the portal sends it.

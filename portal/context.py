@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from harvest.run import Harvester
 
+    from .fragments import Fragments
     from .search import SearchBackend
     from .search.synonyms import CachedSynonyms
 
@@ -60,6 +61,23 @@ class PortalContext:
 
             self.redis = redis.Redis.from_url(settings.redis_url)
             invalidate_on_commit(self.sessions, self.redis, self.cache_namespace)
+        self.fragments = self._fragments(settings)
+
+    def _fragments(self, settings: Settings) -> Fragments:
+        """Rendered parts of pages (portal/fragments.py), valid at the page cache's generation
+        in Redis, or without Redis at a generation file every process of this instance moves."""
+        from . import page_cache
+        from .fragments import FileGeneration, Fragments, RedisGeneration
+
+        generation: FileGeneration | RedisGeneration
+        if self.redis is not None:
+            generation = RedisGeneration(self.redis, page_cache.generation_key(self.cache_namespace))
+        else:
+            generation = FileGeneration(Path(settings.instance_path) / "pages.generation")
+            page_cache.on_public_change(self.sessions, generation.bump)
+        # As long as the page cache keeps a page at most: what changes without an ORM change
+        # (counts added in bulk) ages no more here than there.
+        return Fragments(generation, settings.fragment_cache_bytes, seconds=settings.page_cache_seconds or 60)
 
     @property
     def search(self) -> SearchBackend:

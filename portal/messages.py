@@ -65,6 +65,23 @@ def _catalog(locale: str) -> NullTranslations:
     return Translations.load(str(TRANSLATIONS), [locale], domain="messages")
 
 
+def gettext(msgid: str) -> str:
+    """`msgid` in the current locale, as written when not translated (templates' `_()`)."""
+    return _catalog(_locale.get()).gettext(msgid)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return _catalog(_locale.get()).ngettext(singular, plural, n)
+
+
+def pgettext(context: str, msgid: str) -> str:
+    return str(_catalog(_locale.get()).pgettext(context, msgid))
+
+
+def npgettext(context: str, singular: str, plural: str, n: int) -> str:
+    return _catalog(_locale.get()).npgettext(context, singular, plural, n)
+
+
 def translate(msgid: str, params: Mapping[str, object] | None = None, locale: str | None = None) -> str:
     locale = locale or _locale.get()
     text = _catalog(locale).gettext(msgid)

@@ -100,7 +100,7 @@ class PageCache:
         self.wsgi_app = wsgi_app
         self.redis = redis_client
         self.seconds = seconds
-        self.generation_key = _generation_key(namespace)
+        self.generation_key = generation_key(namespace)
         self.prefix = f"portal:{namespace}:pages:"
         self.counters_key = f"portal:{namespace}:counters:pending"
 
@@ -215,6 +215,22 @@ def _unpack(stored: bytes) -> tuple[bytes, str, list[tuple[str, str]], bytes]:
 def invalidate_on_commit(sessions: sessionmaker[Session], redis_client: redis.Redis, namespace: str) -> None:
     """After a commit that changed anything public pages show, bump the generation."""
 
+    def _bump() -> None:
+        try:
+            bump(redis_client, namespace)
+        except redis.RedisError as exc:
+            # The change is committed and must not be reported as failed. While Redis is
+            # away no page is served from it; entries it still holds expire within
+            # PORTAL_PAGE_CACHE_SECONDS.
+            log.error("page cache not invalidated after a commit: %s", exc)
+
+    on_public_change(sessions, _bump)
+
+
+def on_public_change(sessions: sessionmaker[Session], callback: Callable[[], None]) -> None:
+    """Call `callback` after each commit that changed a row of a model public pages show (the
+    page cache's generation; without Redis, the rendered parts' one: portal/fragments.py)."""
+
     @event.listens_for(sessions, "before_flush")
     def _note_changes(session: Session, _context: UOWTransaction, _instances: object) -> None:
         changed = (*session.new, *session.dirty, *session.deleted)
@@ -222,15 +238,9 @@ def invalidate_on_commit(sessions: sessionmaker[Session], redis_client: redis.Re
             session.info["public_change"] = True
 
     @event.listens_for(sessions, "after_commit")
-    def _bump(session: Session) -> None:
+    def _after(session: Session) -> None:
         if session.info.pop("public_change", False):
-            try:
-                bump(redis_client, namespace)
-            except redis.RedisError as exc:
-                # The change is committed and must not be reported as failed. While Redis is
-                # away no page is served from it; entries it still holds expire within
-                # PORTAL_PAGE_CACHE_SECONDS.
-                log.error("page cache not invalidated after a commit: %s", exc)
+            callback()
 
     @event.listens_for(sessions, "after_rollback")
     def _forget(session: Session) -> None:
@@ -239,8 +249,8 @@ def invalidate_on_commit(sessions: sessionmaker[Session], redis_client: redis.Re
 
 def bump(redis_client: redis.Redis, namespace: str) -> None:
     """Drop every cached page (after a restore or anything done outside the ORM)."""
-    redis_client.incr(_generation_key(namespace))
+    redis_client.incr(generation_key(namespace))
 
 
-def _generation_key(namespace: str) -> str:
+def generation_key(namespace: str) -> str:
     return f"portal:{namespace}:pages:generation"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from flask import Response, current_app, flash, g, redirect, request, send_file, url_for
@@ -16,6 +17,8 @@ from .context import PortalContext
 from .errors import DomainError
 from .messages import _
 from .models import FormSubmission
+
+T = TypeVar("T")
 
 
 def portal() -> PortalContext:
@@ -50,6 +53,21 @@ def send_stored_file(path: Path, **kwargs: Any) -> Response:
         response.headers.pop(header, None)  # nginx sets them from the file itself
     response.status_code = 200
     return response
+
+
+def part_generation() -> str:
+    """The generation rendered parts are valid at (portal/fragments.py), read once per request
+    and before the data a part shows is read: a change committed after this read moves it."""
+    if "part_generation" not in g:
+        g.part_generation = portal().fragments.generation.current()
+    return str(g.part_generation)
+
+
+def kept_part(generation: str, key: Hashable | None, render: Callable[[], T]) -> T:
+    """A part of a page every reader with the same key sees: kept rendered, or rendered now."""
+    from .fragments import text_size
+
+    return portal().fragments.get_or_render(key, generation, render, text_size)
 
 
 def back(url: str) -> str:

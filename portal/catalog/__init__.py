@@ -50,13 +50,15 @@ def only_public(session: Session, names: list[str]) -> set[str]:
     )
 
 
-def get_public_dataset(session: Session, name: str) -> Dataset | None:
+def get_public_dataset(session: Session, name: str, *, whole: bool = True) -> Dataset | None:
     """The dataset with its department, versions and tables, in one query (a page and
-    package_show read them all)."""
+    package_show read them all); `whole=False`: the dataset's row only (a page whose parts are
+    kept rendered, portal/fragments.py, reads the rest only when it renders them)."""
+    query = public_datasets().where(Dataset.name == name)
+    if not whole:
+        return session.scalars(query).one_or_none()
     found = session.execute(
-        public_datasets()
-        .where(Dataset.name == name)
-        .options(
+        query.options(
             joinedload(Dataset.distributions).joinedload(Distribution.tables),
             joinedload(Dataset.department),
         )

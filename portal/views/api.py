@@ -7,18 +7,18 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
-from .. import catalog, open_licence
+from .. import catalog, clock, open_licence
 from ..authz import public
 from ..messages import source
 from ..models import Dataset, DataTable, Department, Distribution, OpenClass
 from ..page_cache import cacheable
 from ..search import FACETS, SearchQuery
-from ..web import db, portal
+from ..web import db, kept_part, part_generation, portal
 
 bp = Blueprint("api", __name__, url_prefix="/api/3/action")
 
@@ -171,10 +171,15 @@ def package_search() -> ResponseReturnValue:
 def package_show() -> ResponseReturnValue:
     args = params()
     name = str(args.get("id") or args.get("name_or_id") or "")
-    ds = catalog.get_public_dataset(db(), name)
+    generation = part_generation()  # before the dataset is read (portal/fragments.py)
+    ds = catalog.get_public_dataset(db(), name, whole=False)
     if ds is None:
         return error("package_show", 404, "Not Found Error", "Not found")
-    return ok("package_show", package_dict(ds))
+    # The answer is the same for everyone asking this host today (the attribution line states
+    # the acquisition date); its links are absolute, so the host is part of the key.
+    key = ("package_show", ds.id, request.host_url, clock.today())
+    body = kept_part(generation, key, lambda: ok("package_show", package_dict(ds)).get_data(as_text=True))
+    return current_app.response_class(body, mimetype="application/json")
 
 
 def _packages(names: list[str]) -> dict[str, dict]:

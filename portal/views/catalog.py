@@ -8,6 +8,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -16,12 +17,14 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
 
 from portal.feedback import rating_summary
 
-from .. import catalog, content
+from .. import catalog, clock, content
 from .. import open_licence as open_licence_module
 from ..authz import public
 from ..catalog import sample
@@ -31,7 +34,7 @@ from ..messages import _
 from ..models import Dataset, DataTable, Department, ErrorReport, OpenClass, Rating
 from ..page_cache import cacheable
 from ..search import FACETS, SORTS, SearchQuery, SearchResult
-from ..web import db, portal
+from ..web import db, kept_part, part_generation, portal
 from . import dataset_api
 from . import previews as see_first
 from .errors import file_missing
@@ -82,6 +85,16 @@ def page_numbers(page: int, pages: int, around: int = 2) -> list[int | None]:
 @public
 @cacheable
 def home() -> ResponseReturnValue:
+    generation = part_generation()  # before the catalog is read (portal/fragments.py)
+    main = kept_part(
+        generation, ("home", g.lang), lambda: Markup(render_template("_home_main.html", **_home()))
+    )
+    return render_template("home.html", main=main)
+
+
+def _home() -> dict:
+    """What the home page shows: the newest and most downloaded datasets, the domains and
+    departments with their counts, the figures, the newest notice and the topics."""
     s = db()
     newest = s.scalars(
         catalog.public_datasets()
@@ -110,8 +123,7 @@ def home() -> ResponseReturnValue:
         )
         or 0,
     }
-    return render_template(
-        "home.html",
+    return dict(
         counts=counts,
         stats=stats,
         newest=newest,
@@ -132,7 +144,23 @@ def favicon() -> ResponseReturnValue:
 
 
 def _search_page(title: str, heading_note: str | None = None, **preset: str) -> ResponseReturnValue:
+    generation = part_generation()  # before the index or the catalog is read (portal/fragments.py)
     query = search_query(request.args, **preset)
+    key = ("search", request.endpoint, tuple(sorted(preset.items())), _args_key(), g.lang)
+    results = kept_part(generation, key, lambda: _search_results(query, preset, heading_note))
+    if isinstance(results, str):
+        return render_template(
+            "search.html", title=title, note=heading_note, query=query, preset=preset, results=results
+        )
+    return results  # past the last page: a redirect (never kept)
+
+
+def _args_key() -> tuple:
+    return tuple(sorted(request.args.items(multi=True)))
+
+
+def _search_results(query: SearchQuery, preset: dict[str, str], note: str | None) -> Markup | Response:
+    """The filters, results and pages of a search, rendered (or the redirect from a page past the last)."""
     result = portal().search.search(query)
     pages = max((result.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     if query.start // PAGE_SIZE + 1 > pages:
@@ -145,19 +173,20 @@ def _search_page(title: str, heading_note: str | None = None, **preset: str) -> 
     public = catalog.only_public(db(), [h.name for h in result.hits])
     result.hits = [h for h in result.hits if h.name in public]
     suggestions = _suggestions(query, result) if not result.total else []
-    return render_template(
-        "search.html",
-        title=title,
-        note=heading_note,
-        query=query,
-        result=result,
-        page=query.start // PAGE_SIZE + 1,
-        page_size=PAGE_SIZE,
-        preset=preset,
-        pages=pages,
-        page_numbers=page_numbers(query.start // PAGE_SIZE + 1, pages),
-        suggestions=suggestions,
-        facet_names=FACETS,
+    return Markup(
+        render_template(
+            "_search_results.html",
+            note=note,
+            query=query,
+            result=result,
+            page=query.start // PAGE_SIZE + 1,
+            page_size=PAGE_SIZE,
+            preset=preset,
+            pages=pages,
+            page_numbers=page_numbers(query.start // PAGE_SIZE + 1, pages),
+            suggestions=suggestions,
+            facet_names=FACETS,
+        )
     )
 
 
@@ -239,7 +268,8 @@ def _sample(table: DataTable) -> sample.Sample | None:
 )
 @cacheable
 def dataset(name: str) -> ResponseReturnValue:
-    ds = catalog.get_public_dataset(db(), name)
+    generation = part_generation()  # before the dataset is read (portal/fragments.py)
+    ds = catalog.get_public_dataset(db(), name, whole=False)
     if ds is None and (kept := catalog.merged_into(db(), name)) is not None:
         return redirect(url_for("catalog.dataset", name=kept), 301)  # merged (Art. 15): the entry kept
     if ds is None:
@@ -254,6 +284,31 @@ def dataset(name: str) -> ResponseReturnValue:
             }.get(why or ""),
         )
     page = max(request.args.get("preview", 1, type=int) or 1, 1)
+    parts = kept_part(generation, _dataset_key(ds, page), lambda: _dataset_parts(ds, page))
+    return render_template(
+        "dataset.html",
+        ds=ds,
+        parts=parts,
+        feedback_forms={"error": ErrorReportForm(formdata=None)} if current_user.is_authenticated else {},
+    )
+
+
+def _dataset_key(ds: Dataset, page: int) -> tuple | None:
+    """What the page's shared parts show beyond the generation: the dataset as loaded now (its
+    download count is added without an ORM change), the preview page, the language, today (the
+    acquisition date), and for conditional data the reader's grant (its previews are the
+    grant's). A page asked to filter, chart or try a call renders for itself (None)."""
+    if not _plain_dataset_page():
+        return None
+    grant = None
+    if ds.open_class == OpenClass.CONDITIONAL.value and current_user.is_authenticated:
+        found = see_first.reader_scope(ds)
+        grant = found[1].id if found is not None and found[1] is not None else None
+    return ("dataset", ds.id, ds.download_count, page, g.lang, clock.today(), grant)
+
+
+def _dataset_parts(ds: Dataset, page: int) -> dict[str, Markup]:
+    """The parts of a dataset page every reader with the same key sees, rendered."""
     previews, samples = {}, {}
     if ds.open_class == OpenClass.UNCONDITIONAL.value:
         previews = {t.id: _preview(t, page) for t in ds.served_tables}
@@ -269,8 +324,7 @@ def dataset(name: str) -> ResponseReturnValue:
         .order_by(Rating.id.desc())
         .limit(20)
     ).all()
-    return render_template(
-        "dataset.html",
+    context = dict(
         ds=ds,
         previews=previews,
         samples=samples,
@@ -281,10 +335,12 @@ def dataset(name: str) -> ResponseReturnValue:
         reports=reports,
         comments=comments,
         rating=rating_summary(s, ds),
-        feedback_forms={"error": ErrorReportForm(formdata=None)} if current_user.is_authenticated else {},
         **content.dataset_context(s, ds),  # related datasets, the showcase entries using it
         api=dataset_api.section(ds),  # its API calls and the try-it form (portal/views/dataset_api.py)
     )
+    return {
+        part: Markup(render_template(f"dataset/_{part}.html", **context)) for part in ("head", "body", "tail")
+    }
 
 
 @bp.get("/open-licence")

@@ -1,0 +1,158 @@
+"""Parts of pages kept rendered in each worker, for everyone the page cache does not serve.
+
+Why: the page cache (portal/page_cache.py) answers anonymous repeat requests from Redis, but a
+signed-in reader, a long-tail URL or a portal without Redis pays the whole render: on a dataset
+page ~20 ms, of which the catalog's own text (facts, schema, previews, history, related
+datasets, API calls) is nearly all, and the same for every reader. So that text is rendered
+once and kept here, and each request renders only what is its own around it (the header with
+the reader's name, follow buttons, forms with their CSRF tokens, comments).
+
+What a kept part may hold — never anything of one reader: no form with a CSRF token (refused
+when stored: `put` checks), no name, no grant unless the key names that grant. The views
+decide what goes in a part and put in its key everything the part shows that is not covered by
+the generation below (the dataset's row as loaded for this request, the language, today's date
+for the acquisition dates, the reader's grant).
+
+When a part is dropped — the same moment a cached page is: a commit that changed anything
+public pages show moves a generation (`portal/page_cache.py` `on_public_change`), read once per
+request before anything is rendered, and a part is used only at the generation it was rendered
+at. With Redis the generation is the page cache's own counter, shared by every process and
+machine. Without Redis it is a small file in the instance folder, rewritten after each such
+commit by whichever process made it (web worker, harvest, CLI): every process of one machine
+sees it. Parts also expire after `seconds` (the page cache's lifetime), which bounds what
+changes without an ORM change (counts added in bulk) and what another machine could show.
+Memory: at most `max_bytes` of text per process, least recently used dropped first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import redis
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# A per-session secret must never be kept for everyone (see the module's docstring).
+SECRETS = ('name="csrf_token"', 'name="form_nonce"')
+
+
+class FileGeneration:
+    """The generation without Redis: a file in the instance folder, rewritten after a change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def current(self) -> str:
+        try:
+            return self.path.read_text() or "0"
+        except FileNotFoundError:
+            return "0"  # nothing changed since the instance was made
+        except OSError as exc:
+            log.warning("fragment generation unreadable: %s", exc)
+            return ""  # nothing is kept or served meanwhile
+
+    def bump(self) -> None:
+        # A new random value, written whole: two bumps in one clock tick still differ, and a
+        # reader never sees half a file.
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(secrets.token_hex(8))
+        os.replace(tmp, self.path)
+
+
+class RedisGeneration:
+    """The page cache's generation in Redis (bumped by portal/page_cache.py's listener)."""
+
+    def __init__(self, client: redis.Redis, key: str) -> None:
+        self.client, self.key = client, key
+
+    def current(self) -> str:
+        import redis as redis_module
+
+        try:
+            value = self.client.get(self.key)
+        except redis_module.RedisError as exc:
+            log.warning("fragment cache unavailable: %s", exc)
+            return ""  # "" is never used as a generation: nothing is kept or served meanwhile
+        return value.decode() if isinstance(value, bytes) else str(value or "0")
+
+    def bump(self) -> None:  # the page cache's listener does it after every public change
+        pass
+
+
+class Fragments:
+    """A bounded, thread-safe store of rendered parts, each valid at one generation."""
+
+    def __init__(self, generation: FileGeneration | RedisGeneration, max_bytes: int, seconds: float) -> None:
+        self.generation = generation
+        self.max_bytes = max_bytes
+        self.seconds = seconds
+        self._entries: OrderedDict[Hashable, tuple[str, float, int, object]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get_or_render(
+        self, key: Hashable | None, generation: str, render: Callable[[], T], size: Callable[[T], int | None]
+    ) -> T:
+        """The part kept under `key` at `generation`, or `render()` (then kept). A None key or an
+        empty generation (Redis away) renders without keeping."""
+        if key is None or not generation or self.max_bytes <= 0:
+            return render()
+        now = time.monotonic()
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and found[0] == generation and found[1] > now:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return found[3]  # type: ignore[return-value]  # stored by this method with its T
+        self.misses += 1
+        value = render()
+        nbytes = size(value)
+        if nbytes is not None and nbytes < 0:
+            log.error("not kept: a part of %r holds a form's CSRF token or nonce", key)
+        elif nbytes is not None:
+            self._keep(key, generation, now, value, nbytes)
+        return value
+
+    def _keep(self, key: Hashable, generation: str, now: float, value: object, nbytes: int) -> None:
+        if nbytes > self.max_bytes // 8:
+            return  # one huge page must not empty the store
+        expires = now + self.seconds
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._size -= old[2]
+            self._entries[key] = (generation, expires, nbytes, value)
+            self._size += nbytes
+            while self._size > self.max_bytes and self._entries:
+                _key, (_g, _e, dropped, _v) = self._entries.popitem(last=False)
+                self._size -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._size = 0
+
+
+def text_size(parts: object) -> int | None:
+    """What a part costs in memory (characters; CJK text takes 2-4 bytes each in CPython); None
+    for what is not text (a redirect: never kept); -1 for text that must not be kept: a form's
+    per-session secret in it."""
+    if isinstance(parts, str):
+        texts = [parts]
+    elif isinstance(parts, dict) and all(isinstance(t, str) for t in parts.values()):
+        texts = list(parts.values())
+    else:
+        return None
+    if any(secret in text for text in texts for secret in SECRETS):
+        return -1
+    return sum(len(t) * 2 for t in texts)

@@ -1,0 +1,200 @@
+"""Parts of pages kept rendered for everyone the page cache does not serve (portal/fragments.py),
+tested from the reader's side: a signed-in reader sees a change the moment it commits — in this
+process or another, with Redis or with the instance's generation file —, never another reader's
+name, follow state, form token or licensed preview, and the same page as a full render."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import redis
+from sqlalchemy import select, update
+
+from portal.models import Dataset, User
+from tests.helpers import granted, login, post_form
+
+REDIS_URL = "redis://127.0.0.1:6379/11"
+OPEN, OPEN_TITLE = "371502-scj-0001", "药品零售企业名录"
+
+
+@pytest.fixture(params=["generation file", "redis"])
+def app(request, settings):
+    """The portal as deployed without Redis (the instance's generation file) and with it (the
+    page cache's generation)."""
+    from portal.app import create_app
+
+    config = {
+        "instance": settings.instance_path,
+        "database_url": settings.database_url,
+        "search_backend": settings.search_backend,
+        "TESTING": True,
+    }
+    if request.param == "redis":
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        config["redis_url"] = REDIS_URL
+    app = create_app(config)
+    yield app
+    app.extensions["portal"].engine.dispose()
+
+
+def signed_in(app, make_user, name="读者"):
+    client = app.test_client()
+    _, email, password = make_user(name=name)
+    login(client, email, password)
+    return client
+
+
+def kept(app) -> list[str]:
+    """Every part the store holds, as text."""
+    out = []
+    for _generation, _expires, _size, value in app.extensions["portal"].fragments._entries.values():
+        out.extend(value.values() if isinstance(value, dict) else [value])
+    return out
+
+
+def test_a_withdrawal_leaves_every_page_of_a_signed_in_reader_at_its_commit(app, portal_data, make_user):
+    from portal.catalog import curation
+
+    reader = signed_in(app, make_user)
+    urls = ["/", "/search?q=药品", f"/dataset/{OPEN}", f"/api/3/action/package_show?id={OPEN}"]
+    for url in urls * 2:  # rendered, then served from the kept parts
+        assert reader.get(url).status_code == 200
+    assert any(OPEN_TITLE in part for part in kept(app)) and app.extensions["portal"].fragments.hits >= 4
+    curator_id, _, _ = make_user(curator_of="dcf-scjgj")
+    with portal_data.sessions() as s:  # the service alone: no request, no search sync, only the commit
+        ds = s.scalar(select(Dataset).where(Dataset.name == OPEN))
+        curation.withdraw(s, s.get(User, curator_id), ds, reason="含有不应公开的内容")
+        s.commit()
+    assert reader.get(f"/dataset/{OPEN}").status_code == 404
+    assert reader.get(f"/api/3/action/package_show?id={OPEN}").status_code == 404
+    assert OPEN_TITLE not in reader.get("/search?q=药品").get_data(as_text=True)
+    assert OPEN_TITLE not in reader.get("/").get_data(as_text=True)
+
+
+def test_an_edit_in_another_process_reaches_the_kept_parts(app, portal_data, make_user, settings):
+    """The harvest, the CLI, another worker: its own engine and sessions, the same instance
+    (and the same Redis when there is one)."""
+    from portal.config import Settings
+    from portal.context import PortalContext
+
+    reader = signed_in(app, make_user)
+    reader.get(f"/dataset/{OPEN}")
+    assert OPEN_TITLE in reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    other = PortalContext(
+        Settings(
+            instance_path=settings.instance_path,
+            database_url=settings.database_url,
+            search_backend=settings.search_backend,
+            redis_url=app.extensions["portal"].settings.redis_url,
+        )
+    )
+    with other.sessions() as s:
+        s.scalar(select(Dataset).where(Dataset.name == OPEN)).summary = "2026年12月核对后的新版说明"
+        s.commit()
+    other.engine.dispose()
+    assert "2026年12月核对后的新版说明" in reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
+
+
+def test_kept_parts_hold_nothing_of_one_reader(app, portal_data, make_user):
+    first = signed_in(app, make_user, name="王小明")
+    page = first.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    post_form(first, "/follow", {"kind": "dataset", "target": OPEN}, page=f"/dataset/{OPEN}")
+    assert "已关注" in first.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    first.get("/search?q=药品")
+    second = signed_in(app, make_user, name="李四")
+    page = second.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    assert "王小明" not in page and "李四" in page
+    assert "已关注" not in page and ">关注<" in page
+    tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', page))
+    assert tokens and not tokens & set(re.findall(r'name="csrf_token" value="([^"]+)"', "".join(kept(app))))
+    assert not any("csrf_token" in part or "王小明" in part or "李四" in part for part in kept(app))
+    # The second reader's own forms work (their token, their nonce).
+    answer = post_form(
+        second, f"/dataset/{OPEN}/rating", {"stars": "5", "comment": "字段齐全"}, page=f"/dataset/{OPEN}"
+    )
+    assert answer.status_code in (200, 302)
+    assert "字段齐全" in second.get(f"/dataset/{OPEN}").get_data(as_text=True)
+
+
+def test_the_kept_page_is_the_page_a_full_render_gives(app, portal_data, make_user):
+    reader = signed_in(app, make_user)
+    for url in (f"/dataset/{OPEN}", "/search?q=药品&page=1", "/", f"/api/3/action/package_show?id={OPEN}"):
+        app.extensions["portal"].fragments.clear()
+        rendered = reader.get(url).get_data(as_text=True)
+        served = reader.get(url).get_data(as_text=True)
+        # The only per-request differences are the forms' tokens and nonces.
+        strip = re.compile(r'name="(csrf_token|form_nonce)" value="[^"]*"')
+        assert strip.sub("", served) == strip.sub("", rendered), url
+
+
+def test_a_comment_shows_at_once_to_other_signed_in_readers(app, portal_data, make_user):
+    reader, writer = signed_in(app, make_user), signed_in(app, make_user)
+    reader.get(f"/dataset/{OPEN}")
+    post_form(
+        writer,
+        f"/dataset/{OPEN}/rating",
+        {"stars": "4", "comment": "地址字段很有用"},
+        page=f"/dataset/{OPEN}",
+    )
+    assert "地址字段很有用" in reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
+
+
+def test_a_count_added_in_bulk_shows_without_waiting(app, portal_data, make_user):
+    """Downloads are added to the dataset's count by a bulk UPDATE (portal/counters.py), which
+    moves no generation: the count is part of the key."""
+    reader = signed_in(app, make_user)
+    before = reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    with portal_data.sessions() as s:
+        s.execute(
+            update(Dataset).where(Dataset.name == OPEN).values(download_count=Dataset.download_count + 1234)
+        )
+        s.commit()
+    after = reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    assert "1234" not in before and "1234" in after
+
+
+def test_licensed_previews_are_kept_for_their_grant_only(app, portal_data, make_user, people):
+    """A conditional dataset's page shows its grant holder the data inside the grant; another
+    signed-in reader (before or after) sees the sample only."""
+    granted(portal_data, people, fields=["企业名称", "所属街道"])
+    stranger = signed_in(app, make_user)
+    holder = app.test_client()
+    login(holder, people["applicant"][1], people["applicant"][2])
+    licensed = "授权范围内的字段和行"
+    assert licensed not in stranger.get("/dataset/371502-scj-0002").get_data(as_text=True)
+    assert licensed in holder.get("/dataset/371502-scj-0002").get_data(as_text=True)
+    assert licensed in holder.get("/dataset/371502-scj-0002").get_data(as_text=True)
+    assert licensed not in stranger.get("/dataset/371502-scj-0002").get_data(as_text=True)
+    assert licensed not in app.test_client().get("/dataset/371502-scj-0002").get_data(as_text=True)
+
+
+def test_the_store_keeps_within_its_size_and_refuses_a_form_token():
+    from portal.fragments import FileGeneration, Fragments, text_size
+
+    class Fixed(FileGeneration):
+        def __init__(self) -> None:
+            pass
+
+    store = Fragments(Fixed(), max_bytes=8_000, seconds=60)
+    renders = []
+
+    def render(text: str):
+        def make() -> str:
+            renders.append(text)
+            return text
+
+        return make
+
+    for n in range(12):
+        store.get_or_render(("page", n), "g1", render("页" * 400), text_size)  # 800 "bytes" each
+    assert store._size <= 8_000 and ("page", 0) not in store._entries and ("page", 11) in store._entries
+    store.get_or_render(("page", 9), "g1", render("x"), text_size)
+    assert renders[-1] != "x"  # kept: not rendered again
+    store.get_or_render(("page", 9), "g2", render("新"), text_size)
+    assert renders[-1] == "新"  # another generation: rendered again
+    form = '<form><input type="hidden" name="csrf_token" value="abc"></form>'
+    store.get_or_render(("form",), "g2", render(form), text_size)
+    assert ("form",) not in store._entries
+    store.get_or_render(("later",), "", render("Redis away"), text_size)
+    assert ("later",) not in store._entries  # no generation known: nothing kept
