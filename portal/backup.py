@@ -207,10 +207,8 @@ def restore(
         key_file.write_text(secret)
         key_file.chmod(0o600)
         ctx.settings.secret_key = secret
-    if ctx.redis is not None:  # rows went in outside the ORM: drop any page cached before
-        from .page_cache import bump
-
-        bump(ctx.redis, ctx.cache_namespace)
+    # Rows went in outside the ORM: drop any page cached and any part of a page kept before.
+    ctx.fragments.generation.bump()
     return manifest
 
 

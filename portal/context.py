@@ -53,25 +53,30 @@ class PortalContext:
 
         # Downloads and API calls, counted in batches (in Redis when there is one).
         self.counters = Counters(self.sessions, settings.redis_url, self.cache_namespace)
-        self.redis: redis.Redis | None = None
-        if settings.redis_url and settings.page_cache_seconds > 0:
+        # With Redis, a commit that changed what public pages show moves one generation there
+        # (portal/page_cache.py), shared by every process and node: the page cache and the kept
+        # parts of pages (portal/fragments.py) are valid only at it. Without Redis the parts
+        # use a generation file in the instance folder instead, and there is no page cache.
+        self.redis: redis.Redis | None = None  # the page cache's, when it is on
+        shared: redis.Redis | None = None
+        if settings.redis_url:
             import redis
 
             from .page_cache import invalidate_on_commit
 
-            self.redis = redis.Redis.from_url(settings.redis_url)
-            invalidate_on_commit(self.sessions, self.redis, self.cache_namespace)
-        self.fragments = self._fragments(settings)
+            shared = redis.Redis.from_url(settings.redis_url)
+            invalidate_on_commit(self.sessions, shared, self.cache_namespace)
+            if settings.page_cache_seconds > 0:
+                self.redis = shared
+        self.fragments = self._fragments(settings, shared)
 
-    def _fragments(self, settings: Settings) -> Fragments:
-        """Rendered parts of pages (portal/fragments.py), valid at the page cache's generation
-        in Redis, or without Redis at a generation file every process of this instance moves."""
+    def _fragments(self, settings: Settings, shared: redis.Redis | None) -> Fragments:
         from . import page_cache
         from .fragments import FileGeneration, Fragments, RedisGeneration
 
         generation: FileGeneration | RedisGeneration
-        if self.redis is not None:
-            generation = RedisGeneration(self.redis, page_cache.generation_key(self.cache_namespace))
+        if shared is not None:
+            generation = RedisGeneration(shared, page_cache.generation_key(self.cache_namespace))
         else:
             generation = FileGeneration(Path(settings.instance_path) / "pages.generation")
             page_cache.on_public_change(self.sessions, generation.bump)

@@ -69,7 +69,8 @@ class FileGeneration:
 
 
 class RedisGeneration:
-    """The page cache's generation in Redis (bumped by portal/page_cache.py's listener)."""
+    """The page cache's generation in Redis (moved by portal/page_cache.py's listener), shared
+    by every process and node."""
 
     def __init__(self, client: redis.Redis, key: str) -> None:
         self.client, self.key = client, key
@@ -84,8 +85,10 @@ class RedisGeneration:
             return ""  # "" is never used as a generation: nothing is kept or served meanwhile
         return value.decode() if isinstance(value, bytes) else str(value or "0")
 
-    def bump(self) -> None:  # the page cache's listener does it after every public change
-        pass
+    def bump(self) -> None:
+        """For a change made outside the ORM (a restore); the page cache's listener moves it
+        after every commit. The page cache's entries go with it."""
+        self.client.incr(self.key)
 
 
 class Fragments:

@@ -227,6 +227,12 @@ def invalidate_on_commit(sessions: sessionmaker[Session], redis_client: redis.Re
     on_public_change(sessions, _bump)
 
 
+def mark_public_change(session: Session) -> None:
+    """What this transaction changed public pages show though no ORM row says so (the search
+    index, brought up to date beside it): move the generation after its commit."""
+    session.info["public_change"] = True
+
+
 def on_public_change(sessions: sessionmaker[Session], callback: Callable[[], None]) -> None:
     """Call `callback` after each commit that changed a row of a model public pages show (the
     page cache's generation; without Redis, the rendered parts' one: portal/fragments.py)."""

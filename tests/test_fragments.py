@@ -18,10 +18,10 @@ REDIS_URL = "redis://127.0.0.1:6379/11"
 OPEN, OPEN_TITLE = "371502-scj-0001", "药品零售企业名录"
 
 
-@pytest.fixture(params=["generation file", "redis"])
+@pytest.fixture(params=["generation file", "redis", "redis, page cache off"])
 def app(request, settings):
     """The portal as deployed without Redis (the instance's generation file) and with it (the
-    page cache's generation)."""
+    page cache's generation, shared by every node, whether the page cache is on or not)."""
     from portal.app import create_app
 
     config = {
@@ -30,9 +30,11 @@ def app(request, settings):
         "search_backend": settings.search_backend,
         "TESTING": True,
     }
-    if request.param == "redis":
+    if request.param.startswith("redis"):
         redis.Redis.from_url(REDIS_URL).flushdb()
         config["redis_url"] = REDIS_URL
+    if request.param.endswith("page cache off"):
+        config["page_cache_seconds"] = 0
     app = create_app(config)
     yield app
     app.extensions["portal"].engine.dispose()

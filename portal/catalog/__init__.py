@@ -8,7 +8,7 @@ import datetime as dt
 import os
 from functools import lru_cache
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from portal import clock
@@ -54,16 +54,18 @@ def get_public_dataset(session: Session, name: str, *, whole: bool = True) -> Da
     """The dataset with its department, versions and tables, in one query (a page and
     package_show read them all); `whole=False`: the dataset's row only (a page whose parts are
     kept rendered, portal/fragments.py, reads the rest only when it renders them)."""
-    query = public_datasets().where(Dataset.name == name)
     if not whole:
-        return session.scalars(query).one_or_none()
-    found = session.execute(
-        query.options(
-            joinedload(Dataset.distributions).joinedload(Distribution.tables),
-            joinedload(Dataset.department),
-        )
-    )
+        return session.scalars(_PUBLIC_BY_NAME, {"name": name}).one_or_none()
+    found = session.execute(_PUBLIC_BY_NAME_WHOLE, {"name": name})
     return found.unique().scalar_one_or_none()
+
+
+# Built once: making the statement (not running it) was a fifth of a kept page's time.
+_PUBLIC_BY_NAME = public_datasets().where(Dataset.name == bindparam("name"))
+_PUBLIC_BY_NAME_WHOLE = _PUBLIC_BY_NAME.options(
+    joinedload(Dataset.distributions).joinedload(Distribution.tables),
+    joinedload(Dataset.department),
+)
 
 
 def merged_into(session: Session, name: str) -> str | None:

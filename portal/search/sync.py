@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from ..catalog import public_datasets
 from ..models import Dataset, Distribution
+from ..page_cache import mark_public_change
 from . import SearchBackend, SearchDoc
 
 
@@ -64,6 +65,9 @@ def sync(sessions: sessionmaker[Session], backend: SearchBackend, batch: int = 5
             backend.index(search_doc(d) for d in public)
             backend.remove(hidden)
             s.execute(update(Dataset).where(Dataset.id.in_([d.id for d in dirty])).values(search_dirty=False))
+            # Pages rendered between the catalog's commit and this one used the old index:
+            # they go now (portal/page_cache.py, portal/fragments.py).
+            mark_public_change(s)
             s.commit()
             indexed, removed = indexed + len(public), removed + len(hidden)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func
 from sqlalchemy.orm import selectinload
@@ -175,6 +175,7 @@ def package_show() -> ResponseReturnValue:
     ds = catalog.get_public_dataset(db(), name, whole=False)
     if ds is None:
         return error("package_show", 404, "Not Found Error", "Not found")
+    g.api_dataset_id = ds.id  # counted as a call about it (portal/views/api_usage.py)
     # The answer is the same for everyone asking this host today (the attribution line states
     # the acquisition date); its links are absolute, so the host is part of the key.
     key = ("package_show", ds.id, request.host_url, clock.today())

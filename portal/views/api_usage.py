@@ -90,6 +90,8 @@ def _quota() -> Response | None:
 
 def _dataset_id() -> int | None:
     """The dataset a successful call was about (its name in the path or the CKAN id)."""
+    if "api_dataset_id" in g:  # the view read it already (package_show)
+        return g.api_dataset_id
     name = (request.view_args or {}).get("name")
     if name is None and request.endpoint and request.endpoint.endswith(".package_show"):
         name = request.args.get("id") or request.args.get("name_or_id")
