@@ -63,11 +63,17 @@ def part_generation() -> str:
     return str(g.part_generation)
 
 
-def kept_part(generation: str, key: Hashable | None, render: Callable[[], T]) -> T:
-    """A part of a page every reader with the same key sees: kept rendered, or rendered now."""
+def kept_part(
+    generation: str,
+    key: Hashable | None,
+    render: Callable[[], T],
+    size: Callable[[T], int | None] | None = None,
+) -> T:
+    """A part of a page every reader with the same key sees: kept rendered, or rendered now.
+    `size`: what a kept value costs (None: not kept); text is measured and checked by default."""
     from .fragments import text_size
 
-    return portal().fragments.get_or_render(key, generation, render, text_size)
+    return portal().fragments.get_or_render(key, generation, render, size or text_size)
 
 
 def back(url: str) -> str:

@@ -9,7 +9,9 @@ Conditional data is never served here: a grant is needed (licensing issue).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from flask import Blueprint, abort, redirect, render_template, request, send_file
@@ -23,7 +25,8 @@ from ..authz import public
 from ..catalog.bundle import bundle_file
 from ..messages import _
 from ..models import Dataset, DataTable, Department, Distribution, OpenClass
-from ..web import db, portal, send_stored_file
+from ..storage import attachment_header
+from ..web import db, kept_part, part_generation, portal, send_stored_file
 
 bp = Blueprint("downloads", __name__)
 # Werkzeug adds "; charset=utf-8" to text types itself.
@@ -51,7 +54,7 @@ def _open_table(name: str, table_id: int) -> tuple[Dataset, DataTable]:
     return ds, table
 
 
-def _count(ds: Dataset, table: DataTable, fmt: str) -> None:
+def _count(dataset_id: int) -> None:
     """A download counts once: not again for the later parts of a resumed one."""
     rng = request.headers.get("Range", "").replace(" ", "")
     # A range from the first byte to the end is the start of a download; any other range (a
@@ -63,7 +66,7 @@ def _count(ds: Dataset, table: DataTable, fmt: str) -> None:
     # A download is a read: the count waits in memory or Redis and reaches daily_counters and
     # the dataset's download_count with the next batch (portal/counters.py), so a busy file
     # does not serialise its readers on one row's lock.
-    portal().counters.add("download", ds.id)
+    portal().counters.add("download", dataset_id)
 
 
 def _file_name(ds: Dataset, table: DataTable, ext: str) -> str:
@@ -81,23 +84,52 @@ def _ascii_name(ds: Dataset, table: DataTable, ext: str) -> str:
 
 
 def _attachment(response, ds: Dataset, table: DataTable, ext: str):  # noqa: ANN001, ANN202
-    from ..storage import attachment_header
-
     response.headers["Content-Disposition"] = attachment_header(
         _file_name(ds, table, ext), _ascii_name(ds, table, ext)
     )
     return response
 
 
+@dataclass(frozen=True)
+class PublicFile:
+    """What serving one table's files needs, once the dataset and the version are found public,
+    unconditional and passed by the gate: kept per worker at the generation of public changes
+    (portal/fragments.py), so a download reads no row (a withdrawal, a reclassification or a
+    purge moves the generation at its commit, and the next request asks the database again)."""
+
+    dataset_id: int
+    formats: dict
+    fetched_at: dt.datetime
+    stem: str  # the file name up to its extension, dot included (_file_name)
+    ascii_stem: str  # the same for clients that cannot read a Chinese name (_ascii_name)
+
+
+def _public_file(name: str, table_id: int) -> PublicFile:
+    generation = part_generation()  # before the rows are read
+
+    def load() -> PublicFile | None:
+        ds, table = _open_table(name, table_id)
+        return PublicFile(
+            ds.id,
+            dict(table.formats),
+            table.distribution.fetched_at,
+            _file_name(ds, table, ""),
+            _ascii_name(ds, table, ""),
+        )
+
+    found = kept_part(generation, ("download", name, table_id), load, size=lambda f: 1024 if f else None)
+    return found or abort(404)
+
+
 @bp.route("/dataset/<name>/download/<int:table_id>.<fmt>", methods=["GET", "HEAD"])
 @public
 def download(name: str, table_id: int, fmt: str) -> ResponseReturnValue:
-    ds, table = _open_table(name, table_id)
-    entry = table.formats.get(fmt) or abort(404)
-    storage, download_name = portal().storage, _file_name(ds, table, fmt)
+    found = _public_file(name, table_id)
+    entry = found.formats.get(fmt) or abort(404)
+    storage, download_name = portal().storage, f"{found.stem}{fmt}"
     signed = storage.download_url(entry["path"], download_name, MEDIA[fmt])
     if signed:
-        _count(ds, table, fmt)
+        _count(found.dataset_id)
         response = redirect(signed, 302)
         response.headers["Cache-Control"] = "no-store"  # the signed URL expires; ask the portal again
         return response
@@ -108,12 +140,13 @@ def download(name: str, table_id: int, fmt: str) -> ResponseReturnValue:
         download_name=download_name,
         conditional=True,
         etag=entry["sha256"],
-        last_modified=table.distribution.fetched_at,
+        last_modified=found.fetched_at,
         max_age=3600,
     )
     if response.status_code in (200, 206):
-        _count(ds, table, fmt)
-    return _attachment(response, ds, table, fmt)
+        _count(found.dataset_id)
+    response.headers["Content-Disposition"] = attachment_header(download_name, f"{found.ascii_stem}{fmt}")
+    return response
 
 
 BOM = b"\xef\xbb\xbf"
@@ -144,7 +177,7 @@ def download_for_excel(name: str, table_id: int) -> ResponseReturnValue:
             while chunk := f.read(1 << 20):
                 yield chunk
 
-    _count(ds, table, "csv")
+    _count(ds.id)
     response = Response(
         stream_with_context(body(source)) if source is not None else b"",
         mimetype="text/csv",
@@ -190,7 +223,7 @@ def bundle(name: str, table_id: int) -> ResponseReturnValue:
         max_age=0,
     )
     if response.status_code in (200, 206):
-        _count(ds, table, "bundle")
+        _count(ds.id)
     return _attachment(response, ds, table, "zip")
 
 
@@ -209,8 +242,6 @@ def list_file(code: str, open_class: str, fmt: str) -> ResponseReturnValue:
         if fmt == "csv"
         else exports.xlsx_bytes(header, rows, sheet="开放清单", title=title, creator=dept.name)
     )
-    from ..storage import attachment_header
-
     today = clock.today().isoformat()
     response = send_file(buf, mimetype=MEDIA[fmt])
     response.headers["Content-Disposition"] = attachment_header(
