@@ -64,6 +64,9 @@ def create_app(config: dict | None = None) -> Flask:
     if settings.https:  # before the CSRF check, which would otherwise be the first to fail
         app.before_request(_https_only)
     views.register(app)
+    from .catalog import rows
+
+    rows.CHUNKS.resize(settings.data_api_cache_bytes)  # one cache per process, sized by the settings
     app.before_request(_refuse_nul_characters)
     app.before_request(_urls_of_a_sensible_length)
     app.before_request(_ids_the_database_can_hold)
@@ -80,7 +83,9 @@ def create_app(config: dict | None = None) -> Flask:
         n = settings.proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]  # likewise
     from . import clock
+    from .web import KeptInTemplates
 
+    app.jinja_env.add_extension(KeptInTemplates)  # {% kept %}: parts every page repeats, rendered once
     app.jinja_env.filters["local"] = clock.local  # stored instants shown in the portal's zone
     app.jinja_env.filters["without_secret_links"] = without_secret_links
     from .catalog.bundle import field_type

@@ -9,6 +9,9 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from flask import Response, current_app, flash, g, redirect, request, send_file, url_for
+from jinja2 import nodes
+from jinja2.ext import Extension
+from jinja2.parser import Parser
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -74,6 +77,26 @@ def kept_part(
     from .fragments import text_size
 
     return portal().fragments.get_or_render(key, generation, render, size or text_size)
+
+
+class KeptInTemplates(Extension):
+    """`{% kept "name", key… %}…{% endkept %}` in a template: the body rendered once and kept
+    (portal/fragments.py) for every page with the same name, key, language and 关怀版, such as
+    the header's menus and the footer, which every page repeats. Nothing of one reader may be
+    inside (the store refuses a form's token; a reader's name or menu stays outside)."""
+
+    tags = {"kept"}
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        key = [parser.parse_expression()]
+        while parser.stream.skip_if("comma"):
+            key.append(parser.parse_expression())
+        body = parser.parse_statements(("name:endkept",), drop_needle=True)
+        return nodes.CallBlock(self.call_method("_kept", [nodes.List(key)]), [], [], body).set_lineno(lineno)
+
+    def _kept(self, key: list, caller: Callable[[], str]) -> str:
+        return kept_part(part_generation(), ("template", *key, g.get("lang"), g.get("care")), caller)
 
 
 def back(url: str) -> str:

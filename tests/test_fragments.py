@@ -51,7 +51,9 @@ def kept(app) -> list[str]:
     """Every part the store holds, as text."""
     out = []
     for _generation, _expires, _size, value in app.extensions["portal"].fragments._entries.values():
-        out.extend(value.values() if isinstance(value, dict) else [value])
+        if isinstance(value, tuple):  # a data API answer: body, headers, type
+            value = value[0].decode()
+        out.extend(value.values() if isinstance(value, dict) else [str(value)])
     return out
 
 
@@ -59,10 +61,19 @@ def test_a_withdrawal_leaves_every_page_of_a_signed_in_reader_at_its_commit(app,
     from portal.catalog import curation
 
     reader = signed_in(app, make_user)
-    urls = ["/", "/search?q=药品", f"/dataset/{OPEN}", f"/api/3/action/package_show?id={OPEN}"]
+    urls = [
+        "/",
+        "/search?q=药品",
+        f"/dataset/{OPEN}",
+        f"/api/3/action/package_show?id={OPEN}",
+        "/api/3/action/package_search?q=药品",
+        f"/api/data/{OPEN}?limit=2",
+    ]
     for url in urls * 2:  # rendered, then served from the kept parts
         assert reader.get(url).status_code == 200
-    assert any(OPEN_TITLE in part for part in kept(app)) and app.extensions["portal"].fragments.hits >= 4
+    assert any(OPEN_TITLE in part for part in kept(app)) and app.extensions["portal"].fragments.hits >= 6
+    found = reader.get("/api/3/action/package_search?q=药品").get_json()["result"]["results"]
+    assert OPEN in [d["name"] for d in found]
     curator_id, _, _ = make_user(curator_of="dcf-scjgj")
     with portal_data.sessions() as s:  # the service alone: no request, no search sync, only the commit
         ds = s.scalar(select(Dataset).where(Dataset.name == OPEN))
@@ -72,6 +83,9 @@ def test_a_withdrawal_leaves_every_page_of_a_signed_in_reader_at_its_commit(app,
     assert reader.get(f"/api/3/action/package_show?id={OPEN}").status_code == 404
     assert OPEN_TITLE not in reader.get("/search?q=药品").get_data(as_text=True)
     assert OPEN_TITLE not in reader.get("/").get_data(as_text=True)
+    found = reader.get("/api/3/action/package_search?q=药品").get_json()["result"]["results"]
+    assert OPEN not in [d["name"] for d in found]
+    assert reader.get(f"/api/data/{OPEN}?limit=2").status_code == 404
 
 
 def test_an_edit_in_another_process_reaches_the_kept_parts(app, portal_data, make_user, settings):

@@ -108,7 +108,18 @@ MAX_START = 10**9
 @public
 @cacheable
 def package_search() -> ResponseReturnValue:
+    generation = part_generation()  # before the index or the catalog is read (portal/fragments.py)
     args = params()
+    # The same answer for everyone asking this host with these parameters: kept (its links are
+    # absolute; each package's attribution states today's date).
+    key = ("package_search", request.host_url, clock.today(), json.dumps(args, sort_keys=True, default=str))
+    answer = kept_part(generation, key, lambda: _package_search(args))
+    if isinstance(answer, str):
+        return current_app.response_class(answer, mimetype="application/json")
+    return answer  # a refusal (409): not kept
+
+
+def _package_search(args: dict) -> str | tuple[Response, int]:
     try:
         rows = min(max(int(args.get("rows", 10)), 0), MAX_ROWS)
         start = min(
@@ -162,7 +173,7 @@ def package_search() -> ResponseReturnValue:
             "search_facets": search_facets,
             "results": [by_name[h.name] for h in result.hits if h.name in by_name],
         },
-    )
+    ).get_data(as_text=True)
 
 
 @bp.route("/package_show", methods=["GET", "POST"])
