@@ -76,7 +76,10 @@ def kept_part(
     `size`: what a kept value costs (None: not kept); text is measured and checked by default."""
     from .fragments import text_size
 
-    return portal().fragments.get_or_render(key, generation, render, size or text_size)
+    # Every key holds the host the request named: a part with an absolute link (the API calls
+    # on a dataset page) asked for with a forged Host header is kept for that host only.
+    kept_as = None if key is None else (key, request.host_url)
+    return portal().fragments.get_or_render(kept_as, generation, render, size or text_size)
 
 
 class KeptInTemplates(Extension):

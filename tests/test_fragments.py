@@ -246,3 +246,17 @@ def test_a_file_is_refused_the_moment_its_dataset_is_withdrawn_elsewhere(
     other.engine.dispose()
     assert reader.get(url).status_code == 404
     assert reader.get(f"/dataset/{OPEN}/download/{table.id}.parquet").status_code == 404
+
+
+def test_a_forged_host_header_keeps_its_links_to_itself(app, portal_data, make_user):
+    """The dataset page shows absolute API links (curl examples): asked for with another Host
+    header, they name that host, and nobody else is served them."""
+    attacker = app.test_client()
+    forged = attacker.get(f"/dataset/{OPEN}", headers={"Host": "evil.example"}).get_data(as_text=True)
+    assert "evil.example" in forged
+    for reader in (app.test_client(), signed_in(app, make_user)):
+        page = reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
+        assert "evil.example" not in page and "localhost" in page
+        assert "evil.example" not in reader.get(f"/api/3/action/package_show?id={OPEN}").get_data(
+            as_text=True
+        )
