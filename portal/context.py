@@ -72,17 +72,18 @@ class PortalContext:
 
     def _fragments(self, settings: Settings, shared: redis.Redis | None) -> Fragments:
         from . import page_cache
-        from .fragments import FileGeneration, Fragments, RedisGeneration
+        from .fragments import FileGeneration, Fragments, RedisGeneration, SharedParts
 
-        generation: FileGeneration | RedisGeneration
-        if shared is not None:
-            generation = RedisGeneration(shared, page_cache.generation_key(self.cache_namespace))
-        else:
-            generation = FileGeneration(Path(settings.instance_path) / "pages.generation")
-            page_cache.on_public_change(self.sessions, generation.bump)
         # As long as the page cache keeps a page at most: what changes without an ORM change
         # (counts added in bulk) ages no more here than there.
-        return Fragments(generation, settings.fragment_cache_bytes, seconds=settings.page_cache_seconds or 60)
+        seconds = settings.page_cache_seconds or 60
+        if shared is not None:
+            generation = RedisGeneration(shared, page_cache.generation_key(self.cache_namespace))
+            parts = SharedParts(shared, self.cache_namespace, seconds)
+            return Fragments(generation, settings.fragment_cache_bytes, seconds, shared=parts)
+        on_disk = FileGeneration(Path(settings.instance_path) / "pages.generation")
+        page_cache.on_public_change(self.sessions, on_disk.bump)
+        return Fragments(on_disk, settings.fragment_cache_bytes, seconds)
 
     @property
     def search(self) -> SearchBackend:

@@ -26,6 +26,8 @@ Memory: at most `max_bytes` of text per process, least recently used dropped fir
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import secrets
@@ -35,6 +37,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+
+from markupsafe import Markup
 
 if TYPE_CHECKING:
     import redis
@@ -91,16 +95,89 @@ class RedisGeneration:
         self.client.incr(self.key)
 
 
-class Fragments:
-    """A bounded, thread-safe store of rendered parts, each valid at one generation."""
+class SharedParts:
+    """The second level with Redis: text parts shared by every worker and node, so a page new to
+    this worker is rendered once for all of them, not once per worker. Stored as JSON (text and
+    which of it is markup), never as pickles; anything else stays in the worker."""
 
-    def __init__(self, generation: FileGeneration | RedisGeneration, max_bytes: int, seconds: float) -> None:
+    def __init__(self, client: redis.Redis, namespace: str, seconds: float) -> None:
+        self.client, self.prefix, self.seconds = client, f"portal:{namespace}:parts:", seconds
+
+    def _name(self, key: Hashable) -> str:
+        return self.prefix + hashlib.sha256(repr(key).encode()).hexdigest()
+
+    def get(self, key: Hashable, generation: str) -> object:
+        import redis as redis_module
+
+        try:
+            raw = self.client.get(self._name(key))
+        except redis_module.RedisError as exc:
+            log.warning("shared parts unavailable: %s", exc)
+            return MISSING
+        if not isinstance(raw, bytes):
+            return MISSING
+        stored = json.loads(raw)
+        return _decoded(stored) if stored.get("generation") == generation else MISSING
+
+    def put(self, key: Hashable, generation: str, value: object) -> None:
+        import redis as redis_module
+
+        encoded = _encoded(value)
+        if encoded is None:
+            return
+        try:
+            self.client.set(
+                self._name(key),
+                json.dumps({"generation": generation, **encoded}),
+                ex=max(int(self.seconds), 1),
+            )
+        except redis_module.RedisError as exc:
+            log.warning("shared parts unavailable: %s", exc)
+
+
+MISSING = object()
+
+
+def _encoded(value: object) -> dict | None:
+    if isinstance(value, str):
+        return {"text": [isinstance(value, Markup), str(value)]}
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return {"parts": {k: [isinstance(v, Markup), str(v)] for k, v in value.items()}}
+    return None  # a data API answer's bytes, a file's facts: this worker only
+
+
+def _decoded(stored: dict) -> object:
+    def one(pair: list) -> str:
+        return Markup(pair[1]) if pair[0] else str(pair[1])
+
+    if "text" in stored:
+        return one(stored["text"])
+    return {k: one(v) for k, v in stored["parts"].items()}
+
+
+class Fragments:
+    """A bounded, thread-safe store of rendered parts, each valid at one generation; with Redis,
+    a second level shared by every worker (SharedParts)."""
+
+    STRIPES = 64
+
+    def __init__(
+        self,
+        generation: FileGeneration | RedisGeneration,
+        max_bytes: int,
+        seconds: float,
+        shared: SharedParts | None = None,
+    ) -> None:
         self.generation = generation
         self.max_bytes = max_bytes
         self.seconds = seconds
+        self.shared = shared
         self._entries: OrderedDict[Hashable, tuple[str, float, int, object]] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
+        # One render of a key at a time in this process: sixteen threads asking for the same new
+        # page would otherwise render it sixteen times, each slowed down by the others.
+        self._rendering = [threading.Lock() for _ in range(self.STRIPES)]
         self.hits = self.misses = 0
 
     def get_or_render(
@@ -110,26 +187,41 @@ class Fragments:
         empty generation (Redis away) renders without keeping."""
         if key is None or not generation or self.max_bytes <= 0:
             return render()
-        now = time.monotonic()
+        found = self._kept(key, generation)
+        if found is not MISSING:
+            return found  # type: ignore[return-value]  # stored by this method with its T
+        with self._rendering[hash(key) % self.STRIPES]:
+            found = self._kept(key, generation)  # rendered by the thread we waited for
+            if found is MISSING and self.shared is not None:
+                found = self.shared.get(key, generation)
+                if found is not MISSING:
+                    self._keep(key, generation, found, size(found))  # type: ignore[arg-type]
+            if found is not MISSING:
+                return found  # type: ignore[return-value]
+            self.misses += 1
+            value = render()
+            nbytes = size(value)
+            if nbytes is not None and nbytes < 0:
+                log.error("not kept: a part of %r holds a form's CSRF token or nonce", key)
+            elif nbytes is not None:
+                self._keep(key, generation, value, nbytes)
+                if self.shared is not None:
+                    self.shared.put(key, generation, value)
+            return value
+
+    def _kept(self, key: Hashable, generation: str) -> object:
         with self._lock:
             found = self._entries.get(key)
-            if found is not None and found[0] == generation and found[1] > now:
+            if found is not None and found[0] == generation and found[1] > time.monotonic():
                 self._entries.move_to_end(key)
                 self.hits += 1
-                return found[3]  # type: ignore[return-value]  # stored by this method with its T
-        self.misses += 1
-        value = render()
-        nbytes = size(value)
-        if nbytes is not None and nbytes < 0:
-            log.error("not kept: a part of %r holds a form's CSRF token or nonce", key)
-        elif nbytes is not None:
-            self._keep(key, generation, now, value, nbytes)
-        return value
+                return found[3]
+        return MISSING
 
-    def _keep(self, key: Hashable, generation: str, now: float, value: object, nbytes: int) -> None:
-        if nbytes > self.max_bytes // 8:
+    def _keep(self, key: Hashable, generation: str, value: object, nbytes: int | None) -> None:
+        if nbytes is None or nbytes < 0 or nbytes > self.max_bytes // 8:
             return  # one huge page must not empty the store
-        expires = now + self.seconds
+        expires = time.monotonic() + self.seconds
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:

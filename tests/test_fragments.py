@@ -260,3 +260,34 @@ def test_a_forged_host_header_keeps_its_links_to_itself(app, portal_data, make_u
         assert "evil.example" not in reader.get(f"/api/3/action/package_show?id={OPEN}").get_data(
             as_text=True
         )
+
+
+def test_with_redis_a_page_new_to_a_worker_is_rendered_once_for_all(app, portal_data, make_user, settings):
+    """Workers (and nodes) share the rendered text through Redis: the second worker serves the
+    first one's parts, and holds nothing of the first one's reader either."""
+    from portal.app import create_app
+
+    if not app.extensions["portal"].settings.redis_url:
+        pytest.skip("without Redis each worker renders for itself")
+    first = signed_in(app, make_user, name="王小明")
+    page = first.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    second_worker = create_app(
+        {
+            "instance": settings.instance_path,
+            "database_url": settings.database_url,
+            "search_backend": settings.search_backend,
+            "redis_url": REDIS_URL,
+            "page_cache_seconds": app.extensions["portal"].settings.page_cache_seconds,
+            "TESTING": True,
+        }
+    )
+    reader = signed_in(second_worker, make_user, name="李四")
+    served = reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    assert second_worker.extensions["portal"].fragments.misses == 0
+    assert OPEN_TITLE in served and "王小明" not in served and "李四" in served
+    strip = re.compile(r'name="(csrf_token|form_nonce)" value="[^"]*"|王小明|李四')
+    assert strip.sub("", served) == strip.sub("", page)
+    shared = redis.Redis.from_url(REDIS_URL)
+    texts = [shared.get(k).decode() for k in shared.scan_iter("portal:*:parts:*")]
+    assert texts and not any("csrf_token" in t or "王小明" in t or "李四" in t for t in texts)
+    second_worker.extensions["portal"].engine.dispose()
