@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from licenses.grants import grant_for_api
 from portal.feedback import rating_summary
 
 from .. import catalog, clock, content
@@ -302,8 +303,10 @@ def _dataset_key(ds: Dataset, page: int) -> tuple | None:
         return None
     grant = None
     if ds.open_class == OpenClass.CONDITIONAL.value and current_user.is_authenticated:
-        found = see_first.reader_scope(ds)
-        grant = found[1].id if found is not None and found[1] is not None else None
+        # The grant the previews and the try-it form would use (portal/views/previews.py asks
+        # the data API's _scope, which asks grant_for_api): its id, or None for the sample only.
+        found = grant_for_api(db(), current_user, ds.id)
+        grant = found[0].id if found is not None else None
     return ("dataset", ds.id, ds.download_count, page, g.lang, clock.today(), grant)
 
 

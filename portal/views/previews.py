@@ -34,7 +34,7 @@ PAGE_ROWS = 20
 OPERATORS = ("eq", "gt", "gte", "lt", "lte", "q")  # their words are in templates/dataset/_previews.html
 
 
-def reader_scope(ds: Dataset) -> tuple[rows.Scope, Grant | None] | None:
+def _reader_scope(ds: Dataset) -> tuple[rows.Scope, Grant | None] | None:
     """The data API's answer to "what may this reader see": everything of unconditional data,
     the grant's part of conditional data, or nothing (None)."""
     if ds.open_class not in (OpenClass.UNCONDITIONAL.value, OpenClass.CONDITIONAL.value):
@@ -55,7 +55,7 @@ def for_dataset(ds: Dataset) -> dict[int, dict]:
     """{table id: what the page shows of it}; empty when previews are off or the reader may see nothing."""
     if not portal().settings.previews:
         return {}
-    found = reader_scope(ds)
+    found = _reader_scope(ds)
     if found is None:
         return {}
     scope, grant = found
