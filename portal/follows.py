@@ -22,6 +22,7 @@ the title the follower saw, with no reason beyond "paused" or "no longer open".
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
 from sqlalchemy import event, func, inspect, select
@@ -173,6 +174,26 @@ def following(session: Session, user: User, kind: str, target: str) -> Follow | 
     return session.scalar(
         select(Follow).where(Follow.user_id == user.id, Follow.kind == kind, Follow.target == target)
     )
+
+
+@dataclass(frozen=True)
+class ReaderMarks:
+    """What a person follows ((kind, target) → the follow's id) and keeps as favourites (dataset
+    ids): the follow and favourite buttons of every page they see, read in one go."""
+
+    follows: dict[tuple[str, str], int]
+    favourites: frozenset[int]
+
+    def follow_id(self, kind: str, target: str) -> int | None:
+        if kind == "search":
+            target = saved_search(parse_qs(target))
+        return self.follows.get((kind, target))
+
+
+def marks_of(session: Session, user: User) -> ReaderMarks:
+    follows = session.execute(select(Follow.kind, Follow.target, Follow.id).where(Follow.user_id == user.id))
+    favourites = session.scalars(select(Favourite.dataset_id).where(Favourite.user_id == user.id))
+    return ReaderMarks({(kind, target): id_ for kind, target, id_ in follows}, frozenset(favourites))
 
 
 def follows_of(session: Session, user: User) -> list[Follow]:
