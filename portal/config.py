@@ -57,6 +57,9 @@ class Settings:
     # Rendered parts of pages kept in each web process (portal/fragments.py), for the readers
     # the page cache does not serve (signed in, long-tail URLs, no Redis); 0 turns it off.
     fragment_cache_bytes: int = 64 * 1024 * 1024
+    # Decoded filter and sort columns of data files kept in each web process for the data API
+    # and previews (portal/catalog/rows.py, ChunkCache); 0 turns it off.
+    data_api_cache_bytes: int = 64 * 1024 * 1024
     https: bool = False  # behind HTTPS: cookies get the Secure flag
     # Behind nginx: the portal authorizes a download and nginx sends the file from an
     # `internal` location with this prefix (X-Accel-Redirect); empty: the portal sends it.

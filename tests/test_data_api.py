@@ -338,6 +338,111 @@ def test_many_row_groups_and_high_cardinality_text_give_the_same_rows_as_pandas(
     )
 
 
+def test_sorted_pages_read_only_the_row_groups_that_can_reach_them(tmp_path, monkeypatch):
+    """A sort on a column that grows along the file (a record number, a date) reads the row
+    group holding the page and skips the others by their statistics; the page is still exactly
+    pandas' stable sort: ties across a row-group boundary in file order, nulls last, offsets
+    and exact counts."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from portal.catalog import rows
+
+    n = 6_000
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "level": (np.arange(n) + 5) // 10,  # ten rows a value, straddling row-group boundaries
+            "street": [STREETS[i % 5] for i in range(n)],
+            "area": [None if i % 7 == 0 else float(i // 3) for i in range(n)],
+        }
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=1_000)
+    read: list[tuple[int, str]] = []
+    real_read = rows.ParquetTable._read
+    monkeypatch.setattr(
+        rows.ParquetTable,
+        "_read",
+        lambda self, rg, columns: read.extend((rg, c) for c in columns) or real_read(self, rg, columns),
+    )
+    monkeypatch.setattr(rows, "CHUNKS", rows.ChunkCache(0))  # every read is a read
+    monkeypatch.setattr(rows, "WORKERS", 1)  # one row group at a time: what is read is certain
+
+    def page(sort, **kwargs):
+        del read[:]
+        found = rows.query_rows(path, rows.RowQuery(sort=sort, **kwargs), rows.Scope())
+        return found.table.column("id").to_pylist(), found.total
+
+    ids, _total = page([("level", True)], limit=12, offset=3)
+    expected = frame.sort_values("level", ascending=False, kind="stable").id.iloc[3:15].tolist()
+    assert ids == expected and {rg for rg, _c in read} == {5}
+    # The page ends among rows of level 500, five at the end of row group 4 and five at the
+    # start of 5: row group 4 can only tie, yet its rows come first in file order.
+    ids, _total = page([("level", True)], limit=5, offset=993)
+    expected = frame.sort_values("level", ascending=False, kind="stable").id.iloc[993:998].tolist()
+    assert ids == expected == [5013, 5014, 4995, 4996, 4997] and {rg for rg, _c in read} == {4, 5}
+
+    ids, total = page([("level", False), ("id", True)], equals={"street": ["古楼街道"]}, limit=20, count=True)
+    matching = frame[frame.street == "古楼街道"]
+    assert ids == matching.sort_values(["level", "id"], ascending=[True, False]).id.head(20).tolist()
+    assert total == len(matching)
+    assert {rg for rg, c in read if c == "level"} == {0} and {rg for rg, c in read if c == "street"} == set(
+        range(6)
+    )
+
+    ids, _total = page([("area", True)], limit=900, offset=5_200)  # into the nulls: nothing can be skipped
+    assert (
+        ids
+        == frame.sort_values("area", ascending=False, kind="stable", na_position="last")
+        .id.iloc[5_200:6_000]
+        .tolist()
+    )
+
+
+def test_a_replaced_data_file_is_answered_from_its_new_content(tmp_path):
+    """Columns kept from a query are never served for another file under the same name."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from portal.catalog import rows
+
+    path = tmp_path / "t.parquet"
+    query = rows.RowQuery(equals={"street": ["古楼街道"]}, sort=[("n", True)], limit=3)
+    pq.write_table(pa.table({"street": ["古楼街道", "柳园街道"] * 50, "n": list(range(100))}), path)
+    assert rows.query_rows(path, query, rows.Scope()).table.column("n").to_pylist() == [98, 96, 94]
+    pq.write_table(pa.table({"street": ["柳园街道", "古楼街道"] * 60, "n": list(range(120))}), path)
+    assert rows.query_rows(path, query, rows.Scope()).table.column("n").to_pylist() == [119, 117, 115]
+
+
+def test_the_column_cache_stays_in_its_bound_and_keeps_what_saves_the_most_decoding():
+    """A worker's kept columns never pass their bound; a table three times larger than the
+    cache, read in turn query after query, still finds the part that fits (plain LRU would
+    push each chunk out just before it is asked again), and the room goes to the chunks that
+    are dear to decode rather than the cheap ones; a bound of 0 keeps nothing."""
+    import pyarrow as pa
+
+    from portal.catalog import rows
+
+    chunk = pa.chunked_array([pa.array(range(1_000), pa.int64())])  # 8,000 bytes
+    cache = rows.ChunkCache(10 * chunk.nbytes)
+    hits = []
+    for _round in range(4):
+        found = []
+        for key in range(30):  # even keys cost 5 ms to decode, odd ones 1 ms
+            if cache.get(key) is None:
+                cache.put(key, chunk, seconds=0.005 if key % 2 == 0 else 0.001)
+            else:
+                found.append(key)
+            assert cache.size <= 10 * chunk.nbytes
+        hits.append(found)
+    assert hits[0] == [] and all(len(found) >= 9 and all(k % 2 == 0 for k in found) for found in hits[1:])
+    cache.resize(0)
+    cache.put(0, chunk, seconds=0.005)
+    assert cache.size == 0 and cache.get(0) is None
+
+
 def test_the_licensed_zip_and_the_api_cut_a_grant_the_same_way():
     """A grant whose row filter names a column the file no longer has gives no rows, in the
     ZIP as in the API — never every row."""
