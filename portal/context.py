@@ -22,6 +22,14 @@ if TYPE_CHECKING:
     from .search.synonyms import CachedSynonyms
 
 
+def redis_client(url: str) -> redis.Redis:
+    """The Redis client of the page cache and the kept parts: a Redis that stops answering must
+    cost a page seconds, not hang it (redis-py before 8 has no timeout of its own)."""
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
 class PortalContext:
     """What every part of a running portal shares; kept in app.extensions['portal']."""
 
@@ -60,12 +68,7 @@ class PortalContext:
         self.redis: redis.Redis | None = None  # the page cache's, when it is on
         shared: redis.Redis | None = None
         if settings.redis_url:
-            import redis
-
-            from .page_cache import invalidate_on_commit
-
-            shared = redis.Redis.from_url(settings.redis_url)
-            invalidate_on_commit(self.sessions, shared, self.cache_namespace)
+            shared = redis_client(settings.redis_url)
             if settings.page_cache_seconds > 0:
                 self.redis = shared
         self.fragments = self._fragments(settings, shared)
@@ -79,6 +82,7 @@ class PortalContext:
         seconds = settings.page_cache_seconds or 60
         if shared is not None:
             generation = RedisGeneration(shared, page_cache.generation_key(self.cache_namespace))
+            page_cache.on_public_change(self.sessions, generation.bump)
             parts = SharedParts(shared, self.cache_namespace, seconds)
             return Fragments(generation, settings.fragment_cache_bytes, seconds, shared=parts)
         on_disk = FileGeneration(Path(settings.instance_path) / "pages.generation")

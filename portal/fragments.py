@@ -26,6 +26,7 @@ Memory: at most `max_bytes` of text per process, least recently used dropped fir
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -54,45 +55,98 @@ class FileGeneration:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.on_lost: Callable[[], None] = lambda: None  # the store's clear(), set by Fragments
 
     def current(self) -> str:
         try:
-            return self.path.read_text() or "0"
+            return self.path.read_text() or ""
         except FileNotFoundError:
-            return "0"  # nothing changed since the instance was made
+            return self._start()
         except OSError as exc:
             log.warning("fragment generation unreadable: %s", exc)
+            self.on_lost()
             return ""  # nothing is kept or served meanwhile
+
+    def _start(self) -> str:
+        """A new instance, or one whose file a failed bump removed: a new random generation (no
+        part kept before it can match), made once whichever process comes first."""
+        value = secrets.token_hex(8)
+        try:
+            with open(self.path, "x") as f:
+                f.write(value)
+        except FileExistsError:
+            return self.path.read_text() or ""
+        except OSError as exc:  # a full disk: nothing kept until a generation can be written
+            log.warning("fragment generation cannot be written: %s", exc)
+            return ""
+        return value
 
     def bump(self) -> None:
         # A new random value, written whole: two bumps in one clock tick still differ, and a
-        # reader never sees half a file.
+        # reader never sees half a file. Called after a commit: a failure must not fail the
+        # change, and must not leave the old generation standing (a full disk): the file is
+        # removed, which needs no space, and nothing is kept until a new one can be written.
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(secrets.token_hex(8))
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(secrets.token_hex(8))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.error("fragment generation not moved after a commit: %s", exc)
+            self.on_lost()
+            for leftover in (tmp, self.path):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
 
 class RedisGeneration:
     """The page cache's generation in Redis (moved by portal/page_cache.py's listener), shared
-    by every process and node."""
+    by every process and node, with an epoch: a Redis restarted empty counts from 0 again, and
+    a part kept at "7" before must not match "7" after, so the generation is "<epoch>:<count>"
+    and a new epoch is drawn whenever Redis has none.
+
+    While Redis is away nothing is kept or served, and this worker forgets what it kept: a
+    change committed meanwhile could not move the counter. A bump owed by this process is paid
+    before its next answer (until then nothing is kept); one owed by a process that has ended
+    is bounded by the parts' lifetime, as the page cache's own entries are."""
 
     def __init__(self, client: redis.Redis, key: str) -> None:
-        self.client, self.key = client, key
+        self.client, self.key, self.epoch_key = client, key, key + ":epoch"
+        self.on_lost: Callable[[], None] = lambda: None  # the store's clear(), set by Fragments
+        self.owed = False
 
     def current(self) -> str:
         import redis as redis_module
 
         try:
-            value = self.client.get(self.key)
+            if self.owed:
+                self.client.incr(self.key)
+                self.owed = False
+            epoch, count = self.client.mget(self.epoch_key, self.key)
+            if epoch is None:
+                self.client.set(self.epoch_key, secrets.token_hex(8), nx=True)
+                epoch = self.client.get(self.epoch_key)
         except redis_module.RedisError as exc:
             log.warning("fragment cache unavailable: %s", exc)
+            self.on_lost()
             return ""  # "" is never used as a generation: nothing is kept or served meanwhile
-        return value.decode() if isinstance(value, bytes) else str(value or "0")
+        return f"{_text(epoch)}:{_text(count) or '0'}"
 
     def bump(self) -> None:
-        """For a change made outside the ORM (a restore); the page cache's listener moves it
-        after every commit. The page cache's entries go with it."""
-        self.client.incr(self.key)
+        """After a commit (the page cache's listener calls it) or a change made outside the
+        ORM (a restore). The page cache's entries go with it."""
+        import redis as redis_module
+
+        try:
+            self.client.incr(self.key)
+        except redis_module.RedisError as exc:
+            # The change is committed and must not be reported as failed.
+            log.error("page generation not moved after a commit: %s", exc)
+            self.owed = True
+            self.on_lost()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
 class SharedParts:
@@ -128,7 +182,7 @@ class SharedParts:
         try:
             self.client.set(
                 self._name(key),
-                json.dumps({"generation": generation, **encoded}),
+                json.dumps({"generation": generation, **encoded}, ensure_ascii=False),
                 ex=max(int(self.seconds), 1),
             )
         except redis_module.RedisError as exc:
@@ -177,14 +231,21 @@ class Fragments:
         self._lock = threading.Lock()
         # One render of a key at a time in this process: sixteen threads asking for the same new
         # page would otherwise render it sixteen times, each slowed down by the others.
-        self._rendering = [threading.Lock() for _ in range(self.STRIPES)]
+        # (re-entrant: a part rendered inside another by the same thread must not wait for itself)
+        self._rendering = [threading.RLock() for _ in range(self.STRIPES)]
         self.hits = self.misses = 0
+        generation.on_lost = self.clear
 
     def get_or_render(
-        self, key: Hashable | None, generation: str, render: Callable[[], T], size: Callable[[T], int | None]
+        self,
+        key: Hashable | None,
+        generation: str,
+        render: Callable[[], T],
+        size: Callable[[T], int | None],
+        share: bool = True,
     ) -> T:
         """The part kept under `key` at `generation`, or `render()` (then kept). A None key or an
-        empty generation (Redis away) renders without keeping."""
+        empty generation (Redis away) renders without keeping. `share=False`: this worker only."""
         if key is None or not generation or self.max_bytes <= 0:
             return render()
         found = self._kept(key, generation)
@@ -192,8 +253,9 @@ class Fragments:
             return found  # type: ignore[return-value]  # stored by this method with its T
         with self._rendering[hash(key) % self.STRIPES]:
             found = self._kept(key, generation)  # rendered by the thread we waited for
-            if found is MISSING and self.shared is not None:
-                found = self.shared.get(key, generation)
+            shared = self.shared if share else None
+            if found is MISSING and shared is not None:
+                found = shared.get(key, generation)
                 if found is not MISSING:
                     self._keep(key, generation, found, size(found))  # type: ignore[arg-type]
             if found is not MISSING:
@@ -205,8 +267,8 @@ class Fragments:
                 log.error("not kept: a part of %r holds a form's CSRF token or nonce", key)
             elif nbytes is not None:
                 self._keep(key, generation, value, nbytes)
-                if self.shared is not None:
-                    self.shared.put(key, generation, value)
+                if shared is not None:
+                    shared.put(key, generation, value)
             return value
 
     def _kept(self, key: Hashable, generation: str) -> object:

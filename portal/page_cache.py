@@ -15,7 +15,8 @@ What is cached — only all of these at once:
 
 When it is dropped — exactly when it must be: every committed transaction that changed a row
 of a model public pages show (everything but the logs in NOT_SHOWN) increments a generation
-counter in Redis after the commit, in whatever process committed (web worker, harvest, CLI);
+counter in Redis after the commit, in whatever process committed (web worker, harvest, CLI;
+the listener is `on_public_change` below with portal/fragments.py's RedisGeneration.bump);
 an entry is used only if it was rendered at the current generation, read before rendering.
 So a dataset withdrawn, held or reclassified is gone from every cached page the moment its
 transaction commits. Entries also expire after PORTAL_PAGE_CACHE_SECONDS (default 60): the
@@ -210,21 +211,6 @@ def _unpack(stored: bytes) -> tuple[bytes, str, list[tuple[str, str]], bytes]:
     generation, meta, body = stored.split(b"\n", 2)
     status, headers = json.loads(meta)
     return generation, status, [tuple(h) for h in headers], body
-
-
-def invalidate_on_commit(sessions: sessionmaker[Session], redis_client: redis.Redis, namespace: str) -> None:
-    """After a commit that changed anything public pages show, bump the generation."""
-
-    def _bump() -> None:
-        try:
-            bump(redis_client, namespace)
-        except redis.RedisError as exc:
-            # The change is committed and must not be reported as failed. While Redis is
-            # away no page is served from it; entries it still holds expire within
-            # PORTAL_PAGE_CACHE_SECONDS.
-            log.error("page cache not invalidated after a commit: %s", exc)
-
-    on_public_change(sessions, _bump)
 
 
 def mark_public_change(session: Session) -> None:

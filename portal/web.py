@@ -20,6 +20,7 @@ from .context import PortalContext
 from .errors import DomainError
 from .messages import _
 from .models import FormSubmission
+from .search import SearchQuery, SearchResult
 
 T = TypeVar("T")
 
@@ -71,15 +72,28 @@ def kept_part(
     key: Hashable | None,
     render: Callable[[], T],
     size: Callable[[T], int | None] | None = None,
+    share: bool = True,
 ) -> T:
     """A part of a page every reader with the same key sees: kept rendered, or rendered now.
-    `size`: what a kept value costs (None: not kept); text is measured and checked by default."""
+    `size`: what a kept value costs (None: not kept); text is measured and checked by default.
+    `share=False`: kept in this worker only, not in Redis — for keys a client can vary without
+    end (a search's words), which only the worker's bounded store may hold."""
     from .fragments import text_size
 
     # Every key holds the host the request named: a part with an absolute link (the API calls
     # on a dataset page) asked for with a forged Host header is kept for that host only.
     kept_as = None if key is None else (key, request.host_url)
-    return portal().fragments.get_or_render(kept_as, generation, render, size or text_size)
+    return portal().fragments.get_or_render(kept_as, generation, render, size or text_size, share=share)
+
+
+def fresh_search(query: SearchQuery) -> SearchResult:
+    """A search whose answer is about to be kept (portal/fragments.py): the index is looked at
+    now, not after the Whoosh backend's second of grace, so a sync another process has just
+    committed (which moved the generation) is in it."""
+    backend = portal().search
+    if look_again := getattr(backend, "look_again", None):  # Whoosh; PostgreSQL reads its own
+        look_again()
+    return backend.search(query)
 
 
 class KeptInTemplates(Extension):

@@ -51,8 +51,10 @@ def kept(app) -> list[str]:
     """Every part the store holds, as text."""
     out = []
     for _generation, _expires, _size, value in app.extensions["portal"].fragments._entries.values():
-        if isinstance(value, tuple):  # a data API answer: body, headers, type
-            value = value[0].decode()
+        if isinstance(
+            value, tuple
+        ):  # a data API answer (body, headers, type); a dataset page's (parts, whole)
+            value = value[0].decode() if isinstance(value[0], bytes) else value[0]
         out.extend(value.values() if isinstance(value, dict) else [str(value)])
     return out
 

@@ -33,8 +33,6 @@ from pathlib import Path
 import numpy as np
 from whoosh import index as whoosh_index
 from whoosh import writing
-from whoosh.analysis import SpaceSeparatedTokenizer
-from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 from whoosh.index import Index
 from whoosh.matching import Matcher
 
@@ -48,9 +46,11 @@ from . import (
     SearchQuery,
     SearchResult,
     Synonyms,
+    whoosh_build,
 )
 from .plan import All, Any, Node, Term, make_plan, terms
-from .text import bigrams, highlight, tokenize
+from .text import highlight
+from .whoosh_build import EPOCH, SCHEMA, whoosh_document
 
 # Text fields and how much a match in each counts (title bigrams: the character fallback).
 BOOSTS = {
@@ -68,74 +68,6 @@ BOOSTS = {
 # A relaxed (OR) query ranks by the number of clauses matched first, then by score.
 CLAUSE_RANK = 1e4
 K1 = 1.2
-EPOCH = dt.date(1970, 1, 1)
-
-
-def _text_field() -> TEXT:
-    # Words are made by portal.search.text.tokenize before they reach Whoosh, so the field
-    # only splits on spaces; no positions are kept (we score by frequency, not phrases).
-    return TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False)
-
-
-SCHEMA = Schema(
-    name=ID(stored=True, unique=True, sortable=True),
-    department_name=ID(sortable=True),
-    title=_text_field(),
-    summary=_text_field(),
-    tags=_text_field(),
-    department_t=_text_field(),
-    domain_t=_text_field(),
-    fields=_text_field(),
-    code=_text_field(),
-    title_en=_text_field(),
-    summary_en=_text_field(),
-    chars=_text_field(),
-    department=ID(sortable=True),
-    domain=ID(sortable=True),
-    open_class=ID(sortable=True),
-    format=ID(sortable=True),
-    update_cycle=ID(sortable=True),
-    published=NUMERIC(sortable=True, bits=32, signed=True),
-    title_sort=ID(sortable=True),
-    data=STORED,
-)
-
-
-def whoosh_document(doc: SearchDoc) -> dict:
-    published = (doc.published - EPOCH).days if doc.published else -1
-    return {
-        "name": doc.name,
-        "title": " ".join(tokenize(doc.title)),
-        "summary": " ".join(tokenize(doc.summary)),
-        "tags": " ".join(t for tag in doc.tags for t in tokenize(tag)),
-        "department_t": " ".join(tokenize(doc.department_name)),
-        "domain_t": " ".join(tokenize(doc.domain)),
-        "fields": " ".join(t for f in doc.fields for t in tokenize(f)),
-        "code": " ".join(tokenize(doc.resource_code)),
-        "title_en": " ".join(tokenize(doc.title_en)),
-        "summary_en": " ".join(tokenize(doc.summary_en)),
-        "chars": " ".join(bigrams(doc.title)),
-        "department": doc.department,
-        "department_name": doc.department_name,
-        "domain": doc.domain,
-        "open_class": doc.open_class,
-        "format": doc.format,
-        "update_cycle": doc.update_cycle,
-        "published": published,
-        "title_sort": doc.title,
-        "data": {
-            "title": doc.title,
-            "title_en": doc.title_en,
-            "summary": doc.summary[:600],
-            "department": doc.department,
-            "department_name": doc.department_name,
-            "domain": doc.domain,
-            "open_class": doc.open_class,
-            "format": doc.format,
-            "update_cycle": doc.update_cycle,
-            "published": published,
-        },
-    }
 
 
 class _Snapshot:
@@ -242,29 +174,21 @@ class WhooshBackend:
         self._checked_at = 0.0
 
     def rebuild(self, docs: Iterable[SearchDoc], progress: Callable[[int], None] | None = None) -> int:
-        """Replace the whole index. Words are made here; Whoosh indexes them in one process
-        per core (one segment each), and the commit drops every earlier segment (CLEAR) rather
-        than merging: 100,000 datasets went from 103 s to ~35 s (benchmarks/search.py)."""
+        """Replace the whole index: words cut and segments written in one process per core,
+        committed without a merge (portal/search/whoosh_build.py). 100,000 datasets: see
+        benchmarks/search_build.py and docs/benchmarks.md."""
         procs = max(1, min(os.cpu_count() or 1, 4))
-        n = 0
-        if procs > 1:
-            writer = self.ix.writer(procs=procs, multisegment=True, limitmb=256, timeout=120.0, delay=0.25)
-        else:
-            writer = self._writer()
-        try:
-            for doc in docs:
-                writer.add_document(**whoosh_document(doc))
-                n += 1
-                if progress:
-                    progress(n)
-        except BaseException:
-            writer.cancel()
-            raise
-        writer.commit(mergetype=writing.CLEAR)
+        n = whoosh_build.build(self.ix, docs, procs, progress)
         self._checked_at = 0.0
         return n
 
     # ------------------------------------------------------------------ reading
+
+    def look_again(self) -> None:
+        """The next search checks the index on disk at once, not after `refresh_seconds`: an
+        answer about to be kept (portal/fragments.py) must not come from an index another
+        process has just replaced."""
+        self._checked_at = 0.0
 
     def snapshot(self) -> _Snapshot:
         now = time.monotonic()

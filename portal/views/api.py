@@ -4,6 +4,7 @@ unknown names answer 404 as CKAN does."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -18,7 +19,7 @@ from ..messages import source
 from ..models import Dataset, DataTable, Department, Distribution, OpenClass
 from ..page_cache import cacheable
 from ..search import FACETS, SearchQuery
-from ..web import db, kept_part, part_generation, portal
+from ..web import db, fresh_search, kept_part, part_generation
 
 bp = Blueprint("api", __name__, url_prefix="/api/3/action")
 
@@ -112,8 +113,9 @@ def package_search() -> ResponseReturnValue:
     args = params()
     # The same answer for everyone asking this host with these parameters: kept (its links are
     # absolute; each package's attribution states today's date).
-    key = ("package_search", request.host_url, clock.today(), json.dumps(args, sort_keys=True, default=str))
-    answer = kept_part(generation, key, lambda: _package_search(args))
+    asked = json.dumps(args, sort_keys=True, default=str).encode()  # a JSON body may be large: its digest
+    key = ("package_search", clock.today(), hashlib.sha256(asked).hexdigest())
+    answer = kept_part(generation, key, lambda: _package_search(args), share=False)
     if isinstance(answer, str):
         return current_app.response_class(answer, mimetype="application/json")
     return answer  # a refusal (409): not kept
@@ -142,7 +144,7 @@ def _package_search(args: dict) -> str | tuple[Response, int]:
     if q.strip() in ("*:*", "*"):
         q = ""
     sort = SORTS.get(str(args.get("sort") or "score desc").strip().lower(), "relevance")
-    result = portal().search.search(
+    result = fresh_search(
         SearchQuery(
             q=q,
             filters=parse_fq(str(args.get("fq") or "")),

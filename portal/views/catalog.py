@@ -30,12 +30,13 @@ from .. import open_licence as open_licence_module
 from ..authz import public
 from ..catalog import sample
 from ..forms import ErrorReportForm
+from ..fragments import text_size
 from ..limits import limiter
 from ..messages import _
 from ..models import Dataset, DataTable, Department, ErrorReport, OpenClass, Rating
 from ..page_cache import cacheable
 from ..search import FACETS, SORTS, SearchQuery, SearchResult
-from ..web import db, kept_part, part_generation, portal
+from ..web import db, fresh_search, kept_part, part_generation, portal
 from . import dataset_api
 from . import previews as see_first
 from .errors import file_missing
@@ -148,7 +149,7 @@ def _search_page(title: str, heading_note: str | None = None, **preset: str) -> 
     generation = part_generation()  # before the index or the catalog is read (portal/fragments.py)
     query = search_query(request.args, **preset)
     key = ("search", request.endpoint, tuple(sorted(preset.items())), _args_key(), g.lang)
-    results = kept_part(generation, key, lambda: _search_results(query, preset, heading_note))
+    results = kept_part(generation, key, lambda: _search_results(query, preset, heading_note), share=False)
     if isinstance(results, str):
         return render_template(
             "search.html", title=title, note=heading_note, query=query, preset=preset, results=results
@@ -162,7 +163,7 @@ def _args_key() -> tuple:
 
 def _search_results(query: SearchQuery, preset: dict[str, str], note: str | None) -> Markup | Response:
     """The filters, results and pages of a search, rendered (or the redirect from a page past the last)."""
-    result = portal().search.search(query)
+    result = fresh_search(query)
     pages = max((result.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     if query.start // PAGE_SIZE + 1 > pages:
         # Past the last page (an old link, a typed number): the last page, not "第 999 / 3 页".
@@ -246,7 +247,22 @@ def _preview(table: DataTable, page: int) -> dict | None:
 # A dataset page asked to filter, sort or chart a table, or to try an API call, runs a query over
 # the data file each time: limited as the data API is, so varying the query string cannot keep
 # the server busy.
-PREVIEW_QUERY_ARGS = ("col", "op", "val", "sort", "order", "fpage", "x", "y", "agg", "kind", "api_call")
+PREVIEW_QUERY_ARGS = (
+    "col",
+    "op",
+    "val",
+    "sort",
+    "order",
+    "fpage",
+    "x",
+    "y",
+    "agg",
+    "kind",
+    "api_call",
+    "api_col",
+    "api_val",
+    "api_fields",
+)
 
 
 def _plain_dataset_page() -> bool:
@@ -285,7 +301,16 @@ def dataset(name: str) -> ResponseReturnValue:
             }.get(why or ""),
         )
     page = max(request.args.get("preview", 1, type=int) or 1, 1)
-    parts = kept_part(generation, _dataset_key(ds, page), lambda: _dataset_parts(ds, page))
+    whole = [True]
+
+    def render() -> dict[str, Markup]:
+        parts, whole[0] = _dataset_parts(ds, page)
+        return parts
+
+    # Kept (and shared) only when whole: not while a data file is missing.
+    parts = kept_part(
+        generation, _dataset_key(ds, page), render, size=lambda p: text_size(p) if whole[0] else None
+    )
     return render_template(
         "dataset.html",
         ds=ds,
@@ -296,22 +321,25 @@ def dataset(name: str) -> ResponseReturnValue:
 
 def _dataset_key(ds: Dataset, page: int) -> tuple | None:
     """What the page's shared parts show beyond the generation: the dataset as loaded now (its
-    download count is added without an ORM change), the preview page, the language, today (the
-    acquisition date), and for conditional data the reader's grant (its previews are the
-    grant's). A page asked to filter, chart or try a call renders for itself (None)."""
-    if not _plain_dataset_page():
+    download count is added without an ORM change), the language and today (the acquisition
+    date). Rendered for the reader alone (None): a page asked to filter, chart or try a call;
+    a later preview page (any number can be asked, the render clamps it: kept, each would be
+    one more copy); and a grant holder's page of conditional data, whose licensed previews
+    are logged at each view (portal/views/previews.py) and never leave the worker."""
+    if not _plain_dataset_page() or page > 1:
         return None
-    grant = None
-    if ds.open_class == OpenClass.CONDITIONAL.value and current_user.is_authenticated:
-        # The grant the previews and the try-it form would use (portal/views/previews.py asks
-        # the data API's _scope, which asks grant_for_api): its id, or None for the sample only.
-        found = grant_for_api(db(), current_user, ds.id)
-        grant = found[0].id if found is not None else None
-    return ("dataset", ds.id, ds.download_count, page, g.lang, clock.today(), grant)
+    if (
+        ds.open_class == OpenClass.CONDITIONAL.value
+        and current_user.is_authenticated
+        and grant_for_api(db(), current_user, ds.id) is not None
+    ):
+        return None
+    return ("dataset", ds.id, ds.download_count, g.lang, clock.today())
 
 
-def _dataset_parts(ds: Dataset, page: int) -> dict[str, Markup]:
-    """The parts of a dataset page every reader with the same key sees, rendered."""
+def _dataset_parts(ds: Dataset, page: int) -> tuple[dict[str, Markup], bool]:
+    """The parts of a dataset page every reader with the same key sees, rendered; and whether
+    they may be kept (not while a data file is missing: the page says so until it is back)."""
     previews, samples = {}, {}
     if ds.open_class == OpenClass.UNCONDITIONAL.value:
         previews = {t.id: _preview(t, page) for t in ds.served_tables}
@@ -341,9 +369,11 @@ def _dataset_parts(ds: Dataset, page: int) -> dict[str, Markup]:
         **content.dataset_context(s, ds),  # related datasets, the showcase entries using it
         api=dataset_api.section(ds),  # its API calls and the try-it form (portal/views/dataset_api.py)
     )
-    return {
+    parts = {
         part: Markup(render_template(f"dataset/_{part}.html", **context)) for part in ("head", "body", "tail")
     }
+    whole = all(v is not None for v in (*previews.values(), *samples.values()))
+    return parts, whole
 
 
 @bp.get("/open-licence")
