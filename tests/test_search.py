@@ -6,6 +6,7 @@ PostgreSQL: the two engines must answer alike."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 
@@ -393,3 +394,60 @@ def test_an_index_made_before_the_english_fields_keeps_working(make_backend, tmp
     backend.rebuild(EVERYDAY)
     assert first(backend.search(SearchQuery(q="hospital"))) == "hosp"
     assert first(backend.search(SearchQuery(q="网约"))) == "ride"
+
+
+@pytest.fixture
+def in_processes(monkeypatch):
+    """A rebuild of a few documents takes the path of a large one: writer processes, batches,
+    and segments closed after a few documents each."""
+    from portal.search import whoosh_build
+
+    monkeypatch.setattr(whoosh_build, "PARALLEL_FROM", 3)
+    monkeypatch.setattr(whoosh_build, "BATCH", 2)
+    monkeypatch.setattr(whoosh_build, "SEGMENT_MB", 0.01)
+
+
+def answers(backend) -> list:
+    queries = [
+        SearchQuery(q=q) for q in ("药品", "hospital", "371502-SCJ-0001", "公交车", "医保药店", "网约", "")
+    ]
+    queries += [SearchQuery(q="药品", filters={"format": ["CSV"]}), SearchQuery(sort="name", start=3, rows=4)]
+    return [
+        (r.total, [(h.name, round(h.score, 4), str(h.title_html)) for h in r.hits], r.facets)
+        for r in map(backend.search, queries)
+    ]
+
+
+def test_a_large_rebuild_written_in_processes_answers_as_one_written_in_one(
+    tmp_path, in_processes, monkeypatch
+):
+    from dataclasses import replace
+
+    # Distinct names and dates: results that tie on score and date are in index order, which
+    # the processes do not keep.
+    docs = [
+        replace(d, name=f"{d.name}-{i}", published=dt.date(2020, 1, 1) + dt.timedelta(days=i))
+        for i, d in enumerate(DOCS + EVERYDAY)
+    ]
+    in_one = WhooshBackend(tmp_path / "one", refresh_seconds=0)
+    with monkeypatch.context() as one_core:
+        one_core.setattr(os, "cpu_count", lambda: 1)
+        assert in_one.rebuild(docs) == len(docs)
+    parallel = WhooshBackend(tmp_path / "parallel", refresh_seconds=0)
+    parallel.rebuild(DOCS[:2])  # an index to replace
+    assert parallel.rebuild(docs) == len(docs)
+    assert len(parallel.snapshot().leaves) > 2  # several processes, several segments each
+    assert parallel.search(SearchQuery()).total == in_one.search(SearchQuery()).total == len(docs)
+    assert answers(parallel) == answers(in_one)
+
+
+def test_a_rebuild_that_fails_in_a_writer_process_keeps_the_old_index(tmp_path, in_processes):
+    backend = WhooshBackend(tmp_path / "index", refresh_seconds=0)
+    backend.rebuild(DOCS[:2])
+    broken = doc("broken", "坏数据", published="2024-01-01")  # not a date: the writer process fails on it
+    with pytest.raises(RuntimeError, match="writer process failed"):
+        backend.rebuild(EVERYDAY + [broken] + EVERYDAY)
+    assert names(backend.search(SearchQuery(q="药品"))) == ["drugs", "food"]
+    assert backend.search(SearchQuery()).total == 2
+    backend.rebuild(DOCS[2:4])  # the lock was given back
+    assert names(backend.search(SearchQuery(sort="name"))) == ["hosp", "bus"]
