@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -286,7 +287,11 @@ def _sample(table: DataTable) -> sample.Sample | None:
 @cacheable
 def dataset(name: str) -> ResponseReturnValue:
     generation = part_generation()  # before the dataset is read (portal/fragments.py)
-    ds = catalog.get_public_dataset(db(), name, whole=False)
+    # What the page needs of the dataset's row, kept like the parts: a withdrawal, a hold or a
+    # reclassification moves the generation at its commit, and the next request asks again.
+    ds = kept_part(
+        generation, ("dataset row", name), lambda: _shown(name), size=lambda f: 1024 if f else None
+    )
     if ds is None and (kept := catalog.merged_into(db(), name)) is not None:
         return redirect(url_for("catalog.dataset", name=kept), 301)  # merged (Art. 15): the entry kept
     if ds is None:
@@ -304,7 +309,7 @@ def dataset(name: str) -> ResponseReturnValue:
     whole = [True]
 
     def render() -> dict[str, Markup]:
-        parts, whole[0] = _dataset_parts(ds, page)
+        parts, whole[0] = _dataset_parts(catalog.get_public_dataset(db(), name) or abort(404), page)
         return parts
 
     # Kept (and shared) only when whole: not while a data file is missing.
@@ -319,10 +324,32 @@ def dataset(name: str) -> ResponseReturnValue:
     )
 
 
-def _dataset_key(ds: Dataset, page: int) -> tuple | None:
-    """What the page's shared parts show beyond the generation: the dataset as loaded now (its
-    download count is added without an ORM change), the language and today (the acquisition
-    date). Rendered for the reader alone (None): a page asked to filter, chart or try a call;
+@dataclass(frozen=True)
+class ShownDataset:
+    """What a dataset page needs of the row when its parts are kept: the title and the English
+    one (the page's title), the name (its links), the id and the class (the key, the buttons)."""
+
+    id: int
+    name: str
+    title: str
+    edits: dict
+    open_class: str
+    download_count: int
+
+
+def _shown(name: str) -> ShownDataset | None:
+    ds = catalog.get_public_dataset(db(), name, whole=False)
+    if ds is None:
+        return None
+    return ShownDataset(
+        ds.id, ds.name, ds.title, dict(ds.edits or {}), ds.open_class or "", ds.download_count
+    )
+
+
+def _dataset_key(ds: ShownDataset, page: int) -> tuple | None:
+    """What the page's shared parts show beyond the generation: the dataset's download count
+    (added without an ORM change: as old as the kept row, at most the parts' lifetime), the
+    language and today (the acquisition date). Rendered for the reader alone (None): a page asked to filter, chart or try a call;
     a later preview page (any number can be asked, the render clamps it: kept, each would be
     one more copy); and a grant holder's page of conditional data, whose licensed previews
     are logged at each view (portal/views/previews.py) and never leave the worker."""
