@@ -241,7 +241,7 @@ def test_files_open_right_in_excel_and_in_programs(client, portal_data):
     )
     assert body[3:] == plain.get_data()
     with portal_data.sessions() as s:
-        version = s.get(DataTable, t.id).distribution.fetched_at.date().isoformat()
+        version = clock.local(s.get(DataTable, t.id).distribution.fetched_at).date().isoformat()
     for response in (for_excel, plain):
         disposition = response.headers["Content-Disposition"]
         assert f"filename=371502-scj-0001-{version}.csv" in disposition
