@@ -15,6 +15,10 @@ recognised by its recorded id and not added again.
 
 API tokens' daily quotas are counted here too: in Redis (atomic across workers) or, without
 it, in memory seeded from the table (one process only, as the rate limits are).
+
+Redis away for a moment must not fail a download or an API call: an increment Redis refuses
+is kept in this process's memory (flushed by the same thread and at exit), and a quota is
+counted in memory from the table meanwhile.
 """
 
 from __future__ import annotations
@@ -66,7 +70,8 @@ class Counters:
         if redis_url:
             import redis as redis_module
 
-            self.redis = redis_module.Redis.from_url(redis_url)
+            # a Redis that stops answering costs a request seconds, not a hang
+            self.redis = redis_module.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._pending: Counter[Key] = Counter()
@@ -79,8 +84,11 @@ class Counters:
     def add(self, kind: str, dataset_id: int | None = None, token_id: int | None = None, n: int = 1) -> None:
         key = (clock.today().isoformat(), kind, dataset_id or 0, token_id or 0)
         if self.redis is not None:
-            self.redis.hincrby(f"{self.prefix}:pending", _encode(key), n)
-            return
+            try:
+                self.redis.hincrby(f"{self.prefix}:pending", _encode(key), n)
+                return
+            except self._redis_errors() as exc:  # kept here instead, flushed with this process's own
+                log.warning("counters: Redis unavailable, counting in memory: %s", exc)
         with self._lock:
             self._pending[key] += n
 
@@ -88,10 +96,12 @@ class Counters:
         """Increments not yet in the table (pending and taken batches)."""
         total: Counter[Key] = Counter()
         if self.redis is not None:
-            for name in [f"{self.prefix}:pending", *self.redis.scan_iter(f"{self.prefix}:batch:*")]:
-                for key, n in self.redis.hgetall(name).items():
-                    total[_decode(key)] += int(n)
-            return total
+            try:
+                for name in [f"{self.prefix}:pending", *self.redis.scan_iter(f"{self.prefix}:batch:*")]:
+                    for key, n in self.redis.hgetall(name).items():
+                        total[_decode(key)] += int(n)
+            except self._redis_errors() as exc:
+                log.warning("counters: Redis unavailable, its pending counts not shown: %s", exc)
         with self._lock:
             total.update(self._pending)
             for batch in self._batches.values():
@@ -103,20 +113,35 @@ class Counters:
     def flush(self) -> int:
         """Add every pending increment to the table; the number of keys added."""
         with self._flush_lock:
+            added = self._flush_memory()
             if self.redis is not None:
-                return self._flush_redis()
-            with self._lock:
-                if self._pending:
-                    self._batches[uuid.uuid4().hex] = self._pending
-                    self._pending = Counter()
-                batches = list(self._batches.items())
-            added = 0
-            for batch_id, batch in batches:
-                self.apply(batch_id, batch)  # raises on failure: the batch stays for the next flush
-                with self._lock:
-                    self._batches.pop(batch_id, None)
-                added += len(batch)
+                added += self._flush_redis()
             return added
+
+    def flush_own(self) -> int:
+        """Only this process's own increments (in Redis mode, those Redis refused)."""
+        with self._flush_lock:
+            return self._flush_memory()
+
+    def _flush_memory(self) -> int:  # under self._flush_lock
+        with self._lock:
+            if self._pending:
+                self._batches[uuid.uuid4().hex] = self._pending
+                self._pending = Counter()
+            batches = list(self._batches.items())
+        added = 0
+        for batch_id, batch in batches:
+            self.apply(batch_id, batch)  # raises on failure: the batch stays for the next flush
+            with self._lock:
+                self._batches.pop(batch_id, None)
+            added += len(batch)
+        return added
+
+    @staticmethod
+    def _redis_errors() -> type[Exception]:
+        import redis as redis_module
+
+        return redis_module.RedisError
 
     def _flush_redis(self) -> int:
         import redis as redis_module
@@ -163,8 +188,9 @@ class Counters:
 
     def start_flushing(self, seconds: int) -> None:
         """A daemon thread flushing this process's memory every `seconds`, and a last flush
-        when the process exits (memory mode only: Redis keeps what a process counted)."""
-        if self.redis is not None or seconds <= 0 or self._thread is not None:
+        when the process exits. With Redis, only what Redis refused: the job queue's minute
+        tick flushes Redis for every process."""
+        if seconds <= 0 or self._thread is not None:
             return
         _alive.add(self)
         stop = threading.Event()
@@ -172,7 +198,7 @@ class Counters:
         def run() -> None:
             while not stop.wait(seconds):
                 try:
-                    self.flush()
+                    self.flush() if self.redis is None else self.flush_own()
                 except Exception:  # the database away for a moment: the next round retries
                     log.exception("counters: flush failed; kept for the next one")
 
@@ -187,13 +213,16 @@ class Counters:
         today = clock.today().isoformat()
         if self.redis is not None:
             key = f"{self.prefix}:quota:{token_id}:{today}"
-            used = int(self.redis.incr(key))
-            if used == 1:
-                self.redis.expire(key, 2 * 86400)
-            if used > limit:
-                self.redis.decr(key)
-                return None
-            return used
+            try:
+                used = int(self.redis.incr(key))
+                if used == 1:
+                    self.redis.expire(key, 2 * 86400)
+                if used > limit:
+                    self.redis.decr(key)
+                    return None
+                return used
+            except self._redis_errors() as exc:  # this process counts from the table meanwhile
+                log.warning("counters: Redis unavailable, quota counted in this process: %s", exc)
         with self._lock:
             if (token_id, today) not in self._quota:
                 self._quota = {k: v for k, v in self._quota.items() if k[1] == today}
@@ -238,7 +267,7 @@ def upsert(s: Session, day: dt.date, kind: str, dataset_id: int, token_id: int, 
 def _flush_at_exit() -> None:
     for counters in list(_alive):
         try:
-            counters.flush()
+            counters.flush() if counters.redis is None else counters.flush_own()
         except Exception as exc:  # the database gone already: nothing more can be done here
             log.warning(
                 "counters: could not flush at exit: %s", str(exc).splitlines()[0] if str(exc) else exc

@@ -26,6 +26,10 @@ limiter = Limiter(key_func=client_key, default_limits=[], headers_enabled=True)
 def init_app(app: Flask, redis_url: str = "") -> None:
     app.config["RATELIMIT_STORAGE_URI"] = redis_url or "memory://"
     app.config.setdefault("RATELIMIT_ENABLED", True)
+    if redis_url:  # Redis away for a moment: each process limits on its own, no request fails
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 2, "socket_connect_timeout": 2})
+        app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+        app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
 
     # Registered before Flask-Limiter's own: after_request functions run last-registered first.
     @app.after_request

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import TYPE_CHECKING, ParamSpec, cast
@@ -56,6 +57,9 @@ MARK = "X-Portal-Cacheable"  # set by @cacheable views, removed before the answe
 COUNT_HEADER = "X-Portal-Count"
 STATUS_HEADER = "X-Page-Cache"  # hit | miss, for operators and tests
 MAX_BODY = 2 * 1024 * 1024
+# Files stream and are never stored: asking Redis first would be a round trip for nothing on
+# every download (under load it alone put downloads' p99 past 1 s, docs/benchmarks.md).
+STREAMED = re.compile(r"/dataset/[^/]+/(?:download|bundle)/")
 PRIVATE_COOKIES = ("session", "remember_token")
 # Headers that belong to one request, not to the page (rate-limit counters of the asker).
 NOT_STORED = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after", MARK.lower())
@@ -107,7 +111,7 @@ class PageCache:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
-        if not self._anonymous_read(environ, cookies):
+        if not self._anonymous_read(environ, cookies) or STREAMED.match(environ.get("PATH_INFO", "")):
             return self._strip_mark(environ, start_response)
         key = self.prefix + self._key(environ, cookies)
         try:

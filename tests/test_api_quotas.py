@@ -181,6 +181,31 @@ def test_counters_in_redis_are_shared_and_flushed_once(portal_data, moment):
     assert one.pending() == Counter()
 
 
+def test_with_redis_away_calls_are_still_counted_once(portal_data, moment):
+    """Redis stops answering: downloads and API calls are counted in the process instead (none
+    fails, none lost), quotas still hold, and when Redis is back one flush adds both."""
+    url = "redis://127.0.0.1:6379/12"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    redis.Redis.from_url(url).flushdb()
+    counters = Counters(portal_data.sessions, "redis://127.0.0.1:1/0", namespace="t")
+    counters.add("download", 5, n=2)
+    assert counters.quota_take(9, 2) == 1 and counters.quota_take(9, 2) == 2
+    assert counters.quota_take(9, 2) is None  # the quota holds without Redis
+    counters.add("api_data", 5, 9)
+    assert sum(counters.pending().values()) == 3
+    counters.redis = redis.Redis.from_url(url)  # Redis is back
+    counters.add("download", 5)
+    counters.flush()
+    assert stored(portal_data, kind="download", dataset_id=5) == 3
+    assert stored(portal_data, kind="api_data", dataset_id=5, token_id=9) == 1
+    assert counters.pending() == Counter()
+    counters.flush()
+    assert stored(portal_data, kind="download", dataset_id=5) == 3  # nothing counted twice
+
+
 def test_the_minute_tick_flushes_what_downloads_counted(client, portal_data, moment):
     from portal.worker import tick
     from tests.helpers import table_of

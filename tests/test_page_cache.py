@@ -219,3 +219,37 @@ def test_without_redis_pages_are_rendered_and_changes_still_commit(settings):
         s.commit()  # the bump fails after the commit: logged, not raised
     assert client.get("/department/dcf-test").status_code == 200
     ctx.engine.dispose()
+
+
+def test_a_download_is_served_without_asking_the_cache(settings, portal_data, caplog):
+    """Files are never stored, so a download does not wait on Redis first: with Redis away a
+    page notes the cache missing, a download has nothing to note. Nothing fails meanwhile:
+    counts and rate limits fall back to the process (portal/counters.py, portal/limits.py)."""
+    import logging
+
+    from portal.app import create_app
+    from tests.helpers import table_of
+
+    app = create_app(
+        {
+            "instance": settings.instance_path,
+            "database_url": settings.database_url,
+            "search_backend": settings.search_backend,
+            "redis_url": "redis://127.0.0.1:1/0",
+            "TESTING": True,
+        }
+    )
+    client = app.test_client()
+    table = table_of(portal_data, "371502-scj-0001")
+    with caplog.at_level(logging.WARNING, logger="portal.page_cache"):
+        for url in (
+            f"/dataset/371502-scj-0001/download/{table.id}.csv",
+            f"/dataset/371502-scj-0001/download/{table.id}.excel.csv",
+        ):
+            answer = client.get(url)
+            assert answer.status_code == 200 and answer.get_data().count(b"\n") > 1
+        assert "page cache unavailable" not in caplog.text
+        assert client.get("/dataset/371502-scj-0001").status_code == 200
+        assert "page cache unavailable" in caplog.text
+    assert client.get("/api/data/371502-scj-0001?limit=2").get_json()["records"]
+    app.extensions["portal"].engine.dispose()
