@@ -41,7 +41,7 @@ class JobRun:
 
     def __init__(self, ctx: PortalContext, job_id: int, attempt: int) -> None:
         self.ctx, self.job_id, self.attempt = ctx, job_id, attempt
-        self._last = 0.0
+        self._last = float("-inf")  # the first progress is always reported
 
     def progress(self, done: int, total: int, note: str = "") -> None:
         now = time.monotonic()

@@ -67,6 +67,9 @@ BOOSTS = {
 }
 # A relaxed (OR) query ranks by the number of clauses matched first, then by score.
 CLAUSE_RANK = 1e4
+# "Look at the index on disk at the next search": earlier than any time.monotonic() (which
+# starts near 0 at boot, so 0.0 here once meant "not yet" on a machine up for minutes).
+LOOK_NOW = float("-inf")
 K1 = 1.2
 
 
@@ -134,7 +137,7 @@ class WhooshBackend:
         self.refresh_seconds = refresh_seconds
         self.term_cache_size = term_cache_size
         self._snapshot: _Snapshot | None = None
-        self._checked_at = 0.0
+        self._checked_at = LOOK_NOW
         self._lock = threading.Lock()  # building snapshots
         self._io = threading.Lock()  # Whoosh readers share file handles
 
@@ -162,7 +165,7 @@ class WhooshBackend:
         with self._writer() as writer:
             for doc in docs:
                 writer.update_document(**whoosh_document(doc))
-        self._checked_at = 0.0  # this process wrote: its next search looks at once
+        self._checked_at = LOOK_NOW  # this process wrote: its next search looks at once
 
     def remove(self, names: Iterable[str]) -> None:
         names = list(names)
@@ -171,7 +174,7 @@ class WhooshBackend:
         with self._writer() as writer:
             for name in names:
                 writer.delete_by_term("name", name)
-        self._checked_at = 0.0
+        self._checked_at = LOOK_NOW
 
     def rebuild(self, docs: Iterable[SearchDoc], progress: Callable[[int], None] | None = None) -> int:
         """Replace the whole index: words cut and segments written in one process per core,
@@ -179,7 +182,7 @@ class WhooshBackend:
         benchmarks/search_build.py and docs/benchmarks.md."""
         procs = max(1, min(os.cpu_count() or 1, 4))
         n = whoosh_build.build(self.ix, docs, procs, progress)
-        self._checked_at = 0.0
+        self._checked_at = LOOK_NOW
         return n
 
     # ------------------------------------------------------------------ reading
@@ -188,7 +191,7 @@ class WhooshBackend:
         """The next search checks the index on disk at once, not after `refresh_seconds`: an
         answer about to be kept (portal/fragments.py) must not come from an index another
         process has just replaced."""
-        self._checked_at = 0.0
+        self._checked_at = LOOK_NOW
 
     def snapshot(self) -> _Snapshot:
         now = time.monotonic()
