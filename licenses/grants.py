@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -182,18 +182,12 @@ def check_download(
     return grant, item
 
 
-def grant_for_api(
-    session: Session, user: User, dataset_id: int, today: dt.date | None = None, delivery: str = "file"
-) -> tuple[Grant, ApplicationItem] | None:
-    """The user's grant in force today that covers this dataset, with its item (the granted
-    fields and rows); the newest if several. The data API serves licensed rows only through this."""
-    today = today or clock.today()
-    row = session.execute(
+def _grants_of(user: User, today: dt.date, delivery: str) -> Select:
+    return (
         select(Grant, ApplicationItem)
         .join(ApplicationItem, ApplicationItem.application_id == Grant.application_id)
         .where(
             Grant.user_id == user.id,
-            ApplicationItem.dataset_id == dataset_id,
             # Rows leave only through a file grant; a sandbox grant's data never does
             # (licenses/sandbox.py asks for its own delivery).
             Grant.delivery == delivery,
@@ -201,11 +195,31 @@ def grant_for_api(
             Grant.valid_from <= today,
             Grant.valid_until >= today,
         )
+    )
+
+
+def grant_for_api(
+    session: Session, user: User, dataset_id: int, today: dt.date | None = None, delivery: str = "file"
+) -> tuple[Grant, ApplicationItem] | None:
+    """The user's grant in force today that covers this dataset, with its item (the granted
+    fields and rows); the newest if several. The data API serves licensed rows only through this."""
+    today = today or clock.today()
+    row = session.execute(
+        _grants_of(user, today, delivery)
+        .where(ApplicationItem.dataset_id == dataset_id)
         .order_by(Grant.valid_until.desc(), Grant.id.desc())
         .limit(1)
     ).first()
     # Suspended while any dataset the grant covers is not public (licenses/follow.py).
     return (row[0], row[1]) if row and row[0].state(today) == "valid" else None
+
+
+def datasets_granted(session: Session, user: User, today: dt.date | None = None) -> frozenset[int]:
+    """Every dataset for which grant_for_api would answer a grant today: one query for all, so a
+    page can ask it once per reader and day (portal/views/catalog.py keeps it)."""
+    today = today or clock.today()
+    rows = session.execute(_grants_of(user, today, "file")).all()
+    return frozenset(item.dataset_id for grant, item in rows if grant.state(today) == "valid")
 
 
 def log_api_rows(

@@ -83,9 +83,10 @@ def create_app(config: dict | None = None) -> Flask:
         n = settings.proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]  # likewise
     from . import clock
-    from .web import KeptInTemplates
+    from .web import KeptForTheReader, KeptInTemplates
 
     app.jinja_env.add_extension(KeptInTemplates)  # {% kept %}: parts every page repeats, rendered once
+    app.jinja_env.add_extension(KeptForTheReader)  # {% mine %}: a signed-in reader's own, kept for them
     app.jinja_env.filters["local"] = clock.local  # stored instants shown in the portal's zone
     app.jinja_env.filters["without_secret_links"] = without_secret_links
     from .catalog.bundle import field_type

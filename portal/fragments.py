@@ -299,6 +299,12 @@ class Fragments:
             self._entries.clear()
             self._size = 0
 
+    def drop_where(self, test: Callable[[Hashable], bool]) -> None:
+        """Forget the parts whose key passes `test` (benchmarks/render.py: one reader's own)."""
+        with self._lock:
+            for key in [k for k in self._entries if test(k)]:
+                self._size -= self._entries.pop(key)[2]
+
 
 def text_size(parts: object) -> int | None:
     """What a part costs in memory (characters; CJK text takes 2-4 bytes each in CPython); None

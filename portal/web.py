@@ -12,6 +12,7 @@ from flask import Response, current_app, flash, g, redirect, request, send_file,
 from jinja2 import nodes
 from jinja2.ext import Extension
 from jinja2.parser import Parser
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -19,7 +20,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from .context import PortalContext
 from .errors import DomainError
 from .messages import _
-from .models import FormSubmission
+from .models import FormSubmission, OutboxMessage
 from .search import SearchQuery, SearchResult
 
 T = TypeVar("T")
@@ -116,6 +117,86 @@ class KeptInTemplates(Extension):
         return kept_part(part_generation(), ("template", *key, g.get("lang"), g.get("care")), caller)
 
 
+# What a signed-in reader's own part holds in place of its forms' secrets while kept: random
+# per process (the parts never leave it), so no text of a catalog or a reader can imitate them.
+_MARK = secrets.token_hex(8)
+TOKEN_MARK, NONCE_MARK = f"csrf-{_MARK}", f"nonce-{_MARK}"
+
+
+class KeptForTheReader(Extension):
+    """`{% mine "name", key… %}…{% endmine %}`: a part that is the signed-in reader's own (the
+    account menu, follow buttons, a page's forms), kept for that reader alone in this worker
+    and filled with this request's CSRF token and new form nonces. The key holds what the part
+    shows of the reader (name, roles, unread count, follow state) and of the request (the
+    page's path where a form goes back to it) beyond what the generation covers; the reader,
+    their session, the language and 关怀版 are added here. Rendered as usual for anyone not
+    signed in."""
+
+    tags = {"mine"}
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        key = [parser.parse_expression()]
+        while parser.stream.skip_if("comma"):
+            key.append(parser.parse_expression())
+        body = parser.parse_statements(("name:endmine",), drop_needle=True)
+        return nodes.CallBlock(self.call_method("_mine", [nodes.List(key)]), [], [], body).set_lineno(lineno)
+
+    def _mine(self, key: list, caller: Callable[[], str]) -> str:
+        from flask_login import current_user
+        from markupsafe import Markup
+
+        if not current_user.is_authenticated:
+            return caller()
+        reader = (current_user.id, current_user.session_version, g.get("lang"), g.get("care"))
+        text = kept_part(
+            part_generation(),
+            ("mine", *key, reader),
+            lambda: str(_with_marks(caller)),
+            size=_marked_size,
+            share=False,
+        )
+        return Markup(_filled(text))
+
+
+def _with_marks(render: Callable[[], str]) -> str:
+    g.form_marks = True
+    try:
+        return render()
+    finally:
+        g.pop("form_marks", None)
+
+
+def _marked_size(text: str) -> int:
+    """A reader's part is kept only if every form's secrets in it are the marks (-1: refused)."""
+    if text.count('name="csrf_token"') != text.count(TOKEN_MARK) or text.count(
+        'name="form_nonce"'
+    ) != text.count(NONCE_MARK):
+        return -1
+    return len(text) * 2
+
+
+def _filled(text: str) -> str:
+    """The marks replaced: this request's token, a new nonce for each form (plain str: a
+    Markup's + and replace would escape what they add)."""
+    from flask_wtf.csrf import generate_csrf
+
+    text = str(text)
+    if TOKEN_MARK in text:
+        text = text.replace(TOKEN_MARK, generate_csrf())
+    if NONCE_MARK in text:
+        pieces = text.split(NONCE_MARK)
+        text = pieces[0] + "".join(form_nonce() + piece for piece in pieces[1:])
+    return text
+
+
+def csrf_token() -> str:
+    """The form's CSRF token (templates/_forms.html); its mark inside a reader's kept part."""
+    from flask_wtf.csrf import generate_csrf
+
+    return TOKEN_MARK if g.get("form_marks") else generate_csrf()
+
+
 def back(url: str) -> str:
     """Where this request goes back to when a domain rule refuses it (portal/views/errors.py);
     without it, the page the form was on."""
@@ -132,8 +213,8 @@ FORM_NONCE = "form_nonce"  # the hidden field every POST form of templates/_form
 
 
 def form_nonce() -> str:
-    """A new nonce for one rendering of a form."""
-    return secrets.token_urlsafe(12)
+    """A new nonce for one rendering of a form (its mark inside a reader's kept part)."""
+    return NONCE_MARK if g.get("form_marks") else secrets.token_urlsafe(12)
 
 
 class AlreadyDone(DomainError):
@@ -179,23 +260,25 @@ def done(message: object = None, to: str | None = None) -> WerkzeugResponse:
     return redirect(to or g.get("back") or url_for("catalog.home"))
 
 
-def unread_notices() -> int:
-    """Messages to the signed-in person not yet read on their notices page (the header's count)."""
-    from flask_login import current_user
-    from sqlalchemy import func, select
+# built once: every signed-in page asks it (the header's count)
+_UNREAD = (
+    select(func.count())
+    .select_from(OutboxMessage)
+    .where(
+        OutboxMessage.to == bindparam("email"),
+        OutboxMessage.read_at.is_(None),
+        OutboxMessage.channel != "mail",
+    )
+)
 
-    from .models import OutboxMessage
+
+def unread_notices() -> int:
+    """Messages to the signed-in person not yet read on their notices page (the header's count;
+    asked only by pages that show it, so a JSON call signed in does not pay for it)."""
+    from flask_login import current_user
 
     if not current_user.is_authenticated:
         return 0
     if "unread_notices" not in g:
-        g.unread_notices = db().scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(
-                OutboxMessage.to == current_user.email,
-                OutboxMessage.read_at.is_(None),
-                OutboxMessage.channel != "mail",
-            )
-        )
+        g.unread_notices = db().execute(_UNREAD, {"email": current_user.email}).scalar()
     return int(g.unread_notices or 0)

@@ -632,3 +632,16 @@ def make_sandbox_world(portal_data, tmp_path, make_user) -> dict:
             "grant_id": grant.id,
             "licence": grant.licence_number,
         }
+
+
+def kept_in_worker(app, readers: bool = False) -> list[str]:
+    """The texts this worker keeps rendered (portal/fragments.py): the parts kept for every
+    reader, or (readers=True) the parts a signed-in reader's own ({% mine %}, keyed by them)."""
+    out = []
+    for key, (_g, _e, _n, value) in list(app.extensions["portal"].fragments._entries.items()):
+        if (key[0][0] == "mine") != readers:
+            continue
+        if isinstance(value, tuple):  # a data API answer (body, headers, type)
+            value = value[0].decode() if isinstance(value[0], bytes) else value[0]
+        out.extend(value.values() if isinstance(value, dict) else [str(value)])
+    return out

@@ -12,7 +12,7 @@ import redis
 from sqlalchemy import select, update
 
 from portal.models import Dataset, User
-from tests.helpers import granted, login, post_form
+from tests.helpers import granted, kept_in_worker, login, post_form
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
 OPEN, OPEN_TITLE = "371502-scj-0001", "药品零售企业名录"
@@ -48,15 +48,8 @@ def signed_in(app, make_user, name="读者"):
 
 
 def kept(app) -> list[str]:
-    """Every part the store holds, as text."""
-    out = []
-    for _generation, _expires, _size, value in app.extensions["portal"].fragments._entries.values():
-        if isinstance(
-            value, tuple
-        ):  # a data API answer (body, headers, type); a dataset page's (parts, whole)
-            value = value[0].decode() if isinstance(value[0], bytes) else value[0]
-        out.extend(value.values() if isinstance(value, dict) else [str(value)])
-    return out
+    """Every part the store holds for every reader, as text."""
+    return kept_in_worker(app)
 
 
 def test_a_withdrawal_leaves_every_page_of_a_signed_in_reader_at_its_commit(app, portal_data, make_user):
@@ -127,12 +120,67 @@ def test_kept_parts_hold_nothing_of_one_reader(app, portal_data, make_user):
     tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', page))
     assert tokens and not tokens & set(re.findall(r'name="csrf_token" value="([^"]+)"', "".join(kept(app))))
     assert not any("csrf_token" in part or "王小明" in part or "李四" in part for part in kept(app))
+    # Each reader's own parts (menu, buttons, forms) are kept for them, with no token in them.
+    own = "".join(kept_in_worker(app, readers=True))
+    assert "王小明" in own and "李四" in own and not tokens & set(re.findall(r'value="([^"]+)"', own))
     # The second reader's own forms work (their token, their nonce).
     answer = post_form(
         second, f"/dataset/{OPEN}/rating", {"stars": "5", "comment": "字段齐全"}, page=f"/dataset/{OPEN}"
     )
     assert answer.status_code in (200, 302)
     assert "字段齐全" in second.get(f"/dataset/{OPEN}").get_data(as_text=True)
+
+
+def test_a_readers_own_part_is_kept_for_them_with_new_form_secrets_each_time(app, portal_data, make_user):
+    """The account menu, the follow buttons and the forms are kept per reader: a page served
+    from them carries this session's token and new nonces (a form posted twice is still
+    refused), and what they show of the reader changes the moment it changes."""
+    reader_id, email, password = make_user(name="张三")
+    reader = app.test_client()
+    login(reader, email, password)
+    first = reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    hits = app.extensions["portal"].fragments.hits
+    again = reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    assert app.extensions["portal"].fragments.hits > hits  # served from the kept parts
+    nonces = re.compile(r'name="form_nonce" value="([^"]+)"')
+    assert len(set(nonces.findall(again))) == len(nonces.findall(again)) >= 4  # one per form, all new
+    assert not set(nonces.findall(first)) & set(nonces.findall(again))
+    posted = post_form(
+        reader, f"/dataset/{OPEN}/rating", {"stars": "4", "comment": "有用"}, page=f"/dataset/{OPEN}"
+    )
+    assert posted.status_code in (200, 302)
+    # the same rendering of the form posted twice: refused, whatever was kept
+    form = re.search(r'action="/dataset/[^"]+/rating".*?</form>', again, re.S).group(0)
+    fields = dict(re.findall(r'name="(csrf_token|form_nonce)" value="([^"]+)"', form))
+    twice = [
+        reader.post(f"/dataset/{OPEN}/rating", data={**fields, "stars": "3", "comment": "再评"})
+        for _ in (1, 2)
+    ]
+    assert twice[0].status_code in (200, 302)
+    assert "此表单已提交过" in reader.get(twice[1].headers.get("Location", "/")).get_data(as_text=True) or (
+        "此表单已提交过" in twice[1].get_data(as_text=True)
+    )
+    # A notice arrives (mail is no public change): the menu counts it at once.
+    from portal.models import OutboxMessage
+
+    with portal_data.sessions() as s:
+        s.add(OutboxMessage(to=email, subject="新版本", body="…", channel="notice"))
+        s.commit()
+    assert 'class="unread"' in reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    # Renamed and made a curator (a user row is no public change either): shown at once.
+    with portal_data.sessions() as s:
+        s.execute(update(User).where(User.id == reader_id).values(name="张三丰"))
+        s.commit()
+    page = reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
+    assert "张三丰" in page
+    assert "部门控制台" not in page
+    from portal.models import Department
+
+    with portal_data.sessions() as s:
+        department = s.scalar(select(Department.id).where(Department.code == "dcf-scjgj"))
+        s.execute(update(User).where(User.id == reader_id).values(curator_department_id=department))
+        s.commit()
+    assert "部门控制台" in reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
 
 
 def test_the_kept_page_is_the_page_a_full_render_gives(app, portal_data, make_user):
@@ -293,9 +341,10 @@ def test_with_redis_a_page_new_to_a_worker_is_rendered_once_for_all(app, portal_
     )
     reader = signed_in(second_worker, make_user, name="李四")
     served = reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
-    # Nothing of the page rendered again: the misses are this reader's own follow marks and
-    # the dataset's row (facts, not text: each worker reads them itself).
-    assert second_worker.extensions["portal"].fragments.misses == 2
+    # Nothing of the page rendered again: the misses are this reader's own (follow marks,
+    # account menu, follow buttons, forms) and the dataset's row (facts, not text: each worker
+    # reads them itself).
+    assert second_worker.extensions["portal"].fragments.misses == 5
     assert OPEN_TITLE in served and "王小明" not in served and "李四" in served
     strip = re.compile(r'name="(csrf_token|form_nonce)" value="[^"]*"|王小明|李四')
     assert strip.sub("", served) == strip.sub("", page)

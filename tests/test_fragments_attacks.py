@@ -19,7 +19,7 @@ import redis
 from sqlalchemy import func, select
 
 from portal.models import Dataset, Department, Grant, LicensedDownload, OutboxMessage, User
-from tests.helpers import SEARCH_BACKEND, accept, approve, granted, login, post_form, submit
+from tests.helpers import SEARCH_BACKEND, accept, approve, granted, kept_in_worker, login, post_form, submit
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 OPEN, OPEN_TITLE = "371502-scj-0001", "药品零售企业名录"
@@ -85,14 +85,8 @@ def shared_parts(app) -> dict[str, str]:
 
 
 def kept_texts(app) -> list[str]:
-    out = []
-    for _g, _e, _n, value in app.extensions["portal"].fragments._entries.values():
-        if isinstance(
-            value, tuple
-        ):  # a data API answer (body, headers, type); a dataset page's (parts, whole)
-            value = value[0].decode() if isinstance(value[0], bytes) else value[0]
-        out.extend(value.values() if isinstance(value, dict) else [str(value)])
-    return out + list(shared_parts(app).values())
+    """Every part kept for every reader: in this worker and, with Redis, shared."""
+    return kept_in_worker(app) + list(shared_parts(app).values())
 
 
 def forget_parts(app) -> None:

@@ -11,7 +11,7 @@ from flask import Flask
 def register(app: Flask) -> None:
     from flask_wtf.csrf import CSRFProtect
 
-    from ..web import form_nonce, refuse_a_form_posted_twice
+    from ..web import csrf_token, form_nonce, refuse_a_form_posted_twice
     from . import (
         accounts,
         admin,
@@ -36,6 +36,7 @@ def register(app: Flask) -> None:
     csrf = CSRFProtect(app)
     app.before_request(refuse_a_form_posted_twice)
     app.jinja_env.globals["form_nonce"] = form_nonce
+    app.jinja_env.globals["csrf_token"] = csrf_token  # Flask-WTF's, or its mark in a reader's kept part
     csrf.exempt(api.bp)  # the read-only CKAN API (GET, or POST with a JSON body as ckanapi sends) as a whole
     csrf.exempt(sandbox.api_submit)  # a token's call only: it refuses a session cookie (no form, no CSRF)
     errors.init_app(app)

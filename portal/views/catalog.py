@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from licenses.grants import grant_for_api
+from licenses.grants import datasets_granted
 from portal.feedback import rating_summary
 
 from .. import catalog, clock, content
@@ -358,10 +358,22 @@ def _dataset_key(ds: ShownDataset, page: int) -> tuple | None:
     if (
         ds.open_class == OpenClass.CONDITIONAL.value
         and current_user.is_authenticated
-        and grant_for_api(db(), current_user, ds.id) is not None
+        and ds.id in _datasets_granted_to_reader()
     ):
         return None
     return ("dataset", ds.id, ds.download_count, g.lang, clock.today())
+
+
+def _datasets_granted_to_reader() -> frozenset[int]:
+    """The datasets the signed-in reader holds a grant in force for, kept per reader and day at
+    the generation (a grant made, revoked or suspended with its dataset moves it)."""
+    return kept_part(
+        part_generation(),
+        ("reader grants", current_user.id, clock.today()),
+        lambda: datasets_granted(db(), current_user),
+        size=lambda held: 64 + 16 * len(held),
+        share=False,  # not text: this worker only
+    )
 
 
 def _dataset_parts(ds: Dataset, page: int) -> tuple[dict[str, Markup], bool]:
