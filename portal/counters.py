@@ -19,6 +19,13 @@ it, in memory seeded from the table (one process only, as the rate limits are).
 Redis away for a moment must not fail a download or an API call: an increment Redis refuses
 is kept in this process's memory (flushed by the same thread and at exit), and a quota is
 counted in memory from the table meanwhile.
+
+A web process with Redis does not ask Redis once per call: its increments wait up to
+`send_seconds` (one second) in memory and go to Redis together, in one MULTI/EXEC round trip,
+from the same thread (under load a round trip per call was a tenth of a request's time,
+docs/benchmarks.md); the rest go with the process's last flush at exit. (A connection lost
+after EXEC was sent and before its answer cannot tell whether it was applied: those increments
+are then kept for the table, as with any call Redis did not answer.)
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import contextlib
 import datetime as dt
 import logging
 import threading
+import time
 import uuid
 import weakref
 from collections import Counter
@@ -75,6 +83,8 @@ class Counters:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._pending: Counter[Key] = Counter()
+        self._unsent: Counter[Key] = Counter()  # with Redis and send_seconds: not yet in Redis
+        self.send_seconds = 0.0  # 0: each increment goes to Redis at once (start_flushing sets it)
         self._batches: dict[str, Counter[Key]] = {}  # taken away, not yet known to be in the table
         self._quota: dict[tuple[int, str], int] = {}
         self._thread: threading.Thread | None = None
@@ -83,6 +93,10 @@ class Counters:
 
     def add(self, kind: str, dataset_id: int | None = None, token_id: int | None = None, n: int = 1) -> None:
         key = (clock.today().isoformat(), kind, dataset_id or 0, token_id or 0)
+        if self.redis is not None and self.send_seconds > 0:
+            with self._lock:
+                self._unsent[key] += n
+            return
         if self.redis is not None:
             try:
                 self.redis.hincrby(f"{self.prefix}:pending", _encode(key), n)
@@ -91,6 +105,25 @@ class Counters:
                 log.warning("counters: Redis unavailable, counting in memory: %s", exc)
         with self._lock:
             self._pending[key] += n
+
+    def send(self) -> None:
+        """This process's unsent increments into Redis, all in one transaction; if Redis does not
+        answer, kept in memory for the table (flush_own)."""
+        if self.redis is None:
+            return
+        with self._lock:
+            batch, self._unsent = self._unsent, Counter()
+        if not batch:
+            return
+        try:
+            pipe = self.redis.pipeline(transaction=True)
+            for key, n in batch.items():
+                pipe.hincrby(f"{self.prefix}:pending", _encode(key), n)
+            pipe.execute()
+        except self._redis_errors() as exc:
+            log.warning("counters: Redis unavailable, counting in memory: %s", exc)
+            with self._lock:
+                self._pending.update(batch)
 
     def pending(self) -> Counter[Key]:
         """Increments not yet in the table (pending and taken batches)."""
@@ -104,6 +137,7 @@ class Counters:
                 log.warning("counters: Redis unavailable, its pending counts not shown: %s", exc)
         with self._lock:
             total.update(self._pending)
+            total.update(self._unsent)
             for batch in self._batches.values():
                 total.update(batch)
         return total
@@ -113,14 +147,17 @@ class Counters:
     def flush(self) -> int:
         """Add every pending increment to the table; the number of keys added."""
         with self._flush_lock:
+            self.send()
             added = self._flush_memory()
             if self.redis is not None:
                 added += self._flush_redis()
             return added
 
     def flush_own(self) -> int:
-        """Only this process's own increments (in Redis mode, those Redis refused)."""
+        """Only this process's own increments: with Redis, those not yet sent go to it, those
+        Redis refused to the table."""
         with self._flush_lock:
+            self.send()
             return self._flush_memory()
 
     def _flush_memory(self) -> int:  # under self._flush_lock
@@ -186,24 +223,43 @@ class Counters:
             s.commit()
         return True
 
-    def start_flushing(self, seconds: int) -> None:
+    def start_flushing(self, seconds: int, send_seconds: float = 1.0) -> None:
         """A daemon thread flushing this process's memory every `seconds`, and a last flush
-        when the process exits. With Redis, only what Redis refused: the job queue's minute
-        tick flushes Redis for every process."""
+        when the process exits. With Redis, increments are sent to it every `send_seconds`
+        and only what Redis refused is flushed here: the job queue's minute tick flushes Redis
+        for every process."""
         if seconds <= 0 or self._thread is not None:
             return
         _alive.add(self)
         stop = threading.Event()
+        if self.redis is not None:
+            self.send_seconds = send_seconds
+        period = min(seconds, send_seconds) if self.redis is not None and send_seconds > 0 else seconds
 
         def run() -> None:
-            while not stop.wait(seconds):
+            last_flush = time.monotonic()
+            while not stop.wait(period):
                 try:
-                    self.flush() if self.redis is None else self.flush_own()
+                    if self.redis is None:
+                        self.flush()
+                        continue
+                    self.send()
+                    if time.monotonic() - last_flush >= seconds:
+                        last_flush = time.monotonic()
+                        self.flush_own()
                 except Exception:  # the database away for a moment: the next round retries
                     log.exception("counters: flush failed; kept for the next one")
 
+        self._stop = stop
         self._thread = threading.Thread(target=run, name="portal-counters", daemon=True)
         self._thread.start()
+
+    def stop_flushing(self) -> None:
+        """Stop the thread (the process's last flush still happens at exit)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
 
     # ------------------------------------------------------------------ quotas
 

@@ -228,6 +228,49 @@ def test_what_a_web_process_counted_is_flushed_when_it_exits(portal_data, moment
     assert stored(portal_data, dataset_id=11) == 4
 
 
+def test_a_web_process_sends_its_counts_to_redis_together_and_at_exit(portal_data, moment):
+    """With Redis a web process does not ask it once per call: its counts go every second in one
+    transaction, the last ones when it exits, and the job queue's flush adds each once."""
+    import time
+
+    from portal import counters as counters_module
+
+    url = "redis://127.0.0.1:6379/12"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    redis.Redis.from_url(url).flushdb()
+    web = Counters(portal_data.sessions, url, namespace="t")
+    queue = Counters(portal_data.sessions, url, namespace="t")  # the job queue's process
+    web.start_flushing(3600, send_seconds=0.05)
+    try:
+        for _ in range(5):
+            web.add("download", 5)
+        web.add("api_data", 5)
+        for _ in range(200):  # the thread sends them (within 0.05 s; a busy machine may take longer)
+            if sum(queue.pending().values()) == 6:
+                break
+            time.sleep(0.05)
+        assert queue.pending() == Counter(
+            {
+                (clock.today().isoformat(), "download", 5, 0): 5,
+                (clock.today().isoformat(), "api_data", 5, 0): 1,
+            }
+        )
+    finally:
+        web.stop_flushing()
+    web.send_seconds = 3600  # counted after the thread's last round: still in the process at exit
+    web.add("download", 5, n=2)
+    assert sum(queue.pending().values()) == 6 and sum(web.pending().values()) == 8
+    counters_module._flush_at_exit()
+    assert sum(queue.pending().values()) == 8
+    queue.flush()
+    queue.flush()
+    assert stored(portal_data, kind="download", dataset_id=5) == 7
+    assert stored(portal_data, kind="api_data", dataset_id=5) == 1
+
+
 def test_the_bureau_sets_one_tokens_quota_and_it_is_audited(
     app, client, auth, portal_data, make_user, moment
 ):
