@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -85,6 +86,40 @@ def kept_part(
     # on a dataset page) asked for with a forged Host header is kept for that host only.
     kept_as = None if key is None else (key, request.host_url)
     return portal().fragments.get_or_render(kept_as, generation, render, size or text_size, share=share)
+
+
+@dataclass(frozen=True)
+class ShownDataset:
+    """What a dataset page or a data API answer needs of the row when its parts are kept: the
+    title and the English one (the page's title), the name (its links), the id and the class
+    (the key, the buttons), the download count."""
+
+    id: int
+    name: str
+    title: str
+    edits: dict
+    open_class: str
+    download_count: int
+
+
+def shown_dataset(generation: str, name: str) -> ShownDataset | None:
+    """What a page or an answer needs of a public dataset's row, kept like the parts: a
+    withdrawal, a hold or a reclassification moves the generation at its commit, and the next
+    request asks again. None: not public (or not there)."""
+    return kept_part(
+        generation, ("dataset row", name), lambda: _shown(name), size=lambda f: 1024 if f else None
+    )
+
+
+def _shown(name: str) -> ShownDataset | None:
+    from . import catalog
+
+    ds = catalog.get_public_dataset(db(), name, whole=False)
+    if ds is None:
+        return None
+    return ShownDataset(
+        ds.id, ds.name, ds.title, dict(ds.edits or {}), ds.open_class or "", ds.download_count
+    )
 
 
 def fresh_search(query: SearchQuery) -> SearchResult:

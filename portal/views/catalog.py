@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -37,7 +36,7 @@ from ..messages import _
 from ..models import Dataset, DataTable, Department, ErrorReport, OpenClass, Rating
 from ..page_cache import cacheable
 from ..search import FACETS, SORTS, SearchQuery, SearchResult
-from ..web import db, fresh_search, kept_part, part_generation, portal
+from ..web import ShownDataset, db, fresh_search, kept_part, part_generation, portal, shown_dataset
 from . import dataset_api
 from . import previews as see_first
 from .errors import file_missing
@@ -289,9 +288,7 @@ def dataset(name: str) -> ResponseReturnValue:
     generation = part_generation()  # before the dataset is read (portal/fragments.py)
     # What the page needs of the dataset's row, kept like the parts: a withdrawal, a hold or a
     # reclassification moves the generation at its commit, and the next request asks again.
-    ds = kept_part(
-        generation, ("dataset row", name), lambda: _shown(name), size=lambda f: 1024 if f else None
-    )
+    ds = shown_dataset(generation, name)
     if ds is None and (kept := catalog.merged_into(db(), name)) is not None:
         return redirect(url_for("catalog.dataset", name=kept), 301)  # merged (Art. 15): the entry kept
     if ds is None:
@@ -321,28 +318,6 @@ def dataset(name: str) -> ResponseReturnValue:
         ds=ds,
         parts=parts,
         feedback_forms={"error": ErrorReportForm(formdata=None)} if current_user.is_authenticated else {},
-    )
-
-
-@dataclass(frozen=True)
-class ShownDataset:
-    """What a dataset page needs of the row when its parts are kept: the title and the English
-    one (the page's title), the name (its links), the id and the class (the key, the buttons)."""
-
-    id: int
-    name: str
-    title: str
-    edits: dict
-    open_class: str
-    download_count: int
-
-
-def _shown(name: str) -> ShownDataset | None:
-    ds = catalog.get_public_dataset(db(), name, whole=False)
-    if ds is None:
-        return None
-    return ShownDataset(
-        ds.id, ds.name, ds.title, dict(ds.edits or {}), ds.open_class or "", ds.download_count
     )
 
 

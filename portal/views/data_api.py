@@ -35,7 +35,7 @@ from ..catalog.bundle import described
 from ..limits import limiter
 from ..models import ApplicationItem, Dataset, DataTable, Grant, OpenClass
 from ..page_cache import cacheable
-from ..web import db, kept_part, part_generation, portal
+from ..web import db, kept_part, part_generation, portal, shown_dataset
 
 bp = Blueprint("data_api", __name__, url_prefix="/api/data")
 COMPARISONS = ("eq", *rows.RANGE_OPERATORS)
@@ -168,29 +168,39 @@ def _jsonable(table: pa.Table) -> list[dict]:
 def table_rows(name: str) -> ResponseReturnValue:
     started = time.perf_counter()
     generation = part_generation()  # before the dataset is read (portal/fragments.py)
-    s = db()
-    ds = catalog.get_public_dataset(s, name, whole=False)
-    if ds is None:
+    shown = shown_dataset(generation, name)  # the row's facts, kept: a kept answer reads no row
+    if shown is None:
         raise ApiError(404, _("未找到该数据集"))
-    g.api_dataset_id = ds.id  # counted as a call about it (portal/views/api_usage.py)
-    scope, grant, _item = _scope(ds)
-    if grant is None:
+    g.api_dataset_id = shown.id  # counted as a call about it (portal/views/api_usage.py)
+    if shown.open_class == OpenClass.UNCONDITIONAL.value:
         # Unconditional data: the same answer for everyone asking this host today with these
         # parameters (the file is the dataset's current version: a new one moves the generation).
-        key = ("data_api", ds.id, request.host_url, clock.today(), g.lang, _args())
+        key = ("data_api", shown.id, request.host_url, clock.today(), g.lang, _args())
         body, headers, mimetype = kept_part(
             generation,
             key,
-            lambda: _kept_answer(_rows_answer(ds, scope, None)[0]),
+            lambda: _kept_answer(_rows_answer(_public_dataset(name), rows.Scope(), None)[0]),
             size=lambda kept: len(kept[0]) + 512,
         )
         return Response(body, headers=headers, mimetype=mimetype)
+    s = db()
+    ds = _public_dataset(name)
+    scope, grant, _item = _scope(ds)
+    if grant is None:  # a conditional dataset reclassified unconditional since the row was kept
+        return _rows_answer(ds, scope, None)[0]
     response, n_rows = _rows_answer(ds, scope, grant)
     log_api_rows(
         s, current_user, grant, ds.id, n_rows, len(response.get_data()), time.perf_counter() - started
     )
     s.commit()
     return response
+
+
+def _public_dataset(name: str) -> Dataset:
+    ds = catalog.get_public_dataset(db(), name, whole=False)
+    if ds is None:
+        raise ApiError(404, _("未找到该数据集"))
+    return ds
 
 
 def _args() -> tuple:
