@@ -19,7 +19,7 @@ from ..messages import source
 from ..models import Dataset, DataTable, Department, Distribution, OpenClass
 from ..page_cache import cacheable
 from ..search import FACETS, SearchQuery
-from ..web import db, fresh_search, kept_part, part_generation
+from ..web import db, fresh_search, kept_part, part_generation, shown_dataset
 
 bp = Blueprint("api", __name__, url_prefix="/api/3/action")
 
@@ -185,15 +185,25 @@ def package_show() -> ResponseReturnValue:
     args = params()
     name = str(args.get("id") or args.get("name_or_id") or "")
     generation = part_generation()  # before the dataset is read (portal/fragments.py)
-    ds = catalog.get_public_dataset(db(), name, whole=False)
-    if ds is None:
+    shown = shown_dataset(generation, name)  # the row's facts, kept: a kept answer reads no row
+    if shown is None:
         return error("package_show", 404, "Not Found Error", "Not found")
-    g.api_dataset_id = ds.id  # counted as a call about it (portal/views/api_usage.py)
+    g.api_dataset_id = shown.id  # counted as a call about it (portal/views/api_usage.py)
     # The answer is the same for everyone asking this host today (the attribution line states
     # the acquisition date); its links are absolute, so the host is part of the key.
-    key = ("package_show", ds.id, request.host_url, clock.today())
-    body = kept_part(generation, key, lambda: ok("package_show", package_dict(ds)).get_data(as_text=True))
+    key = ("package_show", shown.id, request.host_url, clock.today())
+    try:
+        body = kept_part(generation, key, lambda: _package_show(name))
+    except LookupError:  # out of view since the generation was read: nothing kept
+        return error("package_show", 404, "Not Found Error", "Not found")
     return current_app.response_class(body, mimetype="application/json")
+
+
+def _package_show(name: str) -> str:
+    ds = catalog.get_public_dataset(db(), name, whole=False)
+    if ds is None:
+        raise LookupError(name)
+    return ok("package_show", package_dict(ds)).get_data(as_text=True)
 
 
 def _packages(names: list[str]) -> dict[str, dict]:
