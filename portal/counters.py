@@ -273,11 +273,17 @@ class Counters:
                 used = int(self.redis.incr(key))
                 if used == 1:
                     self.redis.expire(key, 2 * 86400)
-                if used > limit:
+                refused = used > limit
+                if refused:
                     self.redis.decr(key)
-                    return None
-                return used
-            except self._redis_errors() as exc:  # this process counts from the table meanwhile
+                    used -= 1
+                with self._lock:  # the last count Redis gave (every process's calls): the fallback's start
+                    self._quota = {k: v for k, v in self._quota.items() if k[1] == today}
+                    self._quota[(token_id, today)] = used
+                return None if refused else used
+            except self._redis_errors() as exc:
+                # This process counts on from the last count Redis gave it for the token (else
+                # the table and what it holds): each process allows at most what was left then.
                 log.warning("counters: Redis unavailable, quota counted in this process: %s", exc)
         with self._lock:
             if (token_id, today) not in self._quota:
@@ -297,7 +303,7 @@ class Counters:
                     DailyCounter.token_id == token_id, DailyCounter.day == dt.date.fromisoformat(today)
                 )
             )
-        pending = [self._pending, *self._batches.values()]
+        pending = [self._pending, self._unsent, *self._batches.values()]
         return int(stored or 0) + sum(
             n for c in pending for (day, _k, _d, tid), n in c.items() if tid == token_id and day == today
         )
@@ -323,6 +329,8 @@ def upsert(s: Session, day: dt.date, kind: str, dataset_id: int, token_id: int, 
 def _flush_at_exit() -> None:
     for counters in list(_alive):
         try:
+            # The thread first: a batch it has taken to send must be back before the last flush.
+            counters.stop_flushing()
             counters.flush() if counters.redis is None else counters.flush_own()
         except Exception as exc:  # the database gone already: nothing more can be done here
             log.warning(

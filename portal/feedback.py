@@ -28,6 +28,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.page_cache import mark_public_change
 from portal.workdays import add_working_days
 
 if TYPE_CHECKING:
@@ -76,10 +77,24 @@ def rate(session: Session, user: User, ds: Dataset, stars: int, comment: str = "
         raise FeedbackError(_("数据不存在"))
     if stars not in range(1, 6):
         raise FeedbackError(_("评分为 1–5 星"))
-    rating = session.scalar(select(Rating).where(Rating.dataset_id == ds.id, Rating.user_id == user.id))
+    mine = select(Rating).where(Rating.dataset_id == ds.id, Rating.user_id == user.id)
+    rating = session.scalar(mine)
     if rating is None:
-        rating = Rating(dataset_id=ds.id, user_id=user.id, stars=stars)
-        session.add(rating)
+        # Two first ratings of one reader in flight at once (two tabs) both find none: the row
+        # is made unless it is there by now (unique per dataset and person), then updated, so
+        # the second is an update of the first instead of a failed commit.
+        table: Any = Rating.__table__
+        if session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same API
+        session.execute(
+            insert(table)
+            .values(dataset_id=ds.id, user_id=user.id, stars=stars, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["dataset_id", "user_id"])
+        )
+        mark_public_change(session)  # a row the ORM did not make: the kept pages must still see it
+        rating = session.scalars(mine.execution_options(populate_existing=True)).one()
     rating.stars, rating.comment = stars, (comment or "").strip()[:1000] or None
     return rating
 

@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -281,7 +282,11 @@ class Fragments:
         return MISSING
 
     def _keep(self, key: Hashable, generation: str, value: object, nbytes: int | None) -> None:
-        if nbytes is None or nbytes < 0 or nbytes > self.max_bytes // 8:
+        if nbytes is None or nbytes < 0:
+            return
+        # The key is held too: a key with a long query string in it costs as much as a part.
+        nbytes += key_size(key)
+        if nbytes > self.max_bytes // 8:
             return  # one huge page must not empty the store
         expires = time.monotonic() + self.seconds
         with self._lock:
@@ -306,8 +311,15 @@ class Fragments:
                 self._size -= self._entries.pop(key)[2]
 
 
+def key_size(key: object) -> int:
+    """What a key holds in memory: its tuples and their strings and numbers."""
+    if isinstance(key, tuple):
+        return sys.getsizeof(key) + sum(key_size(k) for k in key)
+    return sys.getsizeof(key)
+
+
 def text_size(parts: object) -> int | None:
-    """What a part costs in memory (characters; CJK text takes 2-4 bytes each in CPython); None
+    """What a part costs in memory (as CPython holds the text: 1, 2 or 4 bytes a character); None
     for what is not text (a redirect: never kept); -1 for text that must not be kept: a form's
     per-session secret in it."""
     if isinstance(parts, str):
@@ -318,4 +330,4 @@ def text_size(parts: object) -> int | None:
         return None
     if any(secret in text for text in texts for secret in SECRETS):
         return -1
-    return sum(len(t) * 2 for t in texts)
+    return sum(sys.getsizeof(t) for t in texts)  # 1, 2 or 4 bytes a character, as CPython holds it

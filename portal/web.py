@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,7 +209,7 @@ def _marked_size(text: str) -> int:
         'name="form_nonce"'
     ) != text.count(NONCE_MARK):
         return -1
-    return len(text) * 2
+    return sys.getsizeof(text)
 
 
 def _filled(text: str) -> str:

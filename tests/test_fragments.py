@@ -261,7 +261,7 @@ def test_the_store_keeps_within_its_size_and_refuses_a_form_token():
         return make
 
     for n in range(12):
-        store.get_or_render(("page", n), "g1", render("页" * 400), text_size)  # 800 "bytes" each
+        store.get_or_render(("page", n), "g1", render("页" * 300), text_size)  # ~800 bytes each, key included
     assert store._size <= 8_000 and ("page", 0) not in store._entries and ("page", 11) in store._entries
     store.get_or_render(("page", 9), "g1", render("x"), text_size)
     assert renders[-1] != "x"  # kept: not rendered again
