@@ -645,3 +645,28 @@ def kept_in_worker(app, readers: bool = False) -> list[str]:
             value = value[0].decode() if isinstance(value[0], bytes) else value[0]
         out.extend(value.values() if isinstance(value, dict) else [str(value)])
     return out
+
+
+def counted_calls(ctx, **where) -> int:
+    """Downloads and API calls in the statistics table (DailyCounter), summed over `where`."""
+    from portal.models import DailyCounter
+
+    with ctx.sessions() as s:
+        query = select(func.coalesce(func.sum(DailyCounter.count), 0))
+        for name, value in where.items():
+            query = query.where(getattr(DailyCounter, name) == value)
+        return int(s.scalar(query))
+
+
+def empty_redis(url: str):
+    """A Redis database emptied for the test (the test is skipped where no Redis runs)."""
+    import pytest
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    client.flushdb()
+    return client

@@ -8,11 +8,12 @@ from collections import Counter
 
 import pytest
 import redis
-from sqlalchemy import event, func, select
+from sqlalchemy import event, select
 
 from portal import accounts, clock
 from portal.counters import Counters
-from portal.models import ApiToken, DailyCounter, Dataset, User
+from portal.models import ApiToken, Dataset, User
+from tests.helpers import counted_calls, empty_redis
 
 OPEN = "371502-scj-0001"
 
@@ -35,12 +36,7 @@ def token_for(app, make_user, quota: int | None = None) -> tuple[int, str]:
         return row.id, token
 
 
-def stored(ctx, **where) -> int:
-    with ctx.sessions() as s:
-        query = select(func.coalesce(func.sum(DailyCounter.count), 0))
-        for name, value in where.items():
-            query = query.where(getattr(DailyCounter, name) == value)
-        return int(s.scalar(query))
+stored = counted_calls  # the statistics table, summed
 
 
 def test_a_token_over_its_daily_quota_is_refused_until_beijing_midnight(
@@ -164,11 +160,7 @@ def test_a_batch_committed_but_not_forgotten_is_not_added_again(portal_data, mom
 
 def test_counters_in_redis_are_shared_and_flushed_once(portal_data, moment):
     url = "redis://127.0.0.1:6379/12"
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    redis.Redis.from_url(url).flushdb()
+    empty_redis(url)
     one = Counters(portal_data.sessions, url, namespace="t")
     two = Counters(portal_data.sessions, url, namespace="t")  # another worker process
     one.add("api_data", 5, 9)
@@ -185,11 +177,7 @@ def test_with_redis_away_calls_are_still_counted_once(portal_data, moment):
     """Redis stops answering: downloads and API calls are counted in the process instead (none
     fails, none lost), quotas still hold, and when Redis is back one flush adds both."""
     url = "redis://127.0.0.1:6379/12"
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    redis.Redis.from_url(url).flushdb()
+    empty_redis(url)
     counters = Counters(portal_data.sessions, "redis://127.0.0.1:1/0", namespace="t")
     counters.add("download", 5, n=2)
     assert counters.quota_take(9, 2) == 1 and counters.quota_take(9, 2) == 2
@@ -236,11 +224,7 @@ def test_a_web_process_sends_its_counts_to_redis_together_and_at_exit(portal_dat
     from portal import counters as counters_module
 
     url = "redis://127.0.0.1:6379/12"
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    redis.Redis.from_url(url).flushdb()
+    empty_redis(url)
     web = Counters(portal_data.sessions, url, namespace="t")
     queue = Counters(portal_data.sessions, url, namespace="t")  # the job queue's process
     web.start_flushing(3600, send_seconds=0.05)

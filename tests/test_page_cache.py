@@ -32,6 +32,22 @@ def app(settings):
     app.extensions["portal"].engine.dispose()
 
 
+def app_with_redis_away(settings, **config):
+    """The portal configured with a Redis nothing answers at."""
+    from portal.app import create_app
+
+    return create_app(
+        {
+            "instance": settings.instance_path,
+            "database_url": settings.database_url,
+            "search_backend": settings.search_backend,
+            "redis_url": "redis://127.0.0.1:1/0",
+            "TESTING": True,
+            **config,
+        }
+    )
+
+
 def cache_state(response) -> str | None:
     return response.headers.get("X-Page-Cache")
 
@@ -196,18 +212,7 @@ def test_a_comment_shows_to_anonymous_readers_at_once(client, app, portal_data, 
 def test_without_redis_pages_are_rendered_and_changes_still_commit(settings):
     """Redis down: the portal answers as if there were no cache, and a change still commits
     (rate limits are off here: they need Redis too, which is another matter)."""
-    from portal.app import create_app
-
-    app = create_app(
-        {
-            "instance": settings.instance_path,
-            "database_url": settings.database_url,
-            "search_backend": settings.search_backend,
-            "redis_url": "redis://127.0.0.1:1/0",
-            "TESTING": True,
-            "RATELIMIT_ENABLED": False,
-        }
-    )
+    app = app_with_redis_away(settings, RATELIMIT_ENABLED=False)
     ctx = app.extensions["portal"]
     client = app.test_client()
     home = client.get("/")
@@ -227,18 +232,9 @@ def test_a_download_is_served_without_asking_the_cache(settings, portal_data, ca
     counts and rate limits fall back to the process (portal/counters.py, portal/limits.py)."""
     import logging
 
-    from portal.app import create_app
     from tests.helpers import table_of
 
-    app = create_app(
-        {
-            "instance": settings.instance_path,
-            "database_url": settings.database_url,
-            "search_backend": settings.search_backend,
-            "redis_url": "redis://127.0.0.1:1/0",
-            "TESTING": True,
-        }
-    )
+    app = app_with_redis_away(settings)
     client = app.test_client()
     table = table_of(portal_data, "371502-scj-0001")
     with caplog.at_level(logging.WARNING, logger="portal.page_cache"):

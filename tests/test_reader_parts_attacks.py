@@ -20,9 +20,9 @@ from markupsafe import escape
 from sqlalchemy import func, select, update
 
 from portal import clock
-from portal.models import DailyCounter, Dataset, Department, OutboxMessage, User
+from portal.models import Dataset, Department, OutboxMessage, User
 from tests import factories
-from tests.helpers import granted, harvest_world, kept_in_worker, login, table_of
+from tests.helpers import counted_calls, granted, harvest_world, kept_in_worker, login, table_of
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 AWAY = "redis://127.0.0.1:1/0"  # nothing listens there: Redis away
@@ -121,12 +121,7 @@ def mine_entries(app) -> list:
     return [k for k in app.extensions["portal"].fragments._entries if k[0][0] == "mine"]
 
 
-def stored(ctx, **where) -> int:
-    with ctx.sessions() as s:
-        query = select(func.coalesce(func.sum(DailyCounter.count), 0))
-        for name, value in where.items():
-            query = query.where(getattr(DailyCounter, name) == value)
-        return int(s.scalar(query))
+stored = counted_calls  # the statistics table, summed
 
 
 # ---------------------------------------------------------------------- one reader, another
