@@ -38,7 +38,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.download import free_port, wait_for  # noqa: E402
+from benchmarks.download import free_port, start_gunicorn, wait_for  # noqa: E402
 
 NAME = "371502-scj-5000"
 TARGET = 1.5  # the data API's p95 over DuckDB's, on every query (issue 22)
@@ -108,31 +108,13 @@ def make_instance(workdir: Path, rows: int) -> Path:
 def serve(instance: Path, settings: dict[str, str]) -> tuple[subprocess.Popen, str]:
     """The portal under gunicorn (2 workers) with these settings, and its address."""
     port = free_port()
-    env = {
-        **os.environ,
-        "PORTAL_INSTANCE": str(instance),
-        "PORTAL_BIND": f"127.0.0.1:{port}",
-        "PORTAL_WORKERS": "2",
-        "PORTAL_DATA_API_RATE": "100000 per minute",
-        "PORTAL_FRAGMENT_CACHE_BYTES": "0",  # every call answered by the engine, not a kept answer
+    process = start_gunicorn(
+        instance,
+        port,
+        PORTAL_WORKERS="2",
+        PORTAL_DATA_API_RATE="100000 per minute",
+        PORTAL_FRAGMENT_CACHE_BYTES="0",  # every call answered by the engine, not a kept answer
         **settings,
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:portal.gunicorn_config",
-            "--access-logfile",
-            "/dev/null",
-            "portal.wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
     return process, f"http://127.0.0.1:{port}"
 

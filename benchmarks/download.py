@@ -48,6 +48,21 @@ def wait_for(url: str, seconds: float = 60) -> None:
     raise SystemExit(f"{url} did not answer")
 
 
+def start_gunicorn(instance: Path, port: int, stderr=subprocess.DEVNULL, **settings: str) -> subprocess.Popen:
+    """The portal as deployed (portal/gunicorn_config.py) on this instance and port, in a
+    session of its own (stopped with its workers by killpg); `settings`: PORTAL_* variables."""
+    env = {**os.environ, "PORTAL_INSTANCE": str(instance), "PORTAL_BIND": f"127.0.0.1:{port}", **settings}
+    command = ["-m", "gunicorn", "-c", "python:portal.gunicorn_config", "--access-logfile", "/dev/null"]
+    return subprocess.Popen(
+        [sys.executable, *command, "portal.wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+    )
+
+
 def make_instance(workdir: Path, size_mb: int) -> tuple[Path, str]:
     """An instance with one unconditional dataset whose CSV is ~size_mb, harvested for real."""
     from benchmarks._data import big_csv
@@ -136,36 +151,10 @@ def main() -> None:
 
     portal_port, nginx_port, accel_port, front_port = free_port(), free_port(), free_port(), free_port()
 
-    def start_gunicorn(port: int, **extra) -> subprocess.Popen:
-        env = {
-            **os.environ,
-            "PORTAL_INSTANCE": str(instance),
-            "PORTAL_BIND": f"127.0.0.1:{port}",
-            "PORTAL_WORKERS": "2",
-            **extra,
-        }
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:portal.gunicorn_config",
-                "--access-logfile",
-                "/dev/null",
-                "portal.wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    gunicorn = start_gunicorn(portal_port)
+    gunicorn = start_gunicorn(instance, portal_port, PORTAL_WORKERS="2")
     wait_for(f"http://127.0.0.1:{portal_port}/")  # one at a time: both would migrate the same database
     # The production path: nginx in front; the portal authorizes, nginx sends (X-Accel-Redirect).
-    accel = start_gunicorn(accel_port, PORTAL_X_ACCEL_PREFIX="/_files")
+    accel = start_gunicorn(instance, accel_port, PORTAL_WORKERS="2", PORTAL_X_ACCEL_PREFIX="/_files")
     # The front is the production configuration itself (deploy/nginx-portal.conf); beside it,
     # nginx serving the file directly, the yardstick.
     from portal.config import Settings

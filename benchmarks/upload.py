@@ -32,7 +32,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.download import free_port, wait_for  # noqa: E402
+from benchmarks.download import free_port, start_gunicorn, wait_for  # noqa: E402
 from portal.catalog.uploads import CHUNK_BYTES  # noqa: E402
 
 CURATOR, PASSWORD = "curator@example.cn", "Upload-bench-2026"
@@ -87,31 +87,14 @@ def serve(instance: Path, work: Path) -> tuple[str, str, str, list[subprocess.Po
     from portal.deploy import nginx_server, standalone_nginx
 
     app_port, web_port, dav_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "PORTAL_INSTANCE": str(instance),
-        "PORTAL_BIND": f"127.0.0.1:{app_port}",
-        "PORTAL_WORKERS": "1",
-        "PORTAL_THREADS": "4",
-        "PORTAL_PROXIES": "1",
-        "PORTAL_QUEUE": "sqlite",  # the check waits for a worker: the upload alone is measured
-    }
-    gunicorn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:portal.gunicorn_config",
-            "--access-logfile",
-            "/dev/null",
-            "portal.wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
+    gunicorn = start_gunicorn(
+        instance,
+        app_port,
         stderr=(work / "gunicorn.log").open("w"),
-        start_new_session=True,
+        PORTAL_WORKERS="1",
+        PORTAL_THREADS="4",
+        PORTAL_PROXIES="1",
+        PORTAL_QUEUE="sqlite",  # the check waits for a worker: the upload alone is measured
     )
     dav_root = work / "dav"
     dav_root.mkdir()

@@ -41,6 +41,7 @@ import weakref
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from redis import RedisError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -101,7 +102,7 @@ class Counters:
             try:
                 self.redis.hincrby(f"{self.prefix}:pending", _encode(key), n)
                 return
-            except self._redis_errors() as exc:  # kept here instead, flushed with this process's own
+            except RedisError as exc:  # kept here instead, flushed with this process's own
                 log.warning("counters: Redis unavailable, counting in memory: %s", exc)
         with self._lock:
             self._pending[key] += n
@@ -120,7 +121,7 @@ class Counters:
             for key, n in batch.items():
                 pipe.hincrby(f"{self.prefix}:pending", _encode(key), n)
             pipe.execute()
-        except self._redis_errors() as exc:
+        except RedisError as exc:
             log.warning("counters: Redis unavailable, counting in memory: %s", exc)
             with self._lock:
                 self._pending.update(batch)
@@ -133,7 +134,7 @@ class Counters:
                 for name in [f"{self.prefix}:pending", *self.redis.scan_iter(f"{self.prefix}:batch:*")]:
                     for key, n in self.redis.hgetall(name).items():
                         total[_decode(key)] += int(n)
-            except self._redis_errors() as exc:
+            except RedisError as exc:
                 log.warning("counters: Redis unavailable, its pending counts not shown: %s", exc)
         with self._lock:
             total.update(self._pending)
@@ -173,12 +174,6 @@ class Counters:
                 self._batches.pop(batch_id, None)
             added += len(batch)
         return added
-
-    @staticmethod
-    def _redis_errors() -> type[Exception]:
-        import redis as redis_module
-
-        return redis_module.RedisError
 
     def _flush_redis(self) -> int:
         import redis as redis_module
@@ -281,7 +276,7 @@ class Counters:
                     self._quota = {k: v for k, v in self._quota.items() if k[1] == today}
                     self._quota[(token_id, today)] = used
                 return None if refused else used
-            except self._redis_errors() as exc:
+            except RedisError as exc:
                 # This process counts on from the last count Redis gave it for the token (else
                 # the table and what it holds): each process allows at most what was left then.
                 log.warning("counters: Redis unavailable, quota counted in this process: %s", exc)

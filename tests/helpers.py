@@ -670,3 +670,24 @@ def empty_redis(url: str):
         pytest.skip("no Redis on 127.0.0.1:6379")
     client.flushdb()
     return client
+
+
+@contextlib.contextmanager
+def another_process(app, settings):
+    """The harvest, the CLI or another worker: its own engine and sessions on the same instance
+    (and the same Redis when there is one)."""
+    from portal.config import Settings
+    from portal.context import PortalContext
+
+    other = PortalContext(
+        Settings(
+            instance_path=settings.instance_path,
+            database_url=settings.database_url,
+            search_backend=settings.search_backend,
+            redis_url=app.extensions["portal"].settings.redis_url,
+        )
+    )
+    try:
+        yield other
+    finally:
+        other.engine.dispose()

@@ -12,7 +12,7 @@ import redis
 from sqlalchemy import select, update
 
 from portal.models import Dataset, User
-from tests.helpers import granted, kept_in_worker, login, post_form
+from tests.helpers import another_process, granted, kept_in_worker, login, post_form
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
 OPEN, OPEN_TITLE = "371502-scj-0001", "药品零售企业名录"
@@ -86,24 +86,12 @@ def test_a_withdrawal_leaves_every_page_of_a_signed_in_reader_at_its_commit(app,
 def test_an_edit_in_another_process_reaches_the_kept_parts(app, portal_data, make_user, settings):
     """The harvest, the CLI, another worker: its own engine and sessions, the same instance
     (and the same Redis when there is one)."""
-    from portal.config import Settings
-    from portal.context import PortalContext
-
     reader = signed_in(app, make_user)
     reader.get(f"/dataset/{OPEN}")
     assert OPEN_TITLE in reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
-    other = PortalContext(
-        Settings(
-            instance_path=settings.instance_path,
-            database_url=settings.database_url,
-            search_backend=settings.search_backend,
-            redis_url=app.extensions["portal"].settings.redis_url,
-        )
-    )
-    with other.sessions() as s:
+    with another_process(app, settings) as other, other.sessions() as s:
         s.scalar(select(Dataset).where(Dataset.name == OPEN)).summary = "2026年12月核对后的新版说明"
         s.commit()
-    other.engine.dispose()
     assert "2026年12月核对后的新版说明" in reader.get(f"/dataset/{OPEN}").get_data(as_text=True)
 
 

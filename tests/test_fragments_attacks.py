@@ -19,7 +19,17 @@ import redis
 from sqlalchemy import func, select
 
 from portal.models import Dataset, Department, Grant, LicensedDownload, OutboxMessage, User
-from tests.helpers import SEARCH_BACKEND, accept, approve, granted, kept_in_worker, login, post_form, submit
+from tests.helpers import (
+    SEARCH_BACKEND,
+    accept,
+    another_process,
+    approve,
+    granted,
+    kept_in_worker,
+    login,
+    post_form,
+    submit,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 OPEN, OPEN_TITLE = "371502-scj-0001", "药品零售企业名录"
@@ -125,27 +135,6 @@ def assert_as_rendered(app, client, urls) -> None:
             f"{url}: kept part differs from a full render (stale): {_diff(page(answer), page(rendered))}"
         )
         assert answer.headers.get("Content-Disposition") == rendered.headers.get("Content-Disposition"), url
-
-
-@contextlib.contextmanager
-def another_process(app, settings):
-    """The harvest, the CLI or another worker: its own engine and sessions on the same instance
-    (and the same Redis when there is one)."""
-    from portal.config import Settings
-    from portal.context import PortalContext
-
-    other = PortalContext(
-        Settings(
-            instance_path=settings.instance_path,
-            database_url=settings.database_url,
-            search_backend=settings.search_backend,
-            redis_url=app.extensions["portal"].settings.redis_url,
-        )
-    )
-    try:
-        yield other
-    finally:
-        other.engine.dispose()
 
 
 @contextlib.contextmanager

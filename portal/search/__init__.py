@@ -54,6 +54,20 @@ class SearchDoc:
     title_en: str = ""  # the department's English title and summary, when given
     summary_en: str = ""
 
+    def shown(self) -> dict:
+        """What a hit shows of the dataset, stored with its entry by either engine."""
+        return {
+            "title": self.title,
+            "title_en": self.title_en,
+            "summary": self.summary[:600],
+            "department": self.department,
+            "department_name": self.department_name,
+            "domain": self.domain,
+            "open_class": self.open_class,
+            "format": self.format,
+            "update_cycle": self.update_cycle,
+        }
+
 
 @dataclass
 class SearchQuery:

@@ -156,20 +156,7 @@ def tsvector_literal(doc: SearchDoc) -> str:
 
 
 def _row(doc: SearchDoc) -> dict:
-    return {
-        "name": doc.name,
-        "title": doc.title,
-        "title_en": doc.title_en,
-        "summary": doc.summary[:600],
-        "department": doc.department,
-        "department_name": doc.department_name,
-        "domain": doc.domain,
-        "open_class": doc.open_class,
-        "format": doc.format,
-        "update_cycle": doc.update_cycle,
-        "published": doc.published,
-        "words": tsvector_literal(doc),
-    }
+    return {"name": doc.name, **doc.shown(), "published": doc.published, "words": tsvector_literal(doc)}
 
 
 def _batches(items: Iterable, size: int) -> Iterable[list]:

@@ -109,18 +109,7 @@ def whoosh_document(doc: SearchDoc) -> dict:
         "update_cycle": doc.update_cycle,
         "published": published,
         "title_sort": doc.title,
-        "data": {
-            "title": doc.title,
-            "title_en": doc.title_en,
-            "summary": doc.summary[:600],
-            "department": doc.department,
-            "department_name": doc.department_name,
-            "domain": doc.domain,
-            "open_class": doc.open_class,
-            "format": doc.format,
-            "update_cycle": doc.update_cycle,
-            "published": published,
-        },
+        "data": {**doc.shown(), "published": published},
     }
 
 

@@ -324,9 +324,9 @@ def dataset(name: str) -> ResponseReturnValue:
 def _dataset_key(ds: ShownDataset, page: int) -> tuple | None:
     """What the page's shared parts show beyond the generation: the dataset's download count
     (added without an ORM change: as old as the kept row, at most the parts' lifetime), the
-    language and today (the acquisition date). Rendered for the reader alone (None): a page asked to filter, chart or try a call;
-    a later preview page (any number can be asked, the render clamps it: kept, each would be
-    one more copy); and a grant holder's page of conditional data, whose licensed previews
+    language and today (the acquisition date). Rendered for the reader alone (None): a page
+    asked to filter, chart or try a call; a later preview page (any number can be asked, the
+    render clamps it: kept, each would be one more copy); and a grant holder's page of conditional data, whose licensed previews
     are logged at each view (portal/views/previews.py) and never leave the worker."""
     if not _plain_dataset_page() or page > 1:
         return None
