@@ -215,6 +215,8 @@ def serve(instance: Path, database_url: str, workdir: Path, page_cache: bool, no
     import redis
 
     redis.Redis.from_url("redis://127.0.0.1:6379/8").flushdb()
+    for old_log in workdir.glob("node-*.log"):  # a two-node run's second log must not count in the next run
+        old_log.unlink()
     for i, app_port in enumerate(app_ports):
         # One env file for every node: only the bind address and the instance folder differ.
         env = {
