@@ -553,11 +553,14 @@ def overdue(session: Session, today: dt.date | None = None) -> list[Application]
     )
 
 
-def queue(session: Session, department_id: int | None) -> list[Application]:
-    """A department's applications (all departments for None), open ones first by deadline."""
+def queue(session: Session, department_id: int | None, statuses: tuple[str, ...] = ()) -> list[Application]:
+    """A department's applications (all departments for None), open ones first by deadline;
+    only those in `statuses` if given (asked of the database: the history only grows)."""
     query = select(Application).order_by(Application.deadline.is_(None), Application.deadline, Application.id)
     if department_id is not None:
         query = query.where(Application.department_id == department_id)
+    if statuses:
+        query = query.where(Application.status.in_(statuses))
     return list(session.scalars(query))
 
 

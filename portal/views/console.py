@@ -39,7 +39,6 @@ from ..messages import _
 from ..models import (
     DataRequest,
     Dataset,
-    Distribution,
     DuplicateCase,
     ErrorReport,
     RestrictionRequest,
@@ -87,8 +86,8 @@ def home() -> ResponseReturnValue:
         select(Dataset)
         .where(Dataset.department_id == department_id)
         .options(
-            selectinload(Dataset.distributions).selectinload(Distribution.tables),
-            selectinload(Dataset.classification_events),
+            selectinload(Dataset.distributions),  # their dates: is an entry out of date
+            selectinload(Dataset.classification_events),  # since when a held entry is held
         )
         .order_by(Dataset.status, Dataset.resource_code)
     ).all()
@@ -100,7 +99,7 @@ def home() -> ResponseReturnValue:
         .join(Dataset)
         .where(Dataset.department_id == department_id, RestrictionRequest.decision.is_(None))
     ).all()
-    queue = [a for a in apps.queue(s, department_id) if a.status in ("submitted", "info_requested")]
+    queue = apps.queue(s, department_id, statuses=("submitted", "info_requested"))
     overdue = {d.id: due for d in held if (due := curation.overdue_fix(d))}
     return render_template(
         "console/home.html",
