@@ -17,6 +17,14 @@ bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("PORTAL_WORKERS", max(2, multiprocessing.cpu_count())))
 threads = int(os.environ.get("PORTAL_THREADS", 16))
+# A worker takes a connection only when it has a thread free for it; the others wait in the
+# listen queue, in order, for whichever worker frees a thread first. gunicorn's default (1,000)
+# let one worker take far more than its share (under 200 clients: 90, 79, 66 and 25 connections
+# on four workers), and its queue became the slow tail (200 clients, page cache off: p99 0.69–1.61 s,
+# 0.40–0.83 s with the cap; docs/benchmarks.md "One queue for every worker"). nginx opens one
+# connection per request to gunicorn (deploy/nginx-portal.conf), so no idle kept-alive connection
+# holds a slot. gunicorn facing browsers directly would need more: PORTAL_WORKER_CONNECTIONS=1000.
+worker_connections = int(os.environ.get("PORTAL_WORKER_CONNECTIONS", threads))
 timeout = int(os.environ.get("PORTAL_WORKER_TIMEOUT", 30))  # a stuck worker (not a slow download) is replaced
 graceful_timeout = 30
 keepalive = 5

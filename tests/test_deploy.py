@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -19,8 +22,9 @@ from portal.models import Dataset
 from tests.helpers import ROOT, free_port, need_nginx, wait_for
 
 
-@pytest.fixture
-def production(portal_data, settings, tmp_path):
+@contextmanager
+def _production(settings, tmp_path, workers: int = 3, threads: int | None = None):
+    """nginx in front of gunicorn as deployed; yields nginx's address and gunicorn's port."""
     need_nginx()
     app_port, web_port = free_port(), free_port()
     env = {
@@ -28,12 +32,14 @@ def production(portal_data, settings, tmp_path):
         "PORTAL_INSTANCE": str(settings.instance_path),
         "PORTAL_DATABASE_URL": settings.database_url,
         "PORTAL_BIND": f"127.0.0.1:{app_port}",
-        "PORTAL_WORKERS": "3",
+        "PORTAL_WORKERS": str(workers),
         "PORTAL_X_ACCEL_PREFIX": "/_files",
         "PORTAL_PROXIES": "1",
         "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/9",
         "PORTAL_SEARCH_BACKEND": settings.search_backend,
+        **({"PORTAL_THREADS": str(threads)} if threads else {}),
     }
+    env.pop("PORTAL_WORKER_CONNECTIONS", None)  # as deployed: gunicorn_config's own choice
     gunicorn = subprocess.Popen(
         [
             sys.executable,
@@ -69,11 +75,17 @@ def production(portal_data, settings, tmp_path):
     try:
         wait_for(f"http://127.0.0.1:{app_port}/api/3/action/status_show", gunicorn)
         wait_for(f"{base}/api/3/action/status_show", nginx)
-        yield base
+        yield base, app_port
     finally:
         for proc in (nginx, gunicorn):
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
+
+
+@pytest.fixture
+def production(portal_data, settings, tmp_path):
+    with _production(settings, tmp_path) as (base, _):
+        yield base
 
 
 def table_of(ctx, name: str):
@@ -174,3 +186,25 @@ def test_clients_are_told_apart_behind_the_proxy(production):
     assert statuses[:10] == [200] * 10 and statuses[10:] == [429, 429]  # three workers, one count
     assert _failed_login(base, first, {"X-Forwarded-For": "203.0.113.7"}) == 429
     assert _failed_login(base, second) == 200
+
+
+def test_a_busy_worker_leaves_new_requests_to_a_free_one(portal_data, settings, tmp_path):
+    """Two workers of one thread each. A client that sends half a form holds one worker's only
+    thread (the form is read before the portal can answer). Every request after it is answered
+    by the other worker: a worker with no free thread takes no connection to queue behind it
+    (gunicorn's default let a busy worker take up to 1,000 and keep them waiting)."""
+    with _production(settings, tmp_path, workers=2, threads=1) as (base, app_port):
+        slow = socket.create_connection(("127.0.0.1", app_port), timeout=10)
+        try:
+            slow.sendall(
+                b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+                b"email=a"
+            )
+            time.sleep(1)  # the first worker's thread is now waiting for the rest of the form
+            answers = [
+                requests.get(f"{base}/api/3/action/status_show", timeout=10).status_code for _ in range(12)
+            ]
+            assert answers == [200] * 12
+        finally:
+            slow.close()
