@@ -251,3 +251,48 @@ def test_what_changed_since_the_upload_began_is_respected(app, client, auth, mak
     assert "不予开放" in refused.get_data(as_text=True)
     with ctx.sessions() as s:
         assert s.get(Upload, second["id"]).status == "checked"
+
+
+class _NeverSent(io.RawIOBase):
+    """A request body that never arrives: reading it fails the test."""
+
+    def readable(self) -> bool:
+        return True
+
+    size, position = 1000, 0  # what werkzeug's test client measures as the Content-Length
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.position = self.size if whence == io.SEEK_END else offset
+        return self.position
+
+    read = False
+
+    def readinto(self, buffer) -> int:
+        self.read = True
+        raise AssertionError("the body of a refused chunk was read")
+
+
+def test_a_chunk_sent_as_a_form_is_refused_before_its_body_is_read(app, client, auth, make_user):
+    """nginx passes a chunk on while it arrives: a body typed as a form must not be read (by the
+    CSRF check) before anyone is known, or a slow sender holds a worker's thread. Such a chunk is
+    refused unread, signed in or not; the page's own chunks (octet-stream) still go through."""
+    ctx = app.extensions["portal"]
+    _dataset(ctx, ctx.settings.instance_path.parent / "src")
+    owner = make_user(curator_of="dcf-scjgj")
+    auth.login(owner[1], owner[2])
+    upload, token = _start(client, len(NEW_VERSION))
+    anonymous = app.test_client()
+    for kind in ("application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        for sender, headers in ((anonymous, {}), (client, {"X-CSRFToken": token})):
+            body = _NeverSent()
+            answer = sender.put(
+                f"{upload['url']}?offset=0",
+                input_stream=body,
+                headers={"Content-Type": kind, **headers},
+            )
+            assert not body.read and answer.status_code == 415, (kind, headers, answer.status_code)
+            assert "application/octet-stream" in answer.get_json()["error"]
+    assert _send(client, upload, token, NEW_VERSION).status_code in (200, 302)

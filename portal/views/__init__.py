@@ -33,6 +33,7 @@ def register(app: Flask) -> None:
         tenders,
     )
 
+    app.before_request(console.refuse_a_chunk_sent_as_a_form)  # before CSRFProtect's check reads a body
     csrf = CSRFProtect(app)
     app.before_request(refuse_a_form_posted_twice)
     app.jinja_env.globals["form_nonce"] = form_nonce
