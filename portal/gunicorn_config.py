@@ -27,7 +27,11 @@ threads = int(os.environ.get("PORTAL_THREADS", 16))
 worker_connections = int(os.environ.get("PORTAL_WORKER_CONNECTIONS", threads))
 timeout = int(os.environ.get("PORTAL_WORKER_TIMEOUT", 30))  # a stuck worker (not a slow download) is replaced
 graceful_timeout = 30
-keepalive = 5
+# Behind nginx every connection carries one request (Connection: close), and a connection kept
+# open after its answer would hold a thread's slot: no keepalive while connections are capped at
+# the threads (gunicorn warns at start otherwise). Only with more connections than threads (gunicorn
+# facing browsers) are connections kept alive, for 5 s.
+keepalive = 5 if worker_connections > threads else 0
 # Long URLs reach the portal, which answers them with its own 414 page in the reader's
 # language (gunicorn's default, 4094 bytes, answered in bare English before the portal saw them).
 limit_request_line = 8190

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from flask import Response, current_app, flash, g, redirect, request, send_file, url_for
+from flask import Response, current_app, flash, g, jsonify, redirect, request, send_file, url_for
+from flask.typing import ResponseReturnValue
 from jinja2 import nodes
 from jinja2.ext import Extension
 from jinja2.parser import Parser
@@ -267,6 +268,24 @@ def _posted_nonce() -> str | None:
         return None
     nonce = request.form.get(FORM_NONCE, "")
     return nonce[:32] or None
+
+
+def read_no_body_before_the_route_allows_it() -> ResponseReturnValue | None:
+    """Registered ahead of every hook that reads a body (the CSRF check, the form-nonce check,
+    the NUL check). nginx passes an upload chunk on while it arrives (deploy/nginx-portal.conf),
+    so a hook reading a body before anyone is known would let a slow anonymous sender hold a
+    worker's thread as long as it liked. A request with a body that no route takes (an unknown
+    path, a method the route does not allow) is answered now, unread; an upload chunk must be
+    bytes (the page's script sends application/octet-stream), anything else is refused unread."""
+    has_body = bool(request.content_length or request.headers.get("Transfer-Encoding"))
+    if has_body and request.routing_exception is not None:
+        raise request.routing_exception
+    if request.endpoint == "console.upload_chunk" and request.mimetype not in (
+        "",
+        "application/octet-stream",
+    ):
+        return jsonify(error=str(_("数据块须以 application/octet-stream 发送"))), 415
+    return None
 
 
 def refuse_a_form_posted_twice() -> None:

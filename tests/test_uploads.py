@@ -275,24 +275,45 @@ class _NeverSent(io.RawIOBase):
         raise AssertionError("the body of a refused chunk was read")
 
 
-def test_a_chunk_sent_as_a_form_is_refused_before_its_body_is_read(app, client, auth, make_user):
-    """nginx passes a chunk on while it arrives: a body typed as a form must not be read (by the
-    CSRF check) before anyone is known, or a slow sender holds a worker's thread. Such a chunk is
-    refused unread, signed in or not; the page's own chunks (octet-stream) still go through."""
+def test_no_body_is_read_before_the_route_allows_it(app, client, auth, make_user):
+    """nginx passes a chunk on while it arrives: no hook may read a body (the CSRF check, the
+    form nonce, the NUL check) before the route is known to take it, or a slow anonymous sender
+    holds a worker's thread. Chunks typed as anything but bytes, other methods on the chunk's
+    path and paths no route takes are all answered unread; the page's own chunks still go
+    through. (The attack review found POST, PATCH, a path with ".." and a JSON chunk with a
+    token read anonymously from /login all read the body before anyone was known.)"""
     ctx = app.extensions["portal"]
     _dataset(ctx, ctx.settings.instance_path.parent / "src")
     owner = make_user(curator_of="dcf-scjgj")
     auth.login(owner[1], owner[2])
     upload, token = _start(client, len(NEW_VERSION))
     anonymous = app.test_client()
-    for kind in ("application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
-        for sender, headers in ((anonymous, {}), (client, {"X-CSRFToken": token})):
-            body = _NeverSent()
-            answer = sender.put(
-                f"{upload['url']}?offset=0",
-                input_stream=body,
-                headers={"Content-Type": kind, **headers},
-            )
-            assert not body.read and answer.status_code == 415, (kind, headers, answer.status_code)
-            assert "application/octet-stream" in answer.get_json()["error"]
+    anonymous_token = hidden_fields(anonymous.get("/login").get_data(as_text=True))["csrf_token"]
+    chunk = f"{upload['url']}?offset=0"
+    attempts = [
+        (sender, method, path, kind, {"X-CSRFToken": csrf})
+        for sender, csrf in ((anonymous, anonymous_token), (client, token))
+        for method, path, kind in (
+            ("PUT", chunk, "application/x-www-form-urlencoded"),
+            ("PUT", chunk, "multipart/form-data; boundary=x"),
+            ("PUT", chunk, "application/json"),
+            ("PUT", chunk, "text/plain"),
+            ("POST", chunk, "application/x-www-form-urlencoded"),
+            ("POST", chunk, "application/json"),
+            ("PATCH", chunk, "application/x-www-form-urlencoded"),
+            ("POST", "/x/../" + chunk.lstrip("/"), "application/x-www-form-urlencoded"),
+            ("POST", "/no-such-page", "application/json"),
+        )
+    ]
+    for sender, method, path, kind, headers in attempts:
+        body = _NeverSent()
+        answer = sender.open(
+            path, method=method, input_stream=body, headers={"Content-Type": kind, **headers}
+        )
+        assert not body.read and answer.status_code in (404, 405, 415), (
+            method,
+            path,
+            kind,
+            answer.status_code,
+        )
     assert _send(client, upload, token, NEW_VERSION).status_code in (200, 302)

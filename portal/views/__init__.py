@@ -11,7 +11,12 @@ from flask import Flask
 def register(app: Flask) -> None:
     from flask_wtf.csrf import CSRFProtect
 
-    from ..web import csrf_token, form_nonce, refuse_a_form_posted_twice
+    from ..web import (
+        csrf_token,
+        form_nonce,
+        read_no_body_before_the_route_allows_it,
+        refuse_a_form_posted_twice,
+    )
     from . import (
         accounts,
         admin,
@@ -33,7 +38,7 @@ def register(app: Flask) -> None:
         tenders,
     )
 
-    app.before_request(console.refuse_a_chunk_sent_as_a_form)  # before CSRFProtect's check reads a body
+    app.before_request(read_no_body_before_the_route_allows_it)  # ahead of every hook that reads a body
     csrf = CSRFProtect(app)
     app.before_request(refuse_a_form_posted_twice)
     app.jinja_env.globals["form_nonce"] = form_nonce

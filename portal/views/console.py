@@ -316,19 +316,6 @@ def _upload(upload_id: str) -> Upload:
     return upload
 
 
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-def refuse_a_chunk_sent_as_a_form() -> ResponseReturnValue | None:
-    """Before the CSRF check (registered ahead of it): nginx passes an upload chunk on while it
-    arrives (deploy/nginx-portal.conf), and a body typed as a form would be read by the CSRF
-    check before anyone is known, holding a worker's thread for as long as a slow sender likes.
-    A chunk is bytes (the page's script sends application/octet-stream); a form is refused unread."""
-    if request.endpoint == "console.upload_chunk" and request.mimetype in FORM_TYPES:
-        return jsonify(error=str(_("数据块须以 application/octet-stream 发送"))), 415
-    return None
-
-
 @bp.route("/uploads/<upload_id>/chunk", methods=["PUT"])
 @requires(Action.CURATE)
 def upload_chunk(upload_id: str) -> ResponseReturnValue:
