@@ -268,8 +268,6 @@ def test_a_file_is_refused_the_moment_its_dataset_is_withdrawn_elsewhere(
     """A download reads no row while its dataset stays public (what serving the file needs is
     kept per worker): a withdrawal committed by another process ends it at once."""
     from portal.catalog import curation
-    from portal.config import Settings
-    from portal.context import PortalContext
 
     with portal_data.sessions() as s:
         table = s.scalar(select(Dataset).where(Dataset.name == OPEN)).current_distributions[0].tables[0]
@@ -277,19 +275,10 @@ def test_a_file_is_refused_the_moment_its_dataset_is_withdrawn_elsewhere(
     reader = app.test_client()
     assert reader.get(url).status_code == 200 and reader.get(url).status_code == 200
     curator_id, _, _ = make_user(curator_of="dcf-scjgj")
-    other = PortalContext(
-        Settings(
-            instance_path=settings.instance_path,
-            database_url=settings.database_url,
-            search_backend=settings.search_backend,
-            redis_url=app.extensions["portal"].settings.redis_url,
-        )
-    )
-    with other.sessions() as s:
+    with another_process(app, settings) as other, other.sessions() as s:
         ds = s.scalar(select(Dataset).where(Dataset.name == OPEN))
         curation.withdraw(s, s.get(User, curator_id), ds, reason="含有不应公开的内容")
         s.commit()
-    other.engine.dispose()
     assert reader.get(url).status_code == 404
     assert reader.get(f"/dataset/{OPEN}/download/{table.id}.parquet").status_code == 404
 
